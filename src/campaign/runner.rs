@@ -1,0 +1,353 @@
+//! Executes a campaign's directory work: marking (with scan), and reverting.
+//!
+//! Three parts run together: a producer feeding work items (a sweep of what the store still has
+//! to do, then — for a campaign whose scan did not finish — a fresh scan recorded in batches),
+//! bounded-concurrency rate-limited workers calling the directory, and a recorder writing results
+//! to the store in batches. The store records every account (with its prior flag) before the
+//! directory is touched, so a run killed at any moment resumes without losing or re-deciding
+//! anything.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use indicatif::ProgressBar;
+use thiserror::Error;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio::time::{Interval, MissedTickBehavior};
+
+use super::state::{AccountState, Effect, Event, PriorFlag, apply};
+use crate::directory::{Directory, DirectoryError};
+use crate::store::{Campaign, Store, StoreError, Update, WorkItem};
+
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error("{0}; nothing is lost: run the same command again to resume")]
+    Unavailable(DirectoryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Limits for one run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub concurrency: usize,
+    /// 0 = unlimited.
+    pub ops_per_second: u32,
+    /// Store batch size.
+    pub batch: usize,
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub done: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Mark,
+    Revert,
+}
+
+enum Outcome {
+    Done(Update),
+    Failed(Update),
+    Unavailable(DirectoryError),
+}
+
+/// Scans (when needed) and marks every in-scope account of `campaign` not marked yet.
+pub async fn mark(
+    dir: Arc<dyn Directory>,
+    store: &Store,
+    campaign: &Campaign,
+    settings: &Settings,
+    progress: &ProgressBar,
+) -> Result<Summary, RunError> {
+    let id = campaign.id;
+    store.run(move |s| s.retry_failed(id)).await?;
+    let (tx, rx) = mpsc::channel(settings.batch * 2);
+    let exec = Executor::new(dir.clone(), store.clone(), settings.clone(), progress.clone());
+    let producer = async {
+        // Accounts recorded by an earlier run first; the scan below only yields new ones.
+        sweep(store, id, &[AccountState::Pending], settings.batch, &tx, progress).await?;
+        if !campaign.scan_complete {
+            scan_into(dir, store, id, settings.batch, &tx, progress).await?;
+        }
+        drop(tx);
+        Ok::<_, RunError>(())
+    };
+    let (produced, summary) = tokio::join!(producer, exec.process(rx, Action::Mark));
+    let summary = summary?;
+    produced?;
+    Ok(summary)
+}
+
+/// Clears the flag on every account the campaign marked that has not completed, except those
+/// that carried it before the campaign.
+pub async fn revert(
+    dir: Arc<dyn Directory>,
+    store: &Store,
+    campaign: &Campaign,
+    settings: &Settings,
+    progress: &ProgressBar,
+) -> Result<Summary, RunError> {
+    let id = campaign.id;
+    let (tx, rx) = mpsc::channel(settings.batch * 2);
+    let exec = Executor::new(dir, store.clone(), settings.clone(), progress.clone());
+    let states = [AccountState::Pending, AccountState::Marked, AccountState::Failed];
+    let producer = async {
+        sweep(store, id, &states, settings.batch, &tx, progress).await?;
+        drop(tx);
+        Ok::<_, RunError>(())
+    };
+    let (produced, summary) = tokio::join!(producer, exec.process(rx, Action::Revert));
+    let summary = summary?;
+    produced?;
+    Ok(summary)
+}
+
+/// Feeds the store's accounts in `states`, in id order.
+async fn sweep(
+    store: &Store,
+    id: i64,
+    states: &[AccountState],
+    batch: usize,
+    tx: &mpsc::Sender<WorkItem>,
+    progress: &ProgressBar,
+) -> Result<(), RunError> {
+    let mut after = 0;
+    loop {
+        let states = states.to_vec();
+        let items = store.run(move |s| s.work_after(id, &states, after, batch)).await?;
+        let Some(last) = items.last() else { return Ok(()) };
+        after = last.id;
+        progress.inc_length(items.len() as u64);
+        for item in items {
+            if tx.send(item).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Scans the directory, records what it finds in batches, and feeds the new pending accounts.
+async fn scan_into(
+    dir: Arc<dyn Directory>,
+    store: &Store,
+    id: i64,
+    batch: usize,
+    tx: &mpsc::Sender<WorkItem>,
+    progress: &ProgressBar,
+) -> Result<(), RunError> {
+    let (scan_tx, mut scan_rx) = mpsc::channel(batch * 2);
+    let scanner = tokio::spawn(async move { dir.scan(scan_tx).await });
+    let mut buf = Vec::with_capacity(batch);
+    let mut stopped = false;
+    while !stopped && scan_rx.recv_many(&mut buf, batch).await > 0 {
+        let items = std::mem::take(&mut buf);
+        let fresh = store.run(move |s| s.insert_scanned(id, &items)).await?;
+        progress.inc_length(fresh.len() as u64);
+        for item in fresh {
+            if tx.send(item).await.is_err() {
+                stopped = true;
+                break;
+            }
+        }
+    }
+    drop(scan_rx);
+    let scanned = scanner.await.map_err(|e| StoreError::Worker(e.to_string()))?;
+    if stopped {
+        return Ok(());
+    }
+    scanned.map_err(RunError::Unavailable)?;
+    store.run(move |s| s.set_scan_complete(id)).await?;
+    tracing::info!(campaign_id = id, "scan complete");
+    Ok(())
+}
+
+struct Executor {
+    dir: Arc<dyn Directory>,
+    store: Store,
+    settings: Settings,
+    progress: ProgressBar,
+    abort: Arc<AtomicBool>,
+    first_error: Arc<Mutex<Option<DirectoryError>>>,
+}
+
+impl Executor {
+    fn new(dir: Arc<dyn Directory>, store: Store, settings: Settings, progress: ProgressBar) -> Self {
+        Executor {
+            dir,
+            store,
+            settings,
+            progress,
+            abort: Arc::new(AtomicBool::new(false)),
+            first_error: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    async fn process(&self, mut rx: mpsc::Receiver<WorkItem>, action: Action) -> Result<Summary, RunError> {
+        let (done_tx, done_rx) = mpsc::channel(self.settings.batch * 2);
+        let dispatch = async {
+            let permits = Arc::new(Semaphore::new(self.settings.concurrency));
+            let mut pacer = Pacer::new(self.settings.ops_per_second);
+            let mut tasks = JoinSet::new();
+            while let Some(item) = rx.recv().await {
+                if self.abort.load(Ordering::Relaxed) {
+                    break;
+                }
+                pacer.wait().await;
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                let (dir, done) = (self.dir.clone(), done_tx.clone());
+                tasks.spawn(async move {
+                    let outcome = perform(dir.as_ref(), action, item).await;
+                    drop(permit);
+                    let _ = done.send(outcome).await;
+                });
+                while tasks.try_join_next().is_some() {}
+            }
+            drop(rx);
+            while tasks.join_next().await.is_some() {}
+            drop(done_tx);
+        };
+        let (_, recorded) = tokio::join!(dispatch, self.record(done_rx));
+        let summary = recorded?;
+        tracing::info!(?action, done = summary.done, failed = summary.failed, "run finished");
+        let first_error = self.first_error.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match first_error {
+            Some(e) => Err(RunError::Unavailable(e)),
+            None => Ok(summary),
+        }
+    }
+
+    async fn record(&self, mut rx: mpsc::Receiver<Outcome>) -> Result<Summary, RunError> {
+        let mut summary = Summary::default();
+        let mut buf = Vec::with_capacity(self.settings.batch);
+        while fill(&mut rx, &mut buf, self.settings.batch).await > 0 {
+            let mut updates = Vec::with_capacity(buf.len());
+            for outcome in buf.drain(..) {
+                match outcome {
+                    Outcome::Done(u) => {
+                        summary.done += 1;
+                        updates.push(u);
+                    }
+                    Outcome::Failed(u) => {
+                        summary.failed += 1;
+                        updates.push(u);
+                    }
+                    Outcome::Unavailable(e) => {
+                        self.abort.store(true, Ordering::Relaxed);
+                        let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+                        first.get_or_insert(e);
+                    }
+                }
+            }
+            let n = updates.len() as u64;
+            if let Err(e) = self.store.run(move |s| s.record(&updates)).await {
+                self.abort.store(true, Ordering::Relaxed);
+                // Keep draining so the workers can finish; report the store error.
+                while rx.recv().await.is_some() {}
+                return Err(e.into());
+            }
+            self.progress.inc(n);
+        }
+        Ok(summary)
+    }
+}
+
+/// How long the recorder waits for a batch to fill before writing what it has.
+const BATCH_WINDOW: Duration = Duration::from_millis(20);
+
+/// Receives up to `limit` items: waits for the first, then up to [`BATCH_WINDOW`] for more, so
+/// that the store writes few large transactions rather than many small ones.
+async fn fill<T>(rx: &mut mpsc::Receiver<T>, buf: &mut Vec<T>, limit: usize) -> usize {
+    if rx.recv_many(buf, limit).await == 0 {
+        return 0;
+    }
+    let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
+    while buf.len() < limit {
+        let want = limit - buf.len();
+        match tokio::time::timeout_at(deadline, rx.recv_many(buf, want)).await {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+    buf.len()
+}
+
+/// Performs one item's directory work, retrying while the directory is unavailable.
+async fn perform(dir: &dyn Directory, action: Action, item: WorkItem) -> Outcome {
+    let request = match action {
+        Action::Mark => Event::MarkRequested,
+        Action::Revert => Event::RevertRequested(PriorFlag::from_flagged(item.prior_flagged)),
+    };
+    let transition = match apply(Some(item.state), request) {
+        Ok(t) => t,
+        Err(refused) => {
+            return Outcome::Failed(Update {
+                id: item.id,
+                state: item.state,
+                error: Some(refused.0),
+            });
+        }
+    };
+    let mut delay = Duration::from_millis(200);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = match transition.effect {
+            Effect::None => Ok(()),
+            Effect::SetFlag => dir.mark(&item.dn).await,
+            Effect::ClearFlag => dir.clear(&item.dn).await,
+        };
+        match result {
+            Ok(()) => {
+                return Outcome::Done(Update {
+                    id: item.id,
+                    state: transition.next,
+                    error: None,
+                });
+            }
+            Err(e) if e.is_unavailable() && attempt <= 3 => {
+                tokio::time::sleep(delay).await;
+                delay *= 4;
+            }
+            Err(e) if e.is_unavailable() => return Outcome::Unavailable(e),
+            Err(e) => {
+                let state = match action {
+                    Action::Mark => AccountState::Failed,
+                    Action::Revert => item.state,
+                };
+                return Outcome::Failed(Update {
+                    id: item.id,
+                    state,
+                    error: Some(e.to_string()),
+                });
+            }
+        }
+    }
+}
+
+/// Spaces operations to at most `per_second` (none when 0).
+struct Pacer(Option<Interval>);
+
+impl Pacer {
+    fn new(per_second: u32) -> Self {
+        Pacer((per_second > 0).then(|| {
+            let mut i = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(per_second)));
+            i.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            i
+        }))
+    }
+
+    async fn wait(&mut self) {
+        if let Some(i) = &mut self.0 {
+            i.tick().await;
+        }
+    }
+}

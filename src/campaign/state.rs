@@ -1,0 +1,229 @@
+//! The campaign state machine, per account and per campaign. Pure: no I/O.
+//!
+//! The runner feeds events in, performs the returned [`Effect`] on the directory, and stores the
+//! new state. Keeping the rules here means they are tested as tables, and the runner, the daemon
+//! and the helpdesk cannot disagree about them.
+
+use serde::Serialize;
+
+/// Where one account stands in one campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountState {
+    /// In scope, not marked yet.
+    Pending,
+    /// Carries the flag (set by us, or already set before the campaign).
+    Marked,
+    /// Marking was refused by the directory (the reason is kept).
+    Failed,
+    /// Changed the password: the campaign's goal for this account is met.
+    Completed,
+    /// Taken out of the campaign by an operator.
+    Exempted,
+    /// The campaign was reverted; the flag restored to what it was before.
+    Reverted,
+    /// Matches the user filter but is out of scope (exclusion filter, no login…).
+    Excluded,
+}
+
+impl AccountState {
+    pub const ALL: [AccountState; 7] = [
+        AccountState::Pending,
+        AccountState::Marked,
+        AccountState::Failed,
+        AccountState::Completed,
+        AccountState::Exempted,
+        AccountState::Reverted,
+        AccountState::Excluded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountState::Pending => "pending",
+            AccountState::Marked => "marked",
+            AccountState::Failed => "failed",
+            AccountState::Completed => "completed",
+            AccountState::Exempted => "exempted",
+            AccountState::Reverted => "reverted",
+            AccountState::Excluded => "excluded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Counted in the campaign's scope (everything but exclusions).
+    pub fn in_scope(self) -> bool {
+        self != AccountState::Excluded
+    }
+}
+
+/// What happened to an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// Found in scope at scan time, with or without the flag already set.
+    Scanned(PriorFlag),
+    /// The runner is about to mark it.
+    MarkRequested,
+    MarkSucceeded,
+    MarkFailed,
+    /// The campaign is being reverted.
+    RevertRequested(PriorFlag),
+    RevertSucceeded,
+}
+
+/// Whether the account carried the flag before the campaign touched it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriorFlag {
+    Set,
+    Unset,
+}
+
+impl PriorFlag {
+    pub fn from_flagged(flagged: bool) -> Self {
+        if flagged { PriorFlag::Set } else { PriorFlag::Unset }
+    }
+}
+
+/// The directory work an event calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    None,
+    SetFlag,
+    ClearFlag,
+}
+
+/// The result of applying an event: the next state and the effect to perform first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub next: AccountState,
+    pub effect: Effect,
+}
+
+/// An event that does not apply to the account's state, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused(pub String);
+
+/// Applies `event` to an account in `state` (`None`: not yet recorded).
+pub fn apply(state: Option<AccountState>, event: Event) -> Result<Transition, Refused> {
+    use AccountState::*;
+    let t = |next, effect| Ok(Transition { next, effect });
+    match (state, event) {
+        (None, Event::Scanned(PriorFlag::Set)) => t(Marked, Effect::None),
+        (None, Event::Scanned(PriorFlag::Unset)) => t(Pending, Effect::None),
+        (Some(Pending | Failed), Event::MarkRequested) => t(Marked, Effect::SetFlag),
+        (Some(Pending | Failed), Event::MarkSucceeded) => t(Marked, Effect::None),
+        (Some(Pending | Failed), Event::MarkFailed) => t(Failed, Effect::None),
+        // Never marked by us, or marked by us: the flag goes back to what it was.
+        (Some(Pending | Marked | Failed), Event::RevertRequested(PriorFlag::Unset)) => t(Reverted, Effect::ClearFlag),
+        (Some(Pending | Marked | Failed), Event::RevertRequested(PriorFlag::Set)) => t(Reverted, Effect::None),
+        (Some(Reverted), Event::RevertRequested(_)) => t(Reverted, Effect::None),
+        (Some(Pending | Marked | Failed), Event::RevertSucceeded) => t(Reverted, Effect::None),
+        (Some(s), e) => Err(Refused(format!(
+            "{e:?} does not apply to an account that is {}",
+            s.as_str()
+        ))),
+        (None, e) => Err(Refused(format!(
+            "{e:?} does not apply to an account not in the campaign"
+        ))),
+    }
+}
+
+/// The lifecycle of a whole campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignState {
+    /// Started; accounts are being scanned and marked (or a run was interrupted).
+    Marking,
+    /// Every in-scope account was dealt with; the campaign runs until its deadline.
+    Active,
+    /// A revert started and may have been interrupted.
+    Reverting,
+    Reverted,
+}
+
+impl CampaignState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignState::Marking => "marking",
+            CampaignState::Active => "active",
+            CampaignState::Reverting => "reverting",
+            CampaignState::Reverted => "reverted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            CampaignState::Marking,
+            CampaignState::Active,
+            CampaignState::Reverting,
+            CampaignState::Reverted,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
+    /// Whether `campaign start` may (re)run marking in this state.
+    pub fn can_mark(self) -> Result<(), Refused> {
+        match self {
+            CampaignState::Marking | CampaignState::Active => Ok(()),
+            CampaignState::Reverting | CampaignState::Reverted => Err(Refused(
+                "the campaign was reverted; start a new campaign under another name".into(),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AccountState::*;
+    use super::*;
+
+    fn check(state: Option<AccountState>, event: Event, expected: Option<(AccountState, Effect)>) {
+        let got = apply(state, event).ok().map(|t| (t.next, t.effect));
+        assert_eq!(got, expected, "{state:?} + {event:?}");
+    }
+
+    #[test]
+    fn transitions() {
+        use Effect as E;
+        use Event as Ev;
+        use PriorFlag::{Set, Unset};
+        let table = [
+            (None, Ev::Scanned(Set), Some((Marked, E::None))),
+            (None, Ev::Scanned(Unset), Some((Pending, E::None))),
+            (Some(Pending), Ev::MarkRequested, Some((Marked, E::SetFlag))),
+            (Some(Failed), Ev::MarkRequested, Some((Marked, E::SetFlag))),
+            (Some(Marked), Ev::MarkRequested, None),
+            (Some(Completed), Ev::MarkRequested, None),
+            (Some(Excluded), Ev::MarkRequested, None),
+            (Some(Pending), Ev::MarkFailed, Some((Failed, E::None))),
+            (Some(Marked), Ev::RevertRequested(Unset), Some((Reverted, E::ClearFlag))),
+            (Some(Marked), Ev::RevertRequested(Set), Some((Reverted, E::None))),
+            (
+                Some(Pending),
+                Ev::RevertRequested(Unset),
+                Some((Reverted, E::ClearFlag)),
+            ),
+            (Some(Failed), Ev::RevertRequested(Unset), Some((Reverted, E::ClearFlag))),
+            (Some(Completed), Ev::RevertRequested(Unset), None),
+            (Some(Exempted), Ev::RevertRequested(Unset), None),
+            (Some(Excluded), Ev::RevertRequested(Unset), None),
+            (Some(Reverted), Ev::RevertRequested(Unset), Some((Reverted, E::None))),
+            (None, Ev::MarkRequested, None),
+        ];
+        for (state, event, expected) in table {
+            check(state, event, expected);
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in AccountState::ALL {
+            assert_eq!(AccountState::parse(s.as_str()), Some(s));
+        }
+        assert!(CampaignState::Reverted.can_mark().is_err());
+        assert!(CampaignState::Marking.can_mark().is_ok());
+    }
+}

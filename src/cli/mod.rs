@@ -1,0 +1,196 @@
+//! The command line: parsing, logging set-up, exit codes. Commands live in sibling files.
+//!
+//! Exit codes follow sysexits: 0 success, 1 the command's answer is negative (unknown login,
+//! accounts that could not be marked), 64 invalid configuration or usage, 69 directory
+//! unavailable (unreachable, TLS, bind refused), 73 store cannot be opened, 70 anything else.
+
+mod account;
+mod campaign;
+mod check;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, Config, ConfigError};
+use crate::directory::{self, Directory, DirectoryError};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pwresetd",
+    version,
+    about = "Organisation-wide forced password change campaigns"
+)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, env = "PWRESETD_CONFIG", default_value = config::DEFAULT_PATH)]
+    config: PathBuf,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate the configuration, bind to the directory and open the store.
+    CheckConfig,
+    /// Plan, start, inspect and revert campaigns.
+    #[command(subcommand)]
+    Campaign(campaign::CampaignCommand),
+    /// Show what the directory and the store say about one account.
+    Account(account::AccountArgs),
+}
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    pub fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            code,
+            error: error.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure {
+            code: exit_code(&error),
+            error,
+        }
+    }
+}
+
+pub const EX_USAGE: u8 = 64;
+pub const EX_UNAVAILABLE: u8 = 69;
+pub const EX_SOFTWARE: u8 = 70;
+pub const EX_CANTCREAT: u8 = 73;
+
+/// The exit code for an error, from the first domain error in its chain.
+fn exit_code(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if cause.downcast_ref::<ConfigError>().is_some() {
+            return EX_USAGE;
+        }
+        if let Some(e) = cause.downcast_ref::<DirectoryError>() {
+            return match e {
+                DirectoryError::TlsSettings(_) => EX_USAGE,
+                e if e.is_unavailable() => EX_UNAVAILABLE,
+                _ => 1,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<crate::campaign::runner::RunError>() {
+            return match e {
+                crate::campaign::runner::RunError::Unavailable(_) => EX_UNAVAILABLE,
+                crate::campaign::runner::RunError::Store(_) => EX_SOFTWARE,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<StoreError>() {
+            return match e {
+                StoreError::Open { .. } | StoreError::TooNew { .. } => EX_CANTCREAT,
+                StoreError::CampaignMismatch { .. } => EX_USAGE,
+                _ => EX_SOFTWARE,
+            };
+        }
+    }
+    EX_SOFTWARE
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EX_SOFTWARE);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("error: {:#}", failure.error);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PWRESETD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    match cli.command {
+        Command::CheckConfig => check::run(&cli.config).await,
+        Command::Campaign(cmd) => campaign::run(&cli.config, cmd).await,
+        Command::Account(args) => account::run(&cli.config, args).await,
+    }
+}
+
+/// Loads the configuration (exit 64 on error).
+fn load_config(path: &std::path::Path) -> Result<Config, Failure> {
+    config::load(path).map_err(|e| Failure::new(EX_USAGE, e))
+}
+
+/// Builds the directory client (no connection yet).
+fn directory(config: &Config) -> Result<Arc<dyn Directory>, Failure> {
+    directory::connect(&config.directory).map_err(|e| Failure::from(anyhow::Error::new(e)))
+}
+
+async fn open_store(config: &Config) -> Result<Store, Failure> {
+    let path = config.store.path.clone();
+    tokio::task::spawn_blocking(move || Store::open(&path))
+        .await
+        .context("store worker")?
+        .map_err(|e| Failure::from(anyhow::Error::new(e)))
+}
+
+/// Who is acting, for the audit trail: the invoking user (through sudo too).
+fn actor() -> String {
+    let from_env = ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+    let user = from_env.unwrap_or_else(user_from_uid);
+    format!("cli:{user}")
+}
+
+/// The name of this process's user from /etc/passwd, or `uid:N`.
+fn user_from_uid() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return "unknown".into();
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 2 && f[2] == uid.to_string())
+        .map_or_else(|| format!("uid:{uid}"), |f| f[0].to_owned())
+}

@@ -1,0 +1,172 @@
+use super::*;
+
+const BASE: &str = r#"
+[directory]
+url = "ldap://127.0.0.1:3389"
+bind_dn = "cn=pwadmin,dc=example,dc=org"
+bind_password_file = "bind-password"
+base_dn = "ou=people,dc=example,dc=org"
+"#;
+
+fn load_str(toml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bind-password"), "s3cret\n").unwrap();
+    let path = dir.path().join("pwresetd.toml");
+    std::fs::write(&path, toml).unwrap();
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    load_with_env(&path, env)
+}
+
+/// Loads `toml`; `expected` is `Ok(())` or `Err((key, fragment of the message))`.
+fn check(toml: &str, env: &[(&str, &str)], expected: Result<(), (&str, &str)>) {
+    match (load_str(toml, env), expected) {
+        (Ok(_), Ok(())) => {}
+        (Err(ConfigError::Invalid { key, message }), Err((k, m))) => {
+            assert_eq!(key, k, "{message}");
+            assert!(message.contains(m), "message {message:?} lacks {m:?}");
+        }
+        (got, want) => panic!("got {got:?}, want {want:?}\n{toml}"),
+    }
+}
+
+#[test]
+fn minimal_config_loads_with_defaults() {
+    let c = load_str(BASE, &[]).unwrap();
+    assert_eq!(c.directory.transport, Transport::StartTls);
+    assert_eq!(c.directory.login_attribute, "uid");
+    assert_eq!(c.directory.bind_password.expose(), "s3cret");
+    assert_eq!(c.directory.timeout, Duration::from_secs(30));
+    assert_eq!(c.store.path, PathBuf::from("/var/lib/pwresetd/state.db"));
+}
+
+type Expected = Result<(), (&'static str, &'static str)>;
+
+#[test]
+fn invalid_configs_name_the_key() {
+    let cases: Vec<(String, Expected)> = vec![
+        (
+            format!("{BASE}unknown = 1\n"),
+            Err(("directory.unknown", "unknown field")),
+        ),
+        (format!("{BASE}[stor]\npath = \"x\"\n"), Err(("stor", "unknown field"))),
+        (
+            format!("{BASE}bind_password = \"x\"\n"),
+            Err(("directory.bind_password", "refused")),
+        ),
+        (
+            format!("{BASE}user_filter = \"(uid=*\"\n"),
+            Err(("directory.user_filter", "malformed LDAP filter")),
+        ),
+        (
+            format!("{BASE}exclude_filter = \"uid=x\"\n"),
+            Err(("directory.exclude_filter", "malformed")),
+        ),
+        (
+            BASE.replace("ou=people,dc=example", "ou=people,,dc=example"),
+            Err(("directory.base_dn", "malformed DN")),
+        ),
+        (
+            BASE.replace("cn=pwadmin", "pwadmin"),
+            Err(("directory.bind_dn", "malformed DN")),
+        ),
+        (format!("{BASE}starttls = false\n"), Err(("directory.url", "in clear"))),
+        (format!("{BASE}starttls = false\nallow_insecure = true\n"), Ok(())),
+        (
+            BASE.replace("ldap://", "http://"),
+            Err(("directory.url", "not supported")),
+        ),
+        (BASE.replace("ldap://127.0.0.1:3389", "ldaps://127.0.0.1:3636"), Ok(())),
+        (
+            format!("{BASE}timeout = \"soon\"\n"),
+            Err(("directory.timeout", "not a duration")),
+        ),
+        (
+            format!("{BASE}max_concurrency = 0\n"),
+            Err(("directory.max_concurrency", "at least 1")),
+        ),
+        (
+            format!("{BASE}max_concurrency = \"many\"\n"),
+            Err(("directory.max_concurrency", "invalid")),
+        ),
+        (
+            format!("{BASE}ca_file = \"missing.pem\"\n"),
+            Err(("directory.ca_file", "does not exist")),
+        ),
+        (
+            format!("{BASE}login_attribute = \"u id\"\n"),
+            Err(("directory.login_attribute", "not an attribute")),
+        ),
+        (
+            BASE.replace("bind_password_file = \"bind-password\"\n", ""),
+            Err(("directory.bind_password_file", "not set")),
+        ),
+        (
+            BASE.replace("\"bind-password\"", "\"nope\""),
+            Err(("directory.bind_password_file", "cannot read")),
+        ),
+        (
+            "[store]\npath = \"x\"\n".to_string(),
+            Err(("directory", "missing configuration field")),
+        ),
+    ];
+    for (toml, expected) in &cases {
+        check(toml, &[], *expected);
+    }
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let c = load_str(
+        BASE,
+        &[
+            ("PWRESETD_DIRECTORY__MAX_CONCURRENCY", "3"),
+            ("PWRESETD_STORE__PATH", "/tmp/x.db"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.directory.max_concurrency, 3);
+    assert_eq!(c.store.path, PathBuf::from("/tmp/x.db"));
+    check(
+        BASE,
+        &[("PWRESETD_DIRECTORY__BIND_PASSWORD", "x")],
+        Err(("directory.bind_password", "refused")),
+    );
+}
+
+#[test]
+fn systemd_credential_and_state_directory() {
+    let creds = tempfile::tempdir().unwrap();
+    std::fs::write(creds.path().join("bind-password"), "fromcred").unwrap();
+    let toml = BASE.replace("bind_password_file = \"bind-password\"\n", "");
+    let c = load_str(
+        &toml,
+        &[
+            ("CREDENTIALS_DIRECTORY", creds.path().to_str().unwrap()),
+            ("STATE_DIRECTORY", "/var/lib/x"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.directory.bind_password.expose(), "fromcred");
+    assert_eq!(c.store.path, PathBuf::from("/var/lib/x/state.db"));
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_file() {
+    let c = load_str(&format!("{BASE}[store]\npath = \"state.db\"\n"), &[]).unwrap();
+    assert!(c.store.path.is_absolute());
+    assert!(c.store.path.ends_with("state.db"));
+}
+
+#[test]
+fn the_documented_example_config_is_valid() {
+    let creds = tempfile::tempdir().unwrap();
+    std::fs::write(creds.path().join("bind-password"), "x").unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/pwresetd.toml");
+    let env = [(
+        "CREDENTIALS_DIRECTORY".to_string(),
+        creds.path().to_str().unwrap().to_string(),
+    )];
+    let c = load_with_env(&path, env).unwrap();
+    assert_eq!(c.directory.transport, Transport::StartTls);
+    assert_eq!(c.policy, PolicyConfig::default());
+}

@@ -1,0 +1,170 @@
+//! Directory errors, in the terms an administrator acts on.
+
+use ldap3::LdapError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum DirectoryError {
+    /// The TLS settings themselves are unusable (e.g. a CA file without certificates).
+    #[error("directory TLS settings: {0}")]
+    TlsSettings(String),
+    #[error("cannot connect to {url}: {message}; check directory.url and that the server is running")]
+    Connect { url: String, message: String },
+    #[error(
+        "TLS handshake with {url} failed: {message}; check directory.ca_file and the server's certificate (its name must match the URL's host)"
+    )]
+    Tls { url: String, message: String },
+    #[error("bind as {dn} to {url} refused: {}; check directory.bind_dn and the password file", describe_rc(*rc, text))]
+    Bind {
+        url: String,
+        dn: String,
+        rc: u32,
+        text: String,
+    },
+    #[error("{op} timed out after {seconds}s on {url}; the directory is slow or unreachable (directory.timeout)")]
+    Timeout {
+        url: String,
+        op: &'static str,
+        seconds: u64,
+    },
+    #[error("connection to {url} lost during {op}: {message}")]
+    ConnectionLost {
+        url: String,
+        op: &'static str,
+        message: String,
+    },
+    #[error("{op} on {dn} failed: {}", describe_rc(*rc, text))]
+    Operation {
+        op: &'static str,
+        dn: String,
+        rc: u32,
+        text: String,
+    },
+}
+
+impl DirectoryError {
+    /// True when the directory as a whole is unavailable (worth a retry later), as opposed to a
+    /// refusal concerning one entry.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            DirectoryError::Connect { .. }
+                | DirectoryError::Tls { .. }
+                | DirectoryError::Bind { .. }
+                | DirectoryError::Timeout { .. }
+                | DirectoryError::ConnectionLost { .. }
+        ) || matches!(self, DirectoryError::Operation { rc: 51 | 52, .. })
+    }
+
+    /// Classifies an ldap3 error raised while connecting (before the bind).
+    pub(crate) fn from_connect(url: &str, err: LdapError, timeout_secs: u64) -> Self {
+        let url = url.to_owned();
+        match err {
+            LdapError::Timeout { .. } => DirectoryError::Timeout {
+                url,
+                op: "connect",
+                seconds: timeout_secs,
+            },
+            LdapError::Rustls { source } => DirectoryError::Tls {
+                url,
+                message: source.to_string(),
+            },
+            LdapError::Io { source } => match tls_cause(&source) {
+                Some(message) => DirectoryError::Tls { url, message },
+                None => DirectoryError::Connect {
+                    url,
+                    message: source.to_string(),
+                },
+            },
+            LdapError::LdapResult { result } => {
+                // A refused StartTLS comes back as an LDAP result.
+                DirectoryError::Tls {
+                    url,
+                    message: describe_rc(result.rc, &result.text),
+                }
+            }
+            other => DirectoryError::Connect {
+                url,
+                message: other.to_string(),
+            },
+        }
+    }
+
+    /// Classifies an ldap3 error from an operation on `dn`.
+    pub(crate) fn from_op(url: &str, op: &'static str, dn: &str, err: LdapError, timeout_secs: u64) -> Self {
+        match err {
+            LdapError::LdapResult { result } => DirectoryError::Operation {
+                op,
+                dn: dn.to_owned(),
+                rc: result.rc,
+                text: result.text,
+            },
+            LdapError::Timeout { .. } => DirectoryError::Timeout {
+                url: url.to_owned(),
+                op,
+                seconds: timeout_secs,
+            },
+            other => DirectoryError::ConnectionLost {
+                url: url.to_owned(),
+                op,
+                message: other.to_string(),
+            },
+        }
+    }
+
+    /// The LDAP result code, when the server answered.
+    pub fn result_code(&self) -> Option<u32> {
+        match self {
+            DirectoryError::Operation { rc, .. } | DirectoryError::Bind { rc, .. } => Some(*rc),
+            _ => None,
+        }
+    }
+}
+
+fn tls_cause(err: &std::io::Error) -> Option<String> {
+    let inner = err.get_ref()?;
+    if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+        return Some(tls.to_string());
+    }
+    let text = inner.to_string();
+    (text.contains("certificate") || text.contains("tls") || text.contains("TLS")).then_some(text)
+}
+
+/// The name of an LDAP result code, with the server's diagnostic text.
+pub fn describe_rc(rc: u32, text: &str) -> String {
+    let name = match rc {
+        0 => "success",
+        1 => "operationsError",
+        2 => "protocolError",
+        3 => "timeLimitExceeded",
+        4 => "sizeLimitExceeded",
+        8 => "strongerAuthRequired",
+        11 => "adminLimitExceeded",
+        12 => "unavailableCriticalExtension",
+        13 => "confidentialityRequired",
+        16 => "noSuchAttribute",
+        17 => "undefinedAttributeType",
+        19 => "constraintViolation",
+        20 => "attributeOrValueExists",
+        21 => "invalidAttributeSyntax",
+        32 => "noSuchObject",
+        34 => "invalidDNSyntax",
+        48 => "inappropriateAuthentication",
+        49 => "invalidCredentials",
+        50 => "insufficientAccessRights",
+        51 => "busy",
+        52 => "unavailable",
+        53 => "unwillingToPerform",
+        64 => "namingViolation",
+        65 => "objectClassViolation",
+        68 => "entryAlreadyExists",
+        80 => "other",
+        _ => "result",
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        format!("{name} ({rc})")
+    } else {
+        format!("{name} ({rc}): {text}")
+    }
+}

@@ -1,0 +1,141 @@
+//! The directory: where accounts live and where the "must change password" flag is set.
+//!
+//! [`Directory`] is the one interface the rest of pwresetd uses; each flavour implements it in its
+//! own file and keeps its quirks there (OpenLDAP: `pwdReset`; Active Directory: `pwdLastSet`;
+//! 389-DS: `passwordExpirationTime`). Nothing outside this module knows which attribute marks an
+//! account. Connections, TLS and paged searches shared by the flavours live in [`conn`] and
+//! [`search`]. Every filter and DN built from a value goes through `ldap3::ldap_escape` /
+//! `ldap3::dn_escape`.
+
+pub mod conn;
+pub mod dn;
+mod error;
+pub mod gentime;
+pub mod openldap;
+mod search;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::config::{DirectoryConfig, Flavor};
+pub use error::DirectoryError;
+
+/// An account as found in the directory's scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Account {
+    pub dn: String,
+    pub login: String,
+    pub mail: Vec<String>,
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub language: Option<String>,
+    /// The "must change password" flag is set now.
+    pub flagged: bool,
+    /// The password policy object governing this account, when the entry names one.
+    pub policy: Option<String>,
+}
+
+/// Why an account matching the user filter is not in the campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExclusionReason {
+    /// Matches `directory.exclude_filter`.
+    ExcludeFilter,
+    /// Has no value for `directory.login_attribute`: nobody could log in to change it.
+    MissingLogin,
+}
+
+impl ExclusionReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExclusionReason::ExcludeFilter => "exclude_filter",
+            ExclusionReason::MissingLogin => "missing_login",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "exclude_filter" => Some(ExclusionReason::ExcludeFilter),
+            "missing_login" => Some(ExclusionReason::MissingLogin),
+            _ => None,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            ExclusionReason::ExcludeFilter => "matches directory.exclude_filter",
+            ExclusionReason::MissingLogin => "has no login attribute",
+        }
+    }
+}
+
+/// One result of a scope scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanItem {
+    InScope(Account),
+    Excluded {
+        dn: String,
+        login: Option<String>,
+        reason: ExclusionReason,
+    },
+}
+
+/// Everything the directory says about one account, for the helpdesk view.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountDetails {
+    #[serde(flatten)]
+    pub account: Account,
+    pub password_changed_at: Option<DateTime<Utc>>,
+    pub locked_at: Option<DateTime<Utc>>,
+    pub failure_count: usize,
+    /// The policy that applies (the entry's own, or the directory's default when known).
+    pub effective_policy: Option<String>,
+}
+
+/// A problem with the directory's configuration that does not stop pwresetd but must be seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    pub message: String,
+}
+
+/// The operations every directory flavour provides.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    fn flavor(&self) -> Flavor;
+
+    /// Connects and binds as the service account; returns configuration warnings (e.g. a policy
+    /// under which the flag restricts nothing).
+    async fn check(&self) -> Result<Vec<Warning>, DirectoryError>;
+
+    /// Streams every account matching the user filter under the base DN into `sink`, in scope or
+    /// excluded with the reason. Memory stays bounded: the sink applies back-pressure.
+    async fn scan(&self, sink: mpsc::Sender<ScanItem>) -> Result<(), DirectoryError>;
+
+    /// Warnings about the policies named by scanned accounts (`None` = the default policy).
+    async fn policy_warnings(&self, policies: &BTreeSet<Option<String>>) -> Result<Vec<Warning>, DirectoryError>;
+
+    /// Looks an account up by login (in scope of the user filter); `None` when unknown.
+    async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError>;
+
+    /// Reads one account by DN; `None` when the entry no longer exists.
+    async fn read(&self, dn: &str) -> Result<Option<AccountDetails>, DirectoryError>;
+
+    /// Sets the "must change password" flag. Idempotent.
+    async fn mark(&self, dn: &str) -> Result<(), DirectoryError>;
+
+    /// Removes the flag. Idempotent: clearing an unflagged account succeeds.
+    async fn clear(&self, dn: &str) -> Result<(), DirectoryError>;
+}
+
+/// Builds the directory client for the configured flavour. Does not connect yet.
+pub fn connect(config: &DirectoryConfig) -> Result<Arc<dyn Directory>, DirectoryError> {
+    match config.flavor {
+        Flavor::Openldap => Ok(Arc::new(openldap::OpenLdap::new(config)?)),
+    }
+}

@@ -1,0 +1,265 @@
+//! OpenLDAP with the ppolicy overlay.
+//!
+//! Mark = `pwdReset: TRUE`, which restricts the user to a password change only when the applying
+//! policy has `pwdMustChange: TRUE` (checked and warned about). Clear = `delete: pwdReset`.
+//! Writing `pwdReset` needs `manage` access for the service account.
+
+use std::collections::{BTreeSet, HashSet};
+
+use async_trait::async_trait;
+use ldap3::{Mod, Scope, ldap_escape};
+use tokio::sync::mpsc;
+
+use super::conn::{Endpoint, Pool};
+use super::search::{self, Entry};
+use super::{Account, AccountDetails, Directory, DirectoryError, ExclusionReason, ScanItem, Warning, gentime};
+use crate::config::{DirectoryConfig, Flavor};
+
+const FLAG: &str = "pwdReset";
+const POLICY_SUBENTRY: &str = "pwdPolicySubentry";
+
+pub struct OpenLdap {
+    pool: Pool,
+    config: DirectoryConfig,
+}
+
+impl OpenLdap {
+    pub fn new(config: &DirectoryConfig) -> Result<Self, DirectoryError> {
+        let endpoint = Endpoint::new(config)?;
+        Ok(OpenLdap {
+            pool: Pool::new(endpoint, config),
+            config: config.clone(),
+        })
+    }
+
+    fn account_attrs(&self) -> Vec<&str> {
+        let c = &self.config;
+        vec![
+            &c.login_attribute,
+            &c.mail_attribute,
+            &c.display_name_attribute,
+            &c.given_name_attribute,
+            &c.surname_attribute,
+            &c.language_attribute,
+            FLAG,
+            POLICY_SUBENTRY,
+        ]
+    }
+
+    fn detail_attrs(&self) -> Vec<&str> {
+        let mut attrs = self.account_attrs();
+        attrs.extend(["pwdChangedTime", "pwdAccountLockedTime", "pwdFailureTime"]);
+        attrs
+    }
+
+    fn account(&self, e: &Entry) -> Account {
+        let c = &self.config;
+        Account {
+            dn: e.dn.clone(),
+            login: e.first(&c.login_attribute).unwrap_or_default().to_owned(),
+            mail: e.all(&c.mail_attribute).to_vec(),
+            display_name: e.first(&c.display_name_attribute).map(str::to_owned),
+            given_name: e.first(&c.given_name_attribute).map(str::to_owned),
+            surname: e.first(&c.surname_attribute).map(str::to_owned),
+            language: e.first(&c.language_attribute).map(str::to_owned),
+            flagged: e.first(FLAG).is_some_and(|v| v.eq_ignore_ascii_case("TRUE")),
+            policy: e.first(POLICY_SUBENTRY).map(str::to_owned),
+        }
+    }
+
+    fn details(&self, e: &Entry) -> AccountDetails {
+        let account = self.account(e);
+        let effective_policy = account.policy.clone().or_else(|| self.config.default_policy_dn.clone());
+        AccountDetails {
+            password_changed_at: e.first("pwdChangedTime").and_then(gentime::parse),
+            locked_at: e.first("pwdAccountLockedTime").and_then(gentime::parse),
+            failure_count: e.all("pwdFailureTime").len(),
+            effective_policy,
+            account,
+        }
+    }
+
+    fn scope_filter(&self) -> String {
+        match &self.config.exclude_filter {
+            Some(x) => format!("(&{}(!{}))", self.config.user_filter, x),
+            None => self.config.user_filter.clone(),
+        }
+    }
+
+    async fn modify(&self, dn: &str, op: &'static str, mods: Vec<Mod<&str>>) -> Result<u32, DirectoryError> {
+        let endpoint = self.pool.endpoint();
+        let mut ldap = self.pool.get().await?;
+        let res = ldap
+            .with_timeout(endpoint.timeout)
+            .modify(dn, mods)
+            .await
+            .map_err(|e| DirectoryError::from_op(&endpoint.url, op, dn, e, endpoint.timeout_secs()))?;
+        Ok(res.rc).and_then(|rc| match rc {
+            0 | 16 => Ok(rc),
+            _ => Err(DirectoryError::Operation {
+                op,
+                dn: dn.to_owned(),
+                rc,
+                text: res.text,
+            }),
+        })
+    }
+
+    /// The default policy: configured, or the only `pwdPolicy` entry under the naming contexts.
+    async fn default_policy(&self) -> Result<Result<String, Warning>, DirectoryError> {
+        if let Some(dn) = &self.config.default_policy_dn {
+            return Ok(Ok(dn.clone()));
+        }
+        let root = search::read(&self.pool, "", Scope::Base, "(objectClass=*)", &["namingContexts"]).await?;
+        let mut found = Vec::new();
+        for context in root.iter().flat_map(|e| e.all("namingContexts")) {
+            let entries =
+                search::read(&self.pool, context, Scope::Subtree, "(objectClass=pwdPolicy)", &["1.1"]).await?;
+            found.extend(entries.into_iter().map(|e| e.dn));
+        }
+        Ok(match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => Err(Warning {
+                message: "no ppolicy policy entry (objectClass=pwdPolicy) is readable: pwdReset restricts \
+                          nothing without a policy with pwdMustChange: TRUE; load the ppolicy overlay, set \
+                          ppolicy_default, and let the service account read the policy"
+                    .into(),
+            }),
+            _ => Err(Warning {
+                message: format!(
+                    "{} password policies exist ({}); set directory.default_policy_dn to the one named by \
+                     ppolicy_default so pwresetd can check that it enforces pwdMustChange",
+                    found.len(),
+                    found.join("; ")
+                ),
+            }),
+        })
+    }
+
+    async fn check_policy(&self, dn: &str, governs: &str) -> Result<Option<Warning>, DirectoryError> {
+        let entries = search::read(&self.pool, dn, Scope::Base, "(objectClass=*)", &["pwdMustChange"]).await?;
+        let Some(entry) = entries.first() else {
+            return Ok(Some(Warning {
+                message: format!(
+                    "password policy {dn} ({governs}) does not exist or is not readable by the service account"
+                ),
+            }));
+        };
+        let must_change = entry
+            .first("pwdMustChange")
+            .is_some_and(|v| v.eq_ignore_ascii_case("TRUE"));
+        Ok((!must_change).then(|| Warning {
+            message: format!(
+                "password policy {dn} ({governs}) does not have pwdMustChange: TRUE, so the pwdReset \
+                 flag restricts NOTHING for its accounts: they can keep using the old password; set \
+                 pwdMustChange: TRUE on it"
+            ),
+        }))
+    }
+}
+
+#[async_trait]
+impl Directory for OpenLdap {
+    fn flavor(&self) -> Flavor {
+        Flavor::Openldap
+    }
+
+    async fn check(&self) -> Result<Vec<Warning>, DirectoryError> {
+        self.pool.get().await?;
+        self.policy_warnings(&BTreeSet::from([None])).await
+    }
+
+    async fn scan(&self, sink: mpsc::Sender<ScanItem>) -> Result<(), DirectoryError> {
+        let c = &self.config;
+        let attrs = self.account_attrs();
+        search::paged(
+            &self.pool,
+            &c.base_dn,
+            &self.scope_filter(),
+            &attrs,
+            c.page_size,
+            &sink,
+            |e| {
+                let account = self.account(&e);
+                if account.login.is_empty() {
+                    ScanItem::Excluded {
+                        dn: account.dn,
+                        login: None,
+                        reason: ExclusionReason::MissingLogin,
+                    }
+                } else {
+                    ScanItem::InScope(account)
+                }
+            },
+        )
+        .await?;
+        if let Some(exclude) = &c.exclude_filter {
+            let filter = format!("(&{}{})", c.user_filter, exclude);
+            let attrs = [c.login_attribute.as_str()];
+            search::paged(&self.pool, &c.base_dn, &filter, &attrs, c.page_size, &sink, |e| {
+                let login = e.first(&c.login_attribute).map(str::to_owned);
+                ScanItem::Excluded {
+                    dn: e.dn,
+                    login,
+                    reason: ExclusionReason::ExcludeFilter,
+                }
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn policy_warnings(&self, policies: &BTreeSet<Option<String>>) -> Result<Vec<Warning>, DirectoryError> {
+        let mut warnings = Vec::new();
+        let mut checked = HashSet::new();
+        for policy in policies {
+            let (dn, governs) = match policy {
+                Some(dn) => (dn.clone(), "named by pwdPolicySubentry"),
+                None => match self.default_policy().await? {
+                    Ok(dn) => (dn, "the default policy"),
+                    Err(w) => {
+                        warnings.push(w);
+                        continue;
+                    }
+                },
+            };
+            if checked.insert(dn.to_ascii_lowercase()) {
+                warnings.extend(self.check_policy(&dn, governs).await?);
+            }
+        }
+        Ok(warnings)
+    }
+
+    async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError> {
+        let c = &self.config;
+        let filter = format!("(&{}({}={}))", c.user_filter, c.login_attribute, ldap_escape(login));
+        let entries = search::read(&self.pool, &c.base_dn, Scope::Subtree, &filter, &self.detail_attrs()).await?;
+        match entries.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(self.details(one))),
+            many => Err(DirectoryError::Operation {
+                op: "lookup",
+                dn: c.base_dn.clone(),
+                rc: 0,
+                text: format!("login {login:?} is ambiguous: {} entries have it", many.len()),
+            }),
+        }
+    }
+
+    async fn read(&self, dn: &str) -> Result<Option<AccountDetails>, DirectoryError> {
+        let entries = search::read(&self.pool, dn, Scope::Base, "(objectClass=*)", &self.detail_attrs()).await?;
+        Ok(entries.first().map(|e| self.details(e)))
+    }
+
+    async fn mark(&self, dn: &str) -> Result<(), DirectoryError> {
+        self.modify(dn, "mark", vec![Mod::Replace(FLAG, HashSet::from(["TRUE"]))])
+            .await
+            .map(drop)
+    }
+
+    async fn clear(&self, dn: &str) -> Result<(), DirectoryError> {
+        self.modify(dn, "clear", vec![Mod::Delete(FLAG, HashSet::new())])
+            .await
+            .map(drop)
+    }
+}

@@ -1,0 +1,113 @@
+//! Searches shared by the flavours: paged streaming over a scope, and single-entry reads.
+
+use std::collections::HashMap;
+
+use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+use ldap3::{Scope, SearchEntry};
+
+use super::DirectoryError;
+use super::conn::Pool;
+
+/// A search result entry with attribute names folded to lower case.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub dn: String,
+    attrs: HashMap<String, Vec<String>>,
+}
+
+impl Entry {
+    fn from_search(e: SearchEntry) -> Self {
+        let attrs = e.attrs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+        Entry { dn: e.dn, attrs }
+    }
+
+    pub fn first(&self, attr: &str) -> Option<&str> {
+        self.all(attr).first().map(String::as_str)
+    }
+
+    pub fn all(&self, attr: &str) -> &[String] {
+        self.attrs
+            .get(&attr.to_ascii_lowercase())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+}
+
+/// Runs a paged subtree search, sending `map(entry)` for each entry into `sink`; stops early
+/// when the receiver is gone.
+pub(crate) async fn paged<T: Send>(
+    pool: &Pool,
+    base: &str,
+    filter: &str,
+    attrs: &[&str],
+    page_size: i32,
+    sink: &tokio::sync::mpsc::Sender<T>,
+    map: impl Fn(Entry) -> T + Send + Sync,
+) -> Result<(), DirectoryError> {
+    let url = &pool.endpoint().url;
+    let secs = pool.endpoint().timeout_secs();
+    let mut ldap = pool.get().await?;
+    let adapters: Vec<Box<dyn Adapter<_, _>>> =
+        vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(page_size))];
+    let mut stream = ldap
+        .streaming_search_with(adapters, base, Scope::Subtree, filter, attrs.to_vec())
+        .await
+        .map_err(|e| DirectoryError::from_op(url, "search", base, e, secs))?;
+    loop {
+        let next = stream
+            .next()
+            .await
+            .map_err(|e| DirectoryError::from_op(url, "search", base, e, secs))?;
+        let Some(raw) = next else { break };
+        if sink
+            .send(map(Entry::from_search(SearchEntry::construct(raw))))
+            .await
+            .is_err()
+        {
+            let _ = stream.finish().await;
+            return Ok(());
+        }
+    }
+    let res = stream.finish().await;
+    match res.rc {
+        0 => Ok(()),
+        rc => Err(DirectoryError::Operation {
+            op: "search",
+            dn: base.to_owned(),
+            rc,
+            text: res.text,
+        }),
+    }
+}
+
+/// Reads entries matching `filter` under `base` with `scope` (small results only).
+pub(crate) async fn read(
+    pool: &Pool,
+    base: &str,
+    scope: Scope,
+    filter: &str,
+    attrs: &[&str],
+) -> Result<Vec<Entry>, DirectoryError> {
+    let url = &pool.endpoint().url;
+    let secs = pool.endpoint().timeout_secs();
+    let mut ldap = pool.get().await?;
+    let res = ldap
+        .with_timeout(pool.endpoint().timeout)
+        .search(base, scope, filter, attrs.to_vec())
+        .await
+        .map_err(|e| DirectoryError::from_op(url, "search", base, e, secs))?;
+    match res.1.rc {
+        0 => Ok(res
+            .0
+            .into_iter()
+            .map(|e| Entry::from_search(SearchEntry::construct(e)))
+            .collect()),
+        32 => Ok(Vec::new()),
+        rc => Err(DirectoryError::Operation {
+            op: "search",
+            dn: base.to_owned(),
+            rc,
+            text: res.1.text,
+        }),
+    }
+}

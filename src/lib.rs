@@ -1,0 +1,12 @@
+//! pwresetd: organisation-wide forced password change campaigns for LDAP directories.
+//!
+//! The library holds everything; `src/main.rs` is a thin binary over [`cli`].
+//! See ARCHITECTURE.md for the map and the invariants.
+
+pub mod campaign;
+pub mod cli;
+pub mod config;
+pub mod directory;
+pub mod policy;
+pub mod secret;
+pub mod store;
