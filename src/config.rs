@@ -13,6 +13,9 @@ use thiserror::Error;
 use crate::directory::dn;
 use crate::policy::PolicyConfig;
 use crate::secret::Secret;
+pub use sections::{CampaignConfig, PortalConfig};
+
+mod sections;
 
 /// The default location of the configuration file.
 pub const DEFAULT_PATH: &str = "/etc/pwresetd/pwresetd.toml";
@@ -39,6 +42,15 @@ impl ConfigError {
 #[serde(rename_all = "kebab-case")]
 pub enum Flavor {
     Openldap,
+}
+
+/// How the link flow writes a new password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordHash {
+    /// Password Modify as the service account: the server hashes with its own scheme.
+    Server,
+    /// An `{ARGON2}` argon2id value written to `userPassword` (OpenLDAP with the argon2 module).
+    Argon2,
 }
 
 /// How the connection to the directory is protected.
@@ -70,6 +82,7 @@ pub struct DirectoryConfig {
     pub surname_attribute: String,
     pub language_attribute: String,
     pub default_policy_dn: Option<String>,
+    pub password_hash: PasswordHash,
     pub max_concurrency: usize,
     pub max_ops_per_second: u32,
     pub connections: usize,
@@ -87,6 +100,8 @@ pub struct Config {
     pub directory: DirectoryConfig,
     pub store: StoreConfig,
     pub policy: PolicyConfig,
+    pub campaign: CampaignConfig,
+    pub portal: PortalConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,6 +112,10 @@ struct RawConfig {
     store: RawStore,
     #[serde(default)]
     policy: PolicyConfig,
+    #[serde(default)]
+    campaign: sections::RawCampaign,
+    #[serde(default)]
+    portal: sections::RawPortal,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +148,8 @@ struct RawDirectory {
     #[serde(default = "default_language_attribute")]
     language_attribute: String,
     default_policy_dn: Option<String>,
+    #[serde(default = "default_password_hash")]
+    password_hash: String,
     #[serde(default = "default_max_concurrency")]
     max_concurrency: usize,
     #[serde(default)]
@@ -175,6 +196,9 @@ fn default_surname_attribute() -> String {
 }
 fn default_language_attribute() -> String {
     "preferredLanguage".into()
+}
+fn default_password_hash() -> String {
+    "server".into()
 }
 fn default_max_concurrency() -> usize {
     8
@@ -266,6 +290,8 @@ fn validate(
         directory,
         store: StoreConfig { path: store_path },
         policy: raw.policy,
+        campaign: raw.campaign.validate()?,
+        portal: raw.portal.validate()?,
     })
 }
 
@@ -292,6 +318,16 @@ fn validate_directory(
             return Err(ConfigError::invalid(
                 "directory.flavor",
                 format!("unknown flavor {other:?}; this version supports \"openldap\""),
+            ));
+        }
+    };
+    let password_hash = match raw.password_hash.as_str() {
+        "server" => PasswordHash::Server,
+        "argon2" => PasswordHash::Argon2,
+        other => {
+            return Err(ConfigError::invalid(
+                "directory.password_hash",
+                format!("{other:?} is not one of \"server\" (the directory hashes) or \"argon2\""),
             ));
         }
     };
@@ -357,6 +393,7 @@ fn validate_directory(
         surname_attribute: raw.surname_attribute,
         language_attribute: raw.language_attribute,
         default_policy_dn: raw.default_policy_dn,
+        password_hash,
         max_concurrency: raw.max_concurrency,
         max_ops_per_second: raw.max_ops_per_second,
         connections: raw.connections,

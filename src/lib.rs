@@ -10,3 +10,4 @@ pub mod directory;
 pub mod policy;
 pub mod secret;
 pub mod store;
+pub mod token;

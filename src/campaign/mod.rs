@@ -5,6 +5,7 @@
 
 pub mod plan;
 pub mod runner;
+pub mod schedule;
 pub mod state;
 
 use std::collections::BTreeMap;

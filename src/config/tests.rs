@@ -170,3 +170,45 @@ fn the_documented_example_config_is_valid() {
     assert_eq!(c.directory.transport, Transport::StartTls);
     assert_eq!(c.policy, PolicyConfig::default());
 }
+
+#[test]
+fn campaign_and_portal_sections() {
+    let c = load_str(
+        &format!(
+            "{BASE}[campaign]\nreminders = [\"24h\", \"7d\"]\n[portal]\npublic_url = \"https://pw.example.org/\"\n"
+        ),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        c.campaign.reminders,
+        vec![Duration::from_secs(7 * 86400), Duration::from_secs(86400)]
+    );
+    assert_eq!(c.portal.reset_link("TOKEN"), "https://pw.example.org/reset/TOKEN");
+    assert_eq!(c.portal.token_ttl, Duration::from_secs(72 * 3600));
+    let cases: Vec<(String, Expected)> = vec![
+        (
+            format!("{BASE}[campaign]\nreminders = [\"soon\"]\n"),
+            Err(("campaign.reminders", "not a duration")),
+        ),
+        (
+            format!("{BASE}[campaign]\nreminders = [\"0s\"]\n"),
+            Err(("campaign.reminders", "never sent")),
+        ),
+        (
+            format!("{BASE}[portal]\npublic_url = \"pw.example.org\"\n"),
+            Err(("portal.public_url", "not a URL")),
+        ),
+        (
+            format!("{BASE}[portal]\npublic_url = \"ftp://x\"\n"),
+            Err(("portal.public_url", "http(s)")),
+        ),
+        (
+            format!("{BASE}[portal]\ntoken_ttl = \"1s\"\n"),
+            Err(("portal.token_ttl", "between")),
+        ),
+    ];
+    for (toml, expected) in &cases {
+        check(toml, &[], *expected);
+    }
+}

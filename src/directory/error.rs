@@ -168,3 +168,17 @@ pub fn describe_rc(rc: u32, text: &str) -> String {
         format!("{name} ({rc}): {text}")
     }
 }
+
+/// Why a password could not be set.
+#[derive(Debug, Error)]
+pub enum PasswordError {
+    /// The current password given is wrong (the account's failure count went up).
+    #[error("the current password is wrong")]
+    WrongCurrentPassword,
+    /// The directory's own rules refused the new password; `message` is in plain words for the
+    /// user, `detail` is the server's answer for logs and the helpdesk.
+    #[error("the directory refused the new password: {detail}")]
+    Refused { message: String, detail: String },
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+}

@@ -13,6 +13,7 @@ mod error;
 pub mod gentime;
 pub mod openldap;
 mod search;
+pub mod userpassword;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -23,7 +24,8 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::config::{DirectoryConfig, Flavor};
-pub use error::DirectoryError;
+use crate::secret::Secret;
+pub use error::{DirectoryError, PasswordError};
 
 /// An account as found in the directory's scope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -131,6 +133,34 @@ pub trait Directory: Send + Sync {
 
     /// Removes the flag. Idempotent: clearing an unflagged account succeeds.
     async fn clear(&self, dn: &str) -> Result<(), DirectoryError>;
+
+    /// Binds as the account with `password` and says what the bind allows.
+    async fn check_password(&self, dn: &str, password: &Secret) -> Result<BindCheck, DirectoryError>;
+
+    /// Whether `candidate` is the account's current password, when the directory lets pwresetd
+    /// tell without a bind (which would count as a failure); `None` when it cannot tell.
+    async fn is_current_password(&self, dn: &str, candidate: &Secret) -> Result<Option<bool>, DirectoryError>;
+
+    /// Changes the password as the user, proving the old one: the directory applies its own
+    /// quality and history rules and clears the flag itself.
+    async fn change_password_as_user(&self, dn: &str, old: &Secret, new: &Secret) -> Result<(), PasswordError>;
+
+    /// Sets the password as the service account (the user proved themselves another way) and
+    /// clears the flag, which an administrative set may have raised.
+    async fn set_password_as_admin(&self, dn: &str, new: &Secret) -> Result<(), PasswordError>;
+}
+
+/// What a bind as the user shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BindCheck {
+    /// The bind succeeded and the account can read its own entry.
+    Unrestricted,
+    /// The bind succeeded (or was refused for that reason) but the account must change its
+    /// password before anything else.
+    MustChange,
+    /// Wrong password (or an account that cannot bind: locked, disabled).
+    Refused,
 }
 
 /// Builds the directory client for the configured flavour. Does not connect yet.

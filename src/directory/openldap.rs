@@ -12,8 +12,12 @@ use tokio::sync::mpsc;
 
 use super::conn::{Endpoint, Pool};
 use super::search::{self, Entry};
-use super::{Account, AccountDetails, Directory, DirectoryError, ExclusionReason, ScanItem, Warning, gentime};
-use crate::config::{DirectoryConfig, Flavor};
+use super::{
+    Account, AccountDetails, BindCheck, Directory, DirectoryError, ExclusionReason, PasswordError, ScanItem, Warning,
+    gentime, userpassword,
+};
+use crate::config::{DirectoryConfig, Flavor, PasswordHash};
+use crate::secret::Secret;
 
 const FLAG: &str = "pwdReset";
 const POLICY_SUBENTRY: &str = "pwdPolicySubentry";
@@ -262,4 +266,135 @@ impl Directory for OpenLdap {
             .await
             .map(drop)
     }
+
+    async fn check_password(&self, dn: &str, password: &Secret) -> Result<BindCheck, DirectoryError> {
+        let endpoint = self.pool.endpoint();
+        let mut ldap = match endpoint.bind(dn, password).await {
+            Ok(ldap) => ldap,
+            Err(DirectoryError::Bind { rc: 49, .. }) => return Ok(BindCheck::Refused),
+            Err(e) => return Err(e),
+        };
+        let res = ldap
+            .with_timeout(endpoint.timeout)
+            .search(dn, Scope::Base, "(objectClass=*)", vec!["1.1"])
+            .await
+            .map_err(|e| DirectoryError::from_op(&endpoint.url, "search", dn, e, endpoint.timeout_secs()));
+        let _ = ldap.unbind().await;
+        match res?.1.rc {
+            0 => Ok(BindCheck::Unrestricted),
+            // ppolicy: "Operations are restricted to bind/unbind/abandon/StartTLS/modify password".
+            50 => Ok(BindCheck::MustChange),
+            rc => Err(DirectoryError::Operation {
+                op: "search",
+                dn: dn.to_owned(),
+                rc,
+                text: String::new(),
+            }),
+        }
+    }
+
+    async fn is_current_password(&self, dn: &str, candidate: &Secret) -> Result<Option<bool>, DirectoryError> {
+        let entries = search::read(&self.pool, dn, Scope::Base, "(objectClass=*)", &["userPassword"]).await?;
+        let values: Vec<&String> = entries.iter().flat_map(|e| e.all("userPassword")).collect();
+        let results: Vec<Option<bool>> = values
+            .iter()
+            .map(|v| userpassword::matches(v.as_bytes(), candidate.expose()))
+            .collect();
+        Ok(if results.contains(&Some(true)) {
+            Some(true)
+        } else if !results.is_empty() && results.iter().all(Option::is_some) {
+            Some(false)
+        } else {
+            None
+        })
+    }
+
+    async fn change_password_as_user(&self, dn: &str, old: &Secret, new: &Secret) -> Result<(), PasswordError> {
+        let endpoint = self.pool.endpoint();
+        let mut ldap = match endpoint.bind(dn, old).await {
+            Ok(ldap) => ldap,
+            Err(DirectoryError::Bind { rc: 49, .. }) => return Err(PasswordError::WrongCurrentPassword),
+            Err(e) => return Err(e.into()),
+        };
+        let exop = ldap3::exop::PasswordModify {
+            user_id: None,
+            old_pass: Some(old.expose()),
+            new_pass: Some(new.expose()),
+        };
+        let res = ldap
+            .with_timeout(endpoint.timeout)
+            .extended(exop)
+            .await
+            .map_err(|e| DirectoryError::from_op(&endpoint.url, "password change", dn, e, endpoint.timeout_secs()));
+        let _ = ldap.unbind().await;
+        let result = res?.1;
+        refusal(dn, "password change", result.rc, result.text)
+    }
+
+    async fn set_password_as_admin(&self, dn: &str, new: &Secret) -> Result<(), PasswordError> {
+        let endpoint = self.pool.endpoint();
+        let mut ldap = self.pool.get().await?;
+        let (rc, text) = match self.config.password_hash {
+            PasswordHash::Server => {
+                let exop = ldap3::exop::PasswordModify {
+                    user_id: Some(dn),
+                    old_pass: None,
+                    new_pass: Some(new.expose()),
+                };
+                let res = ldap.with_timeout(endpoint.timeout).extended(exop).await;
+                let res = res.map_err(|e| {
+                    DirectoryError::from_op(&endpoint.url, "password set", dn, e, endpoint.timeout_secs())
+                })?;
+                (res.1.rc, res.1.text)
+            }
+            PasswordHash::Argon2 => {
+                let value = userpassword::argon2_value(new.expose()).map_err(|e| PasswordError::Refused {
+                    message: "The password could not be prepared; please try again.".into(),
+                    detail: e,
+                })?;
+                let mods = vec![Mod::Replace("userPassword", HashSet::from([value.as_str()]))];
+                let res = ldap.with_timeout(endpoint.timeout).modify(dn, mods).await;
+                let res = res.map_err(|e| {
+                    DirectoryError::from_op(&endpoint.url, "password set", dn, e, endpoint.timeout_secs())
+                })?;
+                (res.rc, res.text)
+            }
+        };
+        refusal(dn, "password set", rc, text)?;
+        // An administrative set raises pwdReset when pwdMustChange is on: clear it explicitly.
+        self.clear(dn).await?;
+        Ok(())
+    }
+}
+
+/// Turns a password operation's result into success or a refusal in plain words.
+fn refusal(dn: &str, op: &'static str, rc: u32, text: String) -> Result<(), PasswordError> {
+    let lower = text.to_ascii_lowercase();
+    let message = match rc {
+        0 => return Ok(()),
+        19 | 53 if lower.contains("history") => {
+            "You have used this password before. Choose one you have never used here."
+        }
+        19 | 53 if lower.contains("too young") => {
+            "Your password was changed very recently and cannot be changed again yet. Call the helpdesk if you need it now."
+        }
+        19 | 53 if lower.contains("not being changed") => "This is your current password. Choose a new one.",
+        19 | 53 if lower.contains("short") => "The directory requires a longer password. Choose a longer one.",
+        19 | 53 if lower.contains("quality") => {
+            "The directory found this password too weak. Choose a longer, less predictable one."
+        }
+        19 => "The directory refused this password. Choose another one.",
+        _ => {
+            return Err(PasswordError::Directory(DirectoryError::Operation {
+                op,
+                dn: dn.to_owned(),
+                rc,
+                text,
+            }));
+        }
+    };
+    Err(PasswordError::Refused {
+        message: message.into(),
+        detail: super::error::describe_rc(rc, &text),
+    })
 }

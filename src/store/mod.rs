@@ -4,6 +4,8 @@
 //! callers run them through [`Store::run`] on the blocking pool. Batches are written in one
 //! transaction each so the store keeps up with the directory.
 
+mod notify;
+pub use notify::{MailCandidate, MailOutcome, MailRecord, MailState, TokenRecord};
 mod schema;
 
 use std::collections::BTreeMap;

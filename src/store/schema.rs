@@ -46,4 +46,31 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audit_by_account ON audit (account, id);
     "#,
+    // 2: notifications (intent before sending, result after) and one-time link tokens.
+    r#"
+    CREATE TABLE notifications (
+        id          INTEGER PRIMARY KEY,
+        account_id  INTEGER NOT NULL REFERENCES accounts(id),
+        kind        TEXT NOT NULL,
+        step        INTEGER NOT NULL,
+        state       TEXT NOT NULL,
+        recipient   TEXT,
+        message_id  TEXT,
+        error       TEXT,
+        created_at  TEXT NOT NULL,
+        finished_at TEXT,
+        UNIQUE (account_id, kind, step)
+    );
+    CREATE INDEX notifications_by_state ON notifications (state);
+    CREATE TABLE tokens (
+        hash        TEXT PRIMARY KEY,
+        account_id  INTEGER NOT NULL REFERENCES accounts(id),
+        created_at  TEXT NOT NULL,
+        expires_at  TEXT NOT NULL,
+        used_at     TEXT,
+        revoked_at  TEXT
+    );
+    CREATE INDEX tokens_by_account ON tokens (account_id);
+    ALTER TABLE accounts ADD COLUMN deadline TEXT;
+    "#,
 ];

@@ -1,7 +1,7 @@
 use super::*;
 use crate::directory::{Account, ExclusionReason};
 
-fn spec(name: &str) -> CampaignSpec {
+pub(super) fn spec(name: &str) -> CampaignSpec {
     CampaignSpec {
         name: name.into(),
         reason: "Targeted intrusion".into(),
@@ -18,7 +18,7 @@ fn spec(name: &str) -> CampaignSpec {
     }
 }
 
-fn account(login: &str, flagged: bool) -> ScanItem {
+pub(super) fn account(login: &str, flagged: bool) -> ScanItem {
     ScanItem::InScope(Account {
         dn: format!("uid={login},ou=people,dc=example,dc=org"),
         login: login.into(),
@@ -32,7 +32,7 @@ fn account(login: &str, flagged: bool) -> ScanItem {
     })
 }
 
-fn open() -> (tempfile::TempDir, Store) {
+pub(super) fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("state.db")).unwrap();
     (dir, store)

@@ -2,6 +2,8 @@
 //! per test, config files, and running the real binary.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,372 @@
+//! Notifications and one-time link tokens in the store.
+//!
+//! Sending is at-most-once per (account, kind, step) for a clean run: the intent row (`sending`)
+//! is committed before the mail goes out and the result after. A row left `sending` by a killed
+//! process is sent again on the next pass — only the mails in flight at the kill can repeat.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Store, StoreError, db, parse_time, timestamp};
+use crate::campaign::schedule::Sent;
+
+/// The state of one notification row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailState {
+    /// Intent recorded; the result is not (yet) known.
+    Sending,
+    Sent,
+    /// Refused permanently (5xx, invalid address): not retried.
+    Failed,
+    /// Transient failures exhausted the attempts of one pass: retried on the next pass.
+    Retry,
+    /// The account has no mail address.
+    NoAddress,
+}
+
+impl MailState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailState::Sending => "sending",
+            MailState::Sent => "sent",
+            MailState::Failed => "failed",
+            MailState::Retry => "retry",
+            MailState::NoAddress => "no_address",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            MailState::Sending,
+            MailState::Sent,
+            MailState::Failed,
+            MailState::Retry,
+            MailState::NoAddress,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+    }
+}
+
+/// A marked account with what it has been sent, for the scheduler.
+#[derive(Debug, Clone)]
+pub struct MailCandidate {
+    pub account_id: i64,
+    pub dn: String,
+    pub login: String,
+    pub mail: Vec<String>,
+    pub display_name: Option<String>,
+    pub language: Option<String>,
+    /// The account's own deadline when extended, else `None` (the campaign's applies).
+    pub deadline: Option<DateTime<Utc>>,
+    pub sent: Sent,
+    /// A (kind, step) whose result is unknown or that must be retried.
+    pub unfinished: Option<(String, u32)>,
+    pub no_address_recorded: bool,
+}
+
+/// One row of an account's mail history (helpdesk view).
+#[derive(Debug, Clone, Serialize)]
+pub struct MailRecord {
+    pub kind: String,
+    pub step: u32,
+    pub state: MailState,
+    pub recipient: Option<String>,
+    pub message_id: Option<String>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// How a send ended.
+#[derive(Debug, Clone)]
+pub enum MailOutcome {
+    Sent { message_id: String },
+    Failed { reply: String },
+    Retry { error: String },
+}
+
+/// What a token lookup finds.
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    pub account_id: i64,
+    pub campaign: String,
+    pub dn: String,
+    pub login: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+const DONE_NOTICE: &str = "('sent', 'failed', 'no_address')";
+
+impl Store {
+    /// Marked accounts of a campaign after `after_id`, at most `limit`, with their mail history.
+    pub fn mail_candidates(
+        &self,
+        campaign_id: i64,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<MailCandidate>, StoreError> {
+        let conn = self.lock();
+        let sql = format!(
+            "SELECT a.id, a.dn, a.login, a.mail, a.display_name, a.language, a.deadline,
+                (SELECT finished_at FROM notifications n WHERE n.account_id = a.id AND n.kind = 'notice'
+                    AND n.state IN {DONE_NOTICE}),
+                (SELECT MAX(step) FROM notifications n WHERE n.account_id = a.id AND n.kind = 'reminder'
+                    AND n.state IN ('sent', 'failed')),
+                (SELECT kind || ':' || step FROM notifications n WHERE n.account_id = a.id
+                    AND n.state IN ('sending', 'retry') ORDER BY n.id LIMIT 1),
+                EXISTS (SELECT 1 FROM notifications n WHERE n.account_id = a.id AND n.state = 'no_address')
+             FROM accounts a WHERE a.campaign_id = ?1 AND a.state = 'marked' AND a.id > ?2
+             ORDER BY a.id LIMIT ?3"
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(db("read mail candidates"))?;
+        let rows = stmt
+            .query_map(params![campaign_id, after_id, limit as i64], |r| {
+                let mail: String = r.get(3)?;
+                let unfinished: Option<String> = r.get(9)?;
+                Ok(MailCandidate {
+                    account_id: r.get(0)?,
+                    dn: r.get(1)?,
+                    login: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    mail: serde_json::from_str(&mail).unwrap_or_default(),
+                    display_name: r.get(4)?,
+                    language: r.get(5)?,
+                    deadline: r.get::<_, Option<String>>(6)?.as_deref().map(parse_time),
+                    sent: Sent {
+                        notice_at: r.get::<_, Option<String>>(7)?.as_deref().map(parse_time),
+                        last_reminder: r.get::<_, Option<u32>>(8)?.unwrap_or(0),
+                    },
+                    unfinished: unfinished.and_then(|u| {
+                        let (kind, step) = u.split_once(':')?;
+                        Some((kind.to_owned(), step.parse().ok()?))
+                    }),
+                    no_address_recorded: r.get(10)?,
+                })
+            })
+            .map_err(db("read mail candidates"))?;
+        rows.collect::<Result<_, _>>().map_err(db("read mail candidates"))
+    }
+
+    /// Records the intent to send (kind, step) to `recipient` and, when a link goes with it, the
+    /// new token's hash — in one transaction, before anything is sent. Returns the row id.
+    pub fn begin_mail(
+        &self,
+        account_id: i64,
+        kind: &str,
+        step: u32,
+        recipient: &str,
+        token: Option<(&str, DateTime<Utc>)>,
+    ) -> Result<i64, StoreError> {
+        let now = timestamp(Utc::now());
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db("record mail intent"))?;
+        tx.execute(
+            "INSERT INTO notifications (account_id, kind, step, state, recipient, created_at)
+             VALUES (?1, ?2, ?3, 'sending', ?4, ?5)
+             ON CONFLICT (account_id, kind, step) DO UPDATE SET state = 'sending', recipient = ?4, error = NULL",
+            params![account_id, kind, step, recipient, now],
+        )
+        .map_err(db("record mail intent"))?;
+        let id: i64 = tx
+            .query_row(
+                "SELECT id FROM notifications WHERE account_id = ?1 AND kind = ?2 AND step = ?3",
+                params![account_id, kind, step],
+                |r| r.get(0),
+            )
+            .map_err(db("record mail intent"))?;
+        if let Some((hash, expires)) = token {
+            tx.execute(
+                "INSERT INTO tokens (hash, account_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![hash, account_id, now, timestamp(expires)],
+            )
+            .map_err(db("record token"))?;
+        }
+        tx.commit().map_err(db("record mail intent"))?;
+        Ok(id)
+    }
+
+    /// Records how a send ended. A delivered link replaces the account's older links; a link that
+    /// was never delivered is revoked.
+    pub fn finish_mail(&self, id: i64, outcome: &MailOutcome, token_hash: Option<&str>) -> Result<(), StoreError> {
+        let now = timestamp(Utc::now());
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db("record mail result"))?;
+        let (state, message_id, error) = match outcome {
+            MailOutcome::Sent { message_id } => (MailState::Sent, Some(message_id.as_str()), None),
+            MailOutcome::Failed { reply } => (MailState::Failed, None, Some(reply.as_str())),
+            MailOutcome::Retry { error } => (MailState::Retry, None, Some(error.as_str())),
+        };
+        tx.execute(
+            "UPDATE notifications SET state = ?2, message_id = ?3, error = ?4, finished_at = ?5 WHERE id = ?1",
+            params![id, state.as_str(), message_id, error, now],
+        )
+        .map_err(db("record mail result"))?;
+        if let Some(hash) = token_hash {
+            let revoke = match state {
+                MailState::Sent => {
+                    "UPDATE tokens SET revoked_at = ?2 WHERE hash != ?1 AND revoked_at IS NULL AND used_at IS NULL
+                     AND account_id = (SELECT account_id FROM tokens WHERE hash = ?1)"
+                }
+                _ => "UPDATE tokens SET revoked_at = ?2 WHERE hash = ?1",
+            };
+            tx.execute(revoke, params![hash, now]).map_err(db("revoke tokens"))?;
+        }
+        tx.commit().map_err(db("record mail result"))
+    }
+
+    /// Records, once, that an account has no mail address.
+    pub fn record_no_address(&self, account_id: i64) -> Result<(), StoreError> {
+        let now = timestamp(Utc::now());
+        self.lock()
+            .execute(
+                "INSERT INTO notifications (account_id, kind, step, state, created_at, finished_at)
+                 VALUES (?1, 'notice', 0, 'no_address', ?2, ?2) ON CONFLICT DO NOTHING",
+                params![account_id, now],
+            )
+            .map(drop)
+            .map_err(db("record missing address"))
+    }
+
+    /// The mail history of one account row, oldest first.
+    pub fn mail_history(&self, account_id: i64) -> Result<Vec<MailRecord>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT kind, step, state, recipient, message_id, error, created_at, finished_at
+                 FROM notifications WHERE account_id = ?1 ORDER BY id",
+            )
+            .map_err(db("read mail history"))?;
+        let rows = stmt
+            .query_map([account_id], |r| {
+                Ok(MailRecord {
+                    kind: r.get(0)?,
+                    step: r.get(1)?,
+                    state: MailState::parse(&r.get::<_, String>(2)?).unwrap_or(MailState::Sending),
+                    recipient: r.get(3)?,
+                    message_id: r.get(4)?,
+                    error: r.get(5)?,
+                    created_at: parse_time(&r.get::<_, String>(6)?),
+                    finished_at: r.get::<_, Option<String>>(7)?.as_deref().map(parse_time),
+                })
+            })
+            .map_err(db("read mail history"))?;
+        rows.collect::<Result<_, _>>().map_err(db("read mail history"))
+    }
+
+    /// Finds a token by its hash.
+    pub fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT t.account_id, c.name, a.dn, a.login, t.expires_at, t.used_at, t.revoked_at
+             FROM tokens t JOIN accounts a ON a.id = t.account_id JOIN campaigns c ON c.id = a.campaign_id
+             WHERE t.hash = ?1",
+            [hash],
+            |r| {
+                Ok(TokenRecord {
+                    account_id: r.get(0)?,
+                    campaign: r.get(1)?,
+                    dn: r.get(2)?,
+                    login: r.get(3)?,
+                    expires_at: parse_time(&r.get::<_, String>(4)?),
+                    used_at: r.get::<_, Option<String>>(5)?.as_deref().map(parse_time),
+                    revoked_at: r.get::<_, Option<String>>(6)?.as_deref().map(parse_time),
+                })
+            },
+        )
+        .optional()
+        .map_err(db("read token"))
+    }
+
+    /// The expiry of the account's live link, if it has one.
+    pub fn live_link_expiry(&self, account_id: i64, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT MAX(expires_at) FROM tokens WHERE account_id = ?1 AND used_at IS NULL AND revoked_at IS NULL
+             AND expires_at > ?2",
+            params![account_id, timestamp(now)],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .map(|v| v.as_deref().map(parse_time))
+        .map_err(db("read tokens"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::{account, open, spec};
+
+    #[test]
+    fn intent_then_result_and_token_rotation() {
+        let (_d, store) = open();
+        let (c, _) = store.create_or_resume(&spec("a"), "t").unwrap();
+        store
+            .insert_scanned(c.id, &[account("ann", true), account("bob", true)])
+            .unwrap();
+        let cands = store.mail_candidates(c.id, 0, 10).unwrap();
+        assert_eq!(cands.len(), 2);
+        let ann = &cands[0];
+        assert_eq!(ann.sent, Sent::default());
+        let later = Utc::now() + chrono::Duration::hours(72);
+
+        let id = store
+            .begin_mail(ann.account_id, "notice", 0, "ann@example.org", Some(("h1", later)))
+            .unwrap();
+        // Killed here: the candidate shows an unfinished notice.
+        let c1 = &store.mail_candidates(c.id, 0, 10).unwrap()[0];
+        assert_eq!(c1.unfinished, Some(("notice".into(), 0)));
+        assert_eq!(c1.sent.notice_at, None);
+        // Sent again after the restart: same row.
+        let id2 = store
+            .begin_mail(ann.account_id, "notice", 0, "ann@example.org", Some(("h2", later)))
+            .unwrap();
+        assert_eq!(id, id2);
+        store
+            .finish_mail(
+                id2,
+                &MailOutcome::Sent {
+                    message_id: "<m1@x>".into(),
+                },
+                Some("h2"),
+            )
+            .unwrap();
+        let c2 = &store.mail_candidates(c.id, 0, 10).unwrap()[0];
+        assert!(c2.sent.notice_at.is_some());
+        assert_eq!(c2.unfinished, None);
+        // The delivered link is the only live one.
+        assert!(store.token("h1").unwrap().unwrap().revoked_at.is_some());
+        assert!(store.token("h2").unwrap().unwrap().revoked_at.is_none());
+        assert!(store.live_link_expiry(ann.account_id, Utc::now()).unwrap().is_some());
+
+        // A reminder refused permanently: recorded, its undelivered link revoked.
+        let r = store
+            .begin_mail(ann.account_id, "reminder", 1, "ann@example.org", Some(("h3", later)))
+            .unwrap();
+        store
+            .finish_mail(
+                r,
+                &MailOutcome::Failed {
+                    reply: "550 5.1.1 mailbox unavailable".into(),
+                },
+                Some("h3"),
+            )
+            .unwrap();
+        assert!(store.token("h3").unwrap().unwrap().revoked_at.is_some());
+        assert!(store.token("h2").unwrap().unwrap().revoked_at.is_none());
+        let c3 = &store.mail_candidates(c.id, 0, 10).unwrap()[0];
+        assert_eq!(c3.sent.last_reminder, 1);
+        let history = store.mail_history(ann.account_id).unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[1].error.as_deref(), Some("550 5.1.1 mailbox unavailable"));
+
+        store.record_no_address(cands[1].account_id).unwrap();
+        store.record_no_address(cands[1].account_id).unwrap();
+        let bob = &store.mail_candidates(c.id, 0, 10).unwrap()[1];
+        assert!(bob.no_address_recorded);
+        assert_eq!(store.mail_history(bob.account_id).unwrap().len(), 1);
+    }
+}
