@@ -71,6 +71,27 @@ pub enum Event {
     /// The campaign is being reverted.
     RevertRequested(PriorFlag),
     RevertSucceeded,
+    /// The account's password was changed (through the portal, or seen in the directory).
+    PasswordChanged,
+}
+
+/// How an account completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// The user set a new password through pwresetd's portal.
+    Portal,
+    /// The password changed in the directory by other means (noticed by reconciliation).
+    Directory,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Portal => "portal",
+            Via::Directory => "directory",
+        }
+    }
 }
 
 /// Whether the account carried the flag before the campaign touched it.
@@ -120,6 +141,8 @@ pub fn apply(state: Option<AccountState>, event: Event) -> Result<Transition, Re
         (Some(Pending | Marked | Failed), Event::RevertRequested(PriorFlag::Set)) => t(Reverted, Effect::None),
         (Some(Reverted), Event::RevertRequested(_)) => t(Reverted, Effect::None),
         (Some(Pending | Marked | Failed), Event::RevertSucceeded) => t(Reverted, Effect::None),
+        // The goal is met whatever the flag's state; a changed password also clears it.
+        (Some(Pending | Marked | Failed), Event::PasswordChanged) => t(Completed, Effect::None),
         (Some(s), e) => Err(Refused(format!(
             "{e:?} does not apply to an account that is {}",
             s.as_str()
@@ -212,6 +235,11 @@ mod tests {
             (Some(Excluded), Ev::RevertRequested(Unset), None),
             (Some(Reverted), Ev::RevertRequested(Unset), Some((Reverted, E::None))),
             (None, Ev::MarkRequested, None),
+            (Some(Marked), Ev::PasswordChanged, Some((Completed, E::None))),
+            (Some(Pending), Ev::PasswordChanged, Some((Completed, E::None))),
+            (Some(Completed), Ev::PasswordChanged, None),
+            (Some(Exempted), Ev::PasswordChanged, None),
+            (Some(Reverted), Ev::PasswordChanged, None),
         ];
         for (state, event, expected) in table {
             check(state, event, expected);

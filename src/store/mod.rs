@@ -4,7 +4,9 @@
 //! callers run them through [`Store::run`] on the blocking pool. Batches are written in one
 //! transaction each so the store keeps up with the directory.
 
+mod completion;
 mod notify;
+pub use completion::Completion;
 pub use notify::{MailCandidate, MailOutcome, MailRecord, MailState, TokenRecord};
 mod schema;
 

@@ -73,4 +73,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX tokens_by_account ON tokens (account_id);
     ALTER TABLE accounts ADD COLUMN deadline TEXT;
     "#,
+    // 3: argon2id hashes of passwords set through pwresetd, per account DN (lower case).
+    r#"
+    CREATE TABLE password_history (
+        id         INTEGER PRIMARY KEY,
+        dn         TEXT NOT NULL,
+        phc        TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX password_history_by_dn ON password_history (dn, id);
+    "#,
 ];
