@@ -13,7 +13,8 @@ use thiserror::Error;
 use crate::directory::dn;
 use crate::policy::PolicyConfig;
 use crate::secret::Secret;
-pub use sections::{CampaignConfig, PortalConfig};
+pub use crate::portal::PortalConfig;
+pub use sections::CampaignConfig;
 
 mod sections;
 
@@ -29,7 +30,7 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn invalid(key: &str, message: impl Into<String>) -> Self {
+    pub fn invalid(key: &str, message: impl Into<String>) -> Self {
         ConfigError::Invalid {
             key: key.to_owned(),
             message: message.into(),
@@ -115,7 +116,7 @@ struct RawConfig {
     #[serde(default)]
     campaign: sections::RawCampaign,
     #[serde(default)]
-    portal: sections::RawPortal,
+    portal: crate::portal::config::RawPortal,
 }
 
 #[derive(Debug, Deserialize)]
