@@ -12,8 +12,8 @@ use thiserror::Error;
 
 use crate::directory::dn;
 use crate::policy::PolicyConfig;
-use crate::secret::Secret;
 pub use crate::portal::PortalConfig;
+use crate::secret::Secret;
 pub use sections::CampaignConfig;
 
 mod sections;
@@ -284,16 +284,25 @@ fn validate(
         (None, Some(dir)) => dir.join("state.db"),
         (None, None) => PathBuf::from("/var/lib/pwresetd/state.db"),
     };
-    raw.policy
-        .validate()
-        .map_err(|e| ConfigError::invalid("policy", e.to_string()))?;
+    let mut policy = raw.policy;
+    policy.validate().map_err(|e| policy_error(e.to_string()))?;
+    policy.denylist_file = policy.denylist_file.map(|p| resolve(base, &p));
+    policy.breached_index = policy.breached_index.map(|p| resolve(base, &p));
     Ok(Config {
         directory,
         store: StoreConfig { path: store_path },
-        policy: raw.policy,
+        policy,
         campaign: raw.campaign.validate()?,
         portal: raw.portal.validate()?,
     })
+}
+
+/// Policy errors already start with the key (`policy.min_length …`): split it off.
+fn policy_error(message: String) -> ConfigError {
+    match message.split_once(' ') {
+        Some((key, rest)) if key.starts_with("policy.") => ConfigError::invalid(key, rest),
+        _ => ConfigError::invalid("policy", message),
+    }
 }
 
 fn resolve(base: &Path, p: &Path) -> PathBuf {

@@ -1,4 +1,5 @@
 //! Campaigns against the real slapd (ppolicy): plan, start, resume, revert, account view.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
 

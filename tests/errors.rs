@@ -1,4 +1,5 @@
 //! Bad input and unavailable servers: clear messages and the documented exit codes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
 

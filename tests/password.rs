@@ -1,4 +1,5 @@
 //! Password operations of the OpenLDAP flavour against the real slapd (ppolicy, argon2 module).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! A 5,000-account campaign killed with SIGKILL in the middle resumes to completion, nothing lost.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
 

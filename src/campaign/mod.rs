@@ -3,7 +3,9 @@
 //! [`state`] is the pure state machine; [`plan`] is the dry run (reads the directory, writes
 //! nothing); [`runner`] executes marking and reverting against the directory and the store.
 
+pub mod lease;
 pub mod plan;
+pub mod reconcile;
 pub mod runner;
 pub mod schedule;
 pub mod state;
@@ -34,6 +36,8 @@ pub struct Status {
     pub exempted: u64,
     pub reverted: u64,
     pub excluded: u64,
+    /// Deleted or moved out of scope after the campaign started.
+    pub gone: u64,
     pub excluded_by_reason: BTreeMap<String, u64>,
 }
 
@@ -57,6 +61,7 @@ impl Status {
             exempted: n(AccountState::Exempted),
             reverted: n(AccountState::Reverted),
             excluded: n(AccountState::Excluded),
+            gone: n(AccountState::Gone),
             excluded_by_reason: store.exclusions(campaign.id)?,
         })
     }

@@ -17,8 +17,9 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::{Interval, MissedTickBehavior};
 
-use super::state::{AccountState, Effect, Event, PriorFlag, apply};
-use crate::directory::{Directory, DirectoryError};
+use super::reconcile::{Observation, decide};
+use super::state::{AccountState, Effect, Event, PriorFlag, Via, apply};
+use crate::directory::{Directory, DirectoryError, Presence};
 use crate::store::{Campaign, Store, StoreError, Update, WorkItem};
 
 #[derive(Debug, Error)]
@@ -44,17 +45,21 @@ pub struct Settings {
 pub struct Summary {
     pub done: u64,
     pub failed: u64,
+    pub unchanged: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
     Mark,
     Revert,
+    Reconcile,
 }
 
 enum Outcome {
     Done(Update),
     Failed(Update),
+    /// Nothing to do for this account.
+    Unchanged,
     Unavailable(DirectoryError),
 }
 
@@ -104,6 +109,29 @@ pub async fn revert(
         Ok::<_, RunError>(())
     };
     let (produced, summary) = tokio::join!(producer, exec.process(rx, Action::Revert));
+    let summary = summary?;
+    produced?;
+    Ok(summary)
+}
+
+/// Enforcement: checks every marked account against the directory (password changed there,
+/// flag removed behind pwresetd's back, account gone) and records what changed.
+pub async fn reconcile(
+    dir: Arc<dyn Directory>,
+    store: &Store,
+    campaign: &Campaign,
+    settings: &Settings,
+    progress: &ProgressBar,
+) -> Result<Summary, RunError> {
+    let id = campaign.id;
+    let (tx, rx) = mpsc::channel(settings.batch * 2);
+    let exec = Executor::new(dir, store.clone(), settings.clone(), progress.clone());
+    let producer = async {
+        sweep(store, id, &[AccountState::Marked], settings.batch, &tx, progress).await?;
+        drop(tx);
+        Ok::<_, RunError>(())
+    };
+    let (produced, summary) = tokio::join!(producer, exec.process(rx, Action::Reconcile));
     let summary = summary?;
     produced?;
     Ok(summary)
@@ -240,6 +268,7 @@ impl Executor {
                         summary.failed += 1;
                         updates.push(u);
                     }
+                    Outcome::Unchanged => summary.unchanged += 1,
                     Outcome::Unavailable(e) => {
                         self.abort.store(true, Ordering::Relaxed);
                         let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
@@ -283,54 +312,100 @@ async fn fill<T>(rx: &mut mpsc::Receiver<T>, buf: &mut Vec<T>, limit: usize) -> 
 /// Performs one item's directory work, retrying while the directory is unavailable.
 async fn perform(dir: &dyn Directory, action: Action, item: WorkItem) -> Outcome {
     let request = match action {
-        Action::Mark => Event::MarkRequested,
-        Action::Revert => Event::RevertRequested(PriorFlag::from_flagged(item.prior_flagged)),
+        Action::Mark => Some((Event::MarkRequested, None)),
+        Action::Revert => Some((
+            Event::RevertRequested(PriorFlag::from_flagged(item.prior_flagged)),
+            None,
+        )),
+        Action::Reconcile => match retrying(|| observe(dir, &item)).await {
+            Ok(event) => event,
+            Err(e) if e.is_unavailable() => return Outcome::Unavailable(e),
+            Err(e) => return Outcome::Failed(Update::new(item.id, item.state, Some(e.to_string()))),
+        },
     };
-    let transition = match apply(Some(item.state), request) {
+    let Some((event, audit)) = request else {
+        return Outcome::Unchanged;
+    };
+    let transition = match apply(Some(item.state), event) {
         Ok(t) => t,
-        Err(refused) => {
-            return Outcome::Failed(Update {
-                id: item.id,
-                state: item.state,
-                error: Some(refused.0),
-            });
-        }
+        Err(refused) => return Outcome::Failed(Update::new(item.id, item.state, Some(refused.0))),
     };
-    let mut delay = Duration::from_millis(200);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let result = match transition.effect {
+    let result = retrying(|| async {
+        match transition.effect {
             Effect::None => Ok(()),
             Effect::SetFlag => dir.mark(&item.dn).await,
             Effect::ClearFlag => dir.clear(&item.dn).await,
+        }
+    })
+    .await;
+    match result {
+        Ok(()) => {
+            let mut update = Update::new(item.id, transition.next, None);
+            update.via = (event == Event::PasswordChanged).then_some(Via::Directory);
+            update.audit = audit;
+            Outcome::Done(update)
+        }
+        Err(e) if e.is_unavailable() => Outcome::Unavailable(e),
+        Err(e) => {
+            let state = if action == Action::Mark {
+                AccountState::Failed
+            } else {
+                item.state
+            };
+            Outcome::Failed(Update::new(item.id, state, Some(e.to_string())))
+        }
+    }
+}
+
+type Audit = Option<(&'static str, &'static str, String)>;
+
+/// Reconciliation: what the directory shows now, as the event to apply (with its audit record).
+async fn observe(dir: &dyn Directory, item: &WorkItem) -> Result<Option<(Event, Audit)>, DirectoryError> {
+    let seen = match dir.locate(&item.dn).await? {
+        Presence::Gone => (Observation::Gone, "deleted"),
+        Presence::OutOfScope(_) => (Observation::Gone, "moved out of scope"),
+        Presence::InScope(d) => {
+            let o = Observation::Present {
+                flagged: d.account.flagged,
+                password_changed_at: d.password_changed_at,
+            };
+            (o, "")
+        }
+    };
+    let marked_at = item.marked_at.unwrap_or_default();
+    Ok(decide(marked_at, seen.0).map(|event| {
+        let audit = match event {
+            Event::FlagMissing => Some((
+                "reconcile",
+                "flag.restored",
+                "flag removed outside pwresetd; marked again".into(),
+            )),
+            Event::Vanished => Some(("reconcile", "account.gone", format!("{}: {}", seen.1, item.dn))),
+            Event::PasswordChanged => Some(("reconcile", "password.changed", "changed in the directory".into())),
+            _ => None,
         };
-        match result {
-            Ok(()) => {
-                return Outcome::Done(Update {
-                    id: item.id,
-                    state: transition.next,
-                    error: None,
-                });
-            }
-            Err(e) if e.is_unavailable() && attempt <= 3 => {
+        (event, audit)
+    }))
+}
+
+/// Runs `op`, retrying up to three times (0.2 s, 0.8 s, 3.2 s apart) while the directory is
+/// unavailable.
+async fn retrying<T, F, Fut>(mut op: F) -> Result<T, DirectoryError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, DirectoryError>>,
+{
+    let mut delay = Duration::from_millis(200);
+    for _ in 0..3 {
+        match op().await {
+            Err(e) if e.is_unavailable() => {
                 tokio::time::sleep(delay).await;
                 delay *= 4;
             }
-            Err(e) if e.is_unavailable() => return Outcome::Unavailable(e),
-            Err(e) => {
-                let state = match action {
-                    Action::Mark => AccountState::Failed,
-                    Action::Revert => item.state,
-                };
-                return Outcome::Failed(Update {
-                    id: item.id,
-                    state,
-                    error: Some(e.to_string()),
-                });
-            }
+            other => return other,
         }
     }
+    op().await
 }
 
 /// Spaces operations to at most `per_second` (none when 0).

@@ -24,10 +24,12 @@ pub enum AccountState {
     Reverted,
     /// Matches the user filter but is out of scope (exclusion filter, no login…).
     Excluded,
+    /// Deleted, or moved out of scope, after the campaign started.
+    Gone,
 }
 
 impl AccountState {
-    pub const ALL: [AccountState; 7] = [
+    pub const ALL: [AccountState; 8] = [
         AccountState::Pending,
         AccountState::Marked,
         AccountState::Failed,
@@ -35,6 +37,7 @@ impl AccountState {
         AccountState::Exempted,
         AccountState::Reverted,
         AccountState::Excluded,
+        AccountState::Gone,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +49,7 @@ impl AccountState {
             AccountState::Exempted => "exempted",
             AccountState::Reverted => "reverted",
             AccountState::Excluded => "excluded",
+            AccountState::Gone => "gone",
         }
     }
 
@@ -73,6 +77,10 @@ pub enum Event {
     RevertSucceeded,
     /// The account's password was changed (through the portal, or seen in the directory).
     PasswordChanged,
+    /// Reconciliation found the flag removed although the password did not change.
+    FlagMissing,
+    /// Reconciliation found the entry deleted or out of scope.
+    Vanished,
 }
 
 /// How an account completed.
@@ -143,6 +151,8 @@ pub fn apply(state: Option<AccountState>, event: Event) -> Result<Transition, Re
         (Some(Pending | Marked | Failed), Event::RevertSucceeded) => t(Reverted, Effect::None),
         // The goal is met whatever the flag's state; a changed password also clears it.
         (Some(Pending | Marked | Failed), Event::PasswordChanged) => t(Completed, Effect::None),
+        (Some(Marked), Event::FlagMissing) => t(Marked, Effect::SetFlag),
+        (Some(Pending | Marked | Failed), Event::Vanished) => t(Gone, Effect::None),
         (Some(s), e) => Err(Refused(format!(
             "{e:?} does not apply to an account that is {}",
             s.as_str()
@@ -240,6 +250,10 @@ mod tests {
             (Some(Completed), Ev::PasswordChanged, None),
             (Some(Exempted), Ev::PasswordChanged, None),
             (Some(Reverted), Ev::PasswordChanged, None),
+            (Some(Marked), Ev::FlagMissing, Some((Marked, E::SetFlag))),
+            (Some(Completed), Ev::FlagMissing, None),
+            (Some(Marked), Ev::Vanished, Some((Gone, E::None))),
+            (Some(Gone), Ev::Vanished, None),
         ];
         for (state, event, expected) in table {
             check(state, event, expected);

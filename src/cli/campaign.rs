@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
 use super::output::{self, json, progress_bar};
-use super::{EX_USAGE, Failure, actor, directory, load_config, open_store};
+use super::{EX_TEMPFAIL, EX_USAGE, Failure, actor, directory, load_config, open_store};
 use crate::campaign::Status;
+use crate::campaign::lease::LeaseGuard;
 use crate::campaign::plan::{self, Plan};
 use crate::campaign::runner::{self, Settings};
 use crate::campaign::state::CampaignState;
@@ -268,6 +269,7 @@ async fn start(config: &Config, args: StartArgs) -> Result<ExitCode, Failure> {
         Some(format!("reason: {}", campaign.reason)),
     )
     .await?;
+    let _lease = lease(&store, &campaign).await?;
     let bar = progress_bar("marking");
     let result = runner::mark(dir, &store, &campaign, &settings(config), &bar).await;
     bar.finish_and_clear();
@@ -298,6 +300,24 @@ async fn start(config: &Config, args: StartArgs) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Takes the campaign's lease for this command, or explains who holds it (exit 75).
+async fn lease(store: &Store, campaign: &Campaign) -> Result<LeaseGuard, Failure> {
+    let holder = crate::store::holder_name("cli");
+    match LeaseGuard::acquire(store, campaign.id, &holder)
+        .await
+        .map_err(anyhow::Error::new)?
+    {
+        Ok(guard) => Ok(guard),
+        Err(other) => Err(Failure::new(
+            EX_TEMPFAIL,
+            anyhow!(
+                "campaign {} is being worked on by {other}; try again when it is done (leases expire after a minute)",
+                campaign.name
+            ),
+        )),
+    }
 }
 
 async fn print_failures(store: &Store, id: i64) -> Result<(), Failure> {
@@ -439,6 +459,7 @@ async fn revert(config: &Config, name: &str, yes: bool) -> Result<ExitCode, Fail
         .await
         .map_err(anyhow::Error::new)?;
     audit(&store, &actor(), "campaign.revert", name, None).await?;
+    let _lease = lease(&store, &campaign).await?;
     let bar = progress_bar("reverting");
     let result = runner::revert(dir, &store, &campaign, &settings(config), &bar).await;
     bar.finish_and_clear();

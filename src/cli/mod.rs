@@ -2,12 +2,14 @@
 //!
 //! Exit codes follow sysexits: 0 success, 1 the command's answer is negative (unknown login,
 //! accounts that could not be marked), 64 invalid configuration or usage, 69 directory
-//! unavailable (unreachable, TLS, bind refused), 73 store cannot be opened, 70 anything else.
+//! unavailable (unreachable, TLS, bind refused), 73 store cannot be opened, 75 the campaign is
+//! being worked on by another process (lease), 70 anything else.
 
 mod account;
 mod campaign;
 mod check;
 mod output;
+pub mod policy;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +54,12 @@ enum Command {
     Campaign(campaign::CampaignCommand),
     /// Show what the directory and the store say about one account.
     Account(account::AccountArgs),
+    /// Check a candidate password against the policy (read from stdin), or show the rules.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Build the breached-password index from a Have I Been Pwned SHA-1 file.
+    #[command(subcommand, name = "breach-index")]
+    BreachIndex(policy::BreachIndexCommand),
 }
 
 /// A failure with the exit code it maps to.
@@ -83,6 +91,7 @@ pub const EX_USAGE: u8 = 64;
 pub const EX_UNAVAILABLE: u8 = 69;
 pub const EX_SOFTWARE: u8 = 70;
 pub const EX_CANTCREAT: u8 = 73;
+pub const EX_TEMPFAIL: u8 = 75;
 
 /// The exit code for an error, from the first domain error in its chain.
 fn exit_code(error: &anyhow::Error) -> u8 {
@@ -151,6 +160,37 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::CheckConfig => check::run(&cli.config).await,
         Command::Campaign(cmd) => campaign::run(&cli.config, cmd).await,
         Command::Account(args) => account::run(&cli.config, args).await,
+        Command::Policy(cmd) => run_policy(&cli.config, cmd).await,
+        Command::BreachIndex(cmd) => Ok(policy::run_breach_index(cmd)?),
+    }
+}
+
+/// `policy check|show`: with the configuration's `[policy]` and directory when the file exists,
+/// with the default rules and no directory otherwise.
+async fn run_policy(path: &std::path::Path, cmd: policy::PolicyCommand) -> Result<ExitCode, Failure> {
+    if !path.exists() {
+        eprintln!("note: {} not found: default rules, no directory lookup", path.display());
+        return Ok(policy::run_policy(cmd, &crate::policy::PolicyConfig::default(), None).await?);
+    }
+    let config = load_config(path)?;
+    let lookup = DirectoryLookup(directory(&config)?);
+    Ok(policy::run_policy(cmd, &config.policy, Some(&lookup)).await?)
+}
+
+/// The policy CLI's view of the directory: an account's personal data by login.
+struct DirectoryLookup(Arc<dyn Directory>);
+
+#[async_trait::async_trait]
+impl policy::PersonLookup for DirectoryLookup {
+    async fn find(&self, login: &str) -> anyhow::Result<Option<crate::policy::Subject>> {
+        let details = self.0.find_by_login(login).await?;
+        Ok(details.map(|d| crate::policy::Subject {
+            login: d.account.login,
+            given_name: d.account.given_name,
+            surname: d.account.surname,
+            display_name: d.account.display_name,
+            mail: d.account.mail,
+        }))
     }
 }
 

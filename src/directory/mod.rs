@@ -128,6 +128,10 @@ pub trait Directory: Send + Sync {
     /// Reads one account by DN; `None` when the entry no longer exists.
     async fn read(&self, dn: &str) -> Result<Option<AccountDetails>, DirectoryError>;
 
+    /// Reads one account by DN and says whether it is still in the campaign scope (under the
+    /// base DN, matching the user filter and not the exclusions).
+    async fn locate(&self, dn: &str) -> Result<Presence, DirectoryError>;
+
     /// Sets the "must change password" flag. Idempotent.
     async fn mark(&self, dn: &str) -> Result<(), DirectoryError>;
 
@@ -148,6 +152,16 @@ pub trait Directory: Send + Sync {
     /// Sets the password as the service account (the user proved themselves another way) and
     /// clears the flag, which an administrative set may have raised.
     async fn set_password_as_admin(&self, dn: &str, new: &Secret) -> Result<(), PasswordError>;
+}
+
+/// Where an account stands relative to the scope.
+#[derive(Debug, Clone)]
+pub enum Presence {
+    /// Deleted (or renamed: the DN no longer exists).
+    Gone,
+    /// Still there, but no longer under the base DN or matching the filters.
+    OutOfScope(Box<AccountDetails>),
+    InScope(Box<AccountDetails>),
 }
 
 /// What a bind as the user shows.

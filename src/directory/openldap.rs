@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 use super::conn::{Endpoint, Pool};
 use super::search::{self, Entry};
 use super::{
-    Account, AccountDetails, BindCheck, Directory, DirectoryError, ExclusionReason, PasswordError, ScanItem, Warning,
-    gentime, userpassword,
+    Account, AccountDetails, BindCheck, Directory, DirectoryError, ExclusionReason, PasswordError, Presence, ScanItem,
+    Warning, gentime, userpassword,
 };
 use crate::config::{DirectoryConfig, Flavor, PasswordHash};
 use crate::secret::Secret;
@@ -255,6 +255,27 @@ impl Directory for OpenLdap {
         Ok(entries.first().map(|e| self.details(e)))
     }
 
+    async fn locate(&self, dn: &str) -> Result<Presence, DirectoryError> {
+        let Some(details) = self.read(dn).await? else {
+            return Ok(Presence::Gone);
+        };
+        let under_base = super::dn::parse(dn)
+            .ok()
+            .zip(super::dn::parse(&self.config.base_dn).ok())
+            .is_some_and(|(d, b)| {
+                d.len() >= b.len() && super::dn::equal(&self.config.base_dn, &join_tail(dn, b.len()))
+            });
+        let matching = under_base
+            && !search::read(&self.pool, dn, Scope::Base, &self.scope_filter(), &["1.1"])
+                .await?
+                .is_empty();
+        Ok(if matching {
+            Presence::InScope(Box::new(details))
+        } else {
+            Presence::OutOfScope(Box::new(details))
+        })
+    }
+
     async fn mark(&self, dn: &str) -> Result<(), DirectoryError> {
         self.modify(dn, "mark", vec![Mod::Replace(FLAG, HashSet::from(["TRUE"]))])
             .await
@@ -365,6 +386,28 @@ impl Directory for OpenLdap {
         self.clear(dn).await?;
         Ok(())
     }
+}
+
+/// The last `n` RDNs of `dn`, as a DN string (escapes kept).
+fn join_tail(dn: &str, n: usize) -> String {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut escaped = false;
+    for c in dn.chars() {
+        match c {
+            '\\' if !escaped => {
+                escaped = true;
+                current.push(c);
+                continue;
+            }
+            ',' if !escaped => parts.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+        escaped = false;
+    }
+    parts.push(current);
+    let start = parts.len().saturating_sub(n);
+    parts[start..].join(",")
 }
 
 /// Turns a password operation's result into success or a refusal in plain words.

@@ -57,8 +57,8 @@ pub fn normalise(text: &str) -> String {
     text.nfkc().collect()
 }
 
-/// What a check looks at.
-#[derive(Clone, Copy, Debug)]
+/// What a check looks at. `Debug` shows neither password nor history hashes.
+#[derive(Clone, Copy)]
 pub struct CheckInput<'a> {
     /// The proposed new password.
     pub password: &'a Password,
@@ -68,6 +68,18 @@ pub struct CheckInput<'a> {
     pub history: &'a [String],
     /// The account's personal data.
     pub subject: &'a Subject,
+}
+
+impl std::fmt::Debug for CheckInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // PHC strings are offline-crackable: show how many, not what.
+        f.debug_struct("CheckInput")
+            .field("password", self.password)
+            .field("current", &self.current)
+            .field("history", &format_args!("[{} hashes]", self.history.len()))
+            .field("subject", self.subject)
+            .finish()
+    }
 }
 
 /// The policy could not be built from its config.

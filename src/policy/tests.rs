@@ -162,6 +162,18 @@ fn breach_message_quotes_the_count() {
         subject: &subject,
     };
     let verdict = p.check(&input).unwrap();
+    let history = vec![history::hash_with_salt(&password, &[1; 16]).unwrap()];
+    let shown = format!(
+        "{:?}",
+        CheckInput {
+            history: &history,
+            ..input
+        }
+    );
+    assert!(
+        shown.contains("history: [1 hashes]") && !shown.contains("argon2"),
+        "{shown}"
+    );
     let breached = verdict.violations().iter().find(|v| v.rule == Breached).unwrap();
     assert_eq!(
         breached.message,

@@ -5,8 +5,10 @@
 //! transaction each so the store keeps up with the directory.
 
 mod completion;
+mod lease;
 mod notify;
 pub use completion::Completion;
+pub use lease::{holder_is_dead, holder_name};
 pub use notify::{MailCandidate, MailOutcome, MailRecord, MailState, TokenRecord};
 mod schema;
 
@@ -19,7 +21,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::campaign::state::{AccountState, CampaignState};
+use crate::campaign::state::{AccountState, CampaignState, Via};
 use crate::directory::ScanItem;
 
 #[derive(Debug, Error)]
@@ -104,6 +106,22 @@ pub struct Update {
     pub id: i64,
     pub state: AccountState,
     pub error: Option<String>,
+    /// How the account completed, when `state` is completed.
+    pub via: Option<Via>,
+    /// An audit record to write with the change: (actor, action, detail).
+    pub audit: Option<(&'static str, &'static str, String)>,
+}
+
+impl Update {
+    pub fn new(id: i64, state: AccountState, error: Option<String>) -> Self {
+        Update {
+            id,
+            state,
+            error,
+            via: None,
+            audit: None,
+        }
+    }
 }
 
 /// An account the runner has to work on.
@@ -113,6 +131,7 @@ pub struct WorkItem {
     pub dn: String,
     pub state: AccountState,
     pub prior_flagged: bool,
+    pub marked_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -311,6 +330,7 @@ impl Store {
                                 dn: a.dn.clone(),
                                 state,
                                 prior_flagged: false,
+                                marked_at: None,
                             });
                         }
                     }
@@ -362,7 +382,7 @@ impl Store {
             .collect::<Vec<_>>()
             .join(",");
         let sql = format!(
-            "SELECT id, dn, state, prior_flagged FROM accounts
+            "SELECT id, dn, state, prior_flagged, marked_at FROM accounts
              WHERE campaign_id = ?1 AND state IN ({list}) AND id > ?2 ORDER BY id LIMIT ?3"
         );
         let mut stmt = conn.prepare_cached(&sql).map_err(db("read work"))?;
@@ -374,6 +394,7 @@ impl Store {
                     dn: r.get(1)?,
                     state: AccountState::parse(&state).unwrap_or(AccountState::Pending),
                     prior_flagged: r.get(3)?,
+                    marked_at: r.get::<_, Option<String>>(4)?.as_deref().map(parse_time),
                 })
             })
             .map_err(db("read work"))?;
@@ -389,13 +410,28 @@ impl Store {
             let mut stmt = tx
                 .prepare_cached(
                     "UPDATE accounts SET state = ?2, last_error = ?3, updated_at = ?4,
-                         marked_at = CASE WHEN ?2 = 'marked' THEN ?4 ELSE marked_at END
+                         marked_at = CASE WHEN ?2 = 'marked' THEN ?4 ELSE marked_at END,
+                         completed_at = CASE WHEN ?2 = 'completed' THEN ?4 ELSE completed_at END,
+                         completed_via = CASE WHEN ?2 = 'completed' THEN ?5 ELSE completed_via END
                      WHERE id = ?1",
                 )
                 .map_err(db("record results"))?;
+            let mut audit = tx
+                .prepare_cached(
+                    "INSERT INTO audit (at, actor, action, campaign, account, detail)
+                     SELECT ?1, ?2, ?3, c.name, a.login, ?5 FROM accounts a JOIN campaigns c ON c.id = a.campaign_id
+                     WHERE a.id = ?4",
+                )
+                .map_err(db("record results"))?;
             for u in updates {
-                stmt.execute(params![u.id, u.state.as_str(), u.error, now])
+                let via = u.via.map(Via::as_str);
+                stmt.execute(params![u.id, u.state.as_str(), u.error, now, via])
                     .map_err(db("record results"))?;
+                if let Some((actor, action, detail)) = &u.audit {
+                    audit
+                        .execute(params![now, actor, action, u.id, detail])
+                        .map_err(db("write audit"))?;
+                }
             }
         }
         tx.commit().map_err(db("record results"))

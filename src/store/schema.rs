@@ -83,4 +83,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX password_history_by_dn ON password_history (dn, id);
     "#,
+    // 4: one process works a campaign at a time.
+    r#"
+    CREATE TABLE leases (
+        campaign_id INTEGER PRIMARY KEY REFERENCES campaigns(id),
+        holder      TEXT NOT NULL,
+        expires_at  TEXT NOT NULL
+    );
+    "#,
 ];

@@ -100,16 +100,12 @@ fn record_results_and_retry_failed() {
         .unwrap();
     store
         .record(&[
-            Update {
-                id: fresh[0].id,
-                state: AccountState::Marked,
-                error: None,
-            },
-            Update {
-                id: fresh[1].id,
-                state: AccountState::Failed,
-                error: Some("insufficientAccessRights (50)".into()),
-            },
+            Update::new(fresh[0].id, AccountState::Marked, None),
+            Update::new(
+                fresh[1].id,
+                AccountState::Failed,
+                Some("insufficientAccessRights (50)".into()),
+            ),
         ])
         .unwrap();
     let ann = &store.accounts_for("ann", None).unwrap()[0];

@@ -135,7 +135,7 @@ pub fn build_with(
         }
     };
     if spilled_runs == 0 {
-        run.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        run.sort_unstable();
         for record in run {
             writer.push(record).map_err(write_err(&tmp_index))?;
             report(writer.entries);
@@ -216,7 +216,7 @@ fn read_runs(
 
 /// Sorts `run`, writes it as 24-byte records and empties it.
 fn spill(run: &mut Vec<Record>, path: &Path) -> std::io::Result<()> {
-    run.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    run.sort_unstable();
     let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
     for (hash, count) in run.drain(..) {
         out.write_all(&hash)?;

@@ -1,0 +1,2 @@
+//! Portal submit latency benchmark (driver for scripts/bench-portal). Being written.
+fn main() {}

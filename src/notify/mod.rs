@@ -1,0 +1,17 @@
+//! Mail: the `[mail]` settings, template rendering, MIME building and delivery.
+//!
+//! The pipeline for one mail is `Templates::render` (kind, language, [`Vars`]) → [`Rendered`] →
+//! [`message::build`] (recipient, headers, Message-ID) → [`Built`] → [`Mailer::send`] →
+//! [`Delivery`] or [`SendError`]. Who is due for which mail, tokens and the store are not here:
+//! callers decide, this module renders and sends. Must not log message bodies (one-time links).
+
+pub mod config;
+mod dates;
+pub mod message;
+pub mod templates;
+pub mod transport;
+
+pub use config::{MailConfig, MailConfigError, MailSettings};
+pub use message::{Built, MessageError, Recipient};
+pub use templates::{Kind, Rendered, TemplateError, Templates, Vars};
+pub use transport::{Delivery, Destination, Mailer, MailerError, SendError};

@@ -1,0 +1,451 @@
+//! [`Mailer`]: sends built messages over SMTP (lettre's pooled async transport, rustls) or writes
+//! them to a spool directory, with pacing, bounded concurrency and retries.
+//!
+//! Retries: transient failures (connection refused, timeouts, dropped connections, 4xx replies)
+//! are retried with exponential backoff up to `mail.max_attempts`; a 5xx reply to this message
+//! is [`SendError::Permanent`] at once; a server that cannot be used with our settings (TLS
+//! certificate not trusted, STARTTLS missing, authentication refused) is
+//! [`SendError::Unusable`] at once. Never logs message bodies: they hold one-time links.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use lettre::message::Message;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+use lettre::transport::smtp::{AsyncSmtpTransport, PoolConfig};
+use lettre::{AsyncTransport, Tokio1Executor};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::config::{MailSettings, RetryPolicy, SmtpSecurity, SmtpSettings, TransportSettings};
+use super::message::message_id_of;
+
+/// Sends mail. One per process, shared (`Arc`) by every sender: the SMTP connection pool, the
+/// pacing and the concurrency bound are per `Mailer`.
+pub struct Mailer {
+    inner: Inner,
+    retry: RetryPolicy,
+    /// One permit per SMTP session in use (`mail.max_connections`).
+    sessions: Semaphore,
+    pacer: Option<Pacer>,
+}
+
+enum Inner {
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        url: String,
+    },
+    File {
+        spool_dir: PathBuf,
+    },
+}
+
+/// A message the server accepted (or the spool holds).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub message_id: String,
+    /// 1 when the first attempt succeeded.
+    pub attempts: u32,
+    pub destination: Destination,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// `reply` is the server's final reply, e.g. `250 2.0.0 Ok: queued as 4XyZ`.
+    Smtp {
+        url: String,
+        reply: String,
+    },
+    File {
+        path: PathBuf,
+    },
+}
+
+/// Why a message was not sent. The strings are the server's reply (code and text) or the
+/// network/TLS error, fit for the store and the helpdesk; they never contain the body.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Temporary failures until `max_attempts` ran out: try again later (next run).
+    #[error("not delivered after {attempts} attempts: {last}")]
+    Transient { attempts: u32, last: String },
+    /// The server refused this message for good (5xx to MAIL, RCPT or DATA): do not retry it.
+    #[error("refused by the mail server: {reply}")]
+    Permanent { reply: String },
+    /// The server cannot be used with these settings (certificate not trusted, no STARTTLS,
+    /// authentication refused): no message will go through; stop and tell the operator.
+    #[error("the mail server cannot be used: {reason}")]
+    Unusable { reason: String },
+}
+
+/// The mailer cannot be built from these settings.
+#[derive(Debug, thiserror::Error)]
+pub enum MailerError {
+    #[error("mail.ca_file {}: {message}", .path.display())]
+    CaFile { path: PathBuf, message: String },
+    #[error("mail.smtp_url: TLS settings: {0}")]
+    Tls(String),
+    #[error("mail.spool_dir {}: {message}", .path.display())]
+    SpoolDir { path: PathBuf, message: String },
+    #[error("the mailer must be created inside a tokio runtime (its SMTP pool runs a task)")]
+    NoRuntime,
+}
+
+impl Mailer {
+    /// Builds the mailer; opens no connection (the first send does). Must run inside a tokio
+    /// runtime. The file transport creates its spool directory.
+    pub fn new(settings: &MailSettings) -> Result<Mailer, MailerError> {
+        let inner = match &settings.transport {
+            TransportSettings::Smtp(smtp) => {
+                tokio::runtime::Handle::try_current().map_err(|_| MailerError::NoRuntime)?;
+                Inner::Smtp {
+                    transport: smtp_transport(smtp, settings)?,
+                    url: smtp.url.clone(),
+                }
+            }
+            TransportSettings::File { spool_dir } => {
+                std::fs::create_dir_all(spool_dir).map_err(|e| MailerError::SpoolDir {
+                    path: spool_dir.clone(),
+                    message: e.to_string(),
+                })?;
+                Inner::File {
+                    spool_dir: spool_dir.clone(),
+                }
+            }
+        };
+        let pacer = (settings.max_messages_per_second > 0).then(|| Pacer {
+            interval: Duration::from_secs(1) / settings.max_messages_per_second,
+            next: Mutex::new(Instant::now()),
+        });
+        Ok(Mailer {
+            inner,
+            retry: settings.retry,
+            sessions: Semaphore::new(settings.max_connections),
+            pacer,
+        })
+    }
+
+    /// Where messages go, for humans: `smtps://mail.example.org:465` or `file /var/spool/…`.
+    pub fn describe(&self) -> String {
+        match &self.inner {
+            Inner::Smtp { url, .. } => url.clone(),
+            Inner::File { spool_dir } => format!("file {}", spool_dir.display()),
+        }
+    }
+
+    /// Sends one message, retrying transient failures (see the module documentation).
+    pub async fn send(&self, message: &Message) -> Result<Delivery, SendError> {
+        let message_id = message_id_of(message).unwrap_or_else(|| "(no Message-ID)".into());
+        let to = recipients(message);
+        let mut last = String::new();
+        for attempt in 1..=self.retry.max_attempts {
+            if attempt > 1 {
+                tokio::time::sleep(self.retry.delay_after(attempt - 1)).await;
+            }
+            match self.attempt(message, &message_id).await {
+                Ok(destination) => {
+                    tracing::info!(%to, %message_id, attempts = attempt, "mail delivered");
+                    return Ok(Delivery {
+                        message_id,
+                        attempts: attempt,
+                        destination,
+                    });
+                }
+                Err(Failure::Transient(why)) => {
+                    tracing::debug!(%to, %message_id, attempt, error = %why, "mail attempt failed");
+                    last = why;
+                }
+                Err(Failure::Permanent(reply)) => {
+                    tracing::info!(%to, %message_id, %reply, "mail refused");
+                    return Err(SendError::Permanent { reply });
+                }
+                Err(Failure::Unusable(reason)) => {
+                    tracing::info!(%to, %message_id, %reason, "mail server unusable");
+                    return Err(SendError::Unusable { reason });
+                }
+            }
+        }
+        tracing::info!(%to, %message_id, attempts = self.retry.max_attempts, error = %last, "mail not delivered");
+        Err(SendError::Transient {
+            attempts: self.retry.max_attempts,
+            last,
+        })
+    }
+
+    /// Closes pooled SMTP connections (QUIT). Sends after this fail.
+    pub async fn shutdown(&self) {
+        if let Inner::Smtp { transport, .. } = &self.inner {
+            transport.shutdown().await;
+        }
+    }
+
+    async fn attempt(&self, message: &Message, message_id: &str) -> Result<Destination, Failure> {
+        if let Some(pacer) = &self.pacer {
+            pacer.wait().await;
+        }
+        // The semaphore is never closed, so acquire cannot fail.
+        let _session = self
+            .sessions
+            .acquire()
+            .await
+            .map_err(|e| Failure::Transient(e.to_string()))?;
+        match &self.inner {
+            Inner::Smtp { transport, url } => match send_and_recycle(transport, message).await {
+                Ok(response) => Ok(Destination::Smtp {
+                    url: url.clone(),
+                    reply: format!(
+                        "{} {}",
+                        response.code(),
+                        response.message().collect::<Vec<_>>().join(" ")
+                    ),
+                }),
+                Err(e) => Err(classify(&e)),
+            },
+            Inner::File { spool_dir } => write_spool(spool_dir, message_id, message.formatted())
+                .await
+                .map(|path| Destination::File { path })
+                .map_err(|e| Failure::Transient(format!("writing to {}: {e}", spool_dir.display()))),
+        }
+    }
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer")
+            .field("destination", &self.describe())
+            .finish_non_exhaustive()
+    }
+}
+
+/// lettre hands the session back to its pool from a task spawned when the send returns; until
+/// that task ran, the pool looks empty and the next send would open a new session (measured: 5
+/// sessions for 20 messages with 2 permits). Yielding once, still holding our permit, lets the
+/// task run first (tokio runs a freshly spawned task before the yielding one).
+async fn send_and_recycle(
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    message: &Message,
+) -> Result<lettre::transport::smtp::response::Response, lettre::transport::smtp::Error> {
+    let result = transport.send_raw(message.envelope(), &message.formatted()).await;
+    tokio::task::yield_now().await;
+    result
+}
+
+/// Spaces sends `interval` apart, across all tasks sharing the mailer.
+struct Pacer {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl Pacer {
+    async fn wait(&self) {
+        let slot = {
+            // A poisoned lock only means another sender panicked while holding an Instant.
+            let mut next = self.next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Failure {
+    Transient(String),
+    Permanent(String),
+    Unusable(String),
+}
+
+/// Reply codes that mean "not with these credentials/settings", whatever the recipient: 530
+/// (authentication or STARTTLS required), 534 (mechanism too weak), 535 (credentials
+/// refused), 538 (encryption required for the mechanism).
+const SETUP_CODES: [&str; 4] = ["530", "534", "535", "538"];
+
+fn classify(e: &lettre::transport::smtp::Error) -> Failure {
+    if let Some(code) = e.status() {
+        let text = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
+        let reply = format!("{code} {text}").trim_end().to_owned();
+        return if SETUP_CODES.contains(&code.to_string().as_str()) {
+            Failure::Unusable(format!("authentication refused: {reply}"))
+        } else if e.is_permanent() {
+            Failure::Permanent(reply)
+        } else {
+            Failure::Transient(reply)
+        };
+    }
+    if let Some(tls) = tls_cause(e) {
+        return Failure::Unusable(format!("TLS: {tls}"));
+    }
+    if e.is_tls() {
+        return Failure::Unusable(e.to_string());
+    }
+    if e.is_client() {
+        let text = e.to_string();
+        // Per-message limits of the server (no SMTPUTF8/8BITMIME) are this message's problem.
+        return if text.contains("non-ascii") {
+            Failure::Permanent(text)
+        } else {
+            Failure::Unusable(text)
+        };
+    }
+    Failure::Transient(if e.is_timeout() {
+        format!("timed out: {e}")
+    } else {
+        e.to_string()
+    })
+}
+
+/// The rustls error under a lettre error (the handshake's io::Error wraps it).
+fn tls_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        if let Some(tls) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls.to_string());
+        }
+        current = err.source();
+    }
+    None
+}
+
+fn smtp_transport(
+    smtp: &SmtpSettings,
+    settings: &MailSettings,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailerError> {
+    let tls = match smtp.security {
+        SmtpSecurity::Plain => Tls::None,
+        SmtpSecurity::StartTls => Tls::Required(tls_parameters(smtp)?),
+        SmtpSecurity::ImplicitTls => Tls::Wrapper(tls_parameters(smtp)?),
+    };
+    let pool = PoolConfig::new()
+        .max_size(u32::try_from(settings.max_connections).unwrap_or(u32::MAX))
+        .idle_timeout(Duration::from_secs(60));
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.as_str())
+        .port(smtp.port)
+        .tls(tls)
+        .timeout(Some(settings.timeout))
+        .pool_config(pool);
+    if let Some(c) = &smtp.credentials {
+        builder = builder.credentials(Credentials::new(c.username.clone(), c.password.expose().to_owned()));
+    }
+    Ok(builder.build())
+}
+
+/// rustls (ring) parameters: the CA file alone when given, else the system's roots.
+fn tls_parameters(smtp: &SmtpSettings) -> Result<TlsParameters, MailerError> {
+    let mut builder = TlsParameters::builder(smtp.host.clone());
+    if let Some(path) = &smtp.ca_file {
+        let fail = |message: String| MailerError::CaFile {
+            path: path.clone(),
+            message,
+        };
+        let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+        let count = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| fail(e.to_string()))?
+            .len();
+        if count == 0 {
+            return Err(fail("holds no PEM certificate".into()));
+        }
+        let certificate = Certificate::from_pem(&pem).map_err(|e| fail(e.to_string()))?;
+        builder = builder
+            .certificate_store(CertificateStore::None)
+            .add_root_certificate(certificate);
+    }
+    builder.build_rustls().map_err(|e| MailerError::Tls(e.to_string()))
+}
+
+/// Writes `<spool_dir>/<UTC timestamp>-<message id>.eml` atomically (temp file, fsync, rename).
+async fn write_spool(spool_dir: &Path, message_id: &str, bytes: Vec<u8>) -> std::io::Result<PathBuf> {
+    let id: String = message_id
+        .trim_matches(['<', '>'])
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let name = format!("{}-{id}.eml", chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"));
+    let dir = spool_dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let path = dir.join(&name);
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let written = file.write_all(&bytes).and_then(|()| file.sync_all());
+        if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, &path)) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        std::fs::File::open(&dir)?.sync_all()?;
+        Ok(path)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+fn recipients(message: &Message) -> String {
+    message
+        .envelope()
+        .to()
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            initial: Duration::from_secs(2),
+            max: Duration::from_secs(300),
+        };
+        let delays: Vec<u64> = (1..=10).map(|a| policy.delay_after(a).as_secs()).collect();
+        assert_eq!(delays, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        assert_eq!(policy.delay_after(u32::MAX), Duration::from_secs(300));
+    }
+
+    /// Real time (tokio's test-util is not enabled): sleeps are never early, so lower bounds hold.
+    #[tokio::test]
+    async fn pacer_spaces_sends_across_tasks() {
+        let pacer = std::sync::Arc::new(Pacer {
+            interval: Duration::from_millis(20),
+            next: Mutex::new(Instant::now()),
+        });
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..5)
+            .map(|_| {
+                let pacer = pacer.clone();
+                tokio::spawn(async move {
+                    pacer.wait().await;
+                    Instant::now()
+                })
+            })
+            .collect();
+        let mut times = Vec::new();
+        for t in tasks {
+            times.push(t.await.unwrap().duration_since(start));
+        }
+        times.sort_unstable();
+        for (i, t) in times.iter().enumerate() {
+            assert!(*t >= Duration::from_millis(20) * i as u32, "send {i} at {t:?}");
+        }
+    }
+}
