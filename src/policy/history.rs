@@ -14,10 +14,9 @@
 //! so changing them later affects new entries only. The comparison inside argon2's
 //! `verify_password` is constant-time.
 //!
-//! The salt comes from `/dev/urandom` (Linux; the crate has no `getrandom` dependency yet):
-//! the only I/O in this file.
+//! The salt comes from the operating system's CSPRNG (`rand::rngs::OsRng`): the only I/O in
+//! this file.
 
-use std::io::Read;
 
 use argon2::password_hash::{self, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -31,7 +30,7 @@ pub const HISTORY_PARAMS: (u32, u32, u32) = (12 * 1024, 1, 1);
 /// Why a history hash could not be made or checked. Never carries the password or the hash.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
-    #[error("reading 16 random bytes for a salt from /dev/urandom")]
+    #[error("reading 16 random bytes for a salt from the operating system")]
     Randomness(#[source] std::io::Error),
     #[error("argon2 refused the history parameters or salt: {0}")]
     Hashing(password_hash::Error),
@@ -48,10 +47,11 @@ fn hasher() -> Result<Argon2<'static>, HistoryError> {
 /// The argon2id PHC string the store keeps for a password pwresetd has just set. The password
 /// is NFKC-normalised first, like every comparison.
 pub fn hash_for_history(password: &Password) -> Result<String, HistoryError> {
+    use rand::TryRngCore;
     let mut salt = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut salt))
-        .map_err(HistoryError::Randomness)?;
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut salt)
+        .map_err(|e| HistoryError::Randomness(std::io::Error::other(e)))?;
     hash_with_salt(password, &salt)
 }
 
