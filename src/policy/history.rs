@@ -17,7 +17,6 @@
 //! The salt comes from the operating system's CSPRNG (`rand::rngs::OsRng`): the only I/O in
 //! this file.
 
-
 use argon2::password_hash::{self, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
