@@ -16,7 +16,9 @@ pub use crate::portal::PortalConfig;
 use crate::secret::Secret;
 pub use sections::CampaignConfig;
 
+mod daemon;
 mod sections;
+pub use daemon::DaemonConfig;
 
 /// The default location of the configuration file.
 pub const DEFAULT_PATH: &str = "/etc/pwresetd/pwresetd.toml";
@@ -103,6 +105,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub campaign: CampaignConfig,
     pub portal: PortalConfig,
+    pub daemon: DaemonConfig,
+    pub mail: crate::notify::MailSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,6 +121,10 @@ struct RawConfig {
     campaign: sections::RawCampaign,
     #[serde(default)]
     portal: crate::portal::config::RawPortal,
+    #[serde(default)]
+    daemon: daemon::RawDaemon,
+    #[serde(default)]
+    mail: crate::notify::MailConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -294,6 +302,11 @@ fn validate(
         policy,
         campaign: raw.campaign.validate()?,
         portal: raw.portal.validate()?,
+        daemon: raw.daemon.validate()?,
+        mail: raw
+            .mail
+            .validate(base, credentials)
+            .map_err(|e| ConfigError::invalid(e.key(), e.message()))?,
     })
 }
 

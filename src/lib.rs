@@ -6,6 +6,7 @@
 pub mod campaign;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod directory;
 pub mod notify;
 pub mod policy;

@@ -38,6 +38,14 @@ pub struct Settings {
     pub ops_per_second: u32,
     /// Store batch size.
     pub batch: usize,
+    /// Set by the daemon at shutdown: stop dispatching, finish and record what is in flight.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+impl Settings {
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
+    }
 }
 
 /// What one run did.
@@ -224,7 +232,7 @@ impl Executor {
             let mut pacer = Pacer::new(self.settings.ops_per_second);
             let mut tasks = JoinSet::new();
             while let Some(item) = rx.recv().await {
-                if self.abort.load(Ordering::Relaxed) {
+                if self.abort.load(Ordering::Relaxed) || self.settings.stopping() {
                     break;
                 }
                 pacer.wait().await;

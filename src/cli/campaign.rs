@@ -33,6 +33,9 @@ pub enum CampaignCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Send the notices and reminders due now, then exit (the daemon does this on its own;
+    /// this suits a timer or a one-off run).
+    Notify { name: String },
     /// All campaigns in the store.
     List {
         #[arg(long)]
@@ -70,6 +73,7 @@ pub async fn run(path: &Path, cmd: CampaignCommand) -> Result<ExitCode, Failure>
         CampaignCommand::Start(args) => start(&config, args).await,
         CampaignCommand::Status { name, json } => status(&config, &name, json).await,
         CampaignCommand::List { json } => list(&config, json).await,
+        CampaignCommand::Notify { name } => notify(&config, &name).await,
         CampaignCommand::Revert { name, yes } => revert(&config, &name, yes).await,
     }
 }
@@ -79,6 +83,7 @@ fn settings(config: &Config) -> Settings {
         concurrency: config.directory.max_concurrency,
         ops_per_second: config.directory.max_ops_per_second,
         batch: 256,
+        stop: None,
     }
 }
 
@@ -482,4 +487,48 @@ async fn revert(config: &Config, name: &str, yes: bool) -> Result<ExitCode, Fail
     } else {
         ExitCode::from(1)
     })
+}
+
+async fn notify(config: &Config, name: &str) -> Result<ExitCode, Failure> {
+    use crate::notify::pass::{self, Mail, PassError};
+    let store = open_store(config).await?;
+    let campaign = find(&store, name).await?;
+    if !matches!(campaign.state, CampaignState::Marking | CampaignState::Active) {
+        return Err(Failure::new(
+            1,
+            anyhow!("campaign {name} is {}: nothing is sent", campaign.state.as_str()),
+        ));
+    }
+    let templates = crate::notify::Templates::load(&config.mail).map_err(|e| Failure::new(EX_USAGE, e))?;
+    let mailer = crate::notify::Mailer::new(&config.mail).map_err(|e| Failure::new(EX_USAGE, e))?;
+    let mail = Mail {
+        settings: std::sync::Arc::new(config.mail.clone()),
+        templates: std::sync::Arc::new(templates),
+        mailer: std::sync::Arc::new(mailer),
+    };
+    let _lease = lease(&store, &campaign).await?;
+    let result = pass::run(
+        &mail,
+        &store,
+        &campaign,
+        &config.campaign.reminders,
+        &config.portal,
+        None,
+    )
+    .await;
+    mail.mailer.shutdown().await;
+    let summary = match result {
+        Ok(s) => s,
+        Err(PassError::Unusable(why)) => return Err(Failure::new(super::EX_UNAVAILABLE, anyhow!("{why}"))),
+        Err(e) => return Err(Failure::from(anyhow::Error::new(e))),
+    };
+    println!(
+        "Campaign {name}: {} sent, {} refused by the mail server, {} to retry, {} without a mail address ({}).",
+        summary.sent,
+        summary.failed,
+        summary.retry,
+        summary.no_address,
+        mail.mailer.describe()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,8 @@
 mod account;
 mod campaign;
 mod check;
+mod daemon;
+mod mail;
 mod output;
 pub mod policy;
 
@@ -46,14 +48,25 @@ enum LogFormat {
 }
 
 #[derive(Debug, Subcommand)]
+enum MailCommand {
+    /// Render one template with sample values and send it.
+    Test(mail::MailTestArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum Command {
     /// Validate the configuration, bind to the directory and open the store.
     CheckConfig,
+    /// Run the service: campaign worker, mails, portal, metrics (under systemd: Type=notify).
+    Serve,
     /// Plan, start, inspect and revert campaigns.
     #[command(subcommand)]
     Campaign(campaign::CampaignCommand),
     /// Show what the directory and the store say about one account.
     Account(account::AccountArgs),
+    /// Send a sample mail to check the mail settings and the templates.
+    #[command(subcommand)]
+    Mail(MailCommand),
     /// Check a candidate password against the policy (read from stdin), or show the rules.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -126,15 +139,21 @@ fn exit_code(error: &anyhow::Error) -> u8 {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let log = init_logging(cli.log_format);
+    // The CLI commands run on one thread (less contention with a local directory server);
+    // the daemon on all cores.
+    let runtime = match cli.command {
+        Command::Serve => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        _ => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(EX_SOFTWARE);
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, log)) {
         Ok(code) => code,
         Err(failure) => {
             eprintln!("error: {:#}", failure.error);
@@ -143,24 +162,65 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PWRESETD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+type FilterHandle = tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+/// Control over the log filter after start-up.
+pub struct LogControl {
+    handle: FilterHandle,
+    /// `PWRESETD_LOG` was set: it wins over the configuration.
+    pinned: bool,
+}
+
+impl LogControl {
+    fn setter(self) -> crate::daemon::SetLogFilter {
+        Box::new(move |filter: &str| {
+            if self.pinned {
+                return Ok(());
+            }
+            let f = tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| e.to_string())?;
+            self.handle.reload(f).map_err(|e| e.to_string())
+        })
     }
 }
 
-async fn run(cli: Cli) -> Result<ExitCode, Failure> {
+/// Logs to journald when systemd connected stderr to the journal, else text or JSON on stderr.
+/// The filter is `PWRESETD_LOG`, else `warn` (the daemon then applies `daemon.log_level`).
+fn init_logging(format: LogFormat) -> LogControl {
+    use tracing_subscriber::prelude::*;
+    let from_env = std::env::var("PWRESETD_LOG").ok();
+    let filter = from_env
+        .as_deref()
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn"));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let registry = tracing_subscriber::registry().with(filter);
+    let journald = std::env::var_os("JOURNAL_STREAM").and_then(|_| tracing_journald::layer().ok());
+    match (journald, format) {
+        (Some(journal), _) => registry.with(journal).init(),
+        (None, LogFormat::Text) => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .init(),
+        (None, LogFormat::Json) => registry
+            .with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr))
+            .init(),
+    }
+    LogControl {
+        handle,
+        pinned: from_env.is_some(),
+    }
+}
+
+async fn run(cli: Cli, log: LogControl) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::CheckConfig => check::run(&cli.config).await,
+        Command::Serve => daemon::run(&cli.config, log).await,
         Command::Campaign(cmd) => campaign::run(&cli.config, cmd).await,
         Command::Account(args) => account::run(&cli.config, args).await,
         Command::Policy(cmd) => run_policy(&cli.config, cmd).await,
+        Command::Mail(MailCommand::Test(args)) => {
+            let config = load_config(&cli.config)?;
+            Ok(mail::run_mail_test(args, &config.mail).await?)
+        }
         Command::BreachIndex(cmd) => Ok(policy::run_breach_index(cmd)?),
     }
 }

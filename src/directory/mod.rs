@@ -115,6 +115,9 @@ pub trait Directory: Send + Sync {
     /// under which the flag restricts nothing).
     async fn check(&self) -> Result<Vec<Warning>, DirectoryError>;
 
+    /// A cheap liveness check: a bound service connection answers a read of the root DSE.
+    async fn ping(&self) -> Result<(), DirectoryError>;
+
     /// Streams every account matching the user filter under the base DN into `sink`, in scope or
     /// excluded with the reason. Memory stays bounded: the sink applies back-pressure.
     async fn scan(&self, sink: mpsc::Sender<ScanItem>) -> Result<(), DirectoryError>;

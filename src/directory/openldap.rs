@@ -173,6 +173,12 @@ impl Directory for OpenLdap {
         self.policy_warnings(&BTreeSet::from([None])).await
     }
 
+    async fn ping(&self) -> Result<(), DirectoryError> {
+        search::read(&self.pool, "", Scope::Base, "(objectClass=*)", &["1.1"])
+            .await
+            .map(drop)
+    }
+
     async fn scan(&self, sink: mpsc::Sender<ScanItem>) -> Result<(), DirectoryError> {
         let c = &self.config;
         let attrs = self.account_attrs();

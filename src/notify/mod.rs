@@ -8,6 +8,7 @@
 pub mod config;
 mod dates;
 pub mod message;
+pub mod pass;
 pub mod templates;
 pub mod transport;
 

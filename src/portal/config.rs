@@ -1,10 +1,73 @@
-//! The `[portal]` section: where users reach pwresetd and how links and sign-ins work.
+//! The `[portal]` section: where users reach pwresetd, which flows are open, how links, rate
+//! limits, TLS and reverse proxies work. Every error names the key. Must not open sockets or read
+//! the certificate files: [`super::PortalState::new`] does, before any port is bound.
 
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::client::Cidr;
 use crate::config::{ConfigError, parse_duration};
+
+/// Which ways of proving who you are the portal accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Only the one-time link from the mail (the password is set by the service account).
+    Link,
+    /// Only login + current password (the user's own Password Modify). Beware: after an
+    /// intrusion the attacker may hold the current passwords.
+    CurrentPassword,
+    /// The link, and the current password on the link's page (both factors).
+    LinkAndCurrentPassword,
+    /// The link page (link only) and the current-password page, both open.
+    Any,
+}
+
+impl Auth {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "link" => Some(Auth::Link),
+            "current_password" => Some(Auth::CurrentPassword),
+            "link_and_current_password" => Some(Auth::LinkAndCurrentPassword),
+            "any" => Some(Auth::Any),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Auth::Link => "link",
+            Auth::CurrentPassword => "current_password",
+            Auth::LinkAndCurrentPassword => "link_and_current_password",
+            Auth::Any => "any",
+        }
+    }
+
+    /// `/reset/{token}` (and `/resend`) are open.
+    pub fn link_open(self) -> bool {
+        self != Auth::CurrentPassword
+    }
+
+    /// `/change` is open.
+    pub fn change_open(self) -> bool {
+        matches!(self, Auth::CurrentPassword | Auth::Any)
+    }
+
+    /// The link page also asks for the current password.
+    pub fn link_needs_current(self) -> bool {
+        self == Auth::LinkAndCurrentPassword
+    }
+}
+
+/// Attempts allowed per key within a window (a token bucket refilled over the window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_address: u32,
+    pub per_account: u32,
+    pub window: Duration,
+}
 
 #[derive(Debug, Clone)]
 pub struct PortalConfig {
@@ -12,12 +75,40 @@ pub struct PortalConfig {
     pub public_url: url::Url,
     /// How long a one-time link stays valid.
     pub token_ttl: Duration,
+    /// The address the portal listens on.
+    pub listen: SocketAddr,
+    pub auth: Auth,
+    /// Form submissions (POST) allowed per client address and per account.
+    pub rate_limit: RateLimit,
+    /// PEM certificate chain and private key; the portal speaks HTTPS when both are set.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl PortalConfig {
     /// The one-time link for `token`.
     pub fn reset_link(&self, token: &str) -> String {
         format!("{}/reset/{token}", self.public_url.as_str().trim_end_matches('/'))
+    }
+
+    /// Cookies get `Secure` (and the `__Host-` prefix) when users reach the portal over HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// The origin (`scheme://host[:port]`) browsers send in `Origin` for the portal's own forms.
+    pub fn origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+
+    /// A configuration for tests and benchmarks: defaults, with `public_url`.
+    pub fn for_url(public_url: &str) -> Result<PortalConfig, ConfigError> {
+        RawPortal {
+            public_url: public_url.into(),
+            ..RawPortal::default()
+        }
+        .validate()
     }
 }
 
@@ -26,6 +117,14 @@ impl PortalConfig {
 pub struct RawPortal {
     public_url: String,
     token_ttl: String,
+    listen: String,
+    auth: String,
+    rate_limit_per_address: u32,
+    rate_limit_per_account: u32,
+    rate_limit_window: String,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    trusted_proxies: Vec<String>,
 }
 
 impl Default for RawPortal {
@@ -33,6 +132,14 @@ impl Default for RawPortal {
         RawPortal {
             public_url: "http://127.0.0.1:8080".into(),
             token_ttl: "72h".into(),
+            listen: "127.0.0.1:8080".into(),
+            auth: "link".into(),
+            rate_limit_per_address: 30,
+            rate_limit_per_account: 5,
+            rate_limit_window: "15m".into(),
+            tls_cert: None,
+            tls_key: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -61,6 +168,191 @@ impl RawPortal {
                 "must be between 5m and 30 days",
             ));
         }
-        Ok(PortalConfig { public_url, token_ttl })
+        let listen = self.listen.parse::<SocketAddr>().map_err(|_| {
+            ConfigError::invalid(
+                "portal.listen",
+                format!("{:?} is not an address:port such as \"127.0.0.1:8080\" or \"[::]:443\"", self.listen),
+            )
+        })?;
+        let auth = Auth::parse(&self.auth).ok_or_else(|| {
+            ConfigError::invalid(
+                "portal.auth",
+                format!(
+                    "{:?} is not one of \"link\", \"current_password\", \"link_and_current_password\", \"any\"",
+                    self.auth
+                ),
+            )
+        })?;
+        Ok(PortalConfig {
+            public_url,
+            token_ttl,
+            listen,
+            auth,
+            rate_limit: self.rate_limit()?,
+            tls: tls_files(self.tls_cert, self.tls_key)?,
+            trusted_proxies: proxies(&self.trusted_proxies)?,
+        })
+    }
+
+    fn rate_limit(&self) -> Result<RateLimit, ConfigError> {
+        for (key, value) in [
+            ("portal.rate_limit_per_address", self.rate_limit_per_address),
+            ("portal.rate_limit_per_account", self.rate_limit_per_account),
+        ] {
+            if !(1..=100_000).contains(&value) {
+                return Err(ConfigError::invalid(key, "must be between 1 and 100000"));
+            }
+        }
+        let window = parse_duration("portal.rate_limit_window", &self.rate_limit_window)?;
+        if window < Duration::from_secs(1) || window > Duration::from_secs(86400) {
+            return Err(ConfigError::invalid(
+                "portal.rate_limit_window",
+                "must be between 1s and 24h",
+            ));
+        }
+        Ok(RateLimit {
+            per_address: self.rate_limit_per_address,
+            per_account: self.rate_limit_per_account,
+            window,
+        })
+    }
+}
+
+fn tls_files(cert: Option<PathBuf>, key: Option<PathBuf>) -> Result<Option<(PathBuf, PathBuf)>, ConfigError> {
+    let (cert, key) = match (cert, key) {
+        (None, None) => return Ok(None),
+        (Some(_), None) => return Err(ConfigError::invalid("portal.tls_key", "tls_cert is set: set tls_key too")),
+        (None, Some(_)) => return Err(ConfigError::invalid("portal.tls_cert", "tls_key is set: set tls_cert too")),
+        (Some(c), Some(k)) => (c, k),
+    };
+    for (name, path) in [("portal.tls_cert", &cert), ("portal.tls_key", &key)] {
+        if !path.is_absolute() {
+            return Err(ConfigError::invalid(
+                name,
+                format!("{} must be an absolute path", path.display()),
+            ));
+        }
+        if !path.is_file() {
+            return Err(ConfigError::invalid(
+                name,
+                format!("{} does not exist or is not a file", path.display()),
+            ));
+        }
+    }
+    Ok(Some((cert, key)))
+}
+
+fn proxies(values: &[String]) -> Result<Vec<Cidr>, ConfigError> {
+    values
+        .iter()
+        .map(|v| {
+            Cidr::parse(v).ok_or_else(|| {
+                ConfigError::invalid(
+                    "portal.trusted_proxies",
+                    format!("{v:?} is not an IP address or CIDR such as \"10.0.0.0/8\" or \"::1\""),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Whether `ip` is one of the trusted proxies.
+pub(super) fn is_trusted(proxies: &[Cidr], ip: IpAddr) -> bool {
+    proxies.iter().any(|c| c.contains(ip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<PortalConfig, (String, String)> {
+        let raw: RawPortal = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ("(parse)".to_string(), e.to_string()))?;
+        raw.validate().map_err(|e| match e {
+            ConfigError::Invalid { key, message } => (key, message),
+            other => ("(other)".into(), other.to_string()),
+        })
+    }
+
+    fn check(text: &str, expected: Result<(), (&str, &str)>) {
+        match (parse(text), expected) {
+            (Ok(_), Ok(())) => {}
+            (Err((key, message)), Err((k, m))) => {
+                assert_eq!(key, k, "{text:?}: {message}");
+                assert!(message.contains(m), "{text:?}: {message:?} lacks {m:?}");
+            }
+            (got, want) => panic!("{text:?}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.auth, Auth::Link);
+        assert_eq!(
+            c.rate_limit,
+            RateLimit {
+                per_address: 30,
+                per_account: 5,
+                window: Duration::from_secs(900)
+            }
+        );
+        assert!(c.tls.is_none() && c.trusted_proxies.is_empty() && !c.secure_cookies());
+        assert_eq!(c.origin(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn validate_table() {
+        check("auth = \"any\"\nlisten = \"[::]:443\"", Ok(()));
+        check("auth = \"password\"", Err(("portal.auth", "is not one of")));
+        check("listen = \"localhost:80\"", Err(("portal.listen", "address:port")));
+        check("rate_limit_per_address = 0", Err(("portal.rate_limit_per_address", "between")));
+        check("rate_limit_per_account = 0", Err(("portal.rate_limit_per_account", "between")));
+        check("rate_limit_window = \"0s\"", Err(("portal.rate_limit_window", "between")));
+        check("rate_limit_window = \"soon\"", Err(("portal.rate_limit_window", "not a duration")));
+        check("tls_cert = \"/etc/hostname\"", Err(("portal.tls_key", "set tls_key")));
+        check("tls_key = \"/etc/hostname\"", Err(("portal.tls_cert", "set tls_cert")));
+        check(
+            "tls_cert = \"cert.pem\"\ntls_key = \"/etc/hostname\"",
+            Err(("portal.tls_cert", "absolute")),
+        );
+        check(
+            "tls_cert = \"/etc/hostname\"\ntls_key = \"/nonexistent/key.pem\"",
+            Err(("portal.tls_key", "does not exist")),
+        );
+        check("trusted_proxies = [\"10.0.0.0/8\", \"::1\", \"192.168.1.7\"]", Ok(()));
+        check("trusted_proxies = [\"10.0.0.0/33\"]", Err(("portal.trusted_proxies", "CIDR")));
+        check("trusted_proxies = [\"proxy.local\"]", Err(("portal.trusted_proxies", "CIDR")));
+        check("unknown = 1", Err(("(parse)", "unknown")));
+    }
+
+    #[test]
+    fn modes_open_flows() {
+        let table = [
+            (Auth::Link, true, false, false),
+            (Auth::CurrentPassword, false, true, false),
+            (Auth::LinkAndCurrentPassword, true, false, true),
+            (Auth::Any, true, true, false),
+        ];
+        for (auth, link, change, both) in table {
+            assert_eq!(
+                (auth.link_open(), auth.change_open(), auth.link_needs_current()),
+                (link, change, both),
+                "{auth:?}"
+            );
+            assert_eq!(Auth::parse(auth.as_str()), Some(auth));
+        }
+    }
+
+    #[test]
+    fn https_means_secure_cookies() {
+        let c = PortalConfig::for_url("https://pw.example.org/").unwrap();
+        assert!(c.secure_cookies());
+        assert_eq!(c.origin(), "https://pw.example.org");
+        assert_eq!(c.reset_link("T"), "https://pw.example.org/reset/T");
     }
 }

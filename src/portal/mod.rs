@@ -1,6 +1,121 @@
 //! The self-service portal: users set a new password through a one-time link or with their
 //! current password. Only this module (and the helpdesk) knows HTTP.
+//!
+//! # API
+//! ```text
+//! PortalState::new(PortalParts { config, directory, store, policy, notifier }) -> Result<_, SetupError>
+//!     compiles the pages, reads the TLS files, draws the CSRF key: call before binding
+//! router(state) -> axum::Router       every route, with the security headers and limits
+//! serve(state, listener, shutdown)    HTTP or HTTPS (portal.tls_*) until `shutdown` resolves,
+//!                                     then drains for up to 10 s
+//! ChangeNotifier                      what the daemon implements with the mailer
+//! RecordingNotifier, LogNotifier      test double, stand-in
+//! ```
+//!
+//! # Routes
+//! `GET /` (landing page), `GET|POST /reset/{token}` and `POST /resend` (link flows),
+//! `GET|POST /change` (current-password flow), `GET /static/portal.css`, `GET /healthz`.
+//! `portal.auth` decides which flows exist; a closed one answers 404.
+//!
+//! Every response carries `Content-Security-Policy: default-src 'self'; …`,
+//! `X-Frame-Options: DENY`, `Cache-Control: no-store`, `Referrer-Policy: no-referrer` and
+//! `X-Content-Type-Options: nosniff` (plus HSTS when `public_url` is https). CSRF: see [`csrf`].
+//! Rate limits: see [`limits`]. Flows and their guarantees: see [`change`].
 
+pub mod change;
+pub mod client;
 pub mod config;
+pub mod csrf;
+pub mod form;
+mod handlers;
+pub mod limits;
+pub mod notifier;
+pub mod pages;
+mod state;
+pub mod tls;
 
-pub use config::PortalConfig;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::routing::{get, post};
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+
+pub use config::{Auth, PortalConfig};
+pub use notifier::{Call, ChangeNotifier, LogNotifier, RecordingNotifier};
+pub use state::{PortalParts, PortalState, SetupError};
+
+/// A request (headers, body, flow) must finish within this; the change itself runs detached
+/// and is not cut short (see `handlers::detached`).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time allowed to send the request headers (slow-loris clients are dropped).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `serve` lets open requests finish after `shutdown`.
+const DRAIN: Duration = Duration::from_secs(10);
+
+const CSP: &str = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Every route of the portal, with the security headers on every response.
+pub fn router(state: PortalState) -> Router {
+    let auth = state.config().auth;
+    let hsts = state.config().secure_cookies();
+    let mut routes = Router::new()
+        .route("/", get(handlers::index))
+        .route("/healthz", get(handlers::healthz))
+        .route("/static/portal.css", get(handlers::css));
+    if auth.link_open() {
+        routes = routes
+            .route("/reset/{token}", get(handlers::reset_form).post(handlers::reset_submit))
+            .route("/resend", post(handlers::resend));
+    }
+    if auth.change_open() {
+        routes = routes.route("/change", get(handlers::change_form).post(handlers::change_submit));
+    }
+    let fixed = [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ];
+    let mut app = routes
+        .fallback(handlers::not_found)
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT));
+    for (name, value) in fixed {
+        app = app.layer(SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value)));
+    }
+    app.layer(SetResponseHeaderLayer::overriding(
+        HeaderName::from_static("strict-transport-security"),
+        hsts.then(|| HeaderValue::from_static("max-age=31536000")),
+    ))
+}
+
+/// Serves the portal on `listener` (HTTPS when the state holds a TLS configuration) until
+/// `shutdown` resolves, then lets open requests finish for up to 10 s.
+pub async fn serve(
+    state: PortalState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let handle = axum_server::Handle::<SocketAddr>::new();
+    let trigger = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        trigger.graceful_shutdown(Some(DRAIN));
+    });
+    let tls = state.tls();
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let mut server = axum_server::Server::<SocketAddr>::from_listener(listener).handle(handle);
+    server.http_builder().http1().header_read_timeout(HEADER_TIMEOUT);
+    match tls {
+        Some(config) => {
+            let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(config)).handshake_timeout(HEADER_TIMEOUT);
+            server.acceptor(acceptor).serve(app).await
+        }
+        None => server.serve(app).await,
+    }
+}

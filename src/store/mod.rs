@@ -98,6 +98,22 @@ pub struct AccountRecord {
     pub completed_at: Option<DateTime<Utc>>,
     pub completed_via: Option<String>,
     pub updated_at: DateTime<Utc>,
+    pub display_name: Option<String>,
+    pub language: Option<String>,
+    /// The account's own deadline when it was extended; the campaign's applies otherwise.
+    pub deadline: Option<DateTime<Utc>>,
+    /// The campaign's deadline and reason, for mails about this account.
+    #[serde(skip)]
+    pub campaign_deadline: DateTime<Utc>,
+    #[serde(skip)]
+    pub campaign_reason: String,
+}
+
+impl AccountRecord {
+    /// The deadline that applies to this account.
+    pub fn effective_deadline(&self) -> DateTime<Utc> {
+        self.deadline.unwrap_or(self.campaign_deadline)
+    }
 }
 
 /// A state change to record for one account.
@@ -498,7 +514,8 @@ impl Store {
         let conn = self.lock();
         let sql = format!(
             "SELECT a.id, c.name, a.dn, a.login, a.mail, a.state, a.prior_flagged, a.excluded_reason,
-                    a.last_error, a.marked_at, a.completed_at, a.completed_via, a.updated_at
+                    a.last_error, a.marked_at, a.completed_at, a.completed_via, a.updated_at,
+                    a.display_name, a.language, a.deadline, c.deadline, c.reason
              FROM accounts a JOIN campaigns c ON c.id = a.campaign_id WHERE {condition}"
         );
         let mut stmt = conn.prepare_cached(&sql).map_err(db("read accounts"))?;
@@ -630,6 +647,11 @@ fn account_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccountRecord> {
         completed_at: time(10)?,
         completed_via: r.get(11)?,
         updated_at: time(12)?.unwrap_or_default(),
+        display_name: r.get(13)?,
+        language: r.get(14)?,
+        deadline: time(15)?,
+        campaign_deadline: time(16)?.unwrap_or_default(),
+        campaign_reason: r.get(17)?,
     })
 }
 

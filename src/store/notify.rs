@@ -218,6 +218,17 @@ impl Store {
         tx.commit().map_err(db("record mail result"))
     }
 
+    /// The next free step number for a mail kind sent on demand (e.g. `resend`).
+    pub fn next_step(&self, account_id: i64, kind: &str) -> Result<u32, StoreError> {
+        self.lock()
+            .query_row(
+                "SELECT COALESCE(MAX(step), 0) + 1 FROM notifications WHERE account_id = ?1 AND kind = ?2",
+                params![account_id, kind],
+                |r| r.get(0),
+            )
+            .map_err(db("read mail steps"))
+    }
+
     /// Records, once, that an account has no mail address.
     pub fn record_no_address(&self, account_id: i64) -> Result<(), StoreError> {
         let now = timestamp(Utc::now());

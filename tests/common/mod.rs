@@ -4,6 +4,7 @@
 // Fixture helpers fail the test on any surprise; that is what unwrap is for here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod daemon;
 pub mod smtp;
 
 use std::collections::{HashMap, HashSet};
@@ -185,6 +186,14 @@ impl Fixture {
     /// Runs the real binary with this fixture's config.
     pub fn run(&self, args: &[&str]) -> Output {
         pwresetd(&self.config, args)
+    }
+
+    /// Appends sections (e.g. `[mail]`, `[daemon]`) to the config.
+    pub fn append_config(&self, text: &str) {
+        let mut toml = std::fs::read_to_string(&self.config).unwrap();
+        toml.push('\n');
+        toml.push_str(text);
+        std::fs::write(&self.config, toml).unwrap();
     }
 
     /// Rewrites the config with extra `[directory]` lines (replacing earlier extras).

@@ -1,0 +1,152 @@
+//! The daemon's mail glue: due notices and reminders for the worker, the "changed" confirmation
+//! and new links for the portal. Templates are swapped on SIGHUP.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+
+use super::metrics::{MailResult, Metrics};
+use super::worker::MailPass;
+use crate::config::Config;
+use crate::directory::AccountDetails;
+use crate::notify::pass::{self, Mail, One, PassSummary, Target};
+use crate::notify::{Kind, Templates};
+use crate::portal::{ChangeNotifier, PortalConfig};
+use crate::store::{AccountRecord, AuditEntry, MailOutcome, Store};
+
+pub struct MailGlue {
+    pub mail: RwLock<Mail>,
+    pub store: Store,
+    pub portal: RwLock<PortalConfig>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl MailGlue {
+    fn current(&self) -> Mail {
+        self.mail.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Uses new templates (and portal settings) from now on.
+    pub fn reload(&self, templates: Templates, portal: PortalConfig) {
+        self.mail.write().unwrap_or_else(|p| p.into_inner()).templates = Arc::new(templates);
+        *self.portal.write().unwrap_or_else(|p| p.into_inner()) = portal;
+    }
+
+    fn count(&self, summary: &PassSummary) {
+        for (result, n) in [
+            ("sent", summary.sent),
+            ("failed", summary.failed),
+            ("retried", summary.retry),
+            ("no_address", summary.no_address),
+        ] {
+            self.metrics
+                .mails
+                .get_or_create(&MailResult { result: result.into() })
+                .inc_by(n);
+        }
+    }
+
+    fn count_one(&self, one: &One) {
+        let result = match one {
+            One::Outcome(MailOutcome::Sent { .. }) => "sent",
+            One::Outcome(MailOutcome::Failed { .. }) => "failed",
+            One::Outcome(MailOutcome::Retry { .. }) | One::Unusable(_) => "retried",
+            One::NoAddress => "no_address",
+            One::Nothing => return,
+        };
+        self.metrics
+            .mails
+            .get_or_create(&MailResult { result: result.into() })
+            .inc();
+    }
+
+    /// Sends `account` a new link now (portal "send me a new link", helpdesk resend).
+    pub async fn send_link(&self, account: &AccountRecord) -> anyhow::Result<One> {
+        let id = account.id;
+        let step = self.store.run(move |s| s.next_step(id, "resend")).await?;
+        let portal = self.portal.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let one = pass::deliver(
+            &self.current(),
+            &self.store,
+            &Target::from_record(account),
+            Kind::Notice,
+            ("resend", step),
+            Some(&portal),
+        )
+        .await?;
+        self.count_one(&one);
+        Ok(one)
+    }
+}
+
+#[async_trait]
+impl MailPass for MailGlue {
+    async fn run(
+        &self,
+        campaign: &crate::store::Campaign,
+        config: &Config,
+        stop: &Arc<AtomicBool>,
+    ) -> anyhow::Result<()> {
+        let summary = pass::run(
+            &self.current(),
+            &self.store,
+            campaign,
+            &config.campaign.reminders,
+            &config.portal,
+            Some(stop),
+        )
+        .await;
+        if let Ok(s) = &summary {
+            self.count(s);
+            if *s != PassSummary::default() {
+                tracing::info!(campaign = %campaign.name, sent = s.sent, failed = s.failed, retry = s.retry, no_address = s.no_address, "mail pass");
+            }
+        }
+        summary.map(drop).map_err(Into::into)
+    }
+}
+
+#[async_trait]
+impl ChangeNotifier for MailGlue {
+    async fn password_changed(&self, account: &AccountRecord, _details: &AccountDetails) {
+        let target = Target::from_record(account);
+        match pass::deliver(
+            &self.current(),
+            &self.store,
+            &target,
+            Kind::Changed,
+            ("changed", 0),
+            None,
+        )
+        .await
+        {
+            Ok(one) => self.count_one(&one),
+            Err(e) => tracing::warn!(login = %target.login, error = %e, "confirmation mail not recorded"),
+        }
+    }
+
+    async fn link_requested(&self, login: &str) {
+        let l = login.to_owned();
+        let open = match self.store.run(move |s| s.open_accounts_for_login(&l)).await {
+            Ok(open) => open,
+            Err(e) => return tracing::warn!(login, error = %e, "new link request"),
+        };
+        for account in open {
+            let audit = AuditEntry {
+                at: chrono::Utc::now(),
+                actor: "portal".into(),
+                action: "link.requested".into(),
+                campaign: Some(account.campaign.clone()),
+                account: account.login.clone(),
+                detail: None,
+            };
+            if let Err(e) = self.store.run(move |s| s.audit(&audit)).await {
+                tracing::warn!(login, error = %e, "audit");
+            }
+            if let Err(e) = self.send_link(&account).await {
+                tracing::warn!(login, error = %e, "new link not sent");
+            }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Prometheus metrics: one registry per daemon, updated by the instrumented directory, the
+//! worker, the mailer and the HTTP layers; encoded as text at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CampaignState {
+    pub campaign: String,
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Op {
+    pub op: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpError {
+    pub op: String,
+    /// The LDAP result code, or "unavailable" when the server did not answer.
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MailResult {
+    /// sent, failed, retried, no_address.
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Rule {
+    pub rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Request {
+    pub listener: String,
+    pub route: String,
+    pub status: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms to ~16 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub accounts: Family<CampaignState, Gauge>,
+    pub marks: Counter,
+    pub directory_seconds: Family<Op, Histogram, fn() -> Histogram>,
+    pub directory_errors: Family<OpError, Counter>,
+    pub mails: Family<MailResult, Counter>,
+    pub policy_refusals: Family<Rule, Counter>,
+    pub requests: Family<Request, Counter>,
+    pub ready: Gauge,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("pwresetd");
+        let accounts = Family::<CampaignState, Gauge>::default();
+        registry.register("accounts", "Accounts per campaign and state", accounts.clone());
+        let marks = Counter::default();
+        registry.register("marks", "Accounts marked as must-change by this process", marks.clone());
+        let directory_seconds = Family::<Op, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        registry.register(
+            "directory_operation_seconds",
+            "Directory operation latency",
+            directory_seconds.clone(),
+        );
+        let directory_errors = Family::<OpError, Counter>::default();
+        registry.register(
+            "directory_errors",
+            "Directory operations that failed, by result code",
+            directory_errors.clone(),
+        );
+        let mails = Family::<MailResult, Counter>::default();
+        registry.register(
+            "mails",
+            "Mails by result (sent, failed, retried, no_address)",
+            mails.clone(),
+        );
+        let policy_refusals = Family::<Rule, Counter>::default();
+        registry.register(
+            "policy_refusals",
+            "New passwords refused, by rule",
+            policy_refusals.clone(),
+        );
+        let requests = Family::<Request, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by listener, route and status",
+            requests.clone(),
+        );
+        let ready = Gauge::default();
+        registry.register("ready", "1 when the directory and the store answer", ready.clone());
+        Metrics {
+            registry,
+            accounts,
+            marks,
+            directory_seconds,
+            directory_errors,
+            mails,
+            policy_refusals,
+            requests,
+            ready,
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_every_family() {
+        let m = Metrics::new();
+        m.marks.inc();
+        m.accounts
+            .get_or_create(&CampaignState {
+                campaign: "c".into(),
+                state: "marked".into(),
+            })
+            .set(3);
+        m.directory_seconds
+            .get_or_create(&Op { op: "mark".into() })
+            .observe(0.002);
+        m.directory_errors
+            .get_or_create(&OpError {
+                op: "mark".into(),
+                code: "50".into(),
+            })
+            .inc();
+        m.mails.get_or_create(&MailResult { result: "sent".into() }).inc();
+        m.policy_refusals
+            .get_or_create(&Rule {
+                rule: "breached".into(),
+            })
+            .inc();
+        m.requests
+            .get_or_create(&Request {
+                listener: "portal".into(),
+                route: "/reset/{token}".into(),
+                status: "200".into(),
+            })
+            .inc();
+        let text = m.encode();
+        for needle in [
+            "pwresetd_marks_total 1",
+            "pwresetd_accounts{campaign=\"c\",state=\"marked\"} 3",
+            "pwresetd_directory_operation_seconds_bucket",
+            "pwresetd_directory_errors_total{op=\"mark\",code=\"50\"} 1",
+            "pwresetd_mails_total{result=\"sent\"} 1",
+            "pwresetd_policy_refusals_total{rule=\"breached\"} 1",
+            "pwresetd_http_requests_total{listener=\"portal\",route=\"/reset/{token}\",status=\"200\"} 1",
+            "pwresetd_ready 0",
+        ] {
+            assert!(text.contains(needle), "missing {needle} in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! The campaign worker: finishes interrupted marking and reverts, reconciles active campaigns
+//! with the directory, sends due mails, and publishes progress (metrics and systemd STATUS).
+//! It holds a campaign's lease while working on it, so that a CLI run or another daemon never
+//! works the same campaign at the same time.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use tokio::sync::watch;
+
+use super::metrics::{self, Metrics};
+use super::systemd;
+use crate::campaign::Status;
+use crate::campaign::lease::LeaseGuard;
+use crate::campaign::runner::{self, RunError, Settings};
+use crate::campaign::state::{AccountState, CampaignState};
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::store::{Campaign, Store, StoreError};
+
+/// How often the worker looks for work when nothing is due sooner.
+const TICK: Duration = Duration::from_secs(5);
+
+/// A pass over due mails for one campaign; provided by the daemon once the mailer is set up.
+#[async_trait::async_trait]
+pub trait MailPass: Send + Sync {
+    async fn run(&self, campaign: &Campaign, config: &Config, stop: &Arc<AtomicBool>) -> anyhow::Result<()>;
+}
+
+pub struct Worker {
+    pub directory: Arc<dyn Directory>,
+    pub store: Store,
+    pub config: watch::Receiver<Arc<Config>>,
+    pub metrics: Arc<Metrics>,
+    pub mail: Option<Arc<dyn MailPass>>,
+    pub stop: Arc<AtomicBool>,
+    pub holder: String,
+}
+
+#[derive(Default)]
+struct Due {
+    reconciled: HashMap<i64, Instant>,
+    mailed: HashMap<i64, Instant>,
+}
+
+impl Worker {
+    /// Works until `shutdown` flips to true; in-flight work is finished and recorded first.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut due = Due::default();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            if let Err(e) = self.tick(&mut due).await {
+                tracing::warn!(error = %e, "campaign worker");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(TICK) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    async fn tick(&self, due: &mut Due) -> Result<(), RunError> {
+        let config = self.config.borrow().clone();
+        let campaigns = self.store.run(|s| s.campaigns()).await?;
+        for campaign in &campaigns {
+            if self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            self.work(campaign, &config, due).await?;
+        }
+        self.publish(&campaigns).await?;
+        Ok(())
+    }
+
+    async fn work(&self, campaign: &Campaign, config: &Config, due: &mut Due) -> Result<(), RunError> {
+        let now = Instant::now();
+        let reconcile_due = due
+            .reconciled
+            .get(&campaign.id)
+            .is_none_or(|t| now - *t >= config.daemon.reconcile_interval);
+        let mail_due = due
+            .mailed
+            .get(&campaign.id)
+            .is_none_or(|t| now - *t >= config.daemon.notify_interval);
+        let wanted = match campaign.state {
+            CampaignState::Marking | CampaignState::Reverting => true,
+            CampaignState::Active => reconcile_due || (mail_due && self.mail.is_some()),
+            CampaignState::Reverted => false,
+        };
+        if !wanted {
+            return Ok(());
+        }
+        let _lease = match LeaseGuard::acquire(&self.store, campaign.id, &self.holder).await? {
+            Ok(guard) => guard,
+            Err(other) => {
+                tracing::debug!(campaign = %campaign.name, holder = %other, "campaign worked by another process");
+                return Ok(());
+            }
+        };
+        let settings = Settings {
+            concurrency: config.directory.max_concurrency,
+            ops_per_second: config.directory.max_ops_per_second,
+            batch: 256,
+            stop: Some(self.stop.clone()),
+        };
+        let bar = ProgressBar::hidden();
+        let dir = self.directory.clone();
+        match campaign.state {
+            CampaignState::Marking => {
+                let summary = runner::mark(dir, &self.store, campaign, &settings, &bar).await?;
+                tracing::info!(campaign = %campaign.name, marked = summary.done, failed = summary.failed, "marking run");
+                self.finish_if_done(campaign, CampaignState::Active).await?;
+            }
+            CampaignState::Reverting => {
+                runner::revert(dir, &self.store, campaign, &settings, &bar).await?;
+                self.finish_if_done(campaign, CampaignState::Reverted).await?;
+            }
+            CampaignState::Active => {
+                if reconcile_due {
+                    let s = runner::reconcile(dir, &self.store, campaign, &settings, &bar).await?;
+                    if s.done + s.failed > 0 {
+                        tracing::info!(campaign = %campaign.name, changed = s.done, failed = s.failed, "reconciled");
+                    }
+                    due.reconciled.insert(campaign.id, now);
+                }
+                if let (true, Some(mail)) = (mail_due, &self.mail) {
+                    if let Err(e) = mail.run(campaign, config, &self.stop).await {
+                        tracing::warn!(campaign = %campaign.name, error = %e, "mail pass");
+                    }
+                    due.mailed.insert(campaign.id, now);
+                }
+            }
+            CampaignState::Reverted => {}
+        }
+        Ok(())
+    }
+
+    /// Moves the campaign on when nothing is left to do in its current state.
+    async fn finish_if_done(&self, campaign: &Campaign, next: CampaignState) -> Result<(), StoreError> {
+        let c = campaign.clone();
+        let status = self.store.run(move |s| Status::read(s, &c)).await?;
+        let left = match next {
+            CampaignState::Active => status.pending + status.failed + u64::from(!status.scan_complete),
+            _ => status.pending + status.marked + status.failed,
+        };
+        if left == 0 && !self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let id = campaign.id;
+            self.store.run(move |s| s.set_campaign_state(id, next)).await?;
+            tracing::info!(campaign = %campaign.name, state = next.as_str(), "campaign state");
+        }
+        Ok(())
+    }
+
+    /// Account counts as metrics, and a one-line progress summary as systemd STATUS.
+    async fn publish(&self, campaigns: &[Campaign]) -> Result<(), StoreError> {
+        let list = campaigns.to_vec();
+        let statuses = self
+            .store
+            .run(move |s| list.iter().map(|c| Status::read(s, c)).collect::<Result<Vec<_>, _>>())
+            .await?;
+        let mut line = Vec::new();
+        for s in &statuses {
+            for (state, n) in [
+                (AccountState::Pending, s.pending),
+                (AccountState::Marked, s.marked),
+                (AccountState::Failed, s.failed),
+                (AccountState::Completed, s.completed),
+                (AccountState::Exempted, s.exempted),
+                (AccountState::Reverted, s.reverted),
+                (AccountState::Excluded, s.excluded),
+                (AccountState::Gone, s.gone),
+            ] {
+                let labels = metrics::CampaignState {
+                    campaign: s.name.clone(),
+                    state: state.as_str().into(),
+                };
+                self.metrics.accounts.get_or_create(&labels).set(n as i64);
+            }
+            if matches!(s.state, CampaignState::Marking | CampaignState::Active) {
+                line.push(format!(
+                    "{}: {}/{} changed",
+                    s.name,
+                    group(s.completed),
+                    group(s.in_scope)
+                ));
+            }
+        }
+        systemd::status(&if line.is_empty() {
+            "no active campaign".to_owned()
+        } else {
+            line.join("; ")
+        });
+        Ok(())
+    }
+}
+
+/// 8120 → "8,120".
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_are_grouped() {
+        for (n, s) in [
+            (0, "0"),
+            (999, "999"),
+            (1000, "1,000"),
+            (8120, "8,120"),
+            (1234567, "1,234,567"),
+        ] {
+            assert_eq!(super::group(n), s);
+        }
+    }
+}

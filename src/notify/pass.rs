@@ -1,0 +1,265 @@
+//! One pass over a campaign's due mails: the first notice after marking, reminders before the
+//! deadline. Used by `campaign notify NAME` (once, e.g. from a timer) and by the daemon.
+//!
+//! Per mail: a fresh one-time link is issued, the intent (and the link's hash) is committed to
+//! the store, the mail is sent, then the result is recorded. A clean stop lets in-flight mails
+//! finish and record: nobody gets a duplicate. After a kill, only the mails in flight at that
+//! moment (left `sending`) are sent again on the next pass.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::stream::{self, StreamExt};
+
+use super::MailSettings;
+use super::message::{self, Recipient};
+use super::templates::{Kind, Templates, Vars};
+use super::transport::{Mailer, SendError};
+use crate::campaign::schedule::{self, Due};
+use crate::portal::PortalConfig;
+use crate::store::{Campaign, MailCandidate, MailOutcome, Store, StoreError};
+use crate::token;
+
+/// Everything a pass needs besides the store.
+#[derive(Clone)]
+pub struct Mail {
+    pub settings: Arc<MailSettings>,
+    pub templates: Arc<Templates>,
+    pub mailer: Arc<Mailer>,
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassSummary {
+    pub sent: u64,
+    /// Refused for good (recorded with the server's reply).
+    pub failed: u64,
+    /// Transient failures: tried again on the next pass.
+    pub retry: u64,
+    pub no_address: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The mail server cannot be used at all (TLS, authentication): stop, nothing is lost.
+    #[error("{0}; the mails not sent stay due and go out on the next pass")]
+    Unusable(String),
+}
+
+/// Sends every mail due now for `campaign`; stops early (cleanly) when `stop` is set.
+pub async fn run(
+    mail: &Mail,
+    store: &Store,
+    campaign: &Campaign,
+    reminders: &[Duration],
+    portal: &PortalConfig,
+    stop: Option<&AtomicBool>,
+) -> Result<PassSummary, PassError> {
+    let mut summary = PassSummary::default();
+    let mut after = 0;
+    let parallel = mail.settings.max_connections.max(1);
+    loop {
+        if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            break;
+        }
+        let id = campaign.id;
+        let batch = store.run(move |s| s.mail_candidates(id, after, 256)).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.account_id;
+        let results: Vec<Result<One, StoreError>> = stream::iter(batch)
+            .map(|c| one(mail, store, campaign, reminders, portal, stop, c))
+            .buffer_unordered(parallel)
+            .collect()
+            .await;
+        let mut unusable = None;
+        for r in results {
+            match r? {
+                One::Nothing => {}
+                One::NoAddress => summary.no_address += 1,
+                One::Outcome(MailOutcome::Sent { .. }) => summary.sent += 1,
+                One::Outcome(MailOutcome::Failed { .. }) => summary.failed += 1,
+                One::Outcome(MailOutcome::Retry { .. }) => summary.retry += 1,
+                One::Unusable(why) => unusable = Some(why),
+            }
+        }
+        if let Some(why) = unusable {
+            return Err(PassError::Unusable(why));
+        }
+    }
+    Ok(summary)
+}
+
+async fn one(
+    mail: &Mail,
+    store: &Store,
+    campaign: &Campaign,
+    reminders: &[Duration],
+    portal: &PortalConfig,
+    stop: Option<&AtomicBool>,
+    c: MailCandidate,
+) -> Result<One, StoreError> {
+    if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+        return Ok(One::Nothing);
+    }
+    let now = Utc::now();
+    let deadline = c.deadline.unwrap_or(campaign.deadline);
+    let due = match &c.unfinished {
+        Some((kind, _)) if kind == "notice" => Some(Due::Notice),
+        Some((_, step)) => Some(Due::Reminder(*step)),
+        None => schedule::due(now, deadline, reminders, c.sent),
+    };
+    let Some(due) = due else { return Ok(One::Nothing) };
+    if c.mail.iter().all(|m| m.trim().is_empty()) && c.no_address_recorded {
+        return Ok(One::Nothing);
+    }
+    let target = Target {
+        account_id: c.account_id,
+        login: c.login,
+        display_name: c.display_name.unwrap_or_default(),
+        language: c.language,
+        mail: c.mail,
+        reason: campaign.reason.clone(),
+        deadline,
+    };
+    let kind = if due == Due::Notice {
+        Kind::Notice
+    } else {
+        Kind::Reminder
+    };
+    deliver(mail, store, &target, kind, (due.kind(), due.step()), Some(portal)).await
+}
+
+/// Who a mail is for.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub account_id: i64,
+    pub login: String,
+    pub display_name: String,
+    pub language: Option<String>,
+    pub mail: Vec<String>,
+    pub reason: String,
+    pub deadline: chrono::DateTime<Utc>,
+}
+
+impl Target {
+    pub fn from_record(a: &crate::store::AccountRecord) -> Target {
+        Target {
+            account_id: a.id,
+            login: a.login.clone().unwrap_or_default(),
+            display_name: a.display_name.clone().unwrap_or_default(),
+            language: a.language.clone(),
+            mail: a.mail.clone(),
+            reason: a.campaign_reason.clone(),
+            deadline: a.effective_deadline(),
+        }
+    }
+}
+
+/// The result of one delivery.
+pub enum One {
+    Nothing,
+    NoAddress,
+    Outcome(MailOutcome),
+    Unusable(String),
+}
+
+/// Renders and sends one mail of `kind` to `target`, recorded as (`row.0`, `row.1`) in the
+/// store; with `portal`, a fresh one-time link goes with it. Intent before, result after.
+pub async fn deliver(
+    mail: &Mail,
+    store: &Store,
+    target: &Target,
+    kind: Kind,
+    row: (&'static str, u32),
+    portal: Option<&PortalConfig>,
+) -> Result<One, StoreError> {
+    let now = Utc::now();
+    let account_id = target.account_id;
+    if target.mail.iter().all(|m| m.trim().is_empty()) {
+        store.run(move |s| s.record_no_address(account_id)).await?;
+        return Ok(One::NoAddress);
+    }
+    let link = match portal.map(|p| token::issue().map(|t| (t, p))).transpose() {
+        Ok(link) => link,
+        Err(e) => return Ok(One::Unusable(format!("cannot draw a random token: {e}"))),
+    };
+    let vars = Vars {
+        display_name: target.display_name.clone(),
+        login: target.login.clone(),
+        reason: target.reason.clone(),
+        deadline: target.deadline,
+        link: link.as_ref().map(|(t, p)| p.reset_link(t.token.expose())),
+        changed_at: (kind == Kind::Changed).then_some(now),
+        now,
+    };
+    let built = mail
+        .templates
+        .render(kind, target.language.as_deref(), &vars)
+        .map_err(|e| e.to_string())
+        .and_then(|r| {
+            let recipient = Recipient {
+                display_name: &vars.display_name,
+                addresses: &target.mail,
+            };
+            message::build(&r, &recipient, &mail.settings).map_err(|e| e.to_string())
+        });
+    let (kind_s, step) = row;
+    let built = match built {
+        Ok(b) => b,
+        Err(why) => {
+            // An address that cannot be used (malformed) fails this mail for good.
+            let to = target.mail.first().cloned().unwrap_or_default();
+            let id = store
+                .run(move |s| s.begin_mail(account_id, kind_s, step, &to, None))
+                .await?;
+            let outcome = MailOutcome::Failed { reply: why };
+            let o = outcome.clone();
+            store.run(move |s| s.finish_mail(id, &o, None)).await?;
+            return Ok(One::Outcome(outcome));
+        }
+    };
+    let token = link.map(|(t, p)| {
+        let ttl = chrono::Duration::from_std(p.token_ttl).unwrap_or(chrono::Duration::hours(72));
+        (t.hash, now + ttl)
+    });
+    let (to, tok) = (built.to.to_string(), token.clone());
+    let id = store
+        .run(move |s| {
+            s.begin_mail(
+                account_id,
+                kind_s,
+                step,
+                &to,
+                tok.as_ref().map(|(h, e)| (h.as_str(), *e)),
+            )
+        })
+        .await?;
+    let (outcome, unusable) = match mail.mailer.send(&built.message).await {
+        Ok(delivery) => (
+            MailOutcome::Sent {
+                message_id: delivery.message_id,
+            },
+            None,
+        ),
+        Err(SendError::Permanent { reply }) => (MailOutcome::Failed { reply }, None),
+        Err(SendError::Transient { attempts, last }) => (
+            MailOutcome::Retry {
+                error: format!("{attempts} attempts: {last}"),
+            },
+            None,
+        ),
+        Err(SendError::Unusable { reason }) => (MailOutcome::Retry { error: reason.clone() }, Some(reason)),
+    };
+    let o = outcome.clone();
+    store
+        .run(move |s| s.finish_mail(id, &o, token.as_ref().map(|(h, _)| h.as_str())))
+        .await?;
+    Ok(match unusable {
+        Some(why) => One::Unusable(why),
+        None => One::Outcome(outcome),
+    })
+}

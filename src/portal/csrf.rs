@@ -1,0 +1,215 @@
+//! Cross-site request forgery protection for every form POST.
+//!
+//! Design (no JavaScript, no server-side session store):
+//! 1. A GET that shows a form gives the browser a random 256-bit *CSRF cookie* (`HttpOnly`,
+//!    `SameSite=Strict`, `Path=/`; `Secure` and the `__Host-` prefix when the portal is reached
+//!    over HTTPS, so a sibling subdomain cannot plant one), unless it already holds one.
+//! 2. The form carries a hidden field `csrf` = base64url(HMAC-SHA256(server key, cookie)). The
+//!    server key is 256 random bits drawn at start-up and never leaves memory.
+//! 3. A POST is accepted only when the cookie is present and the field equals the HMAC of it
+//!    (compared in constant time). A cross-site page can make a browser POST, but it can neither
+//!    read the cookie nor compute the HMAC, and `SameSite=Strict` keeps the cookie off
+//!    cross-site requests in the first place.
+//! 4. Belt and braces: a POST whose `Sec-Fetch-Site` says `cross-site`/`same-site`, or whose
+//!    `Origin` is neither the portal's (from `portal.public_url`) nor `null`, is refused before
+//!    the field is looked at. (`null` must pass: with `Referrer-Policy: no-referrer` browsers
+//!    send `Origin: null` on our own form posts.)
+//!
+//! A restart draws a new key, so a form left open across a restart is refused once; reloading
+//! the page fixes it. Must not log cookie or field values.
+
+use axum::http::{HeaderMap, HeaderValue};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use rand::TryRngCore;
+use rand::rngs::OsRng;
+use sha2::Sha256;
+
+const CONTEXT: &[u8] = b"pwresetd portal csrf v1\0";
+/// A session value: 32 random bytes, unpadded base64url.
+const SESSION_LEN: usize = 43;
+
+pub struct Csrf {
+    key: [u8; 32],
+    secure: bool,
+    origin: String,
+}
+
+impl std::fmt::Debug for Csrf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Csrf").field("secure", &self.secure).finish_non_exhaustive()
+    }
+}
+
+/// Why a POST was refused (for logs; the user sees one message for all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    CrossSite,
+    ForeignOrigin,
+    NoCookie,
+    BadField,
+}
+
+fn random32() -> std::io::Result<[u8; 32]> {
+    let mut bytes = [0u8; 32];
+    OsRng.try_fill_bytes(&mut bytes).map_err(std::io::Error::other)?;
+    Ok(bytes)
+}
+
+impl Csrf {
+    /// A fresh key. `secure`: the portal is reached over HTTPS; `origin`: its origin.
+    pub fn new(secure: bool, origin: String) -> std::io::Result<Csrf> {
+        Ok(Csrf {
+            key: random32()?,
+            secure,
+            origin,
+        })
+    }
+
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure { "__Host-pwresetd-csrf" } else { "pwresetd-csrf" }
+    }
+
+    /// The browser's session value, when it sent a well-formed one.
+    pub fn session(&self, headers: &HeaderMap) -> Option<String> {
+        cookies(headers, self.cookie_name())
+            .into_iter()
+            .find(|v| v.len() == SESSION_LEN && crate::token::well_formed(v))
+    }
+
+    /// The session to use for a form page, and the `Set-Cookie` to send when it is new.
+    pub fn session_for_page(&self, headers: &HeaderMap) -> std::io::Result<(String, Option<HeaderValue>)> {
+        if let Some(existing) = self.session(headers) {
+            return Ok((existing, None));
+        }
+        let session = URL_SAFE_NO_PAD.encode(random32()?);
+        let secure = if self.secure { "; Secure" } else { "" };
+        let cookie = format!(
+            "{}={session}; Path=/; HttpOnly; SameSite=Strict{secure}",
+            self.cookie_name()
+        );
+        // Only base64url and fixed ASCII: always a valid header value.
+        let value = HeaderValue::from_str(&cookie).map_err(std::io::Error::other)?;
+        Ok((session, Some(value)))
+    }
+
+    fn mac(&self, session: &str) -> Hmac<Sha256> {
+        // HMAC accepts keys of any length: new_from_slice cannot fail here.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
+        mac.update(CONTEXT);
+        mac.update(session.as_bytes());
+        mac
+    }
+
+    /// The hidden field value for `session`.
+    pub fn field(&self, session: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac(session).finalize().into_bytes())
+    }
+
+    /// Checks a POST: fetch metadata, origin, cookie and field.
+    pub fn verify(&self, headers: &HeaderMap, field: Option<&str>) -> Result<(), Refusal> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        if matches!(header("sec-fetch-site"), Some("cross-site" | "same-site")) {
+            return Err(Refusal::CrossSite);
+        }
+        if let Some(origin) = header("origin").or(headers.get("origin").map(|_| "")) {
+            if origin != "null" && !origin.eq_ignore_ascii_case(&self.origin) {
+                return Err(Refusal::ForeignOrigin);
+            }
+        }
+        let session = self.session(headers).ok_or(Refusal::NoCookie)?;
+        let given = field
+            .and_then(|f| URL_SAFE_NO_PAD.decode(f.as_bytes()).ok())
+            .ok_or(Refusal::BadField)?;
+        self.mac(&session).verify_slice(&given).map_err(|_| Refusal::BadField)
+    }
+}
+
+/// Every value of cookie `name` in the request's `Cookie` headers.
+fn cookies(headers: &HeaderMap, name: &str) -> Vec<String> {
+    headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(n, _)| *n == name)
+        .map(|(_, v)| v.trim_matches('"').to_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn page_sets_a_cookie_once_and_post_round_trips() {
+        let csrf = Csrf::new(false, "http://127.0.0.1:8080".into()).unwrap();
+        let (session, cookie) = csrf.session_for_page(&HeaderMap::new()).unwrap();
+        let cookie = cookie.unwrap().to_str().unwrap().to_owned();
+        assert_eq!(
+            cookie,
+            format!("pwresetd-csrf={session}; Path=/; HttpOnly; SameSite=Strict")
+        );
+        let jar = format!("other=1; pwresetd-csrf={session}");
+        let h = headers(&[("cookie", &jar)]);
+        let (again, none) = csrf.session_for_page(&h).unwrap();
+        assert_eq!((again.as_str(), none), (session.as_str(), None));
+        let field = csrf.field(&session);
+        assert_eq!(csrf.verify(&h, Some(&field)), Ok(()));
+        let h = headers(&[("cookie", &jar), ("origin", "null"), ("sec-fetch-site", "same-origin")]);
+        assert_eq!(csrf.verify(&h, Some(&field)), Ok(()));
+        let h = headers(&[("cookie", &jar), ("origin", "http://127.0.0.1:8080")]);
+        assert_eq!(csrf.verify(&h, Some(&field)), Ok(()));
+    }
+
+    #[test]
+    fn refusals() {
+        let csrf = Csrf::new(true, "https://pw.example.org".into()).unwrap();
+        let (session, cookie) = csrf.session_for_page(&HeaderMap::new()).unwrap();
+        assert!(cookie.unwrap().to_str().unwrap().ends_with("; Secure"));
+        let jar = format!("__Host-pwresetd-csrf={session}");
+        let field = csrf.field(&session);
+        let other = Csrf::new(true, "https://pw.example.org".into()).unwrap();
+        let table: Vec<(Vec<(&str, &str)>, Option<String>, Result<(), Refusal>)> = vec![
+            (vec![("cookie", &jar)], Some(field.clone()), Ok(())),
+            (vec![], Some(field.clone()), Err(Refusal::NoCookie)),
+            (vec![("cookie", "__Host-pwresetd-csrf=short")], Some(field.clone()), Err(Refusal::NoCookie)),
+            (vec![("cookie", &jar)], None, Err(Refusal::BadField)),
+            (vec![("cookie", &jar)], Some("!!".into()), Err(Refusal::BadField)),
+            (vec![("cookie", &jar)], Some(other.field(&session)), Err(Refusal::BadField)),
+            (vec![("cookie", &jar)], Some(field[1..].to_owned()), Err(Refusal::BadField)),
+            (
+                vec![("cookie", &jar), ("sec-fetch-site", "cross-site")],
+                Some(field.clone()),
+                Err(Refusal::CrossSite),
+            ),
+            (
+                vec![("cookie", &jar), ("origin", "https://evil.example")],
+                Some(field.clone()),
+                Err(Refusal::ForeignOrigin),
+            ),
+        ];
+        for (h, f, expected) in table {
+            assert_eq!(csrf.verify(&headers(&h), f.as_deref()), expected, "{h:?} {f:?}");
+        }
+        // The plain-HTTP cookie name is not accepted by an HTTPS portal.
+        let plain = format!("pwresetd-csrf={session}");
+        assert_eq!(
+            csrf.verify(&headers(&[("cookie", &plain)]), Some(&field)),
+            Err(Refusal::NoCookie)
+        );
+    }
+}

@@ -1,0 +1,511 @@
+//! The HTTP handlers: rate limits, body and CSRF checks, the shape of what was typed, then a flow
+//! from `change`, and the one place where outcomes and errors become status codes and pages.
+//!
+//! Statuses: 200 page or success; 400 unreadable form; 401 wrong login or current password
+//! (one generic message, answered no sooner than [`AUTH_FAILURE_FLOOR`] after the request
+//! arrived, so an unknown login and a wrong password look alike); 403 CSRF; 404 closed flow;
+//! 409 nothing to do / change in progress; 410 unusable link; 413 body too large; 422 policy
+//! or directory refusal, or a field to fix; 429 rate limited; 502 written but not confirmed;
+//! 503 directory or store unavailable.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio::time::Instant;
+
+use super::PortalState;
+use super::change::{self, LinkTarget, Outcome, Typed};
+use super::client::client_address;
+use super::form::{self, FieldProblem, Form, FormError};
+use super::limits::Limited;
+use super::pages::{FieldErrors, FormKind, FormView, Page, Tone};
+use crate::policy::Password;
+use crate::store::AuditEntry;
+
+/// Wrong-credential answers take at least this long (see the module doc).
+pub const AUTH_FAILURE_FLOOR: Duration = Duration::from_millis(400);
+
+/// The client address (peer, or `X-Forwarded-For` from a trusted proxy).
+pub struct Client(pub IpAddr);
+
+impl FromRequestParts<PortalState> for Client {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &PortalState) -> Result<Self, Infallible> {
+        // Without connect info (a router embedded without it) every client shares one bucket.
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        Ok(Client(client_address(peer, &parts.headers, &state.config().trusted_proxies)))
+    }
+}
+
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+pub async fn css() -> Response {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"))],
+        super::pages::CSS,
+    )
+        .into_response()
+}
+
+pub async fn not_found(State(state): State<PortalState>) -> Response {
+    state
+        .pages()
+        .message(
+            StatusCode::NOT_FOUND,
+            Tone::Problem,
+            "Page not found",
+            "There is no such page here.",
+            Some("If you followed a link from an email, copy the whole link into the address bar."),
+        )
+        .into_response()
+}
+
+/// A page that shows a form: attaches the CSRF cookie when the browser has none yet.
+fn with_session(state: &PortalState, headers: &HeaderMap, build: impl FnOnce(&str) -> Page) -> Response {
+    match state.csrf().session_for_page(headers) {
+        Ok((session, cookie)) => {
+            let mut page = build(&state.csrf().field(&session));
+            page.set_cookie = cookie;
+            page.into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "portal: no randomness for a CSRF cookie");
+            unavailable(state)
+        }
+    }
+}
+
+pub async fn index(State(state): State<PortalState>, headers: HeaderMap) -> Response {
+    let auth = state.config().auth;
+    with_session(&state, &headers, |csrf| {
+        state.pages().index(csrf, auth.link_open(), auth.change_open())
+    })
+}
+
+fn rules_view(state: &PortalState, kind: FormKind, login: String, action: String, csrf: String) -> FormView {
+    FormView {
+        title: "Choose a new password",
+        login,
+        action,
+        needs_current: kind == FormKind::Change || state.config().auth.link_needs_current(),
+        rules: state.policy().rules(),
+        failed: Vec::new(),
+        errors: Vec::new(),
+        field_errors: FieldErrors::default(),
+        csrf,
+    }
+}
+
+pub async fn reset_form(
+    State(state): State<PortalState>,
+    link: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let link = link.map(|Path(l)| l).unwrap_or_default();
+    let target = match change::open_link(&state, &link).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "portal: store unavailable");
+            return unavailable(&state);
+        }
+    };
+    with_session(&state, &headers, |csrf| match target {
+        Some(target) => {
+            let view = rules_view(&state, FormKind::Link, target.login(), format!("/reset/{link}"), csrf.into());
+            state.pages().form(StatusCode::OK, FormKind::Link, &view)
+        }
+        None => state.pages().gone(csrf),
+    })
+}
+
+pub async fn change_form(State(state): State<PortalState>, headers: HeaderMap) -> Response {
+    with_session(&state, &headers, |csrf| {
+        let view = rules_view(&state, FormKind::Change, String::new(), "/change".into(), csrf.into());
+        state.pages().form(StatusCode::OK, FormKind::Change, &view)
+    })
+}
+
+/// The checks every POST passes first: the address limit, a readable body, the CSRF field.
+async fn admit(state: &PortalState, client: IpAddr, headers: &HeaderMap, body: Body) -> Result<Form, Response> {
+    state
+        .limiter()
+        .address(client)
+        .map_err(|l| too_many(state, l))?;
+    let form = read_form(headers, body).await.map_err(|e| bad_form(state, &e))?;
+    if let Err(refusal) = state.csrf().verify(headers, form.optional("csrf")) {
+        tracing::info!(?refusal, %client, "portal: CSRF check refused a form");
+        return Err(state
+            .pages()
+            .message(
+                StatusCode::FORBIDDEN,
+                Tone::Problem,
+                "Please reload the page",
+                "This form has expired or did not come from this site, so it was not sent.",
+                Some("Reload the page (your browser must accept cookies from this site), then fill in the form again."),
+            )
+            .into_response());
+    }
+    Ok(form)
+}
+
+async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, FormError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(FormError::ContentType);
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > form::MAX_BODY as u64) {
+        return Err(FormError::TooLarge);
+    }
+    // Fails when the body grows past the limit (or the client goes away mid-body).
+    let bytes = axum::body::to_bytes(body, form::MAX_BODY)
+        .await
+        .map_err(|_| FormError::TooLarge)?;
+    form::parse(&bytes)
+}
+
+fn bad_form(state: &PortalState, e: &FormError) -> Response {
+    let status = match e {
+        FormError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let message = format!("We could not read what was sent: {e}.");
+    state
+        .pages()
+        .message(
+            status,
+            Tone::Problem,
+            "The form could not be read",
+            &message,
+            Some("Go back, reload the page and fill in the form again."),
+        )
+        .into_response()
+}
+
+fn too_many(state: &PortalState, limited: Limited) -> Response {
+    let secs = limited.retry_after.as_secs().max(1);
+    let minutes = secs.div_ceil(60);
+    let wait = if minutes <= 1 {
+        "a minute".to_owned()
+    } else {
+        format!("{minutes} minutes")
+    };
+    let message = format!("There have been too many attempts. Wait {wait}, then try again.");
+    let mut page = state.pages().message(
+        StatusCode::TOO_MANY_REQUESTS,
+        Tone::Problem,
+        "Too many attempts",
+        &message,
+        Some("If you cannot get in, call the helpdesk."),
+    );
+    page.retry_after = Some(secs);
+    page.into_response()
+}
+
+fn unavailable(state: &PortalState) -> Response {
+    let mut page = state.pages().message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        Tone::Problem,
+        "Please try again shortly",
+        "The password service is temporarily unavailable. Nothing was changed.",
+        Some("Try again in a few minutes. If this keeps happening, call the helpdesk."),
+    );
+    page.retry_after = Some(30);
+    page.into_response()
+}
+
+/// The typed fields, checked for shape. `Err` holds the errors to show on the form.
+fn typed(form: &Form, needs_current: bool) -> Result<Result<Typed, FieldErrors>, FormError> {
+    let mut errors = FieldErrors::default();
+    let current = if needs_current {
+        let value = form.required("current_password")?;
+        if let Err(problem) = form::check_value(value) {
+            errors.current_password = Some(problem.message("current password"));
+        }
+        Some(Password::new(value))
+    } else {
+        None
+    };
+    let new = form.required("new_password")?;
+    let confirm = form.required("confirm_password")?;
+    if let Err(problem) = form::check_value(new) {
+        errors.new_password = Some(problem.message("new password"));
+    } else if new != confirm {
+        errors.confirm_password = Some("The two new passwords are not the same. Type the new password twice.".into());
+    }
+    if errors.current_password.is_some() || errors.new_password.is_some() || errors.confirm_password.is_some() {
+        return Ok(Err(errors));
+    }
+    Ok(Ok(Typed {
+        current,
+        new: Password::new(new),
+    }))
+}
+
+/// Everything needed to show the form again after a failed attempt.
+struct Again<'a> {
+    state: &'a PortalState,
+    kind: FormKind,
+    view: FormView,
+}
+
+impl Again<'_> {
+    fn page(self, status: StatusCode) -> Response {
+        self.state.pages().form(status, self.kind, &self.view).into_response()
+    }
+
+    fn fields(mut self, errors: FieldErrors) -> Response {
+        let listed = [
+            &errors.login,
+            &errors.current_password,
+            &errors.new_password,
+            &errors.confirm_password,
+        ];
+        self.view.errors = listed.into_iter().flatten().cloned().collect();
+        self.view.field_errors = errors;
+        self.page(StatusCode::UNPROCESSABLE_ENTITY)
+    }
+
+    /// The one place where a flow's outcome becomes a status and a page.
+    async fn outcome(mut self, outcome: Outcome, started: Instant) -> Response {
+        let state = self.state;
+        match outcome {
+            Outcome::Changed { login } => state.pages().done(&login).into_response(),
+            Outcome::Violations(violations) => {
+                self.view = self.view.with_violations(&violations);
+                self.page(StatusCode::UNPROCESSABLE_ENTITY)
+            }
+            Outcome::DirectoryRefused { message } => self.fields(FieldErrors {
+                new_password: Some(message),
+                ..FieldErrors::default()
+            }),
+            Outcome::WrongCredentials => {
+                tokio::time::sleep_until(started + AUTH_FAILURE_FLOOR).await;
+                let message = match self.kind {
+                    FormKind::Change => "The username or the current password is not right.",
+                    FormKind::Link => "The current password is not right.",
+                };
+                self.view.errors = vec![message.into()];
+                self.view.field_errors = FieldErrors {
+                    current_password: Some(message.into()),
+                    ..FieldErrors::default()
+                };
+                self.page(StatusCode::UNAUTHORIZED)
+            }
+            Outcome::LinkGone => state.pages().gone(&self.view.csrf).into_response(),
+            Outcome::NothingToDo => state
+                .pages()
+                .message(
+                    StatusCode::CONFLICT,
+                    Tone::Success,
+                    "Nothing to change",
+                    "Your account does not have to change its password here: it is not part of a password change in progress, or it already did.",
+                    Some("Nothing was changed. If you want to change your password anyway, use your usual tools."),
+                )
+                .into_response(),
+            Outcome::Busy => state
+                .pages()
+                .message_back(
+                    StatusCode::CONFLICT,
+                    Tone::Problem,
+                    "A change is already in progress",
+                    "Another password change for this account is being made right now.",
+                    Some("Wait a moment. If that change does not succeed, try again."),
+                    Some(&self.view.action),
+                )
+                .into_response(),
+            Outcome::Unavailable => unavailable(state),
+            Outcome::NotConfirmed => state
+                .pages()
+                .message(
+                    StatusCode::BAD_GATEWAY,
+                    Tone::Problem,
+                    "We could not confirm the change",
+                    "Your new password was sent to the directory, but we could not confirm that it works.",
+                    Some("Try signing in with your new password. If that fails, call the helpdesk."),
+                )
+                .into_response(),
+        }
+    }
+}
+
+/// Runs a flow in its own task: a client that disconnects, or a timeout, must not interrupt a
+/// change between the directory write and its record.
+async fn detached(work: impl Future<Output = Outcome> + Send + 'static) -> Outcome {
+    tokio::spawn(work).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "portal: a password change task failed");
+        Outcome::Unavailable
+    })
+}
+
+pub async fn reset_submit(
+    State(state): State<PortalState>,
+    Client(client): Client,
+    link: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let form = match admit(&state, client, &headers, body).await {
+        Ok(f) => f,
+        Err(response) => return response,
+    };
+    let link = link.map(|Path(l)| l).unwrap_or_default();
+    let csrf = form.optional("csrf").unwrap_or_default().to_owned();
+    let target: LinkTarget = match change::open_link(&state, &link).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return state.pages().gone(&csrf).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "portal: store unavailable");
+            return unavailable(&state);
+        }
+    };
+    if let Err(l) = state.limiter().account(&target.login()) {
+        return too_many(&state, l);
+    }
+    let again = Again {
+        state: &state,
+        kind: FormKind::Link,
+        view: rules_view(&state, FormKind::Link, target.login(), format!("/reset/{link}"), csrf),
+    };
+    let typed = match typed(&form, state.config().auth.link_needs_current()) {
+        Ok(Ok(t)) => t,
+        Ok(Err(errors)) => return again.fields(errors),
+        Err(e) => return bad_form(&state, &e),
+    };
+    let outcome = detached(change::via_link(state.clone(), link, typed, client)).await;
+    again.outcome(outcome, started).await
+}
+
+pub async fn change_submit(
+    State(state): State<PortalState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let form = match admit(&state, client, &headers, body).await {
+        Ok(f) => f,
+        Err(response) => return response,
+    };
+    let login = match form.required("login") {
+        Ok(l) => l.trim().to_owned(),
+        Err(e) => return bad_form(&state, &e),
+    };
+    if let Err(l) = state.limiter().account(&login) {
+        return too_many(&state, l);
+    }
+    let csrf = form.optional("csrf").unwrap_or_default().to_owned();
+    // The typed login is shown again only when it is printable and of a sane length.
+    let shown = if form::check_value(&login).is_ok() { login.clone() } else { String::new() };
+    let again = Again {
+        state: &state,
+        kind: FormKind::Change,
+        view: rules_view(&state, FormKind::Change, shown, "/change".into(), csrf),
+    };
+    let typed = match typed(&form, true) {
+        Ok(Ok(t)) => t,
+        Ok(Err(mut errors)) => {
+            errors.login = (login.is_empty()).then(|| FieldProblem::Empty.message("username"));
+            return again.fields(errors);
+        }
+        Err(e) => return bad_form(&state, &e),
+    };
+    match form::check_value(&login) {
+        Ok(()) => {}
+        Err(FieldProblem::Empty) => {
+            return again.fields(FieldErrors {
+                login: Some(FieldProblem::Empty.message("username")),
+                ..FieldErrors::default()
+            });
+        }
+        // No directory holds such a login: answer as for any unknown one.
+        Err(_) => return again.outcome(Outcome::WrongCredentials, started).await,
+    }
+    let outcome = detached(change::via_current_password(state.clone(), login, typed, client)).await;
+    again.outcome(outcome, started).await
+}
+
+pub async fn resend(
+    State(state): State<PortalState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let form = match admit(&state, client, &headers, body).await {
+        Ok(f) => f,
+        Err(response) => return response,
+    };
+    let login = match form.required("login") {
+        Ok(l) => l.trim().to_owned(),
+        Err(e) => return bad_form(&state, &e),
+    };
+    if let Err(l) = state.limiter().account(&login) {
+        return too_many(&state, l);
+    }
+    if form::check_value(&login).is_ok() {
+        // In the background: the answer and its timing must not depend on the account.
+        tokio::spawn(request_link(state.clone(), login, client));
+    }
+    state.pages().resent().into_response()
+}
+
+/// Asks the notifier for a new link when `login` has an open campaign; audits the request.
+async fn request_link(state: PortalState, login: String, client: IpAddr) {
+    let details = match state.directory().find_by_login(&login).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "portal: new-link request: login lookup failed");
+            return;
+        }
+    };
+    let (canonical, dn) = (details.account.login.clone(), details.account.dn.clone());
+    let key = canonical.clone();
+    let recorded = state
+        .store()
+        .run(move |s| {
+            let open: Vec<_> = s
+                .open_accounts_for_login(&key)?
+                .into_iter()
+                .filter(|r| r.dn.eq_ignore_ascii_case(&dn))
+                .collect();
+            for record in &open {
+                s.audit(&AuditEntry {
+                    at: chrono::Utc::now(),
+                    actor: "portal".into(),
+                    action: "link.requested".into(),
+                    campaign: Some(record.campaign.clone()),
+                    account: Some(key.clone()),
+                    detail: Some(format!("address={client}")),
+                })?;
+            }
+            Ok(!open.is_empty())
+        })
+        .await;
+    match recorded {
+        Ok(true) => state.notifier().link_requested(&canonical).await,
+        Ok(false) => {}
+        Err(e) => tracing::error!(error = %e, "portal: new-link request: store failed"),
+    }
+}

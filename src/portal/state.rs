@@ -1,0 +1,154 @@
+//! [`PortalState`]: everything a request needs, built once before the port is bound and shared
+//! by every request (cheap to clone). Also owns the two bounds on concurrent work: CPU-heavy
+//! policy work (argon2, zxcvbn) runs on the blocking pool, at most one job per core, and at most
+//! one password change per account is in flight.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
+
+use super::PortalConfig;
+use super::csrf::Csrf;
+use super::limits::Limiter;
+use super::notifier::ChangeNotifier;
+use super::pages::{Pages, TemplateError};
+use super::tls::{self, TlsError};
+use crate::directory::Directory;
+use crate::policy::Policy;
+use crate::store::Store;
+
+/// The portal could not be set up (before any port is bound).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Templates(#[from] TemplateError),
+    #[error("reading random bytes for the CSRF key: {0}")]
+    Randomness(#[from] std::io::Error),
+}
+
+/// What the portal is built from; the daemon owns each part.
+pub struct PortalParts {
+    pub config: PortalConfig,
+    pub directory: Arc<dyn Directory>,
+    pub store: Store,
+    pub policy: Arc<Policy>,
+    pub notifier: Arc<dyn ChangeNotifier>,
+}
+
+#[derive(Clone)]
+pub struct PortalState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: PortalConfig,
+    directory: Arc<dyn Directory>,
+    store: Store,
+    policy: Arc<Policy>,
+    notifier: Arc<dyn ChangeNotifier>,
+    pages: Pages,
+    csrf: Csrf,
+    limiter: Limiter,
+    cpu: Semaphore,
+    in_flight: Mutex<HashSet<String>>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl std::fmt::Debug for PortalState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortalState")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Held while a change for one account is in flight; frees the account when dropped.
+pub struct InFlight {
+    state: PortalState,
+    key: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.state.in_flight().remove(&self.key);
+    }
+}
+
+impl PortalState {
+    /// Compiles the pages, draws the CSRF key and reads the TLS certificate and key.
+    pub fn new(parts: PortalParts) -> Result<PortalState, SetupError> {
+        let config = parts.config;
+        let tls = match &config.tls {
+            Some((cert, key)) => Some(tls::server_config(cert, key)?),
+            None => None,
+        };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(PortalState {
+            inner: Arc::new(Inner {
+                csrf: Csrf::new(config.secure_cookies(), config.origin())?,
+                limiter: Limiter::new(&config.rate_limit),
+                pages: Pages::new()?,
+                cpu: Semaphore::new(cores),
+                in_flight: Mutex::new(HashSet::new()),
+                tls,
+                config,
+                directory: parts.directory,
+                store: parts.store,
+                policy: parts.policy,
+                notifier: parts.notifier,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &PortalConfig {
+        &self.inner.config
+    }
+    pub fn directory(&self) -> &dyn Directory {
+        self.inner.directory.as_ref()
+    }
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.inner.policy
+    }
+    pub fn notifier(&self) -> Arc<dyn ChangeNotifier> {
+        self.inner.notifier.clone()
+    }
+    pub(super) fn pages(&self) -> &Pages {
+        &self.inner.pages
+    }
+    pub(super) fn csrf(&self) -> &Csrf {
+        &self.inner.csrf
+    }
+    pub(super) fn limiter(&self) -> &Limiter {
+        &self.inner.limiter
+    }
+    pub(super) fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.inner.tls.clone()
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.inner.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Claims the account `dn` for one change; `None` when a change for it is in flight.
+    pub(super) fn claim(&self, dn: &str) -> Option<InFlight> {
+        let key = dn.to_lowercase();
+        self.in_flight().insert(key.clone()).then(|| InFlight {
+            state: self.clone(),
+            key,
+        })
+    }
+
+    /// Runs CPU-heavy `work` on the blocking pool, at most one job per core at a time, so the
+    /// async workers keep answering under load. `None` if the job panicked.
+    pub(super) async fn cpu<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        // The semaphore is never closed: acquire cannot fail.
+        let _permit = self.inner.cpu.acquire().await.ok()?;
+        tokio::task::spawn_blocking(work).await.ok()
+    }
+}

@@ -1,0 +1,236 @@
+//! The portal served in-process for tests: a fixture OU in the shared slapd, the real OpenLDAP
+//! `Directory`, a real `Store` in the fixture's temp dir, the real `Policy`, a recording
+//! notifier, on 127.0.0.1:0. Plus an HTTP client that keeps cookies and reads CSRF fields.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use pwresetd::directory::{self, Directory, ScanItem};
+use pwresetd::policy::{Policy, PolicyConfig};
+use pwresetd::portal::{Auth, PortalConfig, PortalParts, PortalState, RecordingNotifier};
+use pwresetd::store::{AccountRecord, CampaignSpec, MailOutcome, Scope, Store};
+use pwresetd::token;
+use tokio::sync::oneshot;
+
+use crate::common::{Fixture, User};
+
+/// How a test wants its portal.
+#[derive(Clone)]
+pub struct Options {
+    pub auth: Auth,
+    pub policy: PolicyConfig,
+    pub per_address: u32,
+    pub per_account: u32,
+    /// Replaces the plain-HTTP public URL (e.g. to serve HTTPS).
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            auth: Auth::Any,
+            policy: PolicyConfig::default(),
+            per_address: 1000,
+            per_account: 1000,
+            tls: None,
+        }
+    }
+}
+
+pub struct Portal {
+    pub url: String,
+    pub fixture: Fixture,
+    pub store: Store,
+    pub directory: Arc<dyn Directory>,
+    pub policy: Arc<Policy>,
+    pub notifier: Arc<RecordingNotifier>,
+    pub campaign_id: i64,
+    stop: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// A password every default policy accepts for the fixture users.
+pub const STRONG: &str = "violet tractor umbrella 93 quantum";
+pub const STRONG2: &str = "marble kettle horizon 57 saffron";
+
+impl Portal {
+    /// Creates the OU with `users` (all flagged with pwdReset, as a campaign would), a campaign
+    /// that covers them, and serves the portal.
+    pub async fn start(name: &str, users: &[&str], options: Options) -> Portal {
+        let users: Vec<User> = users
+            .iter()
+            .map(|u| User {
+                flagged: true,
+                ..User::new(u)
+            })
+            .collect();
+        let fixture = Fixture::new(name, &users).await;
+        let config = pwresetd::config::load(&fixture.config).unwrap();
+        let directory = directory::connect(&config.directory).unwrap();
+        let store = Store::open(&fixture.store_path()).unwrap();
+        let policy = Arc::new(Policy::load(&options.policy).unwrap());
+        let notifier = Arc::new(RecordingNotifier::default());
+
+        let spec = CampaignSpec {
+            name: format!("{name}-campaign"),
+            reason: "test intrusion".into(),
+            deadline: Utc::now() + chrono::Duration::days(7),
+            scope: Scope {
+                flavor: "openldap".into(),
+                base_dn: fixture.ou.clone(),
+                user_filter: "(objectClass=inetOrgPerson)".into(),
+                exclude_filter: None,
+                login_attribute: "uid".into(),
+            },
+        };
+        let (campaign, _) = store.create_or_resume(&spec, "test").unwrap();
+        let mut items = Vec::new();
+        for u in &users {
+            let uid = u.uid.clone().unwrap();
+            let details = directory.find_by_login(&uid).await.unwrap().unwrap();
+            items.push(ScanItem::InScope(details.account));
+        }
+        store.insert_scanned(campaign.id, &items).unwrap();
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let scheme = if options.tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://127.0.0.1:{port}");
+        let mut portal = PortalConfig::for_url(&url).unwrap();
+        portal.auth = options.auth;
+        portal.rate_limit.per_address = options.per_address;
+        portal.rate_limit.per_account = options.per_account;
+        portal.tls = options.tls.clone();
+        let state = PortalState::new(PortalParts {
+            config: portal,
+            directory: directory.clone(),
+            store: store.clone(),
+            policy: policy.clone(),
+            notifier: notifier.clone(),
+        })
+        .unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = tokio::spawn(pwresetd::portal::serve(state, listener, async move {
+            let _ = stopped.await;
+        }));
+        Portal {
+            url,
+            fixture,
+            store,
+            directory,
+            policy,
+            notifier,
+            campaign_id: campaign.id,
+            stop: Some(stop),
+            served: Some(served),
+        }
+    }
+
+    /// The store's open record of `uid`.
+    pub fn record(&self, uid: &str) -> AccountRecord {
+        let dn = self.fixture.dn(uid);
+        self.store
+            .accounts_for(uid, Some(&dn))
+            .unwrap()
+            .into_iter()
+            .find(|r| r.dn == dn)
+            .unwrap()
+    }
+
+    /// Issues and "delivers" a link for `uid`, valid for `ttl` (negative: already expired).
+    /// `step` must differ between links of one account (one notification row each).
+    pub fn link(&self, uid: &str, ttl: chrono::Duration, step: u32) -> String {
+        let record = self.record(uid);
+        let issued = token::issue().unwrap();
+        let kind = if step == 0 { "notice" } else { "reminder" };
+        let id = self
+            .store
+            .begin_mail(
+                record.id,
+                kind,
+                step,
+                &format!("{uid}@example.org"),
+                Some((&issued.hash, Utc::now() + ttl)),
+            )
+            .unwrap();
+        self.store
+            .finish_mail(
+                id,
+                &MailOutcome::Sent {
+                    message_id: format!("<{uid}-{step}@test>"),
+                },
+                Some(&issued.hash),
+            )
+            .unwrap();
+        issued.token.expose().to_owned()
+    }
+
+    pub fn reset_url(&self, link: &str) -> String {
+        format!("{}/reset/{link}", self.url)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(served) = self.served.take() {
+            tokio::time::timeout(Duration::from_secs(15), served)
+                .await
+                .expect("portal drains within 15 s")
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of the hidden `csrf` field in a page.
+pub fn csrf(html: &str) -> String {
+    let start = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+    let end = html[start..].find('"').unwrap();
+    html[start..start + end].to_owned()
+}
+
+/// Undoes the HTML escaping minijinja applies, for comparing messages.
+pub fn unescape(html: &str) -> String {
+    html.replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// GETs `url`, returns (status, body).
+pub async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
+    let r = client.get(url).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// POSTs `fields` as a form, returns the response.
+pub async fn post(client: &reqwest::Client, url: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    client.post(url).form(fields).send().await.unwrap()
+}
+
+/// POSTs and returns (status, body).
+pub async fn submit(client: &reqwest::Client, url: &str, fields: &[(&str, &str)]) -> (u16, String) {
+    let r = post(client, url, fields).await;
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// GETs the form at `url` and returns its CSRF field.
+pub async fn form_csrf(client: &reqwest::Client, url: &str) -> String {
+    let (status, body) = get(client, url).await;
+    assert_eq!(status, 200, "{url}: {body}");
+    csrf(&body)
+}
