@@ -136,3 +136,40 @@ async fn admin_set_clears_the_flag_and_current_password_is_detected() {
     );
     assert!(f.flagged().await.is_empty());
 }
+
+#[tokio::test]
+async fn operators_sign_in_and_nested_groups_are_followed() {
+    let users = [User::new("op1"), User::new("op2"), User::new("nobody")];
+    let f = Fixture::new("groups", &users).await;
+    let mut admin = common::admin().await;
+    let tier1 = format!("cn=tier1,{}", f.ou);
+    let helpdesk = format!("cn=helpdesk,{}", f.ou);
+    for (dn, cn, members) in [
+        (&tier1, "tier1", vec![f.dn("op1")]),
+        (&helpdesk, "helpdesk", vec![tier1.clone(), f.dn("op2")]),
+    ] {
+        let members: std::collections::HashSet<&str> = members.iter().map(String::as_str).collect();
+        let attrs = vec![
+            ("objectClass", std::collections::HashSet::from(["groupOfNames"])),
+            ("cn", std::collections::HashSet::from([cn])),
+            ("member", members),
+        ];
+        assert_eq!(admin.add(dn, attrs).await.unwrap().rc, 0);
+    }
+    let d = dir(&f).await;
+    for (uid, member) in [("op1", true), ("op2", true), ("nobody", false)] {
+        assert_eq!(d.is_member(&f.dn(uid), &helpdesk).await.unwrap(), member, "{uid}");
+    }
+    assert!(!d.is_member(&f.dn("op1"), &format!("cn=absent,{}", f.ou)).await.unwrap());
+
+    let right = Secret::new(USER_PASSWORD);
+    assert_eq!(d.authenticate("op1", &right, &f.ou).await.unwrap(), Some(f.dn("op1")));
+    assert_eq!(d.authenticate("op1", &Secret::new("wrong"), &f.ou).await.unwrap(), None);
+    assert_eq!(d.authenticate("ghost", &right, &f.ou).await.unwrap(), None);
+    assert_eq!(d.authenticate("*", &right, &f.ou).await.unwrap(), None);
+    assert_eq!(
+        d.authenticate("op1", &Secret::new(""), &f.ou).await.unwrap(),
+        None,
+        "no unauthenticated bind"
+    );
+}

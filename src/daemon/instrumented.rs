@@ -134,4 +134,17 @@ impl Directory for Instrumented {
         self.observe_password("admin_set", started, &result);
         result
     }
+
+    async fn authenticate(
+        &self,
+        login: &str,
+        password: &Secret,
+        base_dn: &str,
+    ) -> Result<Option<String>, DirectoryError> {
+        timed!(self, "authenticate", self.inner.authenticate(login, password, base_dn))
+    }
+
+    async fn is_member(&self, dn: &str, group_dn: &str) -> Result<bool, DirectoryError> {
+        timed!(self, "membership", self.inner.is_member(dn, group_dn))
+    }
 }

@@ -155,6 +155,20 @@ pub trait Directory: Send + Sync {
     /// Sets the password as the service account (the user proved themselves another way) and
     /// clears the flag, which an administrative set may have raised.
     async fn set_password_as_admin(&self, dn: &str, new: &Secret) -> Result<(), PasswordError>;
+
+    /// Signs an operator in: finds `login` under `base_dn` and binds as that entry. `Some(dn)`
+    /// when the password is right; `None` for an unknown login or a wrong password (the same
+    /// answer, so that logins cannot be enumerated).
+    async fn authenticate(
+        &self,
+        login: &str,
+        password: &Secret,
+        base_dn: &str,
+    ) -> Result<Option<String>, DirectoryError>;
+
+    /// Whether `dn` is a member of `group_dn`, directly or through nested groups (as far as the
+    /// directory lets one tell).
+    async fn is_member(&self, dn: &str, group_dn: &str) -> Result<bool, DirectoryError>;
 }
 
 /// Where an account stands relative to the scope.

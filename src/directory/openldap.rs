@@ -109,6 +109,25 @@ impl OpenLdap {
         })
     }
 
+    /// The directory's naming contexts (from the root DSE).
+    async fn naming_contexts(&self) -> Result<Vec<String>, DirectoryError> {
+        let root = search::read(&self.pool, "", Scope::Base, "(objectClass=*)", &["namingContexts"]).await?;
+        Ok(root
+            .iter()
+            .flat_map(|e| e.all("namingContexts").iter().cloned())
+            .collect())
+    }
+
+    /// The naming context holding `dn` (the base DN when none is found).
+    async fn context_of(&self, dn: &str) -> Result<String, DirectoryError> {
+        let contexts = self.naming_contexts().await?;
+        let found = contexts.into_iter().find(|c| {
+            let n = super::dn::parse(c).map(|r| r.len()).unwrap_or(usize::MAX);
+            super::dn::equal(c, &join_tail(dn, n))
+        });
+        Ok(found.unwrap_or_else(|| self.config.base_dn.clone()))
+    }
+
     /// The default policy: configured, or the only `pwdPolicy` entry under the naming contexts.
     async fn default_policy(&self) -> Result<Result<String, Warning>, DirectoryError> {
         if let Some(dn) = &self.config.default_policy_dn {
@@ -392,7 +411,60 @@ impl Directory for OpenLdap {
         self.clear(dn).await?;
         Ok(())
     }
+
+    async fn authenticate(
+        &self,
+        login: &str,
+        password: &Secret,
+        base_dn: &str,
+    ) -> Result<Option<String>, DirectoryError> {
+        if login.is_empty() || password.expose().is_empty() {
+            return Ok(None);
+        }
+        let filter = format!("({}={})", self.config.login_attribute, ldap_escape(login));
+        let entries = search::read(&self.pool, base_dn, Scope::Subtree, &filter, &["1.1"]).await?;
+        let [entry] = entries.as_slice() else { return Ok(None) };
+        match self.pool.endpoint().bind(&entry.dn, password).await {
+            Ok(mut ldap) => {
+                let _ = ldap.unbind().await;
+                Ok(Some(entry.dn.clone()))
+            }
+            Err(DirectoryError::Bind { rc: 49, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn is_member(&self, dn: &str, group_dn: &str) -> Result<bool, DirectoryError> {
+        // Walk up from the entry through the groups that list it (groupOfNames `member`,
+        // groupOfUniqueNames `uniqueMember`): no overlay needed, nested groups followed.
+        let base = self.context_of(group_dn).await?;
+        let mut frontier = vec![dn.to_owned()];
+        let mut seen = HashSet::new();
+        for _ in 0..MAX_GROUP_DEPTH {
+            let mut next = Vec::new();
+            for member in &frontier {
+                let v = ldap_escape(member);
+                let filter = format!("(|(member={v})(uniqueMember={v}))");
+                for g in search::read(&self.pool, &base, Scope::Subtree, &filter, &["1.1"]).await? {
+                    if super::dn::equal(&g.dn, group_dn) {
+                        return Ok(true);
+                    }
+                    if seen.insert(g.dn.to_lowercase()) {
+                        next.push(g.dn);
+                    }
+                }
+            }
+            if next.is_empty() {
+                return Ok(false);
+            }
+            frontier = next;
+        }
+        Ok(false)
+    }
 }
+
+/// How deep nested groups are followed.
+const MAX_GROUP_DEPTH: usize = 8;
 
 /// The last `n` RDNs of `dn`, as a DN string (escapes kept).
 fn join_tail(dn: &str, n: usize) -> String {
