@@ -161,6 +161,7 @@ fn relative_paths_resolve_against_the_config_file() {
 fn the_documented_example_config_is_valid() {
     let creds = tempfile::tempdir().unwrap();
     std::fs::write(creds.path().join("bind-password"), "x").unwrap();
+    std::fs::write(creds.path().join("smtp-password"), "y").unwrap();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/pwresetd.toml");
     let env = [(
         "CREDENTIALS_DIRECTORY".to_string(),
