@@ -507,15 +507,24 @@ async fn notify(config: &Config, name: &str) -> Result<ExitCode, Failure> {
         mailer: std::sync::Arc::new(mailer),
     };
     let _lease = lease(&store, &campaign).await?;
-    let result = pass::run(
-        &mail,
-        &store,
-        &campaign,
-        &config.campaign.reminders,
-        &config.portal,
-        None,
-    )
-    .await;
+    // SIGTERM/SIGINT: start no new mail, let those in flight finish and be recorded.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let stop = stop.clone();
+        // Installed now, before the first mail, not when the task first runs.
+        let signals = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+        tokio::spawn(async move {
+            if let (Ok(mut term), Ok(mut int)) = signals {
+                tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+                eprintln!("stopping: finishing the mails in flight");
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+    };
+    let reminders = &config.campaign.reminders;
+    let result = pass::run(&mail, &store, &campaign, reminders, &config.portal, Some(&stop)).await;
+    watcher.abort();
     mail.mailer.shutdown().await;
     let summary = match result {
         Ok(s) => s,
