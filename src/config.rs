@@ -17,8 +17,10 @@ use crate::secret::Secret;
 pub use sections::CampaignConfig;
 
 mod daemon;
+mod flavor;
 mod sections;
 pub use daemon::DaemonConfig;
+pub use flavor::{DontExpire, Flavor, PolicyFloor};
 
 /// The default location of the configuration file.
 pub const DEFAULT_PATH: &str = "/etc/pwresetd/pwresetd.toml";
@@ -38,13 +40,6 @@ impl ConfigError {
             message: message.into(),
         }
     }
-}
-
-/// Which directory server family the accounts live in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Flavor {
-    Openldap,
 }
 
 /// How the link flow writes a new password.
@@ -91,6 +86,10 @@ pub struct DirectoryConfig {
     pub connections: usize,
     pub page_size: i32,
     pub timeout: Duration,
+    /// Active Directory: accounts whose password never expires (`dont_expire_accounts`).
+    pub dont_expire: DontExpire,
+    /// The `[policy]` rules a flavour compares with the directory's own (for its warnings).
+    pub policy_floor: PolicyFloor,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +106,7 @@ pub struct Config {
     pub portal: PortalConfig,
     pub daemon: DaemonConfig,
     pub mail: crate::notify::MailSettings,
+    pub helpdesk: crate::helpdesk::HelpdeskConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +125,8 @@ struct RawConfig {
     daemon: daemon::RawDaemon,
     #[serde(default)]
     mail: crate::notify::MailConfig,
+    #[serde(default)]
+    helpdesk: crate::helpdesk::config::RawHelpdesk,
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,11 +143,11 @@ struct RawDirectory {
     /// Present only to refuse it with a helpful message.
     bind_password: Option<serde::de::IgnoredAny>,
     base_dn: String,
-    #[serde(default = "default_user_filter")]
-    user_filter: String,
+    /// Default by flavour.
+    user_filter: Option<String>,
     exclude_filter: Option<String>,
-    #[serde(default = "default_login_attribute")]
-    login_attribute: String,
+    /// Default by flavour.
+    login_attribute: Option<String>,
     #[serde(default = "default_mail_attribute")]
     mail_attribute: String,
     #[serde(default = "default_display_name_attribute")]
@@ -171,6 +173,8 @@ struct RawDirectory {
     timeout: String,
     #[serde(default)]
     allow_insecure: bool,
+    dont_expire_accounts: Option<String>,
+    dont_expire_ledger: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -184,12 +188,6 @@ fn yes() -> bool {
 }
 fn default_flavor() -> String {
     "openldap".into()
-}
-fn default_user_filter() -> String {
-    "(objectClass=inetOrgPerson)".into()
-}
-fn default_login_attribute() -> String {
-    "uid".into()
 }
 fn default_mail_attribute() -> String {
     "mail".into()
@@ -286,12 +284,15 @@ fn validate(
     credentials: Option<&Path>,
     state_dir: Option<&Path>,
 ) -> Result<Config, ConfigError> {
-    let directory = validate_directory(raw.directory, base, credentials)?;
     let store_path = match (raw.store.path, state_dir) {
         (Some(p), _) => resolve(base, &p),
         (None, Some(dir)) => dir.join("state.db"),
         (None, None) => PathBuf::from("/var/lib/pwresetd/state.db"),
     };
+    let store_dir = store_path.parent().unwrap_or(Path::new("."));
+    let floor = PolicyFloor::of(&raw.policy);
+    let directory = validate_directory(raw.directory, base, credentials, store_dir, floor)?;
+    let helpdesk = raw.helpdesk.validate(&directory.base_dn, base)?;
     let mut policy = raw.policy;
     policy.validate().map_err(|e| policy_error(e.to_string()))?;
     policy.denylist_file = policy.denylist_file.map(|p| resolve(base, &p));
@@ -307,6 +308,7 @@ fn validate(
             .mail
             .validate(base, credentials)
             .map_err(|e| ConfigError::invalid(e.key(), e.message()))?,
+        helpdesk,
     })
 }
 
@@ -326,6 +328,8 @@ fn validate_directory(
     raw: RawDirectory,
     base: &Path,
     credentials: Option<&Path>,
+    store_dir: &Path,
+    policy_floor: PolicyFloor,
 ) -> Result<DirectoryConfig, ConfigError> {
     if raw.bind_password.is_some() {
         return Err(ConfigError::invalid(
@@ -335,15 +339,22 @@ fn validate_directory(
              pass a systemd credential named bind-password (LoadCredential=)",
         ));
     }
-    let flavor = match raw.flavor.as_str() {
-        "openldap" => Flavor::Openldap,
-        other => {
-            return Err(ConfigError::invalid(
-                "directory.flavor",
-                format!("unknown flavor {other:?}; this version supports \"openldap\""),
-            ));
-        }
-    };
+    let flavor = Flavor::parse(&raw.flavor)?;
+    let dont_expire = flavor::FlavorKeys {
+        flavor,
+        allow_insecure: raw.allow_insecure,
+        password_hash: &raw.password_hash,
+        default_policy_dn: raw.default_policy_dn.is_some(),
+        dont_expire_accounts: raw.dont_expire_accounts.as_deref(),
+        dont_expire_ledger: raw.dont_expire_ledger.as_deref(),
+    }
+    .validate(base, store_dir)?;
+    let user_filter = raw
+        .user_filter
+        .unwrap_or_else(|| flavor.default_user_filter().to_owned());
+    let login_attribute = raw
+        .login_attribute
+        .unwrap_or_else(|| flavor.default_login_attribute().to_owned());
     let password_hash = match raw.password_hash.as_str() {
         "server" => PasswordHash::Server,
         "argon2" => PasswordHash::Argon2,
@@ -366,12 +377,12 @@ fn validate_directory(
             )
         })?;
     }
-    check_filter("directory.user_filter", &raw.user_filter)?;
+    check_filter("directory.user_filter", &user_filter)?;
     if let Some(f) = &raw.exclude_filter {
         check_filter("directory.exclude_filter", f)?;
     }
     for (key, attr) in [
-        ("directory.login_attribute", &raw.login_attribute),
+        ("directory.login_attribute", &login_attribute),
         ("directory.mail_attribute", &raw.mail_attribute),
         ("directory.display_name_attribute", &raw.display_name_attribute),
         ("directory.given_name_attribute", &raw.given_name_attribute),
@@ -407,9 +418,9 @@ fn validate_directory(
         bind_dn: raw.bind_dn,
         bind_password,
         base_dn: raw.base_dn,
-        user_filter: raw.user_filter,
+        user_filter,
         exclude_filter: raw.exclude_filter,
-        login_attribute: raw.login_attribute,
+        login_attribute,
         mail_attribute: raw.mail_attribute,
         display_name_attribute: raw.display_name_attribute,
         given_name_attribute: raw.given_name_attribute,
@@ -422,6 +433,8 @@ fn validate_directory(
         connections: raw.connections,
         page_size: raw.page_size,
         timeout,
+        dont_expire,
+        policy_floor,
     })
 }
 

@@ -1,5 +1,6 @@
 //! The file transport: each message lands in the spool directory as a complete, parseable .eml,
 //! written under a temporary name and renamed, so a reader never sees half a message.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Sending through SMTP against the capture server (scripts/smtp-start): message format as
 //! another parser reads it, STARTTLS + AUTH with our CA, implicit TLS, retries and their limits.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
 
@@ -161,7 +162,13 @@ async fn wrong_ca_is_a_tls_error_without_retries() {
         start.elapsed()
     );
     match &err {
-        SendError::Unusable { reason } => assert!(reason.starts_with("TLS: invalid peer certificate"), "{reason}"),
+        SendError::Unusable { reason } => {
+            assert!(reason.starts_with("TLS with localhost:"), "{reason}");
+            assert!(
+                reason.ends_with(": invalid peer certificate: UnknownIssuer"),
+                "{reason}"
+            );
+        }
         other => panic!("{other:?}"),
     }
     assert!(server.messages().is_empty());
@@ -184,7 +191,12 @@ async fn wrong_password_is_unusable_not_permanent() {
         .await
         .unwrap_err();
     match &err {
-        SendError::Unusable { reason } => assert!(reason.starts_with("authentication refused: 535"), "{reason}"),
+        SendError::Unusable { reason } => {
+            assert!(
+                reason.ends_with(": authentication refused: 535 5.7.8 Authentication credentials invalid"),
+                "{reason}"
+            );
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -339,4 +351,69 @@ async fn max_messages_per_second_paces_sends() {
     }
     // Six sends at 20/s: the last one starts 5 × 50 ms after the first.
     assert!(start.elapsed() >= Duration::from_millis(250), "{:?}", start.elapsed());
+}
+
+#[tokio::test]
+async fn starttls_is_required_not_opportunistic() {
+    let server = SmtpServer::start(&[]);
+    let dir = tempdir();
+    let s = settings(dir.path(), server.url(), |c| {
+        c.starttls = None;
+        c.allow_insecure = false;
+    });
+    let mailer = Mailer::new(&s).unwrap();
+    let err = mailer
+        .send(&notice(&s, "Bob", &["bob@example.org"]).message)
+        .await
+        .unwrap_err();
+    match &err {
+        SendError::Unusable { reason } => {
+            assert!(reason.ends_with("STARTTLS is not supported on this server"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(server.messages().is_empty());
+}
+
+#[tokio::test]
+async fn server_wanting_authentication_is_unusable() {
+    let server = SmtpServer::start(&["--tls", "--auth", "pwresetd:{dir}/smtp-password"]);
+    let dir = tempdir();
+    let s = settings(dir.path(), &server.url().replace("127.0.0.1", "localhost"), |c| {
+        c.starttls = None;
+        c.ca_file = Some(server.ca_file());
+    });
+    let mailer = Mailer::new(&s).unwrap();
+    let err = mailer
+        .send(&notice(&s, "Bob", &["bob@example.org"]).message)
+        .await
+        .unwrap_err();
+    match &err {
+        SendError::Unusable { reason } => assert!(reason.starts_with("authentication required: 530"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_idle_session_is_replaced_without_costing_an_attempt() {
+    let server = SmtpServer::start(&[]);
+    let port = server.port().to_string();
+    let dir = tempdir();
+    let s = settings(dir.path(), server.url(), |c| c.retry_initial = "5s".into());
+    let mailer = Mailer::new(&s).unwrap();
+    let built = notice(&s, "Bob", &["bob@example.org"]);
+    assert_eq!(mailer.send(&built.message).await.unwrap().attempts, 1);
+    // The server restarts: the pooled session is dead, which the mailer finds out on reuse.
+    drop(server);
+    let server = tokio::task::spawn_blocking(move || SmtpServer::start(&["--port", &port]))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    assert_eq!(mailer.send(&built.message).await.unwrap().attempts, 1);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "waited for a retry: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(server.messages().len(), 1, "{}", server.log());
 }

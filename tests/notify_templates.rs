@@ -1,5 +1,6 @@
 //! Mail templates: every kind × language renders, overrides, load-time errors naming the file and
 //! the line, language fallback, escaping, deadlines in the configured time zone.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 use std::path::Path;
 

@@ -81,6 +81,16 @@ pub enum Event {
     FlagMissing,
     /// Reconciliation found the entry deleted or out of scope.
     Vanished,
+    /// An operator takes the account out of the campaign (helpdesk). The flag is cleared unless
+    /// the account carried it before the campaign.
+    Exempt(PriorFlag),
+    /// An operator puts the account back in the campaign (e.g. an exemption withdrawn), or makes
+    /// sure its flag is set.
+    MarkAgain,
+    /// An operator gives the account a later deadline.
+    DeadlineExtended,
+    /// An operator sends the account a new link.
+    LinkResent,
 }
 
 /// How an account completed.
@@ -153,6 +163,17 @@ pub fn apply(state: Option<AccountState>, event: Event) -> Result<Transition, Re
         (Some(Pending | Marked | Failed), Event::PasswordChanged) => t(Completed, Effect::None),
         (Some(Marked), Event::FlagMissing) => t(Marked, Effect::SetFlag),
         (Some(Pending | Marked | Failed), Event::Vanished) => t(Gone, Effect::None),
+        // Helpdesk actions. Repeating one is safe: an exempted account stays exempted (the flag
+        // was dealt with the first time), marking a marked account makes sure of its flag.
+        (Some(Pending | Marked | Failed), Event::Exempt(PriorFlag::Unset)) => t(Exempted, Effect::ClearFlag),
+        (Some(Pending | Marked | Failed), Event::Exempt(PriorFlag::Set)) => t(Exempted, Effect::None),
+        (Some(Exempted), Event::Exempt(_)) => t(Exempted, Effect::None),
+        (Some(Pending | Marked | Failed | Exempted), Event::MarkAgain) => t(Marked, Effect::SetFlag),
+        (Some(s @ (Pending | Marked | Failed)), Event::DeadlineExtended | Event::LinkResent) => t(s, Effect::None),
+        (
+            Some(s @ (Completed | Exempted | Reverted | Excluded | Gone)),
+            e @ (Event::Exempt(_) | Event::MarkAgain | Event::DeadlineExtended | Event::LinkResent),
+        ) => Err(Refused(operator_refusal(s, e))),
         (Some(s), e) => Err(Refused(format!(
             "{e:?} does not apply to an account that is {}",
             s.as_str()
@@ -161,6 +182,25 @@ pub fn apply(state: Option<AccountState>, event: Event) -> Result<Transition, Re
             "{e:?} does not apply to an account not in the campaign"
         ))),
     }
+}
+
+/// Why a helpdesk action does not apply, in words for the operator.
+fn operator_refusal(state: AccountState, event: Event) -> String {
+    let what = match event {
+        Event::Exempt(_) => "exempt it",
+        Event::MarkAgain => "mark it again",
+        Event::DeadlineExtended => "extend its deadline",
+        _ => "send it a new link",
+    };
+    let why = match state {
+        AccountState::Completed => "the account already changed its password in this campaign",
+        AccountState::Exempted => "the account is exempted from this campaign (mark it again first)",
+        AccountState::Reverted => "the campaign was reverted for this account",
+        AccountState::Excluded => "the account is excluded from this campaign by its scope",
+        AccountState::Gone => "the account was deleted or moved out of the campaign's scope",
+        _ => "the account's state does not allow it",
+    };
+    format!("cannot {what}: {why}")
 }
 
 /// The lifecycle of a whole campaign.
@@ -195,6 +235,16 @@ impl CampaignState {
         ]
         .into_iter()
         .find(|st| st.as_str() == s)
+    }
+
+    /// Whether helpdesk actions (resend, exempt, extend, mark) apply to the campaign's accounts.
+    pub fn accepts_operator_actions(self) -> Result<(), Refused> {
+        match self {
+            CampaignState::Marking | CampaignState::Active => Ok(()),
+            CampaignState::Reverting | CampaignState::Reverted => Err(Refused(
+                "the campaign was reverted: its accounts can no longer be changed".into(),
+            )),
+        }
     }
 
     /// Whether `campaign start` may (re)run marking in this state.
@@ -254,6 +304,43 @@ mod tests {
             (Some(Completed), Ev::FlagMissing, None),
             (Some(Marked), Ev::Vanished, Some((Gone, E::None))),
             (Some(Gone), Ev::Vanished, None),
+            // Helpdesk: exempt clears the flag unless it was there before; repeating is a no-op.
+            (Some(Marked), Ev::Exempt(Unset), Some((Exempted, E::ClearFlag))),
+            (Some(Marked), Ev::Exempt(Set), Some((Exempted, E::None))),
+            (Some(Pending), Ev::Exempt(Unset), Some((Exempted, E::ClearFlag))),
+            (Some(Failed), Ev::Exempt(Unset), Some((Exempted, E::ClearFlag))),
+            (Some(Exempted), Ev::Exempt(Unset), Some((Exempted, E::None))),
+            (Some(Exempted), Ev::Exempt(Set), Some((Exempted, E::None))),
+            (Some(Completed), Ev::Exempt(Unset), None),
+            (Some(Reverted), Ev::Exempt(Unset), None),
+            (Some(Excluded), Ev::Exempt(Set), None),
+            (Some(Gone), Ev::Exempt(Unset), None),
+            (None, Ev::Exempt(Unset), None),
+            // Mark again: back from an exemption, a retry of a failure, or a repeat.
+            (Some(Exempted), Ev::MarkAgain, Some((Marked, E::SetFlag))),
+            (Some(Marked), Ev::MarkAgain, Some((Marked, E::SetFlag))),
+            (Some(Pending), Ev::MarkAgain, Some((Marked, E::SetFlag))),
+            (Some(Failed), Ev::MarkAgain, Some((Marked, E::SetFlag))),
+            (Some(Completed), Ev::MarkAgain, None),
+            (Some(Reverted), Ev::MarkAgain, None),
+            (Some(Excluded), Ev::MarkAgain, None),
+            (Some(Gone), Ev::MarkAgain, None),
+            // Deadline and new link: for accounts that still have to change, state unchanged.
+            (Some(Marked), Ev::DeadlineExtended, Some((Marked, E::None))),
+            (Some(Pending), Ev::DeadlineExtended, Some((Pending, E::None))),
+            (Some(Failed), Ev::DeadlineExtended, Some((Failed, E::None))),
+            (Some(Exempted), Ev::DeadlineExtended, None),
+            (Some(Completed), Ev::DeadlineExtended, None),
+            (Some(Marked), Ev::LinkResent, Some((Marked, E::None))),
+            (Some(Failed), Ev::LinkResent, Some((Failed, E::None))),
+            (Some(Completed), Ev::LinkResent, None),
+            (Some(Exempted), Ev::LinkResent, None),
+            (Some(Gone), Ev::LinkResent, None),
+            (None, Ev::LinkResent, None),
+            // Worker events leave an exempted account alone.
+            (Some(Exempted), Ev::FlagMissing, None),
+            (Some(Exempted), Ev::MarkRequested, None),
+            (Some(Exempted), Ev::Vanished, None),
         ];
         for (state, event, expected) in table {
             check(state, event, expected);
@@ -267,5 +354,18 @@ mod tests {
         }
         assert!(CampaignState::Reverted.can_mark().is_err());
         assert!(CampaignState::Marking.can_mark().is_ok());
+        assert!(CampaignState::Active.accepts_operator_actions().is_ok());
+        assert!(CampaignState::Reverting.accepts_operator_actions().is_err());
+    }
+
+    #[test]
+    fn operator_refusals_say_why() {
+        let refused = apply(Some(Completed), Event::Exempt(PriorFlag::Unset)).unwrap_err();
+        assert_eq!(
+            refused.0,
+            "cannot exempt it: the account already changed its password in this campaign"
+        );
+        let refused = apply(Some(Exempted), Event::LinkResent).unwrap_err();
+        assert!(refused.0.contains("mark it again first"), "{}", refused.0);
     }
 }

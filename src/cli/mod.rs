@@ -9,6 +9,7 @@ mod account;
 mod campaign;
 mod check;
 mod daemon;
+mod helpdesk;
 mod mail;
 mod output;
 pub mod policy;
@@ -70,6 +71,8 @@ enum Command {
     /// Check a candidate password against the policy (read from stdin), or show the rules.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// The helpdesk API from an operator's workstation; `helpdesk token create` for API tokens.
+    Helpdesk(helpdesk::HelpdeskArgs),
     /// Build the breached-password index from a Have I Been Pwned SHA-1 file.
     #[command(subcommand, name = "breach-index")]
     BreachIndex(policy::BreachIndexCommand),
@@ -222,6 +225,7 @@ async fn run(cli: Cli, log: LogControl) -> Result<ExitCode, Failure> {
             Ok(mail::run_mail_test(args, &config.mail).await?)
         }
         Command::BreachIndex(cmd) => Ok(policy::run_breach_index(cmd)?),
+        Command::Helpdesk(args) => helpdesk::run(args).await,
     }
 }
 

@@ -1,5 +1,5 @@
-//! The admin listener: `/metrics`, `/healthz` (alive), `/readyz` (directory and store answer).
-//! The helpdesk API joins it later.
+//! The admin listener: `/metrics`, `/healthz` (alive), `/readyz` (directory and store answer),
+//! and the helpdesk (`/api/v1/…`, `/helpdesk/…`) merged in by the daemon.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,13 +47,15 @@ impl Health {
     }
 }
 
-pub fn router(health: Health) -> Router {
+/// The admin routes, with `helpdesk` (already stateful) merged in; every request counted.
+pub fn router(health: Health, helpdesk: Router) -> Router {
     let metrics = health.metrics.clone();
     Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(health)
+        .merge(helpdesk)
         .layer(middleware::from_fn_with_state((metrics, "admin"), count_requests))
 }
 

@@ -10,6 +10,7 @@ use super::metrics::{MailResult, Metrics};
 use super::worker::MailPass;
 use crate::config::Config;
 use crate::directory::AccountDetails;
+use crate::helpdesk::{Resender, Resent};
 use crate::notify::pass::{self, Mail, One, PassSummary, Target};
 use crate::notify::{Kind, Templates};
 use crate::portal::{ChangeNotifier, PortalConfig};
@@ -148,5 +149,20 @@ impl ChangeNotifier for MailGlue {
                 tracing::warn!(login, error = %e, "new link not sent");
             }
         }
+    }
+}
+
+#[async_trait]
+impl Resender for MailGlue {
+    async fn resend(&self, account: &AccountRecord) -> Result<Resent, String> {
+        Ok(match self.send_link(account).await.map_err(|e| e.to_string())? {
+            One::Outcome(MailOutcome::Sent { message_id }) => Resent::Sent { message_id },
+            One::Outcome(MailOutcome::Failed { reply }) => Resent::Refused { reply },
+            One::Outcome(MailOutcome::Retry { error }) | One::Unusable(error) => Resent::NotNow { error },
+            One::NoAddress => Resent::NoAddress,
+            One::Nothing => Resent::NotNow {
+                error: "nothing was sent".into(),
+            },
+        })
     }
 }

@@ -27,6 +27,7 @@ use tokio::sync::watch;
 
 use crate::config::{self, Config};
 use crate::directory::{self, Directory};
+use crate::helpdesk::{HelpdeskParts, HelpdeskState};
 use crate::notify::pass::Mail;
 use crate::notify::{Mailer, Templates};
 use crate::policy::Policy;
@@ -82,6 +83,14 @@ pub async fn run(
         notifier: glue.clone(),
     })
     .context("portal")?;
+    let helpdesk = HelpdeskState::new(HelpdeskParts {
+        config: config.helpdesk.clone(),
+        directory: dir.clone(),
+        store: store.clone(),
+        resender: glue.clone(),
+        admin_listen: config.daemon.admin_listen,
+    })
+    .context("helpdesk")?;
     let portal_listener = TcpListener::bind(config.portal.listen)
         .await
         .with_context(|| format!("cannot listen on portal.listen {}", config.portal.listen))?;
@@ -116,7 +125,8 @@ pub async fn run(
     });
     let admin_stop = stopped(stop_rx.clone());
     tasks.spawn(async move {
-        let app = admin::router(health);
+        let app = admin::router(health, crate::helpdesk::router(helpdesk));
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         if let Err(e) = axum::serve(admin_listener, app)
             .with_graceful_shutdown(admin_stop)
             .await

@@ -40,6 +40,10 @@ pub enum DirectoryError {
         rc: u32,
         text: String,
     },
+    /// The Active Directory flavour's record of cleared DONT_EXPIRE_PASSWORD bits
+    /// (`directory.dont_expire_ledger`) cannot be used.
+    #[error("DONT_EXPIRE_PASSWORD ledger {}: {message}; check directory.dont_expire_ledger", path.display())]
+    Ledger { path: std::path::PathBuf, message: String },
 }
 
 impl DirectoryError {

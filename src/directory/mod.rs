@@ -4,14 +4,24 @@
 //! own file and keeps its quirks there (OpenLDAP: `pwdReset`; Active Directory: `pwdLastSet`;
 //! 389-DS: `passwordExpirationTime`). Nothing outside this module knows which attribute marks an
 //! account. Connections, TLS and paged searches shared by the flavours live in [`conn`] and
-//! [`search`]. Every filter and DN built from a value goes through `ldap3::ldap_escape` /
-//! `ldap3::dn_escape`.
+//! [`search`]; operations that keep the server's whole answer, request/response controls, scope tests and
+//! nested-group walks in [`ops`], [`controls`], [`scope`] and [`groups`]. Every filter and DN
+//! built from a value goes through `ldap3::ldap_escape` / `ldap3::dn_escape`.
 
+pub mod active_directory;
 pub mod conn;
+mod controls;
 pub mod dn;
+pub mod ds389;
 mod error;
+pub mod filetime;
 pub mod gentime;
+mod groups;
+mod ledger;
 pub mod openldap;
+mod ops;
+mod rules;
+mod scope;
 mod search;
 pub mod userpassword;
 
@@ -51,6 +61,12 @@ pub enum ExclusionReason {
     ExcludeFilter,
     /// Has no value for `directory.login_attribute`: nobody could log in to change it.
     MissingLogin,
+    /// Disabled in the directory (Active Directory `userAccountControl` ACCOUNTDISABLE, 389-DS
+    /// `nsAccountLock`): nobody uses it, and mails to it would confuse.
+    Disabled,
+    /// Active Directory DONT_EXPIRE_PASSWORD, where the mark does nothing (usually a service
+    /// account); included only with `directory.dont_expire_accounts = "clear-and-restore"`.
+    PasswordNeverExpires,
 }
 
 impl ExclusionReason {
@@ -58,21 +74,31 @@ impl ExclusionReason {
         match self {
             ExclusionReason::ExcludeFilter => "exclude_filter",
             ExclusionReason::MissingLogin => "missing_login",
+            ExclusionReason::Disabled => "disabled",
+            ExclusionReason::PasswordNeverExpires => "password_never_expires",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "exclude_filter" => Some(ExclusionReason::ExcludeFilter),
-            "missing_login" => Some(ExclusionReason::MissingLogin),
-            _ => None,
-        }
+        [
+            ExclusionReason::ExcludeFilter,
+            ExclusionReason::MissingLogin,
+            ExclusionReason::Disabled,
+            ExclusionReason::PasswordNeverExpires,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
     }
 
     pub fn describe(self) -> &'static str {
         match self {
             ExclusionReason::ExcludeFilter => "matches directory.exclude_filter",
             ExclusionReason::MissingLogin => "has no login attribute",
+            ExclusionReason::Disabled => "disabled in the directory",
+            ExclusionReason::PasswordNeverExpires => {
+                "password never expires (DONT_EXPIRE_PASSWORD): the mark would do nothing; see \
+                 directory.dont_expire_accounts"
+            }
         }
     }
 }
@@ -198,5 +224,7 @@ pub enum BindCheck {
 pub fn connect(config: &DirectoryConfig) -> Result<Arc<dyn Directory>, DirectoryError> {
     match config.flavor {
         Flavor::Openldap => Ok(Arc::new(openldap::OpenLdap::new(config)?)),
+        Flavor::ActiveDirectory => Ok(Arc::new(active_directory::ActiveDirectory::new(config)?)),
+        Flavor::Ds389 => Ok(Arc::new(ds389::Ds389::new(config)?)),
     }
 }

@@ -14,7 +14,7 @@ use super::conn::{Endpoint, Pool};
 use super::search::{self, Entry};
 use super::{
     Account, AccountDetails, BindCheck, Directory, DirectoryError, ExclusionReason, PasswordError, Presence, ScanItem,
-    Warning, gentime, userpassword,
+    Warning, gentime, groups, scope, userpassword,
 };
 use crate::config::{DirectoryConfig, Flavor, PasswordHash};
 use crate::secret::Secret;
@@ -83,13 +83,6 @@ impl OpenLdap {
         }
     }
 
-    fn scope_filter(&self) -> String {
-        match &self.config.exclude_filter {
-            Some(x) => format!("(&{}(!{}))", self.config.user_filter, x),
-            None => self.config.user_filter.clone(),
-        }
-    }
-
     async fn modify(&self, dn: &str, op: &'static str, mods: Vec<Mod<&str>>) -> Result<u32, DirectoryError> {
         let endpoint = self.pool.endpoint();
         let mut ldap = self.pool.get().await?;
@@ -107,25 +100,6 @@ impl OpenLdap {
                 text: res.text,
             }),
         })
-    }
-
-    /// The directory's naming contexts (from the root DSE).
-    async fn naming_contexts(&self) -> Result<Vec<String>, DirectoryError> {
-        let root = search::read(&self.pool, "", Scope::Base, "(objectClass=*)", &["namingContexts"]).await?;
-        Ok(root
-            .iter()
-            .flat_map(|e| e.all("namingContexts").iter().cloned())
-            .collect())
-    }
-
-    /// The naming context holding `dn` (the base DN when none is found).
-    async fn context_of(&self, dn: &str) -> Result<String, DirectoryError> {
-        let contexts = self.naming_contexts().await?;
-        let found = contexts.into_iter().find(|c| {
-            let n = super::dn::parse(c).map(|r| r.len()).unwrap_or(usize::MAX);
-            super::dn::equal(c, &join_tail(dn, n))
-        });
-        Ok(found.unwrap_or_else(|| self.config.base_dn.clone()))
     }
 
     /// The default policy: configured, or the only `pwdPolicy` entry under the naming contexts.
@@ -204,7 +178,7 @@ impl Directory for OpenLdap {
         search::paged(
             &self.pool,
             &c.base_dn,
-            &self.scope_filter(),
+            &scope::scope_filter(&self.config),
             &attrs,
             c.page_size,
             &sink,
@@ -284,16 +258,17 @@ impl Directory for OpenLdap {
         let Some(details) = self.read(dn).await? else {
             return Ok(Presence::Gone);
         };
-        let under_base = super::dn::parse(dn)
-            .ok()
-            .zip(super::dn::parse(&self.config.base_dn).ok())
-            .is_some_and(|(d, b)| {
-                d.len() >= b.len() && super::dn::equal(&self.config.base_dn, &join_tail(dn, b.len()))
-            });
+        let under_base = scope::is_under(dn, &self.config.base_dn);
         let matching = under_base
-            && !search::read(&self.pool, dn, Scope::Base, &self.scope_filter(), &["1.1"])
-                .await?
-                .is_empty();
+            && !search::read(
+                &self.pool,
+                dn,
+                Scope::Base,
+                &scope::scope_filter(&self.config),
+                &["1.1"],
+            )
+            .await?
+            .is_empty();
         Ok(if matching {
             Presence::InScope(Box::new(details))
         } else {
@@ -437,55 +412,9 @@ impl Directory for OpenLdap {
     async fn is_member(&self, dn: &str, group_dn: &str) -> Result<bool, DirectoryError> {
         // Walk up from the entry through the groups that list it (groupOfNames `member`,
         // groupOfUniqueNames `uniqueMember`): no overlay needed, nested groups followed.
-        let base = self.context_of(group_dn).await?;
-        let mut frontier = vec![dn.to_owned()];
-        let mut seen = HashSet::new();
-        for _ in 0..MAX_GROUP_DEPTH {
-            let mut next = Vec::new();
-            for member in &frontier {
-                let v = ldap_escape(member);
-                let filter = format!("(|(member={v})(uniqueMember={v}))");
-                for g in search::read(&self.pool, &base, Scope::Subtree, &filter, &["1.1"]).await? {
-                    if super::dn::equal(&g.dn, group_dn) {
-                        return Ok(true);
-                    }
-                    if seen.insert(g.dn.to_lowercase()) {
-                        next.push(g.dn);
-                    }
-                }
-            }
-            if next.is_empty() {
-                return Ok(false);
-            }
-            frontier = next;
-        }
-        Ok(false)
+        let base = groups::context_of(&self.pool, group_dn, &self.config.base_dn).await?;
+        groups::walk_up(&self.pool, &base, dn, group_dn).await
     }
-}
-
-/// How deep nested groups are followed.
-const MAX_GROUP_DEPTH: usize = 8;
-
-/// The last `n` RDNs of `dn`, as a DN string (escapes kept).
-fn join_tail(dn: &str, n: usize) -> String {
-    let mut parts = Vec::new();
-    let mut current = String::new();
-    let mut escaped = false;
-    for c in dn.chars() {
-        match c {
-            '\\' if !escaped => {
-                escaped = true;
-                current.push(c);
-                continue;
-            }
-            ',' if !escaped => parts.push(std::mem::take(&mut current)),
-            _ => current.push(c),
-        }
-        escaped = false;
-    }
-    parts.push(current);
-    let start = parts.len().saturating_sub(n);
-    parts[start..].join(",")
 }
 
 /// Turns a password operation's result into success or a refusal in plain words.

@@ -80,7 +80,7 @@ pub(crate) async fn paged<T: Send>(
     }
 }
 
-/// Reads entries matching `filter` under `base` with `scope` (small results only).
+/// Reads entries matching `filter` under `base` with `scope` (small results only, unpaged).
 pub(crate) async fn read(
     pool: &Pool,
     base: &str,
@@ -97,9 +97,12 @@ pub(crate) async fn read(
         .await
         .map_err(|e| DirectoryError::from_op(url, "search", base, e, secs))?;
     match res.1.rc {
+        // Continuation references (Active Directory answers domain-root searches with some)
+        // are not entries: skipped, never followed.
         0 => Ok(res
             .0
             .into_iter()
+            .filter(|e| !e.is_ref() && !e.is_intermediate())
             .map(|e| Entry::from_search(SearchEntry::construct(e)))
             .collect()),
         32 => Ok(Vec::new()),

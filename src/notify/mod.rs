@@ -9,6 +9,7 @@ pub mod config;
 mod dates;
 pub mod message;
 pub mod pass;
+mod smtp;
 pub mod templates;
 pub mod transport;
 

@@ -12,10 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use lettre::message::Message;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
-use lettre::transport::smtp::{AsyncSmtpTransport, PoolConfig};
-use lettre::{AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::client::{Certificate, CertificateStore, TlsParameters};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tokio::sync::Semaphore;
@@ -23,6 +20,7 @@ use tokio::time::Instant;
 
 use super::config::{MailSettings, RetryPolicy, SmtpSecurity, SmtpSettings, TransportSettings};
 use super::message::message_id_of;
+use super::smtp::{Failure, SmtpClient};
 
 /// Sends mail. One per process, shared (`Arc`) by every sender: the SMTP connection pool, the
 /// pacing and the concurrency bound are per `Mailer`.
@@ -35,13 +33,8 @@ pub struct Mailer {
 }
 
 enum Inner {
-    Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
-        url: String,
-    },
-    File {
-        spool_dir: PathBuf,
-    },
+    Smtp { client: SmtpClient, url: String },
+    File { spool_dir: PathBuf },
 }
 
 /// A message the server accepted (or the spool holds).
@@ -101,8 +94,12 @@ impl Mailer {
         let inner = match &settings.transport {
             TransportSettings::Smtp(smtp) => {
                 tokio::runtime::Handle::try_current().map_err(|_| MailerError::NoRuntime)?;
+                let tls = match smtp.security {
+                    SmtpSecurity::Plain => None,
+                    SmtpSecurity::StartTls | SmtpSecurity::ImplicitTls => Some(tls_parameters(smtp)?),
+                };
                 Inner::Smtp {
-                    transport: smtp_transport(smtp, settings)?,
+                    client: SmtpClient::new(smtp, tls, settings.timeout, settings.max_connections),
                     url: smtp.url.clone(),
                 }
             }
@@ -177,8 +174,8 @@ impl Mailer {
 
     /// Closes pooled SMTP connections (QUIT). Sends after this fail.
     pub async fn shutdown(&self) {
-        if let Inner::Smtp { transport, .. } = &self.inner {
-            transport.shutdown().await;
+        if let Inner::Smtp { client, .. } = &self.inner {
+            client.shutdown().await;
         }
     }
 
@@ -186,24 +183,21 @@ impl Mailer {
         if let Some(pacer) = &self.pacer {
             pacer.wait().await;
         }
-        // The semaphore is never closed, so acquire cannot fail.
+        // One permit per session in use; the semaphore is never closed, so this cannot fail.
         let _session = self
             .sessions
             .acquire()
             .await
             .map_err(|e| Failure::Transient(e.to_string()))?;
         match &self.inner {
-            Inner::Smtp { transport, url } => match send_and_recycle(transport, message).await {
-                Ok(response) => Ok(Destination::Smtp {
+            Inner::Smtp { client, url } => {
+                let response = client.send(message.envelope(), &message.formatted()).await?;
+                let text = response.message().collect::<Vec<_>>().join(" ");
+                Ok(Destination::Smtp {
                     url: url.clone(),
-                    reply: format!(
-                        "{} {}",
-                        response.code(),
-                        response.message().collect::<Vec<_>>().join(" ")
-                    ),
-                }),
-                Err(e) => Err(classify(&e)),
-            },
+                    reply: format!("{} {text}", response.code()),
+                })
+            }
             Inner::File { spool_dir } => write_spool(spool_dir, message_id, message.formatted())
                 .await
                 .map(|path| Destination::File { path })
@@ -218,19 +212,6 @@ impl std::fmt::Debug for Mailer {
             .field("destination", &self.describe())
             .finish_non_exhaustive()
     }
-}
-
-/// lettre hands the session back to its pool from a task spawned when the send returns; until
-/// that task ran, the pool looks empty and the next send would open a new session (measured: 5
-/// sessions for 20 messages with 2 permits). Yielding once, still holding our permit, lets the
-/// task run first (tokio runs a freshly spawned task before the yielding one).
-async fn send_and_recycle(
-    transport: &AsyncSmtpTransport<Tokio1Executor>,
-    message: &Message,
-) -> Result<lettre::transport::smtp::response::Response, lettre::transport::smtp::Error> {
-    let result = transport.send_raw(message.envelope(), &message.formatted()).await;
-    tokio::task::yield_now().await;
-    result
 }
 
 /// Spaces sends `interval` apart, across all tasks sharing the mailer.
@@ -250,94 +231,6 @@ impl Pacer {
         };
         tokio::time::sleep_until(slot).await;
     }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum Failure {
-    Transient(String),
-    Permanent(String),
-    Unusable(String),
-}
-
-/// Reply codes that mean "not with these credentials/settings", whatever the recipient: 530
-/// (authentication or STARTTLS required), 534 (mechanism too weak), 535 (credentials
-/// refused), 538 (encryption required for the mechanism).
-const SETUP_CODES: [&str; 4] = ["530", "534", "535", "538"];
-
-fn classify(e: &lettre::transport::smtp::Error) -> Failure {
-    if let Some(code) = e.status() {
-        let text = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
-        let reply = format!("{code} {text}").trim_end().to_owned();
-        return if SETUP_CODES.contains(&code.to_string().as_str()) {
-            Failure::Unusable(format!("authentication refused: {reply}"))
-        } else if e.is_permanent() {
-            Failure::Permanent(reply)
-        } else {
-            Failure::Transient(reply)
-        };
-    }
-    if let Some(tls) = tls_cause(e) {
-        return Failure::Unusable(format!("TLS: {tls}"));
-    }
-    if e.is_tls() {
-        return Failure::Unusable(e.to_string());
-    }
-    if e.is_client() {
-        let text = e.to_string();
-        // Per-message limits of the server (no SMTPUTF8/8BITMIME) are this message's problem.
-        return if text.contains("non-ascii") {
-            Failure::Permanent(text)
-        } else {
-            Failure::Unusable(text)
-        };
-    }
-    Failure::Transient(if e.is_timeout() {
-        format!("timed out: {e}")
-    } else {
-        e.to_string()
-    })
-}
-
-/// The rustls error under a lettre error (the handshake's io::Error wraps it).
-fn tls_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut current = Some(e);
-    while let Some(err) = current {
-        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
-            return Some(tls.to_string());
-        }
-        if let Some(tls) = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(tls.to_string());
-        }
-        current = err.source();
-    }
-    None
-}
-
-fn smtp_transport(
-    smtp: &SmtpSettings,
-    settings: &MailSettings,
-) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailerError> {
-    let tls = match smtp.security {
-        SmtpSecurity::Plain => Tls::None,
-        SmtpSecurity::StartTls => Tls::Required(tls_parameters(smtp)?),
-        SmtpSecurity::ImplicitTls => Tls::Wrapper(tls_parameters(smtp)?),
-    };
-    let pool = PoolConfig::new()
-        .max_size(u32::try_from(settings.max_connections).unwrap_or(u32::MAX))
-        .idle_timeout(Duration::from_secs(60));
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.as_str())
-        .port(smtp.port)
-        .tls(tls)
-        .timeout(Some(settings.timeout))
-        .pool_config(pool);
-    if let Some(c) = &smtp.credentials {
-        builder = builder.credentials(Credentials::new(c.username.clone(), c.password.expose().to_owned()));
-    }
-    Ok(builder.build())
 }
 
 /// rustls (ring) parameters: the CA file alone when given, else the system's roots.

@@ -136,7 +136,15 @@ mod tests {
             let cidr = Cidr::parse(net).unwrap_or_else(|| panic!("{net}"));
             assert_eq!(cidr.contains(ip(addr)), expected, "{net} ∋ {addr}");
         }
-        for bad in ["10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/+8", "host", "", "10.0.0.0/8/8"] {
+        for bad in [
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/",
+            "10.0.0.0/+8",
+            "host",
+            "",
+            "10.0.0.0/8/8",
+        ] {
             assert_eq!(Cidr::parse(bad), None, "{bad}");
         }
     }

@@ -171,7 +171,10 @@ impl RawPortal {
         let listen = self.listen.parse::<SocketAddr>().map_err(|_| {
             ConfigError::invalid(
                 "portal.listen",
-                format!("{:?} is not an address:port such as \"127.0.0.1:8080\" or \"[::]:443\"", self.listen),
+                format!(
+                    "{:?} is not an address:port such as \"127.0.0.1:8080\" or \"[::]:443\"",
+                    self.listen
+                ),
             )
         })?;
         let auth = Auth::parse(&self.auth).ok_or_else(|| {
@@ -221,8 +224,18 @@ impl RawPortal {
 fn tls_files(cert: Option<PathBuf>, key: Option<PathBuf>) -> Result<Option<(PathBuf, PathBuf)>, ConfigError> {
     let (cert, key) = match (cert, key) {
         (None, None) => return Ok(None),
-        (Some(_), None) => return Err(ConfigError::invalid("portal.tls_key", "tls_cert is set: set tls_key too")),
-        (None, Some(_)) => return Err(ConfigError::invalid("portal.tls_cert", "tls_key is set: set tls_cert too")),
+        (Some(_), None) => {
+            return Err(ConfigError::invalid(
+                "portal.tls_key",
+                "tls_cert is set: set tls_key too",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::invalid(
+                "portal.tls_cert",
+                "tls_key is set: set tls_cert too",
+            ));
+        }
         (Some(c), Some(k)) => (c, k),
     };
     for (name, path) in [("portal.tls_cert", &cert), ("portal.tls_key", &key)] {
@@ -310,10 +323,22 @@ mod tests {
         check("auth = \"any\"\nlisten = \"[::]:443\"", Ok(()));
         check("auth = \"password\"", Err(("portal.auth", "is not one of")));
         check("listen = \"localhost:80\"", Err(("portal.listen", "address:port")));
-        check("rate_limit_per_address = 0", Err(("portal.rate_limit_per_address", "between")));
-        check("rate_limit_per_account = 0", Err(("portal.rate_limit_per_account", "between")));
-        check("rate_limit_window = \"0s\"", Err(("portal.rate_limit_window", "between")));
-        check("rate_limit_window = \"soon\"", Err(("portal.rate_limit_window", "not a duration")));
+        check(
+            "rate_limit_per_address = 0",
+            Err(("portal.rate_limit_per_address", "between")),
+        );
+        check(
+            "rate_limit_per_account = 0",
+            Err(("portal.rate_limit_per_account", "between")),
+        );
+        check(
+            "rate_limit_window = \"0s\"",
+            Err(("portal.rate_limit_window", "between")),
+        );
+        check(
+            "rate_limit_window = \"soon\"",
+            Err(("portal.rate_limit_window", "not a duration")),
+        );
         check("tls_cert = \"/etc/hostname\"", Err(("portal.tls_key", "set tls_key")));
         check("tls_key = \"/etc/hostname\"", Err(("portal.tls_cert", "set tls_cert")));
         check(
@@ -325,8 +350,14 @@ mod tests {
             Err(("portal.tls_key", "does not exist")),
         );
         check("trusted_proxies = [\"10.0.0.0/8\", \"::1\", \"192.168.1.7\"]", Ok(()));
-        check("trusted_proxies = [\"10.0.0.0/33\"]", Err(("portal.trusted_proxies", "CIDR")));
-        check("trusted_proxies = [\"proxy.local\"]", Err(("portal.trusted_proxies", "CIDR")));
+        check(
+            "trusted_proxies = [\"10.0.0.0/33\"]",
+            Err(("portal.trusted_proxies", "CIDR")),
+        );
+        check(
+            "trusted_proxies = [\"proxy.local\"]",
+            Err(("portal.trusted_proxies", "CIDR")),
+        );
         check("unknown = 1", Err(("(parse)", "unknown")));
     }
 

@@ -38,7 +38,9 @@ pub struct Csrf {
 
 impl std::fmt::Debug for Csrf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Csrf").field("secure", &self.secure).finish_non_exhaustive()
+        f.debug_struct("Csrf")
+            .field("secure", &self.secure)
+            .finish_non_exhaustive()
     }
 }
 
@@ -68,7 +70,11 @@ impl Csrf {
     }
 
     pub fn cookie_name(&self) -> &'static str {
-        if self.secure { "__Host-pwresetd-csrf" } else { "pwresetd-csrf" }
+        if self.secure {
+            "__Host-pwresetd-csrf"
+        } else {
+            "pwresetd-csrf"
+        }
     }
 
     /// The browser's session value, when it sent a well-formed one.
@@ -183,14 +189,27 @@ mod tests {
         let jar = format!("__Host-pwresetd-csrf={session}");
         let field = csrf.field(&session);
         let other = Csrf::new(true, "https://pw.example.org".into()).unwrap();
-        let table: Vec<(Vec<(&str, &str)>, Option<String>, Result<(), Refusal>)> = vec![
+        type Case<'a> = (Vec<(&'a str, &'a str)>, Option<String>, Result<(), Refusal>);
+        let table: Vec<Case> = vec![
             (vec![("cookie", &jar)], Some(field.clone()), Ok(())),
             (vec![], Some(field.clone()), Err(Refusal::NoCookie)),
-            (vec![("cookie", "__Host-pwresetd-csrf=short")], Some(field.clone()), Err(Refusal::NoCookie)),
+            (
+                vec![("cookie", "__Host-pwresetd-csrf=short")],
+                Some(field.clone()),
+                Err(Refusal::NoCookie),
+            ),
             (vec![("cookie", &jar)], None, Err(Refusal::BadField)),
             (vec![("cookie", &jar)], Some("!!".into()), Err(Refusal::BadField)),
-            (vec![("cookie", &jar)], Some(other.field(&session)), Err(Refusal::BadField)),
-            (vec![("cookie", &jar)], Some(field[1..].to_owned()), Err(Refusal::BadField)),
+            (
+                vec![("cookie", &jar)],
+                Some(other.field(&session)),
+                Err(Refusal::BadField),
+            ),
+            (
+                vec![("cookie", &jar)],
+                Some(field[1..].to_owned()),
+                Err(Refusal::BadField),
+            ),
             (
                 vec![("cookie", &jar), ("sec-fetch-site", "cross-site")],
                 Some(field.clone()),

@@ -56,6 +56,11 @@ pub const KNOWN: [&str; 6] = [
 /// Decodes `body`. Unknown fields are ignored; a known field given twice is an error, since
 /// which copy a server believes is exactly what request smuggling through forms plays on.
 pub fn parse(body: &[u8]) -> Result<Form, FormError> {
+    parse_with(body, &KNOWN)
+}
+
+/// [`parse`] for a form with other fields (the helpdesk's).
+pub fn parse_with(body: &[u8], known: &[&'static str]) -> Result<Form, FormError> {
     if body.len() > MAX_BODY {
         return Err(FormError::TooLarge);
     }
@@ -69,13 +74,13 @@ pub fn parse(body: &[u8]) -> Result<Form, FormError> {
             None => (pair, &[][..]),
         };
         let name = decode(name)?;
-        let Some(known) = KNOWN.iter().find(|k| **k == name) else {
+        let Some(field) = known.iter().find(|k| **k == name) else {
             continue;
         };
-        if form.fields.iter().any(|(n, _)| n == known) {
-            return Err(FormError::Duplicate(known));
+        if form.fields.iter().any(|(n, _)| n == field) {
+            return Err(FormError::Duplicate(field));
         }
-        form.fields.push((known, decode(value)?));
+        form.fields.push((field, decode(value)?));
     }
     Ok(form)
 }

@@ -1,16 +1,9 @@
 //! The HTTP handlers: rate limits, body and CSRF checks, the shape of what was typed, then a flow
-//! from `change`, and the one place where outcomes and errors become status codes and pages.
-//!
-//! Statuses: 200 page or success; 400 unreadable form; 401 wrong login or current password
-//! (one generic message, answered no sooner than [`AUTH_FAILURE_FLOOR`] after the request
-//! arrived, so an unknown login and a wrong password look alike); 403 CSRF; 404 closed flow;
-//! 409 nothing to do / change in progress; 410 unusable link; 413 body too large; 422 policy
-//! or directory refusal, or a field to fix; 429 rate limited; 502 written but not confirmed;
-//! 503 directory or store unavailable.
+//! from `change`, run detached from the connection. What each outcome looks like to the person
+//! (status and page) is decided in `answers`.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -21,16 +14,13 @@ use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
 
 use super::PortalState;
+use super::answers::{Again, bad_form, csrf_refused, too_many, unavailable};
 use super::change::{self, LinkTarget, Outcome, Typed};
 use super::client::client_address;
 use super::form::{self, FieldProblem, Form, FormError};
-use super::limits::Limited;
 use super::pages::{FieldErrors, FormKind, FormView, Page, Tone};
 use crate::policy::Password;
 use crate::store::AuditEntry;
-
-/// Wrong-credential answers take at least this long (see the module doc).
-pub const AUTH_FAILURE_FLOOR: Duration = Duration::from_millis(400);
 
 /// The client address (peer, or `X-Forwarded-For` from a trusted proxy).
 pub struct Client(pub IpAddr);
@@ -44,7 +34,11 @@ impl FromRequestParts<PortalState> for Client {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-        Ok(Client(client_address(peer, &parts.headers, &state.config().trusted_proxies)))
+        Ok(Client(client_address(
+            peer,
+            &parts.headers,
+            &state.config().trusted_proxies,
+        )))
     }
 }
 
@@ -54,7 +48,10 @@ pub async fn healthz() -> &'static str {
 
 pub async fn css() -> Response {
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/css; charset=utf-8"),
+        )],
         super::pages::CSS,
     )
         .into_response()
@@ -124,7 +121,13 @@ pub async fn reset_form(
     };
     with_session(&state, &headers, |csrf| match target {
         Some(target) => {
-            let view = rules_view(&state, FormKind::Link, target.login(), format!("/reset/{link}"), csrf.into());
+            let view = rules_view(
+                &state,
+                FormKind::Link,
+                target.login(),
+                format!("/reset/{link}"),
+                csrf.into(),
+            );
             state.pages().form(StatusCode::OK, FormKind::Link, &view)
         }
         None => state.pages().gone(csrf),
@@ -140,23 +143,11 @@ pub async fn change_form(State(state): State<PortalState>, headers: HeaderMap) -
 
 /// The checks every POST passes first: the address limit, a readable body, the CSRF field.
 async fn admit(state: &PortalState, client: IpAddr, headers: &HeaderMap, body: Body) -> Result<Form, Response> {
-    state
-        .limiter()
-        .address(client)
-        .map_err(|l| too_many(state, l))?;
+    state.limiter().address(client).map_err(|l| too_many(state, l))?;
     let form = read_form(headers, body).await.map_err(|e| bad_form(state, &e))?;
     if let Err(refusal) = state.csrf().verify(headers, form.optional("csrf")) {
         tracing::info!(?refusal, %client, "portal: CSRF check refused a form");
-        return Err(state
-            .pages()
-            .message(
-                StatusCode::FORBIDDEN,
-                Tone::Problem,
-                "Please reload the page",
-                "This form has expired or did not come from this site, so it was not sent.",
-                Some("Reload the page (your browser must accept cookies from this site), then fill in the form again."),
-            )
-            .into_response());
+        return Err(csrf_refused(state));
     }
     Ok(form)
 }
@@ -182,56 +173,6 @@ async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, FormError> {
         .await
         .map_err(|_| FormError::TooLarge)?;
     form::parse(&bytes)
-}
-
-fn bad_form(state: &PortalState, e: &FormError) -> Response {
-    let status = match e {
-        FormError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    let message = format!("We could not read what was sent: {e}.");
-    state
-        .pages()
-        .message(
-            status,
-            Tone::Problem,
-            "The form could not be read",
-            &message,
-            Some("Go back, reload the page and fill in the form again."),
-        )
-        .into_response()
-}
-
-fn too_many(state: &PortalState, limited: Limited) -> Response {
-    let secs = limited.retry_after.as_secs().max(1);
-    let minutes = secs.div_ceil(60);
-    let wait = if minutes <= 1 {
-        "a minute".to_owned()
-    } else {
-        format!("{minutes} minutes")
-    };
-    let message = format!("There have been too many attempts. Wait {wait}, then try again.");
-    let mut page = state.pages().message(
-        StatusCode::TOO_MANY_REQUESTS,
-        Tone::Problem,
-        "Too many attempts",
-        &message,
-        Some("If you cannot get in, call the helpdesk."),
-    );
-    page.retry_after = Some(secs);
-    page.into_response()
-}
-
-fn unavailable(state: &PortalState) -> Response {
-    let mut page = state.pages().message(
-        StatusCode::SERVICE_UNAVAILABLE,
-        Tone::Problem,
-        "Please try again shortly",
-        "The password service is temporarily unavailable. Nothing was changed.",
-        Some("Try again in a few minutes. If this keeps happening, call the helpdesk."),
-    );
-    page.retry_after = Some(30);
-    page.into_response()
 }
 
 /// The typed fields, checked for shape. `Err` holds the errors to show on the form.
@@ -260,93 +201,6 @@ fn typed(form: &Form, needs_current: bool) -> Result<Result<Typed, FieldErrors>,
         current,
         new: Password::new(new),
     }))
-}
-
-/// Everything needed to show the form again after a failed attempt.
-struct Again<'a> {
-    state: &'a PortalState,
-    kind: FormKind,
-    view: FormView,
-}
-
-impl Again<'_> {
-    fn page(self, status: StatusCode) -> Response {
-        self.state.pages().form(status, self.kind, &self.view).into_response()
-    }
-
-    fn fields(mut self, errors: FieldErrors) -> Response {
-        let listed = [
-            &errors.login,
-            &errors.current_password,
-            &errors.new_password,
-            &errors.confirm_password,
-        ];
-        self.view.errors = listed.into_iter().flatten().cloned().collect();
-        self.view.field_errors = errors;
-        self.page(StatusCode::UNPROCESSABLE_ENTITY)
-    }
-
-    /// The one place where a flow's outcome becomes a status and a page.
-    async fn outcome(mut self, outcome: Outcome, started: Instant) -> Response {
-        let state = self.state;
-        match outcome {
-            Outcome::Changed { login } => state.pages().done(&login).into_response(),
-            Outcome::Violations(violations) => {
-                self.view = self.view.with_violations(&violations);
-                self.page(StatusCode::UNPROCESSABLE_ENTITY)
-            }
-            Outcome::DirectoryRefused { message } => self.fields(FieldErrors {
-                new_password: Some(message),
-                ..FieldErrors::default()
-            }),
-            Outcome::WrongCredentials => {
-                tokio::time::sleep_until(started + AUTH_FAILURE_FLOOR).await;
-                let message = match self.kind {
-                    FormKind::Change => "The username or the current password is not right.",
-                    FormKind::Link => "The current password is not right.",
-                };
-                self.view.errors = vec![message.into()];
-                self.view.field_errors = FieldErrors {
-                    current_password: Some(message.into()),
-                    ..FieldErrors::default()
-                };
-                self.page(StatusCode::UNAUTHORIZED)
-            }
-            Outcome::LinkGone => state.pages().gone(&self.view.csrf).into_response(),
-            Outcome::NothingToDo => state
-                .pages()
-                .message(
-                    StatusCode::CONFLICT,
-                    Tone::Success,
-                    "Nothing to change",
-                    "Your account does not have to change its password here: it is not part of a password change in progress, or it already did.",
-                    Some("Nothing was changed. If you want to change your password anyway, use your usual tools."),
-                )
-                .into_response(),
-            Outcome::Busy => state
-                .pages()
-                .message_back(
-                    StatusCode::CONFLICT,
-                    Tone::Problem,
-                    "A change is already in progress",
-                    "Another password change for this account is being made right now.",
-                    Some("Wait a moment. If that change does not succeed, try again."),
-                    Some(&self.view.action),
-                )
-                .into_response(),
-            Outcome::Unavailable => unavailable(state),
-            Outcome::NotConfirmed => state
-                .pages()
-                .message(
-                    StatusCode::BAD_GATEWAY,
-                    Tone::Problem,
-                    "We could not confirm the change",
-                    "Your new password was sent to the directory, but we could not confirm that it works.",
-                    Some("Try signing in with your new password. If that fails, call the helpdesk."),
-                )
-                .into_response(),
-        }
-    }
 }
 
 /// Runs a flow in its own task: a client that disconnects, or a timeout, must not interrupt a
@@ -417,7 +271,11 @@ pub async fn change_submit(
     }
     let csrf = form.optional("csrf").unwrap_or_default().to_owned();
     // The typed login is shown again only when it is printable and of a sane length.
-    let shown = if form::check_value(&login).is_ok() { login.clone() } else { String::new() };
+    let shown = if form::check_value(&login).is_ok() {
+        login.clone()
+    } else {
+        String::new()
+    };
     let again = Again {
         state: &state,
         kind: FormKind::Change,

@@ -22,13 +22,16 @@
 //! `X-Content-Type-Options: nosniff` (plus HSTS when `public_url` is https). CSRF: see [`csrf`].
 //! Rate limits: see [`limits`]. Flows and their guarantees: see [`change`].
 
+mod answers;
 pub mod change;
 pub mod client;
+mod commit;
 pub mod config;
 pub mod csrf;
 pub mod form;
 mod handlers;
 pub mod limits;
+mod links;
 pub mod notifier;
 pub mod pages;
 mod state;
@@ -56,7 +59,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `serve` lets open requests finish after `shutdown`.
 const DRAIN: Duration = Duration::from_secs(10);
 
-const CSP: &str = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+pub(crate) const CSP: &str = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Every route of the portal, with the security headers on every response.
 pub fn router(state: PortalState) -> Router {
@@ -84,9 +87,15 @@ pub fn router(state: PortalState) -> Router {
     let mut app = routes
         .fallback(handlers::not_found)
         .with_state(state)
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT));
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ));
     for (name, value) in fixed {
-        app = app.layer(SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value)));
+        app = app.layer(SetResponseHeaderLayer::overriding(
+            name,
+            HeaderValue::from_static(value),
+        ));
     }
     app.layer(SetResponseHeaderLayer::overriding(
         HeaderName::from_static("strict-transport-security"),

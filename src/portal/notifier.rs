@@ -48,8 +48,14 @@ impl ChangeNotifier for LogNotifier {
 /// One call received by a [`RecordingNotifier`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
-    PasswordChanged { login: Option<String>, account_id: i64, dn: String },
-    LinkRequested { login: String },
+    PasswordChanged {
+        login: Option<String>,
+        account_id: i64,
+        dn: String,
+    },
+    LinkRequested {
+        login: String,
+    },
 }
 
 /// Records every call, for tests.
@@ -99,6 +105,8 @@ impl ChangeNotifier for RecordingNotifier {
     }
 
     async fn link_requested(&self, login: &str) {
-        self.push(Call::LinkRequested { login: login.to_owned() });
+        self.push(Call::LinkRequested {
+            login: login.to_owned(),
+        });
     }
 }

@@ -107,7 +107,10 @@ impl IntoResponse for Page {
     fn into_response(self) -> Response {
         let mut response = (
             self.status,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            )],
             self.html,
         )
             .into_response();
@@ -290,10 +293,7 @@ impl Pages {
             };
             self.try_render(name, &view)?;
         }
-        self.try_render(
-            "done.html",
-            minijinja::context! { title => "t", login => "l" },
-        )?;
+        self.try_render("done.html", minijinja::context! { title => "t", login => "l" })?;
         for name in ["gone.html", "resent.html"] {
             self.try_render(name, minijinja::context! { title => "t", csrf => "c" })?;
         }
@@ -352,7 +352,9 @@ mod tests {
             rule: RuleId::Reused,
             message: "You have used this password before.".into(),
         }]);
-        let html = pages.form(StatusCode::UNPROCESSABLE_ENTITY, FormKind::Change, &failed).html;
+        let html = pages
+            .form(StatusCode::UNPROCESSABLE_ENTITY, FormKind::Change, &failed)
+            .html;
         assert!(html.contains("You have used this password before."));
         assert!(html.contains("class=\"failed\""));
         assert!(html.contains("aria-invalid=\"true\""));

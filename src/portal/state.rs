@@ -132,7 +132,10 @@ impl PortalState {
     }
 
     fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.inner.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Claims the account `dn` for one change; `None` when a change for it is in flight.

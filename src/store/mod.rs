@@ -5,9 +5,11 @@
 //! transaction each so the store keeps up with the directory.
 
 mod completion;
+mod helpdesk;
 mod lease;
 mod notify;
 pub use completion::Completion;
+pub use helpdesk::{AccountList, Found, FoundIn, OperatorChange, Progress};
 pub use lease::{holder_is_dead, holder_name};
 pub use notify::{MailCandidate, MailOutcome, MailRecord, MailState, TokenRecord};
 mod schema;

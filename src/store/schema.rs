@@ -91,4 +91,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
         expires_at  TEXT NOT NULL
     );
     "#,
+    // 5: helpdesk: audit by campaign (the campaign's trail), completions over time.
+    r#"
+    CREATE INDEX audit_by_campaign ON audit (campaign, id);
+    CREATE INDEX accounts_by_completion ON accounts (campaign_id, completed_at);
+    "#,
 ];

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod daemon;
+pub mod flavor;
 pub mod smtp;
 
 use std::collections::{HashMap, HashSet};

@@ -1,0 +1,206 @@
+//! The helpdesk's HTML pages: the templates under `templates/helpdesk/` (compiled into the
+//! binary, auto-escaped), rendered into the portal's [`Page`] response. Dense by design: an
+//! operator on the phone needs everything about an account on one screen.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
+
+pub use crate::portal::pages::Page;
+
+const TEMPLATES: [(&str, &str); 7] = [
+    ("base.html", include_str!("../../templates/helpdesk/base.html")),
+    ("login.html", include_str!("../../templates/helpdesk/login.html")),
+    ("home.html", include_str!("../../templates/helpdesk/home.html")),
+    ("account.html", include_str!("../../templates/helpdesk/account.html")),
+    ("campaign.html", include_str!("../../templates/helpdesk/campaign.html")),
+    ("list.html", include_str!("../../templates/helpdesk/list.html")),
+    ("message.html", include_str!("../../templates/helpdesk/message.html")),
+];
+
+/// The style sheet, served at `/helpdesk/static/helpdesk.css`.
+pub const CSS: &str = include_str!("../../templates/helpdesk/helpdesk.css");
+
+/// A template failed to compile (a bug in the templates).
+#[derive(Debug, thiserror::Error)]
+#[error("helpdesk template {name}: {message}")]
+pub struct TemplateError {
+    name: String,
+    message: String,
+}
+
+/// What every page's frame shows: who is signed in, and the CSRF field for the sign-out form.
+#[derive(Debug, Clone, Serialize)]
+pub struct Frame {
+    pub operator: Option<String>,
+    pub csrf: String,
+    pub flash: Option<String>,
+}
+
+pub struct Pages {
+    env: Environment<'static>,
+}
+
+impl std::fmt::Debug for Pages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pages")
+    }
+}
+
+/// `2026-12-04T17:00:00.000Z` → `2026-12-04 17:00 UTC`; anything else unchanged.
+fn when(value: String) -> String {
+    DateTime::parse_from_rfc3339(&value)
+        .map(|t| t.with_timezone(&Utc).format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or(value)
+}
+
+/// A value as one URL path segment (everything but unreserved characters percent-encoded).
+fn seg(value: String) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(&value, SET).to_string()
+}
+
+/// The value for a `datetime-local` input (UTC).
+fn local_input(value: String) -> String {
+    DateTime::parse_from_rfc3339(&value)
+        .map(|t| t.with_timezone(&Utc).format("%Y-%m-%dT%H:%M").to_string())
+        .unwrap_or_default()
+}
+
+const BROKEN: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error</title></head>\
+<body><h1>Something went wrong</h1><p>The page could not be shown; the error is in the service's log.</p></body></html>";
+
+impl Pages {
+    pub fn new() -> Result<Pages, TemplateError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_auto_escape_callback(|_| AutoEscape::Html);
+        env.add_filter("when", when);
+        env.add_filter("local_input", local_input);
+        env.add_filter("seg", seg);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source).map_err(|e| TemplateError {
+                name: name.into(),
+                message: format!("{e:#}"),
+            })?;
+        }
+        Ok(Pages { env })
+    }
+
+    pub fn try_render<S: Serialize>(&self, name: &str, context: S) -> Result<String, String> {
+        let template = self.env.get_template(name).map_err(|e| format!("{e:#}"))?;
+        template.render(context).map_err(|e| format!("{e:#}"))
+    }
+
+    /// Renders `name` with `frame` and the page's own values under `page`.
+    pub fn render<S: Serialize>(&self, status: StatusCode, name: &str, title: &str, frame: &Frame, page: S) -> Page {
+        let context = minijinja::context! { title => title, frame => frame, page => page };
+        let (status, html) = match self.try_render(name, context) {
+            Ok(html) => (status, html),
+            Err(e) => {
+                tracing::error!(template = name, error = %e, "rendering a helpdesk page failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, BROKEN.to_owned())
+            }
+        };
+        Page {
+            status,
+            html,
+            set_cookie: None,
+            retry_after: None,
+        }
+    }
+
+    /// A page with one message.
+    pub fn message(&self, status: StatusCode, title: &str, frame: &Frame, message: &str) -> Page {
+        self.render(
+            status,
+            "message.html",
+            title,
+            frame,
+            minijinja::context! { message => message },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::state::{AccountState, CampaignState};
+    use crate::helpdesk::view::{AccountView, CampaignView, HistoryItem};
+
+    fn frame() -> Frame {
+        Frame {
+            operator: Some("op<1>".into()),
+            csrf: "CSRF".into(),
+            flash: Some("Exempted <b>".into()),
+        }
+    }
+
+    #[test]
+    fn pages_render_and_escape() {
+        let pages = Pages::new().unwrap();
+        let now = Utc::now();
+        let view = AccountView {
+            login: "j<doe>".into(),
+            directory: None,
+            directory_error: Some("directory down".into()),
+            campaigns: vec![CampaignView {
+                campaign: "inc/1".into(),
+                campaign_state: CampaignState::Active,
+                campaign_reason: "Intrusion".into(),
+                state: AccountState::Marked,
+                prior_flagged: false,
+                deadline: now,
+                deadline_extended: true,
+                marked_at: Some(now),
+                completed_at: None,
+                completed_via: None,
+                last_error: None,
+                excluded_reason: None,
+                updated_at: now,
+                live_link_expires_at: Some(now),
+                mails: vec![],
+                history: vec![HistoryItem {
+                    at: now,
+                    what: "marked".into(),
+                    detail: None,
+                    actor: None,
+                }],
+                actions: vec!["resend", "exempt", "extend", "mark"],
+            }],
+            audit: vec![],
+        };
+        let page = pages.render(StatusCode::OK, "account.html", "Account", &frame(), &view);
+        assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+        let html = page.html;
+        assert!(html.contains("j&lt;doe&gt;") && !html.contains("j<doe>"));
+        assert!(html.contains("Exempted &lt;b&gt;"));
+        assert!(html.contains("/helpdesk/accounts/j%3Cdoe%3E/act"), "{html}");
+        assert!(html.contains("name=\"csrf\" value=\"CSRF\""));
+        assert!(!html.contains("style="), "inline styles are blocked by the CSP");
+        assert!(!html.contains("<script"));
+        let msg = pages.message(StatusCode::FORBIDDEN, "No", &frame(), "not <allowed>");
+        assert!(msg.html.contains("not &lt;allowed&gt;"));
+        let login = pages.render(
+            StatusCode::OK,
+            "login.html",
+            "Sign in",
+            &Frame {
+                operator: None,
+                csrf: "C".into(),
+                flash: None,
+            },
+            minijinja::context! { error => "Wrong", login => "x" },
+        );
+        assert!(login.html.contains("type=\"password\"") && login.html.contains("Wrong"));
+        assert_eq!(when("2026-12-04T17:00:00.000Z".into()), "2026-12-04 17:00 UTC");
+        assert_eq!(local_input("2026-12-04T17:00:00Z".into()), "2026-12-04T17:00");
+    }
+}

@@ -1,0 +1,223 @@
+//! The common end of both flows, once the person is authenticated and the account claimed:
+//! policy check, refusing the current password, the write, its verification, the completion
+//! record and the notification (see `change` for the order and why).
+
+use std::net::IpAddr;
+
+use chrono::Utc;
+
+use super::PortalState;
+use super::change::{Flow, Outcome, Typed, directory_down, store_down};
+use crate::campaign::state::Via;
+use crate::directory::{AccountDetails, BindCheck, PasswordError};
+use crate::policy::{CheckInput, Password, RuleId, Subject, Violation, hash_for_history};
+use crate::secret::Secret;
+use crate::store::{AccountRecord, AuditEntry, Completion};
+
+/// One authenticated change in progress.
+pub(super) struct Change<'a> {
+    pub state: &'a PortalState,
+    pub flow: Flow,
+    pub client: IpAddr,
+    pub details: AccountDetails,
+    /// Open records for the account; the first is the link's when there is one.
+    pub records: Vec<AccountRecord>,
+    pub token_hash: Option<String>,
+}
+
+impl Change<'_> {
+    fn dn(&self) -> &str {
+        &self.details.account.dn
+    }
+
+    pub async fn run(self, typed: Typed) -> Outcome {
+        if let Err(outcome) = self.check(&typed).await {
+            return outcome;
+        }
+        let keep = self.state.policy().config().history;
+        let new = typed.new.clone();
+        let hash = async {
+            if keep == 0 {
+                return None;
+            }
+            match self.state.cpu(move || hash_for_history(&new)).await {
+                Some(Ok(phc)) => Some(phc),
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "portal: cannot hash the new password for the history");
+                    None
+                }
+                None => None,
+            }
+        };
+        let (written, phc) = tokio::join!(self.write(&typed), hash);
+        if let Err(outcome) = written {
+            return outcome;
+        }
+        if let Err(outcome) = self.verify(&typed.new).await {
+            return outcome;
+        }
+        self.record(phc, keep).await;
+        Outcome::Changed {
+            login: self.details.account.login.clone(),
+        }
+    }
+
+    /// The portal's policy, then "not the current password" where only the directory can tell.
+    async fn check(&self, typed: &Typed) -> Result<(), Outcome> {
+        let policy = self.state.policy().clone();
+        let dn = self.dn().to_owned();
+        let n = policy.config().history;
+        let history = if n == 0 {
+            Vec::new()
+        } else {
+            self.state
+                .store()
+                .run(move |s| s.password_history(&dn, n))
+                .await
+                .map_err(|e| store_down(&e))?
+        };
+        let (new, current, subject) = (typed.new.clone(), typed.current.clone(), subject(&self.details));
+        let verdict = self
+            .state
+            .cpu(move || {
+                policy.check(&CheckInput {
+                    password: &new,
+                    current: current.as_ref(),
+                    history: &history,
+                    subject: &subject,
+                })
+            })
+            .await
+            .ok_or(Outcome::Unavailable)?
+            .map_err(|e| {
+                tracing::error!(error = %e, "portal: the password policy check could not run");
+                Outcome::Unavailable
+            })?;
+        let mut violations = verdict.violations().to_vec();
+        if typed.current.is_none() && self.state.policy().config().differs_from_current {
+            let secret = Secret::new(typed.new.expose());
+            match self.state.directory().is_current_password(self.dn(), &secret).await {
+                Ok(Some(true)) => violations.push(Violation {
+                    rule: RuleId::SameAsCurrent,
+                    message: "This is your current password. Choose a new one.".into(),
+                }),
+                Ok(Some(false)) => {}
+                Ok(None) => tracing::info!(
+                    dn = %self.dn(),
+                    "cannot tell whether the new password is the current one (unknown hash scheme)"
+                ),
+                Err(e) => return Err(directory_down(&e)),
+            }
+        }
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            tracing::info!(dn = %self.dn(), rules = ?violations.iter().map(|v| v.rule).collect::<Vec<_>>(), "portal: policy refused a new password");
+            Err(Outcome::Violations(violations))
+        }
+    }
+
+    async fn write(&self, typed: &Typed) -> Result<(), Outcome> {
+        let new = Secret::new(typed.new.expose());
+        let directory = self.state.directory();
+        let result = match &typed.current {
+            Some(current) => {
+                directory
+                    .change_password_as_user(self.dn(), &Secret::new(current.expose()), &new)
+                    .await
+            }
+            None => directory.set_password_as_admin(self.dn(), &new).await,
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(PasswordError::WrongCurrentPassword) => Err(Outcome::WrongCredentials),
+            Err(PasswordError::Refused { message, detail }) => {
+                tracing::info!(dn = %self.dn(), detail, "portal: the directory refused a new password");
+                Err(Outcome::DirectoryRefused { message })
+            }
+            Err(PasswordError::Directory(e)) => Err(directory_down(&e)),
+        }
+    }
+
+    /// The new password must bind, and the account must no longer be restricted.
+    async fn verify(&self, new: &Password) -> Result<(), Outcome> {
+        match self
+            .state
+            .directory()
+            .check_password(self.dn(), &Secret::new(new.expose()))
+            .await
+        {
+            Ok(BindCheck::Unrestricted) => Ok(()),
+            Ok(other) => {
+                tracing::error!(dn = %self.dn(), bind = ?other, "portal: password written but the verification bind is not unrestricted; not recorded as completed");
+                Err(Outcome::NotConfirmed)
+            }
+            Err(e) => {
+                tracing::error!(dn = %self.dn(), error = %e, "portal: password written but could not be verified; not recorded as completed");
+                Err(Outcome::NotConfirmed)
+            }
+        }
+    }
+
+    /// Completes every open record of the account, then notifies in the background.
+    async fn record(&self, phc: Option<String>, keep: u32) {
+        let records = self.records.clone();
+        let token_hash = self.token_hash.clone();
+        let detail = format!("flow={} address={}", self.flow.as_str(), self.client);
+        let dn = self.dn().to_owned();
+        let done = self
+            .state
+            .store()
+            .run(move |s| {
+                let mut first = None;
+                for record in &records {
+                    let completion = Completion {
+                        account_id: record.id,
+                        via: Via::Portal,
+                        token_hash: if first.is_none() { token_hash.as_deref() } else { None },
+                        history: if first.is_none() {
+                            phc.as_deref().map(|p| (p, keep))
+                        } else {
+                            None
+                        },
+                        audit: AuditEntry {
+                            at: Utc::now(),
+                            actor: "portal".into(),
+                            action: "password.changed".into(),
+                            campaign: Some(record.campaign.clone()),
+                            account: Some(record.login.clone().unwrap_or_else(|| dn.clone())),
+                            detail: Some(detail.clone()),
+                        },
+                    };
+                    match s.complete(&completion)? {
+                        Ok(()) if first.is_none() => first = s.account(record.id)?,
+                        Ok(()) => {}
+                        Err(refused) => tracing::warn!(account = record.id, refused, "portal: completion refused"),
+                    }
+                }
+                Ok(first)
+            })
+            .await;
+        match done {
+            Ok(Some(record)) => {
+                let (notifier, details) = (self.state.notifier(), self.details.clone());
+                tokio::spawn(async move { notifier.password_changed(&record, &details).await });
+            }
+            Ok(None) => tracing::warn!(dn = %self.dn(), "portal: password changed but no open record to complete"),
+            Err(e) => {
+                tracing::error!(dn = %self.dn(), error = %e, "portal: password changed in the directory but the store could not record it; reconciliation will see it")
+            }
+        }
+    }
+}
+
+fn subject(details: &AccountDetails) -> Subject {
+    let a = &details.account;
+    Subject {
+        login: a.login.clone(),
+        given_name: a.given_name.clone(),
+        surname: a.surname.clone(),
+        display_name: a.display_name.clone(),
+        mail: a.mail.clone(),
+    }
+}

@@ -1,0 +1,457 @@
+//! What the helpdesk reads and writes: searching accounts, an operator's change to one account
+//! (state, deadline, links and the audit record in one transaction, refused if the account moved
+//! meanwhile), the newest audit records, campaign progress and account lists.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::{AccountRecord, AuditEntry, Store, StoreError, db, parse_time, timestamp};
+use crate::campaign::state::AccountState;
+
+/// One account found by a search, with where it stands in each campaign.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Found {
+    pub login: Option<String>,
+    pub dn: String,
+    pub display_name: Option<String>,
+    pub mail: Vec<String>,
+    pub campaigns: Vec<FoundIn>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FoundIn {
+    pub campaign: String,
+    pub state: AccountState,
+}
+
+/// An operator's change to one account row.
+#[derive(Debug, Clone)]
+pub struct OperatorChange {
+    pub account_id: i64,
+    /// The state the decision was taken on: nothing is written if the account moved meanwhile.
+    pub expected: AccountState,
+    pub next: AccountState,
+    /// `Some(d)`: the account's own deadline becomes `d` (`None` = the campaign's again).
+    pub deadline: Option<Option<DateTime<Utc>>>,
+    /// Revoke the account's live links (an exempted account has no use for them).
+    pub revoke_links: bool,
+    pub audit: AuditEntry,
+}
+
+/// The raw material of a campaign's progress view: every account's DN and state, and when each
+/// completed account completed.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub accounts: Vec<(String, AccountState)>,
+    pub completions: Vec<DateTime<Utc>>,
+}
+
+/// The account lists the helpdesk shows and exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountList {
+    /// Still has to change its password (pending or marked).
+    Pending,
+    /// Could not be marked (the directory's reply is kept).
+    Failed,
+    /// Still has to change, and has no mail address.
+    NoMail,
+    /// Still has to change, and the last mail sent to it was refused.
+    MailFailed,
+}
+
+impl AccountList {
+    pub const ALL: [AccountList; 4] = [
+        AccountList::Pending,
+        AccountList::NoMail,
+        AccountList::MailFailed,
+        AccountList::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountList::Pending => "pending",
+            AccountList::Failed => "failed",
+            AccountList::NoMail => "no_mail",
+            AccountList::MailFailed => "mail_failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+
+    fn condition(self) -> &'static str {
+        match self {
+            AccountList::Pending => "a.state IN ('pending', 'marked')",
+            AccountList::Failed => "a.state = 'failed'",
+            AccountList::NoMail => {
+                "a.state IN ('pending', 'marked', 'failed') AND (a.mail = '[]' OR EXISTS
+                 (SELECT 1 FROM notifications n WHERE n.account_id = a.id AND n.state = 'no_address'))"
+            }
+            AccountList::MailFailed => {
+                "a.state IN ('pending', 'marked', 'failed') AND (SELECT n.state FROM notifications n
+                 WHERE n.account_id = a.id AND n.kind != 'changed' ORDER BY n.id DESC LIMIT 1) = 'failed'"
+            }
+        }
+    }
+}
+
+/// `text` as a LIKE pattern matching it anywhere, with `%`, `_` and `\` taken literally.
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+impl Store {
+    /// Accounts whose login, display name or mail address contains `query` (case-insensitive for
+    /// ASCII), exact logins first; at most `limit` accounts. `true` when more matched.
+    pub fn search_accounts(&self, query: &str, limit: usize) -> Result<(Vec<Found>, bool), StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT a.login, a.dn, a.display_name, a.mail, c.name, a.state
+                 FROM accounts a JOIN campaigns c ON c.id = a.campaign_id
+                 WHERE a.login LIKE ?1 ESCAPE '\\' OR a.display_name LIKE ?1 ESCAPE '\\'
+                    OR a.mail LIKE ?1 ESCAPE '\\'
+                 ORDER BY (a.login = ?2 COLLATE NOCASE) DESC, a.login, a.dn, a.campaign_id
+                 LIMIT ?3",
+            )
+            .map_err(db("search accounts"))?;
+        // Enough rows for `limit` accounts in a few campaigns each, and one more to tell.
+        let rows = stmt
+            .query_map(params![contains_pattern(query), query, (limit * 8 + 1) as i64], |r| {
+                let mail: String = r.get(3)?;
+                Ok((
+                    r.get::<_, Option<String>>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    serde_json::from_str::<Vec<String>>(&mail).unwrap_or_default(),
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })
+            .map_err(db("search accounts"))?;
+        let mut found: Vec<Found> = Vec::new();
+        let mut more = false;
+        for row in rows {
+            let (login, dn, display_name, mail, campaign, state) = row.map_err(db("search accounts"))?;
+            let state = AccountState::parse(&state).unwrap_or(AccountState::Pending);
+            if let Some(f) = found.iter_mut().find(|f| f.dn.eq_ignore_ascii_case(&dn)) {
+                f.campaigns.push(FoundIn { campaign, state });
+                continue;
+            }
+            if found.len() == limit {
+                more = true;
+                break;
+            }
+            found.push(Found {
+                login,
+                dn,
+                display_name,
+                mail,
+                campaigns: vec![FoundIn { campaign, state }],
+            });
+        }
+        Ok((found, more))
+    }
+
+    /// Applies an operator's change in one transaction: the state (and `marked_at` when the
+    /// account is marked anew), the deadline, the revoked links and the audit record.
+    /// `Ok(Err(current))` when the account is no longer in `expected` (nothing written).
+    pub fn operator_change(&self, c: &OperatorChange) -> Result<Result<(), AccountState>, StoreError> {
+        let now = timestamp(Utc::now());
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db("operator change"))?;
+        let n = tx
+            .execute(
+                "UPDATE accounts SET state = ?2, updated_at = ?3,
+                     last_error = CASE WHEN ?2 IN ('exempted', 'marked') THEN NULL ELSE last_error END,
+                     marked_at = CASE WHEN ?2 = 'marked' AND ?4 != 'marked' THEN ?3 ELSE marked_at END,
+                     deadline = CASE WHEN ?5 THEN ?6 ELSE deadline END
+                 WHERE id = ?1 AND state = ?4",
+                params![
+                    c.account_id,
+                    c.next.as_str(),
+                    now,
+                    c.expected.as_str(),
+                    c.deadline.is_some(),
+                    c.deadline.flatten().map(timestamp),
+                ],
+            )
+            .map_err(db("operator change"))?;
+        if n == 0 {
+            let current: Option<String> = tx
+                .query_row("SELECT state FROM accounts WHERE id = ?1", [c.account_id], |r| r.get(0))
+                .optional()
+                .map_err(db("operator change"))?;
+            let current = current
+                .and_then(|s| AccountState::parse(&s))
+                .unwrap_or(AccountState::Gone);
+            return Ok(Err(current));
+        }
+        if c.revoke_links {
+            tx.execute(
+                "UPDATE tokens SET revoked_at = ?2 WHERE account_id = ?1 AND used_at IS NULL AND revoked_at IS NULL",
+                params![c.account_id, now],
+            )
+            .map_err(db("revoke tokens"))?;
+        }
+        let a = &c.audit;
+        tx.execute(
+            "INSERT INTO audit (at, actor, action, campaign, account, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![timestamp(a.at), a.actor, a.action, a.campaign, a.account, a.detail],
+        )
+        .map_err(db("write audit"))?;
+        tx.commit().map_err(db("operator change"))?;
+        Ok(Ok(()))
+    }
+
+    /// The newest `limit` audit records about a campaign and/or an account, oldest first.
+    pub fn audit_recent(
+        &self,
+        campaign: Option<&str>,
+        account: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT at, actor, action, campaign, account, detail FROM (
+                     SELECT id, at, actor, action, campaign, account, detail FROM audit
+                     WHERE (?1 IS NULL OR campaign = ?1) AND (?2 IS NULL OR account = ?2)
+                     ORDER BY id DESC LIMIT ?3)
+                 ORDER BY id",
+            )
+            .map_err(db("read audit"))?;
+        let rows = stmt
+            .query_map(params![campaign, account, limit as i64], |r| {
+                Ok(AuditEntry {
+                    at: parse_time(&r.get::<_, String>(0)?),
+                    actor: r.get(1)?,
+                    action: r.get(2)?,
+                    campaign: r.get(3)?,
+                    account: r.get(4)?,
+                    detail: r.get(5)?,
+                })
+            })
+            .map_err(db("read audit"))?;
+        rows.collect::<Result<_, _>>().map_err(db("read audit"))
+    }
+
+    /// Every account's DN and state, and the completion times, of one campaign.
+    pub fn progress(&self, campaign_id: i64) -> Result<Progress, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached("SELECT dn, state, completed_at FROM accounts WHERE campaign_id = ?1")
+            .map_err(db("read progress"))?;
+        let rows = stmt
+            .query_map([campaign_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })
+            .map_err(db("read progress"))?;
+        let mut p = Progress::default();
+        for row in rows {
+            let (dn, state, completed_at) = row.map_err(db("read progress"))?;
+            let state = AccountState::parse(&state).unwrap_or(AccountState::Pending);
+            if let (AccountState::Completed, Some(at)) = (state, completed_at) {
+                p.completions.push(parse_time(&at));
+            }
+            p.accounts.push((dn, state));
+        }
+        p.completions.sort();
+        Ok(p)
+    }
+
+    /// The accounts of a campaign on `list`, in id order, at most `limit`.
+    pub fn account_list(
+        &self,
+        campaign_id: i64,
+        list: AccountList,
+        limit: usize,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        let condition = format!("a.campaign_id = ?1 AND {} ORDER BY a.id LIMIT ?2", list.condition());
+        self.query_accounts(&condition, params![campaign_id, limit as i64])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::{Account, ScanItem};
+    use crate::store::MailOutcome;
+    use crate::store::tests::{account, open, spec};
+
+    fn change(id: i64, expected: AccountState, next: AccountState) -> OperatorChange {
+        OperatorChange {
+            account_id: id,
+            expected,
+            next,
+            deadline: None,
+            revoke_links: next == AccountState::Exempted,
+            audit: AuditEntry {
+                at: Utc::now(),
+                actor: "helpdesk:op".into(),
+                action: "helpdesk.exempt".into(),
+                campaign: Some("a".into()),
+                account: Some("ann".into()),
+                detail: Some("reason: on leave".into()),
+            },
+        }
+    }
+
+    #[test]
+    fn operator_changes_are_guarded_and_audited() {
+        let (_d, store) = open();
+        let (c, _) = store.create_or_resume(&spec("a"), "t").unwrap();
+        store.insert_scanned(c.id, &[account("ann", true)]).unwrap();
+        let ann = store.accounts_for("ann", None).unwrap().remove(0);
+        let later = Utc::now() + chrono::Duration::hours(1);
+        let id = store
+            .begin_mail(ann.id, "notice", 0, "ann@example.org", Some(("tok", later)))
+            .unwrap();
+        store
+            .finish_mail(
+                id,
+                &MailOutcome::Sent {
+                    message_id: "<m>".into(),
+                },
+                Some("tok"),
+            )
+            .unwrap();
+        assert!(store.live_link_expiry(ann.id, Utc::now()).unwrap().is_some());
+
+        let exempt = change(ann.id, AccountState::Marked, AccountState::Exempted);
+        assert_eq!(store.operator_change(&exempt).unwrap(), Ok(()));
+        // The same decision taken on a state that is gone: refused, nothing written.
+        assert_eq!(store.operator_change(&exempt).unwrap(), Err(AccountState::Exempted));
+        let rec = store.account(ann.id).unwrap().unwrap();
+        assert_eq!(rec.state, AccountState::Exempted);
+        assert!(store.live_link_expiry(ann.id, Utc::now()).unwrap().is_none());
+        assert_eq!(store.audit_recent(None, Some("ann"), 10).unwrap().len(), 1);
+
+        // Marked again: a fresh marked_at; then a deadline of its own.
+        let before = rec.marked_at;
+        let mut mark = change(ann.id, AccountState::Exempted, AccountState::Marked);
+        mark.audit.action = "helpdesk.mark".into();
+        store.operator_change(&mark).unwrap().unwrap();
+        let rec = store.account(ann.id).unwrap().unwrap();
+        assert_eq!(rec.state, AccountState::Marked);
+        assert!(rec.marked_at > before);
+        let new_deadline = rec.campaign_deadline + chrono::Duration::days(30);
+        let mut extend = change(ann.id, AccountState::Marked, AccountState::Marked);
+        extend.deadline = Some(Some(new_deadline));
+        store.operator_change(&extend).unwrap().unwrap();
+        let rec2 = store.account(ann.id).unwrap().unwrap();
+        assert_eq!(rec2.effective_deadline(), new_deadline);
+        assert_eq!(
+            rec2.marked_at, rec.marked_at,
+            "a repeated mark keeps the first mark time"
+        );
+        let trail = store.audit_recent(None, Some("ann"), 2).unwrap();
+        assert_eq!(trail.len(), 2);
+        assert_eq!(trail[0].action, "helpdesk.mark");
+    }
+
+    #[test]
+    fn search_treats_wildcards_literally_and_groups_campaigns() {
+        let (_d, store) = open();
+        let (a, _) = store.create_or_resume(&spec("a"), "t").unwrap();
+        let (b, _) = store.create_or_resume(&spec("b"), "t").unwrap();
+        let odd = ScanItem::InScope(Account {
+            dn: "uid=o\\2Aneil,ou=people,dc=example,dc=org".into(),
+            login: "o*neil_x".into(),
+            mail: vec![],
+            display_name: Some("Ó Néill (100%)".into()),
+            given_name: None,
+            surname: None,
+            language: None,
+            flagged: false,
+            policy: None,
+        });
+        for c in [a.id, b.id] {
+            store
+                .insert_scanned(c, &[account("ann", false), account("annabel", false), odd.clone()])
+                .unwrap();
+        }
+        let (found, more) = store.search_accounts("ann", 10).unwrap();
+        assert!(!more);
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].login.as_deref(), Some("ann"), "the exact login first");
+        assert_eq!(found[0].campaigns.len(), 2);
+        assert_eq!(store.search_accounts("ANNABEL@EXAMPLE", 10).unwrap().0.len(), 1);
+        for (query, hits) in [
+            ("*", 1),
+            ("%", 1),
+            ("_", 1),
+            ("n_x", 0),
+            ("100%)", 1),
+            ("\\", 0),
+            (")(", 0),
+        ] {
+            assert_eq!(store.search_accounts(query, 10).unwrap().0.len(), hits, "{query}");
+        }
+        let (one, more) = store.search_accounts("example.org", 1).unwrap();
+        assert_eq!((one.len(), more), (1, true));
+    }
+
+    #[test]
+    fn lists_and_progress() {
+        let (_d, store) = open();
+        let (c, _) = store.create_or_resume(&spec("a"), "t").unwrap();
+        let mut nomail = account("nomail", true);
+        if let ScanItem::InScope(a) = &mut nomail {
+            a.mail.clear();
+        }
+        store
+            .insert_scanned(c.id, &[account("ann", true), account("bob", false), nomail])
+            .unwrap();
+        let bob = store.accounts_for("bob", None).unwrap().remove(0);
+        store
+            .record(&[crate::store::Update::new(
+                bob.id,
+                AccountState::Failed,
+                Some("50 denied".into()),
+            )])
+            .unwrap();
+        let ann = store.accounts_for("ann", None).unwrap().remove(0);
+        let id = store.begin_mail(ann.id, "notice", 0, "ann@example.org", None).unwrap();
+        store
+            .finish_mail(
+                id,
+                &MailOutcome::Failed {
+                    reply: "550 no such user".into(),
+                },
+                None,
+            )
+            .unwrap();
+        let names = |l| -> Vec<String> {
+            store
+                .account_list(c.id, l, 100)
+                .unwrap()
+                .into_iter()
+                .filter_map(|r| r.login)
+                .collect()
+        };
+        assert_eq!(names(AccountList::Pending), ["ann", "nomail"]);
+        assert_eq!(names(AccountList::Failed), ["bob"]);
+        assert_eq!(names(AccountList::NoMail), ["nomail"]);
+        assert_eq!(names(AccountList::MailFailed), ["ann"]);
+        let p = store.progress(c.id).unwrap();
+        assert_eq!(p.accounts.len(), 3);
+        assert!(p.completions.is_empty());
+        assert_eq!(AccountList::parse("no_mail"), Some(AccountList::NoMail));
+    }
+}

@@ -1,0 +1,587 @@
+//! One campaign scenario, run on every directory flavour against its real server: OpenLDAP
+//! (the shared slapd), Active Directory (Samba AD DC) and 389-DS, as `scripts/test` starts them.
+//!
+//! Each scenario is written once, parameterised by [`Kind`]; `flavour_tests!` instantiates it per
+//! flavour so a failure names the flavour. What differs between flavours (which accounts a scope
+//! leaves out and why, how the server restricts a marked user, which rules the directory itself
+//! applies) is stated in the `expect_*` functions, next to each other.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use common::flavor::{Case, Kind, Person, Restriction, Role};
+use common::{USER_PASSWORD, json, text};
+use indicatif::ProgressBar;
+use ldap3::Mod;
+use pwresetd::campaign::runner::{self, Settings};
+use pwresetd::campaign::state::Via;
+use pwresetd::directory::{BindCheck, PasswordError};
+use pwresetd::secret::Secret;
+use pwresetd::store::{AuditEntry, Completion, Store};
+
+/// Instantiates `scenario(kind)` once per flavour, in a module named after the scenario.
+macro_rules! flavour_tests {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn openldap() {
+                super::$scenario(Kind::OpenLdap).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn active_directory() {
+                super::$scenario(Kind::ActiveDirectory).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn ds389() {
+                super::$scenario(Kind::Ds389).await
+            }
+        }
+    )*};
+}
+
+flavour_tests!(campaign_lifecycle, killed_campaign_resumes, password_flows);
+
+const DEADLINE: &str = "2099-12-04T17:00:00Z";
+/// Shares no three letters in a row with the test users' names (389-DS refuses those).
+const NEW: &str = "Zebra-Yak-7-Quasar";
+const NEW2: &str = "Quiet7-Harbor-Lynx-42";
+/// Too short for every test server's own rules (AD 7, 389 8, slapd 8).
+const WEAK: &str = "Ab1-x";
+
+fn start(case: &Case, name: &str) {
+    let out = case.run(&[
+        "campaign",
+        "start",
+        "--name",
+        name,
+        "--reason",
+        "Intrusion",
+        "--deadline",
+        DEADLINE,
+        "--yes",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// Why the flavour leaves a person out of the scope, if it does.
+fn expect_excluded(kind: Kind, role: Role) -> Option<&'static str> {
+    match (kind, role) {
+        (_, Role::Service) => Some("exclude_filter"),
+        (Kind::ActiveDirectory | Kind::Ds389, Role::Disabled) => Some("disabled"),
+        (Kind::ActiveDirectory, Role::NeverExpires) => Some("password_never_expires"),
+        _ => None,
+    }
+}
+
+/// What the server does to a marked user's bind with the right password.
+fn expect_marked_restriction(kind: Kind) -> Restriction {
+    match kind {
+        // ppolicy: "Operations are restricted to bind/unbind/abandon/StartTLS/modify password".
+        Kind::OpenLdap => Restriction::Restricted(50),
+        // The bind itself is refused: data 773, must change password.
+        Kind::ActiveDirectory => Restriction::BindRefused("773".into()),
+        // The bind succeeds (with the PasswordExpired control); everything else is rc 53.
+        Kind::Ds389 => Restriction::Restricted(53),
+    }
+}
+
+/// A fragment of the warning `campaign plan` must show for the test server's policy.
+fn expect_plan_warning(kind: Kind) -> Option<&'static str> {
+    match kind {
+        Kind::OpenLdap => None,
+        // Complexity on, [policy] sets no character classes.
+        Kind::ActiveDirectory => Some("3 of the 4 character classes and no part of the account name"),
+        // The service account cannot read cn=config.
+        Kind::Ds389 => Some("cannot check that passwordMustChange is on"),
+    }
+}
+
+const POPULATION: [Person; 8] = [
+    Person::new("u1", "User One"),
+    Person::new("u2", "User Two"),
+    Person::new("u3", "User Three"),
+    Person::new("zoe", "Zoë Ångström"),
+    Person::new("pre", "Already Flagged").flagged(),
+    Person::new("svc", "Backup Service").role(Role::Service),
+    Person::new("dis", "Disabled Person").role(Role::Disabled),
+    Person::new("nox", "Never Expires").role(Role::NeverExpires),
+];
+
+/// Plan, start (marks exactly the scope), a marked user restricted, the account view, notices,
+/// revert (the prior state comes back).
+async fn campaign_lifecycle(kind: Kind) {
+    let case = Case::new(kind, "life", &POPULATION, "").await;
+    let in_scope: Vec<&str> = POPULATION
+        .iter()
+        .filter(|p| expect_excluded(kind, p.role).is_none())
+        .map(|p| p.login)
+        .collect();
+
+    let plan = json(&case.run(&["campaign", "plan", "--json"]));
+    assert_eq!(plan["in_scope"], in_scope.len(), "{plan}");
+    assert_eq!(plan["already_flagged"], 1, "{plan}");
+    let mut reasons = std::collections::BTreeMap::<&str, u64>::new();
+    for p in &POPULATION {
+        if let Some(r) = expect_excluded(kind, p.role) {
+            *reasons.entry(r).or_default() += 1;
+        }
+    }
+    assert_eq!(plan["excluded"], reasons.values().sum::<u64>(), "{plan}");
+    for (reason, n) in &reasons {
+        assert_eq!(plan["excluded_by_reason"][reason], *n, "{reason}: {plan}");
+    }
+    let warnings = plan["warnings"].to_string();
+    match expect_plan_warning(kind) {
+        None => assert_eq!(plan["warnings"].as_array().unwrap().len(), 0, "{plan}"),
+        Some(fragment) => assert!(warnings.contains(fragment), "{kind:?}: {warnings}"),
+    }
+    let human = case.run(&["campaign", "plan"]);
+    if kind == Kind::ActiveDirectory {
+        assert!(text(&human).contains("password never expires"), "{}", text(&human));
+    }
+    assert_eq!(case.flagged().await, case.dn_set(&["pre"]), "plan writes nothing");
+
+    start(&case, "life");
+    assert_eq!(
+        case.flagged().await,
+        case.dn_set(&in_scope),
+        "exactly the scope is marked"
+    );
+    assert_eq!(
+        case.restriction("u2", USER_PASSWORD).await,
+        expect_marked_restriction(kind)
+    );
+    if kind != Kind::OpenLdap {
+        // Left out: still free.
+        assert_eq!(case.restriction("svc", USER_PASSWORD).await, Restriction::Free);
+    }
+    let status = json(&case.run(&["campaign", "status", "life", "--json"]));
+    assert_eq!(status["marked"], in_scope.len(), "{status}");
+    assert_eq!(status["failed"], 0, "{status}");
+
+    // The helpdesk view, non-ASCII names included.
+    let zoe = json(&case.run(&["account", &case.login("zoe"), "--json"]));
+    assert_eq!(zoe["directory"]["display_name"], "Zoë Ångström", "{zoe}");
+    assert_eq!(zoe["directory"]["flagged"], true, "{zoe}");
+    assert!(zoe["directory"]["effective_policy"].is_string(), "{zoe}");
+    assert_eq!(zoe["campaigns"][0]["state"], "marked", "{zoe}");
+    assert_eq!(zoe["campaigns"][0]["prior_flagged"], false, "{zoe}");
+    if let Some(reason) = expect_excluded(kind, Role::Disabled) {
+        let dis = json(&case.run(&["account", &case.login("dis"), "--json"]));
+        assert_eq!(dis["campaigns"][0]["state"], "excluded", "{dis}");
+        assert_eq!(dis["campaigns"][0]["excluded_reason"], reason, "{dis}");
+    }
+
+    // Notices through the file transport: one per marked account, links to the portal.
+    let spool = case.dir.path().join("spool");
+    case.append_config(&format!(
+        "[portal]\npublic_url = \"https://pw.example.org\"\n\n[mail]\ntransport = \"file\"\nspool_dir = \"{}\"\nfrom = \"IT Security <it-security@example.org>\"\n",
+        spool.display()
+    ));
+    let out = case.run(&["campaign", "notify", "life"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mails: Vec<String> = std::fs::read_dir(&spool)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(mails.len(), in_scope.len(), "{}", text(&out));
+    assert!(mails.iter().all(|m| m.contains("https://pw.example.org/reset/")));
+    let zoe_mail = format!("{}@example.org", case.login("zoe"));
+    assert!(mails.iter().any(|m| m.contains(&zoe_mail)), "no notice to {zoe_mail}");
+
+    let out = case.run(&["campaign", "revert", "life", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(case.flagged().await, case.dn_set(&["pre"]), "the prior state is back");
+    assert_eq!(case.restriction("u2", USER_PASSWORD).await, Restriction::Free);
+    let status = json(&case.run(&["campaign", "status", "life", "--json"]));
+    assert_eq!(status["state"], "reverted", "{status}");
+}
+
+fn marked_in_store(path: &std::path::Path) -> i64 {
+    let Ok(conn) = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+        return 0;
+    };
+    conn.query_row("SELECT COUNT(*) FROM accounts WHERE state = 'marked'", [], |r| r.get(0))
+        .unwrap_or(0)
+}
+
+const RESUME_USERS: usize = 12;
+
+/// A small campaign killed with SIGKILL in the middle resumes and marks every account once.
+async fn killed_campaign_resumes(kind: Kind) {
+    const LOGINS: [&str; RESUME_USERS] = [
+        "r01", "r02", "r03", "r04", "r05", "r06", "r07", "r08", "r09", "r10", "r11", "r12",
+    ];
+    let people: Vec<Person> = LOGINS.iter().map(|l| Person::new(l, l)).collect();
+    // Four marks a second: the kill lands after the third.
+    let case = Case::new(kind, "resume", &people, "max_ops_per_second = 4").await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pwresetd"))
+        .args(["--config", case.config.to_str().unwrap()])
+        .args([
+            "campaign",
+            "start",
+            "--name",
+            "big",
+            "--reason",
+            "Intrusion",
+            "--deadline",
+            DEADLINE,
+            "--yes",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while marked_in_store(&case.store_path()) < 3 {
+        assert!(started.elapsed() < Duration::from_secs(30), "marking did not progress");
+        assert!(child.try_wait().unwrap().is_none(), "finished before the kill");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let at_kill = marked_in_store(&case.store_path());
+    assert!(
+        at_kill < RESUME_USERS as i64,
+        "the kill came too late: {at_kill} marked"
+    );
+    assert!(case.flagged().await.len() < RESUME_USERS);
+
+    case.write_config("");
+    let out = case.run(&["campaign", "start", "--name", "big", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Resumed campaign big"), "{}", text(&out));
+    let status = json(&case.run(&["campaign", "status", "big", "--json"]));
+    assert_eq!(status["in_scope"], RESUME_USERS, "{status}");
+    assert_eq!(status["marked"], RESUME_USERS, "{status}");
+    assert_eq!(status["pending"], 0, "{status}");
+    assert_eq!(case.flagged().await, case.dn_set(&LOGINS));
+}
+
+/// Whether the directory applies its own quality rules to the link flow's administrative set.
+fn expect_admin_set_checked(kind: Kind) -> bool {
+    match kind {
+        // An administrative unicodePwd replace is checked for length and complexity.
+        Kind::ActiveDirectory => true,
+        // rootdn / passwordAdminDN member: the server skips its checks ([policy] is the guard).
+        Kind::OpenLdap | Kind::Ds389 => false,
+    }
+}
+
+/// Completes `login`'s record in `campaign` as the portal does after a change.
+fn complete(store: &Store, campaign: &str, login: &str) {
+    let record = store
+        .accounts_for(login, None)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.campaign == campaign)
+        .unwrap();
+    let audit = AuditEntry {
+        at: Utc::now(),
+        actor: "portal".into(),
+        action: "password.changed".into(),
+        campaign: Some(campaign.into()),
+        account: Some(login.into()),
+        detail: None,
+    };
+    let done = store
+        .complete(&Completion {
+            account_id: record.id,
+            via: Via::Portal,
+            token_hash: None,
+            history: None,
+            audit,
+        })
+        .unwrap();
+    assert_eq!(done, Ok(()));
+}
+
+/// The portal's two flows through the `Directory` trait: the current-password flow (with a wrong
+/// old password, the directory's own refusal in plain words, history) and the link flow.
+async fn password_flows(kind: Kind) {
+    let people = [
+        Person::new("cur", "Current Flow"),
+        Person::new("lnk", "Link Flow"),
+        Person::new("adm", "Admin Weak"),
+    ];
+    let case = Case::new(kind, "pw", &people, "").await;
+    start(&case, "pw");
+    let d = case.directory();
+    let store = Store::open(&case.store_path()).unwrap();
+    let (old, new) = (Secret::new(USER_PASSWORD), Secret::new(NEW));
+
+    // Current-password flow.
+    let dn = case.dn("cur");
+    assert_eq!(d.check_password(&dn, &old).await.unwrap(), BindCheck::MustChange);
+    assert_eq!(
+        d.check_password(&dn, &Secret::new("Wrong-9-Pass")).await.unwrap(),
+        BindCheck::Refused
+    );
+    let wrong = d.change_password_as_user(&dn, &Secret::new("Wrong-9-Pass"), &new).await;
+    assert!(matches!(wrong, Err(PasswordError::WrongCurrentPassword)), "{wrong:?}");
+    match d.change_password_as_user(&dn, &old, &Secret::new(WEAK)).await {
+        Err(PasswordError::Refused { message, detail }) => {
+            assert!(
+                ["longer", "at least", "weak"].iter().any(|w| message.contains(w)),
+                "{message} / {detail}"
+            );
+            assert!(
+                !message.contains("0000") && !message.contains("(19)"),
+                "not plain words: {message}"
+            );
+            assert!(detail.contains("constraintViolation (19)"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        d.check_password(&dn, &old).await.unwrap(),
+        BindCheck::MustChange,
+        "nothing changed"
+    );
+    d.change_password_as_user(&dn, &old, &new).await.unwrap();
+    assert_eq!(d.check_password(&dn, &new).await.unwrap(), BindCheck::Unrestricted);
+    assert_eq!(d.check_password(&dn, &old).await.unwrap(), BindCheck::Refused);
+    complete(&store, "pw", &case.login("cur"));
+    // The directory's history refuses the previous password.
+    match d.change_password_as_user(&dn, &new, &old).await {
+        Err(PasswordError::Refused { message, .. }) => {
+            assert!(message.contains("used this password before"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Link flow: the service account sets the password and clears the mark.
+    let dn = case.dn("lnk");
+    let current = d.is_current_password(&dn, &old).await.unwrap();
+    assert_eq!(
+        current,
+        (kind == Kind::OpenLdap).then_some(true),
+        "what each flavour can tell"
+    );
+    d.set_password_as_admin(&dn, &Secret::new(NEW2)).await.unwrap();
+    assert_eq!(
+        d.check_password(&dn, &Secret::new(NEW2)).await.unwrap(),
+        BindCheck::Unrestricted
+    );
+    assert_eq!(d.check_password(&dn, &old).await.unwrap(), BindCheck::Refused);
+    complete(&store, "pw", &case.login("lnk"));
+    assert_eq!(case.flagged().await, case.dn_set(&["adm"]));
+
+    // Whether the directory's own rules guard the link flow.
+    let weak = d.set_password_as_admin(&case.dn("adm"), &Secret::new(WEAK)).await;
+    if expect_admin_set_checked(kind) {
+        assert!(
+            matches!(&weak, Err(PasswordError::Refused { message, .. }) if message.contains("at least 7")),
+            "{weak:?}"
+        );
+    } else {
+        assert!(weak.is_ok(), "{weak:?}");
+    }
+
+    let status = json(&case.run(&["campaign", "status", "pw", "--json"]));
+    assert_eq!(status["completed"], 2, "{status}");
+    let view = json(&case.run(&["account", &case.login("cur"), "--json"]));
+    assert_eq!(view["directory"]["flagged"], false, "{view}");
+    assert_eq!(view["campaigns"][0]["state"], "completed", "{view}");
+    let changed = view["directory"]["password_changed_at"].as_str().unwrap_or_default();
+    assert!(changed.starts_with(&Utc::now().format("%Y-").to_string()), "{view}");
+}
+
+/// Active Directory, `dont_expire_accounts = "clear-and-restore"`: the bit is cleared to mark,
+/// and comes back on revert (with the prior `pwdLastSet: 0`), after the user's own change, and
+/// when reconciliation sees the password changed behind pwresetd's back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_directory_dont_expire_clear_and_restore() {
+    let people = [
+        Person::new("nx1", "Never One").role(Role::NeverExpires),
+        Person::new("nx2", "Never Two").role(Role::NeverExpires).flagged(),
+        Person::new("ord", "Ordinary One"),
+    ];
+    let case = Case::new(
+        Kind::ActiveDirectory,
+        "nox",
+        &people,
+        "dont_expire_accounts = \"clear-and-restore\"",
+    )
+    .await;
+    let uac = |v: Option<String>| v.unwrap().parse::<u32>().unwrap();
+    let never = async |login| uac(case.attr(login, "userAccountControl").await) & 0x1_0000 != 0;
+
+    let plan = json(&case.run(&["campaign", "plan", "--json"]));
+    assert_eq!(plan["in_scope"], 3, "{plan}");
+    assert_eq!(plan["excluded"], 0, "{plan}");
+    // nx2's pwdLastSet 0 does nothing while the bit is set: not "already flagged".
+    assert_eq!(plan["already_flagged"], 0, "{plan}");
+
+    start(&case, "c1");
+    assert!(!never("nx1").await && !never("nx2").await, "bits cleared to mark");
+    assert_eq!(case.flagged().await, case.dn_set(&["nx1", "nx2", "ord"]));
+    assert_eq!(
+        case.restriction("nx1", USER_PASSWORD).await,
+        Restriction::BindRefused("773".into())
+    );
+    assert!(
+        case.dir.path().join("dont-expire-restore.db").is_file(),
+        "ledger beside the store"
+    );
+
+    let out = case.run(&["campaign", "revert", "c1", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(never("nx1").await && never("nx2").await, "bits restored");
+    assert_eq!(
+        case.flagged().await,
+        case.dn_set(&["nx2"]),
+        "nx2's prior pwdLastSet 0 restored"
+    );
+    assert_eq!(case.restriction("nx1", USER_PASSWORD).await, Restriction::Free);
+
+    // Second campaign: nx1 completes through the portal's user change, nx2 changes elsewhere.
+    start(&case, "c2");
+    assert!(!never("nx1").await && !never("nx2").await);
+    let d = case.directory();
+    d.change_password_as_user(&case.dn("nx1"), &Secret::new(USER_PASSWORD), &Secret::new(NEW))
+        .await
+        .unwrap();
+    assert!(never("nx1").await, "bit back after the user's change");
+    case.admin_modify(
+        "nx2",
+        vec![Mod::Replace(
+            b"unicodePwd".to_vec(),
+            HashSet::from([common::flavor::unicode_pwd(NEW2)]),
+        )],
+    )
+    .await;
+    let config = pwresetd::config::load(&case.config).unwrap();
+    let store = Store::open(&config.store.path).unwrap();
+    let campaign = store.campaign("c2").unwrap().unwrap();
+    let settings = Settings {
+        concurrency: 2,
+        ops_per_second: 0,
+        batch: 16,
+        stop: None,
+    };
+    runner::reconcile(d, &store, &campaign, &settings, &ProgressBar::hidden())
+        .await
+        .unwrap();
+    assert!(never("nx2").await, "bit back once reconciliation saw the change");
+    let nx2 = json(&case.run(&["account", &case.login("nx2"), "--json"]));
+    let c2 = nx2["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["campaign"] == "c2")
+        .unwrap();
+    assert_eq!(c2["state"], "completed", "{nx2}");
+    assert_eq!(c2["completed_via"], "directory", "{nx2}");
+}
+
+/// 389-DS: `check()` reads cn=config when allowed (here as Directory Manager) and compares its
+/// rules with [policy]; a service account that cannot read it gets a warning saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ds389_check_reads_the_global_policy_when_allowed() {
+    let case = Case::new(Kind::Ds389, "check", &[Person::new("c1", "Check One")], "").await;
+    let warnings = case.directory().check().await.unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.message.contains("cn=config") && w.message.contains("not readable")),
+        "{warnings:?}"
+    );
+    let env = common::flavor::ds389();
+    let text = std::fs::read_to_string(&case.config).unwrap().replace(
+        &format!(
+            "bind_dn = \"{}\"\nbind_password_file = \"{}\"",
+            env.get("DS_BIND_DN"),
+            env.get("DS_BIND_PASSWORD_FILE")
+        ),
+        &format!(
+            "bind_dn = \"{}\"\nbind_password_file = \"{}\"",
+            env.get("DS_ADMIN_DN"),
+            env.get("DS_ADMIN_PASSWORD_FILE")
+        ),
+    );
+    std::fs::write(&case.config, text).unwrap();
+    let warnings: Vec<String> = case
+        .directory()
+        .check()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.message)
+        .collect();
+    assert!(
+        !warnings
+            .iter()
+            .any(|w| w.contains("not readable") || w.contains("NOTHING")),
+        "{warnings:?}"
+    );
+    // passwordMinCategories 3, [policy] sets none.
+    assert!(
+        warnings.iter().any(|w| w.contains("3 of the 4 character classes")),
+        "{warnings:?}"
+    );
+    assert_eq!(case.flagged().await, HashSet::new());
+}
+
+/// Operators sign in and are found in nested groups (the fixtures' operator1 in Helpdesk Tier1
+/// in Helpdesk), on the flavours whose fixtures have them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_sign_in_and_nested_groups() {
+    for kind in [Kind::ActiveDirectory, Kind::Ds389] {
+        let case = Case::new(kind, "ops", &[], "").await;
+        let (env, prefix) = match kind {
+            Kind::ActiveDirectory => (common::flavor::ad(), "AD"),
+            _ => (common::flavor::ds389(), "DS"),
+        };
+        let base = env.get(&format!("{prefix}_BASE_DN"));
+        let group = env.get(&format!("{prefix}_HELPDESK_GROUP_DN"));
+        let password = std::fs::read_to_string(env.get(&format!("{prefix}_USER_PASSWORD_FILE"))).unwrap();
+        let password = Secret::new(password.trim_end_matches('\n'));
+        let d = case.directory();
+        let dn = d
+            .authenticate("operator1", &password, base)
+            .await
+            .unwrap()
+            .expect("operator1 signs in");
+        assert!(d.is_member(&dn, group).await.unwrap(), "{kind:?}: nested membership");
+        let zoe = d
+            .authenticate("zoe", &password, base)
+            .await
+            .unwrap()
+            .expect("zoe signs in");
+        assert!(!d.is_member(&zoe, group).await.unwrap(), "{kind:?}");
+        assert_eq!(
+            d.authenticate("operator1", &Secret::new("Wrong-9-Pass"), base)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(d.authenticate("nobody*", &password, base).await.unwrap(), None);
+    }
+}
+
+/// Active Directory from the domain root: the subtree searches meet continuation references
+/// (ignored), and the UPN is accepted where a login is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_directory_domain_root_and_upn() {
+    let case = Case::new(Kind::ActiveDirectory, "root", &[], "").await;
+    let root = common::flavor::ad().get("AD_BASE_DN");
+    let toml = std::fs::read_to_string(&case.config)
+        .unwrap()
+        .replace(&format!("base_dn = \"{}\"", case.ou), &format!("base_dn = \"{root}\""))
+        .replace(
+            "[directory]\n",
+            "[directory]\nuser_filter = \"(&(objectCategory=person)(sAMAccountName=operator1))\"\n",
+        );
+    std::fs::write(&case.config, toml).unwrap();
+    let plan = json(&case.run(&["campaign", "plan", "--json"]));
+    assert_eq!(plan["in_scope"], 1, "{plan}");
+    let by_upn = json(&case.run(&["account", "operator1@example.org", "--json"]));
+    assert_eq!(by_upn["directory"]["login"], "operator1", "{by_upn}");
+    assert_eq!(case.flagged().await, HashSet::new());
+}

@@ -1,0 +1,400 @@
+//! `src/helpdesk/openapi.json` against the running server: the spec lists exactly the server's
+//! `/api/v1` routes; every documented operation answers, each status it gives is documented for
+//! it, and each JSON body matches the documented schema (a small JSON Schema checker below:
+//! `$ref`, `allOf`, `oneOf`, `type`, `enum`, `required`, `properties`,
+//! `additionalProperties`, `items`, `format: date-time`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
+
+mod common;
+mod helpdesk_support;
+
+use std::collections::BTreeSet;
+
+use common::USER_PASSWORD;
+use helpdesk_support::{Auth, CAMPAIGN, Setup};
+use serde_json::{Value, json};
+
+fn spec() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/helpdesk/openapi.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => {
+            let name = r.trim_start_matches("#/components/schemas/");
+            let target = &spec["components"]["schemas"][name];
+            assert!(!target.is_null(), "dangling $ref {r}");
+            resolve(spec, target)
+        }
+        None => schema,
+    }
+}
+
+fn type_ok(t: &str, v: &Value) -> bool {
+    match t {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "number" => v.is_number(),
+        "boolean" => v.is_boolean(),
+        "null" => v.is_null(),
+        other => panic!("unknown type {other} in the spec"),
+    }
+}
+
+/// Checks `v` against `schema`; the first problem, with where it is.
+fn check(spec: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), String> {
+    let schema = resolve(spec, schema);
+    if let Some(all) = schema["allOf"].as_array() {
+        for s in all {
+            check(spec, s, v, at)?;
+        }
+        return Ok(());
+    }
+    if let Some(one) = schema["oneOf"].as_array() {
+        let ok = one.iter().filter(|s| check(spec, s, v, at).is_ok()).count();
+        return if ok == 1 {
+            Ok(())
+        } else {
+            Err(format!("{at}: matches {ok} of oneOf"))
+        };
+    }
+    match &schema["type"] {
+        Value::String(t) if !type_ok(t, v) => return Err(format!("{at}: {v} is not {t}")),
+        Value::Array(ts) if !ts.iter().any(|t| type_ok(t.as_str().unwrap(), v)) => {
+            return Err(format!("{at}: {v} is none of {ts:?}"));
+        }
+        _ => {}
+    }
+    if let Some(e) = schema["enum"].as_array() {
+        if !e.contains(v) {
+            return Err(format!("{at}: {v} not in {e:?}"));
+        }
+    }
+    if schema["format"] == "date-time" {
+        if let Some(s) = v.as_str() {
+            chrono::DateTime::parse_from_rfc3339(s).map_err(|e| format!("{at}: {s:?} is not a date-time: {e}"))?;
+        }
+    }
+    if let Some(obj) = v.as_object() {
+        for r in schema["required"].as_array().into_iter().flatten() {
+            let r = r.as_str().unwrap();
+            if !obj.contains_key(r) {
+                return Err(format!("{at}: missing {r}"));
+            }
+        }
+        let props = schema["properties"].as_object();
+        for (k, value) in obj {
+            match props.and_then(|p| p.get(k)) {
+                Some(s) => check(spec, s, value, &format!("{at}.{k}"))?,
+                None => match &schema["additionalProperties"] {
+                    Value::Bool(false) => return Err(format!("{at}: undocumented property {k}")),
+                    s @ Value::Object(_) => check(spec, s, value, &format!("{at}.{k}"))?,
+                    _ => {}
+                },
+            }
+        }
+    }
+    if let (Some(items), Some(list)) = (schema.get("items"), v.as_array()) {
+        for (i, item) in list.iter().enumerate() {
+            check(spec, items, item, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+struct Probe<'a> {
+    s: &'a Setup,
+    spec: Value,
+    seen: BTreeSet<(String, String, u16)>,
+}
+
+impl Probe<'_> {
+    /// Calls the server, then checks the status is documented for the operation and the body
+    /// matches the documented schema. Returns the status.
+    async fn call(&mut self, method: &str, template: &str, concrete: &str, auth: Auth<'_>, body: Option<Value>) -> u16 {
+        let url = format!("{}{concrete}", self.s.base);
+        let mut req = Setup::http().request(method.parse().unwrap(), &url);
+        req = match auth {
+            Auth::Token => req.bearer_auth(&self.s.token),
+            Auth::Header(h) => req.header("authorization", h),
+            Auth::Cookie(c) => req.header("cookie", c),
+            Auth::None => req,
+        };
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .unwrap_or_default();
+        let text = r.text().await.unwrap();
+        let op = &self.spec["paths"][template][method.to_lowercase()];
+        assert!(op.is_object(), "{method} {template} is not in the spec");
+        let documented = &op["responses"][status.to_string()];
+        assert!(
+            documented.is_object(),
+            "{method} {concrete} answered {status}, which the spec does not document for it: {text}"
+        );
+        let schema = &documented["content"][&content_type]["schema"];
+        assert!(
+            !schema.is_null(),
+            "{method} {concrete} {status}: content type {content_type:?} is not documented"
+        );
+        if content_type == "application/json" {
+            let v: Value = serde_json::from_str(&text).unwrap();
+            if let Err(e) = check(&self.spec, schema, &v, "$") {
+                panic!("{method} {concrete} {status}: the body does not match the spec: {e}\n{v:#}");
+            }
+        }
+        self.seen.insert((method.to_owned(), template.to_owned(), status));
+        status
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_spec_describes_the_running_server() {
+    let s = Setup::start("hdspec").await;
+    let spec = spec();
+    assert_eq!(spec["openapi"], "3.1.0");
+
+    // The same operations, no more, no less, as the server's route table.
+    let mut documented = BTreeSet::new();
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let served: BTreeSet<(String, String)> = pwresetd::helpdesk::api::route_table()
+        .into_iter()
+        .map(|(m, p, _)| (m.to_owned(), p.to_owned()))
+        .collect();
+    assert_eq!(documented, served, "spec vs route table");
+    // The server publishes the file as it is in the repository.
+    let (status, published) = s.call("GET", "/api/openapi.json", Auth::None, None).await;
+    assert_eq!((status, &published), (200, &spec));
+
+    // Every documented path refuses other methods, and /api/v1 has nothing else.
+    for (method, path) in &documented {
+        let concrete = path
+            .replace("{login}", "ann")
+            .replace("{name}", CAMPAIGN)
+            .replace("{list}", "pending");
+        for other in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            if documented.contains(&(other.to_owned(), path.clone())) {
+                continue;
+            }
+            let (status, _) = s.call(other, &concrete, Auth::Token, None).await;
+            assert_eq!(status, 405, "{other} {concrete} (only {method} is documented)");
+        }
+    }
+    for stray in [
+        "/api/v1",
+        "/api/v1/",
+        "/api/v1/users",
+        "/api/v1/accounts/ann/delete",
+        "/api/v1/admin/config",
+    ] {
+        let (status, body) = s.call("GET", stray, Auth::Token, None).await;
+        assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "{stray}");
+    }
+
+    let nobody = s.sign_in("nobody", USER_PASSWORD).await.unwrap();
+    let op1 = s.sign_in("op1", USER_PASSWORD).await.unwrap();
+    let mut p = Probe {
+        s: &s,
+        spec: spec.clone(),
+        seen: BTreeSet::new(),
+    };
+    let later = (chrono::Utc::now() + chrono::Duration::days(40)).to_rfc3339();
+    // (method, template, concrete path, body, expected status)
+    let cases: Vec<(&str, &str, String, Option<Value>, u16)> = vec![
+        (
+            "GET",
+            "/api/v1/accounts",
+            "/api/v1/accounts?query=ann".into(),
+            None,
+            200,
+        ),
+        ("GET", "/api/v1/accounts", "/api/v1/accounts?query=".into(), None, 400),
+        (
+            "GET",
+            "/api/v1/accounts/{login}",
+            "/api/v1/accounts/ann".into(),
+            None,
+            200,
+        ),
+        (
+            "GET",
+            "/api/v1/accounts/{login}",
+            "/api/v1/accounts/nomail".into(),
+            None,
+            200,
+        ),
+        (
+            "GET",
+            "/api/v1/accounts/{login}",
+            "/api/v1/accounts/ghost".into(),
+            None,
+            404,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts/{login}/resend",
+            "/api/v1/accounts/ann/resend".into(),
+            Some(json!({})),
+            200,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts/{login}/resend",
+            "/api/v1/accounts/nomail/resend".into(),
+            None,
+            409,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts/{login}/exempt",
+            "/api/v1/accounts/bob/exempt".into(),
+            Some(json!({"reason": "x"})),
+            200,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts/{login}/exempt",
+            "/api/v1/accounts/bob/exempt".into(),
+            Some(json!({})),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts/{login}/exempt",
+            "/api/v1/accounts/ghost/exempt".into(),
+            Some(json!({"reason": "x"})),
+            404,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts/{login}/extend",
+            "/api/v1/accounts/carl/extend".into(),
+            Some(json!({"deadline": later})),
+            200,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts/{login}/extend",
+            "/api/v1/accounts/carl/extend".into(),
+            Some(json!({"deadline": "soon"})),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts/{login}/mark",
+            "/api/v1/accounts/bob/mark".into(),
+            None,
+            200,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts/{login}/mark",
+            "/api/v1/accounts/ghost/mark".into(),
+            None,
+            404,
+        ),
+        ("GET", "/api/v1/campaigns", "/api/v1/campaigns".into(), None, 200),
+        (
+            "GET",
+            "/api/v1/campaigns/{name}",
+            format!("/api/v1/campaigns/{CAMPAIGN}"),
+            None,
+            200,
+        ),
+        (
+            "GET",
+            "/api/v1/campaigns/{name}",
+            "/api/v1/campaigns/none".into(),
+            None,
+            404,
+        ),
+        (
+            "GET",
+            "/api/v1/campaigns/{name}/progress",
+            format!("/api/v1/campaigns/{CAMPAIGN}/progress"),
+            None,
+            200,
+        ),
+        (
+            "GET",
+            "/api/v1/campaigns/{name}/progress",
+            "/api/v1/campaigns/none/progress".into(),
+            None,
+            404,
+        ),
+        (
+            "GET",
+            "/api/v1/campaigns/{name}/lists/{list}",
+            format!("/api/v1/campaigns/{CAMPAIGN}/lists/pending"),
+            None,
+            200,
+        ),
+        (
+            "GET",
+            "/api/v1/campaigns/{name}/lists/{list}",
+            format!("/api/v1/campaigns/{CAMPAIGN}/lists/no_mail?format=csv"),
+            None,
+            200,
+        ),
+        (
+            "GET",
+            "/api/v1/campaigns/{name}/lists/{list}",
+            format!("/api/v1/campaigns/{CAMPAIGN}/lists/bogus"),
+            None,
+            404,
+        ),
+        (
+            "GET",
+            "/api/v1/campaigns/{name}/lists/{list}",
+            format!("/api/v1/campaigns/{CAMPAIGN}/lists/failed?format=xml"),
+            None,
+            400,
+        ),
+        ("GET", "/api/v1/audit", "/api/v1/audit?account=bob".into(), None, 200),
+        ("GET", "/api/v1/audit", "/api/v1/audit?limit=many".into(), None, 400),
+    ];
+    for (method, template, concrete, body, expected) in &cases {
+        let got = p.call(method, template, concrete, Auth::Token, body.clone()).await;
+        assert_eq!(got, *expected, "{method} {concrete}");
+    }
+    // The same operations without credentials (401), as a non-operator (403), and as a
+    // signed-in operator (what a token gets).
+    for (method, template, concrete, body, _) in &cases {
+        assert_eq!(
+            p.call(method, template, concrete, Auth::None, body.clone()).await,
+            401,
+            "{concrete}"
+        );
+        assert_eq!(
+            p.call(method, template, concrete, Auth::Cookie(&nobody), body.clone())
+                .await,
+            403,
+            "{concrete}"
+        );
+    }
+    let (status, _) = s.call("GET", "/api/v1/accounts/ann", Auth::Cookie(&op1), None).await;
+    assert_eq!(status, 200);
+
+    // Every operation was exercised with 200, 401 and 403.
+    for (method, path) in &documented {
+        for status in [200, 401, 403] {
+            assert!(
+                p.seen.contains(&(method.clone(), path.clone(), status)),
+                "{method} {path} never answered {status} in this test"
+            );
+        }
+    }
+}

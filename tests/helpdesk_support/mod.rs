@@ -1,0 +1,277 @@
+//! The helpdesk's test set-up: a fixture OU with accounts and two operators (one in a nested
+//! operator group, one in no group), an SMTP capture server, an API token made with the real
+//! `pwresetd helpdesk token create`, a campaign started with the real CLI, and the real daemon
+//! serving the portal and the admin listener (where the helpdesk lives) on free ports.
+#![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, Utc};
+use serde_json::Value;
+
+use crate::common::daemon::{Daemon, free_port};
+use crate::common::smtp::SmtpServer;
+use crate::common::{self, Fixture, User, text};
+
+pub const CAMPAIGN: &str = "hd-incident";
+
+pub struct Setup {
+    pub f: Fixture,
+    pub smtp: SmtpServer,
+    pub daemon: Daemon,
+    pub token: String,
+    pub token_file: PathBuf,
+    /// `http://127.0.0.1:ADMIN`
+    pub base: String,
+    /// `http://127.0.0.1:PORTAL`
+    pub portal: String,
+    pub group: String,
+}
+
+fn operator(uid: &str) -> User {
+    User {
+        employee_type: Some("service"),
+        ..User::new(uid)
+    }
+}
+
+impl Setup {
+    /// Accounts ann, bob, carl, prior (flagged before the campaign), nomail (no address),
+    /// `o*neil`; operators op1 (in cn=tier1, itself in cn=helpdesk) and nobody (in no group).
+    pub async fn start(name: &str) -> Setup {
+        let users = [
+            User::new("ann"),
+            User::new("bob"),
+            User::new("carl"),
+            User {
+                flagged: true,
+                ..User::new("prior")
+            },
+            User {
+                mail: vec![],
+                ..User::new("nomail")
+            },
+            User {
+                cn: "Oisin O'Neil (100%)".into(),
+                ..User::new("o*neil")
+            },
+            operator("op1"),
+            operator("nobody"),
+        ];
+        let f = Fixture::new(name, &users).await;
+        let tier1 = format!("cn=tier1,{}", f.ou);
+        let group = format!("cn=helpdesk,{}", f.ou);
+        let mut admin = common::admin().await;
+        for (dn, cn, member) in [(&tier1, "tier1", f.dn("op1")), (&group, "helpdesk", tier1.clone())] {
+            let attrs = vec![
+                ("objectClass", HashSet::from(["groupOfNames"])),
+                ("cn", HashSet::from([cn])),
+                ("member", HashSet::from([member.as_str()])),
+            ];
+            assert_eq!(admin.add(dn, attrs).await.unwrap().rc, 0, "add {dn}");
+        }
+        let _ = admin.unbind().await;
+
+        // A token, made as an administrator would.
+        let out = f.run(&["helpdesk", "token", "create", "--name", "ci"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let printed = String::from_utf8_lossy(&out.stdout).to_string();
+        let lines: Vec<&str> = printed.lines().map(str::trim).collect();
+        let token = lines.iter().find(|l| l.starts_with("ci.")).unwrap().to_string();
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with("ci:$argon2id$"))
+            .unwrap()
+            .to_string();
+        let tokens = f.dir.path().join("helpdesk-tokens");
+        std::fs::write(&tokens, format!("# helpdesk API tokens\n{line}\n")).unwrap();
+        let token_file = f.dir.path().join("my-token");
+        std::fs::write(&token_file, format!("{token}\n")).unwrap();
+
+        let smtp = SmtpServer::start(&[]);
+        let (admin_port, portal_port) = (free_port(), free_port());
+        f.append_config(&format!(
+            r#"
+[portal]
+listen = "127.0.0.1:{portal_port}"
+public_url = "http://127.0.0.1:{portal_port}"
+
+[daemon]
+admin_listen = "127.0.0.1:{admin_port}"
+reconcile_interval = "1h"
+notify_interval = "1s"
+shutdown_grace = "5s"
+
+[mail]
+transport = "smtp"
+smtp_url = "{smtp}"
+starttls = false
+allow_insecure = true
+from = "IT Security <it-security@example.org>"
+retry_initial = "100ms"
+timeout = "5s"
+
+[helpdesk]
+operator_group = "{group}"
+api_tokens_file = "{tokens}"
+"#,
+            smtp = smtp.url(),
+            tokens = tokens.display(),
+        ));
+        let deadline = (Utc::now() + chrono::Duration::days(7)).to_rfc3339_opts(SecondsFormat::Secs, true);
+        let out = f.run(&[
+            "campaign",
+            "start",
+            "--name",
+            CAMPAIGN,
+            "--reason",
+            "Intrusion",
+            "--deadline",
+            &deadline,
+            "--yes",
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        let mut daemon = Daemon::start(&f.config, admin_port, portal_port);
+        assert!(
+            daemon.wait_notification("READY=1", Duration::from_secs(30)).is_some(),
+            "{}",
+            daemon.log_text()
+        );
+        let setup = Setup {
+            base: format!("http://127.0.0.1:{admin_port}"),
+            portal: format!("http://127.0.0.1:{portal_port}"),
+            f,
+            smtp,
+            daemon,
+            token,
+            token_file,
+            group,
+        };
+        // The first notices: one per account with an address.
+        let got = setup.smtp.wait_for_messages(5, Duration::from_secs(30));
+        assert_eq!(got.len(), 5, "{}", setup.daemon.log_text());
+        setup
+    }
+
+    pub fn http() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    }
+
+    /// A request to the admin listener with the token (or `auth` as the Authorization header,
+    /// or `cookie`); the status and the body as JSON (`Null` when not JSON).
+    pub async fn call(&self, method: &str, path: &str, auth: Auth<'_>, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let mut req = Self::http().request(method.parse().unwrap(), &url);
+        req = match auth {
+            Auth::Token => req.bearer_auth(&self.token),
+            Auth::Header(h) => req.header("authorization", h),
+            Auth::Cookie(c) => req.header("cookie", c),
+            Auth::None => req,
+        };
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(method, path, Auth::Token, body).await
+    }
+
+    /// Signs in through the web form; the session cookie (`name=value`), or the status.
+    pub async fn sign_in(&self, login: &str, password: &str) -> Result<String, u16> {
+        let http = Self::http();
+        let page = http.get(format!("{}/helpdesk/login", self.base)).send().await.unwrap();
+        let csrf_cookie = cookie_pair(&page, "pwresetd-csrf").unwrap();
+        let html = page.text().await.unwrap();
+        let field = hidden(&html, "csrf");
+        let r = http
+            .post(format!("{}/helpdesk/login", self.base))
+            .header("cookie", &csrf_cookie)
+            .form(&[("csrf", field.as_str()), ("login", login), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        if r.status().as_u16() != 303 {
+            return Err(r.status().as_u16());
+        }
+        Ok(format!(
+            "{csrf_cookie}; {}",
+            cookie_pair(&r, "pwresetd-helpdesk").unwrap()
+        ))
+    }
+
+    /// The one-time links in the mails captured so far, oldest first, per recipient.
+    pub fn links_for(&self, address: &str) -> Vec<String> {
+        let prefix = format!("{}/reset/", self.portal);
+        self.smtp
+            .messages()
+            .iter()
+            .filter(|m| m.rcpt_tos().iter().any(|r| r == address))
+            .filter_map(|m| {
+                let body = m.parse().part("text/plain").body.clone();
+                let start = body.find(&prefix)?;
+                let link: String = body[start..].chars().take_while(|c| !c.is_whitespace()).collect();
+                Some(link)
+            })
+            .collect()
+    }
+
+    pub async fn portal_status(link: &str) -> u16 {
+        Self::http().get(link).send().await.unwrap().status().as_u16()
+    }
+
+    pub fn store(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.f.store_path()).unwrap()
+    }
+}
+
+#[derive(Clone, Copy)]
+pub enum Auth<'a> {
+    Token,
+    Header(&'a str),
+    Cookie(&'a str),
+    None,
+}
+
+/// `name=value` from a response's Set-Cookie headers.
+pub fn cookie_pair(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+}
+
+/// The value of the hidden field `name` in a page.
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Waits until `probe` answers, or fails the test after `limit`.
+pub async fn eventually<T>(what: &str, limit: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
