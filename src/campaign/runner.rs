@@ -239,9 +239,9 @@ impl Executor {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     break;
                 };
-                let (dir, done) = (self.dir.clone(), done_tx.clone());
+                let (dir, done, store) = (self.dir.clone(), done_tx.clone(), self.store.clone());
                 tasks.spawn(async move {
-                    let outcome = perform(dir.as_ref(), action, item).await;
+                    let outcome = perform(dir.as_ref(), &store, action, item).await;
                     drop(permit);
                     let _ = done.send(outcome).await;
                 });
@@ -318,7 +318,7 @@ async fn fill<T>(rx: &mut mpsc::Receiver<T>, buf: &mut Vec<T>, limit: usize) -> 
 }
 
 /// Performs one item's directory work, retrying while the directory is unavailable.
-async fn perform(dir: &dyn Directory, action: Action, item: WorkItem) -> Outcome {
+async fn perform(dir: &dyn Directory, store: &Store, action: Action, item: WorkItem) -> Outcome {
     let request = match action {
         Action::Mark => Some((Event::MarkRequested, None)),
         Action::Revert => Some((
@@ -328,15 +328,19 @@ async fn perform(dir: &dyn Directory, action: Action, item: WorkItem) -> Outcome
         Action::Reconcile => match retrying(|| observe(dir, &item)).await {
             Ok(event) => event,
             Err(e) if e.is_unavailable() => return Outcome::Unavailable(e),
-            Err(e) => return Outcome::Failed(Update::new(item.id, item.state, Some(e.to_string()))),
+            Err(e) => return Outcome::Failed(guarded(&item, item.state, Some(e.to_string()))),
         },
     };
     let Some((event, audit)) = request else {
         return Outcome::Unchanged;
     };
+    if action == Action::Reconcile && !still_in(store, &item).await {
+        // An operator acted on the account since it was read (e.g. exempted it): theirs wins.
+        return Outcome::Unchanged;
+    }
     let transition = match apply(Some(item.state), event) {
         Ok(t) => t,
-        Err(refused) => return Outcome::Failed(Update::new(item.id, item.state, Some(refused.0))),
+        Err(refused) => return Outcome::Failed(guarded(&item, item.state, Some(refused.0))),
     };
     let result = retrying(|| async {
         match transition.effect {
@@ -348,7 +352,7 @@ async fn perform(dir: &dyn Directory, action: Action, item: WorkItem) -> Outcome
     .await;
     match result {
         Ok(()) => {
-            let mut update = Update::new(item.id, transition.next, None);
+            let mut update = guarded(&item, transition.next, None);
             update.via = (event == Event::PasswordChanged).then_some(Via::Directory);
             update.audit = audit;
             Outcome::Done(update)
@@ -360,12 +364,29 @@ async fn perform(dir: &dyn Directory, action: Action, item: WorkItem) -> Outcome
             } else {
                 item.state
             };
-            Outcome::Failed(Update::new(item.id, state, Some(e.to_string())))
+            Outcome::Failed(guarded(&item, state, Some(e.to_string())))
         }
     }
 }
 
 type Audit = Option<(&'static str, &'static str, String)>;
+
+/// An update that applies only if the account is still in the state the item was read in.
+fn guarded(item: &WorkItem, state: AccountState, error: Option<String>) -> Update {
+    Update {
+        expected: Some(item.state),
+        ..Update::new(item.id, state, error)
+    }
+}
+
+/// Whether the store still has the account in the state the work item was read in.
+async fn still_in(store: &Store, item: &WorkItem) -> bool {
+    let id = item.id;
+    match store.run(move |s| s.account(id)).await {
+        Ok(Some(a)) => a.state == item.state,
+        _ => false,
+    }
+}
 
 /// Reconciliation: what the directory shows now, as the event to apply (with its audit record).
 async fn observe(dir: &dyn Directory, item: &WorkItem) -> Result<Option<(Event, Audit)>, DirectoryError> {

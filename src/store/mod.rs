@@ -128,6 +128,9 @@ pub struct Update {
     pub via: Option<Via>,
     /// An audit record to write with the change: (actor, action, detail).
     pub audit: Option<(&'static str, &'static str, String)>,
+    /// Apply only if the account is still in this state (it was decided from it): an operator's
+    /// change made meanwhile wins.
+    pub expected: Option<AccountState>,
 }
 
 impl Update {
@@ -138,6 +141,7 @@ impl Update {
             error,
             via: None,
             audit: None,
+            expected: None,
         }
     }
 }
@@ -431,7 +435,7 @@ impl Store {
                          marked_at = CASE WHEN ?2 = 'marked' THEN ?4 ELSE marked_at END,
                          completed_at = CASE WHEN ?2 = 'completed' THEN ?4 ELSE completed_at END,
                          completed_via = CASE WHEN ?2 = 'completed' THEN ?5 ELSE completed_via END
-                     WHERE id = ?1",
+                     WHERE id = ?1 AND (?6 IS NULL OR state = ?6)",
                 )
                 .map_err(db("record results"))?;
             let mut audit = tx
@@ -443,8 +447,14 @@ impl Store {
                 .map_err(db("record results"))?;
             for u in updates {
                 let via = u.via.map(Via::as_str);
-                stmt.execute(params![u.id, u.state.as_str(), u.error, now, via])
+                let expected = u.expected.map(AccountState::as_str);
+                let n = stmt
+                    .execute(params![u.id, u.state.as_str(), u.error, now, via, expected])
                     .map_err(db("record results"))?;
+                if n == 0 {
+                    tracing::info!(account_id = u.id, "account changed meanwhile; result not recorded");
+                    continue;
+                }
                 if let Some((actor, action, detail)) = &u.audit {
                     audit
                         .execute(params![now, actor, action, u.id, detail])

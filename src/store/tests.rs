@@ -153,3 +153,33 @@ fn open_in_missing_directory_names_it() {
     let err = Store::open(Path::new("/nonexistent/dir/state.db")).err().unwrap();
     assert!(err.to_string().contains("/nonexistent/dir does not exist"), "{err}");
 }
+
+#[test]
+fn guarded_updates_lose_to_changes_made_meanwhile() {
+    let (_d, store) = open();
+    let (c, _) = store.create_or_resume(&spec("a"), "test").unwrap();
+    let fresh = store.insert_scanned(c.id, &[account("ann", false)]).unwrap();
+    let id = fresh[0].id;
+    let stale = Update {
+        expected: Some(AccountState::Marked),
+        ..Update::new(id, AccountState::Completed, None)
+    };
+    let audit = Some(("reconcile", "password.changed", "x".to_string()));
+    store.record(&[Update { audit, ..stale }]).unwrap();
+    let ann = &store.accounts_for("ann", None).unwrap()[0];
+    assert_eq!(
+        ann.state,
+        AccountState::Pending,
+        "the account was pending, not marked: nothing applied"
+    );
+    assert!(
+        store.audit_trail(None, Some("ann")).unwrap().is_empty(),
+        "no audit for an update not applied"
+    );
+    let current = Update {
+        expected: Some(AccountState::Pending),
+        ..Update::new(id, AccountState::Marked, None)
+    };
+    store.record(&[current]).unwrap();
+    assert_eq!(store.accounts_for("ann", None).unwrap()[0].state, AccountState::Marked);
+}
