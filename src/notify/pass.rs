@@ -107,12 +107,24 @@ async fn one(
     }
     let now = Utc::now();
     let deadline = c.deadline.unwrap_or(campaign.deadline);
-    let due = match &c.unfinished {
-        Some((kind, _)) if kind == "notice" => Some(Due::Notice),
-        Some((_, step)) => Some(Due::Reminder(*step)),
-        None => schedule::due(now, deadline, reminders, c.sent),
+    // A mail whose result is unknown (killed) or that must be retried goes out again as what it
+    // was; otherwise the schedule decides.
+    let next: Option<(Kind, &'static str, u32, bool)> = match &c.unfinished {
+        Some((kind, step)) => match kind.as_str() {
+            "notice" => Some((Kind::Notice, "notice", *step, true)),
+            "reminder" => Some((Kind::Reminder, "reminder", *step, true)),
+            "resend" => Some((Kind::Notice, "resend", *step, true)),
+            "changed" => Some((Kind::Changed, "changed", *step, false)),
+            _ => None,
+        },
+        None => schedule::due(now, deadline, reminders, c.sent).map(|due| match due {
+            Due::Notice => (Kind::Notice, "notice", 0, true),
+            Due::Reminder(n) => (Kind::Reminder, "reminder", n, true),
+        }),
     };
-    let Some(due) = due else { return Ok(One::Nothing) };
+    let Some((kind, row, step, with_link)) = next else {
+        return Ok(One::Nothing);
+    };
     if c.mail.iter().all(|m| m.trim().is_empty()) && c.no_address_recorded {
         return Ok(One::Nothing);
     }
@@ -125,12 +137,7 @@ async fn one(
         reason: campaign.reason.clone(),
         deadline,
     };
-    let kind = if due == Due::Notice {
-        Kind::Notice
-    } else {
-        Kind::Reminder
-    };
-    deliver(mail, store, &target, kind, (due.kind(), due.step()), Some(portal)).await
+    deliver(mail, store, &target, kind, (row, step), with_link.then_some(portal)).await
 }
 
 /// Who a mail is for.
