@@ -35,7 +35,7 @@ pub const DEFAULT_RETRY_MAX: &str = "5m";
 /// # reply_to = "helpdesk@example.org"
 /// max_messages_per_second = 0    # [0] = unlimited
 /// max_connections = 4            # [4] SMTP sessions in parallel
-/// timeout = "30s"                # ["30s"] connect and each SMTP command
+/// timeout = "30s"                # ["30s"] opening a session (TCP, TLS, EHLO, AUTH); sending one message
 /// max_attempts = 5               # [5] per message, transient failures only
 /// retry_initial = "2s"           # ["2s"] doubled after each failure ...
 /// retry_max = "5m"               # ["5m"] ... up to this

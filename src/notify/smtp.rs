@@ -174,10 +174,10 @@ impl SmtpClient {
             if idle_for < CHECK_AFTER {
                 return Some(conn);
             }
-            if idle_for < CLOSE_AFTER && conn.test_connected().await {
+            if idle_for < CLOSE_AFTER && timeout(self.timeout, conn.test_connected()).await == Ok(true) {
                 return Some(conn);
             }
-            conn.abort().await;
+            let _ = timeout(self.timeout, conn.abort()).await;
         }
     }
 
@@ -189,7 +189,10 @@ impl SmtpClient {
             drop(idle);
             // Over the bound (cannot happen while callers hold one permit per send): close it
             // without waiting for the server.
-            tokio::spawn(async move { conn.abort().await });
+            let limit = self.timeout;
+            tokio::spawn(async move {
+                let _ = timeout(limit, conn.abort()).await;
+            });
         }
     }
 

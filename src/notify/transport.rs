@@ -1,5 +1,5 @@
-//! [`Mailer`]: sends built messages over SMTP (lettre's pooled async transport, rustls) or writes
-//! them to a spool directory, with pacing, bounded concurrency and retries.
+//! [`Mailer`]: sends built messages over SMTP (sessions in [`super::smtp`]) or writes them to a
+//! spool directory, with pacing, at most `mail.max_connections` sessions in use, and retries.
 //!
 //! Retries: transient failures (connection refused, timeouts, dropped connections, 4xx replies)
 //! are retried with exponential backoff up to `mail.max_attempts`; a 5xx reply to this message
@@ -83,17 +83,14 @@ pub enum MailerError {
     Tls(String),
     #[error("mail.spool_dir {}: {message}", .path.display())]
     SpoolDir { path: PathBuf, message: String },
-    #[error("the mailer must be created inside a tokio runtime (its SMTP pool runs a task)")]
-    NoRuntime,
 }
 
 impl Mailer {
-    /// Builds the mailer; opens no connection (the first send does). Must run inside a tokio
-    /// runtime. The file transport creates its spool directory.
+    /// Builds the mailer; opens no connection (the first send does). The file transport creates
+    /// its spool directory.
     pub fn new(settings: &MailSettings) -> Result<Mailer, MailerError> {
         let inner = match &settings.transport {
             TransportSettings::Smtp(smtp) => {
-                tokio::runtime::Handle::try_current().map_err(|_| MailerError::NoRuntime)?;
                 let tls = match smtp.security {
                     SmtpSecurity::Plain => None,
                     SmtpSecurity::StartTls | SmtpSecurity::ImplicitTls => Some(tls_parameters(smtp)?),
