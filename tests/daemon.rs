@@ -165,10 +165,19 @@ async fn serve_notifies_reloads_enforces_and_stops_cleanly() {
 
     // SIGHUP with a changed template: the next mail (d1's reminder, due 15 s after the start)
     // uses it. d2 completed: no reminder for it.
-    std::fs::write(&f.config, &good).unwrap();
+    // The same reload brings a stricter policy to the portal's forms.
+    let d1_notice = notices.iter().find(|m| m.contains("d1@example.org")).unwrap();
+    let link = d1_notice
+        .split(&format!("http://127.0.0.1:{portal}/reset/"))
+        .nth(1)
+        .unwrap()[..43]
+        .to_owned();
+    let form = format!("http://127.0.0.1:{portal}/reset/{link}");
+    assert!(common::daemon::get(&form).await.1.contains("At least 15 characters"));
+    std::fs::write(&f.config, format!("{good}\n[policy]\nmin_length = 20\n")).unwrap();
     std::fs::write(
         tpl.join("en/reminder.txt"),
-        "Subject: RELOADED reminder\n\nHello {{ display_name }}, {{ link }}\n",
+        "Subject: RELOADED reminder\n\nHello {{ display_name }},\n{{ link }}\n",
     )
     .unwrap();
     d.signal("HUP");
@@ -183,6 +192,20 @@ async fn serve_notifies_reloads_enforces_and_stops_cleanly() {
     })
     .await;
     assert!(reminder.contains("d1@example.org"), "{reminder}");
+    // The reminder's link replaced the notice's: its form shows the reloaded rules.
+    let fresh = reminder
+        .split(&format!("http://127.0.0.1:{portal}/reset/"))
+        .nth(1)
+        .unwrap()[..43]
+        .to_owned();
+    let page = common::daemon::get(&format!("http://127.0.0.1:{portal}/reset/{fresh}")).await;
+    assert_eq!(page.0, 200, "{}", page.1);
+    assert!(page.1.contains("At least 20 characters"), "policy reloaded: {}", page.1);
+    assert_eq!(
+        common::daemon::get(&form).await.0,
+        410,
+        "the notice's link was replaced"
+    );
 
     let metrics = d.admin_get("/metrics").await.1;
     for needle in [

@@ -83,6 +83,7 @@ pub async fn run(
         notifier: glue.clone(),
     })
     .context("portal")?;
+    let portal_handle = portal.clone();
     let helpdesk = HelpdeskState::new(HelpdeskParts {
         config: config.helpdesk.clone(),
         directory: dir.clone(),
@@ -151,7 +152,7 @@ pub async fn run(
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            _ = hangup.recv() => reload(&path, &config_tx, &glue, &set_log_filter),
+            _ = hangup.recv() => reload(&path, &config_tx, &glue, &portal_handle, &set_log_filter),
         }
     }
 
@@ -223,16 +224,17 @@ fn reload(
     path: &std::path::Path,
     config_tx: &watch::Sender<Arc<Config>>,
     glue: &MailGlue,
+    portal: &PortalState,
     set_log_filter: &SetLogFilter,
 ) {
     systemd::reloading();
     let result = config::load(path).map_err(anyhow::Error::new).and_then(|new| {
         let templates = Templates::load(&new.mail).context("mail templates")?;
-        Policy::load(&new.policy).context("password policy")?;
-        Ok((new, templates))
+        let policy = Policy::load(&new.policy).context("password policy")?;
+        Ok((new, templates, policy))
     });
     match result {
-        Ok((new, templates)) => {
+        Ok((new, templates, policy)) => {
             let old = config_tx.borrow().clone();
             for (key, changed) in [
                 (
@@ -254,6 +256,7 @@ fn reload(
                 tracing::warn!(error = %e, "daemon.log_level");
             }
             glue.reload(templates, new.portal.clone());
+            portal.set_policy(Arc::new(policy));
             let _ = config_tx.send(Arc::new(new));
             tracing::info!(config = %path.display(), "configuration reloaded");
         }

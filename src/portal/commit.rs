@@ -64,7 +64,7 @@ impl Change<'_> {
 
     /// The portal's policy, then "not the current password" where only the directory can tell.
     async fn check(&self, typed: &Typed) -> Result<(), Outcome> {
-        let policy = self.state.policy().clone();
+        let policy = self.state.policy();
         let dn = self.dn().to_owned();
         let n = policy.config().history;
         let history = if n == 0 {

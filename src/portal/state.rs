@@ -47,7 +47,8 @@ struct Inner {
     config: PortalConfig,
     directory: Arc<dyn Directory>,
     store: Store,
-    policy: Arc<Policy>,
+    /// Swapped on SIGHUP (word lists, rules); a request uses the policy current when it starts.
+    policy: std::sync::RwLock<Arc<Policy>>,
     notifier: Arc<dyn ChangeNotifier>,
     pages: Pages,
     csrf: Csrf,
@@ -97,7 +98,7 @@ impl PortalState {
                 config,
                 directory: parts.directory,
                 store: parts.store,
-                policy: parts.policy,
+                policy: std::sync::RwLock::new(parts.policy),
                 notifier: parts.notifier,
             }),
         })
@@ -112,8 +113,13 @@ impl PortalState {
     pub fn store(&self) -> &Store {
         &self.inner.store
     }
-    pub fn policy(&self) -> &Arc<Policy> {
-        &self.inner.policy
+    pub fn policy(&self) -> Arc<Policy> {
+        self.inner.policy.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Uses `policy` for the requests that start from now on (SIGHUP).
+    pub fn set_policy(&self, policy: Arc<Policy>) {
+        *self.inner.policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
     }
     pub fn notifier(&self) -> Arc<dyn ChangeNotifier> {
         self.inner.notifier.clone()
