@@ -153,45 +153,20 @@ impl Directory for Ds389 {
     }
 
     async fn ping(&self) -> Result<(), DirectoryError> {
-        search::read(&self.pool, "", Scope::Base, "(objectClass=*)", &["1.1"])
-            .await
-            .map(drop)
+        search::ping(&self.pool).await
     }
 
     async fn scan(&self, sink: mpsc::Sender<ScanItem>) -> Result<(), DirectoryError> {
-        let c = &self.config;
         let attrs = self.account_attrs();
-        let filter = scope::scope_filter(c);
-        search::paged(
-            &self.pool,
-            &c.base_dn,
-            &filter,
-            &attrs,
-            c.page_size,
-            &sink,
-            |e| match self.exclusion(&e) {
-                None => ScanItem::InScope(self.account(&e)),
-                Some(reason) => ScanItem::Excluded {
-                    login: e.first(&c.login_attribute).map(str::to_owned),
-                    dn: e.dn,
-                    reason,
-                },
+        search::scan_scope(&self.pool, &self.config, &attrs, &sink, |e| match self.exclusion(&e) {
+            None => ScanItem::InScope(self.account(&e)),
+            Some(reason) => ScanItem::Excluded {
+                login: e.first(&self.config.login_attribute).map(str::to_owned),
+                dn: e.dn,
+                reason,
             },
-        )
-        .await?;
-        if let Some(exclude) = &c.exclude_filter {
-            let filter = format!("(&{}{})", c.user_filter, exclude);
-            let attrs = [c.login_attribute.as_str()];
-            search::paged(&self.pool, &c.base_dn, &filter, &attrs, c.page_size, &sink, |e| {
-                ScanItem::Excluded {
-                    login: e.first(&c.login_attribute).map(str::to_owned),
-                    dn: e.dn,
-                    reason: ExclusionReason::ExcludeFilter,
-                }
-            })
-            .await?;
-        }
-        Ok(())
+        })
+        .await
     }
 
     async fn policy_warnings(&self, policies: &BTreeSet<Option<String>>) -> Result<Vec<Warning>, DirectoryError> {

@@ -167,49 +167,24 @@ impl Directory for OpenLdap {
     }
 
     async fn ping(&self) -> Result<(), DirectoryError> {
-        search::read(&self.pool, "", Scope::Base, "(objectClass=*)", &["1.1"])
-            .await
-            .map(drop)
+        search::ping(&self.pool).await
     }
 
     async fn scan(&self, sink: mpsc::Sender<ScanItem>) -> Result<(), DirectoryError> {
-        let c = &self.config;
         let attrs = self.account_attrs();
-        search::paged(
-            &self.pool,
-            &c.base_dn,
-            &scope::scope_filter(&self.config),
-            &attrs,
-            c.page_size,
-            &sink,
-            |e| {
-                let account = self.account(&e);
-                if account.login.is_empty() {
-                    ScanItem::Excluded {
-                        dn: account.dn,
-                        login: None,
-                        reason: ExclusionReason::MissingLogin,
-                    }
-                } else {
-                    ScanItem::InScope(account)
-                }
-            },
-        )
-        .await?;
-        if let Some(exclude) = &c.exclude_filter {
-            let filter = format!("(&{}{})", c.user_filter, exclude);
-            let attrs = [c.login_attribute.as_str()];
-            search::paged(&self.pool, &c.base_dn, &filter, &attrs, c.page_size, &sink, |e| {
-                let login = e.first(&c.login_attribute).map(str::to_owned);
+        search::scan_scope(&self.pool, &self.config, &attrs, &sink, |e| {
+            let account = self.account(&e);
+            if account.login.is_empty() {
                 ScanItem::Excluded {
-                    dn: e.dn,
-                    login,
-                    reason: ExclusionReason::ExcludeFilter,
+                    dn: account.dn,
+                    login: None,
+                    reason: ExclusionReason::MissingLogin,
                 }
-            })
-            .await?;
-        }
-        Ok(())
+            } else {
+                ScanItem::InScope(account)
+            }
+        })
+        .await
     }
 
     async fn policy_warnings(&self, policies: &BTreeSet<Option<String>>) -> Result<Vec<Warning>, DirectoryError> {

@@ -114,3 +114,36 @@ pub(crate) async fn read(
         }),
     }
 }
+
+/// A cheap liveness check through the pool: a bound connection answers a root DSE read.
+pub(crate) async fn ping(pool: &Pool) -> Result<(), DirectoryError> {
+    read(pool, "", Scope::Base, "(objectClass=*)", &["1.1"]).await.map(drop)
+}
+
+/// Scans a campaign's scope, shared by the flavours: every entry matching the scope filter,
+/// turned into an item by the flavour's `classify` (an account in scope, or why it is left out),
+/// then every entry matching the exclusion filter, as excluded.
+pub(crate) async fn scan_scope(
+    pool: &Pool,
+    config: &crate::config::DirectoryConfig,
+    attrs: &[&str],
+    sink: &tokio::sync::mpsc::Sender<super::ScanItem>,
+    classify: impl Fn(Entry) -> super::ScanItem + Send + Sync,
+) -> Result<(), DirectoryError> {
+    let c = config;
+    let filter = super::scope::scope_filter(c);
+    paged(pool, &c.base_dn, &filter, attrs, c.page_size, sink, classify).await?;
+    if let Some(exclude) = &c.exclude_filter {
+        let filter = format!("(&{}{})", c.user_filter, exclude);
+        let attrs = [c.login_attribute.as_str()];
+        paged(pool, &c.base_dn, &filter, &attrs, c.page_size, sink, |e| {
+            super::ScanItem::Excluded {
+                login: e.first(&c.login_attribute).map(str::to_owned),
+                dn: e.dn,
+                reason: super::ExclusionReason::ExcludeFilter,
+            }
+        })
+        .await?;
+    }
+    Ok(())
+}
