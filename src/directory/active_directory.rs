@@ -153,18 +153,7 @@ impl ActiveDirectory {
     }
 
     fn account(&self, e: &Entry) -> Account {
-        let c = &self.config;
-        Account {
-            dn: e.dn.clone(),
-            login: e.first(&c.login_attribute).unwrap_or_default().to_owned(),
-            mail: e.all(&c.mail_attribute).to_vec(),
-            display_name: e.first(&c.display_name_attribute).map(str::to_owned),
-            given_name: e.first(&c.given_name_attribute).map(str::to_owned),
-            surname: e.first(&c.surname_attribute).map(str::to_owned),
-            language: e.first(&c.language_attribute).map(str::to_owned),
-            flagged: PwState::of(e).flagged(),
-            policy: e.first(RESULTANT_PSO).map(str::to_owned),
-        }
+        e.account(&self.config, PwState::of(e).flagged(), e.first(RESULTANT_PSO))
     }
 
     async fn details(&self, e: &Entry) -> Result<AccountDetails, DirectoryError> {

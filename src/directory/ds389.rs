@@ -97,18 +97,7 @@ impl Ds389 {
     }
 
     fn account(&self, e: &Entry) -> Account {
-        let c = &self.config;
-        Account {
-            dn: e.dn.clone(),
-            login: e.first(&c.login_attribute).unwrap_or_default().to_owned(),
-            mail: e.all(&c.mail_attribute).to_vec(),
-            display_name: e.first(&c.display_name_attribute).map(str::to_owned),
-            given_name: e.first(&c.given_name_attribute).map(str::to_owned),
-            surname: e.first(&c.surname_attribute).map(str::to_owned),
-            language: e.first(&c.language_attribute).map(str::to_owned),
-            flagged: expired(e.first(EXPIRY)),
-            policy: e.first(LOCAL_POLICY).map(str::to_owned),
-        }
+        e.account(&self.config, expired(e.first(EXPIRY)), e.first(LOCAL_POLICY))
     }
 
     fn details(&self, e: &Entry) -> AccountDetails {

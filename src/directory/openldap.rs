@@ -57,18 +57,11 @@ impl OpenLdap {
     }
 
     fn account(&self, e: &Entry) -> Account {
-        let c = &self.config;
-        Account {
-            dn: e.dn.clone(),
-            login: e.first(&c.login_attribute).unwrap_or_default().to_owned(),
-            mail: e.all(&c.mail_attribute).to_vec(),
-            display_name: e.first(&c.display_name_attribute).map(str::to_owned),
-            given_name: e.first(&c.given_name_attribute).map(str::to_owned),
-            surname: e.first(&c.surname_attribute).map(str::to_owned),
-            language: e.first(&c.language_attribute).map(str::to_owned),
-            flagged: e.first(FLAG).is_some_and(|v| v.eq_ignore_ascii_case("TRUE")),
-            policy: e.first(POLICY_SUBENTRY).map(str::to_owned),
-        }
+        e.account(
+            &self.config,
+            e.first(FLAG).is_some_and(|v| v.eq_ignore_ascii_case("TRUE")),
+            e.first(POLICY_SUBENTRY),
+        )
     }
 
     fn details(&self, e: &Entry) -> AccountDetails {

@@ -25,6 +25,22 @@ impl Entry {
         self.all(attr).first().map(String::as_str)
     }
 
+    /// The account fields every flavour reads from the configured attributes; the flavour
+    /// says whether the account is flagged and which policy entry governs it.
+    pub fn account(&self, c: &crate::config::DirectoryConfig, flagged: bool, policy: Option<&str>) -> super::Account {
+        super::Account {
+            dn: self.dn.clone(),
+            login: self.first(&c.login_attribute).unwrap_or_default().to_owned(),
+            mail: self.all(&c.mail_attribute).to_vec(),
+            display_name: self.first(&c.display_name_attribute).map(str::to_owned),
+            given_name: self.first(&c.given_name_attribute).map(str::to_owned),
+            surname: self.first(&c.surname_attribute).map(str::to_owned),
+            language: self.first(&c.language_attribute).map(str::to_owned),
+            flagged,
+            policy: policy.map(str::to_owned),
+        }
+    }
+
     pub fn all(&self, attr: &str) -> &[String] {
         self.attrs
             .get(&attr.to_ascii_lowercase())
