@@ -82,7 +82,7 @@ async fn set_up(users: usize) -> Res<Setup> {
             dir.path().join("state.db").display()
         ),
     )?;
-    let config = pwresetd::config::load(&config_path)?;
+    let config = pwresetd::daemon::config::load(&config_path)?;
     let directory = directory::connect(&config.directory)?;
     let store = Store::open(&config.store.path)?;
     let policy = Arc::new(Policy::load(&PolicyConfig::default())?);

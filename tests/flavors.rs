@@ -456,7 +456,7 @@ async fn active_directory_dont_expire_clear_and_restore() {
         )],
     )
     .await;
-    let config = pwresetd::config::load(&case.config).unwrap();
+    let config = pwresetd::daemon::config::load(&case.config).unwrap();
     let store = Store::open(&config.store.path).unwrap();
     let campaign = store.campaign("c2").unwrap().unwrap();
     let settings = Settings {

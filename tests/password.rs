@@ -9,7 +9,7 @@ use pwresetd::directory::{self, BindCheck, Directory, PasswordError};
 use pwresetd::secret::Secret;
 
 async fn dir(f: &Fixture) -> std::sync::Arc<dyn Directory> {
-    let config = pwresetd::config::load(&f.config).unwrap();
+    let config = pwresetd::daemon::config::load(&f.config).unwrap();
     directory::connect(&config.directory).unwrap()
 }
 

@@ -51,7 +51,7 @@ async fn reconcile_completes_restores_and_records_gone() {
     assert_eq!(res.1.rc, 0, "{:?}", res.1);
     assert_eq!(admin.delete(&f.dn("deleted")).await.unwrap().rc, 0);
 
-    let config = pwresetd::config::load(&f.config).unwrap();
+    let config = pwresetd::daemon::config::load(&f.config).unwrap();
     let dir = pwresetd::directory::connect(&config.directory).unwrap();
     let store = Store::open(&config.store.path).unwrap();
     let campaign = store.campaign("rc").unwrap().unwrap();

@@ -3,6 +3,7 @@
 //! [`state`] is the pure state machine; [`plan`] is the dry run (reads the directory, writes
 //! nothing); [`runner`] executes marking and reverting against the directory and the store.
 
+pub mod config;
 pub mod lease;
 pub mod plan;
 pub mod reconcile;

@@ -15,7 +15,7 @@ use crate::campaign::lease::LeaseGuard;
 use crate::campaign::plan::{self, Plan};
 use crate::campaign::runner::{self, Settings};
 use crate::campaign::state::CampaignState;
-use crate::config::Config;
+use crate::daemon::config::Config;
 use crate::store::{AuditEntry, Campaign, CampaignSpec, Opened, Scope, Store};
 
 #[derive(Debug, Subcommand)]

@@ -21,7 +21,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{self, Config, ConfigError};
+use crate::config::ConfigError;
+use crate::daemon::config::{self, Config};
 use crate::directory::{self, Directory, DirectoryError};
 use crate::store::{Store, StoreError};
 

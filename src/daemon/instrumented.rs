@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::metrics::{Metrics, Op, OpError};
-use crate::config::Flavor;
+use crate::directory::config::Flavor;
 use crate::directory::{
     AccountDetails, BindCheck, Directory, DirectoryError, PasswordError, Presence, ScanItem, Warning,
 };

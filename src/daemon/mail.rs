@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::metrics::{MailResult, Metrics};
 use super::worker::MailPass;
-use crate::config::Config;
+use crate::daemon::config::Config;
 use crate::directory::AccountDetails;
 use crate::helpdesk::{Resender, Resent};
 use crate::notify::pass::{self, Mail, One, PassSummary, Target};

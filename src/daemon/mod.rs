@@ -10,6 +10,7 @@
 //! and mails finish within `shutdown_grace`, then return.
 
 pub mod admin;
+pub mod config;
 pub mod instrumented;
 mod mail;
 pub mod metrics;
@@ -25,7 +26,6 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{self, Config};
 use crate::directory::{self, Directory};
 use crate::helpdesk::{HelpdeskParts, HelpdeskState};
 use crate::notify::pass::Mail;
@@ -33,6 +33,7 @@ use crate::notify::{Mailer, Templates};
 use crate::policy::Policy;
 use crate::portal::{PortalParts, PortalState};
 use crate::store::Store;
+use config::Config;
 pub use mail::MailGlue;
 use metrics::Metrics;
 

@@ -17,7 +17,7 @@ use crate::campaign::Status;
 use crate::campaign::lease::LeaseGuard;
 use crate::campaign::runner::{self, RunError, Settings};
 use crate::campaign::state::{AccountState, CampaignState};
-use crate::config::Config;
+use crate::daemon::config::Config;
 use crate::directory::Directory;
 use crate::store::{Campaign, Store, StoreError};
 

@@ -31,7 +31,7 @@ use super::{
     Account, AccountDetails, BindCheck, Directory, DirectoryError, ExclusionReason, PasswordError, Presence, ScanItem,
     Warning, filetime, ops, scope,
 };
-use crate::config::{DirectoryConfig, DontExpire, Flavor};
+use crate::directory::config::{DirectoryConfig, DontExpire, Flavor};
 use crate::secret::Secret;
 use dont_expire::Restore;
 

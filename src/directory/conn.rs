@@ -17,7 +17,7 @@ use rustls::{ClientConfig, RootCertStore};
 use tokio::sync::Mutex;
 
 use super::DirectoryError;
-use crate::config::{DirectoryConfig, Transport};
+use crate::directory::config::{DirectoryConfig, Transport};
 use crate::secret::Secret;
 
 /// How to reach the directory: URL, transport protection and timeouts.

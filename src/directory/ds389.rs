@@ -30,7 +30,7 @@ use super::{
     Account, AccountDetails, BindCheck, Directory, DirectoryError, ExclusionReason, PasswordError, Presence, ScanItem,
     Warning, gentime, groups, ops, scope,
 };
-use crate::config::{DirectoryConfig, Flavor};
+use crate::directory::config::{DirectoryConfig, Flavor};
 use crate::secret::Secret;
 
 const EXPIRY: &str = "passwordExpirationTime";

@@ -9,6 +9,7 @@
 //! built from a value goes through `ldap3::ldap_escape` / `ldap3::dn_escape`.
 
 pub mod active_directory;
+pub mod config;
 pub mod conn;
 mod controls;
 pub mod dn;
@@ -33,7 +34,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::config::{DirectoryConfig, Flavor};
+use crate::directory::config::{DirectoryConfig, Flavor};
 use crate::secret::Secret;
 pub use error::{DirectoryError, PasswordError};
 

@@ -16,7 +16,7 @@ use super::{
     Account, AccountDetails, BindCheck, Directory, DirectoryError, ExclusionReason, PasswordError, Presence, ScanItem,
     Warning, gentime, groups, scope, userpassword,
 };
-use crate::config::{DirectoryConfig, Flavor, PasswordHash};
+use crate::directory::config::{DirectoryConfig, Flavor, PasswordHash};
 use crate::secret::Secret;
 
 const FLAG: &str = "pwdReset";

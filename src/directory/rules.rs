@@ -3,7 +3,7 @@
 //! directory refuse the password. Pure.
 
 use super::Warning;
-use crate::config::PolicyFloor;
+use crate::directory::config::PolicyFloor;
 
 /// A directory password policy's rules, in the terms of [`PolicyFloor`].
 #[derive(Debug, Clone, PartialEq, Eq)]

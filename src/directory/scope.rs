@@ -1,7 +1,7 @@
 //! Where an entry stands relative to the configured scope: DN suffix tests and the scope filter.
 //! Shared by the flavours; no I/O.
 
-use crate::config::DirectoryConfig;
+use crate::directory::config::DirectoryConfig;
 
 /// The user filter without the exclusions: what a campaign's in-scope search uses.
 pub(crate) fn scope_filter(config: &DirectoryConfig) -> String {

@@ -27,7 +27,12 @@ impl Entry {
 
     /// The account fields every flavour reads from the configured attributes; the flavour
     /// says whether the account is flagged and which policy entry governs it.
-    pub fn account(&self, c: &crate::config::DirectoryConfig, flagged: bool, policy: Option<&str>) -> super::Account {
+    pub fn account(
+        &self,
+        c: &crate::directory::config::DirectoryConfig,
+        flagged: bool,
+        policy: Option<&str>,
+    ) -> super::Account {
         super::Account {
             dn: self.dn.clone(),
             login: self.first(&c.login_attribute).unwrap_or_default().to_owned(),
@@ -141,7 +146,7 @@ pub(crate) async fn ping(pool: &Pool) -> Result<(), DirectoryError> {
 /// then every entry matching the exclusion filter, as excluded.
 pub(crate) async fn scan_scope(
     pool: &Pool,
-    config: &crate::config::DirectoryConfig,
+    config: &crate::directory::config::DirectoryConfig,
     attrs: &[&str],
     sink: &tokio::sync::mpsc::Sender<super::ScanItem>,
     classify: impl Fn(Entry) -> super::ScanItem + Send + Sync,

@@ -11,6 +11,7 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use serde::Deserialize;
 
+use crate::config::resolve;
 use crate::secret::Secret;
 
 /// Name of the systemd credential holding the SMTP password (`LoadCredential=smtp-password:…`).
@@ -500,10 +501,6 @@ fn at_least_one(key: &str, value: u32) -> Result<u32, MailConfigError> {
     } else {
         Ok(value)
     }
-}
-
-fn resolve(base: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() { p.to_owned() } else { base.join(p) }
 }
 
 #[cfg(test)]

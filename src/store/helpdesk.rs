@@ -344,6 +344,8 @@ mod tests {
 
         // Marked again: a fresh marked_at; then a deadline of its own.
         let before = rec.marked_at;
+        // Timestamps are stored to the millisecond: let one pass so "fresh" is visible.
+        std::thread::sleep(std::time::Duration::from_millis(2));
         let mut mark = change(ann.id, AccountState::Exempted, AccountState::Marked);
         mark.audit.action = "helpdesk.mark".into();
         store.operator_change(&mark).unwrap().unwrap();

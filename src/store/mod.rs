@@ -5,6 +5,7 @@
 //! transaction each so the store keeps up with the directory.
 
 mod completion;
+pub mod config;
 mod helpdesk;
 mod lease;
 mod notify;

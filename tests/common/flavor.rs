@@ -214,7 +214,7 @@ impl Case {
 
     /// The library's directory client for this case's config.
     pub fn directory(&self) -> Arc<dyn Directory> {
-        let config = pwresetd::config::load(&self.config).unwrap();
+        let config = pwresetd::daemon::config::load(&self.config).unwrap();
         directory::connect(&config.directory).unwrap()
     }
 

@@ -67,7 +67,7 @@ impl Portal {
             })
             .collect();
         let fixture = Fixture::new(name, &users).await;
-        let config = pwresetd::config::load(&fixture.config).unwrap();
+        let config = pwresetd::daemon::config::load(&fixture.config).unwrap();
         let directory = directory::connect(&config.directory).unwrap();
         let store = Store::open(&fixture.store_path()).unwrap();
         let policy = Arc::new(Policy::load(&options.policy).unwrap());

@@ -8,7 +8,7 @@ use super::super::conn::Pool;
 use super::super::rules::DirectoryRules;
 use super::super::{DirectoryError, Warning, search};
 use super::MARK;
-use crate::config::PolicyFloor;
+use crate::directory::config::PolicyFloor;
 
 /// Warnings about one policy entry (`cn=config` or a local policy).
 pub(super) async fn check(

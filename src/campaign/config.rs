@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ConfigError, parse_duration};
+use crate::config::{ConfigError, parse_duration};
 
 #[derive(Debug, Clone)]
 pub struct CampaignConfig {
@@ -14,7 +14,7 @@ pub struct CampaignConfig {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub(super) struct RawCampaign {
+pub struct RawCampaign {
     reminders: Vec<String>,
 }
 
@@ -27,7 +27,7 @@ impl Default for RawCampaign {
 }
 
 impl RawCampaign {
-    pub(super) fn validate(self) -> Result<CampaignConfig, ConfigError> {
+    pub fn validate(self) -> Result<CampaignConfig, ConfigError> {
         let mut reminders = Vec::new();
         for r in &self.reminders {
             let d = parse_duration("campaign.reminders", r)?;
@@ -40,7 +40,7 @@ impl RawCampaign {
             reminders.push(d);
         }
         Ok(CampaignConfig {
-            reminders: crate::campaign::schedule::ordered(&reminders),
+            reminders: super::schedule::ordered(&reminders),
         })
     }
 }

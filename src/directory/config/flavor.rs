@@ -2,13 +2,13 @@
 //! `login_attribute`), the keys a flavour refuses, and `dont_expire_accounts` (Active Directory).
 //!
 //! Only names, defaults and validation live here; what a flavour does with them is in
-//! `crate::directory`. Errors name the key, like every other config error.
+//! the flavour's own file under `crate::directory`. Errors name the key, like every other config error.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::ConfigError;
+use crate::config::{ConfigError, resolve};
 use crate::policy::PolicyConfig;
 
 /// Which directory server family the accounts live in.
@@ -85,7 +85,7 @@ pub struct PolicyFloor {
 }
 
 impl PolicyFloor {
-    pub(super) fn of(policy: &PolicyConfig) -> Self {
+    pub fn of(policy: &PolicyConfig) -> Self {
         PolicyFloor {
             min_length: policy.min_length,
             min_character_classes: policy.min_character_classes.unwrap_or(0),
@@ -165,7 +165,7 @@ impl FlavorKeys<'_> {
                 ));
             }
             (Some(()), Some(p)) => DontExpire::ClearAndRestore {
-                ledger: super::resolve(base, p),
+                ledger: resolve(base, p),
             },
             (Some(()), None) => DontExpire::ClearAndRestore {
                 ledger: store_dir.join(DEFAULT_LEDGER_NAME),

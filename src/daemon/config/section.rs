@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ConfigError, parse_duration};
+use crate::config::{ConfigError, parse_duration};
 
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {

@@ -1,4 +1,7 @@
+use std::time::Duration;
+
 use super::*;
+use crate::directory::config::Transport;
 
 const BASE: &str = r#"
 [directory]
