@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod directory;
+pub mod engine;
 pub mod helpdesk;
 pub mod notify;
 pub mod policy;

@@ -46,6 +46,25 @@ pub fn well_formed(candidate: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// The portal's address of the one-time link for `token`: `PUBLIC_URL/reset/TOKEN`. Mails carry
+/// it; the portal serves that route.
+pub fn reset_link(public_url: &url::Url, token: &str) -> String {
+    format!("{}/reset/{token}", public_url.as_str().trim_end_matches('/'))
+}
+
+/// What a mailed link needs: where the portal is, and how long a link lives.
+#[derive(Debug, Clone)]
+pub struct Links {
+    pub public_url: url::Url,
+    pub ttl: std::time::Duration,
+}
+
+impl Links {
+    pub fn url(&self, token: &str) -> String {
+        reset_link(&self.public_url, token)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

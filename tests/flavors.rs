@@ -17,9 +17,9 @@ use common::flavor::{Case, Kind, Person, Restriction, Role};
 use common::{USER_PASSWORD, json, text};
 use indicatif::ProgressBar;
 use ldap3::Mod;
-use pwresetd::campaign::runner::{self, Settings};
 use pwresetd::campaign::state::Via;
 use pwresetd::directory::{BindCheck, PasswordError};
+use pwresetd::engine::runner::{self, Settings};
 use pwresetd::secret::Secret;
 use pwresetd::store::{AuditEntry, Completion, Store};
 

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use common::{Fixture, USER_PASSWORD, User, json, text};
 use indicatif::ProgressBar;
 use ldap3::Mod;
-use pwresetd::campaign::runner::{self, Settings};
+use pwresetd::engine::runner::{self, Settings};
 use pwresetd::store::Store;
 
 #[tokio::test]

@@ -1,69 +1,12 @@
-//! Campaigns: which accounts must change their password, and the work of marking them.
+//! Campaigns, the pure core: which accounts must change their password and what happens to each.
 //!
-//! [`state`] is the pure state machine; [`plan`] is the dry run (reads the directory, writes
-//! nothing); [`runner`] executes marking and reverting against the directory and the store.
+//! [`state`] is the state machine (`apply(state, event) → (next state, effect)`); [`schedule`]
+//! says which mail is due when; [`reconcile`] what an observation of the directory means;
+//! [`scope`] what a scan finds; [`config`] the `[campaign]` section. No I/O here: no tokio,
+//! directory, store or mail. `crate::engine` executes the effects.
 
 pub mod config;
-pub mod lease;
-pub mod plan;
 pub mod reconcile;
-pub mod runner;
 pub mod schedule;
+pub mod scope;
 pub mod state;
-
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-
-use crate::store::{Campaign, Store, StoreError};
-use state::{AccountState, CampaignState};
-
-/// A campaign's progress: counts per account state (`campaign status --json`, the helpdesk API).
-#[derive(Debug, Clone, Serialize)]
-pub struct Status {
-    pub name: String,
-    pub state: CampaignState,
-    pub reason: String,
-    pub deadline: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
-    pub created_by: String,
-    pub scan_complete: bool,
-    pub in_scope: u64,
-    pub pending: u64,
-    pub marked: u64,
-    pub failed: u64,
-    pub completed: u64,
-    pub exempted: u64,
-    pub reverted: u64,
-    pub excluded: u64,
-    /// Deleted or moved out of scope after the campaign started.
-    pub gone: u64,
-    pub excluded_by_reason: BTreeMap<String, u64>,
-}
-
-impl Status {
-    pub fn read(store: &Store, campaign: &Campaign) -> Result<Status, StoreError> {
-        let counts = store.counts(campaign.id)?;
-        let n = |s: AccountState| counts.get(&s).copied().unwrap_or(0);
-        Ok(Status {
-            name: campaign.name.clone(),
-            state: campaign.state,
-            reason: campaign.reason.clone(),
-            deadline: campaign.deadline,
-            created_at: campaign.created_at,
-            created_by: campaign.created_by.clone(),
-            scan_complete: campaign.scan_complete,
-            in_scope: counts.iter().filter(|(s, _)| s.in_scope()).map(|(_, n)| n).sum(),
-            pending: n(AccountState::Pending),
-            marked: n(AccountState::Marked),
-            failed: n(AccountState::Failed),
-            completed: n(AccountState::Completed),
-            exempted: n(AccountState::Exempted),
-            reverted: n(AccountState::Reverted),
-            excluded: n(AccountState::Excluded),
-            gone: n(AccountState::Gone),
-            excluded_by_reason: store.exclusions(campaign.id)?,
-        })
-    }
-}

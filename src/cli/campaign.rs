@@ -10,12 +10,12 @@ use clap::{Args, Subcommand};
 
 use super::output::{self, json, progress_bar};
 use super::{EX_TEMPFAIL, EX_USAGE, Failure, actor, directory, load_config, open_store};
-use crate::campaign::Status;
-use crate::campaign::lease::LeaseGuard;
-use crate::campaign::plan::{self, Plan};
-use crate::campaign::runner::{self, Settings};
 use crate::campaign::state::CampaignState;
 use crate::daemon::config::Config;
+use crate::engine::Status;
+use crate::engine::lease::LeaseGuard;
+use crate::engine::plan::{self, Plan};
+use crate::engine::runner::{self, Settings};
 use crate::store::{AuditEntry, Campaign, CampaignSpec, Opened, Scope, Store};
 
 #[derive(Debug, Subcommand)]
@@ -523,7 +523,7 @@ async fn notify(config: &Config, name: &str) -> Result<ExitCode, Failure> {
         })
     };
     let reminders = &config.campaign.reminders;
-    let result = pass::run(&mail, &store, &campaign, reminders, &config.portal, Some(&stop)).await;
+    let result = pass::run(&mail, &store, &campaign, reminders, &config.portal.links(), Some(&stop)).await;
     watcher.abort();
     mail.mailer.shutdown().await;
     let summary = match result {

@@ -123,10 +123,10 @@ fn exit_code(error: &anyhow::Error) -> u8 {
                 _ => 1,
             };
         }
-        if let Some(e) = cause.downcast_ref::<crate::campaign::runner::RunError>() {
+        if let Some(e) = cause.downcast_ref::<crate::engine::runner::RunError>() {
             return match e {
-                crate::campaign::runner::RunError::Unavailable(_) => EX_UNAVAILABLE,
-                crate::campaign::runner::RunError::Store(_) => EX_SOFTWARE,
+                crate::engine::runner::RunError::Unavailable(_) => EX_UNAVAILABLE,
+                crate::engine::runner::RunError::Store(_) => EX_SOFTWARE,
             };
         }
         if let Some(e) = cause.downcast_ref::<StoreError>() {

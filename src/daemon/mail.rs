@@ -73,7 +73,7 @@ impl MailGlue {
             &Target::from_record(account),
             Kind::Notice,
             ("resend", step),
-            Some(&portal),
+            Some(&portal.links()),
         )
         .await?;
         self.count_one(&one);
@@ -94,7 +94,7 @@ impl MailPass for MailGlue {
             &self.store,
             campaign,
             &config.campaign.reminders,
-            &config.portal,
+            &config.portal.links(),
             Some(stop),
         )
         .await;

@@ -13,12 +13,12 @@ use tokio::sync::watch;
 
 use super::metrics::{self, Metrics};
 use super::systemd;
-use crate::campaign::Status;
-use crate::campaign::lease::LeaseGuard;
-use crate::campaign::runner::{self, RunError, Settings};
 use crate::campaign::state::{AccountState, CampaignState};
 use crate::daemon::config::Config;
 use crate::directory::Directory;
+use crate::engine::Status;
+use crate::engine::lease::LeaseGuard;
+use crate::engine::runner::{self, RunError, Settings};
 use crate::store::{Campaign, Store, StoreError};
 
 /// How often the worker looks for work when nothing is due sooner.

@@ -20,7 +20,7 @@ use super::auth::{self, Client, Credential, Operator};
 use super::error::ApiError;
 use super::progress::{self, CampaignProgress};
 use super::view;
-use crate::campaign::Status;
+use crate::engine::Status;
 use crate::store::{AccountList, Campaign, Progress};
 
 /// The OpenAPI description of this API.

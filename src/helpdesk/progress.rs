@@ -9,9 +9,9 @@ use std::fmt::Write;
 use chrono::{DateTime, Duration, DurationRound, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::campaign::Status;
 use crate::campaign::state::AccountState;
 use crate::directory::dn;
+use crate::engine::Status;
 use crate::store::{AccountRecord, Progress};
 
 /// Accounts directly under the base DN are counted under this name.

@@ -132,7 +132,7 @@ struct HomeView {
     query: Option<String>,
     results: Option<Vec<crate::store::Found>>,
     truncated: bool,
-    campaigns: Vec<crate::campaign::Status>,
+    campaigns: Vec<crate::engine::Status>,
 }
 
 async fn home(
@@ -158,7 +158,7 @@ async fn home(
         .run(|s| {
             s.campaigns()?
                 .iter()
-                .map(|c| crate::campaign::Status::read(s, c))
+                .map(|c| crate::engine::Status::read(s, c))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await;

@@ -18,9 +18,8 @@ use super::message::{self, Recipient};
 use super::templates::{Kind, Templates, Vars};
 use super::transport::{Mailer, SendError};
 use crate::campaign::schedule::{self, Due};
-use crate::portal::PortalConfig;
 use crate::store::{Campaign, MailCandidate, MailOutcome, Store, StoreError};
-use crate::token;
+use crate::token::{self, Links};
 
 /// Everything a pass needs besides the store.
 #[derive(Clone)]
@@ -56,7 +55,7 @@ pub async fn run(
     store: &Store,
     campaign: &Campaign,
     reminders: &[Duration],
-    portal: &PortalConfig,
+    links: &Links,
     stop: Option<&AtomicBool>,
 ) -> Result<PassSummary, PassError> {
     let mut summary = PassSummary::default();
@@ -71,7 +70,7 @@ pub async fn run(
         let Some(last) = batch.last() else { break };
         after = last.account_id;
         let results: Vec<Result<One, StoreError>> = stream::iter(batch)
-            .map(|c| one(mail, store, campaign, reminders, portal, stop, c))
+            .map(|c| one(mail, store, campaign, reminders, links, stop, c))
             .buffer_unordered(parallel)
             .collect()
             .await;
@@ -98,7 +97,7 @@ async fn one(
     store: &Store,
     campaign: &Campaign,
     reminders: &[Duration],
-    portal: &PortalConfig,
+    links: &Links,
     stop: Option<&AtomicBool>,
     c: MailCandidate,
 ) -> Result<One, StoreError> {
@@ -137,7 +136,7 @@ async fn one(
         reason: campaign.reason.clone(),
         deadline,
     };
-    deliver(mail, store, &target, kind, (row, step), with_link.then_some(portal)).await
+    deliver(mail, store, &target, kind, (row, step), with_link.then_some(links)).await
 }
 
 /// Who a mail is for.
@@ -175,14 +174,14 @@ pub enum One {
 }
 
 /// Renders and sends one mail of `kind` to `target`, recorded as (`row.0`, `row.1`) in the
-/// store; with `portal`, a fresh one-time link goes with it. Intent before, result after.
+/// store; with `links`, a fresh one-time link goes with it. Intent before, result after.
 pub async fn deliver(
     mail: &Mail,
     store: &Store,
     target: &Target,
     kind: Kind,
     row: (&'static str, u32),
-    portal: Option<&PortalConfig>,
+    links: Option<&Links>,
 ) -> Result<One, StoreError> {
     let now = Utc::now();
     let account_id = target.account_id;
@@ -190,7 +189,7 @@ pub async fn deliver(
         store.run(move |s| s.record_no_address(account_id)).await?;
         return Ok(One::NoAddress);
     }
-    let link = match portal.map(|p| token::issue().map(|t| (t, p))).transpose() {
+    let link = match links.map(|p| token::issue().map(|t| (t, p))).transpose() {
         Ok(link) => link,
         Err(e) => return Ok(One::Unusable(format!("cannot draw a random token: {e}"))),
     };
@@ -199,7 +198,7 @@ pub async fn deliver(
         login: target.login.clone(),
         reason: target.reason.clone(),
         deadline: target.deadline,
-        link: link.as_ref().map(|(t, p)| p.reset_link(t.token.expose())),
+        link: link.as_ref().map(|(t, p)| p.url(t.token.expose())),
         changed_at: (kind == Kind::Changed).then_some(now),
         now,
     };
@@ -230,7 +229,7 @@ pub async fn deliver(
         }
     };
     let token = link.map(|(t, p)| {
-        let ttl = chrono::Duration::from_std(p.token_ttl).unwrap_or(chrono::Duration::hours(72));
+        let ttl = chrono::Duration::from_std(p.ttl).unwrap_or(chrono::Duration::hours(72));
         (t.hash, now + ttl)
     });
     let (to, tok) = (built.to.to_string(), token.clone());

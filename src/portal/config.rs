@@ -89,7 +89,15 @@ pub struct PortalConfig {
 impl PortalConfig {
     /// The one-time link for `token`.
     pub fn reset_link(&self, token: &str) -> String {
-        format!("{}/reset/{token}", self.public_url.as_str().trim_end_matches('/'))
+        crate::token::reset_link(&self.public_url, token)
+    }
+
+    /// What mails need to carry links to this portal.
+    pub fn links(&self) -> crate::token::Links {
+        crate::token::Links {
+            public_url: self.public_url.clone(),
+            ttl: self.token_ttl,
+        }
     }
 
     /// Cookies get `Secure` (and the `__Host-` prefix) when users reach the portal over HTTPS.

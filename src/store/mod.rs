@@ -24,8 +24,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::campaign::scope::ScanItem;
 use crate::campaign::state::{AccountState, CampaignState, Via};
-use crate::directory::ScanItem;
 
 #[derive(Debug, Error)]
 pub enum StoreError {

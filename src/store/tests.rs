@@ -1,5 +1,5 @@
 use super::*;
-use crate::directory::{Account, ExclusionReason};
+use crate::campaign::scope::{Account, ExclusionReason};
 
 pub(super) fn spec(name: &str) -> CampaignSpec {
     CampaignSpec {

@@ -17,8 +17,8 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::{Interval, MissedTickBehavior};
 
-use super::reconcile::{Observation, decide};
-use super::state::{AccountState, Effect, Event, PriorFlag, Via, apply};
+use crate::campaign::reconcile::{Observation, decide};
+use crate::campaign::state::{AccountState, Effect, Event, PriorFlag, Via, apply};
 use crate::directory::{Directory, DirectoryError, Presence};
 use crate::store::{Campaign, Store, StoreError, Update, WorkItem};
 
