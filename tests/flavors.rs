@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use common::flavor::{Case, Kind, Person, Restriction, Role};
 use common::{USER_PASSWORD, json, text};
-use indicatif::ProgressBar;
 use ldap3::Mod;
 use pwresetd::campaign::state::Via;
 use pwresetd::directory::{BindCheck, PasswordError};
@@ -465,7 +464,7 @@ async fn active_directory_dont_expire_clear_and_restore() {
         batch: 16,
         stop: None,
     };
-    runner::reconcile(d, &store, &campaign, &settings, &ProgressBar::hidden())
+    runner::reconcile(d, &store, &campaign, &settings, &runner::silent())
         .await
         .unwrap();
     assert!(never("nx2").await, "bit back once reconciliation saw the change");

@@ -6,7 +6,6 @@ mod common;
 use std::collections::HashSet;
 
 use common::{Fixture, USER_PASSWORD, User, json, text};
-use indicatif::ProgressBar;
 use ldap3::Mod;
 use pwresetd::engine::runner::{self, Settings};
 use pwresetd::store::Store;
@@ -61,7 +60,7 @@ async fn reconcile_completes_restores_and_records_gone() {
         batch: 64,
         stop: None,
     };
-    let summary = runner::reconcile(dir.clone(), &store, &campaign, &settings, &ProgressBar::hidden())
+    let summary = runner::reconcile(dir.clone(), &store, &campaign, &settings, &runner::silent())
         .await
         .unwrap();
     assert_eq!(
@@ -81,7 +80,7 @@ async fn reconcile_completes_restores_and_records_gone() {
     assert!(trail.iter().any(|a| a.action == "flag.restored"), "{trail:?}");
 
     // A second pass changes nothing.
-    let again = runner::reconcile(dir, &store, &campaign, &settings, &ProgressBar::hidden())
+    let again = runner::reconcile(dir, &store, &campaign, &settings, &runner::silent())
         .await
         .unwrap();
     assert_eq!((again.done, again.unchanged), (0, 2), "{again:?}");

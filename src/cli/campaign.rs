@@ -3,10 +3,12 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
+use tokio_util::sync::CancellationToken;
 
 use super::output::{self, json, progress_bar};
 use super::{EX_TEMPFAIL, EX_USAGE, Failure, actor, directory, load_config, open_store};
@@ -276,8 +278,9 @@ async fn start(config: &Config, args: StartArgs) -> Result<ExitCode, Failure> {
     .await?;
     let _lease = lease(&store, &campaign).await?;
     let bar = progress_bar("marking");
-    let result = runner::mark(dir, &store, &campaign, &settings(config), &bar).await;
-    bar.finish_and_clear();
+    let progress: Arc<dyn runner::Progress> = bar.clone();
+    let result = runner::mark(dir, &store, &campaign, &settings(config), &progress).await;
+    bar.finish();
     let summary = result.map_err(anyhow::Error::new)?;
     let status = read_status(&store, &campaign.name).await?;
     if status.pending == 0 && status.failed == 0 && status.scan_complete && status.state == CampaignState::Marking {
@@ -466,8 +469,9 @@ async fn revert(config: &Config, name: &str, yes: bool) -> Result<ExitCode, Fail
     audit(&store, &actor(), "campaign.revert", name, None).await?;
     let _lease = lease(&store, &campaign).await?;
     let bar = progress_bar("reverting");
-    let result = runner::revert(dir, &store, &campaign, &settings(config), &bar).await;
-    bar.finish_and_clear();
+    let progress: Arc<dyn runner::Progress> = bar.clone();
+    let result = runner::revert(dir, &store, &campaign, &settings(config), &progress).await;
+    bar.finish();
     let summary = result.map_err(anyhow::Error::new)?;
     let status = read_status(&store, name).await?;
     let remaining = status.pending + status.marked + status.failed;
@@ -508,7 +512,7 @@ async fn notify(config: &Config, name: &str) -> Result<ExitCode, Failure> {
     };
     let _lease = lease(&store, &campaign).await?;
     // SIGTERM/SIGINT: start no new mail, let those in flight finish and be recorded.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = CancellationToken::new();
     let watcher = {
         use tokio::signal::unix::{SignalKind, signal};
         let stop = stop.clone();
@@ -518,7 +522,7 @@ async fn notify(config: &Config, name: &str) -> Result<ExitCode, Failure> {
             if let (Ok(mut term), Ok(mut int)) = signals {
                 tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
                 eprintln!("stopping: finishing the mails in flight");
-                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                stop.cancel();
             }
         })
     };

@@ -1,10 +1,13 @@
 //! Small helpers for human-readable output.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
+
+use crate::engine::runner::Progress;
 
 pub fn time(t: Option<DateTime<Utc>>) -> String {
     t.map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
@@ -16,8 +19,29 @@ pub fn json(value: &impl Serialize) -> Result<(), super::Failure> {
     Ok(())
 }
 
-/// A progress bar on stderr when it is a terminal, hidden otherwise.
-pub fn progress_bar(message: &'static str) -> ProgressBar {
+/// A progress bar on stderr when it is a terminal, hidden otherwise; the engine reports to it.
+pub struct Bar(ProgressBar);
+
+impl Bar {
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl Progress for Bar {
+    fn add_work(&self, n: u64) {
+        self.0.inc_length(n);
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+}
+
+pub fn progress_bar(message: &'static str) -> Arc<Bar> {
+    Arc::new(Bar(terminal_bar(message)))
+}
+
+fn terminal_bar(message: &'static str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }

@@ -1,25 +1,27 @@
 //! The daemon's mail glue: due notices and reminders for the worker, the "changed" confirmation
 //! and new links for the portal. Templates are swapped on SIGHUP.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
 
 use super::metrics::{MailResult, Metrics};
 use super::worker::MailPass;
 use crate::daemon::config::Config;
 use crate::directory::AccountDetails;
 use crate::helpdesk::{Resender, Resent};
-use crate::notify::pass::{self, Mail, One, PassSummary, Target};
+use crate::notify::pass::{self, Mail, One, PassError, PassSummary, Target};
 use crate::notify::{Kind, Templates};
-use crate::portal::{ChangeNotifier, PortalConfig};
-use crate::store::{AccountRecord, AuditEntry, MailOutcome, Store};
+use crate::portal::ChangeNotifier;
+use crate::store::{AccountRecord, AuditEntry, MailOutcome, Store, StoreError};
+use crate::token::Links;
 
 pub struct MailGlue {
     pub mail: RwLock<Mail>,
     pub store: Store,
-    pub portal: RwLock<PortalConfig>,
+    /// Where the links in mails point, and how long they live.
+    pub links: RwLock<Links>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -28,10 +30,10 @@ impl MailGlue {
         self.mail.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Uses new templates (and portal settings) from now on.
-    pub fn reload(&self, templates: Templates, portal: PortalConfig) {
+    /// Uses new templates (and link settings) from now on.
+    pub fn reload(&self, templates: Templates, links: Links) {
         self.mail.write().unwrap_or_else(|p| p.into_inner()).templates = Arc::new(templates);
-        *self.portal.write().unwrap_or_else(|p| p.into_inner()) = portal;
+        *self.links.write().unwrap_or_else(|p| p.into_inner()) = links;
     }
 
     fn count(&self, summary: &PassSummary) {
@@ -63,17 +65,17 @@ impl MailGlue {
     }
 
     /// Sends `account` a new link now (portal "send me a new link", helpdesk resend).
-    pub async fn send_link(&self, account: &AccountRecord) -> anyhow::Result<One> {
+    pub async fn send_link(&self, account: &AccountRecord) -> Result<One, StoreError> {
         let id = account.id;
         let step = self.store.run(move |s| s.next_step(id, "resend")).await?;
-        let portal = self.portal.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let links = self.links.read().unwrap_or_else(|p| p.into_inner()).clone();
         let one = pass::deliver(
             &self.current(),
             &self.store,
             &Target::from_record(account),
             Kind::Notice,
             ("resend", step),
-            Some(&portal.links()),
+            Some(&links),
         )
         .await?;
         self.count_one(&one);
@@ -87,8 +89,8 @@ impl MailPass for MailGlue {
         &self,
         campaign: &crate::store::Campaign,
         config: &Config,
-        stop: &Arc<AtomicBool>,
-    ) -> anyhow::Result<()> {
+        stop: &CancellationToken,
+    ) -> Result<(), PassError> {
         let summary = pass::run(
             &self.current(),
             &self.store,
@@ -104,7 +106,7 @@ impl MailPass for MailGlue {
                 tracing::info!(campaign = %campaign.name, sent = s.sent, failed = s.failed, retry = s.retry, no_address = s.no_address, "mail pass");
             }
         }
-        summary.map(drop).map_err(Into::into)
+        summary.map(drop)
     }
 }
 

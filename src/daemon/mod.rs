@@ -18,13 +18,13 @@ pub mod systemd;
 pub mod worker;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::directory::{self, Directory};
 use crate::helpdesk::{HelpdeskParts, HelpdeskState};
@@ -72,7 +72,7 @@ pub async fn run(
             mailer: Arc::new(mailer),
         }),
         store: store.clone(),
-        portal: RwLock::new(config.portal.clone()),
+        links: RwLock::new(config.portal.links()),
         metrics: metrics.clone(),
     });
     let policy = Arc::new(Policy::load(&config.policy).context("password policy")?);
@@ -100,8 +100,7 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on daemon.admin_listen {}", config.daemon.admin_listen))?;
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = CancellationToken::new();
     let (config_tx, config_rx) = watch::channel(Arc::new(config));
     let worker = worker::Worker {
         directory: dir.clone(),
@@ -118,14 +117,14 @@ pub async fn run(
         metrics: metrics.clone(),
     };
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(worker.run(stop_rx.clone()));
-    let portal_stop = stopped(stop_rx.clone());
+    tasks.spawn(worker.run());
+    let portal_stop = stop.clone().cancelled_owned();
     tasks.spawn(async move {
         if let Err(e) = crate::portal::serve(portal, portal_listener, portal_stop).await {
             tracing::error!(error = %e, "portal listener");
         }
     });
-    let admin_stop = stopped(stop_rx.clone());
+    let admin_stop = stop.clone().cancelled_owned();
     tasks.spawn(async move {
         let app = admin::router(health, crate::helpdesk::router(helpdesk));
         let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -163,8 +162,7 @@ pub async fn run(
         grace_secs = grace.as_secs(),
         "stopping: finishing in-flight requests, marks and mails"
     );
-    stop.store(true, Ordering::Relaxed);
-    let _ = stop_tx.send(true);
+    stop.cancel();
     let drained = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
     if let Some(w) = watchdog {
         w.abort();
@@ -186,15 +184,6 @@ pub async fn run(
 impl MailGlue {
     fn current_mailer(&self) -> Arc<Mailer> {
         self.mail.read().unwrap_or_else(|p| p.into_inner()).mailer.clone()
-    }
-}
-
-/// Resolves when the stop channel turns true.
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    while !*rx.borrow() {
-        if rx.changed().await.is_err() {
-            return;
-        }
     }
 }
 
@@ -256,7 +245,7 @@ fn reload(
             if let Err(e) = set_log_filter(&new.daemon.log_level) {
                 tracing::warn!(error = %e, "daemon.log_level");
             }
-            glue.reload(templates, new.portal.clone());
+            glue.reload(templates, new.portal.links());
             portal.set_policy(Arc::new(policy));
             let _ = config_tx.send(Arc::new(new));
             tracing::info!(config = %path.display(), "configuration reloaded");

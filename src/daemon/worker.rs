@@ -5,11 +5,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use indicatif::ProgressBar;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::metrics::{self, Metrics};
 use super::systemd;
@@ -19,6 +18,7 @@ use crate::directory::Directory;
 use crate::engine::Status;
 use crate::engine::lease::LeaseGuard;
 use crate::engine::runner::{self, RunError, Settings};
+use crate::notify::pass::PassError;
 use crate::store::{Campaign, Store, StoreError};
 
 /// How often the worker looks for work when nothing is due sooner.
@@ -27,7 +27,7 @@ const TICK: Duration = Duration::from_secs(5);
 /// A pass over due mails for one campaign; provided by the daemon once the mailer is set up.
 #[async_trait::async_trait]
 pub trait MailPass: Send + Sync {
-    async fn run(&self, campaign: &Campaign, config: &Config, stop: &Arc<AtomicBool>) -> anyhow::Result<()>;
+    async fn run(&self, campaign: &Campaign, config: &Config, stop: &CancellationToken) -> Result<(), PassError>;
 }
 
 pub struct Worker {
@@ -36,7 +36,8 @@ pub struct Worker {
     pub config: watch::Receiver<Arc<Config>>,
     pub metrics: Arc<Metrics>,
     pub mail: Option<Arc<dyn MailPass>>,
-    pub stop: Arc<AtomicBool>,
+    /// Cancelled at shutdown: in-flight work is finished and recorded, nothing new starts.
+    pub stop: CancellationToken,
     pub holder: String,
 }
 
@@ -47,19 +48,16 @@ struct Due {
 }
 
 impl Worker {
-    /// Works until `shutdown` flips to true; in-flight work is finished and recorded first.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Works until `stop` is cancelled; in-flight work is finished and recorded first.
+    pub async fn run(self) {
         let mut due = Due::default();
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
+        while !self.stop.is_cancelled() {
             if let Err(e) = self.tick(&mut due).await {
                 tracing::warn!(error = %e, "campaign worker");
             }
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}
-                _ = shutdown.changed() => {}
+                _ = self.stop.cancelled() => {}
             }
         }
     }
@@ -68,7 +66,7 @@ impl Worker {
         let config = self.config.borrow().clone();
         let campaigns = self.store.run(|s| s.campaigns()).await?;
         for campaign in &campaigns {
-            if self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if self.stop.is_cancelled() {
                 break;
             }
             self.work(campaign, &config, due).await?;
@@ -108,7 +106,7 @@ impl Worker {
             batch: 256,
             stop: Some(self.stop.clone()),
         };
-        let bar = ProgressBar::hidden();
+        let bar = runner::silent();
         let dir = self.directory.clone();
         match campaign.state {
             CampaignState::Marking => {
@@ -148,7 +146,7 @@ impl Worker {
             CampaignState::Active => status.pending + status.failed + u64::from(!status.scan_complete),
             _ => status.pending + status.marked + status.failed,
         };
-        if left == 0 && !self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if left == 0 && !self.stop.is_cancelled() {
             let id = campaign.id;
             self.store.run(move |s| s.set_campaign_state(id, next)).await?;
             tracing::info!(campaign = %campaign.name, state = next.as_str(), "campaign state");

@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use indicatif::ProgressBar;
 use thiserror::Error;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::{Interval, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
 
 use crate::campaign::reconcile::{Observation, decide};
 use crate::campaign::state::{AccountState, Effect, Event, PriorFlag, Via, apply};
@@ -38,14 +38,32 @@ pub struct Settings {
     pub ops_per_second: u32,
     /// Store batch size.
     pub batch: usize,
-    /// Set by the daemon at shutdown: stop dispatching, finish and record what is in flight.
-    pub stop: Option<Arc<AtomicBool>>,
+    /// Cancelled at shutdown: stop dispatching, finish and record what is in flight.
+    pub stop: Option<CancellationToken>,
 }
 
 impl Settings {
     fn stopping(&self) -> bool {
-        self.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
+        self.stop.as_ref().is_some_and(CancellationToken::is_cancelled)
     }
+}
+
+/// Where a run reports its progress: the CLI draws a bar on a terminal, the daemon ignores it.
+pub trait Progress: Send + Sync {
+    /// `n` more accounts are to be worked on.
+    fn add_work(&self, n: u64);
+    /// `n` accounts were worked on and recorded.
+    fn advance(&self, n: u64);
+}
+
+/// Progress that nobody watches.
+pub fn silent() -> Arc<dyn Progress> {
+    struct Silent;
+    impl Progress for Silent {
+        fn add_work(&self, _: u64) {}
+        fn advance(&self, _: u64) {}
+    }
+    Arc::new(Silent)
 }
 
 /// What one run did.
@@ -77,7 +95,7 @@ pub async fn mark(
     store: &Store,
     campaign: &Campaign,
     settings: &Settings,
-    progress: &ProgressBar,
+    progress: &Arc<dyn Progress>,
 ) -> Result<Summary, RunError> {
     let id = campaign.id;
     store.run(move |s| s.retry_failed(id)).await?;
@@ -105,7 +123,7 @@ pub async fn revert(
     store: &Store,
     campaign: &Campaign,
     settings: &Settings,
-    progress: &ProgressBar,
+    progress: &Arc<dyn Progress>,
 ) -> Result<Summary, RunError> {
     let id = campaign.id;
     let (tx, rx) = mpsc::channel(settings.batch * 2);
@@ -129,7 +147,7 @@ pub async fn reconcile(
     store: &Store,
     campaign: &Campaign,
     settings: &Settings,
-    progress: &ProgressBar,
+    progress: &Arc<dyn Progress>,
 ) -> Result<Summary, RunError> {
     let id = campaign.id;
     let (tx, rx) = mpsc::channel(settings.batch * 2);
@@ -152,7 +170,7 @@ async fn sweep(
     states: &[AccountState],
     batch: usize,
     tx: &mpsc::Sender<WorkItem>,
-    progress: &ProgressBar,
+    progress: &Arc<dyn Progress>,
 ) -> Result<(), RunError> {
     let mut after = 0;
     loop {
@@ -160,7 +178,7 @@ async fn sweep(
         let items = store.run(move |s| s.work_after(id, &states, after, batch)).await?;
         let Some(last) = items.last() else { return Ok(()) };
         after = last.id;
-        progress.inc_length(items.len() as u64);
+        progress.add_work(items.len() as u64);
         for item in items {
             if tx.send(item).await.is_err() {
                 return Ok(());
@@ -176,7 +194,7 @@ async fn scan_into(
     id: i64,
     batch: usize,
     tx: &mpsc::Sender<WorkItem>,
-    progress: &ProgressBar,
+    progress: &Arc<dyn Progress>,
 ) -> Result<(), RunError> {
     let (scan_tx, mut scan_rx) = mpsc::channel(batch * 2);
     let scanner = tokio::spawn(async move { dir.scan(scan_tx).await });
@@ -185,7 +203,7 @@ async fn scan_into(
     while !stopped && scan_rx.recv_many(&mut buf, batch).await > 0 {
         let items = std::mem::take(&mut buf);
         let fresh = store.run(move |s| s.insert_scanned(id, &items)).await?;
-        progress.inc_length(fresh.len() as u64);
+        progress.add_work(fresh.len() as u64);
         for item in fresh {
             if tx.send(item).await.is_err() {
                 stopped = true;
@@ -208,13 +226,13 @@ struct Executor {
     dir: Arc<dyn Directory>,
     store: Store,
     settings: Settings,
-    progress: ProgressBar,
+    progress: Arc<dyn Progress>,
     abort: Arc<AtomicBool>,
     first_error: Arc<Mutex<Option<DirectoryError>>>,
 }
 
 impl Executor {
-    fn new(dir: Arc<dyn Directory>, store: Store, settings: Settings, progress: ProgressBar) -> Self {
+    fn new(dir: Arc<dyn Directory>, store: Store, settings: Settings, progress: Arc<dyn Progress>) -> Self {
         Executor {
             dir,
             store,
@@ -291,7 +309,7 @@ impl Executor {
                 while rx.recv().await.is_some() {}
                 return Err(e.into());
             }
-            self.progress.inc(n);
+            self.progress.advance(n);
         }
         Ok(summary)
     }

@@ -7,11 +7,11 @@
 //! moment (left `sending`) are sent again on the next pass.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
 use futures_util::stream::{self, StreamExt};
+use tokio_util::sync::CancellationToken;
 
 use super::MailSettings;
 use super::message::{self, Recipient};
@@ -49,20 +49,20 @@ pub enum PassError {
     Unusable(String),
 }
 
-/// Sends every mail due now for `campaign`; stops early (cleanly) when `stop` is set.
+/// Sends every mail due now for `campaign`; stops early (cleanly) when `stop` is cancelled.
 pub async fn run(
     mail: &Mail,
     store: &Store,
     campaign: &Campaign,
     reminders: &[Duration],
     links: &Links,
-    stop: Option<&AtomicBool>,
+    stop: Option<&CancellationToken>,
 ) -> Result<PassSummary, PassError> {
     let mut summary = PassSummary::default();
     let mut after = 0;
     let parallel = mail.settings.max_connections.max(1);
     loop {
-        if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+        if stop.is_some_and(CancellationToken::is_cancelled) {
             break;
         }
         let id = campaign.id;
@@ -98,10 +98,10 @@ async fn one(
     campaign: &Campaign,
     reminders: &[Duration],
     links: &Links,
-    stop: Option<&AtomicBool>,
+    stop: Option<&CancellationToken>,
     c: MailCandidate,
 ) -> Result<One, StoreError> {
-    if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+    if stop.is_some_and(CancellationToken::is_cancelled) {
         return Ok(One::Nothing);
     }
     let now = Utc::now();
