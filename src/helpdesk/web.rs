@@ -1,7 +1,8 @@
 //! The helpdesk's web pages under `/helpdesk/`: sign-in, search, the account page with its
 //! actions, campaign progress with its chart and lists. No JavaScript: forms post, and the
 //! answer is a redirect back to the page with a one-shot message (kept in the session).
-//! Every form carries the portal's CSRF field; signing in is rate-limited per address and login.
+//! Every form carries a CSRF field ([`crate::web::csrf`]); signing in is rate-limited per
+//! address and login.
 
 use axum::Router;
 use axum::body::Body;
@@ -19,12 +20,14 @@ use super::actions::{self, Action, Request};
 use super::api::{campaign_data, csv_response, list_rows};
 use super::auth::{self, Client, Credential, Operator, SIGN_IN_FAILURE_FLOOR, SignIn};
 use super::error::ApiError;
-use super::pages::{Frame, Page};
+use super::pages::Frame;
 use super::progress::{self, CampaignProgress};
 use super::view;
-use crate::portal::form::{self, Form, FormError};
 use crate::secret::Secret;
 use crate::store::AccountList;
+use crate::web::form::{self, Form, FormError};
+use crate::web::limits::Limited;
+use crate::web::pages::{Page, stylesheet};
 
 /// The fields the helpdesk's forms send.
 const FIELDS: [&str; 7] = ["csrf", "login", "password", "action", "campaign", "reason", "deadline"];
@@ -47,14 +50,7 @@ pub fn routes() -> Router<HelpdeskState> {
 }
 
 async fn css() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/css; charset=utf-8"),
-        )],
-        super::pages::CSS,
-    )
-        .into_response()
+    stylesheet(super::pages::CSS)
 }
 
 fn redirect(to: &str) -> Response {
@@ -195,27 +191,21 @@ async fn login_form(State(state): State<HelpdeskState>, client: Client, headers:
     send(page, cookie)
 }
 
-/// Reads a form body: `application/x-www-form-urlencoded`, at most 16 KiB, the known fields.
-async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, FormError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        return Err(FormError::ContentType);
-    }
-    let bytes = axum::body::to_bytes(body, form::MAX_BODY)
-        .await
-        .map_err(|_| FormError::TooLarge)?;
-    form::parse_with(&bytes, &FIELDS)
+/// Reads a form body (see [`form::read`]: the size is checked before reading) as an
+/// [`ApiError`]: 413 when too large, 400 otherwise.
+async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, ApiError> {
+    form::read(headers, body, &FIELDS).await.map_err(|e| {
+        let message = format!("the form could not be read: {e}");
+        match e {
+            FormError::TooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message),
+            _ => ApiError::bad_request("invalid_form", message),
+        }
+    })
 }
 
 /// The checks every form POST passes first: a readable body and the CSRF field.
 async fn admit(state: &HelpdeskState, headers: &HeaderMap, body: Body) -> Result<Form, ApiError> {
-    let form = read_form(headers, body)
-        .await
-        .map_err(|e| ApiError::bad_request("invalid_form", format!("the form could not be read: {e}")))?;
+    let form = read_form(headers, body).await?;
     if let Err(refusal) = state.csrf().verify(headers, form.optional("csrf")) {
         tracing::info!(?refusal, "helpdesk: CSRF check refused a form");
         return Err(ApiError::new(
@@ -227,7 +217,7 @@ async fn admit(state: &HelpdeskState, headers: &HeaderMap, body: Body) -> Result
     Ok(form)
 }
 
-fn too_many(l: crate::portal::limits::Limited) -> ApiError {
+fn too_many(l: Limited) -> ApiError {
     let mut e = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
@@ -531,5 +521,38 @@ async fn list_csv(
     match list_rows(&state, &name, &list, super::api::LIST_MAX).await {
         Ok((c, kind, records, _)) => csv_response(&c.name, kind, progress::csv(&records)),
         Err(e) => error_page(&state, &headers, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn form_headers(content_type: &'static str, length: usize) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        h
+    }
+
+    /// A body that never arrives: a reader that waited for it would hang.
+    fn never() -> Body {
+        Body::from_stream(futures_util::stream::pending::<Result<Vec<u8>, std::io::Error>>())
+    }
+
+    #[tokio::test]
+    async fn an_oversized_form_is_refused_before_it_is_read() {
+        let too_large = form_headers("application/x-www-form-urlencoded", form::MAX_BODY + 1);
+        let read = tokio::time::timeout(Duration::from_secs(5), read_form(&too_large, never()));
+        let e = read.await.expect("the body was waited for").unwrap_err();
+        assert_eq!((e.status, e.code), (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"));
+        let json = form_headers("application/json", 2);
+        let e = read_form(&json, never()).await.unwrap_err();
+        assert_eq!((e.status, e.code), (StatusCode::BAD_REQUEST, "invalid_form"));
+        let ok = form_headers("application/x-www-form-urlencoded", 13);
+        let form = read_form(&ok, Body::from("login=ann&x=1")).await.unwrap();
+        assert_eq!(form.optional("login"), Some("ann"));
     }
 }
