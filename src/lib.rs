@@ -16,3 +16,4 @@ pub mod portal;
 pub mod secret;
 pub mod store;
 pub mod token;
+pub mod web;

@@ -2,12 +2,9 @@
 //! signed-in operator; and signing in. 401 when nobody is recognised, 403 when a signed-in
 //! person is not in the operator group. Never logs a password, a token or a session id.
 
-use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 
 use super::HelpdeskState;
@@ -16,29 +13,13 @@ use super::session::Session;
 use crate::secret::Secret;
 use crate::store::AuditEntry;
 
+/// The client address (peer, or `X-Forwarded-For` from a trusted proxy): the shared extractor,
+/// named here for the handlers, whose "who is asking" starts with it.
+pub use crate::web::client::Client;
+
 /// Failed sign-ins are answered no sooner than this after the request arrived, so that an
 /// unknown login and a wrong password look alike.
 pub const SIGN_IN_FAILURE_FLOOR: Duration = Duration::from_millis(400);
-
-/// The client address (peer, or `X-Forwarded-For` from a trusted proxy).
-pub struct Client(pub IpAddr);
-
-impl FromRequestParts<HelpdeskState> for Client {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &HelpdeskState) -> Result<Self, Infallible> {
-        // Without connect info (a router served without it) every client shares one bucket.
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-        Ok(Client(crate::portal::client::client_address(
-            peer,
-            &parts.headers,
-            &state.config().trusted_proxies,
-        )))
-    }
-}
 
 /// How the operator proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,8 +10,9 @@ use serde::Deserialize;
 
 use crate::config::{ConfigError, parse_duration};
 use crate::directory::dn;
-use crate::portal::client::Cidr;
-use crate::portal::config::RateLimit;
+use crate::web::Scheme;
+use crate::web::client::{Cidr, parse_proxies};
+use crate::web::limits::RateLimit;
 
 #[derive(Debug, Clone)]
 pub struct HelpdeskConfig {
@@ -44,10 +45,10 @@ impl HelpdeskConfig {
         RawHelpdesk::default().validate(base_dn, Path::new("/"))
     }
 
-    /// Cookies get `Secure` (and the `__Host-` prefix) when operators reach the helpdesk over
-    /// HTTPS.
-    pub fn secure_cookies(&self) -> bool {
-        self.public_url.as_ref().is_some_and(|u| u.scheme() == "https")
+    /// How operators reach the helpdesk: over HTTPS, cookies get `Secure` (and the `__Host-`
+    /// prefix) and responses HSTS.
+    pub fn scheme(&self) -> Scheme {
+        self.public_url.as_ref().map_or(Scheme::Http, Scheme::of)
     }
 }
 
@@ -123,38 +124,13 @@ impl RawHelpdesk {
             ));
         }
         let membership_recheck = bounded("helpdesk.membership_recheck", &self.membership_recheck, 10, 24 * 3600)?;
-        for (key, value) in [
-            (
-                "helpdesk.login_rate_limit_per_address",
-                self.login_rate_limit_per_address,
-            ),
-            (
-                "helpdesk.login_rate_limit_per_account",
-                self.login_rate_limit_per_account,
-            ),
-        ] {
-            if !(1..=100_000).contains(&value) {
-                return Err(ConfigError::invalid(key, "must be between 1 and 100000"));
-            }
-        }
-        let window = bounded(
-            "helpdesk.login_rate_limit_window",
+        let login_rate_limit = RateLimit::validate(
+            "helpdesk.login_rate_limit",
+            self.login_rate_limit_per_address,
+            self.login_rate_limit_per_account,
             &self.login_rate_limit_window,
-            1,
-            86400,
         )?;
-        let trusted_proxies = self
-            .trusted_proxies
-            .iter()
-            .map(|v| {
-                Cidr::parse(v).ok_or_else(|| {
-                    ConfigError::invalid(
-                        "helpdesk.trusted_proxies",
-                        format!("{v:?} is not an IP address or CIDR such as \"10.0.0.0/8\" or \"::1\""),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?;
+        let trusted_proxies = parse_proxies("helpdesk.trusted_proxies", &self.trusted_proxies)?;
         Ok(HelpdeskConfig {
             operator_group: self.operator_group,
             operator_base_dn,
@@ -163,11 +139,7 @@ impl RawHelpdesk {
             session_idle,
             session_max,
             membership_recheck,
-            login_rate_limit: RateLimit {
-                per_address: self.login_rate_limit_per_address,
-                per_account: self.login_rate_limit_per_account,
-                window,
-            },
+            login_rate_limit,
             trusted_proxies,
         })
     }
@@ -243,7 +215,7 @@ mod tests {
         assert_eq!(c.session_idle, Duration::from_secs(1800));
         assert_eq!(c.session_max, Duration::from_secs(36000));
         assert_eq!(c.login_rate_limit.per_account, 5);
-        assert!(!c.secure_cookies());
+        assert_eq!(c.scheme(), Scheme::Http);
     }
 
     #[test]
@@ -287,10 +259,7 @@ mod tests {
             Err(("helpdesk.trusted_proxies", "CIDR")),
         );
         check("colour = \"blue\"", Err(("(parse)", "unknown field")));
-        assert!(
-            parse("public_url = \"https://hd.example.org\"")
-                .unwrap()
-                .secure_cookies()
-        );
+        let https = parse("public_url = \"https://hd.example.org\"").unwrap();
+        assert_eq!(https.scheme(), Scheme::Https);
     }
 }

@@ -1,12 +1,13 @@
 //! The helpdesk: what operators use while people call during a campaign. One account's whole
 //! state in one place, one action to fix it, every action in the audit trail. Served on the
 //! admin listener (`daemon.admin_listen`) next to `/metrics`. Only this module and the portal
-//! know HTTP; the rules about what an action may do live in `campaign::state`.
+//! know HTTP; the plumbing they share is [`crate::web`]'s, and this module must not import the
+//! portal. The rules about what an action may do live in `campaign::state`.
 //!
 //! # Interfaces
 //! ```text
 //! /api/v1/…               JSON API (see openapi.json, served at /api/openapi.json)
-//! /helpdesk/…             server-rendered pages (no JavaScript), same security headers as the portal
+//! /helpdesk/…             server-rendered pages (no JavaScript), the shared security headers
 //! pwresetd helpdesk …     the CLI client (client.rs) for operators' workstations
 //! ```
 //!
@@ -15,7 +16,7 @@
 //! operator ([`session`]); operators sign in with their directory password and must be in
 //! `helpdesk.operator_group`. 401: no or bad credentials; 403: signed in but not an operator.
 //! Sign-ins and uncached token checks are rate-limited per client address, sign-ins also per
-//! login. Forms carry the portal's CSRF field ([`crate::portal::csrf`]); API POSTs must be
+//! login. Forms carry a CSRF field ([`crate::web::csrf`]); API POSTs must be
 //! `application/json` (which a cross-site form cannot send) and, with a cookie, must not be
 //! cross-site by `Sec-Fetch-Site`.
 //!
@@ -43,16 +44,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 
 pub use config::HelpdeskConfig;
 
 use crate::directory::Directory;
-use crate::portal::csrf::Csrf;
-use crate::portal::limits::Limiter;
 use crate::store::{AccountRecord, Store};
+use crate::web::client::{Cidr, TrustedProxies};
+use crate::web::csrf::Csrf;
+use crate::web::headers;
+use crate::web::limits::Limiter;
+use crate::web::pages::TemplateError;
 
 /// How a new link's mail ended (the daemon implements [`Resender`] with the mailer).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +108,7 @@ pub enum SetupError {
     #[error(transparent)]
     Tokens(#[from] tokens::TokenError),
     #[error(transparent)]
-    Templates(#[from] pages::TemplateError),
+    Templates(#[from] TemplateError),
     #[error("reading random bytes for the CSRF key: {0}")]
     Randomness(#[from] std::io::Error),
 }
@@ -150,6 +151,12 @@ impl Drop for Claim {
     }
 }
 
+impl TrustedProxies for HelpdeskState {
+    fn trusted_proxies(&self) -> &[Cidr] {
+        &self.inner.config.trusted_proxies
+    }
+}
+
 impl HelpdeskState {
     /// Reads the tokens file, compiles the pages and draws the CSRF key.
     pub fn new(parts: HelpdeskParts) -> Result<HelpdeskState, SetupError> {
@@ -158,7 +165,7 @@ impl HelpdeskState {
             Some(u) => u.origin().ascii_serialization(),
             None => format!("http://{}", parts.admin_listen),
         };
-        let secure = config.secure_cookies();
+        let scheme = config.scheme();
         Ok(HelpdeskState {
             inner: Arc::new(Inner {
                 tokens: tokens::Tokens::load(config.api_tokens_file.as_deref())?,
@@ -166,9 +173,9 @@ impl HelpdeskState {
                     config.session_idle,
                     config.session_max,
                     config.membership_recheck,
-                    secure,
+                    scheme,
                 ),
-                csrf: Csrf::new(secure, origin)?,
+                csrf: Csrf::new(scheme, origin)?,
                 limiter: Limiter::new(&config.login_rate_limit),
                 pages: pages::Pages::new()?,
                 in_flight: Mutex::new(HashSet::new()),
@@ -224,32 +231,10 @@ impl HelpdeskState {
 /// A request must finish within this.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The API and the pages, with the portal's security headers on every response. The daemon
+/// The API and the pages, with the shared security headers on every response. The daemon
 /// merges this into the admin listener's router.
 pub fn router(state: HelpdeskState) -> Router {
-    let hsts = state.config().secure_cookies();
-    let fixed = [
-        (header::CONTENT_SECURITY_POLICY, crate::portal::CSP),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::CACHE_CONTROL, "no-store"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    ];
-    let mut app = api::routes()
-        .merge(web::routes())
-        .with_state(state)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
-        ));
-    for (name, value) in fixed {
-        app = app.layer(SetResponseHeaderLayer::overriding(
-            name,
-            HeaderValue::from_static(value),
-        ));
-    }
-    app.layer(SetResponseHeaderLayer::overriding(
-        HeaderName::from_static("strict-transport-security"),
-        hsts.then(|| HeaderValue::from_static("max-age=31536000")),
-    ))
+    let scheme = state.config().scheme();
+    let routes = api::routes().merge(web::routes()).with_state(state);
+    headers::layers(routes, scheme, REQUEST_TIMEOUT)
 }

@@ -1,13 +1,13 @@
 //! The helpdesk's HTML pages: the templates under `templates/helpdesk/` (compiled into the
-//! binary, auto-escaped), rendered into the portal's [`Page`] response. Dense by design: an
+//! binary, auto-escaped), rendered into [`crate::web::pages`]' response. Dense by design: an
 //! operator on the phone needs everything about an account on one screen.
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use minijinja::UndefinedBehavior;
 use serde::Serialize;
 
-pub use crate::portal::pages::Page;
+use crate::web::pages::{Page, TemplateError, Templates};
 
 const TEMPLATES: [(&str, &str); 7] = [
     ("base.html", include_str!("../../templates/helpdesk/base.html")),
@@ -22,14 +22,6 @@ const TEMPLATES: [(&str, &str); 7] = [
 /// The style sheet, served at `/helpdesk/static/helpdesk.css`.
 pub const CSS: &str = include_str!("../../templates/helpdesk/helpdesk.css");
 
-/// A template failed to compile (a bug in the templates).
-#[derive(Debug, thiserror::Error)]
-#[error("helpdesk template {name}: {message}")]
-pub struct TemplateError {
-    name: String,
-    message: String,
-}
-
 /// What every page's frame shows: who is signed in, and the CSRF field for the sign-out form.
 #[derive(Debug, Clone, Serialize)]
 pub struct Frame {
@@ -38,14 +30,9 @@ pub struct Frame {
     pub flash: Option<String>,
 }
 
+#[derive(Debug)]
 pub struct Pages {
-    env: Environment<'static>,
-}
-
-impl std::fmt::Debug for Pages {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Pages")
-    }
+    templates: Templates,
 }
 
 /// `2026-12-04T17:00:00.000Z` → `2026-12-04 17:00 UTC`; anything else unchanged.
@@ -57,12 +44,7 @@ fn when(value: String) -> String {
 
 /// A value as one URL path segment (everything but unreserved characters percent-encoded).
 fn seg(value: String) -> String {
-    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~');
-    percent_encoding::utf8_percent_encode(&value, SET).to_string()
+    super::client::segment(&value)
 }
 
 /// The value for a `datetime-local` input (UTC).
@@ -77,44 +59,18 @@ const BROKEN: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf
 
 impl Pages {
     pub fn new() -> Result<Pages, TemplateError> {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Chainable);
-        env.set_trim_blocks(true);
-        env.set_lstrip_blocks(true);
-        env.set_auto_escape_callback(|_| AutoEscape::Html);
+        let mut templates = Templates::new("helpdesk", &TEMPLATES, UndefinedBehavior::Chainable, BROKEN)?;
+        let env = templates.env();
         env.add_filter("when", when);
         env.add_filter("local_input", local_input);
         env.add_filter("seg", seg);
-        for (name, source) in TEMPLATES {
-            env.add_template(name, source).map_err(|e| TemplateError {
-                name: name.into(),
-                message: format!("{e:#}"),
-            })?;
-        }
-        Ok(Pages { env })
-    }
-
-    pub fn try_render<S: Serialize>(&self, name: &str, context: S) -> Result<String, String> {
-        let template = self.env.get_template(name).map_err(|e| format!("{e:#}"))?;
-        template.render(context).map_err(|e| format!("{e:#}"))
+        Ok(Pages { templates })
     }
 
     /// Renders `name` with `frame` and the page's own values under `page`.
     pub fn render<S: Serialize>(&self, status: StatusCode, name: &str, title: &str, frame: &Frame, page: S) -> Page {
         let context = minijinja::context! { title => title, frame => frame, page => page };
-        let (status, html) = match self.try_render(name, context) {
-            Ok(html) => (status, html),
-            Err(e) => {
-                tracing::error!(template = name, error = %e, "rendering a helpdesk page failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, BROKEN.to_owned())
-            }
-        };
-        Page {
-            status,
-            html,
-            set_cookie: None,
-            retry_after: None,
-        }
+        self.templates.page(status, name, context)
     }
 
     /// A page with one message.

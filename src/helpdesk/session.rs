@@ -21,6 +21,8 @@ use rand::TryRngCore;
 use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
 
+use crate::web::{Scheme, cookies};
+
 /// Sessions kept at most; the least recently used goes first.
 pub const MAX_SESSIONS: usize = 10_000;
 
@@ -49,7 +51,7 @@ pub struct Sessions {
     idle: Duration,
     max: Duration,
     recheck: Duration,
-    secure: bool,
+    scheme: Scheme,
 }
 
 fn key(id: &str) -> [u8; 32] {
@@ -57,13 +59,13 @@ fn key(id: &str) -> [u8; 32] {
 }
 
 impl Sessions {
-    pub fn new(idle: Duration, max: Duration, recheck: Duration, secure: bool) -> Sessions {
+    pub fn new(idle: Duration, max: Duration, recheck: Duration, scheme: Scheme) -> Sessions {
         Sessions {
             table: Mutex::new(HashMap::new()),
             idle,
             max,
             recheck,
-            secure,
+            scheme,
         }
     }
 
@@ -73,23 +75,13 @@ impl Sessions {
     }
 
     pub fn cookie_name(&self) -> &'static str {
-        if self.secure {
-            "__Host-pwresetd-helpdesk"
-        } else {
-            "pwresetd-helpdesk"
-        }
+        self.scheme.cookie_name("pwresetd-helpdesk", "__Host-pwresetd-helpdesk")
     }
 
     /// The session id the browser sent, when well formed.
     pub fn id_from(&self, headers: &HeaderMap) -> Option<String> {
-        headers
-            .get_all("cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .filter(|(n, _)| *n == self.cookie_name())
-            .map(|(_, v)| v.trim_matches('"').to_owned())
+        cookies::values(headers, self.cookie_name())
+            .into_iter()
             .find(|v| crate::token::well_formed(v))
     }
 
@@ -119,21 +111,14 @@ impl Sessions {
                 flash: None,
             },
         );
-        let secure = if self.secure { "; Secure" } else { "" };
-        let cookie = format!("{}={id}; Path=/; HttpOnly; SameSite=Strict{secure}", self.cookie_name());
         // base64url and fixed ASCII only: always a valid header value.
-        let value = HeaderValue::from_str(&cookie).map_err(std::io::Error::other)?;
+        let value = cookies::set(self.cookie_name(), &id, self.scheme).map_err(std::io::Error::other)?;
         Ok((id, value))
     }
 
     /// The `Set-Cookie` value that removes the cookie.
     pub fn clearing_cookie(&self) -> HeaderValue {
-        let secure = if self.secure { "; Secure" } else { "" };
-        let cookie = format!(
-            "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}",
-            self.cookie_name()
-        );
-        HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+        cookies::clear(self.cookie_name(), self.scheme).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
     fn alive(&self, e: &Entry, now: Instant) -> bool {
@@ -207,7 +192,7 @@ mod tests {
             Duration::from_secs(1800),
             Duration::from_secs(36000),
             Duration::from_secs(300),
-            false,
+            Scheme::Http,
         );
         let (id, cookie) = s.create(session()).unwrap();
         assert_eq!(
@@ -245,7 +230,7 @@ mod tests {
             Duration::from_secs(60),
             Duration::from_secs(60),
             Duration::from_secs(60),
-            true,
+            Scheme::Https,
         );
         let (_, cookie) = s.create(session()).unwrap();
         let c = cookie.to_str().unwrap();

@@ -15,9 +15,9 @@ use tokio::time::Instant;
 
 use super::PortalState;
 use super::change::Outcome;
-use super::form::FormError;
-use super::limits::Limited;
 use super::pages::{FieldErrors, FormKind, FormView, Tone};
+use crate::web::form::FormError;
+use crate::web::limits::Limited;
 
 /// Wrong-credential answers take at least this long (see the module doc).
 pub const AUTH_FAILURE_FLOOR: Duration = Duration::from_millis(400);

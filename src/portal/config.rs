@@ -2,14 +2,16 @@
 //! limits, TLS and reverse proxies work. Every error names the key. Must not open sockets or read
 //! the certificate files: [`super::PortalState::new`] does, before any port is bound.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::client::Cidr;
 use crate::config::{ConfigError, parse_duration};
+use crate::web::Scheme;
+use crate::web::client::{Cidr, parse_proxies};
+use crate::web::limits::RateLimit;
 
 /// Which ways of proving who you are the portal accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,14 +63,6 @@ impl Auth {
     }
 }
 
-/// Attempts allowed per key within a window (a token bucket refilled over the window).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    pub per_address: u32,
-    pub per_account: u32,
-    pub window: Duration,
-}
-
 #[derive(Debug, Clone)]
 pub struct PortalConfig {
     /// The users' entry point, as they reach it (links in mails are built from it).
@@ -100,9 +94,10 @@ impl PortalConfig {
         }
     }
 
-    /// Cookies get `Secure` (and the `__Host-` prefix) when users reach the portal over HTTPS.
-    pub fn secure_cookies(&self) -> bool {
-        self.public_url.scheme() == "https"
+    /// How users reach the portal: over HTTPS, cookies get `Secure` (and the `__Host-` prefix)
+    /// and responses HSTS.
+    pub fn scheme(&self) -> Scheme {
+        Scheme::of(&self.public_url)
     }
 
     /// The origin (`scheme://host[:port]`) browsers send in `Origin` for the portal's own forms.
@@ -201,31 +196,17 @@ impl RawPortal {
             auth,
             rate_limit: self.rate_limit()?,
             tls: tls_files(self.tls_cert, self.tls_key)?,
-            trusted_proxies: proxies(&self.trusted_proxies)?,
+            trusted_proxies: parse_proxies("portal.trusted_proxies", &self.trusted_proxies)?,
         })
     }
 
     fn rate_limit(&self) -> Result<RateLimit, ConfigError> {
-        for (key, value) in [
-            ("portal.rate_limit_per_address", self.rate_limit_per_address),
-            ("portal.rate_limit_per_account", self.rate_limit_per_account),
-        ] {
-            if !(1..=100_000).contains(&value) {
-                return Err(ConfigError::invalid(key, "must be between 1 and 100000"));
-            }
-        }
-        let window = parse_duration("portal.rate_limit_window", &self.rate_limit_window)?;
-        if window < Duration::from_secs(1) || window > Duration::from_secs(86400) {
-            return Err(ConfigError::invalid(
-                "portal.rate_limit_window",
-                "must be between 1s and 24h",
-            ));
-        }
-        Ok(RateLimit {
-            per_address: self.rate_limit_per_address,
-            per_account: self.rate_limit_per_account,
-            window,
-        })
+        RateLimit::validate(
+            "portal.rate_limit",
+            self.rate_limit_per_address,
+            self.rate_limit_per_account,
+            &self.rate_limit_window,
+        )
     }
 }
 
@@ -261,25 +242,6 @@ fn tls_files(cert: Option<PathBuf>, key: Option<PathBuf>) -> Result<Option<(Path
         }
     }
     Ok(Some((cert, key)))
-}
-
-fn proxies(values: &[String]) -> Result<Vec<Cidr>, ConfigError> {
-    values
-        .iter()
-        .map(|v| {
-            Cidr::parse(v).ok_or_else(|| {
-                ConfigError::invalid(
-                    "portal.trusted_proxies",
-                    format!("{v:?} is not an IP address or CIDR such as \"10.0.0.0/8\" or \"::1\""),
-                )
-            })
-        })
-        .collect()
-}
-
-/// Whether `ip` is one of the trusted proxies.
-pub(super) fn is_trusted(proxies: &[Cidr], ip: IpAddr) -> bool {
-    proxies.iter().any(|c| c.contains(ip))
 }
 
 #[cfg(test)]
@@ -322,7 +284,7 @@ mod tests {
                 window: Duration::from_secs(900)
             }
         );
-        assert!(c.tls.is_none() && c.trusted_proxies.is_empty() && !c.secure_cookies());
+        assert!(c.tls.is_none() && c.trusted_proxies.is_empty() && c.scheme() == Scheme::Http);
         assert_eq!(c.origin(), "http://127.0.0.1:8080");
     }
 
@@ -390,7 +352,7 @@ mod tests {
     #[test]
     fn https_means_secure_cookies() {
         let c = PortalConfig::for_url("https://pw.example.org/").unwrap();
-        assert!(c.secure_cookies());
+        assert_eq!(c.scheme(), Scheme::Https);
         assert_eq!(c.origin(), "https://pw.example.org");
         assert_eq!(c.reset_link("T"), "https://pw.example.org/reset/T");
     }

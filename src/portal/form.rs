@@ -1,47 +1,10 @@
-//! Strict parsing of `application/x-www-form-urlencoded` bodies from people and from hostile
-//! clients alike. Owns the input limits: body size, field size, invalid UTF-8, duplicates, NUL
-//! and other control characters. Never panics and never keeps a rejected value in an error (it
-//! may be a password).
+//! The portal's forms: the fields it reads (through [`crate::web::form`], which owns the limits)
+//! and how a problem with a typed value is put to the person.
 
-use percent_encoding::percent_decode;
+use axum::body::Body;
+use axum::http::HeaderMap;
 
-/// Largest body accepted (a form holds five short fields).
-pub const MAX_BODY: usize = 16 * 1024;
-/// Largest single field value, in bytes after decoding.
-pub const MAX_FIELD: usize = 4096;
-/// At most this many fields (repeated unknown fields are a sign of abuse, not of a browser).
-const MAX_FIELDS: usize = 32;
-
-/// Why a body is not an acceptable form. Messages are for people and quote no value.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FormError {
-    #[error("the form was not sent as a web form")]
-    ContentType,
-    #[error("the form is too large")]
-    TooLarge,
-    #[error("the form contains text that is not valid UTF-8")]
-    NotUtf8,
-    #[error("the form contains the field {0:?} more than once")]
-    Duplicate(&'static str),
-    #[error("the form contains too many fields")]
-    TooManyFields,
-    #[error("the form is incomplete: the field {0:?} is missing")]
-    Missing(&'static str),
-}
-
-/// A decoded form: only the fields the portal knows, each at most once.
-#[derive(Default)]
-pub struct Form {
-    fields: Vec<(&'static str, String)>,
-}
-
-impl std::fmt::Debug for Form {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Field names only: values may be passwords.
-        let names: Vec<&str> = self.fields.iter().map(|(n, _)| *n).collect();
-        f.debug_struct("Form").field("fields", &names).finish()
-    }
-}
+use crate::web::form::{self, FieldProblem, Form, FormError};
 
 /// Field names the portal reads; anything else is skipped (password managers add their own).
 pub const KNOWN: [&str; 6] = [
@@ -53,137 +16,18 @@ pub const KNOWN: [&str; 6] = [
     "username",
 ];
 
-/// Decodes `body`. Unknown fields are ignored; a known field given twice is an error, since
-/// which copy a server believes is exactly what request smuggling through forms plays on.
-pub fn parse(body: &[u8]) -> Result<Form, FormError> {
-    parse_with(body, &KNOWN)
+/// Reads a portal form POST (see [`form::read`]).
+pub async fn read(headers: &HeaderMap, body: Body) -> Result<Form, FormError> {
+    form::read(headers, body, &KNOWN).await
 }
 
-/// [`parse`] for a form with other fields (the helpdesk's).
-pub fn parse_with(body: &[u8], known: &[&'static str]) -> Result<Form, FormError> {
-    if body.len() > MAX_BODY {
-        return Err(FormError::TooLarge);
-    }
-    let mut form = Form::default();
-    for (count, pair) in body.split(|b| *b == b'&').filter(|p| !p.is_empty()).enumerate() {
-        if count >= MAX_FIELDS {
-            return Err(FormError::TooManyFields);
+/// What is wrong with the value typed into the field called `label`, in words for the form.
+pub fn problem_message(problem: FieldProblem, label: &str) -> String {
+    match problem {
+        FieldProblem::Empty => format!("Enter your {label}."),
+        FieldProblem::TooLong => format!("Your {label} is too long."),
+        FieldProblem::ControlCharacter => {
+            format!("Your {label} contains invisible control characters. Type it again.")
         }
-        let (name, value) = match pair.iter().position(|b| *b == b'=') {
-            Some(i) => (&pair[..i], &pair[i + 1..]),
-            None => (pair, &[][..]),
-        };
-        let name = decode(name)?;
-        let Some(field) = known.iter().find(|k| **k == name) else {
-            continue;
-        };
-        if form.fields.iter().any(|(n, _)| n == field) {
-            return Err(FormError::Duplicate(field));
-        }
-        form.fields.push((field, decode(value)?));
-    }
-    Ok(form)
-}
-
-fn decode(raw: &[u8]) -> Result<String, FormError> {
-    let plus: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
-    let bytes: Vec<u8> = percent_decode(&plus).collect();
-    String::from_utf8(bytes).map_err(|_| FormError::NotUtf8)
-}
-
-impl Form {
-    /// The field's value; `Missing` when the browser did not send it at all.
-    pub fn required(&self, name: &'static str) -> Result<&str, FormError> {
-        self.optional(name).ok_or(FormError::Missing(name))
-    }
-
-    pub fn optional(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
-    }
-}
-
-/// What is wrong with a typed value, in words for the form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldProblem {
-    Empty,
-    TooLong,
-    /// NUL or another control character: no keyboard types those, and directories refuse them.
-    ControlCharacter,
-}
-
-impl FieldProblem {
-    pub fn message(self, label: &str) -> String {
-        match self {
-            FieldProblem::Empty => format!("Enter your {label}."),
-            FieldProblem::TooLong => format!("Your {label} is too long."),
-            FieldProblem::ControlCharacter => {
-                format!("Your {label} contains invisible control characters. Type it again.")
-            }
-        }
-    }
-}
-
-/// Checks a typed value (password or login) before it goes anywhere.
-pub fn check_value(value: &str) -> Result<(), FieldProblem> {
-    if value.is_empty() {
-        Err(FieldProblem::Empty)
-    } else if value.len() > MAX_FIELD {
-        Err(FieldProblem::TooLong)
-    } else if value.chars().any(char::is_control) {
-        Err(FieldProblem::ControlCharacter)
-    } else {
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn check(body: &[u8], expected: Result<&[(&str, &str)], FormError>) {
-        let got = parse(body).map(|f| {
-            f.fields
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.clone()))
-                .collect::<Vec<_>>()
-        });
-        let want = expected.map(|pairs| {
-            pairs
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect::<Vec<_>>()
-        });
-        assert_eq!(got, want, "{:?}", String::from_utf8_lossy(body));
-    }
-
-    #[test]
-    fn parse_table() {
-        check(b"", Ok(&[]));
-        check(b"login=ann&csrf=x", Ok(&[("login", "ann"), ("csrf", "x")]));
-        check(b"login=a+b%20c%2B", Ok(&[("login", "a b c+")]));
-        check(b"new_password=caf%C3%A9", Ok(&[("new_password", "café")]));
-        check(b"login", Ok(&[("login", "")]));
-        check(b"login=&&", Ok(&[("login", "")]));
-        check(b"other=1&other=2&login=x", Ok(&[("login", "x")]));
-        check(b"login=%00", Ok(&[("login", "\0")]));
-        check(b"login=%zz", Ok(&[("login", "%zz")]));
-        check(b"login=a&login=b", Err(FormError::Duplicate("login")));
-        check(b"login=%FF%FE", Err(FormError::NotUtf8));
-        check(b"log%FFin=a", Err(FormError::NotUtf8));
-        check(&b"x=1&".repeat(40), Err(FormError::TooManyFields));
-        check(&vec![b'a'; MAX_BODY + 1], Err(FormError::TooLarge));
-    }
-
-    #[test]
-    fn values_are_checked_and_errors_quote_nothing() {
-        assert_eq!(check_value(""), Err(FieldProblem::Empty));
-        assert_eq!(check_value("a\0b"), Err(FieldProblem::ControlCharacter));
-        assert_eq!(check_value("a\u{7f}"), Err(FieldProblem::ControlCharacter));
-        assert_eq!(check_value(&"x".repeat(MAX_FIELD + 1)), Err(FieldProblem::TooLong));
-        assert_eq!(check_value(")(uid=*"), Ok(()));
-        assert_eq!(check_value("Zoë Ångström"), Ok(()));
-        let form = parse(b"new_password=hunter2").unwrap();
-        assert_eq!(format!("{form:?}"), "Form { fields: [\"new_password\"] }");
-        assert_eq!(form.required("login").unwrap_err(), FormError::Missing("login"));
     }
 }

@@ -2,59 +2,32 @@
 //! from `change`, run detached from the connection. What each outcome looks like to the person
 //! (status and page) is decided in `answers`.
 
-use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
 
 use super::PortalState;
 use super::answers::{Again, bad_form, csrf_refused, too_many, unavailable};
 use super::change::{self, LinkTarget, Outcome, Typed};
-use super::client::client_address;
-use super::form::{self, FieldProblem, Form, FormError};
-use super::pages::{FieldErrors, FormKind, FormView, Page, Tone};
+use super::form::problem_message;
+use super::pages::{FieldErrors, FormKind, FormView, Tone};
 use crate::policy::Password;
 use crate::store::AuditEntry;
-
-/// The client address (peer, or `X-Forwarded-For` from a trusted proxy).
-pub struct Client(pub IpAddr);
-
-impl FromRequestParts<PortalState> for Client {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &PortalState) -> Result<Self, Infallible> {
-        // Without connect info (a router embedded without it) every client shares one bucket.
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-        Ok(Client(client_address(
-            peer,
-            &parts.headers,
-            &state.config().trusted_proxies,
-        )))
-    }
-}
+use crate::web::client::Client;
+use crate::web::form::{self, FieldProblem, Form, FormError};
+use crate::web::pages::{Page, stylesheet};
 
 pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
 pub async fn css() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/css; charset=utf-8"),
-        )],
-        super::pages::CSS,
-    )
-        .into_response()
+    stylesheet(super::pages::CSS)
 }
 
 pub async fn not_found(State(state): State<PortalState>) -> Response {
@@ -144,35 +117,14 @@ pub async fn change_form(State(state): State<PortalState>, headers: HeaderMap) -
 /// The checks every POST passes first: the address limit, a readable body, the CSRF field.
 async fn admit(state: &PortalState, client: IpAddr, headers: &HeaderMap, body: Body) -> Result<Form, Response> {
     state.limiter().address(client).map_err(|l| too_many(state, l))?;
-    let form = read_form(headers, body).await.map_err(|e| bad_form(state, &e))?;
+    let form = super::form::read(headers, body)
+        .await
+        .map_err(|e| bad_form(state, &e))?;
     if let Err(refusal) = state.csrf().verify(headers, form.optional("csrf")) {
         tracing::info!(?refusal, %client, "portal: CSRF check refused a form");
         return Err(csrf_refused(state));
     }
     Ok(form)
-}
-
-async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, FormError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        return Err(FormError::ContentType);
-    }
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > form::MAX_BODY as u64) {
-        return Err(FormError::TooLarge);
-    }
-    // Fails when the body grows past the limit (or the client goes away mid-body).
-    let bytes = axum::body::to_bytes(body, form::MAX_BODY)
-        .await
-        .map_err(|_| FormError::TooLarge)?;
-    form::parse(&bytes)
 }
 
 /// The typed fields, checked for shape. `Err` holds the errors to show on the form.
@@ -181,7 +133,7 @@ fn typed(form: &Form, needs_current: bool) -> Result<Result<Typed, FieldErrors>,
     let current = if needs_current {
         let value = form.required("current_password")?;
         if let Err(problem) = form::check_value(value) {
-            errors.current_password = Some(problem.message("current password"));
+            errors.current_password = Some(problem_message(problem, "current password"));
         }
         Some(Password::new(value))
     } else {
@@ -190,7 +142,7 @@ fn typed(form: &Form, needs_current: bool) -> Result<Result<Typed, FieldErrors>,
     let new = form.required("new_password")?;
     let confirm = form.required("confirm_password")?;
     if let Err(problem) = form::check_value(new) {
-        errors.new_password = Some(problem.message("new password"));
+        errors.new_password = Some(problem_message(problem, "new password"));
     } else if new != confirm {
         errors.confirm_password = Some("The two new passwords are not the same. Type the new password twice.".into());
     }
@@ -284,7 +236,7 @@ pub async fn change_submit(
     let typed = match typed(&form, true) {
         Ok(Ok(t)) => t,
         Ok(Err(mut errors)) => {
-            errors.login = (login.is_empty()).then(|| FieldProblem::Empty.message("username"));
+            errors.login = (login.is_empty()).then(|| problem_message(FieldProblem::Empty, "username"));
             return again.fields(errors);
         }
         Err(e) => return bad_form(&state, &e),
@@ -293,7 +245,7 @@ pub async fn change_submit(
         Ok(()) => {}
         Err(FieldProblem::Empty) => {
             return again.fields(FieldErrors {
-                login: Some(FieldProblem::Empty.message("username")),
+                login: Some(problem_message(FieldProblem::Empty, "username")),
                 ..FieldErrors::default()
             });
         }

@@ -1,5 +1,7 @@
 //! The self-service portal: users set a new password through a one-time link or with their
-//! current password. Only this module (and the helpdesk) knows HTTP.
+//! current password. Only this module and the helpdesk know HTTP; the plumbing they share (CSRF,
+//! rate limits, client address, form reading, cookies, security headers, page responses) is
+//! [`crate::web`]'s, and this module must not import the helpdesk.
 //!
 //! # API
 //! ```text
@@ -17,20 +19,16 @@
 //! `GET|POST /change` (current-password flow), `GET /static/portal.css`, `GET /healthz`.
 //! `portal.auth` decides which flows exist; a closed one answers 404.
 //!
-//! Every response carries `Content-Security-Policy: default-src 'self'; …`,
-//! `X-Frame-Options: DENY`, `Cache-Control: no-store`, `Referrer-Policy: no-referrer` and
-//! `X-Content-Type-Options: nosniff` (plus HSTS when `public_url` is https). CSRF: see [`csrf`].
-//! Rate limits: see [`limits`]. Flows and their guarantees: see [`change`].
+//! Every response carries the security headers of [`crate::web::headers`] (HSTS when
+//! `public_url` is https). CSRF: see [`crate::web::csrf`]. Rate limits: see
+//! [`crate::web::limits`]. Flows and their guarantees: see [`change`].
 
 mod answers;
 pub mod change;
-pub mod client;
 mod commit;
 pub mod config;
-pub mod csrf;
 pub mod form;
 mod handlers;
-pub mod limits;
 mod links;
 pub mod notifier;
 pub mod pages;
@@ -41,15 +39,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::routing::{get, post};
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 
 pub use config::{Auth, PortalConfig};
 pub use notifier::{Call, ChangeNotifier, LogNotifier, RecordingNotifier};
 pub use state::{PortalParts, PortalState, SetupError};
+
+use crate::web::headers;
 
 /// A request (headers, body, flow) must finish within this; the change itself runs detached
 /// and is not cut short (see `handlers::detached`).
@@ -59,12 +56,10 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `serve` lets open requests finish after `shutdown`.
 const DRAIN: Duration = Duration::from_secs(10);
 
-pub(crate) const CSP: &str = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-
 /// Every route of the portal, with the security headers on every response.
 pub fn router(state: PortalState) -> Router {
     let auth = state.config().auth;
-    let hsts = state.config().secure_cookies();
+    let scheme = state.config().scheme();
     let mut routes = Router::new()
         .route("/", get(handlers::index))
         .route("/healthz", get(handlers::healthz))
@@ -77,30 +72,8 @@ pub fn router(state: PortalState) -> Router {
     if auth.change_open() {
         routes = routes.route("/change", get(handlers::change_form).post(handlers::change_submit));
     }
-    let fixed = [
-        (header::CONTENT_SECURITY_POLICY, CSP),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::CACHE_CONTROL, "no-store"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    ];
-    let mut app = routes
-        .fallback(handlers::not_found)
-        .with_state(state)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
-        ));
-    for (name, value) in fixed {
-        app = app.layer(SetResponseHeaderLayer::overriding(
-            name,
-            HeaderValue::from_static(value),
-        ));
-    }
-    app.layer(SetResponseHeaderLayer::overriding(
-        HeaderName::from_static("strict-transport-security"),
-        hsts.then(|| HeaderValue::from_static("max-age=31536000")),
-    ))
+    let routes = routes.fallback(handlers::not_found).with_state(state);
+    headers::layers(routes, scheme, REQUEST_TIMEOUT)
 }
 
 /// Serves the portal on `listener` (HTTPS when the state holds a TLS configuration) until

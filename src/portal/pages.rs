@@ -1,16 +1,16 @@
-//! The portal's HTML pages: the templates under `templates/portal/` (compiled into the binary),
-//! what each page shows, and the response that carries it.
+//! The portal's HTML pages: the templates under `templates/portal/` (compiled into the binary)
+//! and what each page shows, rendered into [`crate::web::pages`]' response.
 //!
 //! Owns the rule that no page ever receives a password: the view structs have no field for one.
 //! [`Pages::new`] renders every page with sample values, so a broken template is a start-up
 //! error, never a failure in front of a user.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use axum::http::StatusCode;
+use minijinja::UndefinedBehavior;
 use serde::Serialize;
 
 use crate::policy::{RuleDescription, RuleId, Violation};
+use crate::web::pages::{Page, TemplateError, Templates};
 
 const TEMPLATES: [(&str, &str); 9] = [
     ("base.html", include_str!("../../templates/portal/base.html")),
@@ -30,22 +30,9 @@ pub const CSS: &str = include_str!("../../templates/portal/portal.css");
 const SITE_NAME: &str = "Password change";
 
 /// The compiled templates.
+#[derive(Debug)]
 pub struct Pages {
-    env: Environment<'static>,
-}
-
-impl std::fmt::Debug for Pages {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Pages")
-    }
-}
-
-/// A template failed to compile or render (a bug in the templates).
-#[derive(Debug, thiserror::Error)]
-#[error("portal template {name}: {message}")]
-pub struct TemplateError {
-    name: String,
-    message: String,
+    templates: Templates,
 }
 
 /// Errors attached to the fields of a form.
@@ -94,37 +81,6 @@ pub enum FormKind {
     Change,
 }
 
-/// A page and how it is sent.
-#[derive(Debug)]
-pub struct Page {
-    pub status: StatusCode,
-    pub html: String,
-    pub set_cookie: Option<HeaderValue>,
-    pub retry_after: Option<u64>,
-}
-
-impl IntoResponse for Page {
-    fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            )],
-            self.html,
-        )
-            .into_response();
-        let headers = response.headers_mut();
-        if let Some(cookie) = self.set_cookie {
-            headers.insert(header::SET_COOKIE, cookie);
-        }
-        if let Some(secs) = self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
-    }
-}
-
 /// Tone of a [`Pages::message`] page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tone {
@@ -149,48 +105,19 @@ const BROKEN: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf
 impl Pages {
     /// Compiles the templates and renders each page once with sample values.
     pub fn new() -> Result<Pages, TemplateError> {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_trim_blocks(true);
-        env.set_lstrip_blocks(true);
-        env.set_auto_escape_callback(|_| AutoEscape::Html);
-        env.add_global("site_name", SITE_NAME);
-        for (name, source) in TEMPLATES {
-            env.add_template(name, source).map_err(|e| TemplateError {
-                name: name.into(),
-                message: format!("{e:#}"),
-            })?;
-        }
-        let pages = Pages { env };
+        let mut templates = Templates::new("portal", &TEMPLATES, UndefinedBehavior::Strict, BROKEN)?;
+        templates.env().add_global("site_name", SITE_NAME);
+        let pages = Pages { templates };
         pages.self_test()?;
         Ok(pages)
     }
 
     fn try_render<S: Serialize>(&self, name: &str, context: S) -> Result<String, TemplateError> {
-        let template = self.env.get_template(name).map_err(|e| TemplateError {
-            name: name.into(),
-            message: format!("{e:#}"),
-        })?;
-        template.render(context).map_err(|e| TemplateError {
-            name: name.into(),
-            message: format!("{e:#}"),
-        })
+        self.templates.try_render(name, context)
     }
 
     fn render<S: Serialize>(&self, status: StatusCode, name: &str, context: S) -> Page {
-        let (status, html) = match self.try_render(name, context) {
-            Ok(html) => (status, html),
-            Err(e) => {
-                tracing::error!(error = %e, "rendering a portal page failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, BROKEN.to_owned())
-            }
-        };
-        Page {
-            status,
-            html,
-            set_cookie: None,
-            retry_after: None,
-        }
+        self.templates.page(status, name, context)
     }
 
     pub fn form(&self, status: StatusCode, kind: FormKind, view: &FormView) -> Page {

@@ -9,14 +9,16 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
 use super::PortalConfig;
-use super::csrf::Csrf;
-use super::limits::Limiter;
 use super::notifier::ChangeNotifier;
-use super::pages::{Pages, TemplateError};
+use super::pages::Pages;
 use super::tls::{self, TlsError};
 use crate::directory::Directory;
 use crate::policy::Policy;
 use crate::store::Store;
+use crate::web::client::{Cidr, TrustedProxies};
+use crate::web::csrf::Csrf;
+use crate::web::limits::Limiter;
+use crate::web::pages::TemplateError;
 
 /// The portal could not be set up (before any port is bound).
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +80,12 @@ impl Drop for InFlight {
     }
 }
 
+impl TrustedProxies for PortalState {
+    fn trusted_proxies(&self) -> &[Cidr] {
+        &self.inner.config.trusted_proxies
+    }
+}
+
 impl PortalState {
     /// Compiles the pages, draws the CSRF key and reads the TLS certificate and key.
     pub fn new(parts: PortalParts) -> Result<PortalState, SetupError> {
@@ -89,7 +97,7 @@ impl PortalState {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(PortalState {
             inner: Arc::new(Inner {
-                csrf: Csrf::new(config.secure_cookies(), config.origin())?,
+                csrf: Csrf::new(config.scheme(), config.origin())?,
                 limiter: Limiter::new(&config.rate_limit),
                 pages: Pages::new()?,
                 cpu: Semaphore::new(cores),

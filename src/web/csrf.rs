@@ -1,8 +1,9 @@
-//! Cross-site request forgery protection for every form POST.
+//! Cross-site request forgery protection for every form POST, of the portal and the helpdesk
+//! alike (each draws its own key and names its own origin).
 //!
 //! Design (no JavaScript, no server-side session store):
 //! 1. A GET that shows a form gives the browser a random 256-bit *CSRF cookie* (`HttpOnly`,
-//!    `SameSite=Strict`, `Path=/`; `Secure` and the `__Host-` prefix when the portal is reached
+//!    `SameSite=Strict`, `Path=/`; `Secure` and the `__Host-` prefix when the site is reached
 //!    over HTTPS, so a sibling subdomain cannot plant one), unless it already holds one.
 //! 2. The form carries a hidden field `csrf` = base64url(HMAC-SHA256(server key, cookie)). The
 //!    server key is 256 random bits drawn at start-up and never leaves memory.
@@ -11,7 +12,7 @@
 //!    read the cookie nor compute the HMAC, and `SameSite=Strict` keeps the cookie off
 //!    cross-site requests in the first place.
 //! 4. Belt and braces: a POST whose `Sec-Fetch-Site` says `cross-site`/`same-site`, or whose
-//!    `Origin` is neither the portal's (from `portal.public_url`) nor `null`, is refused before
+//!    `Origin` is neither the site's own (from its public URL) nor `null`, is refused before
 //!    the field is looked at. (`null` must pass: with `Referrer-Policy: no-referrer` browsers
 //!    send `Origin: null` on our own form posts.)
 //!
@@ -26,20 +27,24 @@ use rand::TryRngCore;
 use rand::rngs::OsRng;
 use sha2::Sha256;
 
+use super::{Scheme, cookies};
+
+/// Domain separation for the HMAC. Its wording predates the helpdesk; both sites use it, each
+/// with its own key.
 const CONTEXT: &[u8] = b"pwresetd portal csrf v1\0";
 /// A session value: 32 random bytes, unpadded base64url.
 const SESSION_LEN: usize = 43;
 
 pub struct Csrf {
     key: [u8; 32],
-    secure: bool,
+    scheme: Scheme,
     origin: String,
 }
 
 impl std::fmt::Debug for Csrf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Csrf")
-            .field("secure", &self.secure)
+            .field("scheme", &self.scheme)
             .finish_non_exhaustive()
     }
 }
@@ -60,26 +65,22 @@ fn random32() -> std::io::Result<[u8; 32]> {
 }
 
 impl Csrf {
-    /// A fresh key. `secure`: the portal is reached over HTTPS; `origin`: its origin.
-    pub fn new(secure: bool, origin: String) -> std::io::Result<Csrf> {
+    /// A fresh key. `scheme`: how browsers reach the site; `origin`: its origin.
+    pub fn new(scheme: Scheme, origin: String) -> std::io::Result<Csrf> {
         Ok(Csrf {
             key: random32()?,
-            secure,
+            scheme,
             origin,
         })
     }
 
     pub fn cookie_name(&self) -> &'static str {
-        if self.secure {
-            "__Host-pwresetd-csrf"
-        } else {
-            "pwresetd-csrf"
-        }
+        self.scheme.cookie_name("pwresetd-csrf", "__Host-pwresetd-csrf")
     }
 
     /// The browser's session value, when it sent a well-formed one.
     pub fn session(&self, headers: &HeaderMap) -> Option<String> {
-        cookies(headers, self.cookie_name())
+        cookies::values(headers, self.cookie_name())
             .into_iter()
             .find(|v| v.len() == SESSION_LEN && crate::token::well_formed(v))
     }
@@ -90,13 +91,8 @@ impl Csrf {
             return Ok((existing, None));
         }
         let session = URL_SAFE_NO_PAD.encode(random32()?);
-        let secure = if self.secure { "; Secure" } else { "" };
-        let cookie = format!(
-            "{}={session}; Path=/; HttpOnly; SameSite=Strict{secure}",
-            self.cookie_name()
-        );
         // Only base64url and fixed ASCII: always a valid header value.
-        let value = HeaderValue::from_str(&cookie).map_err(std::io::Error::other)?;
+        let value = cookies::set(self.cookie_name(), &session, self.scheme).map_err(std::io::Error::other)?;
         Ok((session, Some(value)))
     }
 
@@ -132,19 +128,6 @@ impl Csrf {
     }
 }
 
-/// Every value of cookie `name` in the request's `Cookie` headers.
-fn cookies(headers: &HeaderMap, name: &str) -> Vec<String> {
-    headers
-        .get_all("cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(n, _)| *n == name)
-        .map(|(_, v)| v.trim_matches('"').to_owned())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,7 +145,7 @@ mod tests {
 
     #[test]
     fn page_sets_a_cookie_once_and_post_round_trips() {
-        let csrf = Csrf::new(false, "http://127.0.0.1:8080".into()).unwrap();
+        let csrf = Csrf::new(Scheme::Http, "http://127.0.0.1:8080".into()).unwrap();
         let (session, cookie) = csrf.session_for_page(&HeaderMap::new()).unwrap();
         let cookie = cookie.unwrap().to_str().unwrap().to_owned();
         assert_eq!(
@@ -183,12 +166,12 @@ mod tests {
 
     #[test]
     fn refusals() {
-        let csrf = Csrf::new(true, "https://pw.example.org".into()).unwrap();
+        let csrf = Csrf::new(Scheme::Https, "https://pw.example.org".into()).unwrap();
         let (session, cookie) = csrf.session_for_page(&HeaderMap::new()).unwrap();
         assert!(cookie.unwrap().to_str().unwrap().ends_with("; Secure"));
         let jar = format!("__Host-pwresetd-csrf={session}");
         let field = csrf.field(&session);
-        let other = Csrf::new(true, "https://pw.example.org".into()).unwrap();
+        let other = Csrf::new(Scheme::Https, "https://pw.example.org".into()).unwrap();
         type Case<'a> = (Vec<(&'a str, &'a str)>, Option<String>, Result<(), Refusal>);
         let table: Vec<Case> = vec![
             (vec![("cookie", &jar)], Some(field.clone()), Ok(())),
@@ -224,7 +207,7 @@ mod tests {
         for (h, f, expected) in table {
             assert_eq!(csrf.verify(&headers(&h), f.as_deref()), expected, "{h:?} {f:?}");
         }
-        // The plain-HTTP cookie name is not accepted by an HTTPS portal.
+        // The plain-HTTP cookie name is not accepted by an HTTPS site.
         let plain = format!("pwresetd-csrf={session}");
         assert_eq!(
             csrf.verify(&headers(&[("cookie", &plain)]), Some(&field)),

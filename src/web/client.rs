@@ -1,10 +1,17 @@
 //! Who is asking: the client address, taken from the TCP peer, or from `X-Forwarded-For` when
 //! (and only when) the peer is a trusted proxy. Must not trust a header from anyone else: a
 //! forged `X-Forwarded-For` would let an attacker pick the rate-limit bucket it is counted in.
+//! Also the trusted-proxy list as the configuration gives it, and the [`Client`] extractor each
+//! front end's state opts into with [`TrustedProxies`].
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
+
+use crate::config::ConfigError;
 
 /// An IP network: an address and a prefix length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +79,7 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 /// saw, so everything left of the first untrusted hop may be forged and is ignored.
 pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
     let peer = canonical(peer);
-    if !super::config::is_trusted(trusted, peer) {
+    if !is_trusted(trusted, peer) {
         return peer;
     }
     let hops: Vec<&str> = headers
@@ -88,11 +95,52 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> Ip
             return client;
         };
         client = canonical(ip);
-        if !super::config::is_trusted(trusted, client) {
+        if !is_trusted(trusted, client) {
             return client;
         }
     }
     client
+}
+
+/// Whether `ip` is one of the trusted proxies.
+pub fn is_trusted(proxies: &[Cidr], ip: IpAddr) -> bool {
+    proxies.iter().any(|c| c.contains(ip))
+}
+
+/// The configuration's `trusted_proxies` list; errors name `key`.
+pub fn parse_proxies(key: &str, values: &[String]) -> Result<Vec<Cidr>, ConfigError> {
+    values
+        .iter()
+        .map(|v| {
+            Cidr::parse(v).ok_or_else(|| {
+                ConfigError::invalid(
+                    key,
+                    format!("{v:?} is not an IP address or CIDR such as \"10.0.0.0/8\" or \"::1\""),
+                )
+            })
+        })
+        .collect()
+}
+
+/// A front end's state: which peers' `X-Forwarded-For` it believes.
+pub trait TrustedProxies {
+    fn trusted_proxies(&self) -> &[Cidr];
+}
+
+/// The client address of a request (peer, or `X-Forwarded-For` from a trusted proxy).
+pub struct Client(pub IpAddr);
+
+impl<S: TrustedProxies + Sync> FromRequestParts<S> for Client {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
+        // Without connect info (a router served without it) every client shares one bucket.
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        Ok(Client(client_address(peer, &parts.headers, state.trusted_proxies())))
+    }
 }
 
 /// The rate-limit key for an address: IPv6 clients are grouped by /64, since one host usually

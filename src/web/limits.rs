@@ -1,4 +1,5 @@
-//! Rate limits on form submissions, per client address and per account, in memory.
+//! Rate limits on form submissions (the portal's forms, the helpdesk's sign-in), per client
+//! address and per account, in memory; and the three settings that configure them.
 //!
 //! Each key has a token bucket of `n` attempts refilled evenly over `window` (kept as one
 //! instant per key, the GCRA "theoretical arrival time"): a person may use all `n` at once, then
@@ -13,7 +14,40 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::config::RateLimit;
+use crate::config::{ConfigError, parse_duration};
+
+/// Attempts allowed per key within a window (a token bucket refilled over the window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_address: u32,
+    pub per_account: u32,
+    pub window: Duration,
+}
+
+impl RateLimit {
+    /// Checks the settings `{prefix}_per_address`, `{prefix}_per_account` (1 to 100000) and
+    /// `{prefix}_window` (1s to 24h); errors name the key.
+    pub fn validate(prefix: &str, per_address: u32, per_account: u32, window: &str) -> Result<RateLimit, ConfigError> {
+        for (key, value) in [("per_address", per_address), ("per_account", per_account)] {
+            if !(1..=100_000).contains(&value) {
+                return Err(ConfigError::invalid(
+                    &format!("{prefix}_{key}"),
+                    "must be between 1 and 100000",
+                ));
+            }
+        }
+        let key = format!("{prefix}_window");
+        let window = parse_duration(&key, window)?;
+        if window < Duration::from_secs(1) || window > Duration::from_secs(86400) {
+            return Err(ConfigError::invalid(&key, "must be between 1s and 24h"));
+        }
+        Ok(RateLimit {
+            per_address,
+            per_account,
+            window,
+        })
+    }
+}
 
 /// Keys remembered per table before pruning.
 pub const MAX_KEYS: usize = 100_000;

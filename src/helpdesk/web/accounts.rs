@@ -1,0 +1,151 @@
+//! The pages about people: the home page (search and the campaigns), one account's page, and
+//! the actions posted from it, whose answer goes back to the account page as its message.
+
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+
+use super::{admit, bad_path, error_page, frame, redirect, send, signed_in};
+use crate::helpdesk::HelpdeskState;
+use crate::helpdesk::actions::{self, Action, Request};
+use crate::helpdesk::auth::{Client, Credential};
+use crate::helpdesk::client::segment;
+use crate::helpdesk::error::ApiError;
+use crate::helpdesk::view;
+
+#[derive(Deserialize)]
+pub(super) struct HomeQuery {
+    q: Option<String>,
+}
+
+#[derive(Serialize)]
+struct HomeView {
+    query: Option<String>,
+    results: Option<Vec<crate::store::Found>>,
+    truncated: bool,
+    campaigns: Vec<crate::engine::Status>,
+}
+
+pub(super) async fn home(
+    State(state): State<HelpdeskState>,
+    client: Client,
+    headers: HeaderMap,
+    query: Result<Query<HomeQuery>, QueryRejection>,
+) -> Response {
+    let operator = match signed_in(&state, &headers, &client).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let q = query.ok().and_then(|Query(q)| q.q).filter(|q| !q.trim().is_empty());
+    let found = match &q {
+        Some(q) => match view::search(&state, q).await {
+            Ok(r) => Some(r),
+            Err(e) => return error_page(&state, &headers, &e),
+        },
+        None => None,
+    };
+    let campaigns = state
+        .store()
+        .run(|s| {
+            s.campaigns()?
+                .iter()
+                .map(|c| crate::engine::Status::read(s, c))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await;
+    let campaigns = match campaigns {
+        Ok(c) => c,
+        Err(e) => return error_page(&state, &headers, &ApiError::store(&e)),
+    };
+    let view = HomeView {
+        query: q,
+        truncated: found.as_ref().is_some_and(|f| f.truncated),
+        results: found.map(|f| f.results),
+        campaigns,
+    };
+    let (f, cookie) = frame(&state, &headers, Some(&operator));
+    let title = if view.results.is_some() { "Search" } else { "Helpdesk" };
+    send(
+        state.pages().render(StatusCode::OK, "home.html", title, &f, &view),
+        cookie,
+    )
+}
+
+pub(super) async fn account(
+    State(state): State<HelpdeskState>,
+    client: Client,
+    headers: HeaderMap,
+    login: Result<Path<String>, PathRejection>,
+) -> Response {
+    let operator = match signed_in(&state, &headers, &client).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let Ok(Path(login)) = login else {
+        return bad_path(&state, &headers);
+    };
+    match view::account(&state, &login).await {
+        Ok(view) => {
+            let (f, cookie) = frame(&state, &headers, Some(&operator));
+            send(
+                state
+                    .pages()
+                    .render(StatusCode::OK, "account.html", &view.login.clone(), &f, &view),
+                cookie,
+            )
+        }
+        Err(e) => error_page(&state, &headers, &e),
+    }
+}
+
+/// One action from the account page; the answer goes back to the page as its message.
+pub(super) async fn act(
+    State(state): State<HelpdeskState>,
+    client: Client,
+    headers: HeaderMap,
+    login: Result<Path<String>, PathRejection>,
+    body: Body,
+) -> Response {
+    let operator = match signed_in(&state, &headers, &client).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let Ok(Path(login)) = login else {
+        return bad_path(&state, &headers);
+    };
+    let form = match admit(&state, &headers, body).await {
+        Ok(f) => f,
+        Err(e) => return error_page(&state, &headers, &e),
+    };
+    let action = match form.optional("action") {
+        Some("resend") => Ok(Action::Resend),
+        Some("exempt") => Ok(Action::Exempt),
+        Some("mark") => Ok(Action::Mark),
+        Some("extend") => {
+            actions::parse_deadline_form(form.optional("deadline").unwrap_or_default()).map(Action::Extend)
+        }
+        _ => Err(ApiError::bad_request("invalid_form", "unknown action")),
+    };
+    let result = match action {
+        Ok(action) => {
+            let request = Request {
+                action,
+                campaign: form.optional("campaign").map(str::to_owned),
+                reason: form.optional("reason").map(str::to_owned),
+            };
+            actions::perform(&state, &operator, &login, request).await
+        }
+        Err(e) => Err(e),
+    };
+    let message = match result {
+        Ok(done) => done.message,
+        Err(e) => format!("Not done: {}", e.message),
+    };
+    if let Credential::Session(id) = &operator.credential {
+        state.sessions().flash(id, message);
+    }
+    redirect(&format!("/helpdesk/accounts/{}", segment(&login)))
+}

@@ -1,0 +1,43 @@
+//! The web plumbing both HTTP front ends share, the users' portal and the operators' helpdesk:
+//! CSRF ([`csrf`]), rate limits ([`limits`]), who is asking ([`client`]), strict form reading
+//! ([`form`]), cookies ([`cookies`]), the security headers every response carries
+//! ([`headers`]) and the page response with its template environment ([`pages`]).
+//!
+//! Sits below `portal` and `helpdesk` and must import neither: what a page says, which fields a
+//! form has and which routes exist belong to them. Knows HTTP but no domain (no directory, store
+//! or policy); from the rest of the crate it uses only `config` (errors, durations) and `token`.
+
+pub mod client;
+pub mod cookies;
+pub mod csrf;
+pub mod form;
+pub mod headers;
+pub mod limits;
+pub mod pages;
+
+/// How browsers reach a front end, from its public URL: over HTTPS, cookies get `Secure` and the
+/// `__Host-` prefix, and responses carry HSTS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn of(url: &url::Url) -> Scheme {
+        if url.scheme() == "https" {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        }
+    }
+
+    /// The `__Host-`-prefixed cookie name over HTTPS (so a sibling subdomain cannot plant one),
+    /// the plain one otherwise.
+    pub fn cookie_name(self, plain: &'static str, host_prefixed: &'static str) -> &'static str {
+        match self {
+            Scheme::Http => plain,
+            Scheme::Https => host_prefixed,
+        }
+    }
+}
