@@ -19,14 +19,14 @@ mod dont_expire;
 mod password;
 mod policy;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
 use ldap3::{Mod, Scope, ldap_escape};
 use tokio::sync::OnceCell;
 
-use super::common::{Quirks, Shared};
+use super::common::{PolicyNames, Quirks, Shared};
 use super::ledger::Ledger;
 use super::search::{self, Entry};
 use super::{
@@ -191,11 +191,7 @@ impl Quirks for ActiveDirectory {
         }
     }
 
-    async fn policy_warnings(
-        &self,
-        s: &Shared,
-        policies: &BTreeSet<Option<String>>,
-    ) -> Result<Vec<Warning>, DirectoryError> {
+    async fn policy_warnings(&self, s: &Shared, policies: &PolicyNames) -> Result<Vec<Warning>, DirectoryError> {
         let mut warnings = Vec::new();
         for p in policies {
             let (rules, name) = match p {

@@ -23,6 +23,10 @@ use super::{
 use crate::directory::config::{DirectoryConfig, Flavor};
 use crate::secret::Secret;
 
+/// The policies named by scanned accounts (`None`: the directory's default), as
+/// [`Directory::policy_warnings`] takes them.
+pub(crate) type PolicyNames = BTreeSet<Option<String>>;
+
 /// What every flavour works through: connections bound as the service account, and the settings.
 pub(crate) struct Shared {
     pub pool: Pool,
@@ -77,11 +81,7 @@ pub(crate) trait Quirks: Send + Sync {
 
     // The operations below are [`Directory`]'s, with the shared connections and settings at hand.
 
-    async fn policy_warnings(
-        &self,
-        s: &Shared,
-        policies: &BTreeSet<Option<String>>,
-    ) -> Result<Vec<Warning>, DirectoryError>;
+    async fn policy_warnings(&self, s: &Shared, policies: &PolicyNames) -> Result<Vec<Warning>, DirectoryError>;
 
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError>;
 

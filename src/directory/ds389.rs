@@ -19,13 +19,13 @@
 mod password;
 mod policy;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::Utc;
 use ldap3::Mod;
 
-use super::common::{Quirks, Shared};
+use super::common::{PolicyNames, Quirks, Shared};
 use super::search::Entry;
 use super::{
     Account, AccountDetails, BindCheck, DirectoryError, ExclusionReason, PasswordError, Warning, gentime, ops,
@@ -98,11 +98,7 @@ impl Quirks for Ds389 {
         })
     }
 
-    async fn policy_warnings(
-        &self,
-        s: &Shared,
-        policies: &BTreeSet<Option<String>>,
-    ) -> Result<Vec<Warning>, DirectoryError> {
+    async fn policy_warnings(&self, s: &Shared, policies: &PolicyNames) -> Result<Vec<Warning>, DirectoryError> {
         let mut warnings = Vec::new();
         let mut checked = HashSet::new();
         for policy in policies {

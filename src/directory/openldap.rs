@@ -4,12 +4,12 @@
 //! policy has `pwdMustChange: TRUE` (checked and warned about). Clear = `delete: pwdReset`.
 //! Writing `pwdReset` needs `manage` access for the service account.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use ldap3::{Mod, Scope};
 
-use super::common::{Quirks, Shared};
+use super::common::{PolicyNames, Quirks, Shared};
 use super::search::{self, Entry};
 use super::{Account, AccountDetails, BindCheck, DirectoryError, PasswordError, Warning, gentime, ops, userpassword};
 use crate::directory::config::{Flavor, PasswordHash};
@@ -98,11 +98,7 @@ impl Quirks for OpenLdap {
         })
     }
 
-    async fn policy_warnings(
-        &self,
-        s: &Shared,
-        policies: &BTreeSet<Option<String>>,
-    ) -> Result<Vec<Warning>, DirectoryError> {
+    async fn policy_warnings(&self, s: &Shared, policies: &PolicyNames) -> Result<Vec<Warning>, DirectoryError> {
         let mut warnings = Vec::new();
         let mut checked = HashSet::new();
         for policy in policies {
