@@ -11,25 +11,26 @@
 //! reconciliation seeing it changed (or unflagged) set the bit again and take it off the ledger.
 //!
 //! Searches are always paged (AD refuses unpaged ones past 1000 entries) and continuation
-//! references are ignored. TLS is required (config refuses `allow_insecure`).
+//! references are ignored. TLS is required (config refuses `allow_insecure`). Whether a candidate
+//! is the current password cannot be told: `unicodePwd` is never readable, and a bind would count
+//! as a failure when wrong.
 
 mod dont_expire;
 mod password;
 mod policy;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
 use ldap3::{Mod, Scope, ldap_escape};
-use tokio::sync::{OnceCell, mpsc};
+use tokio::sync::OnceCell;
 
-use super::conn::{Endpoint, Pool};
+use super::common::{PolicyNames, Quirks, Shared};
 use super::ledger::Ledger;
 use super::search::{self, Entry};
 use super::{
-    Account, AccountDetails, BindCheck, Directory, DirectoryError, ExclusionReason, PasswordError, Presence, ScanItem,
-    Warning, filetime, ops, scope,
+    Account, AccountDetails, BindCheck, DirectoryError, ExclusionReason, PasswordError, Warning, filetime, ops,
 };
 use crate::directory::config::{DirectoryConfig, DontExpire, Flavor};
 use crate::secret::Secret;
@@ -40,6 +41,8 @@ const UAC: &str = "userAccountControl";
 const UAC_COMPUTED: &str = "msDS-User-Account-Control-Computed";
 const RESULTANT_PSO: &str = "msDS-ResultantPSO";
 const UPN: &str = "userPrincipalName";
+/// What [`PwState`] is read from.
+const STATE_ATTRS: &[&str] = &[UAC, PWD_LAST_SET, UAC_COMPUTED];
 
 const ACCOUNTDISABLE: u32 = 0x2;
 const DONT_EXPIRE_PASSWORD: u32 = 0x1_0000;
@@ -84,84 +87,86 @@ impl PwState {
     }
 }
 
+/// Active Directory's quirks, and the state they keep: the DONT_EXPIRE_PASSWORD ledger and the
+/// domain's name. The rest of the work is [`LdapDirectory`](super::common::LdapDirectory)'s.
 pub struct ActiveDirectory {
-    pool: Pool,
-    config: DirectoryConfig,
     ledger_path: Option<PathBuf>,
     ledger: OnceCell<Ledger>,
     domain: OnceCell<String>,
 }
 
 impl ActiveDirectory {
-    pub fn new(config: &DirectoryConfig) -> Result<Self, DirectoryError> {
-        let endpoint = Endpoint::new(config)?;
+    pub fn new(config: &DirectoryConfig) -> Self {
         let ledger_path = match &config.dont_expire {
             DontExpire::Skip => None,
             DontExpire::ClearAndRestore { ledger } => Some(ledger.clone()),
         };
-        Ok(ActiveDirectory {
-            pool: Pool::new(endpoint, config),
-            config: config.clone(),
+        ActiveDirectory {
             ledger_path,
             ledger: OnceCell::new(),
             domain: OnceCell::new(),
-        })
+        }
     }
 
     /// The domain's naming context (the root DSE's `defaultNamingContext`), read once.
-    async fn domain(&self) -> Result<&str, DirectoryError> {
+    async fn domain(&self, s: &Shared) -> Result<&str, DirectoryError> {
         let dn = self
             .domain
             .get_or_try_init(|| async {
-                let root = search::read(
-                    &self.pool,
-                    "",
-                    Scope::Base,
-                    "(objectClass=*)",
-                    &["defaultNamingContext"],
-                )
-                .await?;
+                let root = s.entry("", &["defaultNamingContext"]).await?;
                 Ok::<_, DirectoryError>(
-                    root.first()
+                    root.as_ref()
                         .and_then(|e| e.first("defaultNamingContext"))
-                        .map_or_else(|| self.config.base_dn.clone(), str::to_owned),
+                        .map_or_else(|| s.config.base_dn.clone(), str::to_owned),
                 )
             })
             .await?;
         Ok(dn)
     }
+}
 
-    fn account_attrs(&self) -> Vec<&str> {
-        let c = &self.config;
-        vec![
-            &c.login_attribute,
-            &c.mail_attribute,
-            &c.display_name_attribute,
-            &c.given_name_attribute,
-            &c.surname_attribute,
-            &c.language_attribute,
-            UAC,
-            PWD_LAST_SET,
-            UAC_COMPUTED,
-        ]
+#[async_trait]
+impl Quirks for ActiveDirectory {
+    const FLAVOR: Flavor = Flavor::ActiveDirectory;
+    const ACCOUNT_ATTRS: &'static [&'static str] = STATE_ATTRS;
+    const DETAIL_ATTRS: &'static [&'static str] = &["lockoutTime", "badPwdCount", RESULTANT_PSO];
+    const POLICY_ATTR: &'static str = RESULTANT_PSO;
+
+    fn flagged(&self, e: &Entry) -> bool {
+        PwState::of(e).flagged()
     }
 
-    fn detail_attrs(&self) -> Vec<&str> {
-        let mut attrs = self.account_attrs();
-        attrs.extend(["lockoutTime", "badPwdCount", RESULTANT_PSO]);
-        attrs
-    }
-
-    fn account(&self, e: &Entry) -> Account {
-        e.account(&self.config, PwState::of(e).flagged(), e.first(RESULTANT_PSO))
-    }
-
-    async fn details(&self, e: &Entry) -> Result<AccountDetails, DirectoryError> {
+    fn exclusion(&self, e: &Entry) -> Option<ExclusionReason> {
         let state = PwState::of(e);
-        let account = self.account(e);
+        if state.disabled() {
+            Some(ExclusionReason::Disabled)
+        } else if state.never_expires() && self.ledger_path.is_none() {
+            Some(ExclusionReason::PasswordNeverExpires)
+        } else {
+            None
+        }
+    }
+
+    /// The UPN is accepted wherever a login is (users know it from signing in to Windows).
+    fn login_filter(&self, config: &DirectoryConfig, login: &str) -> String {
+        if config.login_attribute.eq_ignore_ascii_case(UPN) {
+            format!("({UPN}={login})")
+        } else {
+            format!("(|({}={login})({UPN}={login}))", config.login_attribute)
+        }
+    }
+
+    fn sign_in_refused(&self, rc: u32) -> bool {
+        // invalidCredentials, whatever its `data` code: a wrong password, or an account that
+        // cannot sign in now (disabled, expired, locked, must change).
+        rc == 49
+    }
+
+    async fn details(&self, s: &Shared, e: &Entry, account: Account) -> Result<AccountDetails, DirectoryError> {
+        let state = PwState::of(e);
         let effective_policy = match &account.policy {
             Some(pso) => pso.clone(),
-            None => self.domain().await?.to_owned(),
+            None => self.domain(s).await?.to_owned(),
         };
         Ok(AccountDetails {
             password_changed_at: e.first(PWD_LAST_SET).and_then(filetime::parse),
@@ -176,67 +181,28 @@ impl ActiveDirectory {
         })
     }
 
-    /// Why an entry matching the scope filter is still not in the campaign, if it is not.
-    fn exclusion(&self, e: &Entry) -> Option<ExclusionReason> {
-        let state = PwState::of(e);
-        if e.first(&self.config.login_attribute).is_none_or(str::is_empty) {
-            Some(ExclusionReason::MissingLogin)
-        } else if state.disabled() {
-            Some(ExclusionReason::Disabled)
-        } else if state.never_expires() && self.ledger_path.is_none() {
-            Some(ExclusionReason::PasswordNeverExpires)
-        } else {
-            None
+    async fn located(&self, s: &Shared, dn: &str, entry: Option<&Entry>) -> Result<(), DirectoryError> {
+        match entry {
+            Some(entry) => self.settle(s, dn, entry).await,
+            None => match self.ledger().await? {
+                Some(ledger) => ledger.forget(dn).await,
+                None => Ok(()),
+            },
         }
     }
 
-    async fn read_entry(&self, dn: &str) -> Result<Option<Entry>, DirectoryError> {
-        let attrs = self.detail_attrs();
-        let entries = search::read(&self.pool, dn, Scope::Base, "(objectClass=*)", &attrs).await?;
-        Ok(entries.into_iter().next())
-    }
-}
-
-#[async_trait]
-impl Directory for ActiveDirectory {
-    fn flavor(&self) -> Flavor {
-        Flavor::ActiveDirectory
-    }
-
-    async fn check(&self) -> Result<Vec<Warning>, DirectoryError> {
-        self.pool.get().await?;
-        self.policy_warnings(&BTreeSet::from([None])).await
-    }
-
-    async fn ping(&self) -> Result<(), DirectoryError> {
-        search::ping(&self.pool).await
-    }
-
-    async fn scan(&self, sink: mpsc::Sender<ScanItem>) -> Result<(), DirectoryError> {
-        let attrs = self.account_attrs();
-        search::scan_scope(&self.pool, &self.config, &attrs, &sink, |e| match self.exclusion(&e) {
-            None => ScanItem::InScope(self.account(&e)),
-            Some(reason) => ScanItem::Excluded {
-                login: e.first(&self.config.login_attribute).map(str::to_owned),
-                dn: e.dn,
-                reason,
-            },
-        })
-        .await
-    }
-
-    async fn policy_warnings(&self, policies: &BTreeSet<Option<String>>) -> Result<Vec<Warning>, DirectoryError> {
+    async fn policy_warnings(&self, s: &Shared, policies: &PolicyNames) -> Result<Vec<Warning>, DirectoryError> {
         let mut warnings = Vec::new();
         for p in policies {
             let (rules, name) = match p {
                 None => {
-                    let domain = self.domain().await?;
-                    (policy::domain_rules(&self.pool, domain).await?, domain)
+                    let domain = self.domain(s).await?;
+                    (policy::domain_rules(&s.pool, domain).await?, domain)
                 }
-                Some(pso) => (policy::pso_rules(&self.pool, pso).await?, pso.as_str()),
+                Some(pso) => (policy::pso_rules(&s.pool, pso).await?, pso.as_str()),
             };
             match rules {
-                Some(r) => warnings.extend(r.stricter_than(&self.config.policy_floor)),
+                Some(r) => warnings.extend(r.stricter_than(&s.config.policy_floor)),
                 None => warnings.push(Warning {
                     message: format!(
                         "the password policy of {name} is not readable by the service account: pwresetd \
@@ -248,126 +214,36 @@ impl Directory for ActiveDirectory {
         Ok(warnings)
     }
 
-    async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError> {
-        let c = &self.config;
-        let v = ldap_escape(login);
-        // The UPN is accepted wherever a login is (users know it from signing in to Windows).
-        let who = if c.login_attribute.eq_ignore_ascii_case(UPN) {
-            format!("({UPN}={v})")
-        } else {
-            format!("(|({}={v})({UPN}={v}))", c.login_attribute)
-        };
-        let filter = format!("(&{}{who})", c.user_filter);
-        let entries = search::read(&self.pool, &c.base_dn, Scope::Subtree, &filter, &self.detail_attrs()).await?;
-        match entries.as_slice() {
-            [] => Ok(None),
-            [one] => Ok(Some(self.details(one).await?)),
-            many => Err(DirectoryError::Operation {
-                op: "lookup",
-                dn: c.base_dn.clone(),
-                rc: 0,
-                text: format!("login {login:?} is ambiguous: {} entries have it", many.len()),
-            }),
-        }
-    }
-
-    async fn read(&self, dn: &str) -> Result<Option<AccountDetails>, DirectoryError> {
-        match self.read_entry(dn).await? {
-            Some(e) => Ok(Some(self.details(&e).await?)),
-            None => Ok(None),
-        }
-    }
-
-    async fn locate(&self, dn: &str) -> Result<Presence, DirectoryError> {
-        let Some(entry) = self.read_entry(dn).await? else {
-            if let Some(ledger) = self.ledger().await? {
-                ledger.forget(dn).await?;
-            }
-            return Ok(Presence::Gone);
-        };
-        let details = Box::new(self.details(&entry).await?);
-        self.settle(dn, &entry).await?;
-        let matching = scope::is_under(dn, &self.config.base_dn)
-            && self.exclusion(&entry).is_none()
-            && !search::read(
-                &self.pool,
-                dn,
-                Scope::Base,
-                &scope::scope_filter(&self.config),
-                &["1.1"],
-            )
-            .await?
-            .is_empty();
-        Ok(if matching {
-            Presence::InScope(details)
-        } else {
-            Presence::OutOfScope(details)
-        })
-    }
-
-    async fn mark(&self, dn: &str) -> Result<(), DirectoryError> {
+    async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {
         let mut mods = vec![Mod::Replace(PWD_LAST_SET.to_owned(), HashSet::from(["0".to_owned()]))];
-        mods.extend(self.clear_bit_before_mark(dn).await?);
-        ops::modify_ok(&self.pool, dn, "mark", mods).await
+        mods.extend(self.clear_bit_before_mark(s, dn).await?);
+        ops::modify_ok(&s.pool, dn, "mark", mods).await
     }
 
-    async fn clear(&self, dn: &str) -> Result<(), DirectoryError> {
-        self.unflag(dn, Restore::PriorState).await
+    async fn clear(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {
+        self.unflag(s, dn, Restore::PriorState).await
     }
 
-    async fn check_password(&self, dn: &str, password: &Secret) -> Result<BindCheck, DirectoryError> {
-        password::check(self.pool.endpoint(), dn, password).await
+    async fn check_password(&self, s: &Shared, dn: &str, password: &Secret) -> Result<BindCheck, DirectoryError> {
+        password::check(s.pool.endpoint(), dn, password).await
     }
 
-    async fn is_current_password(&self, _dn: &str, _candidate: &Secret) -> Result<Option<bool>, DirectoryError> {
-        // unicodePwd is never readable, and a bind would count as a failure when wrong.
-        Ok(None)
-    }
-
-    async fn change_password_as_user(&self, dn: &str, old: &Secret, new: &Secret) -> Result<(), PasswordError> {
-        password::change_as_user(&self.pool, dn, old, new).await?;
-        self.restore(dn, Restore::BitOnly).await?;
+    async fn change_password(&self, s: &Shared, dn: &str, old: &Secret, new: &Secret) -> Result<(), PasswordError> {
+        password::change_as_user(&s.pool, dn, old, new).await?;
+        self.restore(s, dn, Restore::BitOnly).await?;
         Ok(())
     }
 
-    async fn set_password_as_admin(&self, dn: &str, new: &Secret) -> Result<(), PasswordError> {
-        password::set_as_admin(&self.pool, dn, new).await?;
-        self.unflag(dn, Restore::BitOnly).await?;
+    async fn set_password(&self, s: &Shared, dn: &str, new: &Secret) -> Result<(), PasswordError> {
+        password::set_as_admin(&s.pool, dn, new).await?;
+        self.unflag(s, dn, Restore::BitOnly).await?;
         Ok(())
     }
 
-    async fn authenticate(
-        &self,
-        login: &str,
-        password: &Secret,
-        base_dn: &str,
-    ) -> Result<Option<String>, DirectoryError> {
-        if login.is_empty() || password.expose().is_empty() {
-            return Ok(None);
-        }
-        let v = ldap_escape(login);
-        let filter = format!("(|({}={v})({UPN}={v}))", self.config.login_attribute);
-        let entries = search::read(&self.pool, base_dn, Scope::Subtree, &filter, &["1.1"]).await?;
-        let [entry] = entries.as_slice() else { return Ok(None) };
-        let answer = ops::bind(self.pool.endpoint(), &entry.dn, password, Vec::new()).await?;
-        let rc = answer.answer.rc;
-        answer.close().await;
-        match rc {
-            0 => Ok(Some(entry.dn.clone())),
-            49 => Ok(None),
-            rc => Err(DirectoryError::Bind {
-                url: self.pool.endpoint().url.clone(),
-                dn: entry.dn.clone(),
-                rc,
-                text: String::new(),
-            }),
-        }
-    }
-
-    async fn is_member(&self, dn: &str, group_dn: &str) -> Result<bool, DirectoryError> {
+    async fn is_member(&self, s: &Shared, dn: &str, group_dn: &str) -> Result<bool, DirectoryError> {
         // LDAP_MATCHING_RULE_IN_CHAIN: the server follows nested groups.
         let filter = format!("(memberOf:1.2.840.113556.1.4.1941:={})", ldap_escape(group_dn));
-        Ok(!search::read(&self.pool, dn, Scope::Base, &filter, &["1.1"])
+        Ok(!search::read(&s.pool, dn, Scope::Base, &filter, &["1.1"])
             .await?
             .is_empty())
     }

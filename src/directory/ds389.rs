@@ -13,24 +13,24 @@
 //! a `replace: userPassword` as the service account: a member of `passwordAdminDN` skips the
 //! server's checks (pwresetd's `[policy]` is then the only one), a non-member's set is checked
 //! like a user's. Disabled accounts (`nsAccountLock: TRUE`) are excluded from the scope.
+//! Whether a candidate is the current password cannot be told: the service account cannot read
+//! `userPassword`, 389 compares its values as stored (hashed), and a bind would count as a failure.
 
 mod password;
 mod policy;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use ldap3::{Mod, Scope, ldap_escape};
-use tokio::sync::mpsc;
+use ldap3::Mod;
 
-use super::conn::{Endpoint, Pool};
-use super::search::{self, Entry};
+use super::common::{PolicyNames, Quirks, Shared};
+use super::search::Entry;
 use super::{
-    Account, AccountDetails, BindCheck, Directory, DirectoryError, ExclusionReason, PasswordError, Presence, ScanItem,
-    Warning, gentime, groups, ops, scope,
+    Account, AccountDetails, BindCheck, DirectoryError, ExclusionReason, PasswordError, Warning, gentime, ops,
 };
-use crate::directory::config::{DirectoryConfig, Flavor};
+use crate::directory::config::Flavor;
 use crate::secret::Secret;
 
 const EXPIRY: &str = "passwordExpirationTime";
@@ -40,10 +40,8 @@ const LOCAL_POLICY: &str = "pwdpolicysubentry";
 const ACCOUNT_LOCK: &str = "nsAccountLock";
 const GLOBAL_POLICY: &str = "cn=config";
 
-pub struct Ds389 {
-    pool: Pool,
-    config: DirectoryConfig,
-}
+/// 389-DS's quirks: the rest of the work is [`LdapDirectory`](super::common::LdapDirectory)'s.
+pub struct Ds389;
 
 /// Whether a `passwordExpirationTime` value restricts the account now.
 fn expired(value: Option<&str>) -> bool {
@@ -66,99 +64,41 @@ fn changed_at(e: &Entry) -> Option<chrono::DateTime<Utc>> {
     })
 }
 
-impl Ds389 {
-    pub fn new(config: &DirectoryConfig) -> Result<Self, DirectoryError> {
-        let endpoint = Endpoint::new(config)?;
-        Ok(Ds389 {
-            pool: Pool::new(endpoint, config),
-            config: config.clone(),
-        })
+#[async_trait]
+impl Quirks for Ds389 {
+    const FLAVOR: Flavor = Flavor::Ds389;
+    const ACCOUNT_ATTRS: &'static [&'static str] = &[EXPIRY, LOCAL_POLICY, ACCOUNT_LOCK];
+    const DETAIL_ATTRS: &'static [&'static str] = &["pwdUpdateTime", "passwordHistory", "passwordRetryCount"];
+    const POLICY_ATTR: &'static str = LOCAL_POLICY;
+
+    fn flagged(&self, e: &Entry) -> bool {
+        expired(e.first(EXPIRY))
     }
 
-    fn account_attrs(&self) -> Vec<&str> {
-        let c = &self.config;
-        vec![
-            &c.login_attribute,
-            &c.mail_attribute,
-            &c.display_name_attribute,
-            &c.given_name_attribute,
-            &c.surname_attribute,
-            &c.language_attribute,
-            EXPIRY,
-            LOCAL_POLICY,
-            ACCOUNT_LOCK,
-        ]
+    fn exclusion(&self, e: &Entry) -> Option<ExclusionReason> {
+        e.first(ACCOUNT_LOCK)
+            .is_some_and(|v| v.eq_ignore_ascii_case("TRUE"))
+            .then_some(ExclusionReason::Disabled)
     }
 
-    fn detail_attrs(&self) -> Vec<&str> {
-        let mut attrs = self.account_attrs();
-        attrs.extend(["pwdUpdateTime", "passwordHistory", "passwordRetryCount"]);
-        attrs
+    fn sign_in_refused(&self, rc: u32) -> bool {
+        // 49 wrong password; 53 inactivated (nsAccountLock).
+        matches!(rc, 49 | 53)
     }
 
-    fn account(&self, e: &Entry) -> Account {
-        e.account(&self.config, expired(e.first(EXPIRY)), e.first(LOCAL_POLICY))
-    }
-
-    fn details(&self, e: &Entry) -> AccountDetails {
-        let account = self.account(e);
+    async fn details(&self, _s: &Shared, e: &Entry, account: Account) -> Result<AccountDetails, DirectoryError> {
         let effective_policy = account.policy.clone().unwrap_or_else(|| GLOBAL_POLICY.to_owned());
-        AccountDetails {
+        Ok(AccountDetails {
             password_changed_at: changed_at(e),
             // 389 records when a lockout ends (accountUnlockTime), not when it began.
             locked_at: None,
             failure_count: e.first("passwordRetryCount").and_then(|v| v.parse().ok()).unwrap_or(0),
             effective_policy: Some(effective_policy),
             account,
-        }
-    }
-
-    fn exclusion(&self, e: &Entry) -> Option<ExclusionReason> {
-        if e.first(&self.config.login_attribute).is_none_or(str::is_empty) {
-            Some(ExclusionReason::MissingLogin)
-        } else if e.first(ACCOUNT_LOCK).is_some_and(|v| v.eq_ignore_ascii_case("TRUE")) {
-            Some(ExclusionReason::Disabled)
-        } else {
-            None
-        }
-    }
-
-    async fn read_entry(&self, dn: &str) -> Result<Option<Entry>, DirectoryError> {
-        let attrs = self.detail_attrs();
-        let entries = search::read(&self.pool, dn, Scope::Base, "(objectClass=*)", &attrs).await?;
-        Ok(entries.into_iter().next())
-    }
-}
-
-#[async_trait]
-impl Directory for Ds389 {
-    fn flavor(&self) -> Flavor {
-        Flavor::Ds389
-    }
-
-    async fn check(&self) -> Result<Vec<Warning>, DirectoryError> {
-        self.pool.get().await?;
-        self.policy_warnings(&BTreeSet::from([None])).await
-    }
-
-    async fn ping(&self) -> Result<(), DirectoryError> {
-        search::ping(&self.pool).await
-    }
-
-    async fn scan(&self, sink: mpsc::Sender<ScanItem>) -> Result<(), DirectoryError> {
-        let attrs = self.account_attrs();
-        search::scan_scope(&self.pool, &self.config, &attrs, &sink, |e| match self.exclusion(&e) {
-            None => ScanItem::InScope(self.account(&e)),
-            Some(reason) => ScanItem::Excluded {
-                login: e.first(&self.config.login_attribute).map(str::to_owned),
-                dn: e.dn,
-                reason,
-            },
         })
-        .await
     }
 
-    async fn policy_warnings(&self, policies: &BTreeSet<Option<String>>) -> Result<Vec<Warning>, DirectoryError> {
+    async fn policy_warnings(&self, s: &Shared, policies: &PolicyNames) -> Result<Vec<Warning>, DirectoryError> {
         let mut warnings = Vec::new();
         let mut checked = HashSet::new();
         for policy in policies {
@@ -167,122 +107,34 @@ impl Directory for Ds389 {
                 None => (GLOBAL_POLICY, "the global policy"),
             };
             if checked.insert(dn.to_ascii_lowercase()) {
-                warnings.extend(policy::check(&self.pool, &self.config.policy_floor, dn, governs).await?);
+                warnings.extend(policy::check(&s.pool, &s.config.policy_floor, dn, governs).await?);
             }
         }
         Ok(warnings)
     }
 
-    async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError> {
-        let c = &self.config;
-        let filter = format!("(&{}({}={}))", c.user_filter, c.login_attribute, ldap_escape(login));
-        let entries = search::read(&self.pool, &c.base_dn, Scope::Subtree, &filter, &self.detail_attrs()).await?;
-        match entries.as_slice() {
-            [] => Ok(None),
-            [one] => Ok(Some(self.details(one))),
-            many => Err(DirectoryError::Operation {
-                op: "lookup",
-                dn: c.base_dn.clone(),
-                rc: 0,
-                text: format!("login {login:?} is ambiguous: {} entries have it", many.len()),
-            }),
-        }
+    async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {
+        ops::modify_ok(&s.pool, dn, "mark", vec![Mod::Replace(EXPIRY, HashSet::from([MARK]))]).await
     }
 
-    async fn read(&self, dn: &str) -> Result<Option<AccountDetails>, DirectoryError> {
-        Ok(self.read_entry(dn).await?.map(|e| self.details(&e)))
-    }
-
-    async fn locate(&self, dn: &str) -> Result<Presence, DirectoryError> {
-        let Some(entry) = self.read_entry(dn).await? else {
-            return Ok(Presence::Gone);
-        };
-        let matching = scope::is_under(dn, &self.config.base_dn)
-            && self.exclusion(&entry).is_none()
-            && !search::read(
-                &self.pool,
-                dn,
-                Scope::Base,
-                &scope::scope_filter(&self.config),
-                &["1.1"],
-            )
-            .await?
-            .is_empty();
-        let details = Box::new(self.details(&entry));
-        Ok(if matching {
-            Presence::InScope(details)
-        } else {
-            Presence::OutOfScope(details)
-        })
-    }
-
-    async fn mark(&self, dn: &str) -> Result<(), DirectoryError> {
-        ops::modify_ok(
-            &self.pool,
-            dn,
-            "mark",
-            vec![Mod::Replace(EXPIRY, HashSet::from([MARK]))],
-        )
-        .await
-    }
-
-    async fn clear(&self, dn: &str) -> Result<(), DirectoryError> {
+    async fn clear(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {
         // Only the mark goes: an expiry the server set since (a change) stays. rc 16 = not marked.
-        ops::modify_ok(
-            &self.pool,
-            dn,
-            "clear",
-            vec![Mod::Delete(EXPIRY, HashSet::from([MARK]))],
-        )
-        .await
+        ops::modify_ok(&s.pool, dn, "clear", vec![Mod::Delete(EXPIRY, HashSet::from([MARK]))]).await
     }
 
-    async fn check_password(&self, dn: &str, password: &Secret) -> Result<BindCheck, DirectoryError> {
-        password::check(self.pool.endpoint(), dn, password).await
+    async fn check_password(&self, s: &Shared, dn: &str, password: &Secret) -> Result<BindCheck, DirectoryError> {
+        password::check(s.pool.endpoint(), dn, password).await
     }
 
-    async fn is_current_password(&self, _dn: &str, _candidate: &Secret) -> Result<Option<bool>, DirectoryError> {
-        // The service account cannot read userPassword, and 389 compares userPassword values
-        // as stored (hashed), so neither a read nor a compare tells; a bind would count.
-        Ok(None)
+    async fn change_password(&self, s: &Shared, dn: &str, old: &Secret, new: &Secret) -> Result<(), PasswordError> {
+        password::change_as_user(s.pool.endpoint(), dn, old, new).await
     }
 
-    async fn change_password_as_user(&self, dn: &str, old: &Secret, new: &Secret) -> Result<(), PasswordError> {
-        password::change_as_user(self.pool.endpoint(), dn, old, new).await
-    }
-
-    async fn set_password_as_admin(&self, dn: &str, new: &Secret) -> Result<(), PasswordError> {
-        password::set_as_admin(&self.pool, dn, new).await?;
+    async fn set_password(&self, s: &Shared, dn: &str, new: &Secret) -> Result<(), PasswordError> {
+        password::set_as_admin(&s.pool, dn, new).await?;
         // A passwordAdminDN member's set marks the account (1970 expiry): take that off.
-        self.clear(dn).await?;
+        self.clear(s, dn).await?;
         Ok(())
-    }
-
-    async fn authenticate(
-        &self,
-        login: &str,
-        password: &Secret,
-        base_dn: &str,
-    ) -> Result<Option<String>, DirectoryError> {
-        if login.is_empty() || password.expose().is_empty() {
-            return Ok(None);
-        }
-        let filter = format!("({}={})", self.config.login_attribute, ldap_escape(login));
-        let entries = search::read(&self.pool, base_dn, Scope::Subtree, &filter, &["1.1"]).await?;
-        let [entry] = entries.as_slice() else { return Ok(None) };
-        match self.pool.endpoint().bind(&entry.dn, password).await {
-            Ok(mut ldap) => {
-                let _ = ldap.unbind().await;
-                Ok(Some(entry.dn.clone()))
-            }
-            Err(DirectoryError::Bind { rc: 49 | 53, .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn is_member(&self, dn: &str, group_dn: &str) -> Result<bool, DirectoryError> {
-        let base = groups::context_of(&self.pool, group_dn, &self.config.base_dn).await?;
-        groups::walk_up(&self.pool, &base, dn, group_dn).await
     }
 }
 

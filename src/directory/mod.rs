@@ -1,14 +1,17 @@
 //! The directory: where accounts live and where the "must change password" flag is set.
 //!
-//! [`Directory`] is the one interface the rest of pwresetd uses; each flavour implements it in its
-//! own file and keeps its quirks there (OpenLDAP: `pwdReset`; Active Directory: `pwdLastSet`;
-//! 389-DS: `passwordExpirationTime`). Nothing outside this module knows which attribute marks an
-//! account. Connections, TLS and paged searches shared by the flavours live in [`conn`] and
-//! [`search`]; operations that keep the server's whole answer, request/response controls, scope tests and
-//! nested-group walks in [`ops`], [`controls`], [`scope`] and [`groups`]. Every filter and DN
-//! built from a value goes through `ldap3::ldap_escape` / `ldap3::dn_escape`.
+//! [`Directory`] is the one interface the rest of pwresetd uses. It is written once, in [`common`]
+//! (look-ups, reads, scans, scope tests, operator sign-in); each flavour supplies only what differs
+//! in its own file and keeps its quirks there (OpenLDAP: `pwdReset`; Active Directory:
+//! `pwdLastSet`; 389-DS: `passwordExpirationTime`). Nothing outside the flavour's file knows which
+//! attribute marks an account or what a result code means for it. Connections, TLS and paged
+//! searches shared by the flavours live in [`conn`] and [`search`]; operations that keep the
+//! server's whole answer, request/response controls, scope tests and nested-group walks in
+//! [`ops`], [`controls`], [`scope`] and [`groups`]. Every filter and DN built from a value goes
+//! through `ldap3::ldap_escape` / `ldap3::dn_escape`.
 
 pub mod active_directory;
+mod common;
 pub mod config;
 pub mod conn;
 mod controls;
@@ -37,6 +40,7 @@ use tokio::sync::mpsc;
 pub use crate::campaign::scope::{Account, ExclusionReason, ScanItem};
 use crate::directory::config::{DirectoryConfig, Flavor};
 use crate::secret::Secret;
+use common::LdapDirectory;
 pub use error::{DirectoryError, PasswordError};
 
 /// Everything the directory says about one account, for the helpdesk view.
@@ -148,8 +152,11 @@ pub enum BindCheck {
 /// Builds the directory client for the configured flavour. Does not connect yet.
 pub fn connect(config: &DirectoryConfig) -> Result<Arc<dyn Directory>, DirectoryError> {
     match config.flavor {
-        Flavor::Openldap => Ok(Arc::new(openldap::OpenLdap::new(config)?)),
-        Flavor::ActiveDirectory => Ok(Arc::new(active_directory::ActiveDirectory::new(config)?)),
-        Flavor::Ds389 => Ok(Arc::new(ds389::Ds389::new(config)?)),
+        Flavor::Openldap => Ok(Arc::new(LdapDirectory::new(config, openldap::OpenLdap)?)),
+        Flavor::ActiveDirectory => {
+            let quirks = active_directory::ActiveDirectory::new(config);
+            Ok(Arc::new(LdapDirectory::new(config, quirks)?))
+        }
+        Flavor::Ds389 => Ok(Arc::new(LdapDirectory::new(config, ds389::Ds389)?)),
     }
 }

@@ -8,10 +8,11 @@ use std::collections::HashSet;
 
 use ldap3::Mod;
 
+use super::super::common::Shared;
 use super::super::ledger::{Cleared, Ledger};
 use super::super::search::Entry;
 use super::super::{DirectoryError, ops};
-use super::{ActiveDirectory, DONT_EXPIRE_PASSWORD, PWD_LAST_SET, PwState, UAC};
+use super::{ActiveDirectory, DONT_EXPIRE_PASSWORD, PWD_LAST_SET, PwState, STATE_ATTRS, UAC};
 
 /// What the campaign does when it is done with an account the ledger holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,11 +44,15 @@ impl ActiveDirectory {
 
     /// The modification clearing the bit, for an account that has it (recorded in the ledger
     /// first); nothing otherwise, or without clear-and-restore.
-    pub(super) async fn clear_bit_before_mark(&self, dn: &str) -> Result<Option<Mod<String>>, DirectoryError> {
+    pub(super) async fn clear_bit_before_mark(
+        &self,
+        s: &Shared,
+        dn: &str,
+    ) -> Result<Option<Mod<String>>, DirectoryError> {
         let Some(ledger) = self.ledger().await? else {
             return Ok(None);
         };
-        let entry = self.read_entry(dn).await?;
+        let entry = s.entry(dn, STATE_ATTRS).await?;
         let state = entry.as_ref().map(PwState::of).unwrap_or_default();
         if !state.never_expires() {
             return Ok(None);
@@ -62,14 +67,14 @@ impl ActiveDirectory {
 
     /// Sets DONT_EXPIRE_PASSWORD again on an account the ledger holds (nothing otherwise), then
     /// takes it off the ledger.
-    pub(super) async fn restore(&self, dn: &str, how: Restore) -> Result<(), DirectoryError> {
+    pub(super) async fn restore(&self, s: &Shared, dn: &str, how: Restore) -> Result<(), DirectoryError> {
         let Some(ledger) = self.ledger().await? else {
             return Ok(());
         };
         let Some(prior) = ledger.get(dn).await? else {
             return Ok(());
         };
-        let Some(entry) = self.read_entry(dn).await? else {
+        let Some(entry) = s.entry(dn, STATE_ATTRS).await? else {
             return ledger.forget(dn).await;
         };
         let uac = (PwState::of(&entry).uac | DONT_EXPIRE_PASSWORD).to_string();
@@ -77,7 +82,7 @@ impl ActiveDirectory {
         if how == Restore::PriorState && prior.pwd_last_set_zero {
             mods.push(Mod::Replace(PWD_LAST_SET, HashSet::from(["0"])));
         }
-        ops::modify_ok(&self.pool, dn, "restore DONT_EXPIRE_PASSWORD", mods).await?;
+        ops::modify_ok(&s.pool, dn, "restore DONT_EXPIRE_PASSWORD", mods).await?;
         tracing::info!(dn, "DONT_EXPIRE_PASSWORD set again");
         ledger.forget(dn).await
     }
@@ -85,17 +90,17 @@ impl ActiveDirectory {
     /// Reconciliation's side of the ledger: an account no longer flagged is done with, whatever
     /// changed that (its password, or someone clearing the flag: then reconciliation marks it
     /// again, which clears the bit again).
-    pub(super) async fn settle(&self, dn: &str, entry: &Entry) -> Result<(), DirectoryError> {
+    pub(super) async fn settle(&self, s: &Shared, dn: &str, entry: &Entry) -> Result<(), DirectoryError> {
         if self.ledger_path.is_some() && !PwState::of(entry).flagged() {
-            self.restore(dn, Restore::BitOnly).await?;
+            self.restore(s, dn, Restore::BitOnly).await?;
         }
         Ok(())
     }
 
     /// `pwdLastSet: -1`, then the ledger's restore for `how`.
-    pub(super) async fn unflag(&self, dn: &str, how: Restore) -> Result<(), DirectoryError> {
+    pub(super) async fn unflag(&self, s: &Shared, dn: &str, how: Restore) -> Result<(), DirectoryError> {
         let mods = vec![Mod::Replace(PWD_LAST_SET, HashSet::from(["-1"]))];
-        ops::modify_ok(&self.pool, dn, "clear", mods).await?;
-        self.restore(dn, how).await
+        ops::modify_ok(&s.pool, dn, "clear", mods).await?;
+        self.restore(s, dn, how).await
     }
 }

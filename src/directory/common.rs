@@ -1,0 +1,306 @@
+//! The [`Directory`] written once for every LDAP flavour: [`LdapDirectory`] holds the service
+//! connections and the `[directory]` settings, and itself looks accounts up, reads, scans and
+//! locates them, signs operators in and answers liveness checks. Each flavour supplies only what
+//! differs, through [`Quirks`]: its attributes, what "flagged" and "excluded" mean for an entry,
+//! the details it can tell (lock state, failures, policy), how it marks and clears, its password
+//! operations and bind-code decoding, its policy warnings and, when it differs, group membership.
+//!
+//! This module must not name a flavour's marking attribute nor give a result code a meaning: both
+//! stay in the flavour's own file (ARCHITECTURE.md, invariant 2).
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use ldap3::{Scope, ldap_escape};
+use tokio::sync::mpsc;
+
+use super::conn::{Endpoint, Pool};
+use super::search::{self, Entry};
+use super::{
+    Account, AccountDetails, BindCheck, Directory, DirectoryError, ExclusionReason, PasswordError, Presence, ScanItem,
+    Warning, groups, scope,
+};
+use crate::directory::config::{DirectoryConfig, Flavor};
+use crate::secret::Secret;
+
+/// The policies named by scanned accounts (`None`: the directory's default), as
+/// [`Directory::policy_warnings`] takes them.
+pub(crate) type PolicyNames = BTreeSet<Option<String>>;
+
+/// What every flavour works through: connections bound as the service account, and the settings.
+pub(crate) struct Shared {
+    pub pool: Pool,
+    pub config: DirectoryConfig,
+}
+
+impl Shared {
+    /// Reads `attrs` of the entry at `dn`; `None` when it does not exist.
+    pub async fn entry(&self, dn: &str, attrs: &[&str]) -> Result<Option<Entry>, DirectoryError> {
+        let entries = search::read(&self.pool, dn, Scope::Base, "(objectClass=*)", attrs).await?;
+        Ok(entries.into_iter().next())
+    }
+}
+
+/// What one directory flavour does its own way. Everything else [`LdapDirectory`] does the same
+/// for all of them.
+#[async_trait]
+pub(crate) trait Quirks: Send + Sync {
+    const FLAVOR: Flavor;
+    /// The flavour's attributes read with every account, besides the configured ones: what
+    /// [`flagged`](Quirks::flagged), [`exclusion`](Quirks::exclusion) and the policy need.
+    const ACCOUNT_ATTRS: &'static [&'static str];
+    /// Read as well when the account's [`details`](Quirks::details) are wanted.
+    const DETAIL_ATTRS: &'static [&'static str];
+    /// The attribute naming the password policy entry that governs an account.
+    const POLICY_ATTR: &'static str;
+
+    /// Whether the entry must change its password now.
+    fn flagged(&self, e: &Entry) -> bool;
+
+    /// Why an entry that has a login is still left out of the campaign, if it is.
+    fn exclusion(&self, _e: &Entry) -> Option<ExclusionReason> {
+        None
+    }
+
+    /// The filter finding `login` (already escaped) among accounts and operators.
+    fn login_filter(&self, config: &DirectoryConfig, login: &str) -> String {
+        format!("({}={login})", config.login_attribute)
+    }
+
+    /// Whether an operator's sign-in bind refused with `rc` means "wrong password, or an account
+    /// that cannot sign in" (the same answer as an unknown login), not a directory failure.
+    fn sign_in_refused(&self, rc: u32) -> bool;
+
+    /// The helpdesk's view of an account read with [`DETAIL_ATTRS`](Quirks::DETAIL_ATTRS).
+    async fn details(&self, s: &Shared, e: &Entry, account: Account) -> Result<AccountDetails, DirectoryError>;
+
+    /// What the flavour does when `locate` finds the entry (`None`: gone); nothing by default.
+    async fn located(&self, _s: &Shared, _dn: &str, _entry: Option<&Entry>) -> Result<(), DirectoryError> {
+        Ok(())
+    }
+
+    // The operations below are [`Directory`]'s, with the shared connections and settings at hand.
+
+    async fn policy_warnings(&self, s: &Shared, policies: &PolicyNames) -> Result<Vec<Warning>, DirectoryError>;
+
+    async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError>;
+
+    async fn clear(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError>;
+
+    async fn check_password(&self, s: &Shared, dn: &str, password: &Secret) -> Result<BindCheck, DirectoryError>;
+
+    /// By default the flavour cannot tell without a bind (which would count as a failure).
+    async fn is_current_password(
+        &self,
+        _s: &Shared,
+        _dn: &str,
+        _candidate: &Secret,
+    ) -> Result<Option<bool>, DirectoryError> {
+        Ok(None)
+    }
+
+    /// [`Directory::change_password_as_user`]: the user's own change.
+    async fn change_password(&self, s: &Shared, dn: &str, old: &Secret, new: &Secret) -> Result<(), PasswordError>;
+
+    /// [`Directory::set_password_as_admin`]: the service account's set, flag cleared.
+    async fn set_password(&self, s: &Shared, dn: &str, new: &Secret) -> Result<(), PasswordError>;
+
+    /// By default, walks up from the entry through the groups that list it (groupOfNames
+    /// `member`, groupOfUniqueNames `uniqueMember`): no overlay or plugin needed, nested groups
+    /// followed.
+    async fn is_member(&self, s: &Shared, dn: &str, group_dn: &str) -> Result<bool, DirectoryError> {
+        let base = groups::context_of(&s.pool, group_dn, &s.config.base_dn).await?;
+        groups::walk_up(&s.pool, &base, dn, group_dn).await
+    }
+}
+
+/// A [`Directory`] over LDAP, with flavour `Q`'s quirks.
+pub(crate) struct LdapDirectory<Q> {
+    shared: Shared,
+    quirks: Q,
+}
+
+impl<Q: Quirks> LdapDirectory<Q> {
+    /// Sets up TLS and the (not yet connected) pool.
+    pub fn new(config: &DirectoryConfig, quirks: Q) -> Result<Self, DirectoryError> {
+        let endpoint = Endpoint::new(config)?;
+        let shared = Shared {
+            pool: Pool::new(endpoint, config),
+            config: config.clone(),
+        };
+        Ok(LdapDirectory { shared, quirks })
+    }
+
+    fn account_attrs(&self) -> Vec<&str> {
+        let c = &self.shared.config;
+        let mut attrs = vec![
+            c.login_attribute.as_str(),
+            &c.mail_attribute,
+            &c.display_name_attribute,
+            &c.given_name_attribute,
+            &c.surname_attribute,
+            &c.language_attribute,
+        ];
+        attrs.extend(Q::ACCOUNT_ATTRS);
+        attrs
+    }
+
+    fn detail_attrs(&self) -> Vec<&str> {
+        let mut attrs = self.account_attrs();
+        attrs.extend(Q::DETAIL_ATTRS);
+        attrs
+    }
+
+    fn account(&self, e: &Entry) -> Account {
+        e.account(&self.shared.config, self.quirks.flagged(e), e.first(Q::POLICY_ATTR))
+    }
+
+    async fn details(&self, e: &Entry) -> Result<AccountDetails, DirectoryError> {
+        self.quirks.details(&self.shared, e, self.account(e)).await
+    }
+
+    /// Why an entry matching the scope filter is still not in the campaign, if it is not: no
+    /// login (nobody could sign in to change the password), or the flavour's own reasons.
+    fn exclusion(&self, e: &Entry) -> Option<ExclusionReason> {
+        if e.first(&self.shared.config.login_attribute).is_none_or(str::is_empty) {
+            Some(ExclusionReason::MissingLogin)
+        } else {
+            self.quirks.exclusion(e)
+        }
+    }
+
+    /// Whether `dn`, read as `entry`, is under the base DN, matches the user filter and none of
+    /// the exclusions.
+    async fn in_scope(&self, dn: &str, entry: &Entry) -> Result<bool, DirectoryError> {
+        let c = &self.shared.config;
+        if !scope::is_under(dn, &c.base_dn) || self.exclusion(entry).is_some() {
+            return Ok(false);
+        }
+        let filter = scope::scope_filter(c);
+        let found = search::read(&self.shared.pool, dn, Scope::Base, &filter, &["1.1"]).await?;
+        Ok(!found.is_empty())
+    }
+}
+
+#[async_trait]
+impl<Q: Quirks> Directory for LdapDirectory<Q> {
+    fn flavor(&self) -> Flavor {
+        Q::FLAVOR
+    }
+
+    async fn check(&self) -> Result<Vec<Warning>, DirectoryError> {
+        self.shared.pool.get().await?;
+        self.policy_warnings(&BTreeSet::from([None])).await
+    }
+
+    async fn ping(&self) -> Result<(), DirectoryError> {
+        search::ping(&self.shared.pool).await
+    }
+
+    async fn scan(&self, sink: mpsc::Sender<ScanItem>) -> Result<(), DirectoryError> {
+        let c = &self.shared.config;
+        let attrs = self.account_attrs();
+        search::scan_scope(&self.shared.pool, c, &attrs, &sink, |e| match self.exclusion(&e) {
+            None => ScanItem::InScope(self.account(&e)),
+            Some(reason) => ScanItem::Excluded {
+                login: e.first(&c.login_attribute).map(str::to_owned),
+                dn: e.dn,
+                reason,
+            },
+        })
+        .await
+    }
+
+    async fn policy_warnings(&self, policies: &BTreeSet<Option<String>>) -> Result<Vec<Warning>, DirectoryError> {
+        self.quirks.policy_warnings(&self.shared, policies).await
+    }
+
+    async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError> {
+        let c = &self.shared.config;
+        let who = self.quirks.login_filter(c, &ldap_escape(login));
+        let filter = format!("(&{}{who})", c.user_filter);
+        let attrs = self.detail_attrs();
+        let entries = search::read(&self.shared.pool, &c.base_dn, Scope::Subtree, &filter, &attrs).await?;
+        match entries.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(self.details(one).await?)),
+            many => Err(DirectoryError::Operation {
+                op: "lookup",
+                dn: c.base_dn.clone(),
+                rc: 0,
+                text: format!("login {login:?} is ambiguous: {} entries have it", many.len()),
+            }),
+        }
+    }
+
+    async fn read(&self, dn: &str) -> Result<Option<AccountDetails>, DirectoryError> {
+        match self.shared.entry(dn, &self.detail_attrs()).await? {
+            Some(e) => Ok(Some(self.details(&e).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn locate(&self, dn: &str) -> Result<Presence, DirectoryError> {
+        let Some(entry) = self.shared.entry(dn, &self.detail_attrs()).await? else {
+            self.quirks.located(&self.shared, dn, None).await?;
+            return Ok(Presence::Gone);
+        };
+        let details = Box::new(self.details(&entry).await?);
+        self.quirks.located(&self.shared, dn, Some(&entry)).await?;
+        Ok(if self.in_scope(dn, &entry).await? {
+            Presence::InScope(details)
+        } else {
+            Presence::OutOfScope(details)
+        })
+    }
+
+    async fn mark(&self, dn: &str) -> Result<(), DirectoryError> {
+        self.quirks.mark(&self.shared, dn).await
+    }
+
+    async fn clear(&self, dn: &str) -> Result<(), DirectoryError> {
+        self.quirks.clear(&self.shared, dn).await
+    }
+
+    async fn check_password(&self, dn: &str, password: &Secret) -> Result<BindCheck, DirectoryError> {
+        self.quirks.check_password(&self.shared, dn, password).await
+    }
+
+    async fn is_current_password(&self, dn: &str, candidate: &Secret) -> Result<Option<bool>, DirectoryError> {
+        self.quirks.is_current_password(&self.shared, dn, candidate).await
+    }
+
+    async fn change_password_as_user(&self, dn: &str, old: &Secret, new: &Secret) -> Result<(), PasswordError> {
+        self.quirks.change_password(&self.shared, dn, old, new).await
+    }
+
+    async fn set_password_as_admin(&self, dn: &str, new: &Secret) -> Result<(), PasswordError> {
+        self.quirks.set_password(&self.shared, dn, new).await
+    }
+
+    async fn authenticate(
+        &self,
+        login: &str,
+        password: &Secret,
+        base_dn: &str,
+    ) -> Result<Option<String>, DirectoryError> {
+        if login.is_empty() || password.expose().is_empty() {
+            return Ok(None);
+        }
+        let filter = self.quirks.login_filter(&self.shared.config, &ldap_escape(login));
+        let entries = search::read(&self.shared.pool, base_dn, Scope::Subtree, &filter, &["1.1"]).await?;
+        let [entry] = entries.as_slice() else { return Ok(None) };
+        match self.shared.pool.endpoint().bind(&entry.dn, password).await {
+            Ok(mut ldap) => {
+                let _ = ldap.unbind().await;
+                Ok(Some(entry.dn.clone()))
+            }
+            Err(DirectoryError::Bind { rc, .. }) if self.quirks.sign_in_refused(rc) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn is_member(&self, dn: &str, group_dn: &str) -> Result<bool, DirectoryError> {
+        self.quirks.is_member(&self.shared, dn, group_dn).await
+    }
+}
