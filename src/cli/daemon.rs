@@ -4,10 +4,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::{Failure, LogControl, load_config};
+use crate::daemon::Services;
 
 pub async fn run(path: &Path, log: LogControl) -> Result<ExitCode, Failure> {
-    // Invalid configuration: exit 64 before any port is bound.
+    // Invalid configuration, templates, policy files, TLS files or tokens: exit 64 (73 for the
+    // store) before the directory is contacted or any port is bound.
     let config = load_config(path)?;
+    let services = Services::build(config).await.map_err(anyhow::Error::new)?;
     let shutdown = async {
         use tokio::signal::unix::{SignalKind, signal};
         match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
@@ -23,6 +26,6 @@ pub async fn run(path: &Path, log: LogControl) -> Result<ExitCode, Failure> {
             }
         }
     };
-    crate::daemon::run(path.to_owned(), config, log.setter(), shutdown).await?;
+    crate::daemon::run(path, services, log.setter(), shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }

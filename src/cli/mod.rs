@@ -23,6 +23,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::ConfigError;
 use crate::daemon::config::{self, Config};
+use crate::daemon::services::BuildError;
 use crate::directory::{self, Directory, DirectoryError};
 use crate::store::{Store, StoreError};
 
@@ -112,32 +113,48 @@ pub const EX_TEMPFAIL: u8 = 75;
 
 /// The exit code for an error, from the first domain error in its chain.
 fn exit_code(error: &anyhow::Error) -> u8 {
+    use crate::engine::runner::RunError;
     for cause in error.chain() {
         if cause.downcast_ref::<ConfigError>().is_some() {
             return EX_USAGE;
         }
-        if let Some(e) = cause.downcast_ref::<DirectoryError>() {
+        if let Some(e) = cause.downcast_ref::<BuildError>() {
             return match e {
-                DirectoryError::TlsSettings(_) => EX_USAGE,
-                e if e.is_unavailable() => EX_UNAVAILABLE,
-                _ => 1,
+                BuildError::Store(e) => store_code(e),
+                BuildError::Directory(e) => directory_code(e),
+                _ => EX_USAGE,
             };
         }
-        if let Some(e) = cause.downcast_ref::<crate::engine::runner::RunError>() {
+        if let Some(e) = cause.downcast_ref::<DirectoryError>() {
+            return directory_code(e);
+        }
+        if let Some(e) = cause.downcast_ref::<RunError>() {
             return match e {
-                crate::engine::runner::RunError::Unavailable(_) => EX_UNAVAILABLE,
-                crate::engine::runner::RunError::Store(_) => EX_SOFTWARE,
+                RunError::Unavailable(_) => EX_UNAVAILABLE,
+                RunError::Store(_) => EX_SOFTWARE,
             };
         }
         if let Some(e) = cause.downcast_ref::<StoreError>() {
-            return match e {
-                StoreError::Open { .. } | StoreError::TooNew { .. } => EX_CANTCREAT,
-                StoreError::CampaignMismatch { .. } => EX_USAGE,
-                _ => EX_SOFTWARE,
-            };
+            return store_code(e);
         }
     }
     EX_SOFTWARE
+}
+
+fn directory_code(e: &DirectoryError) -> u8 {
+    match e {
+        DirectoryError::TlsSettings(_) => EX_USAGE,
+        e if e.is_unavailable() => EX_UNAVAILABLE,
+        _ => 1,
+    }
+}
+
+fn store_code(e: &StoreError) -> u8 {
+    match e {
+        StoreError::Open { .. } | StoreError::TooNew { .. } => EX_CANTCREAT,
+        StoreError::CampaignMismatch { .. } => EX_USAGE,
+        _ => EX_SOFTWARE,
+    }
 }
 
 /// Entry point of the binary.

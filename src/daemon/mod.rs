@@ -1,150 +1,65 @@
 //! `pwresetd serve`: the long-running service. Wires the adapters (directory, store, mailer) to
 //! the core and runs, in one process: the campaign worker (marking, reverting, reconciliation,
-//! mails), the portal, and the admin listener (metrics, health). Only this module wires
-//! adapters together.
+//! mails), the portal, and the admin listener (metrics, health, helpdesk). This module is the
+//! composition root: it alone knows the whole configuration ([`config`]) and wires adapters
+//! together ([`services`]).
 //!
-//! Lifecycle: validate config → open the store → first successful directory bind → bind the
-//! listeners → READY=1. SIGHUP reloads configuration, templates, policy word lists and the log
-//! filter (an invalid new configuration is logged and the old one kept). The shutdown future
-//! (SIGTERM/SIGINT in the binary) → STOPPING=1, stop accepting, let in-flight requests, marks
-//! and mails finish within `shutdown_grace`, then return.
+//! Lifecycle: load the configuration → [`Services::build`] (store, templates, mailer, policy,
+//! TLS, tokens; all before the directory is contacted) → first successful directory bind →
+//! bind the listeners → READY=1. SIGHUP reloads ([`reload`]). The shutdown future
+//! (SIGTERM/SIGINT in the binary) → STOPPING=1, one [`CancellationToken`] stops accepting and
+//! starting work, in-flight requests, marks and mails finish within `shutdown_grace`.
 
 pub mod admin;
 pub mod config;
 pub mod instrumented;
 mod mail;
 pub mod metrics;
+mod reload;
+pub mod services;
 pub mod systemd;
 pub mod worker;
 
-use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use crate::directory::{self, Directory};
-use crate::helpdesk::{HelpdeskParts, HelpdeskState};
-use crate::notify::pass::Mail;
-use crate::notify::{Mailer, Templates};
-use crate::policy::Policy;
-use crate::portal::{PortalParts, PortalState};
-use crate::store::Store;
+use crate::directory::Directory;
 use config::Config;
 pub use mail::MailGlue;
-use metrics::Metrics;
+use reload::Reloadable;
+pub use services::Services;
 
 /// Changes the log filter at run time (SIGHUP).
 pub type SetLogFilter = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
-/// Runs the service until `shutdown` resolves.
+/// Runs the service built in `services` until `shutdown` resolves; `path` is read again on
+/// SIGHUP.
 pub async fn run(
-    path: PathBuf,
-    config: Config,
+    path: &Path,
+    services: Services,
     set_log_filter: SetLogFilter,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    if let Err(e) = set_log_filter(&config.daemon.log_level) {
+    if let Err(e) = set_log_filter(&services.config.daemon.log_level) {
         tracing::warn!(error = %e, "daemon.log_level");
     }
-    let metrics = Arc::new(Metrics::new());
-    let store_path = config.store.path.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&store_path))
-        .await
-        .context("store worker")??;
-    let raw = directory::connect(&config.directory)?;
-    let dir: Arc<dyn Directory> = Arc::new(instrumented::Instrumented::new(raw, metrics.clone()));
     tokio::pin!(shutdown);
     tokio::select! {
-        ready = first_bind(&dir, &config) => ready,
+        () = first_bind(&services.directory, &services.config) => {}
         () = &mut shutdown => return Ok(()),
     }
-
-    let templates = Templates::load(&config.mail).context("mail templates")?;
-    let mailer = Mailer::new(&config.mail).context("mail transport")?;
-    let glue = Arc::new(MailGlue {
-        mail: RwLock::new(Mail {
-            settings: Arc::new(config.mail.clone()),
-            templates: Arc::new(templates),
-            mailer: Arc::new(mailer),
-        }),
-        store: store.clone(),
-        links: RwLock::new(config.portal.links()),
-        metrics: metrics.clone(),
-    });
-    let policy = Arc::new(Policy::load(&config.policy).context("password policy")?);
-    let portal = PortalState::new(PortalParts {
-        config: config.portal.clone(),
-        directory: dir.clone(),
-        store: store.clone(),
-        policy,
-        notifier: glue.clone(),
-    })
-    .context("portal")?;
-    let portal_handle = portal.clone();
-    let helpdesk = HelpdeskState::new(HelpdeskParts {
-        config: config.helpdesk.clone(),
-        directory: dir.clone(),
-        store: store.clone(),
-        resender: glue.clone(),
-        admin_listen: config.daemon.admin_listen,
-    })
-    .context("helpdesk")?;
-    let portal_listener = TcpListener::bind(config.portal.listen)
-        .await
-        .with_context(|| format!("cannot listen on portal.listen {}", config.portal.listen))?;
-    let admin_listener = TcpListener::bind(config.daemon.admin_listen)
-        .await
-        .with_context(|| format!("cannot listen on daemon.admin_listen {}", config.daemon.admin_listen))?;
-
+    let listeners = Listeners::bind(&services.config).await?;
     let stop = CancellationToken::new();
-    let (config_tx, config_rx) = watch::channel(Arc::new(config));
-    let worker = worker::Worker {
-        directory: dir.clone(),
-        store: store.clone(),
-        config: config_rx,
-        metrics: metrics.clone(),
-        mail: Some(glue.clone()),
-        stop: stop.clone(),
-        holder: crate::store::holder_name("daemon"),
-    };
-    let health = admin::Health {
-        directory: dir.clone(),
-        store: store.clone(),
-        metrics: metrics.clone(),
-    };
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(worker.run());
-    let portal_stop = stop.clone().cancelled_owned();
-    tasks.spawn(async move {
-        if let Err(e) = crate::portal::serve(portal, portal_listener, portal_stop).await {
-            tracing::error!(error = %e, "portal listener");
-        }
-    });
-    let admin_stop = stop.clone().cancelled_owned();
-    tasks.spawn(async move {
-        let app = admin::router(health, crate::helpdesk::router(helpdesk));
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        if let Err(e) = axum::serve(admin_listener, app)
-            .with_graceful_shutdown(admin_stop)
-            .await
-        {
-            tracing::error!(error = %e, "admin listener");
-        }
-    });
-    let watchdog = systemd::watchdog_interval().map(|every| {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                systemd::watchdog();
-            }
-        })
-    });
-
+    let (mut tasks, reloadable) = start(services, listeners, &stop);
+    let watchdog = systemd::watchdog_interval().map(|every| tokio::spawn(watchdog(every)));
     systemd::ready();
     tracing::info!("ready");
     let mut hangup =
@@ -152,12 +67,88 @@ pub async fn run(
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            _ = hangup.recv() => reload(&path, &config_tx, &glue, &portal_handle, &set_log_filter),
+            _ = hangup.recv() => reloadable.reload(path, &set_log_filter),
         }
     }
+    let grace = reloadable.config.borrow().daemon.shutdown_grace;
+    drain(&mut tasks, &stop, grace, watchdog).await;
+    reloadable.mail.current_mailer().shutdown().await;
+    Ok(())
+}
 
+/// The two listening sockets, bound once the directory answered.
+struct Listeners {
+    portal: TcpListener,
+    admin: TcpListener,
+}
+
+impl Listeners {
+    async fn bind(config: &Config) -> anyhow::Result<Listeners> {
+        let bind = |addr: SocketAddr, key: &'static str| async move {
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {key} {addr}"))
+        };
+        Ok(Listeners {
+            portal: bind(config.portal.listen, "portal.listen").await?,
+            admin: bind(config.daemon.admin_listen, "daemon.admin_listen").await?,
+        })
+    }
+}
+
+/// Spawns the worker, the portal and the admin listener; all stop when `stop` is cancelled.
+fn start(s: Services, listeners: Listeners, stop: &CancellationToken) -> (JoinSet<()>, Reloadable) {
+    let (config_tx, config_rx) = watch::channel(Arc::new(s.config));
+    let worker = worker::Worker {
+        directory: s.directory.clone(),
+        store: s.store.clone(),
+        config: config_rx,
+        metrics: s.metrics.clone(),
+        mail: Some(s.mail.clone()),
+        stop: stop.clone(),
+        holder: crate::store::holder_name("daemon"),
+    };
+    let health = admin::Health {
+        directory: s.directory,
+        store: s.store,
+        metrics: s.metrics,
+    };
+    let mut tasks = JoinSet::new();
+    tasks.spawn(worker.run());
+    let (portal, portal_stop) = (s.portal.clone(), stop.clone().cancelled_owned());
+    tasks.spawn(async move {
+        if let Err(e) = crate::portal::serve(portal, listeners.portal, portal_stop).await {
+            tracing::error!(error = %e, "portal listener");
+        }
+    });
+    let admin_stop = stop.clone().cancelled_owned();
+    let app = admin::router(health, crate::helpdesk::router(s.helpdesk));
+    tasks.spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listeners.admin, app).with_graceful_shutdown(admin_stop);
+        if let Err(e) = served.await {
+            tracing::error!(error = %e, "admin listener");
+        }
+    });
+    let reloadable = Reloadable {
+        config: config_tx,
+        mail: s.mail,
+        portal: s.portal,
+    };
+    (tasks, reloadable)
+}
+
+async fn watchdog(every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        systemd::watchdog();
+    }
+}
+
+/// STOPPING=1, then lets in-flight work finish within `grace`; abandons what is left after.
+async fn drain(tasks: &mut JoinSet<()>, stop: &CancellationToken, grace: Duration, watchdog: Option<JoinHandle<()>>) {
     systemd::stopping();
-    let grace = config_tx.borrow().daemon.shutdown_grace;
     tracing::info!(
         grace_secs = grace.as_secs(),
         "stopping: finishing in-flight requests, marks and mails"
@@ -177,12 +168,10 @@ pub async fn run(
             tasks.abort_all();
         }
     }
-    glue.current_mailer().shutdown().await;
-    Ok(())
 }
 
 impl MailGlue {
-    fn current_mailer(&self) -> Arc<Mailer> {
+    fn current_mailer(&self) -> Arc<crate::notify::Mailer> {
         self.mail.read().unwrap_or_else(|p| p.into_inner()).mailer.clone()
     }
 }
@@ -207,52 +196,4 @@ async fn first_bind(dir: &Arc<dyn Directory>, config: &Config) {
             }
         }
     }
-}
-
-/// SIGHUP: reads the configuration again; applies what can change without a restart.
-fn reload(
-    path: &std::path::Path,
-    config_tx: &watch::Sender<Arc<Config>>,
-    glue: &MailGlue,
-    portal: &PortalState,
-    set_log_filter: &SetLogFilter,
-) {
-    systemd::reloading();
-    let result = config::load(path).map_err(anyhow::Error::new).and_then(|new| {
-        let templates = Templates::load(&new.mail).context("mail templates")?;
-        let policy = Policy::load(&new.policy).context("password policy")?;
-        Ok((new, templates, policy))
-    });
-    match result {
-        Ok((new, templates, policy)) => {
-            let old = config_tx.borrow().clone();
-            for (key, changed) in [
-                (
-                    "directory",
-                    format!("{:?}", old.directory) != format!("{:?}", new.directory),
-                ),
-                ("store", old.store.path != new.store.path),
-                ("portal.listen", old.portal.listen != new.portal.listen),
-                (
-                    "daemon.admin_listen",
-                    old.daemon.admin_listen != new.daemon.admin_listen,
-                ),
-            ] {
-                if changed {
-                    tracing::warn!(key, "changed in the configuration: takes effect at the next restart");
-                }
-            }
-            if let Err(e) = set_log_filter(&new.daemon.log_level) {
-                tracing::warn!(error = %e, "daemon.log_level");
-            }
-            glue.reload(templates, new.portal.links());
-            portal.set_policy(Arc::new(policy));
-            let _ = config_tx.send(Arc::new(new));
-            tracing::info!(config = %path.display(), "configuration reloaded");
-        }
-        Err(e) => {
-            tracing::error!(config = %path.display(), "invalid new configuration, keeping the running one: {e:#}")
-        }
-    }
-    systemd::ready();
 }
