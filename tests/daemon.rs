@@ -10,8 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
-use common::daemon::{Daemon, free_port};
-use common::{Fixture, USER_PASSWORD, User, json, text};
+use common::daemon::Daemon;
+use common::{Fixture, USER_PASSWORD, User, eventually, free_port, json, text};
 use ldap3::Mod;
 
 fn sections(f: &Fixture, admin: u16, portal: u16, extra_mail: &str) -> String {
@@ -52,17 +52,6 @@ fn mails(dir: &Path) -> Vec<String> {
         .unwrap_or_default();
     out.sort();
     out.into_iter().map(|(_, t)| t).collect()
-}
-
-async fn eventually<T>(what: &str, limit: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

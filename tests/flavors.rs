@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use common::flavor::{Case, Kind, Person, Restriction, Role};
-use common::{USER_PASSWORD, json, text};
+use common::{USER_PASSWORD, json, marked_in_store, text};
 use indicatif::ProgressBar;
 use ldap3::Mod;
 use pwresetd::campaign::runner::{self, Settings};
@@ -200,14 +200,6 @@ async fn campaign_lifecycle(kind: Kind) {
     assert_eq!(case.restriction("u2", USER_PASSWORD).await, Restriction::Free);
     let status = json(&case.run(&["campaign", "status", "life", "--json"]));
     assert_eq!(status["state"], "reverted", "{status}");
-}
-
-fn marked_in_store(path: &std::path::Path) -> i64 {
-    let Ok(conn) = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
-        return 0;
-    };
-    conn.query_row("SELECT COUNT(*) FROM accounts WHERE state = 'marked'", [], |r| r.get(0))
-        .unwrap_or(0)
 }
 
 const RESUME_USERS: usize = 12;

@@ -4,13 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
-mod helpdesk_support;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::USER_PASSWORD;
-use helpdesk_support::{Auth, CAMPAIGN, Setup, eventually};
+use common::eventually;
+use common::helpdesk::{Auth, CAMPAIGN, Setup};
 use serde_json::{Value, json};
 
 fn path(login: &str, action: &str) -> String {
@@ -124,7 +124,7 @@ async fn who_may_do_what() {
         .text()
         .await
         .unwrap();
-    let csrf = helpdesk_support::hidden(&home, "csrf");
+    let csrf = common::hidden(&home, "csrf");
     let out = http
         .post(format!("{}/helpdesk/logout", s.base))
         .header("cookie", &op)
@@ -512,7 +512,7 @@ async fn search_text_is_literal_and_the_cli_works_remotely() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(77), "{}", common::text(&out));
-    let dead = format!("http://127.0.0.1:{}", common::daemon::free_port());
+    let dead = format!("http://127.0.0.1:{}", common::free_port());
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pwresetd"))
         .args([
             "helpdesk",

@@ -6,12 +6,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
-mod helpdesk_support;
 
 use std::collections::BTreeSet;
 
 use common::USER_PASSWORD;
-use helpdesk_support::{Auth, CAMPAIGN, Setup};
+use common::helpdesk::{Auth, CAMPAIGN, Setup};
 use serde_json::{Value, json};
 
 fn spec() -> Value {
@@ -115,18 +114,7 @@ impl Probe<'_> {
     /// Calls the server, then checks the status is documented for the operation and the body
     /// matches the documented schema. Returns the status.
     async fn call(&mut self, method: &str, template: &str, concrete: &str, auth: Auth<'_>, body: Option<Value>) -> u16 {
-        let url = format!("{}{concrete}", self.s.base);
-        let mut req = Setup::http().request(method.parse().unwrap(), &url);
-        req = match auth {
-            Auth::Token => req.bearer_auth(&self.s.token),
-            Auth::Header(h) => req.header("authorization", h),
-            Auth::Cookie(c) => req.header("cookie", c),
-            Auth::None => req,
-        };
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
+        let r = self.s.request(method, concrete, auth, body).send().await.unwrap();
         let status = r.status().as_u16();
         let content_type = r
             .headers()

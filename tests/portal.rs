@@ -3,14 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
-mod portal_support;
 
 use std::time::Duration;
 
 use chrono::Utc;
 use common::USER_PASSWORD;
+use common::portal::{Options, Portal, STRONG, STRONG2, client, csrf, form_csrf, get, post, submit, unescape};
 use ldap3::Scope;
-use portal_support::{Options, Portal, STRONG, STRONG2, client, csrf, form_csrf, get, post, submit, unescape};
 use pwresetd::campaign::state::AccountState;
 use pwresetd::directory::BindCheck;
 use pwresetd::policy::{CheckInput, Password, PolicyConfig, Subject};
