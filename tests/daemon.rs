@@ -314,12 +314,7 @@ impl PrivateSlapd {
             env: HashMap::new(),
         };
         s.run(&["--users", &users.to_string()]);
-        let env = std::fs::read_to_string(s.path().join("env")).unwrap();
-        s.env = env
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.into(), v.trim_matches('\'').into()))
-            .collect();
+        s.env = common::read_env(&s.path().join("env"));
         s
     }
 

@@ -63,19 +63,25 @@ pub fn slapd() -> &'static Slapd {
                  PWRESETD_TEST_SLAPD_ENV=DIR/env)"
             )
         });
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
-        let vars = text
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| {
-                (
-                    k.trim().to_owned(),
-                    v.trim().trim_matches('\'').trim_matches('"').to_owned(),
-                )
-            })
-            .collect();
-        Slapd { vars }
+        Slapd {
+            vars: read_env(Path::new(&path)),
+        }
     })
+}
+
+/// The `KEY=value` lines of an env file a fixture script wrote (quotes and `#` lines dropped).
+pub fn read_env(path: &Path) -> HashMap<String, String> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            (
+                k.trim().to_owned(),
+                v.trim().trim_matches('\'').trim_matches('"').to_owned(),
+            )
+        })
+        .collect()
 }
 
 /// A connection bound as the directory's rootdn (bypasses ACLs), over StartTLS.
