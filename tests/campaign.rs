@@ -71,6 +71,22 @@ async fn plan_counts_and_writes_nothing() {
 #[tokio::test]
 async fn start_marks_exactly_the_scope_then_resumes_and_reverts() {
     let f = Fixture::new("start", &population()).await;
+    start_flags_exactly_the_scope(&f).await;
+    a_marked_user_binds_but_is_restricted_to_changing_the_password(&f).await;
+    let status = json(&f.run(&["campaign", "status", "inc-1", "--json"]));
+    assert_eq!(status["name"], "inc-1");
+    assert_eq!(status["in_scope"], IN_SCOPE);
+    assert_eq!(status["marked"], IN_SCOPE);
+    assert_eq!(status["failed"], 0);
+    assert_eq!(status["completed"], 0);
+    assert_eq!(status["excluded"], 3);
+    assert_eq!(status["state"], "active");
+    the_account_view_shows_escaped_dns_non_ascii_and_two_mails(&f);
+    the_same_name_resumes_and_other_parameters_are_refused(&f);
+    revert_clears_every_flag_but_the_one_set_before(&f).await;
+}
+
+async fn start_flags_exactly_the_scope(f: &Fixture) {
     let out = f.run(&[
         "campaign",
         "start",
@@ -96,8 +112,9 @@ async fn start_marks_exactly_the_scope_then_resumes_and_reverts() {
             "{dn} not flagged: {flagged:?}"
         );
     }
+}
 
-    // A marked user can bind but is restricted to changing the password.
+async fn a_marked_user_binds_but_is_restricted_to_changing_the_password(f: &Fixture) {
     let mut user = common::bind(&f.dn("u03"), USER_PASSWORD)
         .await
         .expect("bind as marked user");
@@ -110,17 +127,10 @@ async fn start_marks_exactly_the_scope_then_resumes_and_reverts() {
         "search as a marked user should be restricted: {:?}",
         res.1
     );
+}
 
-    let status = json(&f.run(&["campaign", "status", "inc-1", "--json"]));
-    assert_eq!(status["name"], "inc-1");
-    assert_eq!(status["in_scope"], IN_SCOPE);
-    assert_eq!(status["marked"], IN_SCOPE);
-    assert_eq!(status["failed"], 0);
-    assert_eq!(status["completed"], 0);
-    assert_eq!(status["excluded"], 3);
-    assert_eq!(status["state"], "active");
-
-    // The helpdesk view: escaped DN, non-ASCII, two mails.
+/// The helpdesk view: escaped DN, non-ASCII, two mails; an unknown login is an error.
+fn the_account_view_shows_escaped_dns_non_ascii_and_two_mails(f: &Fixture) {
     let zoe = json(&f.run(&["account", "zoë", "--json"]));
     assert_eq!(zoe["directory"]["display_name"], "Zoë Ångström");
     assert_eq!(zoe["directory"]["mail"].as_array().unwrap().len(), 2);
@@ -144,8 +154,10 @@ async fn start_marks_exactly_the_scope_then_resumes_and_reverts() {
     let unknown = f.run(&["account", "nobody*)(uid=*"]);
     assert_eq!(unknown.status.code(), Some(1), "{}", text(&unknown));
     assert!(text(&unknown).contains("no account with uid="), "{}", text(&unknown));
+}
 
-    // Same name, same parameters: resumed, nothing new. Different parameters: refused.
+/// Same name, same parameters: resumed, nothing new. Different parameters: refused.
+fn the_same_name_resumes_and_other_parameters_are_refused(f: &Fixture) {
     let again = f.run(&["campaign", "start", "--name", "inc-1", "--yes"]);
     assert!(again.status.success(), "{}", text(&again));
     assert!(
@@ -158,8 +170,11 @@ async fn start_marks_exactly_the_scope_then_resumes_and_reverts() {
     let other = f.run(&["campaign", "start", "--name", "inc-1", "--reason", "Other", "--yes"]);
     assert_eq!(other.status.code(), Some(64), "{}", text(&other));
     assert!(text(&other).contains("different parameters"), "{}", text(&other));
+}
 
-    // Revert: flags cleared except the one set before the campaign.
+/// Flags cleared except the one set before the campaign; reverting again is harmless;
+/// starting a reverted campaign is refused.
+async fn revert_clears_every_flag_but_the_one_set_before(f: &Fixture) {
     let out = f.run(&["campaign", "revert", "inc-1", "--yes"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(f.flagged().await, HashSet::from([f.dn("already")]));

@@ -10,8 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
-use common::daemon::{Daemon, free_port};
-use common::{Fixture, USER_PASSWORD, User, json, text};
+use common::daemon::Daemon;
+use common::{Fixture, USER_PASSWORD, User, eventually, free_port, json, text};
 use ldap3::Mod;
 
 fn sections(f: &Fixture, admin: u16, portal: u16, extra_mail: &str) -> String {
@@ -54,19 +54,36 @@ fn mails(dir: &Path) -> Vec<String> {
     out.into_iter().map(|(_, t)| t).collect()
 }
 
-async fn eventually<T>(what: &str, limit: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+/// The served daemon: its fixture, the process, its portal port, templates directory and spool.
+struct Served {
+    f: Fixture,
+    d: Daemon,
+    portal: u16,
+    tpl: PathBuf,
+    spool: PathBuf,
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_notifies_reloads_enforces_and_stops_cleanly() {
+    let mut s = ready_and_healthy_after_a_campaign_start().await;
+    let notices = notices_carry_one_time_links_to_this_portal(&s).await;
+    the_flag_and_the_password_are_enforced(&mut s).await;
+    let good = a_broken_reload_keeps_the_running_configuration(&s).await;
+    a_reload_brings_a_new_template_and_a_stricter_policy(&s, &notices, &good).await;
+    let metrics = s.d.admin_get("/metrics").await.1;
+    for needle in [
+        "pwresetd_mails_total{result=\"sent\"} 3",
+        "pwresetd_marks_total 1",
+        "pwresetd_accounts{campaign=\"dmn\",state=\"completed\"} 1",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
+    }
+    sigterm_stops_cleanly_leaving_nothing_half_done(&mut s).await;
+}
+
+/// d1, d2 and nomail (no address), a campaign started from the CLI, then `serve`: READY=1,
+/// /healthz and /readyz, a STATUS with progress.
+async fn ready_and_healthy_after_a_campaign_start() -> Served {
     let users = [
         User::new("d1"),
         User::new("d2"),
@@ -111,11 +128,21 @@ async fn serve_notifies_reloads_enforces_and_stops_cleanly() {
         .wait_notification("STATUS=dmn: ", Duration::from_secs(15))
         .expect("a STATUS with progress");
     assert_eq!(status, "STATUS=dmn: 0/3 changed");
-
-    // Notices: one per account with an address, with a one-time link to this portal.
     let spool = f.dir.path().join("spool");
+    Served {
+        f,
+        d,
+        portal,
+        tpl,
+        spool,
+    }
+}
+
+/// One per account with an address, with a one-time link to this portal; the account without
+/// one is marked all the same. The notices.
+async fn notices_carry_one_time_links_to_this_portal(s: &Served) -> Vec<String> {
     let notices = eventually("two notices", Duration::from_secs(20), async || {
-        let m = mails(&spool);
+        let m = mails(&s.spool);
         (m.len() >= 2).then_some(m)
     })
     .await;
@@ -123,13 +150,17 @@ async fn serve_notifies_reloads_enforces_and_stops_cleanly() {
     assert!(
         notices
             .iter()
-            .all(|m| m.contains(&format!("http://127.0.0.1:{portal}/reset/")))
+            .all(|m| m.contains(&format!("http://127.0.0.1:{}/reset/", s.portal)))
     );
-    let account = json(&f.run(&["account", "nomail", "--json"]));
+    let account = json(&s.f.run(&["account", "nomail", "--json"]));
     assert_eq!(account["campaigns"][0]["state"], "marked");
+    notices
+}
 
-    // Enforcement: a flag removed behind pwresetd's back comes back; a password changed in the
-    // directory completes the account.
+/// A flag removed behind pwresetd's back comes back; a password changed in the directory
+/// completes the account, and STATUS says so.
+async fn the_flag_and_the_password_are_enforced(s: &mut Served) {
+    let f = &s.f;
     let mut admin_ldap = common::admin().await;
     let res = admin_ldap
         .modify(&f.dn("d1"), vec![Mod::Delete("pwdReset", HashSet::<&str>::new())])
@@ -148,56 +179,63 @@ async fn serve_notifies_reloads_enforces_and_stops_cleanly() {
         (s["completed"] == 1 && f.flagged().await.contains(&f.dn("d1"))).then_some(())
     })
     .await;
-    d.wait_notification("STATUS=dmn: 1/3 changed", Duration::from_secs(15))
+    s.d.wait_notification("STATUS=dmn: 1/3 changed", Duration::from_secs(15))
         .expect("progress in STATUS");
+}
 
-    // SIGHUP with a broken configuration: logged, the running one kept.
-    let good = std::fs::read_to_string(&f.config).unwrap();
-    std::fs::write(&f.config, "[directory\nbroken").unwrap();
-    d.signal("HUP");
+/// SIGHUP with a broken configuration: logged, the running one kept. The good configuration.
+async fn a_broken_reload_keeps_the_running_configuration(s: &Served) -> String {
+    let good = std::fs::read_to_string(&s.f.config).unwrap();
+    std::fs::write(&s.f.config, "[directory\nbroken").unwrap();
+    s.d.signal("HUP");
     eventually("the refusal in the log", Duration::from_secs(10), async || {
-        d.log_text()
+        s.d.log_text()
             .contains("invalid new configuration, keeping the running one")
             .then_some(())
     })
     .await;
-    assert_eq!(d.admin_get("/readyz").await.0, 200, "still serving after a bad reload");
+    assert_eq!(
+        s.d.admin_get("/readyz").await.0,
+        200,
+        "still serving after a bad reload"
+    );
+    good
+}
 
-    // SIGHUP with a changed template: the next mail (d1's reminder, due 15 s after the start)
-    // uses it. d2 completed: no reminder for it.
-    // The same reload brings a stricter policy to the portal's forms.
+/// The 43-character token of the first reset link to `portal` in a mail.
+fn reset_token(mail: &str, portal: u16) -> String {
+    mail.split(&format!("http://127.0.0.1:{portal}/reset/")).nth(1).unwrap()[..43].to_owned()
+}
+
+/// SIGHUP with a changed template: the next mail (d1's reminder, due 15 s after the start)
+/// uses it. d2 completed: no reminder for it. The same reload brings a stricter policy to the
+/// portal's forms.
+async fn a_reload_brings_a_new_template_and_a_stricter_policy(s: &Served, notices: &[String], good: &str) {
+    let portal = s.portal;
     let d1_notice = notices.iter().find(|m| m.contains("d1@example.org")).unwrap();
-    let link = d1_notice
-        .split(&format!("http://127.0.0.1:{portal}/reset/"))
-        .nth(1)
-        .unwrap()[..43]
-        .to_owned();
+    let link = reset_token(d1_notice, portal);
     let form = format!("http://127.0.0.1:{portal}/reset/{link}");
     assert!(common::daemon::get(&form).await.1.contains("At least 15 characters"));
-    std::fs::write(&f.config, format!("{good}\n[policy]\nmin_length = 20\n")).unwrap();
+    std::fs::write(&s.f.config, format!("{good}\n[policy]\nmin_length = 20\n")).unwrap();
     std::fs::write(
-        tpl.join("en/reminder.txt"),
+        s.tpl.join("en/reminder.txt"),
         "Subject: RELOADED reminder\n\nHello {{ display_name }},\n{{ link }}\n",
     )
     .unwrap();
-    d.signal("HUP");
+    s.d.signal("HUP");
     eventually("the reload", Duration::from_secs(10), async || {
-        d.log_text().contains("configuration reloaded").then_some(())
+        s.d.log_text().contains("configuration reloaded").then_some(())
     })
     .await;
     let reminder = eventually("the reminder", Duration::from_secs(40), async || {
-        mails(&spool)
+        mails(&s.spool)
             .into_iter()
             .find(|m| m.contains("Subject:") && m.contains("RELOADED"))
     })
     .await;
     assert!(reminder.contains("d1@example.org"), "{reminder}");
     // The reminder's link replaced the notice's: its form shows the reloaded rules.
-    let fresh = reminder
-        .split(&format!("http://127.0.0.1:{portal}/reset/"))
-        .nth(1)
-        .unwrap()[..43]
-        .to_owned();
+    let fresh = reset_token(&reminder, portal);
     let page = common::daemon::get(&format!("http://127.0.0.1:{portal}/reset/{fresh}")).await;
     assert_eq!(page.0, 200, "{}", page.1);
     assert!(page.1.contains("At least 20 characters"), "policy reloaded: {}", page.1);
@@ -206,17 +244,11 @@ async fn serve_notifies_reloads_enforces_and_stops_cleanly() {
         410,
         "the notice's link was replaced"
     );
+}
 
-    let metrics = d.admin_get("/metrics").await.1;
-    for needle in [
-        "pwresetd_mails_total{result=\"sent\"} 3",
-        "pwresetd_marks_total 1",
-        "pwresetd_accounts{campaign=\"dmn\",state=\"completed\"} 1",
-    ] {
-        assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
-    }
-
-    // SIGTERM: STOPPING, clean exit, nothing left half-done in the store.
+/// SIGTERM: STOPPING, clean exit, nothing left half-done in the store.
+async fn sigterm_stops_cleanly_leaving_nothing_half_done(s: &mut Served) {
+    let d = &mut s.d;
     d.signal("TERM");
     assert!(
         d.wait_notification("STOPPING=1", Duration::from_secs(10)).is_some(),
@@ -225,7 +257,7 @@ async fn serve_notifies_reloads_enforces_and_stops_cleanly() {
     );
     assert_eq!(d.wait_exit(Duration::from_secs(15)), Some(0), "{}", d.log_text());
     assert!(d.log_text().contains("stopped cleanly"), "{}", d.log_text());
-    let conn = rusqlite::Connection::open(f.store_path()).unwrap();
+    let conn = rusqlite::Connection::open(s.f.store_path()).unwrap();
     let unfinished: i64 = conn
         .query_row("SELECT COUNT(*) FROM notifications WHERE state = 'sending'", [], |r| {
             r.get(0)
@@ -282,12 +314,7 @@ impl PrivateSlapd {
             env: HashMap::new(),
         };
         s.run(&["--users", &users.to_string()]);
-        let env = std::fs::read_to_string(s.path().join("env")).unwrap();
-        s.env = env
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.into(), v.trim_matches('\'').into()))
-            .collect();
+        s.env = common::read_env(&s.path().join("env"));
         s
     }
 
@@ -323,13 +350,10 @@ impl Drop for PrivateSlapd {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn directory_outage_makes_it_unready_then_it_recovers_and_finishes_marking() {
-    let slapd = PrivateSlapd::start(60);
+/// The config for a private slapd with 60 users, marked 4 a second, mails to a spool.
+fn outage_config(slapd: &PrivateSlapd, work: &Path, admin: u16, portal: u16) -> PathBuf {
     let e = &slapd.env;
-    let work = tempfile::tempdir().unwrap();
-    let config = work.path().join("pwresetd.toml");
-    let (admin, portal) = (free_port(), free_port());
+    let config = work.join("pwresetd.toml");
     std::fs::write(
         &config,
         format!(
@@ -363,12 +387,16 @@ from = "it@example.org"
             pw = e["LDAP_BIND_PASSWORD_FILE"],
             people = e["LDAP_PEOPLE_DN"],
             policy = e["LDAP_POLICY_DN"],
-            store = work.path().join("state.db").display(),
-            spool = work.path().join("spool").display(),
+            store = work.join("state.db").display(),
+            spool = work.join("spool").display(),
         ),
     )
     .unwrap();
-    // Start marking from the CLI, slowly, and kill it: the daemon must pick the campaign up.
+    config
+}
+
+/// Starts marking from the CLI, slowly, and kills it: the daemon must pick the campaign up.
+fn start_a_slow_campaign_and_kill_it(config: &Path) {
     let mut cli = Command::new(env!("CARGO_BIN_EXE_pwresetd"))
         .args([
             "--config",
@@ -387,6 +415,15 @@ from = "it@example.org"
     std::thread::sleep(Duration::from_secs(2));
     cli.kill().unwrap();
     cli.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn directory_outage_makes_it_unready_then_it_recovers_and_finishes_marking() {
+    let slapd = PrivateSlapd::start(60);
+    let work = tempfile::tempdir().unwrap();
+    let (admin, portal) = (free_port(), free_port());
+    let config = outage_config(&slapd, work.path(), admin, portal);
+    start_a_slow_campaign_and_kill_it(&config);
 
     let mut d = Daemon::start(&config, admin, portal);
     assert!(

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use common::flavor::{Case, Kind, Person, Restriction, Role};
-use common::{USER_PASSWORD, json, text};
+use common::{USER_PASSWORD, json, marked_in_store, text};
 use ldap3::Mod;
 use pwresetd::campaign::state::Via;
-use pwresetd::directory::{BindCheck, PasswordError};
+use pwresetd::directory::{BindCheck, Directory, PasswordError};
 use pwresetd::engine::runner::{self, Settings};
 use pwresetd::secret::Secret;
 use pwresetd::store::{AuditEntry, Completion, Store};
@@ -120,7 +120,21 @@ async fn campaign_lifecycle(kind: Kind) {
         .filter(|p| expect_excluded(kind, p.role).is_none())
         .map(|p| p.login)
         .collect();
+    plan_counts_the_scope_and_its_exclusions_and_writes_nothing(kind, &case, &in_scope).await;
+    start_marks_exactly_the_scope_and_the_server_restricts_it(kind, &case, &in_scope).await;
+    the_account_view_shows_non_ascii_names_and_exclusions(kind, &case);
+    notices_through_the_file_transport_link_to_the_portal(&case, &in_scope);
 
+    let out = case.run(&["campaign", "revert", "life", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(case.flagged().await, case.dn_set(&["pre"]), "the prior state is back");
+    assert_eq!(case.restriction("u2", USER_PASSWORD).await, Restriction::Free);
+    let status = json(&case.run(&["campaign", "status", "life", "--json"]));
+    assert_eq!(status["state"], "reverted", "{status}");
+}
+
+/// The counts, the reasons for each exclusion and the flavour's warning.
+async fn plan_counts_the_scope_and_its_exclusions_and_writes_nothing(kind: Kind, case: &Case, in_scope: &[&str]) {
     let plan = json(&case.run(&["campaign", "plan", "--json"]));
     assert_eq!(plan["in_scope"], in_scope.len(), "{plan}");
     assert_eq!(plan["already_flagged"], 1, "{plan}");
@@ -144,11 +158,13 @@ async fn campaign_lifecycle(kind: Kind) {
         assert!(text(&human).contains("password never expires"), "{}", text(&human));
     }
     assert_eq!(case.flagged().await, case.dn_set(&["pre"]), "plan writes nothing");
+}
 
-    start(&case, "life");
+async fn start_marks_exactly_the_scope_and_the_server_restricts_it(kind: Kind, case: &Case, in_scope: &[&str]) {
+    start(case, "life");
     assert_eq!(
         case.flagged().await,
-        case.dn_set(&in_scope),
+        case.dn_set(in_scope),
         "exactly the scope is marked"
     );
     assert_eq!(
@@ -162,8 +178,10 @@ async fn campaign_lifecycle(kind: Kind) {
     let status = json(&case.run(&["campaign", "status", "life", "--json"]));
     assert_eq!(status["marked"], in_scope.len(), "{status}");
     assert_eq!(status["failed"], 0, "{status}");
+}
 
-    // The helpdesk view, non-ASCII names included.
+/// The helpdesk view, non-ASCII names included; an excluded account says why.
+fn the_account_view_shows_non_ascii_names_and_exclusions(kind: Kind, case: &Case) {
     let zoe = json(&case.run(&["account", &case.login("zoe"), "--json"]));
     assert_eq!(zoe["directory"]["display_name"], "Zoë Ångström", "{zoe}");
     assert_eq!(zoe["directory"]["flagged"], true, "{zoe}");
@@ -175,8 +193,10 @@ async fn campaign_lifecycle(kind: Kind) {
         assert_eq!(dis["campaigns"][0]["state"], "excluded", "{dis}");
         assert_eq!(dis["campaigns"][0]["excluded_reason"], reason, "{dis}");
     }
+}
 
-    // Notices through the file transport: one per marked account, links to the portal.
+/// One per marked account, links to the portal.
+fn notices_through_the_file_transport_link_to_the_portal(case: &Case, in_scope: &[&str]) {
     let spool = case.dir.path().join("spool");
     case.append_config(&format!(
         "[portal]\npublic_url = \"https://pw.example.org\"\n\n[mail]\ntransport = \"file\"\nspool_dir = \"{}\"\nfrom = \"IT Security <it-security@example.org>\"\n",
@@ -192,21 +212,6 @@ async fn campaign_lifecycle(kind: Kind) {
     assert!(mails.iter().all(|m| m.contains("https://pw.example.org/reset/")));
     let zoe_mail = format!("{}@example.org", case.login("zoe"));
     assert!(mails.iter().any(|m| m.contains(&zoe_mail)), "no notice to {zoe_mail}");
-
-    let out = case.run(&["campaign", "revert", "life", "--yes"]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(case.flagged().await, case.dn_set(&["pre"]), "the prior state is back");
-    assert_eq!(case.restriction("u2", USER_PASSWORD).await, Restriction::Free);
-    let status = json(&case.run(&["campaign", "status", "life", "--json"]));
-    assert_eq!(status["state"], "reverted", "{status}");
-}
-
-fn marked_in_store(path: &std::path::Path) -> i64 {
-    let Ok(conn) = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
-        return 0;
-    };
-    conn.query_row("SELECT COUNT(*) FROM accounts WHERE state = 'marked'", [], |r| r.get(0))
-        .unwrap_or(0)
 }
 
 const RESUME_USERS: usize = 12;
@@ -312,9 +317,37 @@ async fn password_flows(kind: Kind) {
     start(&case, "pw");
     let d = case.directory();
     let store = Store::open(&case.store_path()).unwrap();
-    let (old, new) = (Secret::new(USER_PASSWORD), Secret::new(NEW));
+    the_current_password_flow_refuses_in_plain_words_and_keeps_history(&case, &*d, &store).await;
+    the_link_flow_sets_the_password_as_the_service_account(kind, &case, &*d, &store).await;
 
-    // Current-password flow.
+    // Whether the directory's own rules guard the link flow.
+    let weak = d.set_password_as_admin(&case.dn("adm"), &Secret::new(WEAK)).await;
+    if expect_admin_set_checked(kind) {
+        assert!(
+            matches!(&weak, Err(PasswordError::Refused { message, .. }) if message.contains("at least 7")),
+            "{weak:?}"
+        );
+    } else {
+        assert!(weak.is_ok(), "{weak:?}");
+    }
+
+    let status = json(&case.run(&["campaign", "status", "pw", "--json"]));
+    assert_eq!(status["completed"], 2, "{status}");
+    let view = json(&case.run(&["account", &case.login("cur"), "--json"]));
+    assert_eq!(view["directory"]["flagged"], false, "{view}");
+    assert_eq!(view["campaigns"][0]["state"], "completed", "{view}");
+    let changed = view["directory"]["password_changed_at"].as_str().unwrap_or_default();
+    assert!(changed.starts_with(&Utc::now().format("%Y-").to_string()), "{view}");
+}
+
+/// A wrong old password, the directory's own refusal in plain words (nothing changed), the
+/// change, then the directory's history refusing the previous password.
+async fn the_current_password_flow_refuses_in_plain_words_and_keeps_history(
+    case: &Case,
+    d: &dyn Directory,
+    store: &Store,
+) {
+    let (old, new) = (Secret::new(USER_PASSWORD), Secret::new(NEW));
     let dn = case.dn("cur");
     assert_eq!(d.check_password(&dn, &old).await.unwrap(), BindCheck::MustChange);
     assert_eq!(
@@ -345,7 +378,7 @@ async fn password_flows(kind: Kind) {
     d.change_password_as_user(&dn, &old, &new).await.unwrap();
     assert_eq!(d.check_password(&dn, &new).await.unwrap(), BindCheck::Unrestricted);
     assert_eq!(d.check_password(&dn, &old).await.unwrap(), BindCheck::Refused);
-    complete(&store, "pw", &case.login("cur"));
+    complete(store, "pw", &case.login("cur"));
     // The directory's history refuses the previous password.
     match d.change_password_as_user(&dn, &new, &old).await {
         Err(PasswordError::Refused { message, .. }) => {
@@ -353,8 +386,17 @@ async fn password_flows(kind: Kind) {
         }
         other => panic!("{other:?}"),
     }
+}
 
-    // Link flow: the service account sets the password and clears the mark.
+/// The service account sets the password and clears the mark; what each flavour can tell of
+/// the current password.
+async fn the_link_flow_sets_the_password_as_the_service_account(
+    kind: Kind,
+    case: &Case,
+    d: &dyn Directory,
+    store: &Store,
+) {
+    let old = Secret::new(USER_PASSWORD);
     let dn = case.dn("lnk");
     let current = d.is_current_password(&dn, &old).await.unwrap();
     assert_eq!(
@@ -368,27 +410,8 @@ async fn password_flows(kind: Kind) {
         BindCheck::Unrestricted
     );
     assert_eq!(d.check_password(&dn, &old).await.unwrap(), BindCheck::Refused);
-    complete(&store, "pw", &case.login("lnk"));
+    complete(store, "pw", &case.login("lnk"));
     assert_eq!(case.flagged().await, case.dn_set(&["adm"]));
-
-    // Whether the directory's own rules guard the link flow.
-    let weak = d.set_password_as_admin(&case.dn("adm"), &Secret::new(WEAK)).await;
-    if expect_admin_set_checked(kind) {
-        assert!(
-            matches!(&weak, Err(PasswordError::Refused { message, .. }) if message.contains("at least 7")),
-            "{weak:?}"
-        );
-    } else {
-        assert!(weak.is_ok(), "{weak:?}");
-    }
-
-    let status = json(&case.run(&["campaign", "status", "pw", "--json"]));
-    assert_eq!(status["completed"], 2, "{status}");
-    let view = json(&case.run(&["account", &case.login("cur"), "--json"]));
-    assert_eq!(view["directory"]["flagged"], false, "{view}");
-    assert_eq!(view["campaigns"][0]["state"], "completed", "{view}");
-    let changed = view["directory"]["password_changed_at"].as_str().unwrap_or_default();
-    assert!(changed.starts_with(&Utc::now().format("%Y-").to_string()), "{view}");
 }
 
 /// Active Directory, `dont_expire_accounts = "clear-and-restore"`: the bit is cleared to mark,
@@ -438,9 +461,15 @@ async fn active_directory_dont_expire_clear_and_restore() {
         "nx2's prior pwdLastSet 0 restored"
     );
     assert_eq!(case.restriction("nx1", USER_PASSWORD).await, Restriction::Free);
+    a_second_campaign_gets_the_bits_back_after_each_kind_of_change(&case).await;
+}
 
-    // Second campaign: nx1 completes through the portal's user change, nx2 changes elsewhere.
-    start(&case, "c2");
+/// Second campaign: nx1 completes through the portal's user change, nx2 changes elsewhere
+/// (and reconciliation sees it).
+async fn a_second_campaign_gets_the_bits_back_after_each_kind_of_change(case: &Case) {
+    let uac = |v: Option<String>| v.unwrap().parse::<u32>().unwrap();
+    let never = async |login| uac(case.attr(login, "userAccountControl").await) & 0x1_0000 != 0;
+    start(case, "c2");
     assert!(!never("nx1").await && !never("nx2").await);
     let d = case.directory();
     d.change_password_as_user(&case.dn("nx1"), &Secret::new(USER_PASSWORD), &Secret::new(NEW))

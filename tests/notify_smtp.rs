@@ -7,7 +7,8 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::smtp::{SmtpServer, free_port};
+use common::free_port;
+use common::smtp::SmtpServer;
 use pwresetd::notify::{
     Built, Destination, Kind, MailConfig, MailSettings, Mailer, Recipient, SendError, Templates, Vars, message,
 };

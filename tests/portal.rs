@@ -3,14 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
-mod portal_support;
 
 use std::time::Duration;
 
 use chrono::Utc;
 use common::USER_PASSWORD;
+use common::portal::{Options, Portal, STRONG, STRONG2, client, csrf, form_csrf, get, post, submit, unescape};
 use ldap3::Scope;
-use portal_support::{Options, Portal, STRONG, STRONG2, client, csrf, form_csrf, get, post, submit, unescape};
 use pwresetd::campaign::state::AccountState;
 use pwresetd::directory::BindCheck;
 use pwresetd::policy::{CheckInput, Password, PolicyConfig, Subject};
@@ -41,13 +40,35 @@ async fn can_search(p: &Portal, uid: &str, password: &str) -> bool {
     ok
 }
 
+/// One user's link in a portal, a browser-like client, and the CSRF field of the link's form.
+struct LinkFlow {
+    p: Portal,
+    c: reqwest::Client,
+    link: String,
+    url: String,
+    token: String,
+}
+
 #[tokio::test]
 async fn link_flow_weak_then_strong_then_reuse() {
     let p = Portal::start("plink", &["weakling", "bystander"], Options::default()).await;
+    let flow = the_form_shows_the_login_and_every_rule_before_typing(p).await;
+    a_weak_password_lists_every_violation_and_writes_nothing(&flow).await;
+    a_mismatched_confirmation_writes_nothing(&flow).await;
+    a_strong_password_changes_it_and_clears_only_that_flag(&flow).await;
+    the_store_records_one_completion_via_the_portal(&flow);
+    // The notifier was told once.
+    let calls = flow.p.notifier.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(matches!(&calls[0], Call::PasswordChanged { login: Some(l), .. } if l == "weakling"));
+    the_spent_link_is_gone_with_a_way_to_get_a_new_one(&flow).await;
+    flow.p.stop().await;
+}
+
+async fn the_form_shows_the_login_and_every_rule_before_typing(p: Portal) -> LinkFlow {
     let link = p.link("weakling", HOUR, 0);
     let url = p.reset_url(&link);
     let c = client();
-
     let (status, page) = get(&c, &url).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("weakling"), "the login is shown");
@@ -63,13 +84,17 @@ async fn link_flow_weak_then_strong_then_reuse() {
         "link-only mode asks no current password"
     );
     let token = csrf(&page);
+    LinkFlow { p, c, link, url, token }
+}
 
-    // A weak password: every violation listed, form kept, nothing echoed, nothing written.
+/// Every violation listed, the form kept, nothing echoed, nothing written.
+async fn a_weak_password_lists_every_violation_and_writes_nothing(flow: &LinkFlow) {
+    let LinkFlow { p, c, url, token, .. } = flow;
     let weak = "weakling1";
     let (status, body) = submit(
-        &c,
-        &url,
-        &[("csrf", &token), ("new_password", weak), ("confirm_password", weak)],
+        c,
+        url,
+        &[("csrf", token), ("new_password", weak), ("confirm_password", weak)],
     )
     .await;
     assert_eq!(status, 422, "{body}");
@@ -98,27 +123,29 @@ async fn link_flow_weak_then_strong_then_reuse() {
     assert!(shown.contains(&format!("Please fix these {} things", expected.violations().len())));
     assert!(!body.contains(weak), "the password is never echoed back");
     assert!(body.contains("name=\"new_password\""), "the form is kept");
-    assert_eq!(bind_check(&p, "weakling", USER_PASSWORD).await, BindCheck::MustChange);
+    assert_eq!(bind_check(p, "weakling", USER_PASSWORD).await, BindCheck::MustChange);
+}
 
-    // Mismatched confirmation: 422, nothing written.
+/// 422, nothing written.
+async fn a_mismatched_confirmation_writes_nothing(flow: &LinkFlow) {
+    let LinkFlow { c, url, token, .. } = flow;
     let (status, body) = submit(
-        &c,
-        &url,
-        &[
-            ("csrf", &token),
-            ("new_password", STRONG),
-            ("confirm_password", STRONG2),
-        ],
+        c,
+        url,
+        &[("csrf", token), ("new_password", STRONG), ("confirm_password", STRONG2)],
     )
     .await;
     assert_eq!(status, 422);
     assert!(body.contains("not the same") && !body.contains(STRONG) && !body.contains(STRONG2));
+}
 
-    // A strong one: changed, flag gone, the user can bind and search.
+/// Changed, flag gone for this user only; the user can bind and search.
+async fn a_strong_password_changes_it_and_clears_only_that_flag(flow: &LinkFlow) {
+    let LinkFlow { p, c, url, token, .. } = flow;
     let (status, body) = submit(
-        &c,
-        &url,
-        &[("csrf", &token), ("new_password", STRONG), ("confirm_password", STRONG)],
+        c,
+        url,
+        &[("csrf", token), ("new_password", STRONG), ("confirm_password", STRONG)],
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -129,15 +156,18 @@ async fn link_flow_weak_then_strong_then_reuse() {
         [p.fixture.dn("bystander")].into_iter().collect(),
         "pwdReset cleared for weakling only"
     );
-    assert_eq!(bind_check(&p, "weakling", STRONG).await, BindCheck::Unrestricted);
-    assert!(can_search(&p, "weakling", STRONG).await);
-    assert_eq!(bind_check(&p, "weakling", USER_PASSWORD).await, BindCheck::Refused);
+    assert_eq!(bind_check(p, "weakling", STRONG).await, BindCheck::Unrestricted);
+    assert!(can_search(p, "weakling", STRONG).await);
+    assert_eq!(bind_check(p, "weakling", USER_PASSWORD).await, BindCheck::Refused);
+}
 
-    // The store: completed via the portal, link spent, one history hash, one audit record.
+/// Completed via the portal, link spent, one history hash, one audit record without the password.
+fn the_store_records_one_completion_via_the_portal(flow: &LinkFlow) {
+    let LinkFlow { p, link, .. } = flow;
     let record = p.record("weakling");
     assert_eq!(record.state, AccountState::Completed);
     assert_eq!(record.completed_via.as_deref(), Some("portal"));
-    let tok = p.store.token(&pwresetd::token::hash(&link)).unwrap().unwrap();
+    let tok = p.store.token(&pwresetd::token::hash(link)).unwrap().unwrap();
     assert!(tok.used_at.is_some());
     let history = p.store.password_history(&record.dn, 10).unwrap();
     assert_eq!(history.len(), 1);
@@ -149,31 +179,28 @@ async fn link_flow_weak_then_strong_then_reuse() {
     let detail = changed[0].detail.clone().unwrap_or_default();
     assert!(detail.contains("flow=link"), "{detail}");
     assert!(!detail.contains(STRONG) && !format!("{audit:?}").contains(STRONG));
+}
 
-    // The notifier was told once.
-    let calls = p.notifier.wait_for(1, Duration::from_secs(5)).await;
-    assert_eq!(calls.len(), 1, "{calls:?}");
-    assert!(matches!(&calls[0], Call::PasswordChanged { login: Some(l), .. } if l == "weakling"));
-
-    // The link is spent: 410 with a way to get a new one.
-    let (status, page) = get(&c, &url).await;
+/// 410 with a way to get a new one; a late POST changes nothing and notifies nobody.
+async fn the_spent_link_is_gone_with_a_way_to_get_a_new_one(flow: &LinkFlow) {
+    let LinkFlow { p, c, url, token, .. } = flow;
+    let (status, page) = get(c, url).await;
     assert_eq!(status, 410);
     assert!(page.contains("action=\"/resend\""));
     let (status, _) = submit(
-        &c,
-        &url,
+        c,
+        url,
         &[
-            ("csrf", &token),
+            ("csrf", token),
             ("new_password", STRONG2),
             ("confirm_password", STRONG2),
         ],
     )
     .await;
     assert_eq!(status, 410);
-    assert_eq!(bind_check(&p, "weakling", STRONG).await, BindCheck::Unrestricted);
+    assert_eq!(bind_check(p, "weakling", STRONG).await, BindCheck::Unrestricted);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(p.notifier.calls().len(), 1, "still one call");
-    p.stop().await;
 }
 
 #[tokio::test]
@@ -212,68 +239,8 @@ async fn current_password_flow_works_under_pwdreset_and_clears_it() {
     let c = client();
     let url = format!("{}/change", p.url);
     let token = form_csrf(&c, &url).await;
-
-    // Wrong current password and unknown login: one answer.
-    let (s1, wrong) = submit(
-        &c,
-        &url,
-        &[
-            ("csrf", &token),
-            ("login", "restricted"),
-            ("current_password", "not-the-password"),
-            ("new_password", STRONG),
-            ("confirm_password", STRONG),
-        ],
-    )
-    .await;
-    let (s2, unknown) = submit(
-        &c,
-        &url,
-        &[
-            ("csrf", &token),
-            ("login", "nobody-such"),
-            ("current_password", "not-the-password"),
-            ("new_password", STRONG),
-            ("confirm_password", STRONG),
-        ],
-    )
-    .await;
-    assert_eq!((s1, s2), (401, 401));
-    assert_eq!(
-        wrong.replace("restricted", "LOGIN"),
-        unknown.replace("nobody-such", "LOGIN"),
-        "same page for an unknown login and a wrong password"
-    );
-    assert!(wrong.contains("username or the current password is not right"));
-
-    // The right one: changed by the user's own Password Modify, flag cleared.
-    let (status, body) = submit(
-        &c,
-        &url,
-        &[
-            ("csrf", &token),
-            ("login", "RESTRICTED"),
-            ("current_password", USER_PASSWORD),
-            ("new_password", STRONG),
-            ("confirm_password", STRONG),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    assert!(p.fixture.flagged().await.is_empty(), "pwdReset cleared");
-    assert_eq!(bind_check(&p, "restricted", STRONG).await, BindCheck::Unrestricted);
-    assert!(can_search(&p, "restricted", STRONG).await);
-    let record = p.record("restricted");
-    assert_eq!(record.state, AccountState::Completed);
-    let audit = p.store.audit_trail(None, Some("restricted")).unwrap();
-    assert!(
-        audit
-            .iter()
-            .any(|a| a.action == "password.changed"
-                && a.detail.as_deref().unwrap_or("").contains("flow=current_password")),
-        "{audit:?}"
-    );
-    assert_eq!(p.notifier.wait_for(1, Duration::from_secs(5)).await.len(), 1);
+    a_wrong_password_and_an_unknown_login_get_one_answer(&c, &url, &token).await;
+    the_right_password_changes_it_by_the_users_own_modify_and_clears_the_flag(&p, &c, &url, &token).await;
 
     // Once done, the account has nothing left to do here.
     let (status, body) = submit(
@@ -291,6 +258,76 @@ async fn current_password_flow_works_under_pwdreset_and_clears_it() {
     assert_eq!(status, 409, "{body}");
     assert_eq!(bind_check(&p, "restricted", STRONG).await, BindCheck::Unrestricted);
     p.stop().await;
+}
+
+async fn a_wrong_password_and_an_unknown_login_get_one_answer(c: &reqwest::Client, url: &str, token: &str) {
+    let (s1, wrong) = submit(
+        c,
+        url,
+        &[
+            ("csrf", token),
+            ("login", "restricted"),
+            ("current_password", "not-the-password"),
+            ("new_password", STRONG),
+            ("confirm_password", STRONG),
+        ],
+    )
+    .await;
+    let (s2, unknown) = submit(
+        c,
+        url,
+        &[
+            ("csrf", token),
+            ("login", "nobody-such"),
+            ("current_password", "not-the-password"),
+            ("new_password", STRONG),
+            ("confirm_password", STRONG),
+        ],
+    )
+    .await;
+    assert_eq!((s1, s2), (401, 401));
+    assert_eq!(
+        wrong.replace("restricted", "LOGIN"),
+        unknown.replace("nobody-such", "LOGIN"),
+        "same page for an unknown login and a wrong password"
+    );
+    assert!(wrong.contains("username or the current password is not right"));
+}
+
+/// Changed by the user's own Password Modify, flag cleared, recorded, notified.
+async fn the_right_password_changes_it_by_the_users_own_modify_and_clears_the_flag(
+    p: &Portal,
+    c: &reqwest::Client,
+    url: &str,
+    token: &str,
+) {
+    let (status, body) = submit(
+        c,
+        url,
+        &[
+            ("csrf", token),
+            ("login", "RESTRICTED"),
+            ("current_password", USER_PASSWORD),
+            ("new_password", STRONG),
+            ("confirm_password", STRONG),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(p.fixture.flagged().await.is_empty(), "pwdReset cleared");
+    assert_eq!(bind_check(p, "restricted", STRONG).await, BindCheck::Unrestricted);
+    assert!(can_search(p, "restricted", STRONG).await);
+    let record = p.record("restricted");
+    assert_eq!(record.state, AccountState::Completed);
+    let audit = p.store.audit_trail(None, Some("restricted")).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "password.changed"
+                && a.detail.as_deref().unwrap_or("").contains("flow=current_password")),
+        "{audit:?}"
+    );
+    assert_eq!(p.notifier.wait_for(1, Duration::from_secs(5)).await.len(), 1);
 }
 
 #[tokio::test]
@@ -773,128 +810,139 @@ async fn https_portal_uses_secure_host_cookies_and_hsts() {
     p.stop().await;
 }
 
-#[tokio::test]
-async fn auth_modes_close_the_other_flow() {
-    // link: no /change.
-    let p = Portal::start(
-        "pmode1",
-        &["m1"],
-        Options {
-            auth: Auth::Link,
-            ..Options::default()
-        },
-    )
-    .await;
-    let c = client();
-    assert_eq!(get(&c, &format!("{}/change", p.url)).await.0, 404);
-    let token = form_csrf(&c, &format!("{}/", p.url)).await;
-    let (status, _) = submit(
-        &c,
-        &format!("{}/change", p.url),
-        &[
-            ("csrf", &token),
-            ("login", "m1"),
-            ("current_password", USER_PASSWORD),
-            ("new_password", STRONG),
-            ("confirm_password", STRONG),
-        ],
-    )
-    .await;
-    assert_eq!(status, 404);
-    assert_eq!(get(&c, &p.reset_url(&p.link("m1", HOUR, 0))).await.0, 200);
-    assert_eq!(bind_check(&p, "m1", USER_PASSWORD).await, BindCheck::MustChange);
-    p.stop().await;
+/// Each `[portal] auth` mode closes the flow it does not offer.
+mod auth_modes_close_the_other_flow {
+    use super::*;
 
-    // current_password: no links, no resend.
-    let p = Portal::start(
-        "pmode2",
-        &["m2"],
-        Options {
-            auth: Auth::CurrentPassword,
-            ..Options::default()
-        },
-    )
-    .await;
-    let c = client();
-    let link = p.link("m2", HOUR, 0);
-    assert_eq!(get(&c, &p.reset_url(&link)).await.0, 404);
-    let token = form_csrf(&c, &format!("{}/change", p.url)).await;
-    let (status, _) = submit(
-        &c,
-        &p.reset_url(&link),
-        &[("csrf", &token), ("new_password", STRONG), ("confirm_password", STRONG)],
-    )
-    .await;
-    assert_eq!(status, 404);
-    assert_eq!(
-        submit(&c, &format!("{}/resend", p.url), &[("csrf", &token), ("login", "m2")])
-            .await
-            .0,
-        404
-    );
-    assert_eq!(bind_check(&p, "m2", USER_PASSWORD).await, BindCheck::MustChange);
-    p.stop().await;
+    /// `link`: no /change.
+    #[tokio::test]
+    async fn link_has_no_change_form() {
+        let p = Portal::start(
+            "pmode1",
+            &["m1"],
+            Options {
+                auth: Auth::Link,
+                ..Options::default()
+            },
+        )
+        .await;
+        let c = client();
+        assert_eq!(get(&c, &format!("{}/change", p.url)).await.0, 404);
+        let token = form_csrf(&c, &format!("{}/", p.url)).await;
+        let (status, _) = submit(
+            &c,
+            &format!("{}/change", p.url),
+            &[
+                ("csrf", &token),
+                ("login", "m1"),
+                ("current_password", USER_PASSWORD),
+                ("new_password", STRONG),
+                ("confirm_password", STRONG),
+            ],
+        )
+        .await;
+        assert_eq!(status, 404);
+        assert_eq!(get(&c, &p.reset_url(&p.link("m1", HOUR, 0))).await.0, 200);
+        assert_eq!(bind_check(&p, "m1", USER_PASSWORD).await, BindCheck::MustChange);
+        p.stop().await;
+    }
 
-    // link_and_current_password: the link page asks for the current password too.
-    let p = Portal::start(
-        "pmode3",
-        &["m3"],
-        Options {
-            auth: Auth::LinkAndCurrentPassword,
-            ..Options::default()
-        },
-    )
-    .await;
-    let c = client();
-    assert_eq!(get(&c, &format!("{}/change", p.url)).await.0, 404);
-    let url = p.reset_url(&p.link("m3", HOUR, 0));
-    let (status, page) = get(&c, &url).await;
-    assert_eq!(status, 200);
-    assert!(page.contains("name=\"current_password\""));
-    let token = csrf(&page);
-    let (status, _) = submit(
-        &c,
-        &url,
-        &[("csrf", &token), ("new_password", STRONG), ("confirm_password", STRONG)],
-    )
-    .await;
-    assert_eq!(status, 400, "the current password is required");
-    let (status, body) = submit(
-        &c,
-        &url,
-        &[
-            ("csrf", &token),
-            ("current_password", "wrong"),
-            ("new_password", STRONG),
-            ("confirm_password", STRONG),
-        ],
-    )
-    .await;
-    assert_eq!(status, 401, "{body}");
-    assert!(body.contains("current password is not right"));
-    let (status, body) = submit(
-        &c,
-        &url,
-        &[
-            ("csrf", &token),
-            ("current_password", USER_PASSWORD),
-            ("new_password", STRONG),
-            ("confirm_password", STRONG),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    assert!(p.fixture.flagged().await.is_empty());
-    assert_eq!(bind_check(&p, "m3", STRONG).await, BindCheck::Unrestricted);
-    let audit = p.store.audit_trail(None, Some("m3")).unwrap();
-    assert!(audit.iter().any(|a| {
-        a.detail
-            .as_deref()
-            .unwrap_or("")
-            .contains("flow=link_and_current_password")
-    }));
-    assert_eq!(get(&c, &url).await.0, 410, "the link is spent");
-    p.stop().await;
+    /// `current_password`: no links, no resend.
+    #[tokio::test]
+    async fn current_password_has_no_links_and_no_resend() {
+        let p = Portal::start(
+            "pmode2",
+            &["m2"],
+            Options {
+                auth: Auth::CurrentPassword,
+                ..Options::default()
+            },
+        )
+        .await;
+        let c = client();
+        let link = p.link("m2", HOUR, 0);
+        assert_eq!(get(&c, &p.reset_url(&link)).await.0, 404);
+        let token = form_csrf(&c, &format!("{}/change", p.url)).await;
+        let (status, _) = submit(
+            &c,
+            &p.reset_url(&link),
+            &[("csrf", &token), ("new_password", STRONG), ("confirm_password", STRONG)],
+        )
+        .await;
+        assert_eq!(status, 404);
+        assert_eq!(
+            submit(&c, &format!("{}/resend", p.url), &[("csrf", &token), ("login", "m2")])
+                .await
+                .0,
+            404
+        );
+        assert_eq!(bind_check(&p, "m2", USER_PASSWORD).await, BindCheck::MustChange);
+        p.stop().await;
+    }
+
+    /// `link_and_current_password`: the link page asks for the current password too.
+    #[tokio::test]
+    async fn link_and_current_password_asks_for_both_on_the_link_page() {
+        let p = Portal::start(
+            "pmode3",
+            &["m3"],
+            Options {
+                auth: Auth::LinkAndCurrentPassword,
+                ..Options::default()
+            },
+        )
+        .await;
+        let c = client();
+        assert_eq!(get(&c, &format!("{}/change", p.url)).await.0, 404);
+        let url = p.reset_url(&p.link("m3", HOUR, 0));
+        let (status, page) = get(&c, &url).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("name=\"current_password\""));
+        let token = csrf(&page);
+        let (status, _) = submit(
+            &c,
+            &url,
+            &[("csrf", &token), ("new_password", STRONG), ("confirm_password", STRONG)],
+        )
+        .await;
+        assert_eq!(status, 400, "the current password is required");
+        let (status, body) = submit(
+            &c,
+            &url,
+            &[
+                ("csrf", &token),
+                ("current_password", "wrong"),
+                ("new_password", STRONG),
+                ("confirm_password", STRONG),
+            ],
+        )
+        .await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body.contains("current password is not right"));
+        let (status, body) = submit(
+            &c,
+            &url,
+            &[
+                ("csrf", &token),
+                ("current_password", USER_PASSWORD),
+                ("new_password", STRONG),
+                ("confirm_password", STRONG),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(p.fixture.flagged().await.is_empty());
+        assert_eq!(bind_check(&p, "m3", STRONG).await, BindCheck::Unrestricted);
+        let audit = p.store.audit_trail(None, Some("m3")).unwrap();
+        assert!(audit.iter().any(|a| {
+            a.detail
+                .as_deref()
+                .unwrap_or("")
+                .contains("flow=link_and_current_password")
+        }));
+        assert_eq!(get(&c, &url).await.0, 410, "the link is spent");
+        p.stop().await;
+    }
 }
 
 #[tokio::test]

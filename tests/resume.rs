@@ -5,17 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Fixture, User, json, text};
+use common::{Fixture, User, json, marked_in_store, text};
 
 const ACCOUNTS: usize = 5000;
-
-fn marked_in_store(path: &std::path::Path) -> i64 {
-    let Ok(conn) = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
-        return 0;
-    };
-    conn.query_row("SELECT COUNT(*) FROM accounts WHERE state = 'marked'", [], |r| r.get(0))
-        .unwrap_or(0)
-}
 
 #[tokio::test]
 async fn killed_campaign_resumes_with_every_account_marked_once() {

@@ -1,16 +1,10 @@
 //! Running the real `pwresetd serve`: a notification socket the test owns (as systemd would),
 //! free loopback ports, signals, and a kill on drop so a failing test leaks nothing.
 
-use std::net::TcpListener;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A free loopback port (bound then released: good enough for tests).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 pub struct Daemon {
     pub child: Child,

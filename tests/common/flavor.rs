@@ -10,7 +10,7 @@
 //! expiry Directory Manager's add sets is taken off).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::{Arc, OnceLock};
 
@@ -119,19 +119,9 @@ fn load_env(var: &str, script: &str) -> Env {
              (or {script} DIR and export {var}=DIR/env)"
         )
     });
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path} ({var}): {e}"));
-    let vars = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| {
-            (
-                k.trim().to_owned(),
-                v.trim().trim_matches('\'').trim_matches('"').to_owned(),
-            )
-        })
-        .collect();
-    Env { vars }
+    Env {
+        vars: super::read_env(Path::new(&path)),
+    }
 }
 
 /// The Samba AD DC of this run.

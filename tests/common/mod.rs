@@ -1,17 +1,24 @@
 //! Fixtures shared by the integration tests: the slapd started by `scripts/test`, a private OU
-//! per test, config files, and running the real binary.
+//! per test, config files, running the real binary, and the small waits and page readers every
+//! tier uses. Every test file's support lives in this one tree: `daemon` (the real `serve`),
+//! `smtp` (the capture server), `flavor` (AD and 389-DS beside slapd), `portal` (served
+//! in-process), `helpdesk` (the daemon with operators and a token), `browser` (headless Chromium).
 #![allow(dead_code)]
 // Fixture helpers fail the test on any surprise; that is what unwrap is for here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
 pub mod daemon;
 pub mod flavor;
+pub mod helpdesk;
+pub mod portal;
 pub mod smtp;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry, dn_escape};
 
@@ -56,19 +63,25 @@ pub fn slapd() -> &'static Slapd {
                  PWRESETD_TEST_SLAPD_ENV=DIR/env)"
             )
         });
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
-        let vars = text
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| {
-                (
-                    k.trim().to_owned(),
-                    v.trim().trim_matches('\'').trim_matches('"').to_owned(),
-                )
-            })
-            .collect();
-        Slapd { vars }
+        Slapd {
+            vars: read_env(Path::new(&path)),
+        }
     })
+}
+
+/// The `KEY=value` lines of an env file a fixture script wrote (quotes and `#` lines dropped).
+pub fn read_env(path: &Path) -> HashMap<String, String> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            (
+                k.trim().to_owned(),
+                v.trim().trim_matches('\'').trim_matches('"').to_owned(),
+            )
+        })
+        .collect()
 }
 
 /// A connection bound as the directory's rootdn (bypasses ACLs), over StartTLS.
@@ -332,4 +345,43 @@ pub fn text(out: &Output) -> String {
 /// Parses stdout as JSON.
 pub fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
+}
+
+/// A loopback port that was free a moment ago (for a server started later).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// The value of the hidden field `name` in a page.
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Waits until `probe` answers, or fails the test after `limit`.
+pub async fn eventually<T>(what: &str, limit: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// How many accounts a campaign's store holds as marked (0 while the store does not exist yet).
+pub fn marked_in_store(path: &Path) -> i64 {
+    let Ok(conn) = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+        return 0;
+    };
+    conn.query_row("SELECT COUNT(*) FROM accounts WHERE state = 'marked'", [], |r| r.get(0))
+        .unwrap_or(0)
 }

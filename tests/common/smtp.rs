@@ -49,7 +49,7 @@ impl SmtpServer {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        server.vars = read_env(&server.dir.join("env"));
+        server.vars = super::read_env(&server.dir.join("env"));
         server
     }
 
@@ -132,23 +132,6 @@ impl Drop for SmtpServer {
     fn drop(&mut self) {
         let _ = Command::new(scripts().join("smtp-stop")).arg(&self.dir).status();
     }
-}
-
-/// A loopback port that was free a moment ago (for a server started later).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn read_env(path: &Path) -> HashMap<String, String> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('\'').to_owned()))
-        .collect()
 }
 
 /// One message as the server saved it, with its envelope.

@@ -1,7 +1,6 @@
 //! The portal served in-process for tests: a fixture OU in the shared slapd, the real OpenLDAP
 //! `Directory`, a real `Store` in the fixture's temp dir, the real `Policy`, a recording
 //! notifier, on 127.0.0.1:0. Plus an HTTP client that keeps cookies and reads CSRF fields.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +13,7 @@ use pwresetd::store::{AccountRecord, CampaignSpec, MailOutcome, Scope, Store};
 use pwresetd::token;
 use tokio::sync::oneshot;
 
-use crate::common::{Fixture, User};
+use super::{Fixture, User};
 
 /// How a test wants its portal.
 #[derive(Clone)]
@@ -196,9 +195,7 @@ pub fn client() -> reqwest::Client {
 
 /// The value of the hidden `csrf` field in a page.
 pub fn csrf(html: &str) -> String {
-    let start = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
-    let end = html[start..].find('"').unwrap();
-    html[start..start + end].to_owned()
+    super::hidden(html, "csrf")
 }
 
 /// Undoes the HTML escaping minijinja applies, for comparing messages.

@@ -2,19 +2,17 @@
 //! operator group, one in no group), an SMTP capture server, an API token made with the real
 //! `pwresetd helpdesk token create`, a campaign started with the real CLI, and the real daemon
 //! serving the portal and the admin listener (where the helpdesk lives) on free ports.
-#![allow(dead_code)]
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use serde_json::Value;
 
-use crate::common::daemon::{Daemon, free_port};
-use crate::common::smtp::SmtpServer;
-use crate::common::{self, Fixture, User, text};
+use super::daemon::Daemon;
+use super::smtp::SmtpServer;
+use super::{Fixture, User, free_port, hidden, text};
 
 pub const CAMPAIGN: &str = "hd-incident";
 
@@ -38,63 +36,72 @@ fn operator(uid: &str) -> User {
     }
 }
 
-impl Setup {
-    /// Accounts ann, bob, carl, prior (flagged before the campaign), nomail (no address),
-    /// `o*neil`; operators op1 (in cn=tier1, itself in cn=helpdesk) and nobody (in no group).
-    pub async fn start(name: &str) -> Setup {
-        let users = [
-            User::new("ann"),
-            User::new("bob"),
-            User::new("carl"),
-            User {
-                flagged: true,
-                ..User::new("prior")
-            },
-            User {
-                mail: vec![],
-                ..User::new("nomail")
-            },
-            User {
-                cn: "Oisin O'Neil (100%)".into(),
-                ..User::new("o*neil")
-            },
-            operator("op1"),
-            operator("nobody"),
+/// Accounts ann, bob, carl, prior (flagged before the campaign), nomail (no address),
+/// `o*neil`; operators op1 and nobody.
+fn population() -> [User; 8] {
+    [
+        User::new("ann"),
+        User::new("bob"),
+        User::new("carl"),
+        User {
+            flagged: true,
+            ..User::new("prior")
+        },
+        User {
+            mail: vec![],
+            ..User::new("nomail")
+        },
+        User {
+            cn: "Oisin O'Neil (100%)".into(),
+            ..User::new("o*neil")
+        },
+        operator("op1"),
+        operator("nobody"),
+    ]
+}
+
+/// cn=tier1 (with op1) inside cn=helpdesk, the operator group; its DN.
+async fn add_operator_groups(f: &Fixture) -> String {
+    let tier1 = format!("cn=tier1,{}", f.ou);
+    let group = format!("cn=helpdesk,{}", f.ou);
+    let mut admin = super::admin().await;
+    for (dn, cn, member) in [(&tier1, "tier1", f.dn("op1")), (&group, "helpdesk", tier1.clone())] {
+        let attrs = vec![
+            ("objectClass", HashSet::from(["groupOfNames"])),
+            ("cn", HashSet::from([cn])),
+            ("member", HashSet::from([member.as_str()])),
         ];
-        let f = Fixture::new(name, &users).await;
-        let tier1 = format!("cn=tier1,{}", f.ou);
-        let group = format!("cn=helpdesk,{}", f.ou);
-        let mut admin = common::admin().await;
-        for (dn, cn, member) in [(&tier1, "tier1", f.dn("op1")), (&group, "helpdesk", tier1.clone())] {
-            let attrs = vec![
-                ("objectClass", HashSet::from(["groupOfNames"])),
-                ("cn", HashSet::from([cn])),
-                ("member", HashSet::from([member.as_str()])),
-            ];
-            assert_eq!(admin.add(dn, attrs).await.unwrap().rc, 0, "add {dn}");
-        }
-        let _ = admin.unbind().await;
+        assert_eq!(admin.add(dn, attrs).await.unwrap().rc, 0, "add {dn}");
+    }
+    let _ = admin.unbind().await;
+    group
+}
 
-        // A token, made as an administrator would.
-        let out = f.run(&["helpdesk", "token", "create", "--name", "ci"]);
-        assert!(out.status.success(), "{}", text(&out));
-        let printed = String::from_utf8_lossy(&out.stdout).to_string();
-        let lines: Vec<&str> = printed.lines().map(str::trim).collect();
-        let token = lines.iter().find(|l| l.starts_with("ci.")).unwrap().to_string();
-        let line = lines
-            .iter()
-            .find(|l| l.starts_with("ci:$argon2id$"))
-            .unwrap()
-            .to_string();
-        let tokens = f.dir.path().join("helpdesk-tokens");
-        std::fs::write(&tokens, format!("# helpdesk API tokens\n{line}\n")).unwrap();
-        let token_file = f.dir.path().join("my-token");
-        std::fs::write(&token_file, format!("{token}\n")).unwrap();
+/// A token, made as an administrator would: (the token, the operator's token file, the
+/// server's tokens file).
+fn create_token(f: &Fixture) -> (String, PathBuf, PathBuf) {
+    let out = f.run(&["helpdesk", "token", "create", "--name", "ci"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    let lines: Vec<&str> = printed.lines().map(str::trim).collect();
+    let token = lines.iter().find(|l| l.starts_with("ci.")).unwrap().to_string();
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with("ci:$argon2id$"))
+        .unwrap()
+        .to_string();
+    let tokens = f.dir.path().join("helpdesk-tokens");
+    std::fs::write(&tokens, format!("# helpdesk API tokens\n{line}\n")).unwrap();
+    let token_file = f.dir.path().join("my-token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    (token, token_file, tokens)
+}
 
-        let smtp = SmtpServer::start(&[]);
-        let (admin_port, portal_port) = (free_port(), free_port());
-        f.append_config(&format!(
-            r#"
+/// The `[portal]`, `[daemon]`, `[mail]` and `[helpdesk]` sections for the daemon.
+fn serve_sections(ports: (u16, u16), smtp: &SmtpServer, group: &str, tokens: &Path) -> String {
+    let (admin_port, portal_port) = ports;
+    format!(
+        r#"
 [portal]
 listen = "127.0.0.1:{portal_port}"
 public_url = "http://127.0.0.1:{portal_port}"
@@ -118,22 +125,38 @@ timeout = "5s"
 operator_group = "{group}"
 api_tokens_file = "{tokens}"
 "#,
-            smtp = smtp.url(),
-            tokens = tokens.display(),
-        ));
-        let deadline = (Utc::now() + chrono::Duration::days(7)).to_rfc3339_opts(SecondsFormat::Secs, true);
-        let out = f.run(&[
-            "campaign",
-            "start",
-            "--name",
-            CAMPAIGN,
-            "--reason",
-            "Intrusion",
-            "--deadline",
-            &deadline,
-            "--yes",
-        ]);
-        assert!(out.status.success(), "{}", text(&out));
+        smtp = smtp.url(),
+        tokens = tokens.display(),
+    )
+}
+
+/// `campaign start` with the real CLI, a week's deadline.
+fn start_campaign(f: &Fixture) {
+    let deadline = (Utc::now() + chrono::Duration::days(7)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    let out = f.run(&[
+        "campaign",
+        "start",
+        "--name",
+        CAMPAIGN,
+        "--reason",
+        "Intrusion",
+        "--deadline",
+        &deadline,
+        "--yes",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+impl Setup {
+    /// The [`population`], op1 in cn=tier1, itself in cn=helpdesk; nobody in no group.
+    pub async fn start(name: &str) -> Setup {
+        let f = Fixture::new(name, &population()).await;
+        let group = add_operator_groups(&f).await;
+        let (token, token_file, tokens) = create_token(&f);
+        let smtp = SmtpServer::start(&[]);
+        let (admin_port, portal_port) = (free_port(), free_port());
+        f.append_config(&serve_sections((admin_port, portal_port), &smtp, &group, &tokens));
+        start_campaign(&f);
         let mut daemon = Daemon::start(&f.config, admin_port, portal_port);
         assert!(
             daemon.wait_notification("READY=1", Duration::from_secs(30)).is_some(),
@@ -167,21 +190,26 @@ api_tokens_file = "{tokens}"
     /// A request to the admin listener with the token (or `auth` as the Authorization header,
     /// or `cookie`); the status and the body as JSON (`Null` when not JSON).
     pub async fn call(&self, method: &str, path: &str, auth: Auth<'_>, body: Option<Value>) -> (u16, Value) {
+        let r = self.request(method, path, auth, body).send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// A request to the admin listener, authenticated as `auth` says, with `body` as JSON.
+    pub fn request(&self, method: &str, path: &str, auth: Auth<'_>, body: Option<Value>) -> reqwest::RequestBuilder {
         let url = format!("{}{path}", self.base);
-        let mut req = Self::http().request(method.parse().unwrap(), &url);
-        req = match auth {
+        let req = Self::http().request(method.parse().unwrap(), &url);
+        let req = match auth {
             Auth::Token => req.bearer_auth(&self.token),
             Auth::Header(h) => req.header("authorization", h),
             Auth::Cookie(c) => req.header("cookie", c),
             Auth::None => req,
         };
-        if let Some(b) = body {
-            req = req.json(&b);
+        match body {
+            Some(b) => req.json(&b),
+            None => req,
         }
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -252,26 +280,4 @@ pub fn cookie_pair(r: &reqwest::Response, name: &str) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .find(|v| v.starts_with(&format!("{name}=")))
         .map(|v| v.split(';').next().unwrap().to_owned())
-}
-
-/// The value of the hidden field `name` in a page.
-pub fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} field in {html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-/// Waits until `probe` answers, or fails the test after `limit`.
-pub async fn eventually<T>(what: &str, limit: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
