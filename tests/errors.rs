@@ -119,3 +119,44 @@ async fn invalid_configuration_exits_64_naming_the_key() {
     let missing = common::pwresetd(std::path::Path::new("/nonexistent/pwresetd.toml"), &["check-config"]);
     assert_exit(&missing, 64, &["/nonexistent/pwresetd.toml"]);
 }
+
+/// A file `serve` loads at start-up (here a broken mail template) stops `check-config` and
+/// `serve` alike with exit 64 and the same message naming the file and line — before the
+/// directory is contacted (it is unreachable here) and before any port is bound.
+#[tokio::test]
+async fn a_broken_start_up_file_exits_64_for_serve_and_check_config() {
+    let f = Fixture::new("startup", &[]).await;
+    let templates = f.dir.path().join("templates");
+    std::fs::create_dir_all(templates.join("en")).unwrap();
+    std::fs::write(
+        templates.join("en/notice.txt"),
+        "Subject: hi\n\n{{ link }\nline three\n",
+    )
+    .unwrap();
+    f.append_config(&format!(
+        "[mail]\ntransport = \"file\"\nspool_dir = \"{}\"\nfrom = \"pwresetd <pwresetd@example.org>\"\ntemplates_dir = \"{}\"\n",
+        f.dir.path().join("spool").display(),
+        templates.display()
+    ));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    set(&f, "url", &format!("\"ldap://127.0.0.1:{port}\""));
+    let check = f.run(&["check-config"]);
+    assert_exit(&check, 64, &["mail templates", "notice.txt", "line"]);
+    let started = std::time::Instant::now();
+    let serve = f.run(&["serve"]);
+    assert_exit(&serve, 64, &["mail templates", "notice.txt", "line"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "serve waited for the directory"
+    );
+    let error_line = |out: &std::process::Output| {
+        text(out)
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .map(str::to_owned)
+            .unwrap()
+    };
+    assert_eq!(error_line(&check), error_line(&serve));
+}
