@@ -84,3 +84,37 @@ impl Origin<'_> {
         self.credentials.map(|d| d.join(name)).filter(|p| p.is_file())
     }
 }
+
+/// Table-test helpers for the sections' own unit tests.
+#[cfg(test)]
+pub mod testing {
+    use super::ConfigError;
+
+    /// Parses one section's TOML and validates it: `Err((key, message))` on any error.
+    pub fn parse<R: serde::de::DeserializeOwned, T>(
+        text: &str,
+        validate: impl FnOnce(R) -> Result<T, ConfigError>,
+    ) -> Result<T, (String, String)> {
+        let raw: R = ::config::Config::builder()
+            .add_source(::config::File::from_str(text, ::config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ("(parse)".to_string(), e.to_string()))?;
+        validate(raw).map_err(|e| match e {
+            ConfigError::Invalid { key, message } => (key, message),
+            other => ("(other)".into(), other.to_string()),
+        })
+    }
+
+    /// `expected`: `Ok(())`, or `Err((key, fragment of the message))`.
+    pub fn check<T: std::fmt::Debug>(text: &str, got: Result<T, (String, String)>, expected: Result<(), (&str, &str)>) {
+        match (got, expected) {
+            (Ok(_), Ok(())) => {}
+            (Err((key, message)), Err((k, m))) => {
+                assert_eq!(key, k, "{text:?}: {message}");
+                assert!(message.contains(m), "{text:?}: {message:?} lacks {m:?}");
+            }
+            (got, want) => panic!("{text:?}: got {got:?}, want {want:?}"),
+        }
+    }
+}

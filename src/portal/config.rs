@@ -249,26 +249,11 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<PortalConfig, (String, String)> {
-        let raw: RawPortal = config::Config::builder()
-            .add_source(config::File::from_str(text, config::FileFormat::Toml))
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .map_err(|e| ("(parse)".to_string(), e.to_string()))?;
-        raw.validate().map_err(|e| match e {
-            ConfigError::Invalid { key, message } => (key, message),
-            other => ("(other)".into(), other.to_string()),
-        })
+        crate::config::testing::parse(text, |raw: RawPortal| raw.validate())
     }
 
     fn check(text: &str, expected: Result<(), (&str, &str)>) {
-        match (parse(text), expected) {
-            (Ok(_), Ok(())) => {}
-            (Err((key, message)), Err((k, m))) => {
-                assert_eq!(key, k, "{text:?}: {message}");
-                assert!(message.contains(m), "{text:?}: {message:?} lacks {m:?}");
-            }
-            (got, want) => panic!("{text:?}: got {got:?}, want {want:?}"),
-        }
+        crate::config::testing::check(text, parse(text), expected)
     }
 
     #[test]
