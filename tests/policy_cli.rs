@@ -1,22 +1,13 @@
 //! `pwresetd policy check|show` and `pwresetd breach-index build`, driven through their clap
-//! structs and run functions. `src/cli/policy.rs` is compiled into this test crate directly, with
-//! `crate::policy` pointing at the library's policy module, so it is tested before (and
-//! independently of) its wiring into the main CLI.
+//! structs and run functions (`pwresetd::cli::policy`).
 
 // Helpers outside #[test] fns are test code too; clippy.toml only exempts the #[test] fns.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod policy {
-    pub use pwresetd::policy::*;
-}
-
-#[path = "../src/cli/policy.rs"]
-mod cli_policy;
-
 use std::process::ExitCode;
 
 use clap::Parser;
-use cli_policy::*;
+use pwresetd::cli::policy::*;
 use pwresetd::policy::{Policy, PolicyConfig, Subject};
 
 #[derive(Parser)]
@@ -53,7 +44,7 @@ fn check(argv: &[&str], stdin: &str, expected_accepted: bool, expected_output: &
         CurrentPassword::NotGiven
     };
     let secrets = read_secrets(&mut stdin.as_bytes(), current).unwrap();
-    let verdict = cli_policy::check(&policy, &subject, &secrets).unwrap();
+    let verdict = pwresetd::cli::policy::check(&policy, &subject, &secrets).unwrap();
     let format = if args.json { Format::Json } else { Format::Text };
     let mut out = Vec::new();
     print_verdict(&verdict, format, &mut out).unwrap();
@@ -135,7 +126,7 @@ struct FakeDirectory;
 
 #[async_trait::async_trait]
 impl PersonLookup for FakeDirectory {
-    async fn find(&self, login: &str) -> anyhow::Result<Option<Subject>> {
+    async fn find(&self, login: &str) -> Result<Option<Subject>, pwresetd::directory::DirectoryError> {
         Ok((login == "zoe").then(|| Subject {
             login: "zoe".into(),
             given_name: Some("Zoë".into()),

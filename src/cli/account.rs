@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::output::{self, json};
 use super::{Failure, directory, load_config, open_store};
 use crate::directory::AccountDetails;
-use crate::store::AccountRecord;
+use crate::helpdesk::payload::{AccountRow, rows};
 
 #[derive(Debug, Args)]
 pub struct AccountArgs {
@@ -24,7 +24,7 @@ pub struct AccountArgs {
 struct View {
     login: String,
     directory: Option<AccountDetails>,
-    campaigns: Vec<AccountRecord>,
+    campaigns: Vec<AccountRow>,
 }
 
 pub async fn run(path: &Path, args: AccountArgs) -> Result<ExitCode, Failure> {
@@ -51,7 +51,7 @@ pub async fn run(path: &Path, args: AccountArgs) -> Result<ExitCode, Failure> {
     let view = View {
         login: args.login,
         directory: details,
-        campaigns,
+        campaigns: rows(campaigns),
     };
     if args.json {
         json(&view)?

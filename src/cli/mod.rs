@@ -264,7 +264,7 @@ struct DirectoryLookup(Arc<dyn Directory>);
 
 #[async_trait::async_trait]
 impl policy::PersonLookup for DirectoryLookup {
-    async fn find(&self, login: &str) -> anyhow::Result<Option<crate::policy::Subject>> {
+    async fn find(&self, login: &str) -> Result<Option<crate::policy::Subject>, DirectoryError> {
         let details = self.0.find_by_login(login).await?;
         Ok(details.map(|d| crate::policy::Subject {
             login: d.account.login,

@@ -86,7 +86,7 @@ pub struct BuildArgs {
 #[async_trait::async_trait]
 pub trait PersonLookup: Send + Sync {
     /// The account with this login, or `None` when there is none.
-    async fn find(&self, login: &str) -> anyhow::Result<Option<Subject>>;
+    async fn find(&self, login: &str) -> Result<Option<Subject>, crate::directory::DirectoryError>;
 }
 
 /// How to print.

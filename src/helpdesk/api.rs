@@ -371,7 +371,7 @@ pub(crate) fn csv_response(campaign: &str, list: AccountList, body: String) -> R
 struct ListView {
     campaign: String,
     list: AccountList,
-    accounts: Vec<crate::store::AccountRecord>,
+    accounts: Vec<super::payload::AccountRow>,
     truncated: bool,
 }
 
@@ -391,7 +391,7 @@ async fn list(
         None | Some("json") => Ok(Json(ListView {
             campaign: campaign.name,
             list: kind,
-            accounts,
+            accounts: super::payload::rows(accounts),
             truncated,
         })
         .into_response()),

@@ -31,6 +31,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod pages;
+pub mod payload;
 pub mod progress;
 pub mod session;
 pub mod tokens;

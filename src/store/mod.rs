@@ -85,9 +85,8 @@ pub enum Opened {
 }
 
 /// One account row of one campaign.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct AccountRecord {
-    #[serde(skip)]
     pub id: i64,
     pub campaign: String,
     pub dn: String,
@@ -106,9 +105,7 @@ pub struct AccountRecord {
     /// The account's own deadline when it was extended; the campaign's applies otherwise.
     pub deadline: Option<DateTime<Utc>>,
     /// The campaign's deadline and reason, for mails about this account.
-    #[serde(skip)]
     pub campaign_deadline: DateTime<Utc>,
-    #[serde(skip)]
     pub campaign_reason: String,
 }
 

@@ -95,7 +95,7 @@ struct ListPage {
     list: &'static str,
     label: &'static str,
     deadline: chrono::DateTime<Utc>,
-    records: Vec<crate::store::AccountRecord>,
+    records: Vec<crate::helpdesk::payload::AccountRow>,
     truncated: bool,
 }
 
@@ -121,7 +121,7 @@ pub(super) async fn list(
         list: kind.as_str(),
         label: label(kind),
         deadline: c.deadline,
-        records,
+        records: crate::helpdesk::payload::rows(records),
         truncated,
     };
     let (f, cookie) = frame(&state, &headers, Some(&operator));
