@@ -75,6 +75,7 @@ impl Worker {
         Ok(())
     }
 
+    #[tracing::instrument(skip_all, fields(campaign = %campaign.name))]
     async fn work(&self, campaign: &Campaign, config: &Config, due: &mut Due) -> Result<(), RunError> {
         let now = Instant::now();
         let reconcile_due = due
@@ -96,7 +97,7 @@ impl Worker {
         let _lease = match LeaseGuard::acquire(&self.store, campaign.id, &self.holder).await? {
             Ok(guard) => guard,
             Err(other) => {
-                tracing::debug!(campaign = %campaign.name, holder = %other, "campaign worked by another process");
+                tracing::debug!(holder = %other, "campaign worked by another process");
                 return Ok(());
             }
         };
@@ -111,7 +112,7 @@ impl Worker {
         match campaign.state {
             CampaignState::Marking => {
                 let summary = runner::mark(dir, &self.store, campaign, &settings, &bar).await?;
-                tracing::info!(campaign = %campaign.name, marked = summary.done, failed = summary.failed, "marking run");
+                tracing::info!(marked = summary.done, failed = summary.failed, "marking run");
                 self.finish_if_done(campaign, CampaignState::Active).await?;
             }
             CampaignState::Reverting => {
@@ -122,13 +123,13 @@ impl Worker {
                 if reconcile_due {
                     let s = runner::reconcile(dir, &self.store, campaign, &settings, &bar).await?;
                     if s.done + s.failed > 0 {
-                        tracing::info!(campaign = %campaign.name, changed = s.done, failed = s.failed, "reconciled");
+                        tracing::info!(changed = s.done, failed = s.failed, "reconciled");
                     }
                     due.reconciled.insert(campaign.id, now);
                 }
                 if let (true, Some(mail)) = (mail_due, &self.mail) {
                     if let Err(e) = mail.run(campaign, config, &self.stop).await {
-                        tracing::warn!(campaign = %campaign.name, error = %e, "mail pass");
+                        tracing::warn!(error = %e, "mail pass");
                     }
                     due.mailed.insert(campaign.id, now);
                 }
@@ -139,6 +140,7 @@ impl Worker {
     }
 
     /// Moves the campaign on when nothing is left to do in its current state.
+    #[tracing::instrument(skip_all, fields(campaign = %campaign.name))]
     async fn finish_if_done(&self, campaign: &Campaign, next: CampaignState) -> Result<(), StoreError> {
         let c = campaign.clone();
         let status = self.store.run(move |s| Status::read(s, &c)).await?;
@@ -149,7 +151,7 @@ impl Worker {
         if left == 0 && !self.stop.is_cancelled() {
             let id = campaign.id;
             self.store.run(move |s| s.set_campaign_state(id, next)).await?;
-            tracing::info!(campaign = %campaign.name, state = next.as_str(), "campaign state");
+            tracing::info!(state = next.as_str(), "campaign state");
         }
         Ok(())
     }

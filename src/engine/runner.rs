@@ -16,6 +16,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::campaign::reconcile::{Observation, decide};
 use crate::campaign::state::{AccountState, Effect, Event, PriorFlag, Via, apply};
@@ -90,6 +91,7 @@ enum Outcome {
 }
 
 /// Scans (when needed) and marks every in-scope account of `campaign` not marked yet.
+#[tracing::instrument(name = "mark", skip_all, fields(campaign = %campaign.name))]
 pub async fn mark(
     dir: Arc<dyn Directory>,
     store: &Store,
@@ -118,6 +120,7 @@ pub async fn mark(
 
 /// Clears the flag on every account the campaign marked that has not completed, except those
 /// that carried it before the campaign.
+#[tracing::instrument(name = "revert", skip_all, fields(campaign = %campaign.name))]
 pub async fn revert(
     dir: Arc<dyn Directory>,
     store: &Store,
@@ -142,6 +145,7 @@ pub async fn revert(
 
 /// Enforcement: checks every marked account against the directory (password changed there,
 /// flag removed behind pwresetd's back, account gone) and records what changed.
+#[tracing::instrument(name = "reconcile", skip_all, fields(campaign = %campaign.name))]
 pub async fn reconcile(
     dir: Arc<dyn Directory>,
     store: &Store,
@@ -258,11 +262,12 @@ impl Executor {
                     break;
                 };
                 let (dir, done, store) = (self.dir.clone(), done_tx.clone(), self.store.clone());
-                tasks.spawn(async move {
+                let work = async move {
                     let outcome = perform(dir.as_ref(), &store, action, item).await;
                     drop(permit);
                     let _ = done.send(outcome).await;
-                });
+                };
+                tasks.spawn(work.in_current_span());
                 while tasks.try_join_next().is_some() {}
             }
             drop(rx);
@@ -336,6 +341,7 @@ async fn fill<T>(rx: &mut mpsc::Receiver<T>, buf: &mut Vec<T>, limit: usize) -> 
 }
 
 /// Performs one item's directory work, retrying while the directory is unavailable.
+#[tracing::instrument(name = "account", skip_all, fields(dn = %item.dn, ?action))]
 async fn perform(dir: &dyn Directory, store: &Store, action: Action, item: WorkItem) -> Outcome {
     let request = match action {
         Action::Mark => Some((Event::MarkRequested, None)),

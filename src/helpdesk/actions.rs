@@ -209,6 +209,7 @@ fn event_for(action: Action, record: &AccountRecord) -> Event {
 }
 
 /// Performs `request` on the account `login` for `operator`.
+#[tracing::instrument(name = "helpdesk_action", skip_all, fields(login = %login, operator = %operator.actor(), action = ?request.action, campaign = request.campaign.as_deref()))]
 pub async fn perform(
     state: &HelpdeskState,
     operator: &Operator,

@@ -30,6 +30,7 @@ impl Change<'_> {
         &self.details.account.dn
     }
 
+    #[tracing::instrument(name = "change", skip_all, fields(dn = %self.details.account.dn, flow = self.flow.as_str(), campaign = self.records.first().map(|r| r.campaign.as_str())))]
     pub async fn run(self, typed: Typed) -> Outcome {
         if let Err(outcome) = self.check(&typed).await {
             return outcome;
@@ -112,7 +113,7 @@ impl Change<'_> {
         if violations.is_empty() {
             Ok(())
         } else {
-            tracing::info!(dn = %self.dn(), rules = ?violations.iter().map(|v| v.rule).collect::<Vec<_>>(), "portal: policy refused a new password");
+            tracing::info!(rules = ?violations.iter().map(|v| v.rule).collect::<Vec<_>>(), "portal: policy refused a new password");
             Err(Outcome::Violations(violations))
         }
     }
@@ -132,7 +133,7 @@ impl Change<'_> {
             Ok(()) => Ok(()),
             Err(PasswordError::WrongCurrentPassword) => Err(Outcome::WrongCredentials),
             Err(PasswordError::Refused { message, detail }) => {
-                tracing::info!(dn = %self.dn(), detail, "portal: the directory refused a new password");
+                tracing::info!(detail, "portal: the directory refused a new password");
                 Err(Outcome::DirectoryRefused { message })
             }
             Err(PasswordError::Directory(e)) => Err(directory_down(&e)),
@@ -149,11 +150,11 @@ impl Change<'_> {
         {
             Ok(BindCheck::Unrestricted) => Ok(()),
             Ok(other) => {
-                tracing::error!(dn = %self.dn(), bind = ?other, "portal: password written but the verification bind is not unrestricted; not recorded as completed");
+                tracing::error!(bind = ?other, "portal: password written but the verification bind is not unrestricted; not recorded as completed");
                 Err(Outcome::NotConfirmed)
             }
             Err(e) => {
-                tracing::error!(dn = %self.dn(), error = %e, "portal: password written but could not be verified; not recorded as completed");
+                tracing::error!(error = %e, "portal: password written but could not be verified; not recorded as completed");
                 Err(Outcome::NotConfirmed)
             }
         }
@@ -203,9 +204,9 @@ impl Change<'_> {
                 let (notifier, details) = (self.state.notifier(), self.details.clone());
                 tokio::spawn(async move { notifier.password_changed(&record, &details).await });
             }
-            Ok(None) => tracing::warn!(dn = %self.dn(), "portal: password changed but no open record to complete"),
+            Ok(None) => tracing::warn!("portal: password changed but no open record to complete"),
             Err(e) => {
-                tracing::error!(dn = %self.dn(), error = %e, "portal: password changed in the directory but the store could not record it; reconciliation will see it")
+                tracing::error!(error = %e, "portal: password changed in the directory but the store could not record it; reconciliation will see it")
             }
         }
     }
