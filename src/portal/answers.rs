@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
 
 use super::PortalState;
-use super::change::Outcome;
+use super::outcome::Outcome;
 use super::pages::{FieldErrors, FormKind, FormView, Tone};
 use crate::web::form::FormError;
 use crate::web::limits::Limited;

@@ -24,58 +24,13 @@ use std::net::IpAddr;
 
 use super::PortalState;
 use super::commit::Change;
+pub use super::outcome::{Flow, Outcome, Typed};
+use super::outcome::{directory_down, store_down};
 pub use super::links::{LinkTarget, open_link};
 use crate::directory::{AccountDetails, BindCheck, Directory};
-use crate::policy::{Password, Violation};
+use crate::policy::Password;
 use crate::secret::Secret;
 use crate::store::{AccountRecord, StoreError};
-
-/// How a change attempt ended.
-#[derive(Debug)]
-pub enum Outcome {
-    /// Written, verified and recorded (or written and verified, and the record failed: logged).
-    Changed { login: String },
-    /// The portal's policy refused the password: every violation.
-    Violations(Vec<Violation>),
-    /// The directory's own rules refused it; the message is in plain words.
-    DirectoryRefused { message: String },
-    /// Unknown login or wrong current password: one answer for both.
-    WrongCredentials,
-    /// The link is unknown, spent, expired, revoked, or its account is no longer expected to change.
-    LinkGone,
-    /// The current password is right but the account has nothing to do in any open campaign.
-    NothingToDo,
-    /// Another change for the same account is in flight.
-    Busy,
-    /// The directory, the store or a policy resource is unavailable: try again later.
-    Unavailable,
-    /// Written, but the verification bind did not show an unrestricted account: not recorded.
-    NotConfirmed,
-}
-
-/// Which flow a change came through (recorded in the audit trail).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    Link,
-    LinkAndCurrentPassword,
-    CurrentPassword,
-}
-
-impl Flow {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Flow::Link => "link",
-            Flow::LinkAndCurrentPassword => "link_and_current_password",
-            Flow::CurrentPassword => "current_password",
-        }
-    }
-}
-
-/// What the person typed, checked for shape (non-empty, no control characters, confirmed).
-pub struct Typed {
-    pub current: Option<Password>,
-    pub new: Password,
-}
 
 /// The link flow (with the current password when `portal.auth = "link_and_current_password"`).
 pub async fn via_link(state: PortalState, link: String, typed: Typed, client: IpAddr) -> Outcome {
@@ -197,14 +152,4 @@ async fn other_records(
     records.retain(|r| r.id != first.id);
     records.insert(0, first);
     Ok(records)
-}
-
-pub(super) fn directory_down(e: &crate::directory::DirectoryError) -> Outcome {
-    tracing::error!(error = %e, "portal: directory operation failed");
-    Outcome::Unavailable
-}
-
-pub(super) fn store_down(e: &StoreError) -> Outcome {
-    tracing::error!(error = %e, "portal: store operation failed");
-    Outcome::Unavailable
 }

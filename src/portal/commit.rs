@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use chrono::Utc;
 
 use super::PortalState;
-use super::change::{Flow, Outcome, Typed, directory_down, store_down};
+use super::outcome::{Flow, Outcome, Typed, directory_down, store_down};
 use crate::campaign::state::Via;
 use crate::directory::{AccountDetails, BindCheck, PasswordError};
 use crate::policy::{CheckInput, Password, RuleId, Subject, Violation, hash_for_history};

@@ -30,6 +30,7 @@ pub mod config;
 pub mod form;
 mod handlers;
 mod links;
+mod outcome;
 pub mod notifier;
 pub mod pages;
 mod state;
