@@ -24,9 +24,9 @@ use std::net::IpAddr;
 
 use super::PortalState;
 use super::commit::Change;
+pub use super::links::{LinkTarget, open_link};
 pub use super::outcome::{Flow, Outcome, Typed};
 use super::outcome::{directory_down, store_down};
-pub use super::links::{LinkTarget, open_link};
 use crate::directory::{AccountDetails, BindCheck, Directory};
 use crate::policy::Password;
 use crate::secret::Secret;
