@@ -1,0 +1,180 @@
+//! `pwresetd campaign plan|start|status|list|notify|revert`: the arguments, and what the
+//! commands share (settings, confirmation, the lease, the audit line, finding a campaign).
+//! Each command group is in its own file.
+
+mod notify;
+mod revert;
+mod show;
+mod start;
+
+use notify::notify;
+use revert::revert;
+use show::{list, plan_cmd, status};
+use start::start;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use chrono::Utc;
+use clap::{Args, Subcommand};
+
+use super::{EX_TEMPFAIL, EX_USAGE, Failure, load_config};
+use crate::daemon::config::Config;
+use crate::engine::Status;
+use crate::engine::lease::LeaseGuard;
+use crate::engine::runner::Settings;
+use crate::store::{AuditEntry, Campaign, Store};
+
+#[derive(Debug, Subcommand)]
+pub enum CampaignCommand {
+    /// Dry run: count and sample the accounts in scope; writes nothing anywhere.
+    Plan {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record a campaign and mark every account in scope (resumes a campaign of the same name).
+    Start(StartArgs),
+    /// Counts per account state.
+    Status {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send the notices and reminders due now, then exit (the daemon does this on its own;
+    /// this suits a timer or a one-off run).
+    Notify { name: String },
+    /// All campaigns in the store.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Clear the flag on accounts this campaign marked (not those flagged before it, nor those
+    /// that completed). Resumable.
+    Revert {
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    #[arg(long)]
+    name: String,
+    /// Why users must change their password (shown in notices). Required for a new campaign.
+    #[arg(long)]
+    reason: Option<String>,
+    /// When every account must have changed, RFC 3339 (e.g. 2026-12-04T17:00:00Z).
+    #[arg(long)]
+    deadline: Option<String>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    yes: bool,
+}
+
+pub async fn run(path: &Path, cmd: CampaignCommand) -> Result<ExitCode, Failure> {
+    let config = load_config(path)?;
+    match cmd {
+        CampaignCommand::Plan { json } => plan_cmd(&config, json).await,
+        CampaignCommand::Start(args) => start(&config, args).await,
+        CampaignCommand::Status { name, json } => status(&config, &name, json).await,
+        CampaignCommand::List { json } => list(&config, json).await,
+        CampaignCommand::Notify { name } => notify(&config, &name).await,
+        CampaignCommand::Revert { name, yes } => revert(&config, &name, yes).await,
+    }
+}
+
+fn settings(config: &Config) -> Settings {
+    Settings {
+        concurrency: config.directory.max_concurrency,
+        ops_per_second: config.directory.max_ops_per_second,
+        batch: 256,
+        stop: None,
+    }
+}
+
+/// Asks on the terminal; refuses when stdin is not one.
+fn confirm(question: &str) -> Result<(), Failure> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::new(
+            EX_USAGE,
+            anyhow!("refusing to write to the directory without --yes when not run from a terminal"),
+        ));
+    }
+    print!("{question} Type yes to proceed: ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Failure::new(EX_USAGE, e))?;
+    if line.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(Failure::new(1, anyhow!("not confirmed; nothing was written")))
+    }
+}
+
+/// Takes the campaign's lease for this command, or explains who holds it (exit 75).
+async fn lease(store: &Store, campaign: &Campaign) -> Result<LeaseGuard, Failure> {
+    let holder = crate::store::holder_name("cli");
+    match LeaseGuard::acquire(store, campaign.id, &holder)
+        .await
+        .map_err(anyhow::Error::new)?
+    {
+        Ok(guard) => Ok(guard),
+        Err(other) => Err(Failure::new(
+            EX_TEMPFAIL,
+            anyhow!(
+                "campaign {} is being worked on by {other}; try again when it is done (leases expire after a minute)",
+                campaign.name
+            ),
+        )),
+    }
+}
+
+async fn audit(
+    store: &Store,
+    actor: &str,
+    action: &str,
+    campaign: &str,
+    detail: Option<String>,
+) -> Result<(), Failure> {
+    let entry = AuditEntry {
+        at: Utc::now(),
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        campaign: Some(campaign.to_owned()),
+        account: None,
+        detail,
+    };
+    store
+        .run(move |s| s.audit(&entry))
+        .await
+        .map_err(|e| Failure::from(anyhow::Error::new(e)))
+}
+
+async fn find(store: &Store, name: &str) -> Result<Campaign, Failure> {
+    let n = name.to_owned();
+    store
+        .run(move |s| s.campaign(&n))
+        .await
+        .map_err(anyhow::Error::new)?
+        .ok_or_else(|| {
+            Failure::new(
+                1,
+                anyhow!("no campaign named {name:?}; `pwresetd campaign list` shows them"),
+            )
+        })
+}
+
+async fn read_status(store: &Store, name: &str) -> Result<Status, Failure> {
+    let campaign = find(store, name).await?;
+    store
+        .run(move |s| Status::read(s, &campaign))
+        .await
+        .map_err(|e| Failure::from(anyhow::Error::new(e)))
+}
