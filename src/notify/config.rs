@@ -3,7 +3,16 @@
 //!
 //! Owns the names, defaults and consistency rules of the keys. Reads only the password file (or
 //! systemd credential); must not connect anywhere nor load templates: [`super::Mailer::new`] and
-//! [`super::Templates::load`] do.
+//! [`super::Templates::load`] do. This file holds the section, the error and the keys shared by
+//! every transport (sender, limits, templates, time zone, language); the choice of transport is
+//! in `transport.rs`, the SMTP keys in `smtp.rs`, the retry keys in `retry.rs`.
+
+mod retry;
+mod smtp;
+mod transport;
+pub use retry::{DEFAULT_RETRY_MAX, RetryPolicy};
+pub use smtp::{PASSWORD_CREDENTIAL, SmtpCredentials, SmtpSecurity, SmtpSettings};
+pub use transport::TransportSettings;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,13 +21,6 @@ use lettre::message::Mailbox;
 use serde::Deserialize;
 
 use crate::config::resolve;
-use crate::secret::Secret;
-
-/// Name of the systemd credential holding the SMTP password (`LoadCredential=smtp-password:…`).
-pub const PASSWORD_CREDENTIAL: &str = "smtp-password";
-
-/// Longest pause between two attempts, whatever `retry_initial` and `max_attempts` say.
-pub const DEFAULT_RETRY_MAX: &str = "5m";
 
 /// The `[mail]` section. Every key is optional; missing keys take the defaults in brackets.
 ///
@@ -124,63 +126,6 @@ pub struct MailSettings {
     pub helpdesk: String,
 }
 
-/// Where messages go.
-#[derive(Clone, Debug)]
-pub enum TransportSettings {
-    /// Each message is written to `spool_dir` as an `.eml` file (demos, tests, dry runs).
-    File {
-        spool_dir: PathBuf,
-    },
-    Smtp(SmtpSettings),
-}
-
-#[derive(Clone, Debug)]
-pub struct SmtpSettings {
-    /// The URL as configured, for messages.
-    pub url: String,
-    pub host: String,
-    pub port: u16,
-    pub security: SmtpSecurity,
-    /// `None`: the system's roots.
-    pub ca_file: Option<PathBuf>,
-    pub credentials: Option<SmtpCredentials>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SmtpSecurity {
-    /// `smtps://`: TLS from the first byte.
-    ImplicitTls,
-    /// `smtp://` upgraded with STARTTLS before anything else; refused if the server lacks it.
-    StartTls,
-    /// `smtp://` in clear: only with `allow_insecure = true`.
-    Plain,
-}
-
-#[derive(Clone, Debug)]
-pub struct SmtpCredentials {
-    pub username: String,
-    pub password: Secret,
-}
-
-/// Retries of one message after transient failures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included (at least 1).
-    pub max_attempts: u32,
-    /// Pause after the first failure; doubled after each further failure...
-    pub initial: Duration,
-    /// ... up to this.
-    pub max: Duration,
-}
-
-impl RetryPolicy {
-    /// The pause after failed attempt number `attempt` (1-based).
-    pub fn delay_after(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.initial.saturating_mul(factor).min(self.max)
-    }
-}
-
 /// A `[mail]` key with an unusable value: [`MailConfigError::key`] names it, the message says
 /// what is wrong and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -222,27 +167,7 @@ impl MailConfig {
                  a systemd credential named smtp-password (LoadCredential=smtp-password:/path)",
             ));
         }
-        let transport = match self.transport.as_str() {
-            "file" if self.smtp_url.is_some() => {
-                return Err(MailConfigError::new(
-                    "transport",
-                    "is \"file\" (the default) but mail.smtp_url is set; set mail.transport = \"smtp\" \
-                     to send through that server, or remove mail.smtp_url to write .eml files",
-                ));
-            }
-            "file" => TransportSettings::File {
-                spool_dir: resolve(base_dir, &self.spool_dir),
-            },
-            "smtp" => TransportSettings::Smtp(self.smtp(base_dir, credentials_dir)?),
-            other => {
-                return Err(MailConfigError::new(
-                    "transport",
-                    format!(
-                        "unknown transport {other:?}; use \"smtp\" (a mail server) or \"file\" (.eml files in mail.spool_dir)"
-                    ),
-                ));
-            }
-        };
+        let transport = self.transport_settings(base_dir, credentials_dir)?;
         let from = match (&self.from, &transport) {
             (Some(from), _) => mailbox("from", from)?,
             (None, TransportSettings::File { .. }) => mailbox("from", "pwresetd <pwresetd@localhost>")?,
@@ -268,120 +193,6 @@ impl MailConfig {
             organisation: self.organisation.trim().to_owned(),
             helpdesk: self.helpdesk.trim().to_owned(),
         })
-    }
-
-    fn smtp(&self, base_dir: &Path, credentials_dir: Option<&Path>) -> Result<SmtpSettings, MailConfigError> {
-        let Some(url) = &self.smtp_url else {
-            return Err(MailConfigError::new(
-                "smtp_url",
-                "required with transport = \"smtp\"; e.g. \"smtp://mail.example.org:587\" (STARTTLS) or \
-                 \"smtps://mail.example.org:465\" (implicit TLS)",
-            ));
-        };
-        let (host, port, scheme) = parse_smtp_url(url)?;
-        let security = match (scheme, self.starttls.unwrap_or(true), self.allow_insecure) {
-            (Scheme::Smtps, _, _) => SmtpSecurity::ImplicitTls,
-            (Scheme::Smtp, true, _) => SmtpSecurity::StartTls,
-            (Scheme::Smtp, false, true) => SmtpSecurity::Plain,
-            (Scheme::Smtp, false, false) => {
-                return Err(MailConfigError::new(
-                    "smtp_url",
-                    format!(
-                        "{url} without STARTTLS would send one-time reset links (and the SMTP password) in \
-                         clear; use smtps://, set mail.starttls = true, or (test relays only) \
-                         mail.allow_insecure = true"
-                    ),
-                ));
-            }
-        };
-        if scheme == Scheme::Smtps && self.starttls == Some(true) {
-            return Err(MailConfigError::new(
-                "starttls",
-                "smtps:// is TLS from the first byte; remove mail.starttls or use smtp:// for STARTTLS",
-            ));
-        }
-        let ca_file = self.ca_file.as_deref().map(|p| resolve(base_dir, p));
-        if let Some(ca) = &ca_file {
-            if security == SmtpSecurity::Plain {
-                return Err(MailConfigError::new(
-                    "ca_file",
-                    "set, but the connection is plain SMTP; enable STARTTLS or use smtps://",
-                ));
-            }
-            if !ca.is_file() {
-                return Err(MailConfigError::new(
-                    "ca_file",
-                    format!("{} does not exist or is not a file", ca.display()),
-                ));
-            }
-        }
-        Ok(SmtpSettings {
-            url: url.clone(),
-            host,
-            port,
-            security,
-            ca_file,
-            credentials: self.credentials(base_dir, credentials_dir)?,
-        })
-    }
-
-    fn credentials(
-        &self,
-        base_dir: &Path,
-        credentials_dir: Option<&Path>,
-    ) -> Result<Option<SmtpCredentials>, MailConfigError> {
-        let username = self.username.as_deref().map(str::trim).filter(|u| !u.is_empty());
-        let credential = credentials_dir
-            .map(|d| d.join(PASSWORD_CREDENTIAL))
-            .filter(|p| p.is_file());
-        let path = match (username, &self.password_file, credential) {
-            (None, None, _) => return Ok(None),
-            (None, Some(_), _) => {
-                return Err(MailConfigError::new(
-                    "username",
-                    "mail.password_file is set but mail.username is not; set the SMTP login name",
-                ));
-            }
-            (Some(_), Some(file), _) => resolve(base_dir, file),
-            (Some(_), None, Some(credential)) => credential,
-            (Some(_), None, None) => {
-                return Err(MailConfigError::new(
-                    "password_file",
-                    "mail.username is set but there is no password: set mail.password_file to a file \
-                     holding it, or pass a systemd credential named smtp-password",
-                ));
-            }
-        };
-        let password = Secret::from_file(&path)
-            .map_err(|e| MailConfigError::new("password_file", format!("cannot read {}: {e}", path.display())))?;
-        if password.expose().is_empty() {
-            return Err(MailConfigError::new(
-                "password_file",
-                format!("{} is empty", path.display()),
-            ));
-        }
-        Ok(username.map(|u| SmtpCredentials {
-            username: u.to_owned(),
-            password,
-        }))
-    }
-
-    fn retry(&self) -> Result<RetryPolicy, MailConfigError> {
-        let policy = RetryPolicy {
-            max_attempts: at_least_one("max_attempts", self.max_attempts)?,
-            initial: duration("retry_initial", &self.retry_initial)?,
-            max: duration("retry_max", &self.retry_max)?,
-        };
-        if policy.initial > policy.max {
-            return Err(MailConfigError::new(
-                "retry_initial",
-                format!(
-                    "{} is longer than mail.retry_max ({}); lower it or raise mail.retry_max",
-                    self.retry_initial, self.retry_max
-                ),
-            ));
-        }
-        Ok(policy)
     }
 
     fn templates_dir(&self, base_dir: &Path) -> Result<Option<PathBuf>, MailConfigError> {
@@ -431,47 +242,6 @@ impl MailConfig {
         }
         Ok(lang)
     }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Scheme {
-    Smtp,
-    Smtps,
-}
-
-fn parse_smtp_url(url: &str) -> Result<(String, u16, Scheme), MailConfigError> {
-    let bad = |why: String| MailConfigError::new("smtp_url", why);
-    let parsed = url::Url::parse(url).map_err(|e| bad(format!("{url:?} is not a URL: {e}")))?;
-    let scheme = match parsed.scheme() {
-        "smtp" => Scheme::Smtp,
-        "smtps" => Scheme::Smtps,
-        other => {
-            return Err(bad(format!(
-                "scheme {other:?} is not supported; use smtp://host:port (STARTTLS) or smtps://host:port"
-            )));
-        }
-    };
-    let host = match parsed.host() {
-        Some(url::Host::Domain(d)) if !d.is_empty() => d.to_owned(),
-        Some(url::Host::Ipv4(ip)) => ip.to_string(),
-        Some(url::Host::Ipv6(ip)) => ip.to_string(),
-        _ => return Err(bad(format!("{url:?} has no host"))),
-    };
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(bad(
-            "credentials do not belong in the URL; set mail.username and mail.password_file".into(),
-        ));
-    }
-    if !matches!(parsed.path(), "" | "/") || parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(bad(format!(
-            "{url:?}: only smtp[s]://host:port is understood (no path or query)"
-        )));
-    }
-    let port = parsed.port().unwrap_or(match scheme {
-        Scheme::Smtp => 587,
-        Scheme::Smtps => 465,
-    });
-    Ok((host, port, scheme))
 }
 
 fn mailbox(key: &str, value: &str) -> Result<Mailbox, MailConfigError> {

@@ -1,5 +1,6 @@
 use super::*;
-use crate::campaign::scope::{Account, ExclusionReason};
+use crate::campaign::scope::{Account, ExclusionReason, ScanItem};
+use crate::campaign::state::AccountState;
 
 pub(super) fn spec(name: &str) -> CampaignSpec {
     CampaignSpec {

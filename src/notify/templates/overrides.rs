@@ -8,7 +8,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::{Kind, Sources, TemplateError};
+use super::load::Sources;
+use super::{Kind, TemplateError};
 
 /// Shared files at the top level.
 const SHARED: [&str; 2] = ["layout.html", "macros.html"];

@@ -1,4 +1,5 @@
-use super::*;
+use super::language::candidates;
+use super::render::split_subject;
 
 #[test]
 fn candidates_table() {

@@ -1,0 +1,212 @@
+//! The runner's queue in the store: recording scanned accounts ([`Store::insert_scanned`]),
+//! reading the accounts left to work on ([`WorkItem`]), and recording batches of results
+//! ([`Update`]), each batch in one transaction so the store keeps up with the directory.
+//!
+//! Must not decide states: the transitions come from `campaign::state`; this only writes them.
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use super::{Store, StoreError, db, parse_time, timestamp};
+use crate::campaign::scope::ScanItem;
+use crate::campaign::state::{AccountState, Via};
+
+/// A state change to record for one account.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub id: i64,
+    pub state: AccountState,
+    pub error: Option<String>,
+    /// How the account completed, when `state` is completed.
+    pub via: Option<Via>,
+    /// An audit record to write with the change: (actor, action, detail).
+    pub audit: Option<(&'static str, &'static str, String)>,
+    /// Apply only if the account is still in this state (it was decided from it): an operator's
+    /// change made meanwhile wins.
+    pub expected: Option<AccountState>,
+}
+
+impl Update {
+    pub fn new(id: i64, state: AccountState, error: Option<String>) -> Self {
+        Update {
+            id,
+            state,
+            error,
+            via: None,
+            audit: None,
+            expected: None,
+        }
+    }
+}
+
+/// An account the runner has to work on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkItem {
+    pub id: i64,
+    pub dn: String,
+    pub state: AccountState,
+    pub prior_flagged: bool,
+    pub marked_at: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// Records scanned accounts (ignoring those already recorded) in one transaction and returns
+    /// the newly recorded ones that still need marking.
+    pub fn insert_scanned(&self, campaign_id: i64, items: &[ScanItem]) -> Result<Vec<WorkItem>, StoreError> {
+        use crate::campaign::state::{Event, PriorFlag, apply};
+        let now = timestamp(Utc::now());
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db("record scan"))?;
+        let mut fresh = Vec::new();
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO accounts (campaign_id, dn, login, mail, display_name, language, state,
+                         prior_flagged, excluded_reason, marked_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     ON CONFLICT (campaign_id, dn) DO NOTHING",
+                )
+                .map_err(db("record scan"))?;
+            for item in items {
+                match item {
+                    ScanItem::InScope(a) => {
+                        let prior = PriorFlag::from_flagged(a.flagged);
+                        let state = apply(None, Event::Scanned(prior))
+                            .map(|t| t.next)
+                            .unwrap_or(AccountState::Pending);
+                        let mail = serde_json::to_string(&a.mail).unwrap_or_else(|_| "[]".into());
+                        let marked_at = (state == AccountState::Marked).then_some(&now);
+                        let n = stmt
+                            .execute(params![
+                                campaign_id,
+                                a.dn,
+                                a.login,
+                                mail,
+                                a.display_name,
+                                a.language,
+                                state.as_str(),
+                                a.flagged,
+                                None::<String>,
+                                marked_at,
+                                now
+                            ])
+                            .map_err(db("record scan"))?;
+                        if n == 1 && state == AccountState::Pending {
+                            fresh.push(WorkItem {
+                                id: tx.last_insert_rowid(),
+                                dn: a.dn.clone(),
+                                state,
+                                prior_flagged: false,
+                                marked_at: None,
+                            });
+                        }
+                    }
+                    ScanItem::Excluded { dn, login, reason } => {
+                        stmt.execute(params![
+                            campaign_id,
+                            dn,
+                            login,
+                            "[]",
+                            None::<String>,
+                            None::<String>,
+                            AccountState::Excluded.as_str(),
+                            false,
+                            reason.as_str(),
+                            None::<String>,
+                            now
+                        ])
+                        .map_err(db("record scan"))?;
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(db("record scan"))?;
+        Ok(fresh)
+    }
+
+    /// Puts failed accounts back to pending so a new run retries them; returns how many.
+    pub fn retry_failed(&self, campaign_id: i64) -> Result<usize, StoreError> {
+        self.lock()
+            .execute(
+                "UPDATE accounts SET state = 'pending', updated_at = ?2 WHERE campaign_id = ?1 AND state = 'failed'",
+                params![campaign_id, timestamp(Utc::now())],
+            )
+            .map_err(db("retry failed"))
+    }
+
+    /// Accounts in one of `states`, in id order after `after_id`, at most `limit`.
+    pub fn work_after(
+        &self,
+        campaign_id: i64,
+        states: &[AccountState],
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<WorkItem>, StoreError> {
+        let conn = self.lock();
+        let list = states
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT id, dn, state, prior_flagged, marked_at FROM accounts
+             WHERE campaign_id = ?1 AND state IN ({list}) AND id > ?2 ORDER BY id LIMIT ?3"
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(db("read work"))?;
+        let rows = stmt
+            .query_map(params![campaign_id, after_id, limit as i64], |r| {
+                let state: String = r.get(2)?;
+                Ok(WorkItem {
+                    id: r.get(0)?,
+                    dn: r.get(1)?,
+                    state: AccountState::parse(&state).unwrap_or(AccountState::Pending),
+                    prior_flagged: r.get(3)?,
+                    marked_at: r.get::<_, Option<String>>(4)?.as_deref().map(parse_time),
+                })
+            })
+            .map_err(db("read work"))?;
+        rows.collect::<Result<_, _>>().map_err(db("read work"))
+    }
+
+    /// Records a batch of state changes in one transaction.
+    pub fn record(&self, updates: &[Update]) -> Result<(), StoreError> {
+        let now = timestamp(Utc::now());
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db("record results"))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE accounts SET state = ?2, last_error = ?3, updated_at = ?4,
+                         marked_at = CASE WHEN ?2 = 'marked' THEN ?4 ELSE marked_at END,
+                         completed_at = CASE WHEN ?2 = 'completed' THEN ?4 ELSE completed_at END,
+                         completed_via = CASE WHEN ?2 = 'completed' THEN ?5 ELSE completed_via END
+                     WHERE id = ?1 AND (?6 IS NULL OR state = ?6)",
+                )
+                .map_err(db("record results"))?;
+            let mut audit = tx
+                .prepare_cached(
+                    "INSERT INTO audit (at, actor, action, campaign, account, detail)
+                     SELECT ?1, ?2, ?3, c.name, a.login, ?5 FROM accounts a JOIN campaigns c ON c.id = a.campaign_id
+                     WHERE a.id = ?4",
+                )
+                .map_err(db("record results"))?;
+            for u in updates {
+                let via = u.via.map(Via::as_str);
+                let expected = u.expected.map(AccountState::as_str);
+                let n = stmt
+                    .execute(params![u.id, u.state.as_str(), u.error, now, via, expected])
+                    .map_err(db("record results"))?;
+                if n == 0 {
+                    tracing::info!(account_id = u.id, "account changed meanwhile; result not recorded");
+                    continue;
+                }
+                if let Some((actor, action, detail)) = &u.audit {
+                    audit
+                        .execute(params![now, actor, action, u.id, detail])
+                        .map_err(db("write audit"))?;
+                }
+            }
+        }
+        tx.commit().map_err(db("record results"))
+    }
+}
