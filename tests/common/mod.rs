@@ -1,10 +1,12 @@
 //! Fixtures shared by the integration tests: the slapd started by `scripts/test`, a private OU
-//! per test, config files, and running the real binary.
+//! per test, config files, and running the real binary; an in-memory directory for the tests
+//! that need no server (`fake_directory`).
 #![allow(dead_code)]
 // Fixture helpers fail the test on any surprise; that is what unwrap is for here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod daemon;
+pub mod fake_directory;
 pub mod flavor;
 pub mod smtp;
 
