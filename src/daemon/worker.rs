@@ -5,9 +5,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
+// tokio's clock (the system's monotonic clock, unless a test pauses it): the reconcile and mail
+// intervals then follow paused time in tests.
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::{self, Metrics};

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 use tokio_util::sync::CancellationToken;
 
@@ -58,6 +58,28 @@ pub async fn run(
     links: &Links,
     stop: Option<&CancellationToken>,
 ) -> Result<PassSummary, PassError> {
+    run_at(&Utc::now, mail, store, campaign, reminders, links, stop).await
+}
+
+/// [`run`], with the schedule read against `now()` instead of the system clock: the seam through
+/// which tests drive days of reminders on tokio's paused time.
+pub async fn run_at(
+    now: &(dyn Fn() -> DateTime<Utc> + Sync),
+    mail: &Mail,
+    store: &Store,
+    campaign: &Campaign,
+    reminders: &[Duration],
+    links: &Links,
+    stop: Option<&CancellationToken>,
+) -> Result<PassSummary, PassError> {
+    let pass = Pass {
+        mail,
+        store,
+        campaign,
+        reminders,
+        links,
+        stop,
+    };
     let mut summary = PassSummary::default();
     let mut after = 0;
     let parallel = mail.settings.max_connections.max(1);
@@ -70,7 +92,7 @@ pub async fn run(
         let Some(last) = batch.last() else { break };
         after = last.account_id;
         let results: Vec<Result<One, StoreError>> = stream::iter(batch)
-            .map(|c| one(mail, store, campaign, reminders, links, stop, c))
+            .map(|c| one(&pass, now(), c))
             .buffer_unordered(parallel)
             .collect()
             .await;
@@ -92,19 +114,27 @@ pub async fn run(
     Ok(summary)
 }
 
-async fn one(
-    mail: &Mail,
-    store: &Store,
-    campaign: &Campaign,
-    reminders: &[Duration],
-    links: &Links,
-    stop: Option<&CancellationToken>,
-    c: MailCandidate,
-) -> Result<One, StoreError> {
-    if stop.is_some_and(CancellationToken::is_cancelled) {
+/// What one pass works with, for each of its mails.
+struct Pass<'a> {
+    mail: &'a Mail,
+    store: &'a Store,
+    campaign: &'a Campaign,
+    reminders: &'a [Duration],
+    links: &'a Links,
+    stop: Option<&'a CancellationToken>,
+}
+
+impl Pass<'_> {
+    fn stopping(&self) -> bool {
+        self.stop.is_some_and(CancellationToken::is_cancelled)
+    }
+}
+
+async fn one(pass: &Pass<'_>, now: DateTime<Utc>, c: MailCandidate) -> Result<One, StoreError> {
+    if pass.stopping() {
         return Ok(One::Nothing);
     }
-    let now = Utc::now();
+    let campaign = pass.campaign;
     let deadline = c.deadline.unwrap_or(campaign.deadline);
     // A mail whose result is unknown (killed) or that must be retried goes out again as what it
     // was; otherwise the schedule decides.
@@ -116,7 +146,7 @@ async fn one(
             "changed" => Some((Kind::Changed, "changed", *step, false)),
             _ => None,
         },
-        None => schedule::due(now, deadline, reminders, c.sent).map(|due| match due {
+        None => schedule::due(now, deadline, pass.reminders, c.sent).map(|due| match due {
             Due::Notice => (Kind::Notice, "notice", 0, true),
             Due::Reminder(n) => (Kind::Reminder, "reminder", n, true),
         }),
@@ -136,7 +166,8 @@ async fn one(
         reason: campaign.reason.clone(),
         deadline,
     };
-    deliver(mail, store, &target, kind, (row, step), with_link.then_some(links)).await
+    let links = with_link.then_some(pass.links);
+    deliver(pass.mail, pass.store, &target, kind, (row, step), links).await
 }
 
 /// Who a mail is for.

@@ -2,13 +2,15 @@
 //! per test, config files, running the real binary, and the small waits and page readers every
 //! tier uses. Every test file's support lives in this one tree: `daemon` (the real `serve`),
 //! `smtp` (the capture server), `flavor` (AD and 389-DS beside slapd), `portal` (served
-//! in-process), `helpdesk` (the daemon with operators and a token), `browser` (headless Chromium).
+//! in-process), `helpdesk` (the daemon with operators and a token), `browser` (headless
+//! Chromium), and `fake_directory` (in memory, for the middle tier that needs no server).
 #![allow(dead_code)]
 // Fixture helpers fail the test on any surprise; that is what unwrap is for here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod browser;
 pub mod daemon;
+pub mod fake_directory;
 pub mod flavor;
 pub mod helpdesk;
 pub mod portal;

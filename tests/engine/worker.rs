@@ -1,0 +1,128 @@
+//! The daemon's worker (`daemon::worker`): marking, then reconciliation and mail passes at their
+//! intervals over virtual hours, and the campaign lease.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pwresetd::campaign::state::CampaignState;
+use pwresetd::daemon::config::Config;
+use pwresetd::daemon::metrics::Metrics;
+use pwresetd::daemon::worker::{MailPass, Worker};
+use pwresetd::engine::lease::LeaseGuard;
+use pwresetd::notify::pass::PassError;
+use pwresetd::store::{Campaign, Store};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{Bed, config};
+
+const HOLDER: &str = "daemon@test";
+
+/// A mail pass that sends nothing: it notes who held the campaign's lease while it ran, and
+/// whether somebody else could take it meanwhile.
+struct Passes {
+    store: Store,
+    /// (lease holder seen, an intruder was refused), per pass.
+    seen: Mutex<Vec<(Option<String>, bool)>>,
+}
+
+#[async_trait::async_trait]
+impl MailPass for Passes {
+    async fn run(&self, campaign: &Campaign, _: &Config, _: &CancellationToken) -> Result<(), PassError> {
+        let holder = self.store.lease_holder(campaign.id)?;
+        let intruder = LeaseGuard::acquire(&self.store, campaign.id, "cli@elsewhere:1:0").await?;
+        self.seen.lock().unwrap().push((holder, intruder.is_err()));
+        Ok(())
+    }
+}
+
+/// Starts a worker over `bed` with `[daemon]` settings `daemon`; returns its stop and task.
+fn start(bed: &Bed, daemon: &str, mail: Option<Arc<Passes>>) -> (CancellationToken, JoinHandle<()>) {
+    let config = config(bed.tmp.path(), daemon);
+    let (_tx, rx) = watch::channel(Arc::new(config));
+    let stop = CancellationToken::new();
+    let worker = Worker {
+        directory: bed.dir.clone(),
+        store: bed.store.clone(),
+        config: rx,
+        metrics: Arc::new(Metrics::new()),
+        mail: mail.map(|m| m as Arc<dyn MailPass>),
+        stop: stop.clone(),
+        holder: HOLDER.into(),
+    };
+    (stop, tokio::spawn(worker.run()))
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_worker_marks_then_reconciles_and_mails_at_their_intervals() {
+    let bed = Bed::with_people(50);
+    let passes = Arc::new(Passes {
+        store: bed.store.clone(),
+        seen: Mutex::default(),
+    });
+    let daemon = "[daemon]\nreconcile_interval = \"15m\"\nnotify_interval = \"5m\"\n";
+    let (stop, task) = start(&bed, daemon, Some(passes.clone()));
+
+    // Ticks every 5 s: marking at 0 s, then reconciliation at 5 s + k·15 min and a mail pass at
+    // 5 s + k·5 min, for two hours.
+    tokio::time::sleep(Duration::from_secs(2 * 3600 + 2)).await;
+    stop.cancel();
+    task.await.unwrap();
+
+    assert_eq!(bed.dir.marks(), 50, "each account marked once");
+    assert_eq!(bed.campaign().state, CampaignState::Active);
+    assert_eq!(bed.dir.locates(), 50 * 8, "eight reconciliations of 50 accounts");
+    let seen = passes.seen.lock().unwrap();
+    assert_eq!(seen.len(), 24, "a mail pass every 5 minutes");
+    for (holder, intruder_refused) in seen.iter() {
+        assert_eq!(
+            holder.as_deref(),
+            Some(HOLDER),
+            "the worker holds the lease while working"
+        );
+        assert!(intruder_refused, "nobody else can take it meanwhile");
+    }
+    assert_eq!(bed.store.lease_holder(bed.campaign_id).unwrap(), None, "released");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_campaign_leased_elsewhere_is_left_alone() {
+    let bed = Bed::with_people(20);
+    let elsewhere = LeaseGuard::acquire(&bed.store, bed.campaign_id, "cli@elsewhere:1:0")
+        .await
+        .unwrap()
+        .unwrap();
+    let (stop, task) = start(&bed, "", None);
+
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(bed.dir.marks(), 0, "the CLI holds the campaign");
+    assert_eq!(bed.campaign().state, CampaignState::Marking);
+
+    drop(elsewhere);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(bed.dir.marks(), 20, "taken up once released");
+    assert_eq!(bed.campaign().state, CampaignState::Active);
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_while_marking_leaves_the_rest_to_the_next_worker() {
+    let bed = Bed::with_people(200);
+    bed.dir.set_latency(Duration::from_millis(10));
+    let (stop, task) = start(&bed, "", None);
+    bed.dir.cancel_after_marks(80, stop.clone());
+    task.await.unwrap();
+    let first = bed.dir.marks();
+    assert!((80..200).contains(&first), "stopped mid-run: {first}");
+    assert_eq!(bed.campaign().state, CampaignState::Marking, "not done yet");
+
+    let (stop, task) = start(&bed, "", None);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    stop.cancel();
+    task.await.unwrap();
+    assert_eq!(bed.dir.marks(), 200, "the rest, each once");
+    assert_eq!(bed.dir.flagged().len(), 200);
+    assert_eq!(bed.campaign().state, CampaignState::Active);
+}
