@@ -5,6 +5,7 @@
 //! campaign; [`status`] counts where a campaign stands. What each account's state may become is
 //! decided in `crate::campaign`, never here.
 
+mod executor;
 pub mod lease;
 pub mod plan;
 pub mod runner;

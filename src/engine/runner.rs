@@ -5,23 +5,17 @@
 //! bounded-concurrency rate-limited workers calling the directory, and a recorder writing results
 //! to the store in batches. The store records every account (with its prior flag) before the
 //! directory is touched, so a run killed at any moment resumes without losing or re-deciding
-//! anything.
+//! anything. The workers and the recorder are in `executor`; this file holds the producers.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use thiserror::Error;
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinSet;
-use tokio::time::{Interval, MissedTickBehavior};
-use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
-
-use crate::campaign::reconcile::{Observation, decide};
-use crate::campaign::state::{AccountState, Effect, Event, PriorFlag, Via, apply};
-use crate::directory::{Directory, DirectoryError, Presence};
+use crate::campaign::state::AccountState;
+use crate::directory::{Directory, DirectoryError};
 use crate::store::{Campaign, Store, StoreError, Update, WorkItem};
+use std::sync::Arc;
+use thiserror::Error;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::executor::Executor;
 
 #[derive(Debug, Error)]
 pub enum RunError {
@@ -44,7 +38,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    fn stopping(&self) -> bool {
+    pub(super) fn stopping(&self) -> bool {
         self.stop.as_ref().is_some_and(CancellationToken::is_cancelled)
     }
 }
@@ -76,13 +70,13 @@ pub struct Summary {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Action {
+pub(super) enum Action {
     Mark,
     Revert,
     Reconcile,
 }
 
-enum Outcome {
+pub(super) enum Outcome {
     Done(Update),
     Failed(Update),
     /// Nothing to do for this account.
@@ -224,258 +218,4 @@ async fn scan_into(
     store.run(move |s| s.set_scan_complete(id)).await?;
     tracing::info!(campaign_id = id, "scan complete");
     Ok(())
-}
-
-struct Executor {
-    dir: Arc<dyn Directory>,
-    store: Store,
-    settings: Settings,
-    progress: Arc<dyn Progress>,
-    abort: Arc<AtomicBool>,
-    first_error: Arc<Mutex<Option<DirectoryError>>>,
-}
-
-impl Executor {
-    fn new(dir: Arc<dyn Directory>, store: Store, settings: Settings, progress: Arc<dyn Progress>) -> Self {
-        Executor {
-            dir,
-            store,
-            settings,
-            progress,
-            abort: Arc::new(AtomicBool::new(false)),
-            first_error: Arc::new(Mutex::new(None)),
-        }
-    }
-
-    async fn process(&self, mut rx: mpsc::Receiver<WorkItem>, action: Action) -> Result<Summary, RunError> {
-        let (done_tx, done_rx) = mpsc::channel(self.settings.batch * 2);
-        let dispatch = async {
-            let permits = Arc::new(Semaphore::new(self.settings.concurrency));
-            let mut pacer = Pacer::new(self.settings.ops_per_second);
-            let mut tasks = JoinSet::new();
-            while let Some(item) = rx.recv().await {
-                if self.abort.load(Ordering::Relaxed) || self.settings.stopping() {
-                    break;
-                }
-                pacer.wait().await;
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    break;
-                };
-                let (dir, done, store) = (self.dir.clone(), done_tx.clone(), self.store.clone());
-                let work = async move {
-                    let outcome = perform(dir.as_ref(), &store, action, item).await;
-                    drop(permit);
-                    let _ = done.send(outcome).await;
-                };
-                tasks.spawn(work.in_current_span());
-                while tasks.try_join_next().is_some() {}
-            }
-            drop(rx);
-            while tasks.join_next().await.is_some() {}
-            drop(done_tx);
-        };
-        let (_, recorded) = tokio::join!(dispatch, self.record(done_rx));
-        let summary = recorded?;
-        tracing::info!(?action, done = summary.done, failed = summary.failed, "run finished");
-        let first_error = self.first_error.lock().unwrap_or_else(|p| p.into_inner()).take();
-        match first_error {
-            Some(e) => Err(RunError::Unavailable(e)),
-            None => Ok(summary),
-        }
-    }
-
-    async fn record(&self, mut rx: mpsc::Receiver<Outcome>) -> Result<Summary, RunError> {
-        let mut summary = Summary::default();
-        let mut buf = Vec::with_capacity(self.settings.batch);
-        while fill(&mut rx, &mut buf, self.settings.batch).await > 0 {
-            let mut updates = Vec::with_capacity(buf.len());
-            for outcome in buf.drain(..) {
-                match outcome {
-                    Outcome::Done(u) => {
-                        summary.done += 1;
-                        updates.push(u);
-                    }
-                    Outcome::Failed(u) => {
-                        summary.failed += 1;
-                        updates.push(u);
-                    }
-                    Outcome::Unchanged => summary.unchanged += 1,
-                    Outcome::Unavailable(e) => {
-                        self.abort.store(true, Ordering::Relaxed);
-                        let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
-                        first.get_or_insert(e);
-                    }
-                }
-            }
-            let n = updates.len() as u64;
-            if let Err(e) = self.store.run(move |s| s.record(&updates)).await {
-                self.abort.store(true, Ordering::Relaxed);
-                // Keep draining so the workers can finish; report the store error.
-                while rx.recv().await.is_some() {}
-                return Err(e.into());
-            }
-            self.progress.advance(n);
-        }
-        Ok(summary)
-    }
-}
-
-/// How long the recorder waits for a batch to fill before writing what it has.
-const BATCH_WINDOW: Duration = Duration::from_millis(20);
-
-/// Receives up to `limit` items: waits for the first, then up to [`BATCH_WINDOW`] for more, so
-/// that the store writes few large transactions rather than many small ones.
-async fn fill<T>(rx: &mut mpsc::Receiver<T>, buf: &mut Vec<T>, limit: usize) -> usize {
-    if rx.recv_many(buf, limit).await == 0 {
-        return 0;
-    }
-    let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
-    while buf.len() < limit {
-        let want = limit - buf.len();
-        match tokio::time::timeout_at(deadline, rx.recv_many(buf, want)).await {
-            Ok(n) if n > 0 => {}
-            _ => break,
-        }
-    }
-    buf.len()
-}
-
-/// Performs one item's directory work, retrying while the directory is unavailable.
-#[tracing::instrument(name = "account", skip_all, fields(dn = %item.dn, ?action))]
-async fn perform(dir: &dyn Directory, store: &Store, action: Action, item: WorkItem) -> Outcome {
-    let request = match action {
-        Action::Mark => Some((Event::MarkRequested, None)),
-        Action::Revert => Some((
-            Event::RevertRequested(PriorFlag::from_flagged(item.prior_flagged)),
-            None,
-        )),
-        Action::Reconcile => match retrying(|| observe(dir, &item)).await {
-            Ok(event) => event,
-            Err(e) if e.is_unavailable() => return Outcome::Unavailable(e),
-            Err(e) => return Outcome::Failed(guarded(&item, item.state, Some(e.to_string()))),
-        },
-    };
-    let Some((event, audit)) = request else {
-        return Outcome::Unchanged;
-    };
-    if action == Action::Reconcile && !still_in(store, &item).await {
-        // An operator acted on the account since it was read (e.g. exempted it): theirs wins.
-        return Outcome::Unchanged;
-    }
-    let transition = match apply(Some(item.state), event) {
-        Ok(t) => t,
-        Err(refused) => return Outcome::Failed(guarded(&item, item.state, Some(refused.0))),
-    };
-    let result = retrying(|| async {
-        match transition.effect {
-            Effect::None => Ok(()),
-            Effect::SetFlag => dir.mark(&item.dn).await,
-            Effect::ClearFlag => dir.clear(&item.dn).await,
-        }
-    })
-    .await;
-    match result {
-        Ok(()) => {
-            let mut update = guarded(&item, transition.next, None);
-            update.via = (event == Event::PasswordChanged).then_some(Via::Directory);
-            update.audit = audit;
-            Outcome::Done(update)
-        }
-        Err(e) if e.is_unavailable() => Outcome::Unavailable(e),
-        Err(e) => {
-            let state = if action == Action::Mark {
-                AccountState::Failed
-            } else {
-                item.state
-            };
-            Outcome::Failed(guarded(&item, state, Some(e.to_string())))
-        }
-    }
-}
-
-type Audit = Option<(&'static str, &'static str, String)>;
-
-/// An update that applies only if the account is still in the state the item was read in.
-fn guarded(item: &WorkItem, state: AccountState, error: Option<String>) -> Update {
-    Update {
-        expected: Some(item.state),
-        ..Update::new(item.id, state, error)
-    }
-}
-
-/// Whether the store still has the account in the state the work item was read in.
-async fn still_in(store: &Store, item: &WorkItem) -> bool {
-    let id = item.id;
-    match store.run(move |s| s.account(id)).await {
-        Ok(Some(a)) => a.state == item.state,
-        _ => false,
-    }
-}
-
-/// Reconciliation: what the directory shows now, as the event to apply (with its audit record).
-async fn observe(dir: &dyn Directory, item: &WorkItem) -> Result<Option<(Event, Audit)>, DirectoryError> {
-    let seen = match dir.locate(&item.dn).await? {
-        Presence::Gone => (Observation::Gone, "deleted"),
-        Presence::OutOfScope(_) => (Observation::Gone, "moved out of scope"),
-        Presence::InScope(d) => {
-            let o = Observation::Present {
-                flagged: d.account.flagged,
-                password_changed_at: d.password_changed_at,
-            };
-            (o, "")
-        }
-    };
-    let marked_at = item.marked_at.unwrap_or_default();
-    Ok(decide(marked_at, seen.0).map(|event| {
-        let audit = match event {
-            Event::FlagMissing => Some((
-                "reconcile",
-                "flag.restored",
-                "flag removed outside pwresetd; marked again".into(),
-            )),
-            Event::Vanished => Some(("reconcile", "account.gone", format!("{}: {}", seen.1, item.dn))),
-            Event::PasswordChanged => Some(("reconcile", "password.changed", "changed in the directory".into())),
-            _ => None,
-        };
-        (event, audit)
-    }))
-}
-
-/// Runs `op`, retrying up to three times (0.2 s, 0.8 s, 3.2 s apart) while the directory is
-/// unavailable.
-async fn retrying<T, F, Fut>(mut op: F) -> Result<T, DirectoryError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, DirectoryError>>,
-{
-    let mut delay = Duration::from_millis(200);
-    for _ in 0..3 {
-        match op().await {
-            Err(e) if e.is_unavailable() => {
-                tokio::time::sleep(delay).await;
-                delay *= 4;
-            }
-            other => return other,
-        }
-    }
-    op().await
-}
-
-/// Spaces operations to at most `per_second` (none when 0).
-struct Pacer(Option<Interval>);
-
-impl Pacer {
-    fn new(per_second: u32) -> Self {
-        Pacer((per_second > 0).then(|| {
-            let mut i = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(per_second)));
-            i.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            i
-        }))
-    }
-
-    async fn wait(&mut self) {
-        if let Some(i) = &mut self.0 {
-            i.tick().await;
-        }
-    }
 }
