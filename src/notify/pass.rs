@@ -233,31 +233,10 @@ pub async fn deliver(
         changed_at: (kind == Kind::Changed).then_some(now),
         now,
     };
-    let built = mail
-        .templates
-        .render(kind, target.language.as_deref(), &vars)
-        .map_err(|e| e.to_string())
-        .and_then(|r| {
-            let recipient = Recipient {
-                display_name: &vars.display_name,
-                addresses: &target.mail,
-            };
-            message::build(&r, &recipient, &mail.settings).map_err(|e| e.to_string())
-        });
     let (kind_s, step) = row;
-    let built = match built {
+    let built = match build(mail, target, kind, &vars) {
         Ok(b) => b,
-        Err(why) => {
-            // An address that cannot be used (malformed) fails this mail for good.
-            let to = target.mail.first().cloned().unwrap_or_default();
-            let id = store
-                .run(move |s| s.begin_mail(account_id, kind_s, step, &to, None))
-                .await?;
-            let outcome = MailOutcome::Failed { reply: why };
-            let o = outcome.clone();
-            store.run(move |s| s.finish_mail(id, &o, None)).await?;
-            return Ok(One::Outcome(outcome));
-        }
+        Err(why) => return unbuildable(store, target, row, why).await,
     };
     let token = link.map(|(t, p)| {
         let ttl = chrono::Duration::from_std(p.ttl).unwrap_or(chrono::Duration::hours(72));
@@ -275,7 +254,50 @@ pub async fn deliver(
             )
         })
         .await?;
-    let (outcome, unusable) = match mail.mailer.send(&built.message).await {
+    let (outcome, unusable) = outcome_of(mail.mailer.send(&built.message).await);
+    let o = outcome.clone();
+    store
+        .run(move |s| s.finish_mail(id, &o, token.as_ref().map(|(h, _)| h.as_str())))
+        .await?;
+    Ok(match unusable {
+        Some(why) => One::Unusable(why),
+        None => One::Outcome(outcome),
+    })
+}
+
+/// Renders the template and builds the message; `Err` (in words) when that cannot be done.
+fn build(mail: &Mail, target: &Target, kind: Kind, vars: &Vars) -> Result<message::Built, String> {
+    let rendered = mail
+        .templates
+        .render(kind, target.language.as_deref(), vars)
+        .map_err(|e| e.to_string())?;
+    let recipient = Recipient {
+        display_name: &vars.display_name,
+        addresses: &target.mail,
+    };
+    message::build(&rendered, &recipient, &mail.settings).map_err(|e| e.to_string())
+}
+
+/// A mail that cannot be built (a malformed address) fails for good, and is recorded so.
+async fn unbuildable(
+    store: &Store,
+    target: &Target,
+    (kind, step): (&'static str, u32),
+    why: String,
+) -> Result<One, StoreError> {
+    let (account_id, to) = (target.account_id, target.mail.first().cloned().unwrap_or_default());
+    let id = store
+        .run(move |s| s.begin_mail(account_id, kind, step, &to, None))
+        .await?;
+    let outcome = MailOutcome::Failed { reply: why };
+    let o = outcome.clone();
+    store.run(move |s| s.finish_mail(id, &o, None)).await?;
+    Ok(One::Outcome(outcome))
+}
+
+/// What a send's result means for the store, and whether the server cannot be used at all.
+fn outcome_of(sent: Result<super::Delivery, SendError>) -> (MailOutcome, Option<String>) {
+    match sent {
         Ok(delivery) => (
             MailOutcome::Sent {
                 message_id: delivery.message_id,
@@ -290,13 +312,5 @@ pub async fn deliver(
             None,
         ),
         Err(SendError::Unusable { reason }) => (MailOutcome::Retry { error: reason.clone() }, Some(reason)),
-    };
-    let o = outcome.clone();
-    store
-        .run(move |s| s.finish_mail(id, &o, token.as_ref().map(|(h, _)| h.as_str())))
-        .await?;
-    Ok(match unusable {
-        Some(why) => One::Unusable(why),
-        None => One::Outcome(outcome),
-    })
+    }
 }
