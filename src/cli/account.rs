@@ -21,10 +21,10 @@ pub struct AccountArgs {
 }
 
 #[derive(Debug, Serialize)]
-struct View {
+struct View<'a> {
     login: String,
     directory: Option<AccountDetails>,
-    campaigns: Vec<AccountRow>,
+    campaigns: Vec<AccountRow<'a>>,
 }
 
 pub async fn run(path: &Path, args: AccountArgs) -> Result<ExitCode, Failure> {
@@ -51,7 +51,7 @@ pub async fn run(path: &Path, args: AccountArgs) -> Result<ExitCode, Failure> {
     let view = View {
         login: args.login,
         directory: details,
-        campaigns: rows(campaigns),
+        campaigns: rows(&campaigns),
     };
     if args.json {
         json(&view)?

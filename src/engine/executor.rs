@@ -14,7 +14,22 @@ use tokio::task::JoinSet;
 use tokio::time::{Interval, MissedTickBehavior};
 use tracing::Instrument;
 
-use super::runner::{Action, Outcome, Progress, RunError, Settings, Summary};
+use super::work::{Progress, RunError, Settings, Summary};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Action {
+    Mark,
+    Revert,
+    Reconcile,
+}
+
+pub(super) enum Outcome {
+    Done(Update),
+    Failed(Update),
+    /// Nothing to do for this account.
+    Unchanged,
+    Unavailable(DirectoryError),
+}
 
 pub(super) struct Executor {
     dir: Arc<dyn Directory>,

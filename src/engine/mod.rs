@@ -10,5 +10,6 @@ pub mod lease;
 pub mod plan;
 pub mod runner;
 pub mod status;
+mod work;
 
 pub use status::Status;

@@ -8,81 +8,13 @@
 //! anything. The workers and the recorder are in `executor`; this file holds the producers.
 
 use crate::campaign::state::AccountState;
-use crate::directory::{Directory, DirectoryError};
-use crate::store::{Campaign, Store, StoreError, Update, WorkItem};
+use crate::directory::Directory;
+use crate::store::{Campaign, Store, StoreError, WorkItem};
 use std::sync::Arc;
-use thiserror::Error;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-use super::executor::Executor;
-
-#[derive(Debug, Error)]
-pub enum RunError {
-    #[error("{0}; nothing is lost: run the same command again to resume")]
-    Unavailable(DirectoryError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Limits for one run.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub concurrency: usize,
-    /// 0 = unlimited.
-    pub ops_per_second: u32,
-    /// Store batch size.
-    pub batch: usize,
-    /// Cancelled at shutdown: stop dispatching, finish and record what is in flight.
-    pub stop: Option<CancellationToken>,
-}
-
-impl Settings {
-    pub(super) fn stopping(&self) -> bool {
-        self.stop.as_ref().is_some_and(CancellationToken::is_cancelled)
-    }
-}
-
-/// Where a run reports its progress: the CLI draws a bar on a terminal, the daemon ignores it.
-pub trait Progress: Send + Sync {
-    /// `n` more accounts are to be worked on.
-    fn add_work(&self, n: u64);
-    /// `n` accounts were worked on and recorded.
-    fn advance(&self, n: u64);
-}
-
-/// Progress that nobody watches.
-pub fn silent() -> Arc<dyn Progress> {
-    struct Silent;
-    impl Progress for Silent {
-        fn add_work(&self, _: u64) {}
-        fn advance(&self, _: u64) {}
-    }
-    Arc::new(Silent)
-}
-
-/// What one run did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Summary {
-    pub done: u64,
-    pub failed: u64,
-    pub unchanged: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Action {
-    Mark,
-    Revert,
-    Reconcile,
-}
-
-pub(super) enum Outcome {
-    Done(Update),
-    Failed(Update),
-    /// Nothing to do for this account.
-    Unchanged,
-    Unavailable(DirectoryError),
-}
+use super::executor::{Action, Executor};
+pub use super::work::{Progress, RunError, Settings, Summary, silent};
 
 /// Scans (when needed) and marks every in-scope account of `campaign` not marked yet.
 #[tracing::instrument(name = "mark", skip_all, fields(campaign = %campaign.name))]

@@ -149,10 +149,10 @@ pub(crate) fn csv_response(campaign: &str, list: AccountList, body: String) -> R
 }
 
 #[derive(serde::Serialize)]
-pub(super) struct ListView {
+pub(super) struct ListView<'a> {
     campaign: String,
     list: AccountList,
-    accounts: Vec<crate::helpdesk::payload::AccountRow>,
+    accounts: Vec<crate::helpdesk::payload::AccountRow<'a>>,
     truncated: bool,
 }
 
@@ -172,7 +172,7 @@ pub(super) async fn list(
         None | Some("json") => Ok(Json(ListView {
             campaign: campaign.name,
             list: kind,
-            accounts: crate::helpdesk::payload::rows(accounts),
+            accounts: crate::helpdesk::payload::rows(&accounts),
             truncated,
         })
         .into_response()),

@@ -90,12 +90,12 @@ pub(super) async fn chart(
 }
 
 #[derive(Serialize)]
-struct ListPage {
+struct ListPage<'a> {
     campaign: String,
     list: &'static str,
     label: &'static str,
     deadline: chrono::DateTime<Utc>,
-    records: Vec<crate::helpdesk::payload::AccountRow>,
+    records: Vec<crate::helpdesk::payload::AccountRow<'a>>,
     truncated: bool,
 }
 
@@ -121,7 +121,7 @@ pub(super) async fn list(
         list: kind.as_str(),
         label: label(kind),
         deadline: c.deadline,
-        records: crate::helpdesk::payload::rows(records),
+        records: crate::helpdesk::payload::rows(&records),
         truncated,
     };
     let (f, cookie) = frame(&state, &headers, Some(&operator));

@@ -9,11 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
-use super::{Kind, Rendered, SAMPLE_LINK, TemplateError, Templates, Vars, overrides, template_error};
+use super::overrides::{self, Sources};
+use super::{Kind, Rendered, SAMPLE_LINK, TemplateError, Templates, Vars, template_error};
 use crate::notify::config::MailSettings;
-
-/// Template sources by name: (text, where it came from).
-pub(super) type Sources = BTreeMap<String, (String, String)>;
 
 /// The built-in templates, by name (`<lang>/<kind>.<ext>`, or a shared file at the root).
 const BUILTIN: &[(&str, &str)] = &[

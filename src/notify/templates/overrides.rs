@@ -5,11 +5,13 @@
 //! not built in must provide every kind in both formats; directories that are not language tags
 //! (the portal's pages) are left alone.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::load::Sources;
 use super::{Kind, TemplateError};
+
+/// Template sources by name: (text, where it came from).
+pub(super) type Sources = BTreeMap<String, (String, String)>;
 
 /// Shared files at the top level.
 const SHARED: [&str; 2] = ["layout.html", "macros.html"];
