@@ -110,7 +110,7 @@ fn print(v: &View) {
             println!(
                 "  completed          {} via {}",
                 output::time(c.completed_at),
-                c.completed_via.as_deref().unwrap_or("-")
+                c.completed_via.unwrap_or("-")
             );
         }
         println!("  updated            {}", output::time(Some(c.updated_at)));
