@@ -207,6 +207,7 @@ impl Pages {
         let rules = vec![RuleDescription {
             rule: RuleId::TooShort,
             text: "At least 15 characters".into(),
+            source: crate::policy::PWRESETD.into(),
         }];
         let violation = Violation {
             rule: RuleId::TooShort,
@@ -264,6 +265,7 @@ mod tests {
         let mut view = sample_form(vec![RuleDescription {
             rule: RuleId::Reused,
             text: "Not one of your last 5 passwords".into(),
+            source: crate::policy::PWRESETD.into(),
         }]);
         view.login = "<script>alert(1)</script>".into();
         let page = pages.form(StatusCode::OK, FormKind::Link, &view);
