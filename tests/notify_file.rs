@@ -99,9 +99,15 @@ async fn unwritable_spool_is_a_transient_failure() {
     };
     let s = cfg.validate(dir.path(), None).unwrap();
     let mailer = Mailer::new(&s).unwrap();
+    assert_eq!(mailer.probe().await, Ok(()));
     // Replace the directory by a file: every write fails.
     std::fs::remove_dir(dir.path().join("spool")).unwrap();
     std::fs::write(dir.path().join("spool"), "not a directory").unwrap();
+    let probed = mailer.probe().await;
+    assert!(
+        matches!(&probed, Err(pwresetd::notify::ProbeError::Unreachable(why)) if why.starts_with("writing to ")),
+        "{probed:?}"
+    );
     let templates = Templates::load(&s).unwrap();
     let rendered = templates
         .render(Kind::Changed, None, &Vars::sample(chrono::Utc::now()))

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use common::free_port;
 use common::smtp::SmtpServer;
 use pwresetd::notify::{
-    Built, Destination, Kind, MailConfig, MailSettings, Mailer, Recipient, SendError, Templates, Vars, message,
+    Built, Destination, Kind, MailConfig, MailSettings, Mailer, ProbeError, Recipient, SendError, Templates, Vars,
+    message,
 };
 
 /// Settings for the capture server at `url`; `edit` adds TLS, AUTH, limits…
@@ -225,6 +226,8 @@ async fn server_down_then_up_is_retried_until_delivered() {
     let s = settings(dir.path(), &format!("smtp://127.0.0.1:{port}"), |c| {
         c.retry_initial = "300ms".into();
         c.max_attempts = 8;
+        // One message alone: its own retries decide, not an outage declared after 3 failures.
+        c.server_failures = 8;
     });
     let mailer = std::sync::Arc::new(Mailer::new(&s).unwrap());
     let built = notice(&s, "Bob", &["bob@example.org"]);
@@ -241,6 +244,88 @@ async fn server_down_then_up_is_retried_until_delivered() {
     let delivery = sending.await.unwrap().unwrap();
     assert!(delivery.attempts >= 2, "{delivery:?}");
     assert_eq!(server.messages().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_failures_in_a_row_end_every_send_without_its_back_off() {
+    let port = free_port();
+    let dir = tempdir();
+    // The stock retries (5 attempts from 2 s): each message alone would wait 30 s to give up.
+    let s = settings(dir.path(), &format!("smtp://127.0.0.1:{port}"), |c| {
+        c.retry_initial = "2s".into()
+    });
+    assert_eq!((s.server_failures, s.max_connections), (3, 4));
+    let mailer = std::sync::Arc::new(Mailer::new(&s).unwrap());
+    let sends: Vec<_> = (0..4)
+        .map(|i| {
+            let (mailer, built) = (mailer.clone(), notice(&s, "Bob", &[&format!("bob{i}@example.org")]));
+            tokio::spawn(async move { mailer.send(&built.message).await })
+        })
+        .collect();
+    for send in sends {
+        match send.await.unwrap() {
+            Err(SendError::ServerDown { server, failures, last }) => {
+                assert_eq!(server, format!("127.0.0.1:{port}"));
+                assert!(failures >= 3, "{failures}");
+                assert!(last.starts_with("Connection refused"), "{last}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let health = mailer.health().snapshot();
+    assert!(
+        health.down_since.is_some() && health.last_delivery.is_none(),
+        "{health:?}"
+    );
+
+    // The server is back: the next send goes through at once and the server is up again.
+    let port_flag = port.to_string();
+    let server = tokio::task::spawn_blocking(move || SmtpServer::start(&["--port", &port_flag]))
+        .await
+        .unwrap();
+    let built = notice(&s, "Bob", &["bob@example.org"]);
+    assert_eq!(mailer.send(&built.message).await.unwrap().attempts, 1);
+    let health = mailer.health().snapshot();
+    assert!(
+        health.down_since.is_none() && health.last_delivery.is_some(),
+        "{health:?}"
+    );
+    assert_eq!(health.failures_in_a_row, 0);
+    assert_eq!(server.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn probe_opens_and_closes_one_session_and_sends_nothing() {
+    let server = SmtpServer::start(&["--tls", "--require-starttls", "--auth", "pwresetd:{dir}/smtp-password"]);
+    let dir = tempdir();
+    std::fs::write(dir.path().join("wrong"), "not-the-password\n").unwrap();
+    let url = server.url().replace("127.0.0.1", "localhost");
+    let with_password = |file: std::path::PathBuf| {
+        settings(dir.path(), &url, |c| {
+            c.starttls = None;
+            c.ca_file = Some(server.ca_file());
+            c.username = Some("pwresetd".into());
+            c.password_file = Some(file);
+        })
+    };
+    let good = Mailer::new(&with_password(server.password_file())).unwrap();
+    assert_eq!(good.probe().await, Ok(()));
+    match Mailer::new(&with_password("wrong".into())).unwrap().probe().await {
+        Err(ProbeError::Unusable(why)) => assert!(why.contains("authentication refused: 535"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let closed = format!("smtp://127.0.0.1:{}", free_port());
+    match Mailer::new(&settings(dir.path(), &closed, |_| {}))
+        .unwrap()
+        .probe()
+        .await
+    {
+        Err(ProbeError::Unreachable(why)) => assert!(why.ends_with("Connection refused (os error 111)"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(server.messages().is_empty());
+    // A probe is not a send: the mailer's view of the server is untouched.
+    assert!(good.health().snapshot().last_failure.is_none());
 }
 
 #[tokio::test]
@@ -276,6 +361,8 @@ async fn gives_up_after_max_attempts_with_the_last_reply() {
         }
     );
     assert_eq!(server.log().matches("tempfailed (451)").count(), 3);
+    // Replies about one message prove the server answers: it is not down.
+    assert!(mailer.health().snapshot().down_since.is_none());
 }
 
 #[tokio::test]

@@ -98,6 +98,7 @@ impl MailPass for MailGlue {
             &config.campaign.reminders,
             &config.portal.links(),
             Some(stop),
+            &pass::Silent,
         )
         .await;
         if let Ok(s) = &summary {
