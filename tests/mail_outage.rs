@@ -1,6 +1,8 @@
 //! Mail server outages against the real slapd and the SMTP capture server: `campaign notify`
 //! with the SMTP port closed stops within a minute (exit 69) leaving every notice due, then
-//! delivers each exactly once when the server is back.
+//! delivers each exactly once when the server is back; the daemon, whose server stops for half a
+//! minute in the middle of a pass, backs off, says so (log, `/metrics`, STATUS, helpdesk page)
+//! and delivers each notice exactly once when it answers again.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
@@ -10,6 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
+use common::daemon::Daemon;
 use common::smtp::SmtpServer;
 use common::{Fixture, User, free_port, text};
 
@@ -159,4 +162,168 @@ async fn notify_with_a_refused_password_exits_69_at_once_leaving_every_notice_du
     let rows = rows_by_state(&f);
     assert!(!rows.contains_key("sent") && !rows.contains_key("sending"), "{rows:?}");
     assert!(server.messages().is_empty());
+}
+
+/// The value of `pwresetd_mail_server_up` at `/metrics` (None while unreadable).
+async fn server_up(d: &Daemon) -> Option<i64> {
+    let (status, body) = d.admin_get("/metrics").await;
+    if status != 200 {
+        return None;
+    }
+    body.lines()
+        .find_map(|l| l.strip_prefix("pwresetd_mail_server_up "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The values of `pwresetd_mail_server_up` seen so far, each change once.
+#[derive(Default)]
+struct Seen(Vec<i64>);
+
+impl Seen {
+    async fn sample(&mut self, d: &Daemon) -> Option<i64> {
+        let up = server_up(d).await?;
+        if self.0.last() != Some(&up) {
+            self.0.push(up);
+        }
+        Some(up)
+    }
+
+    /// Samples until `wanted` is seen (or `limit` passes, failing).
+    async fn until(&mut self, d: &mut Daemon, wanted: i64, limit: Duration) {
+        let started = Instant::now();
+        while self.sample(d).await != Some(wanted) {
+            assert!(
+                started.elapsed() < limit,
+                "no pwresetd_mail_server_up {wanted}: {}",
+                d.log_text()
+            );
+            // Keep reading notifications (STATUS lines) meanwhile.
+            d.wait_notification("\u{0}", Duration::from_millis(100));
+        }
+    }
+}
+
+fn daemon_sections(smtp: &SmtpServer, admin: u16, portal: u16, tokens: &std::path::Path) -> String {
+    format!(
+        r#"
+[portal]
+listen = "127.0.0.1:{portal}"
+public_url = "http://127.0.0.1:{portal}"
+
+[daemon]
+admin_listen = "127.0.0.1:{admin}"
+reconcile_interval = "1h"
+notify_interval = "1s"
+mail_backoff = "1s"
+mail_backoff_max = "4s"
+shutdown_grace = "5s"
+
+[mail]
+transport = "smtp"
+smtp_url = "{url}"
+starttls = false
+allow_insecure = true
+from = "IT Security <it-security@example.org>"
+max_connections = 2
+max_messages_per_second = 8
+retry_initial = "200ms"
+timeout = "5s"
+
+[helpdesk]
+api_tokens_file = "{tokens}"
+"#,
+        url = smtp.url(),
+        tokens = tokens.display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_backs_off_while_the_server_is_down_and_delivers_each_notice_once_after() {
+    let people = 60;
+    let mut smtp = SmtpServer::start(&[]);
+    let (admin, portal) = (free_port(), free_port());
+    let f = fixture("mailoutd", people).await;
+    let (token, _, tokens) = common::helpdesk::create_token(&f);
+    start_campaign(&f, &daemon_sections(&smtp, admin, portal, &tokens));
+    let mut d = Daemon::start(&f.config, admin, portal);
+    assert!(
+        d.wait_notification("READY=1", Duration::from_secs(30)).is_some(),
+        "{}",
+        d.log_text()
+    );
+    let mut seen = Seen::default();
+    seen.until(&mut d, 1, Duration::from_secs(10)).await;
+
+    // Mid-pass (8 mails a second), the server goes away for half a minute.
+    let before = smtp.wait_for_messages(10, Duration::from_secs(30)).len();
+    smtp.stop_for_now();
+    let stopped_at = Instant::now();
+    assert!(before < people, "the pass ended before the outage ({before} sent)");
+    seen.until(&mut d, 0, Duration::from_secs(30)).await;
+    let status = eventually_status(&mut d, Duration::from_secs(15), |l| {
+        l.contains("; mail server down since ")
+    });
+    assert!(status.starts_with("STATUS=out: 0/"), "{status}");
+    let page = helpdesk_page(admin, &token).await;
+    assert!(page.contains("Mail server down since "), "{page}");
+    while stopped_at.elapsed() < Duration::from_secs(30) {
+        assert_eq!(seen.sample(&d).await, Some(0), "up while the server is stopped");
+        d.wait_notification("\u{0}", Duration::from_millis(500));
+    }
+    let due_during_outage = delivered(&smtp).len();
+    assert!(due_during_outage < people, "{due_during_outage} delivered");
+
+    smtp.restart();
+    seen.until(&mut d, 1, Duration::from_secs(30)).await;
+    let all = smtp.wait_for_messages(people, Duration::from_secs(60));
+    assert_eq!(all.len(), people, "{}", d.log_text());
+    let got = delivered(&smtp);
+    assert_eq!(got.len(), people, "{got:?}");
+    assert!(got.values().all(|n| *n == 1), "duplicates: {got:?}");
+    assert_eq!(seen.0, [1, 0, 1], "pwresetd_mail_server_up over time");
+    let metrics = d.admin_get("/metrics").await.1;
+    let last: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("pwresetd_mail_last_delivery_timestamp_seconds "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the last delivery's time in /metrics");
+    assert!((Utc::now().timestamp() - last).abs() < 120, "{last}");
+    eventually_status(&mut d, Duration::from_secs(15), |l| !l.contains("mail server down"));
+    assert!(!helpdesk_page(admin, &token).await.contains("Mail server down"));
+
+    // Logged once when it went down and once when it came back, not per message or per retry.
+    let log = d.log_text();
+    assert_eq!(log.matches("mail server down:").count(), 1, "{log}");
+    assert_eq!(log.matches("mail server answers again").count(), 1, "{log}");
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(Duration::from_secs(15)), Some(0));
+    let rows = rows_by_state(&f);
+    assert_eq!(rows.get("sent").copied(), Some(people as i64), "{rows:?}");
+    assert!(!rows.contains_key("sending") && !rows.contains_key("retry"), "{rows:?}");
+}
+
+/// Reads notifications until the latest STATUS line satisfies `wanted`; that line.
+fn eventually_status(d: &mut Daemon, limit: Duration, wanted: impl Fn(&str) -> bool) -> String {
+    let started = Instant::now();
+    loop {
+        let latest = d.notifications.iter().rev().find(|l| l.starts_with("STATUS="));
+        if let Some(line) = latest.filter(|l| wanted(l)) {
+            return line.clone();
+        }
+        assert!(started.elapsed() < limit, "no such STATUS: {:?}", d.notifications);
+        d.wait_notification("\u{0}", Duration::from_millis(300));
+    }
+}
+
+/// The helpdesk's campaign page, as an API token sees it.
+async fn helpdesk_page(admin: u16, token: &str) -> String {
+    let r = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{admin}/helpdesk/campaigns/out"))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    r.text().await.unwrap()
 }
