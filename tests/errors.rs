@@ -45,6 +45,20 @@ async fn check_config_succeeds_over_starttls_and_ldaps() {
         !f.dir.path().join("mail-spool").exists(),
         "check-config created the spool folder"
     );
+    // It binds no listening port: it runs beside a live service holding both.
+    let portal = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    f.append_config(&format!(
+        "[portal]\nlisten = \"{}\"\n\n[daemon]\nadmin_listen = \"{}\"\n",
+        portal.local_addr().unwrap(),
+        admin.local_addr().unwrap()
+    ));
+    let beside = f.run(&["check-config"]);
+    assert_exit(
+        &beside,
+        0,
+        &[&format!("plain HTTP on {}", portal.local_addr().unwrap())],
+    );
     set(&f, "url", &format!("\"{}\"", common::slapd().ldaps_url()));
     assert_exit(&f.run(&["check-config"]), 0, &["over ldaps"]);
 }
