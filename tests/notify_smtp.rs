@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 use common::free_port;
 use common::smtp::SmtpServer;
 use pwresetd::notify::{
-    Built, Destination, Kind, MailConfig, MailSettings, Mailer, ProbeError, Recipient, SendError, Templates, Vars,
-    message,
+    Built, Destination, Kind, MailConfig, MailSettings, Mailer, Recipient, SendError, Templates, Vars, message,
 };
 
 /// Settings for the capture server at `url`; `edit` adds TLS, AUTH, limits…
@@ -292,40 +291,6 @@ async fn server_failures_in_a_row_end_every_send_without_its_back_off() {
     );
     assert_eq!(health.failures_in_a_row, 0);
     assert_eq!(server.messages().len(), 1);
-}
-
-#[tokio::test]
-async fn probe_opens_and_closes_one_session_and_sends_nothing() {
-    let server = SmtpServer::start(&["--tls", "--require-starttls", "--auth", "pwresetd:{dir}/smtp-password"]);
-    let dir = tempdir();
-    std::fs::write(dir.path().join("wrong"), "not-the-password\n").unwrap();
-    let url = server.url().replace("127.0.0.1", "localhost");
-    let with_password = |file: std::path::PathBuf| {
-        settings(dir.path(), &url, |c| {
-            c.starttls = None;
-            c.ca_file = Some(server.ca_file());
-            c.username = Some("pwresetd".into());
-            c.password_file = Some(file);
-        })
-    };
-    let good = Mailer::new(&with_password(server.password_file())).unwrap();
-    assert_eq!(good.probe().await, Ok(()));
-    match Mailer::new(&with_password("wrong".into())).unwrap().probe().await {
-        Err(ProbeError::Unusable(why)) => assert!(why.contains("authentication refused: 535"), "{why}"),
-        other => panic!("{other:?}"),
-    }
-    let closed = format!("smtp://127.0.0.1:{}", free_port());
-    match Mailer::new(&settings(dir.path(), &closed, |_| {}))
-        .unwrap()
-        .probe()
-        .await
-    {
-        Err(ProbeError::Unreachable(why)) => assert!(why.ends_with("Connection refused (os error 111)"), "{why}"),
-        other => panic!("{other:?}"),
-    }
-    assert!(server.messages().is_empty());
-    // A probe is not a send: the mailer's view of the server is untouched.
-    assert!(good.health().snapshot().last_failure.is_none());
 }
 
 #[tokio::test]

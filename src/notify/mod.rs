@@ -14,7 +14,7 @@ pub mod health;
 pub mod message;
 pub mod pass;
 mod smtp;
-mod spool;
+pub mod spool;
 pub mod templates;
 pub mod transport;
 

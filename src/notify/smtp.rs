@@ -25,6 +25,8 @@ use lettre::transport::smtp::response::Response;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 
+mod probe;
+
 use super::config::{SmtpSecurity, SmtpSettings};
 
 /// An idle session older than this is checked with a NOOP before reuse (servers close idle
@@ -107,14 +109,6 @@ impl SmtpClient {
         self.transaction(conn, envelope, message)
             .await
             .map_err(|(failure, _)| failure)
-    }
-
-    /// Opens one session as a send would (TCP, TLS, EHLO, STARTTLS, AUTH) and closes it with
-    /// QUIT, sending nothing.
-    pub(super) async fn probe(&self) -> Result<(), Failure> {
-        let mut conn = self.connect().await?;
-        let _ = timeout(self.timeout, conn.quit()).await;
-        Ok(())
     }
 
     /// Closes the idle sessions (QUIT).

@@ -27,7 +27,7 @@ use super::config::{MailSettings, RetryPolicy, SmtpSecurity, SmtpSettings, Trans
 use super::health::ServerHealth;
 use super::message::message_id_of;
 use super::smtp::{Failure, SmtpClient};
-use super::spool::{probe_spool, write_spool};
+use super::spool::{self, SpoolState};
 
 /// Sends mail. One per process, shared (`Arc`) by every sender: the SMTP connection pool, the
 /// pacing and the concurrency bound are per `Mailer`.
@@ -90,18 +90,6 @@ pub enum SendError {
     },
 }
 
-/// Why [`Mailer::probe`] failed; the strings name the server and give its answer.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ProbeError {
-    /// No answer: connection refused or reset, timeout, a 4xx greeting; or the spool directory
-    /// cannot be written.
-    #[error("{0}")]
-    Unreachable(String),
-    /// The server answered but cannot be used with these settings: TLS, STARTTLS, AUTH.
-    #[error("{0}")]
-    Unusable(String),
-}
-
 /// The mailer cannot be built from these settings.
 #[derive(Debug, thiserror::Error)]
 pub enum MailerError {
@@ -113,9 +101,29 @@ pub enum MailerError {
     SpoolDir { path: PathBuf, message: String },
 }
 
+/// Why [`Mailer::probe`] found that no message could go out, by what the operator fixes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    /// No session: connection refused, no route, time-out.
+    #[error("{0}")]
+    Unreachable(String),
+    /// TLS failed (certificate not trusted, name mismatch) or STARTTLS is not offered.
+    #[error("{0}")]
+    Tls(String),
+    /// The server refused the credentials.
+    #[error("{0}")]
+    Auth(String),
+    /// The server refused the session (greeting or EHLO).
+    #[error("{0}")]
+    Refused(String),
+    /// The spool folder cannot take files.
+    #[error("{0}")]
+    Spool(String),
+}
+
 impl Mailer {
-    /// Builds the mailer; opens no connection (the first send does). The file transport creates
-    /// its spool directory.
+    /// Builds the mailer; opens no connection (the first send does). The file transport's spool
+    /// folder must take files or be creatable; the first message creates it.
     pub fn new(settings: &MailSettings) -> Result<Mailer, MailerError> {
         let inner = match &settings.transport {
             TransportSettings::Smtp(smtp) => {
@@ -129,9 +137,10 @@ impl Mailer {
                 }
             }
             TransportSettings::File { spool_dir } => {
-                std::fs::create_dir_all(spool_dir).map_err(|e| MailerError::SpoolDir {
+                // Checked, not created: the first message creates it (check-config changes nothing).
+                spool::check(spool_dir).map_err(|message| MailerError::SpoolDir {
                     path: spool_dir.clone(),
-                    message: e.to_string(),
+                    message,
                 })?;
                 Inner::File {
                     spool_dir: spool_dir.clone(),
@@ -240,23 +249,27 @@ impl Mailer {
         }
     }
 
-    /// Checks the way to the server without sending anything (for `check-config`): one SMTP
-    /// session opened as a send would (TCP, TLS, EHLO, STARTTLS, AUTH) and closed with QUIT, or
-    /// a file created in and removed from the spool directory. Not counted in [`Self::health`].
-    pub async fn probe(&self) -> Result<(), ProbeError> {
-        let failure = match &self.inner {
-            Inner::Smtp { client, .. } => client.probe().await.err(),
-            Inner::File { spool_dir } => probe_spool(spool_dir)
-                .await
-                .err()
-                .map(|e| Failure::Server(format!("writing to {}: {e}", spool_dir.display()))),
-        };
-        match failure {
-            None => Ok(()),
-            Some(Failure::Unusable(why)) => Err(ProbeError::Unusable(why)),
-            Some(Failure::Server(why) | Failure::Transient(why) | Failure::Permanent(why)) => {
-                Err(ProbeError::Unreachable(why))
+    /// Checks that messages could go out, sending none: SMTP opens one session (TCP, TLS, EHLO,
+    /// STARTTLS, AUTH as configured) and closes it with QUIT; the file transport checks its spool
+    /// folder. Says what was checked.
+    pub async fn probe(&self) -> Result<String, ProbeError> {
+        match &self.inner {
+            Inner::Smtp { client, url } => {
+                let steps = client.probe().await?;
+                Ok(format!("{url}: {steps}, QUIT; nothing sent"))
             }
+            Inner::File { spool_dir } => match spool::check(spool_dir) {
+                Ok(SpoolState::Writable) => Ok(format!("spool folder {}: writable", spool_dir.display())),
+                Ok(SpoolState::Creatable { parent }) => Ok(format!(
+                    "spool folder {}: not there yet, created at the first mail ({} is writable)",
+                    spool_dir.display(),
+                    parent.display()
+                )),
+                Err(message) => Err(ProbeError::Spool(format!(
+                    "mail.spool_dir {}: {message}",
+                    spool_dir.display()
+                ))),
+            },
         }
     }
 
@@ -286,7 +299,7 @@ impl Mailer {
                     reply: format!("{} {text}", response.code()),
                 })
             }
-            Inner::File { spool_dir } => write_spool(spool_dir, message_id, message.formatted())
+            Inner::File { spool_dir } => spool::write(spool_dir, message_id, message.formatted())
                 .await
                 .map(|path| Destination::File { path })
                 // A full or read-only disk fails every message alike: a failure of the "server".
