@@ -2,8 +2,9 @@
 //!
 //! Exit codes follow sysexits: 0 success, 1 the command's answer is negative (unknown login,
 //! accounts that could not be marked), 64 invalid configuration or usage, 69 directory
-//! unavailable (unreachable, TLS, bind refused), 73 store cannot be opened, 75 the campaign is
-//! being worked on by another process (lease), 70 anything else.
+//! unavailable (unreachable, TLS, bind refused) or the scope not readable whole (a server limit
+//! stopped the search), 73 store cannot be opened, 75 the campaign is being worked on by another
+//! process (lease), 70 anything else.
 
 mod account;
 mod campaign;
@@ -144,6 +145,8 @@ fn exit_code(error: &anyhow::Error) -> u8 {
 fn directory_code(e: &DirectoryError) -> u8 {
     match e {
         DirectoryError::TlsSettings(_) => EX_USAGE,
+        // Not a refusal about one account: nothing can be done until the limit is raised.
+        DirectoryError::Limit { .. } => EX_UNAVAILABLE,
         e if e.is_unavailable() => EX_UNAVAILABLE,
         _ => 1,
     }
