@@ -131,7 +131,7 @@ fn exit_code(error: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<RunError>() {
             return match e {
-                RunError::Unavailable(_) => EX_UNAVAILABLE,
+                RunError::Unavailable(_) | RunError::Scan(_) => EX_UNAVAILABLE,
                 RunError::Store(_) => EX_SOFTWARE,
             };
         }
