@@ -15,6 +15,7 @@ mod mail;
 mod output;
 pub mod policy;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -209,6 +210,8 @@ impl LogControl {
 
 /// Logs to journald when systemd connected stderr to the journal, else text or JSON on stderr.
 /// The filter is `PWRESETD_LOG`, else `warn` (the daemon then applies `daemon.log_level`).
+/// Text has colours only on a terminal, and never with `NO_COLOR` set: a log file or a pipe gets
+/// no escape codes.
 fn init_logging(format: LogFormat) -> LogControl {
     use tracing_subscriber::prelude::*;
     let from_env = std::env::var("PWRESETD_LOG").ok();
@@ -222,16 +225,34 @@ fn init_logging(format: LogFormat) -> LogControl {
     match (journald, format) {
         (Some(journal), _) => registry.with(journal).init(),
         (None, LogFormat::Text) => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(colour(
+                        std::io::stderr().is_terminal(),
+                        std::env::var_os("NO_COLOR").is_some(),
+                    ))
+                    .with_writer(std::io::stderr),
+            )
             .init(),
         (None, LogFormat::Json) => registry
-            .with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_ansi(false)
+                    .with_writer(std::io::stderr),
+            )
             .init(),
     }
     LogControl {
         handle,
         pinned: from_env.is_some(),
     }
+}
+
+/// Whether text logs are coloured: on a terminal, unless `NO_COLOR` is set to any value, even
+/// empty (whoever set it asked for no colour; tracing's own default ignores an empty one).
+fn colour(stderr_is_terminal: bool, no_color: bool) -> bool {
+    stderr_is_terminal && !no_color
 }
 
 async fn run(cli: Cli, log: LogControl) -> Result<ExitCode, Failure> {
