@@ -141,8 +141,7 @@ async fn record_scan(dir: Arc<dyn Directory>, store: &Store, id: i64, settings: 
         store.run(move |s| s.insert_scanned(id, &items)).await?;
     }
     if settings.stopping() {
-        // Dropping the receiver ends the scanner at its next entry.
-        drop(scan_rx);
+        // Not awaited: a directory that stopped answering must not hold a shutdown up.
         scanner.abort();
         return Ok(Scan::Stopped);
     }
