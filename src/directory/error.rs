@@ -43,12 +43,7 @@ pub enum DirectoryError {
     /// The server stopped a scope search at one of its limits before the whole scope was read.
     /// pwresetd never splits the search to get round it: the administrator raises the limit for
     /// the service account, as `fix` (the flavour's own words) says.
-    #[error(
-        "the directory stopped the search of the scope under {base} at its {} for {account} ({}), so \
-         the whole scope could not be read; pwresetd reads the scope in one paged search and does not \
-         work around server limits.\nFix: {fix}",
-        kind.describe(), describe_rc(*rc, text)
-    )]
+    #[error("{}\nFix: {fix}", limit_stopped(base, account, *kind, *rc, text))]
     Limit {
         base: String,
         /// The service account the limit applies to.
@@ -197,6 +192,22 @@ impl DirectoryError {
         }
     }
 
+    /// The error in words without the fix a [`DirectoryError::Limit`] carries, for a report that
+    /// shows the fix apart (the preflight); other errors as they display.
+    pub fn without_fix(&self) -> String {
+        match self {
+            DirectoryError::Limit {
+                base,
+                account,
+                kind,
+                rc,
+                text,
+                ..
+            } => limit_stopped(base, account, *kind, *rc, text),
+            other => other.to_string(),
+        }
+    }
+
     /// The LDAP result code, when the server answered.
     pub fn result_code(&self) -> Option<u32> {
         match self {
@@ -206,6 +217,17 @@ impl DirectoryError {
             _ => None,
         }
     }
+}
+
+/// What stopped a scope search at a limit, in plain words.
+fn limit_stopped(base: &str, account: &str, kind: LimitKind, rc: u32, text: &str) -> String {
+    format!(
+        "the directory stopped the search of the scope under {base} at its {} for {account} ({}), so \
+         the whole scope could not be read; pwresetd reads the scope in one paged search and does not \
+         work around server limits.",
+        kind.describe(),
+        describe_rc(rc, text)
+    )
 }
 
 fn tls_cause(err: &std::io::Error) -> Option<String> {
@@ -302,6 +324,8 @@ mod tests {
                     assert_eq!(fix, &format!("raise the {}", want.describe()));
                     let text = after.to_string();
                     assert!(text.contains(want.describe()) && text.contains("cn=svc"), "{text}");
+                    assert!(text.ends_with(&format!("\nFix: {fix}")), "{text}");
+                    assert!(!after.without_fix().contains("Fix:"), "{text}");
                 }
                 (other, None) => assert_eq!(other.to_string(), before),
                 (other, Some(want)) => panic!("{before}: {other} instead of a {want:?} limit"),
