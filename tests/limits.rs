@@ -1,5 +1,5 @@
-//! A directory that stops the scope search at one of its limits: `campaign plan` and `campaign
-//! start` exit 69 naming the limit and the flavour's fix, and no account is flagged. Once the
+//! A directory that stops the scope search at one of its limits: `check-config`, `campaign plan`
+//! and `campaign start` exit 69 naming the limit and the flavour's fix, and no account is flagged. Once the
 //! limit is lifted, the same `campaign start` resumes and marks the whole scope.
 //!
 //! OpenLDAP: the shared slapd's `cn=pwadmin-stock` has the rights of `cn=pwadmin` but no `limits`
@@ -63,6 +63,14 @@ fn stopped_at_limit(out: &Output, needles: &[&str]) {
     }
 }
 
+/// `check-config`'s preflight: exit 69, the scope's line failed with the limit and the fix.
+fn scope_check_fails(out: &Output, needles: &[&str]) {
+    stopped_at_limit(out, needles);
+    let all = text(out);
+    let scope = all.lines().find(|l| l.contains("scope")).unwrap_or_default();
+    assert!(scope.contains('✗') && scope.contains("limit"), "{all}");
+}
+
 fn nothing_flagged(flagged: HashSet<String>) {
     let some: Vec<&String> = flagged.iter().take(3).collect();
     assert!(
@@ -90,6 +98,7 @@ async fn openldap_stock_size_limit_stops_plan_and_start_before_any_mark() {
 
     let plan = f.run(&["campaign", "plan"]);
     stopped_at_limit(&plan, &expected);
+    scope_check_fails(&f.run(&["check-config"]), &expected);
     let start = f.run(&start_args("lim"));
     stopped_at_limit(&start, &expected);
     assert!(text(&start).contains("No account was marked"), "{}", text(&start));
@@ -189,6 +198,7 @@ async fn ds389_size_and_look_through_limits_stop_plan_and_start_before_any_mark(
         "nsPagedSizeLimit: -1",
     ];
     stopped_at_limit(&case.run(&["campaign", "plan"]), &size);
+    scope_check_fails(&case.run(&["check-config"]), &size);
     let start = case.run(&start_args("lim"));
     stopped_at_limit(&start, &size);
     assert!(text(&start).contains("No account was marked"), "{}", text(&start));
