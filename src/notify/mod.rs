@@ -10,10 +10,11 @@ mod dates;
 pub mod message;
 pub mod pass;
 mod smtp;
+pub mod spool;
 pub mod templates;
 pub mod transport;
 
 pub use config::{MailConfig, MailConfigError, MailSettings};
 pub use message::{Built, MessageError, Recipient};
 pub use templates::{Kind, Rendered, TemplateError, Templates, Vars};
-pub use transport::{Delivery, Destination, Mailer, MailerError, SendError};
+pub use transport::{Delivery, Destination, Mailer, MailerError, ProbeError, SendError};

@@ -25,6 +25,8 @@ use lettre::transport::smtp::response::Response;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 
+mod probe;
+
 use super::config::{SmtpSecurity, SmtpSettings};
 
 /// An idle session older than this is checked with a NOOP before reuse (servers close idle

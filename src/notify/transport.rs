@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use super::config::{MailSettings, RetryPolicy, SmtpSecurity, SmtpSettings, TransportSettings};
 use super::message::message_id_of;
 use super::smtp::{Failure, SmtpClient};
+use super::spool::{self, SpoolState};
 
 /// Sends mail. One per process, shared (`Arc`) by every sender: the SMTP connection pool, the
 /// pacing and the concurrency bound are per `Mailer`.
@@ -85,9 +86,29 @@ pub enum MailerError {
     SpoolDir { path: PathBuf, message: String },
 }
 
+/// Why [`Mailer::probe`] found that no message could go out, by what the operator fixes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    /// No session: connection refused, no route, time-out.
+    #[error("{0}")]
+    Unreachable(String),
+    /// TLS failed (certificate not trusted, name mismatch) or STARTTLS is not offered.
+    #[error("{0}")]
+    Tls(String),
+    /// The server refused the credentials.
+    #[error("{0}")]
+    Auth(String),
+    /// The server refused the session (greeting or EHLO).
+    #[error("{0}")]
+    Refused(String),
+    /// The spool folder cannot take files.
+    #[error("{0}")]
+    Spool(String),
+}
+
 impl Mailer {
-    /// Builds the mailer; opens no connection (the first send does). The file transport creates
-    /// its spool directory.
+    /// Builds the mailer; opens no connection (the first send does). The file transport's spool
+    /// folder must take files or be creatable; the first message creates it.
     pub fn new(settings: &MailSettings) -> Result<Mailer, MailerError> {
         let inner = match &settings.transport {
             TransportSettings::Smtp(smtp) => {
@@ -101,9 +122,10 @@ impl Mailer {
                 }
             }
             TransportSettings::File { spool_dir } => {
-                std::fs::create_dir_all(spool_dir).map_err(|e| MailerError::SpoolDir {
+                // Checked, not created: the first message creates it (check-config changes nothing).
+                spool::check(spool_dir).map_err(|message| MailerError::SpoolDir {
                     path: spool_dir.clone(),
-                    message: e.to_string(),
+                    message,
                 })?;
                 Inner::File {
                     spool_dir: spool_dir.clone(),
@@ -167,6 +189,30 @@ impl Mailer {
             attempts: self.retry.max_attempts,
             last,
         })
+    }
+
+    /// Checks that messages could go out, sending none: SMTP opens one session (TCP, TLS, EHLO,
+    /// STARTTLS, AUTH as configured) and closes it with QUIT; the file transport checks its spool
+    /// folder. Says what was checked.
+    pub async fn probe(&self) -> Result<String, ProbeError> {
+        match &self.inner {
+            Inner::Smtp { client, url } => {
+                let steps = client.probe().await?;
+                Ok(format!("{url}: {steps}, QUIT; nothing sent"))
+            }
+            Inner::File { spool_dir } => match spool::check(spool_dir) {
+                Ok(SpoolState::Writable) => Ok(format!("spool folder {}: writable", spool_dir.display())),
+                Ok(SpoolState::Creatable { parent }) => Ok(format!(
+                    "spool folder {}: not there yet, created at the first mail ({} is writable)",
+                    spool_dir.display(),
+                    parent.display()
+                )),
+                Err(message) => Err(ProbeError::Spool(format!(
+                    "mail.spool_dir {}: {message}",
+                    spool_dir.display()
+                ))),
+            },
+        }
     }
 
     /// Closes pooled SMTP connections (QUIT). Sends after this fail.
@@ -271,6 +317,7 @@ async fn write_spool(spool_dir: &Path, message_id: &str, bytes: Vec<u8>) -> std:
     let dir = spool_dir.to_owned();
     tokio::task::spawn_blocking(move || {
         use std::io::Write;
+        std::fs::create_dir_all(&dir)?;
         let tmp = dir.join(format!(".{name}.tmp"));
         let path = dir.join(&name);
         let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
