@@ -367,7 +367,7 @@ _pwresetd() {
             return 0
             ;;
         pwresetd__subcmd__check__subcmd__config)
-            opts="-h --config --log-format --help"
+            opts="-h --json --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -29,7 +29,7 @@ complete -c pwresetd -n "__fish_pwresetd_needs_command" -l log-format -d 'Log fo
 json\t''"
 complete -c pwresetd -n "__fish_pwresetd_needs_command" -s h -l help -d 'Print help'
 complete -c pwresetd -n "__fish_pwresetd_needs_command" -s V -l version -d 'Print version'
-complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "check-config" -d 'Validate the configuration, bind to the directory and open the store'
+complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "check-config" -d 'Preflight: check the configuration, the files `serve` loads, the directory (bind, the whole scope, policies) and the mail server; one line per check, or `--json`'
 complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "serve" -d 'Run the service: campaign worker, mails, portal, metrics (under systemd: Type=notify)'
 complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "campaign" -d 'Plan, start, inspect and revert campaigns'
 complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "account" -d 'Show what the directory and the store say about one account'
@@ -40,6 +40,7 @@ complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "breach-index" -d 
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand check-config" -l config -d 'Configuration file' -r -F
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand check-config" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand check-config" -l json -d 'Print the checks as a JSON array of {check, status, message, fix}'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand check-config" -s h -l help -d 'Print help'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand serve" -l config -d 'Configuration file' -r -F
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand serve" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
