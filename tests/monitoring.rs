@@ -5,7 +5,7 @@
 //! - `deploy/grafana/pwresetd.json` is valid JSON whose every query promtool parses;
 //! - `/metrics` of a live `pwresetd serve` passes `promtool check metrics`, reports readiness
 //!   without anyone polling `/readyz`, and exports every metric name that the rules and the
-//!   dashboard use, except those listed in [`CONCURRENT`].
+//!   dashboard use.
 //!
 //! promtool comes with Debian's `prometheus` package (scripts/install-deps installs it).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
@@ -21,11 +21,6 @@ use std::time::Duration;
 use chrono::{SecondsFormat, Utc};
 use common::daemon::{Daemon, get};
 use common::{Fixture, User, free_port, text};
-
-/// Metrics the rules and the dashboard use that other work in progress adds to the binary
-/// (the mail server's state, issue 12). Each must not be exported yet: once it is, this test
-/// says to take it off the list, so the list never hides a misspelt name.
-const CONCURRENT: &[&str] = &["pwresetd_mail_server_up"];
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -242,19 +237,9 @@ async fn live_metrics_pass_promtool_and_export_what_rules_and_dashboard_use() {
         .collect();
     assert!(used.len() >= 9, "{used:?}");
     for name in &used {
-        if CONCURRENT.contains(&name.as_str()) {
-            continue;
-        }
         assert!(
             names.contains(name),
             "{name} is used but not exported; exported: {names:?}"
-        );
-    }
-    for name in CONCURRENT {
-        assert!(used.contains(*name), "{name} is listed in CONCURRENT but used nowhere");
-        assert!(
-            !names.contains(*name),
-            "{name} is exported now: take it off CONCURRENT in tests/monitoring.rs"
         );
     }
 }

@@ -11,11 +11,13 @@
 //! reconciliation seeing it changed (or unflagged) set the bit again and take it off the ledger.
 //!
 //! Searches are always paged (AD refuses unpaged ones past 1000 entries) and continuation
-//! references are ignored. TLS is required (config refuses `allow_insecure`). Whether a candidate
+//! references are ignored; a search stopped at the LDAP policy's limits names the policy to
+//! raise (`limits.rs`). TLS is required (config refuses `allow_insecure`). Whether a candidate
 //! is the current password cannot be told: `unicodePwd` is never readable, and a bind would count
 //! as a failure when wrong.
 
 mod dont_expire;
+mod limits;
 mod password;
 mod policy;
 mod rights;
@@ -31,7 +33,8 @@ use super::common::{PolicyNames, Quirks, Shared};
 use super::ledger::Ledger;
 use super::search::{self, Entry};
 use super::{
-    Account, AccountDetails, BindCheck, DirectoryError, ExclusionReason, PasswordError, Warning, filetime, ops,
+    Account, AccountDetails, BindCheck, DirectoryError, ExclusionReason, LimitKind, PasswordError, Warning, filetime,
+    ops,
 };
 use crate::directory::config::{DirectoryConfig, DontExpire, Flavor};
 use crate::secret::Secret;
@@ -161,6 +164,10 @@ impl Quirks for ActiveDirectory {
         // invalidCredentials, whatever its `data` code: a wrong password, or an account that
         // cannot sign in now (disabled, expired, locked, must change).
         rc == 49
+    }
+
+    fn limit_fix(&self, kind: LimitKind, c: &DirectoryConfig) -> String {
+        limits::fix(kind, c.page_size)
     }
 
     async fn details(&self, s: &Shared, e: &Entry, account: Account) -> Result<AccountDetails, DirectoryError> {

@@ -41,7 +41,7 @@ pub use crate::campaign::scope::{Account, ExclusionReason, ScanItem};
 use crate::directory::config::{DirectoryConfig, Flavor};
 use crate::secret::Secret;
 use common::LdapDirectory;
-pub use error::{DirectoryError, PasswordError};
+pub use error::{DirectoryError, LimitKind, PasswordError};
 
 /// Everything the directory says about one account, for the helpdesk view.
 #[derive(Debug, Clone, Serialize)]
@@ -103,7 +103,9 @@ pub trait Directory: Send + Sync {
     async fn ping(&self) -> Result<(), DirectoryError>;
 
     /// Streams every account matching the user filter under the base DN into `sink`, in scope or
-    /// excluded with the reason. Memory stays bounded: the sink applies back-pressure.
+    /// excluded with the reason. Memory stays bounded: the sink applies back-pressure. When the
+    /// server stops the search at one of its limits the error is [`DirectoryError::Limit`], with
+    /// the flavour's fix: the scope is never read in pieces to get round a limit.
     async fn scan(&self, sink: mpsc::Sender<ScanItem>) -> Result<(), DirectoryError>;
 
     /// Warnings about the policies named by scanned accounts (`None` = the default policy).

@@ -2,7 +2,10 @@
 //!
 //! Mark = `pwdReset: TRUE`, which restricts the user to a password change only when the applying
 //! policy has `pwdMustChange: TRUE` (checked and warned about). Clear = `delete: pwdReset`.
-//! Writing `pwdReset` needs `manage` access for the service account.
+//! Writing `pwdReset` needs `manage` access for the service account, and reading the whole
+//! scope needs a `limits` line lifting slapd's size and time limits for it (`limits.rs`).
+
+mod limits;
 
 use std::collections::HashSet;
 
@@ -11,8 +14,10 @@ use ldap3::{Mod, Scope};
 
 use super::common::{PolicyNames, Quirks, Shared};
 use super::search::{self, Entry};
-use super::{Account, AccountDetails, BindCheck, DirectoryError, PasswordError, Warning, gentime, ops, userpassword};
-use crate::directory::config::{Flavor, PasswordHash};
+use super::{
+    Account, AccountDetails, BindCheck, DirectoryError, LimitKind, PasswordError, Warning, gentime, ops, userpassword,
+};
+use crate::directory::config::{DirectoryConfig, Flavor, PasswordHash};
 use crate::secret::Secret;
 
 const FLAG: &str = "pwdReset";
@@ -82,6 +87,10 @@ impl Quirks for OpenLdap {
     fn sign_in_refused(&self, rc: u32) -> bool {
         // invalidCredentials: a wrong password, or a locked account (ppolicy hides which).
         rc == 49
+    }
+
+    fn limit_fix(&self, kind: LimitKind, c: &DirectoryConfig) -> String {
+        limits::fix(kind, &c.bind_dn, &c.base_dn)
     }
 
     async fn details(&self, s: &Shared, e: &Entry, account: Account) -> Result<AccountDetails, DirectoryError> {

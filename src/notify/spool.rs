@@ -1,6 +1,7 @@
 //! The file transport's spool folder: whether messages can be written there, found without
-//! leaving anything behind. The folder itself is created at the first message, not when the
-//! mailer is built, so that `check-config` beside a live service changes nothing.
+//! leaving anything behind, and writing each message there atomically. The folder itself is
+//! created at the first message, not when the mailer is built, so that `check-config` beside a
+//! live service changes nothing.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,39 @@ pub fn check(dir: &Path) -> Result<SpoolState, String> {
         let _ = std::fs::remove_dir(&probe);
         Ok(SpoolState::Creatable { parent: at })
     }
+}
+
+/// Writes `<spool_dir>/<UTC timestamp>-<message id>.eml` atomically (temp file, fsync, rename).
+pub(super) async fn write(spool_dir: &Path, message_id: &str, bytes: Vec<u8>) -> std::io::Result<PathBuf> {
+    let id: String = message_id
+        .trim_matches(['<', '>'])
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let name = format!("{}-{id}.eml", chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"));
+    let dir = spool_dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        std::fs::create_dir_all(&dir)?;
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let path = dir.join(&name);
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let written = file.write_all(&bytes).and_then(|()| file.sync_all());
+        if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, &path)) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        std::fs::File::open(&dir)?.sync_all()?;
+        Ok(path)
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 fn nanos() -> u32 {

@@ -163,6 +163,8 @@ fn directory_failure(check: &'static str, e: &DirectoryError) -> Check {
         }
         DirectoryError::Operation { .. } => "correct what the directory's answer names, then run check-config again",
         DirectoryError::Ledger { .. } => "make directory.dont_expire_ledger writable by the service user",
+        // The flavour's own words: the setting and the service account to lift the limit for.
+        DirectoryError::Limit { fix, .. } => return Check::fail(check, e.without_fix(), fix.as_str()),
     };
     Check::fail(check, e.to_string(), fix)
 }
