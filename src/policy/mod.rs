@@ -13,10 +13,12 @@
 //!                                                      denylist, opens the breach index
 //! Policy::check(&self, &CheckInput) -> Result<Verdict, CheckError> every violation at once;
 //!                                                      Err only when a check could not run
+//! Policy::check_with_entry(&self, &CheckInput, Option<&str>)      same, reusing the caller's
+//!                                                      history hash of the candidate
 //! Policy::rules(&self) -> Vec<RuleDescription>         the rules in force, for a form
 //! CheckInput { password: &Password, current: Option<&Password>, history: &[String], subject: &Subject }
 //! Verdict { is_accepted(), violations() -> &[Violation { rule: RuleId, message }] }
-//! hash_for_history(&Password) -> Result<String, HistoryError>   argon2id PHC for the store
+//! hash_for_history(&Password, history: &[String]) -> Result<String, HistoryError>   argon2id PHC for the store
 //! breach::{build, build_with, BreachIndex::open, BreachIndex::lookup, sha1}
 //! ```
 //!
@@ -144,6 +146,14 @@ impl Policy {
 
     /// Checks every rule in force and returns every violation, in [`Policy::rules`] order.
     pub fn check(&self, input: &CheckInput<'_>) -> Result<Verdict, CheckError> {
+        self.check_with_entry(input, None)
+    }
+
+    /// [`Policy::check`] when the caller has already hashed the candidate for the store with
+    /// [`hash_for_history`] over the same `input.history` (the portal does): the reuse rule
+    /// compares with that hash instead of computing its own, so a submit costs one argon2id
+    /// computation. `entry` must be the hash of `input.password`.
+    pub fn check_with_entry(&self, input: &CheckInput<'_>, entry: Option<&str>) -> Result<Verdict, CheckError> {
         let cfg = &self.config;
         let typed = input.password.expose();
         let pw = normalise(typed);
@@ -176,7 +186,7 @@ impl Policy {
         if let Some(count) = self.breach_count(typed, &pw)? {
             refuse(RuleId::Breached, message::breached(count));
         }
-        if cfg.history > 0 && history::is_reused(&pw, input.history, cfg.history as usize)? {
+        if cfg.history > 0 && history::is_reused(&pw, input.history, cfg.history as usize, entry)? {
             refuse(RuleId::Reused, message::reused());
         }
         if cfg.differs_from_current

@@ -32,26 +32,12 @@ impl Change<'_> {
 
     #[tracing::instrument(name = "change", skip_all, fields(dn = %self.details.account.dn, flow = self.flow.as_str(), campaign = self.records.first().map(|r| r.campaign.as_str())))]
     pub async fn run(self, typed: Typed) -> Outcome {
-        if let Err(outcome) = self.check(&typed).await {
-            return outcome;
-        }
-        let keep = self.state.policy().config().history;
-        let new = typed.new.clone();
-        let hash = async {
-            if keep == 0 {
-                return None;
-            }
-            match self.state.cpu(move || hash_for_history(&new)).await {
-                Some(Ok(phc)) => Some(phc),
-                Some(Err(e)) => {
-                    tracing::error!(error = %e, "portal: cannot hash the new password for the history");
-                    None
-                }
-                None => None,
-            }
+        let phc = match self.check(&typed).await {
+            Ok(phc) => phc,
+            Err(outcome) => return outcome,
         };
-        let (written, phc) = tokio::join!(self.write(&typed), hash);
-        if let Err(outcome) = written {
+        let keep = self.state.policy().config().history;
+        if let Err(outcome) = self.write(&typed).await {
             return outcome;
         }
         if let Err(outcome) = self.verify(&typed.new).await {
@@ -64,7 +50,10 @@ impl Change<'_> {
     }
 
     /// The portal's policy, then "not the current password" where only the directory can tell.
-    async fn check(&self, typed: &Typed) -> Result<(), Outcome> {
+    /// Returns the new password's history entry (None when the history is off or the hash
+    /// failed, which is logged): hashed once with the account's history salt, it serves both
+    /// the reuse rule and the store.
+    async fn check(&self, typed: &Typed) -> Result<Option<String>, Outcome> {
         let policy = self.state.policy();
         let dn = self.dn().to_owned();
         let n = policy.config().history;
@@ -78,22 +67,24 @@ impl Change<'_> {
                 .map_err(|e| store_down(&e))?
         };
         let (new, current, subject) = (typed.new.clone(), typed.current.clone(), subject(&self.details));
-        let verdict = self
+        let (verdict, phc) = self
             .state
             .cpu(move || {
-                policy.check(&CheckInput {
+                let phc = (n > 0).then(|| history_entry(&new, &history)).flatten();
+                let input = CheckInput {
                     password: &new,
                     current: current.as_ref(),
                     history: &history,
                     subject: &subject,
-                })
+                };
+                (policy.check_with_entry(&input, phc.as_deref()), phc)
             })
             .await
-            .ok_or(Outcome::Unavailable)?
-            .map_err(|e| {
-                tracing::error!(error = %e, "portal: the password policy check could not run");
-                Outcome::Unavailable
-            })?;
+            .ok_or(Outcome::Unavailable)?;
+        let verdict = verdict.map_err(|e| {
+            tracing::error!(error = %e, "portal: the password policy check could not run");
+            Outcome::Unavailable
+        })?;
         let mut violations = verdict.violations().to_vec();
         if typed.current.is_none() && self.state.policy().config().differs_from_current {
             let secret = Secret::new(typed.new.expose());
@@ -111,7 +102,7 @@ impl Change<'_> {
             }
         }
         if violations.is_empty() {
-            Ok(())
+            Ok(phc)
         } else {
             tracing::info!(rules = ?violations.iter().map(|v| v.rule).collect::<Vec<_>>(), "portal: policy refused a new password");
             Err(Outcome::Violations(violations))
@@ -210,6 +201,15 @@ impl Change<'_> {
             }
         }
     }
+}
+
+/// The new password hashed for the store with the account's history salt; None (logged) when
+/// it cannot be made: the change goes ahead without a history entry, as a reuse check that
+/// cannot run would be refused instead (fail closed there, not here).
+fn history_entry(new: &Password, history: &[String]) -> Option<String> {
+    hash_for_history(new, history)
+        .map_err(|e| tracing::error!(error = %e, "portal: cannot hash the new password for the history"))
+        .ok()
 }
 
 fn subject(details: &AccountDetails) -> Subject {
