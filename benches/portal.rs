@@ -339,6 +339,7 @@ async fn measured(
         p50,
         p99,
         rate: n / wall,
+        cpu_ms: ours * 1000.0 / n,
     })
 }
 
@@ -348,6 +349,8 @@ struct Scored {
     p50: Duration,
     p99: Duration,
     rate: f64,
+    /// CPU of this process (portal + load generator) per submit: what load elsewhere does not skew.
+    cpu_ms: f64,
 }
 
 /// GETs `url` every 50 ms until `stop`; the latencies.
@@ -571,6 +574,7 @@ fn main() -> Res<()> {
             println!("table: | {what} | {figure} | {base} | x{ratio:.2} |");
         };
         row(format!("portal: {users}-user burst, submits/s"), format!("{:.0}", after.rate), format!("{:.0} (5 legacy salts)", before.rate), after.rate / before.rate);
+        row("portal: CPU per submit (portal + load generator)".into(), format!("{:.1} ms", after.cpu_ms), format!("{:.1} ms (5 legacy salts)", before.cpu_ms), after.cpu_ms / before.cpu_ms);
         row(format!("portal: {users}-user burst, p50 / p99"), format!("{:.0} / {:.0} ms", ms(after.p50), ms(after.p99)), format!("{:.0} / {:.0} ms (5 legacy salts)", ms(before.p50), ms(before.p99)), ms(after.p99) / ms(before.p99));
         row(format!("portal: {many}-user burst, submits/s (p50 / p99)"), format!("{:.0} ({:.0} / {:.0} ms)", at_many.rate, ms(at_many.p50), ms(at_many.p99)), format!("{:.0} ({users} users)", after.rate), at_many.rate / after.rate);
         row(format!("portal: GET /healthz p99 during the {users} / {many}-user burst"), format!("{:.1} / {:.1} ms", ms(health), ms(many_health)), format!("{:.2} ms idle", ms(base_p99)), ms(health) / ms(base_p99));
