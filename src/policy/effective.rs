@@ -46,6 +46,12 @@ impl<'a> Effective<'a> {
 
     /// Checks every rule in force and returns every violation, in [`Effective::rules`] order.
     pub fn check(&self, input: &CheckInput<'_>) -> Result<Verdict, CheckError> {
+        self.check_with_entry(input, None)
+    }
+
+    /// [`Effective::check`] reusing the caller's history hash of the candidate (see
+    /// [`Policy::check_with_entry`]): one argon2id computation per submit.
+    pub fn check_with_entry(&self, input: &CheckInput<'_>, entry: Option<&str>) -> Result<Verdict, CheckError> {
         let cfg = self.policy.config();
         let typed = input.password.expose();
         let pw = normalise(typed);
@@ -81,7 +87,7 @@ impl<'a> Effective<'a> {
             refuse(RuleId::Breached, message::breached(count));
         }
         let keep = self.history();
-        if keep > 0 && history::is_reused(&pw, input.history, keep as usize)? {
+        if keep > 0 && history::is_reused(&pw, input.history, keep as usize, entry)? {
             refuse(RuleId::Reused, message::reused());
         }
         if cfg.differs_from_current

@@ -13,6 +13,8 @@
 //!                                                      denylist, opens the breach index
 //! Policy::check(&self, &CheckInput) -> Result<Verdict, CheckError> every violation at once;
 //!                                                      Err only when a check could not run
+//! Policy::check_with_entry(&self, &CheckInput, Option<&str>)      same, reusing the caller's
+//!                                                      history hash of the candidate
 //! Policy::rules(&self) -> Vec<RuleDescription>         the rules in force, for a form
 //! Policy::effective(&self, Option<&DirectoryRules>) -> Effective   [policy] with the
 //!                                                      directory's rules as a floor:
@@ -21,7 +23,7 @@
 //!                                                      filled by the directory flavour
 //! CheckInput { password: &Password, current: Option<&Password>, history: &[String], subject: &Subject }
 //! Verdict { is_accepted(), violations() -> &[Violation { rule: RuleId, message }] }
-//! hash_for_history(&Password) -> Result<String, HistoryError>   argon2id PHC for the store
+//! hash_for_history(&Password, history: &[String]) -> Result<String, HistoryError>   argon2id PHC for the store
 //! breach::{build, build_with, BreachIndex::open, BreachIndex::lookup, sha1}
 //! ```
 //!
@@ -162,6 +164,14 @@ impl Policy {
     /// order. With the directory's rules: [`Policy::effective`].
     pub fn check(&self, input: &CheckInput<'_>) -> Result<Verdict, CheckError> {
         self.effective(None).check(input)
+    }
+
+    /// [`Policy::check`] when the caller has already hashed the candidate for the store with
+    /// [`hash_for_history`] over the same `input.history` (the portal does): the reuse rule
+    /// compares with that hash instead of computing its own, so a submit costs one argon2id
+    /// computation. `entry` must be the hash of `input.password`.
+    pub fn check_with_entry(&self, input: &CheckInput<'_>, entry: Option<&str>) -> Result<Verdict, CheckError> {
+        self.effective(None).check_with_entry(input, entry)
     }
 
     fn denylisted(&self, normalised: &str) -> bool {

@@ -38,25 +38,11 @@ impl Change<'_> {
             Err(e) => return directory_down(&e),
         };
         let keep = self.state.policy().effective(floor.as_ref()).history();
-        if let Err(outcome) = self.check(&typed, floor, keep).await {
-            return outcome;
-        }
-        let new = typed.new.clone();
-        let hash = async {
-            if keep == 0 {
-                return None;
-            }
-            match self.state.cpu(move || hash_for_history(&new)).await {
-                Some(Ok(phc)) => Some(phc),
-                Some(Err(e)) => {
-                    tracing::error!(error = %e, "portal: cannot hash the new password for the history");
-                    None
-                }
-                None => None,
-            }
+        let phc = match self.check(&typed, floor, keep).await {
+            Ok(phc) => phc,
+            Err(outcome) => return outcome,
         };
-        let (written, phc) = tokio::join!(self.write(&typed), hash);
-        if let Err(outcome) = written {
+        if let Err(outcome) = self.write(&typed).await {
             return outcome;
         }
         if let Err(outcome) = self.verify(&typed.new).await {
@@ -70,7 +56,10 @@ impl Change<'_> {
 
     /// The effective policy (`[policy]` with the directory's rules `floor`, keeping `keep`
     /// earlier passwords), then "not the current password" where only the directory can tell.
-    async fn check(&self, typed: &Typed, floor: Option<DirectoryRules>, keep: u32) -> Result<(), Outcome> {
+    /// Returns the new password's history entry (None when the history is off or the hash
+    /// failed, which is logged): hashed once with the account's history salt, it serves both
+    /// the reuse rule and the store.
+    async fn check(&self, typed: &Typed, floor: Option<DirectoryRules>, keep: u32) -> Result<Option<String>, Outcome> {
         let policy = self.state.policy();
         let dn = self.dn().to_owned();
         let history = if keep == 0 {
@@ -84,22 +73,29 @@ impl Change<'_> {
         };
         let (new, current, subject) = (typed.new.clone(), typed.current.clone(), subject(&self.details));
         let (checked, directory) = (policy.clone(), floor.clone());
-        let verdict = self
+        let (verdict, phc) = self
             .state
             .cpu(move || {
-                checked.effective(directory.as_ref()).check(&CheckInput {
+                let phc = (keep > 0).then(|| history_entry(&new, &history)).flatten();
+                let input = CheckInput {
                     password: &new,
                     current: current.as_ref(),
                     history: &history,
                     subject: &subject,
-                })
+                };
+                (
+                    checked
+                        .effective(directory.as_ref())
+                        .check_with_entry(&input, phc.as_deref()),
+                    phc,
+                )
             })
             .await
-            .ok_or(Outcome::Unavailable)?
-            .map_err(|e| {
-                tracing::error!(error = %e, "portal: the password policy check could not run");
-                Outcome::Unavailable
-            })?;
+            .ok_or(Outcome::Unavailable)?;
+        let verdict = verdict.map_err(|e| {
+            tracing::error!(error = %e, "portal: the password policy check could not run");
+            Outcome::Unavailable
+        })?;
         let mut violations = verdict.violations().to_vec();
         if typed.current.is_none() && policy.config().differs_from_current {
             let secret = Secret::new(typed.new.expose());
@@ -117,7 +113,7 @@ impl Change<'_> {
             }
         }
         if violations.is_empty() {
-            return Ok(());
+            return Ok(phc);
         }
         tracing::info!(rules = ?violations.iter().map(|v| v.rule).collect::<Vec<_>>(), "portal: policy refused a new password");
         let effective = policy.effective(floor.as_ref());
@@ -220,6 +216,15 @@ impl Change<'_> {
             }
         }
     }
+}
+
+/// The new password hashed for the store with the account's history salt; None (logged) when
+/// it cannot be made: the change goes ahead without a history entry, as a reuse check that
+/// cannot run would be refused instead (fail closed there, not here).
+fn history_entry(new: &Password, history: &[String]) -> Option<String> {
+    hash_for_history(new, history)
+        .map_err(|e| tracing::error!(error = %e, "portal: cannot hash the new password for the history"))
+        .ok()
 }
 
 fn subject(details: &AccountDetails) -> Subject {
