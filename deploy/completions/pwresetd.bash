@@ -855,12 +855,16 @@ _pwresetd() {
             return 0
             ;;
         pwresetd__subcmd__policy__subcmd__show)
-            opts="-h --json --config --log-format --help"
+            opts="-h --login --json --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --login)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

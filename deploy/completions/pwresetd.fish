@@ -124,10 +124,11 @@ json\t''"
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from check" -l with-current -d 'Read the current password from the second line of standard input and refuse it'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from check" -l json -d 'Print the verdict as JSON: {"accepted": bool, "violations": [{"rule", "message"}]}'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from show" -l login -d 'Show the rules for this account (its own directory policy, when one applies) instead of the directory\'s default policy' -r
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from show" -l config -d 'Configuration file' -r -F
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from show" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from show" -l json -d 'Print the rules as JSON: [{"rule", "text"}]'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from show" -l json -d 'Print the rules as JSON: [{"rule", "text", "source"}]'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -l token-file -d 'A file holding the API token (NAME.SECRET) on its first line' -r -F

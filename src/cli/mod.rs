@@ -288,7 +288,8 @@ async fn run_policy(path: &std::path::Path, cmd: policy::PolicyCommand) -> Resul
     Ok(policy::run_policy(cmd, &config.policy, Some(&lookup)).await?)
 }
 
-/// The policy CLI's view of the directory: an account's personal data by login.
+/// The policy CLI's view of the directory: an account's personal data and password rules by
+/// login.
 struct DirectoryLookup(Arc<dyn Directory>);
 
 #[async_trait::async_trait]
@@ -302,6 +303,15 @@ impl policy::PersonLookup for DirectoryLookup {
             display_name: d.account.display_name,
             mail: d.account.mail,
         }))
+    }
+
+    async fn rules(&self, login: Option<&str>) -> Result<Option<crate::policy::DirectoryRules>, DirectoryError> {
+        let dn = match login {
+            None => None,
+            // An unknown login has been refused by `floor_for` already.
+            Some(login) => self.0.find_by_login(login).await?.map(|d| d.account.dn),
+        };
+        self.0.password_rules(dn.as_deref()).await
     }
 }
 

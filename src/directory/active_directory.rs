@@ -37,6 +37,7 @@ use super::{
     ops,
 };
 use crate::directory::config::{DirectoryConfig, DontExpire, Flavor};
+use crate::policy::DirectoryRules;
 use crate::secret::Secret;
 use dont_expire::Restore;
 
@@ -202,19 +203,16 @@ impl Quirks for ActiveDirectory {
     async fn policy_warnings(&self, s: &Shared, policies: &PolicyNames) -> Result<Vec<Warning>, DirectoryError> {
         let mut warnings = Vec::new();
         for p in policies {
-            let (rules, name) = match p {
-                None => {
-                    let domain = self.domain(s).await?;
-                    (policy::domain_rules(&s.pool, domain).await?, domain)
-                }
-                Some(pso) => (policy::pso_rules(&s.pool, pso).await?, pso.as_str()),
-            };
-            match rules {
-                Some(r) => warnings.extend(r.stricter_than(&s.config.policy_floor)),
-                None => warnings.push(Warning::advisory(format!(
+            if self.rules(s, p.as_deref()).await?.is_none() {
+                let name = match p {
+                    Some(pso) => pso.as_str(),
+                    None => self.domain(s).await?,
+                };
+                warnings.push(Warning::advisory(format!(
                     "the password policy of {name} is not readable by the service account: pwresetd \
-                     cannot compare it with [policy]"
-                ))),
+                     cannot adopt its rules, so its accounts may pass the portal's checks and then see \
+                     the directory refuse the password; let the service account read it"
+                )));
             }
         }
         Ok(warnings)
@@ -227,6 +225,13 @@ impl Quirks for ActiveDirectory {
             attrs.push(UAC);
         }
         rights::check(&s.pool, &s.config.bind_dn, dn, &attrs).await.map(Some)
+    }
+
+    async fn rules(&self, s: &Shared, policy: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError> {
+        match policy {
+            None => policy::domain_rules(&s.pool, self.domain(s).await?).await,
+            Some(pso) => policy::pso_rules(&s.pool, pso).await,
+        }
     }
 
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {

@@ -21,6 +21,7 @@ use super::{
     ScanItem, Warning, groups, scope,
 };
 use crate::directory::config::{DirectoryConfig, Flavor};
+use crate::policy::DirectoryRules;
 use crate::secret::Secret;
 
 /// The policies named by scanned accounts (`None`: the directory's default), as
@@ -91,6 +92,10 @@ pub(crate) trait Quirks: Send + Sync {
     async fn write_warnings(&self, _s: &Shared, _dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
         Ok(None)
     }
+
+    /// The rules of the policy named `policy` (`None`: the directory's default), as the policy
+    /// engine's data; `None` when there is none or it is not readable.
+    async fn rules(&self, s: &Shared, policy: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError>;
 
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError>;
 
@@ -227,6 +232,19 @@ impl<Q: Quirks> Directory for LdapDirectory<Q> {
 
     async fn write_warnings(&self, dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
         self.quirks.write_warnings(&self.shared, dn).await
+    }
+
+    async fn password_rules(&self, dn: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError> {
+        let policy = match dn {
+            None => None,
+            // Read again, by base search: a subtree search may not return the policy attribute
+            // (constructed on Active Directory, operational elsewhere).
+            Some(dn) => match self.shared.entry(dn, &[Q::POLICY_ATTR]).await? {
+                Some(e) => e.first(Q::POLICY_ATTR).map(str::to_owned),
+                None => return Ok(None),
+            },
+        };
+        self.quirks.rules(&self.shared, policy.as_deref()).await
     }
 
     async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError> {

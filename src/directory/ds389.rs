@@ -35,6 +35,7 @@ use super::{
     ops,
 };
 use crate::directory::config::{DirectoryConfig, Flavor};
+use crate::policy::DirectoryRules;
 use crate::secret::Secret;
 
 const EXPIRY: &str = "passwordExpirationTime";
@@ -46,6 +47,15 @@ const GLOBAL_POLICY: &str = "cn=config";
 
 /// 389-DS's quirks: the rest of the work is [`LdapDirectory`](super::common::LdapDirectory)'s.
 pub struct Ds389;
+
+/// The policy entry for an account's `pwdpolicysubentry` (`None`: the global one), and how it
+/// governs.
+fn governing(named: Option<&str>) -> (&str, &'static str) {
+    match named {
+        Some(dn) => (dn, "named by pwdpolicysubentry"),
+        None => (GLOBAL_POLICY, "the global policy"),
+    }
+}
 
 /// Whether a `passwordExpirationTime` value restricts the account now.
 fn expired(value: Option<&str>) -> bool {
@@ -109,16 +119,19 @@ impl Quirks for Ds389 {
     async fn policy_warnings(&self, s: &Shared, policies: &PolicyNames) -> Result<Vec<Warning>, DirectoryError> {
         let mut warnings = Vec::new();
         let mut checked = HashSet::new();
-        for policy in policies {
-            let (dn, governs) = match policy {
-                Some(dn) => (dn.as_str(), "named by pwdpolicysubentry"),
-                None => (GLOBAL_POLICY, "the global policy"),
-            };
+        for named in policies {
+            let (dn, governs) = governing(named.as_deref());
             if checked.insert(dn.to_ascii_lowercase()) {
-                warnings.extend(policy::check(&s.pool, &s.config.policy_floor, dn, governs).await?);
+                let entry = policy::read(&s.pool, dn).await?;
+                warnings.extend(policy::warnings(entry.as_ref(), dn, governs));
             }
         }
         Ok(warnings)
+    }
+
+    async fn rules(&self, s: &Shared, named: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError> {
+        let (dn, governs) = governing(named);
+        Ok(policy::read(&s.pool, dn).await?.map(|e| policy::rules(&e, governs)))
     }
 
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {

@@ -24,7 +24,6 @@ mod groups;
 mod ledger;
 pub mod openldap;
 mod ops;
-mod rules;
 mod scope;
 mod search;
 pub mod userpassword;
@@ -39,6 +38,7 @@ use tokio::sync::mpsc;
 
 pub use crate::campaign::scope::{Account, ExclusionReason, ScanItem};
 use crate::directory::config::{DirectoryConfig, Flavor};
+use crate::policy::DirectoryRules;
 use crate::secret::Secret;
 use common::LdapDirectory;
 pub use error::{DirectoryError, LimitKind, PasswordError};
@@ -114,6 +114,12 @@ pub trait Directory: Send + Sync {
     /// What stops the service account from marking `dn` (an account in scope) or setting its
     /// password, as far as the directory tells without a write; `None` when it cannot tell.
     async fn write_warnings(&self, dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError>;
+
+    /// The directory's own password rules for the account at `dn` (its fine-grained policy when
+    /// one applies) or, with `None`, for accounts under the default policy, as data for the
+    /// policy engine's floor. `None` when the directory has none or they are not readable (the
+    /// flavour's [`Directory::policy_warnings`] say so).
+    async fn password_rules(&self, dn: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError>;
 
     /// Looks an account up by login (in scope of the user filter); `None` when unknown.
     async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError>;

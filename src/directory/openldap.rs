@@ -7,6 +7,8 @@
 
 mod limits;
 
+mod policy;
+
 use std::collections::HashSet;
 
 use async_trait::async_trait;
@@ -18,6 +20,7 @@ use super::{
     Account, AccountDetails, BindCheck, DirectoryError, LimitKind, PasswordError, Warning, gentime, ops, userpassword,
 };
 use crate::directory::config::{DirectoryConfig, Flavor, PasswordHash};
+use crate::policy::DirectoryRules;
 use crate::secret::Secret;
 
 const FLAG: &str = "pwdReset";
@@ -123,6 +126,20 @@ impl Quirks for OpenLdap {
             }
         }
         Ok(warnings)
+    }
+
+    async fn rules(&self, s: &Shared, named: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError> {
+        let (dn, governs) = match named {
+            Some(dn) => (dn.to_owned(), "named by pwdPolicySubentry"),
+            None => match default_policy(s).await? {
+                Ok(dn) => (dn, "the default policy"),
+                // Not known: the warning is policy_warnings' to give.
+                Err(_) => return Ok(None),
+            },
+        };
+        Ok(s.entry(&dn, &policy::ATTRS)
+            .await?
+            .and_then(|e| policy::rules(&e, governs)))
     }
 
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {

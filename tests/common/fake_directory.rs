@@ -19,6 +19,7 @@ use pwresetd::directory::{
     Account, AccountDetails, BindCheck, Directory, DirectoryError, ExclusionReason, LimitKind, PasswordError, Presence,
     ScanItem, Warning,
 };
+use pwresetd::policy::DirectoryRules;
 use pwresetd::secret::Secret;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -348,6 +349,10 @@ impl Directory for FakeDirectory {
     }
 
     async fn write_warnings(&self, _: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
+        Ok(None)
+    }
+
+    async fn password_rules(&self, _: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError> {
         Ok(None)
     }
 

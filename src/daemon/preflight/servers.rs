@@ -1,7 +1,7 @@
 //! The server stage of the preflight, run only on a valid configuration: the directory (bind,
-//! TLS, the whole scope, the policies that decide whether the mark takes effect, write rights
-//! where the flavour can tell) and the mail server or spool folder. Reads only: nothing is
-//! marked, nothing sent.
+//! TLS, the whole scope, the policies that decide whether the mark takes effect, the effective
+//! password policy under each of them, write rights where the flavour can tell) and the mail
+//! server or spool folder. Reads only: nothing is marked, nothing sent.
 
 use std::collections::BTreeSet;
 
@@ -31,7 +31,10 @@ pub(super) async fn directory(services: &Services) -> Vec<Check> {
         }
     };
     checks.extend(scope(&plan, c));
-    checks.extend(policies(default_policy.into_iter().chain(plan.warnings)));
+    checks.extend(policies(
+        default_policy.into_iter().chain(plan.warnings.iter().cloned()),
+    ));
+    checks.extend(effective(services, &plan).await);
     if let Some(sample) = plan.sample.first() {
         match dir.write_warnings(&sample.dn).await {
             Ok(None) => {}
@@ -127,6 +130,41 @@ fn policies(warnings: impl Iterator<Item = Warning>) -> Vec<Check> {
             "directory policy",
             "the mark takes effect under every policy that applies to the scope",
         )];
+    }
+    checks
+}
+
+/// The effective password policy (`[policy]` with the directory's own rules as a floor) under
+/// each policy that applies to the scope, one check each, every rule with where it comes from.
+/// Read for one account under each policy, as the portal reads it for the account it serves.
+async fn effective(services: &Services, plan: &Plan) -> Vec<Check> {
+    let policy = services.portal.policy();
+    let mut accounts: Vec<Option<&str>> = plan.policy_accounts.values().map(|dn| Some(dn.as_str())).collect();
+    if accounts.is_empty() {
+        accounts.push(None);
+    }
+    let mut checks = Vec::new();
+    for dn in accounts {
+        let rules = match services.directory.password_rules(dn).await {
+            Ok(rules) => rules,
+            Err(e) => {
+                checks.push(directory_failure("effective policy", &e));
+                continue;
+            }
+        };
+        let under = match (&rules, dn) {
+            (Some(r), _) => format!("under {}", r.source),
+            // Not readable: `directory policy` above says so and how to fix it.
+            (None, Some(dn)) => {
+                format!("for accounts such as {dn}, [policy] alone (the directory's own rules are unknown)")
+            }
+            (None, None) => "[policy] alone (the directory's own rules are unknown)".to_owned(),
+        };
+        let lines = policy.effective(rules.as_ref()).report();
+        checks.push(Check::ok(
+            "effective policy",
+            format!("{under}:\n      {}", lines.join("\n      ")),
+        ));
     }
     checks
 }
