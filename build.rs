@@ -1,8 +1,10 @@
-//! Build script: records the git commit the binary is built from, for `pwresetd --version`.
+//! Build script: records the git commit the binary is built from, for `pwresetd --version`, and
+//! lists the portal's language catalogues (`templates/portal/lang/*.toml`) for `portal::lang`, so
+//! that a language is a new file and no code.
 //!
 //! Outside a git checkout of this project (a source tarball, a distribution's build) the commit
-//! is "unknown", unless the `PWRESETD_COMMIT` environment variable names it. It only asks git;
-//! it must not generate code or depend on the library (that would rebuild on every change).
+//! is "unknown", unless the `PWRESETD_COMMIT` environment variable names it. It only asks git and
+//! lists one directory; it must not depend on the library (that would rebuild on every change).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,6 +19,34 @@ fn main() {
         .or_else(git_commit)
         .unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=PWRESETD_COMMIT={commit}");
+    portal_catalogues();
+}
+
+/// Writes `$OUT_DIR/portal_catalogues.rs`: `const CATALOGUES: &[(&str, &str)]`, each language
+/// tag (the file's stem) with the file's text, in the order of the tags.
+fn portal_catalogues() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/portal/lang");
+    // A directory: cargo reruns this script when any file in it changes, or one is added.
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| entries.filter_map(|e| Some(e.ok()?.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "toml"));
+    files.sort();
+    let mut code = String::from("const CATALOGUES: &[(&str, &str)] = &[\n");
+    for file in &files {
+        let tag = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        code.push_str(&format!(
+            "    ({tag:?}, include_str!({:?})),\n",
+            file.display().to_string()
+        ));
+    }
+    code.push_str("];\n");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("portal_catalogues.rs");
+    if let Err(e) = std::fs::write(&out, code) {
+        // A build script reports by failing: cargo shows this line.
+        panic!("writing {}: {e}", out.display());
+    }
 }
 
 /// The checked-out commit, when this package is the top of a git work tree (not a tarball

@@ -1,12 +1,14 @@
 //! The helpdesk in a real browser (headless Chromium through chromedriver and fantoccini, on a
 //! desktop-sized window): sign in → search → account page → "Send a new link", then the
-//! campaign page with its chart. Screenshots go to `target/test-artifacts/`.
+//! campaign page with its chart. Then every helpdesk page, on a phone and on a desktop, passes
+//! axe-core's WCAG 2.1 A/AA rules and fits the screen. Screenshots go to
+//! `target/test-artifacts/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
 
 use common::USER_PASSWORD;
-use common::browser::{Driver, Screen, click, screenshot, text_of, type_into};
+use common::browser::{Driver, Screen, assert_accessible, click, screenshot, submit, text_of, type_into};
 use common::helpdesk::{CAMPAIGN, Setup};
 use fantoccini::{Client, Locator};
 
@@ -116,4 +118,56 @@ async fn the_campaign_page_shows_its_chart(s: &Setup, b: &Client) -> std::path::
         "{page}"
     );
     screenshot(b, "helpdesk-campaign.png").await.1
+}
+
+/// Every helpdesk page state, checked by axe-core and photographed on both screens: sign-in,
+/// a refused sign-in, home, search results, the account view (with its language), the
+/// account after an action, the campaign page, a 404.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_helpdesk_page_passes_axe_on_a_phone_and_a_desktop() {
+    let s = Setup::start("hda11y").await;
+    let driver = Driver::start();
+    for screen in [Screen::Phone, Screen::Desktop] {
+        let size = match screen {
+            Screen::Phone => "phone",
+            Screen::Desktop => "desktop",
+        };
+        let b = driver.session(screen).await;
+        let check = async |state: &str| {
+            assert_accessible(&b, &format!("helpdesk {state} ({size})")).await;
+            screenshot(&b, &format!("a11y-helpdesk-{state}-{size}.png")).await;
+        };
+        b.goto(&format!("{}/helpdesk/", s.base)).await.unwrap();
+        check("sign-in").await;
+        type_into(&b, "login", "op1").await;
+        type_into(&b, "password", "not the password").await;
+        submit(&b, "form[action='/helpdesk/login'] button").await;
+        check("sign-in-refused").await;
+        type_into(&b, "login", "op1").await;
+        type_into(&b, "password", USER_PASSWORD).await;
+        submit(&b, "form[action='/helpdesk/login'] button").await;
+        b.wait().for_element(Locator::Id("q2")).await.unwrap();
+        check("home").await;
+        type_into(&b, "q2", "ann").await;
+        submit(&b, "form.bigfind button").await;
+        assert!(text_of(&b, "h1").await.contains("ann"));
+        check("search").await;
+        b.find(Locator::LinkText("ann")).await.unwrap().click().await.unwrap();
+        b.wait().for_element(Locator::Id("resend-1")).await.unwrap();
+        assert!(text_of(&b, "main").await.contains("Language"));
+        check("account").await;
+        submit(&b, "#resend-1").await;
+        b.wait().for_element(Locator::Css(".flash")).await.unwrap();
+        check("account-after-action").await;
+        b.goto(&format!("{}/helpdesk/campaigns/{CAMPAIGN}", s.base))
+            .await
+            .unwrap();
+        b.wait().for_element(Locator::Css(".chart img")).await.unwrap();
+        check("campaign").await;
+        b.goto(&format!("{}/helpdesk/accounts/nobody-such", s.base))
+            .await
+            .unwrap();
+        check("unknown-account").await;
+        b.close().await.unwrap();
+    }
 }

@@ -21,5 +21,5 @@ pub mod transport;
 pub use config::{MailConfig, MailConfigError, MailSettings};
 pub use health::{HealthSnapshot, ServerHealth};
 pub use message::{Built, MessageError, Recipient};
-pub use templates::{Kind, Rendered, TemplateError, Templates, Vars};
+pub use templates::{Kind, Rendered, TemplateError, Templates, Vars, language_candidates};
 pub use transport::{Delivery, Destination, Mailer, MailerError, ProbeError, SendError};

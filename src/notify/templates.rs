@@ -11,6 +11,7 @@
 //! choice of language in `language.rs`, rendering in `render.rs`.
 
 mod language;
+pub use language::candidates as language_candidates;
 mod load;
 mod overrides;
 mod render;

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
 
 use super::PortalState;
+use super::lang::tr;
 use super::outcome::Outcome;
 use super::pages::{FieldErrors, FormKind, FormView, Tone};
 use crate::web::form::FormError;
@@ -28,9 +29,9 @@ pub fn csrf_refused(state: &PortalState) -> Response {
         .message(
             StatusCode::FORBIDDEN,
             Tone::Problem,
-            "Please reload the page",
-            "This form has expired or did not come from this site, so it was not sent.",
-            Some("Reload the page (your browser must accept cookies from this site), then fill in the form again."),
+            &tr("csrf.title", &[]),
+            &tr("csrf.message", &[]),
+            Some(&tr("csrf.hint", &[])),
         )
         .into_response()
 }
@@ -40,15 +41,15 @@ pub fn bad_form(state: &PortalState, e: &FormError) -> Response {
         FormError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         _ => StatusCode::BAD_REQUEST,
     };
-    let message = format!("We could not read what was sent: {e}.");
+    let message = tr("bad-form.message", &[("problem", &e.to_string())]);
     state
         .pages()
         .message(
             status,
             Tone::Problem,
-            "The form could not be read",
+            &tr("bad-form.title", &[]),
             &message,
-            Some("Go back, reload the page and fill in the form again."),
+            Some(&tr("bad-form.hint", &[])),
         )
         .into_response()
 }
@@ -56,18 +57,17 @@ pub fn bad_form(state: &PortalState, e: &FormError) -> Response {
 pub fn too_many(state: &PortalState, limited: Limited) -> Response {
     let secs = limited.retry_after.as_secs().max(1);
     let minutes = secs.div_ceil(60);
-    let wait = if minutes <= 1 {
-        "a minute".to_owned()
+    let message = if minutes <= 1 {
+        tr("too-many.message.one", &[])
     } else {
-        format!("{minutes} minutes")
+        tr("too-many.message.many", &[("minutes", &minutes.to_string())])
     };
-    let message = format!("There have been too many attempts. Wait {wait}, then try again.");
     let mut page = state.pages().message(
         StatusCode::TOO_MANY_REQUESTS,
         Tone::Problem,
-        "Too many attempts",
+        &tr("too-many.title", &[]),
         &message,
-        Some("If you cannot get in, call the helpdesk."),
+        Some(&tr("too-many.hint", &[])),
     );
     page.retry_after = Some(secs);
     page.into_response()
@@ -77,9 +77,9 @@ pub fn unavailable(state: &PortalState) -> Response {
     let mut page = state.pages().message(
         StatusCode::SERVICE_UNAVAILABLE,
         Tone::Problem,
-        "Please try again shortly",
-        "The password service is temporarily unavailable. Nothing was changed.",
-        Some("Try again in a few minutes. If this keeps happening, call the helpdesk."),
+        &tr("unavailable.title", &[]),
+        &tr("unavailable.message", &[]),
+        Some(&tr("unavailable.hint", &[])),
     );
     page.retry_after = Some(30);
     page.into_response()
@@ -131,12 +131,12 @@ impl Again<'_> {
             Outcome::WrongCredentials => {
                 tokio::time::sleep_until(started + AUTH_FAILURE_FLOOR).await;
                 let message = match self.kind {
-                    FormKind::Change => "The username or the current password is not right.",
-                    FormKind::Link => "The current password is not right.",
+                    FormKind::Change => tr("form.wrong.change", &[]),
+                    FormKind::Link => tr("form.wrong.link", &[]),
                 };
-                self.view.errors = vec![message.into()];
+                self.view.errors = vec![message.clone()];
                 self.view.field_errors = FieldErrors {
-                    current_password: Some(message.into()),
+                    current_password: Some(message),
                     ..FieldErrors::default()
                 };
                 self.page(StatusCode::UNAUTHORIZED)
@@ -147,9 +147,9 @@ impl Again<'_> {
                 .message(
                     StatusCode::CONFLICT,
                     Tone::Success,
-                    "Nothing to change",
-                    "Your account does not have to change its password here: it is not part of a password change in progress, or it already did.",
-                    Some("Nothing was changed. If you want to change your password anyway, use your usual tools."),
+                    &tr("nothing.title", &[]),
+                    &tr("nothing.message", &[]),
+                    Some(&tr("nothing.hint", &[])),
                 )
                 .into_response(),
             Outcome::Busy => state
@@ -157,9 +157,9 @@ impl Again<'_> {
                 .message_back(
                     StatusCode::CONFLICT,
                     Tone::Problem,
-                    "A change is already in progress",
-                    "Another password change for this account is being made right now.",
-                    Some("Wait a moment. If that change does not succeed, try again."),
+                    &tr("busy.title", &[]),
+                    &tr("busy.message", &[]),
+                    Some(&tr("busy.hint", &[])),
                     Some(&self.view.action),
                 )
                 .into_response(),
@@ -169,9 +169,9 @@ impl Again<'_> {
                 .message(
                     StatusCode::BAD_GATEWAY,
                     Tone::Problem,
-                    "We could not confirm the change",
-                    "Your new password was sent to the directory, but we could not confirm that it works.",
-                    Some("Try signing in with your new password. If that fails, call the helpdesk."),
+                    &tr("not-confirmed.title", &[]),
+                    &tr("not-confirmed.message", &[]),
+                    Some(&tr("not-confirmed.hint", &[])),
                 )
                 .into_response(),
         }

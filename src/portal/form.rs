@@ -4,6 +4,7 @@
 use axum::body::Body;
 use axum::http::HeaderMap;
 
+use super::lang::tr;
 use crate::web::form::{self, FieldProblem, Form, FormError};
 
 /// Field names the portal reads; anything else is skipped (password managers add their own).
@@ -21,13 +22,14 @@ pub async fn read(headers: &HeaderMap, body: Body) -> Result<Form, FormError> {
     form::read(headers, body, &KNOWN).await
 }
 
-/// What is wrong with the value typed into the field called `label`, in words for the form.
-pub fn problem_message(problem: FieldProblem, label: &str) -> String {
-    match problem {
-        FieldProblem::Empty => format!("Enter your {label}."),
-        FieldProblem::TooLong => format!("Your {label} is too long."),
-        FieldProblem::ControlCharacter => {
-            format!("Your {label} contains invisible control characters. Type it again.")
-        }
-    }
+/// What is wrong with the value typed into a field, in words for the form; `field` is the
+/// catalogue key of the field's name (`field.username`…).
+pub fn problem_message(problem: FieldProblem, field: &str) -> String {
+    let name = tr(field, &[]);
+    let key = match problem {
+        FieldProblem::Empty => "field.empty",
+        FieldProblem::TooLong => "field.too-long",
+        FieldProblem::ControlCharacter => "field.control",
+    };
+    tr(key, &[("field", &name)])
 }

@@ -15,6 +15,7 @@ use super::PortalState;
 use super::answers::{Again, bad_form, csrf_refused, too_many, unavailable};
 use super::change::{self, LinkTarget, Outcome, Typed};
 use super::form::problem_message;
+use super::lang::{self, tr};
 use super::pages::{FieldErrors, FormKind, FormView, Tone};
 use crate::policy::{Password, RuleDescription};
 use crate::store::AuditEntry;
@@ -36,9 +37,9 @@ pub async fn not_found(State(state): State<PortalState>) -> Response {
         .message(
             StatusCode::NOT_FOUND,
             Tone::Problem,
-            "Page not found",
-            "There is no such page here.",
-            Some("If you followed a link from an email, copy the whole link into the address bar."),
+            &tr("not-found.title", &[]),
+            &tr("not-found.message", &[]),
+            Some(&tr("not-found.hint", &[])),
         )
         .into_response()
 }
@@ -96,7 +97,7 @@ fn rules_view(
     csrf: String,
 ) -> FormView {
     FormView {
-        title: "Choose a new password",
+        title: tr("form.title", &[]),
         login,
         action,
         needs_current: kind == FormKind::Change || state.config().auth.link_needs_current(),
@@ -128,6 +129,7 @@ pub async fn reset_form(
     };
     with_session(&state, &headers, |csrf| match (target, shown) {
         (Some(target), Some(shown)) => {
+            lang::prefer(target.account.language.as_deref());
             let view = rules_view(
                 &state,
                 FormKind::Link,
@@ -176,7 +178,7 @@ fn typed(form: &Form, needs_current: bool) -> Result<Result<Typed, FieldErrors>,
     let current = if needs_current {
         let value = form.required("current_password")?;
         if let Err(problem) = form::check_value(value) {
-            errors.current_password = Some(problem_message(problem, "current password"));
+            errors.current_password = Some(problem_message(problem, "field.current"));
         }
         Some(Password::new(value))
     } else {
@@ -185,9 +187,9 @@ fn typed(form: &Form, needs_current: bool) -> Result<Result<Typed, FieldErrors>,
     let new = form.required("new_password")?;
     let confirm = form.required("confirm_password")?;
     if let Err(problem) = form::check_value(new) {
-        errors.new_password = Some(problem_message(problem, "new password"));
+        errors.new_password = Some(problem_message(problem, "field.new"));
     } else if new != confirm {
-        errors.confirm_password = Some("The two new passwords are not the same. Type the new password twice.".into());
+        errors.confirm_password = Some(tr("form.mismatch", &[]));
     }
     if errors.current_password.is_some() || errors.new_password.is_some() || errors.confirm_password.is_some() {
         return Ok(Err(errors));
@@ -229,6 +231,7 @@ pub async fn reset_submit(
             return unavailable(&state);
         }
     };
+    lang::prefer(target.account.language.as_deref());
     if let Err(l) = state.limiter().account(&target.login()) {
         return too_many(&state, l);
     }
@@ -289,7 +292,7 @@ pub async fn change_submit(
     let typed = match typed(&form, true) {
         Ok(Ok(t)) => t,
         Ok(Err(mut errors)) => {
-            errors.login = (login.is_empty()).then(|| problem_message(FieldProblem::Empty, "username"));
+            errors.login = (login.is_empty()).then(|| problem_message(FieldProblem::Empty, "field.username"));
             return again.fields(errors);
         }
         Err(e) => return bad_form(&state, &e),
@@ -298,7 +301,7 @@ pub async fn change_submit(
         Ok(()) => {}
         Err(FieldProblem::Empty) => {
             return again.fields(FieldErrors {
-                login: Some(problem_message(FieldProblem::Empty, "username")),
+                login: Some(problem_message(FieldProblem::Empty, "field.username")),
                 ..FieldErrors::default()
             });
         }

@@ -21,6 +21,7 @@
 //! `GET|POST /change` (current-password flow), `GET /static/portal.css`, `GET /healthz`.
 //! `portal.auth` decides which flows exist; a closed one answers 404.
 //!
+//! Every page is in the request's language (see [`lang`]): English or French as built in.
 //! Every response carries the security headers of [`crate::web::headers`] (HSTS when
 //! `public_url` is https). CSRF: see [`crate::web::csrf`]. Rate limits: see
 //! [`crate::web::limits`]. Flows and their guarantees: see [`change`].
@@ -31,6 +32,7 @@ mod commit;
 pub mod config;
 pub mod form;
 mod handlers;
+pub mod lang;
 mod links;
 pub mod notifier;
 mod outcome;
@@ -75,7 +77,10 @@ pub fn router(state: PortalState) -> Router {
     if auth.change_open() {
         routes = routes.route("/change", get(handlers::change_form).post(handlers::change_submit));
     }
-    let routes = routes.fallback(handlers::not_found).with_state(state);
+    let routes = routes
+        .fallback(handlers::not_found)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(lang::middleware));
     headers::layers(routes, scheme, REQUEST_TIMEOUT)
 }
 

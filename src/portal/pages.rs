@@ -2,13 +2,16 @@
 //! and what each page shows, rendered into [`crate::web::pages`]' response.
 //!
 //! Owns the rule that no page ever receives a password: the view structs have no field for one.
-//! [`Pages::new`] renders every page with sample values, so a broken template is a start-up
-//! error, never a failure in front of a user.
+//! [`Pages::new`] renders every page with sample values in every language, so a broken template
+//! or a key missing from the catalogues is a start-up error, never a failure in front of a user.
+//! Words come from [`super::lang`]: `t("key", name=value)` in the templates, `tr` in the code.
 
 use axum::http::StatusCode;
-use minijinja::UndefinedBehavior;
+use minijinja::value::{Kwargs, Value};
+use minijinja::{ErrorKind, UndefinedBehavior};
 use serde::Serialize;
 
+use super::lang::{self, LangError, tr};
 use crate::policy::{RuleDescription, RuleId, Violation};
 use crate::web::pages::{Page, TemplateError, Templates};
 
@@ -26,8 +29,6 @@ const TEMPLATES: [(&str, &str); 9] = [
 
 /// The style sheet, served at `/static/portal.css`.
 pub const CSS: &str = include_str!("../../templates/portal/portal.css");
-
-const SITE_NAME: &str = "Password change";
 
 /// The compiled templates.
 #[derive(Debug)]
@@ -47,7 +48,7 @@ pub struct FieldErrors {
 /// A password form (`reset.html` or `change.html`).
 #[derive(Debug, Clone, Serialize)]
 pub struct FormView {
-    pub title: &'static str,
+    pub title: String,
     /// The account's login (link flow) or what was typed (current-password flow).
     pub login: String,
     /// Where the form posts to.
@@ -70,8 +71,8 @@ impl FormView {
         self.failed = violations.iter().map(|v| v.rule).collect();
         self.errors.extend(violations.iter().map(|v| v.message.clone()));
         self.field_errors.new_password = Some(match violations.len() {
-            1 => "This password does not meet the rule above.".into(),
-            n => format!("This password does not meet {n} of the rules above."),
+            1 => tr("form.violations.one", &[]),
+            n => tr("form.violations.many", &[("count", &n.to_string())]),
         });
         self
     }
@@ -105,22 +106,108 @@ const BROKEN: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Error</title></head>\
 <body><h1>Something went wrong</h1><p>Please try again in a few minutes, or call the helpdesk.</p></body></html>";
 
+/// Why the pages cannot be used: pwresetd does not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PagesError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Language(#[from] LangError),
+}
+
+/// `&`, `<`, `>`, `"` and `'` as HTML entities.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The templates' `t("key", name=value)`: the catalogue's text in the page's `lang`, escaped,
+/// with each `{name}` replaced by its value (escaped unless already safe markup, such as a
+/// `{% set %}` block). An unknown key is an error, so the start-up rendering finds it.
+fn t(state: &minijinja::State, key: &str, values: Kwargs) -> Result<Value, minijinja::Error> {
+    // A macro imported from another template may not see the page's variables.
+    let lang = state.lookup("lang").map_or_else(lang::current, |v| v.to_string());
+    let catalogues =
+        lang::catalogues().map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+    let text = catalogues.get(&lang, key).ok_or_else(|| {
+        minijinja::Error::new(
+            ErrorKind::UndefinedError,
+            format!("no string {key:?} in the catalogues"),
+        )
+    })?;
+    let value = |name: &str| {
+        let v: Value = values.get(name).ok()?;
+        Some(if v.is_safe() {
+            v.to_string()
+        } else {
+            escape(&v.to_string())
+        })
+    };
+    Ok(Value::from_safe_string(lang::fill(text, value, escape)))
+}
+
+#[derive(Serialize)]
+struct Switch {
+    tag: String,
+    name: String,
+    href: String,
+}
+
+/// What every page gets besides its view: the language, the `?lang=` its forms carry on, the
+/// links of the language switch.
+fn with_language<S: Serialize>(context: S) -> Value {
+    let lang = lang::current();
+    let here = lang::here();
+    let languages: Vec<Switch> = lang::catalogues()
+        .map(|c| {
+            c.tags()
+                .filter(|t| *t != lang)
+                .map(|tag| Switch {
+                    tag: tag.to_owned(),
+                    name: c.get(tag, "language.name").unwrap_or(tag).to_owned(),
+                    href: format!("{here}?lang={tag}"),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    minijinja::context! {
+        lang => lang,
+        lang_query => lang::query(),
+        languages => languages,
+        ..Value::from_serialize(&context)
+    }
+}
+
 impl Pages {
-    /// Compiles the templates and renders each page once with sample values.
-    pub fn new() -> Result<Pages, TemplateError> {
+    /// Compiles the templates and renders each page once with sample values, in every language.
+    pub fn new() -> Result<Pages, PagesError> {
+        let catalogues = lang::catalogues()?;
         let mut templates = Templates::new("portal", &TEMPLATES, UndefinedBehavior::Strict, BROKEN)?;
-        templates.env().add_global("site_name", SITE_NAME);
+        templates.env().add_function("t", t);
         let pages = Pages { templates };
-        pages.self_test()?;
+        for tag in catalogues.tags() {
+            pages.self_test(tag)?;
+        }
         Ok(pages)
     }
 
-    fn try_render<S: Serialize>(&self, name: &str, context: S) -> Result<String, TemplateError> {
+    fn try_render<S: Serialize>(&self, name: &str, context: S, lang: &str) -> Result<String, TemplateError> {
+        let context = minijinja::context! { lang => lang, ..with_language(context) };
         self.templates.try_render(name, context)
     }
 
     fn render<S: Serialize>(&self, status: StatusCode, name: &str, context: S) -> Page {
-        self.templates.page(status, name, context)
+        self.templates.page(status, name, with_language(context))
     }
 
     pub fn form(&self, status: StatusCode, kind: FormKind, view: &FormView) -> Page {
@@ -134,11 +221,11 @@ impl Pages {
     pub fn done(&self, login: &str) -> Page {
         #[derive(Serialize)]
         struct View<'a> {
-            title: &'a str,
+            title: String,
             login: &'a str,
         }
         let view = View {
-            title: "Password changed",
+            title: tr("done.title", &[]),
             login,
         };
         self.render(StatusCode::OK, "done.html", view)
@@ -146,23 +233,23 @@ impl Pages {
 
     /// The 410 page for a link that cannot be used, with the "send me a new link" form.
     pub fn gone(&self, csrf: &str) -> Page {
-        self.simple(StatusCode::GONE, "gone.html", "This link is no longer valid", csrf)
+        self.simple(StatusCode::GONE, "gone.html", &tr("gone.title", &[]), csrf)
     }
 
     pub fn resent(&self) -> Page {
-        self.simple(StatusCode::OK, "resent.html", "Check your email", "")
+        self.simple(StatusCode::OK, "resent.html", &tr("resent.title", &[]), "")
     }
 
     pub fn index(&self, csrf: &str, link_open: bool, change_open: bool) -> Page {
         #[derive(Serialize)]
         struct View<'a> {
-            title: &'a str,
+            title: String,
             csrf: &'a str,
             link_open: bool,
             change_open: bool,
         }
         let view = View {
-            title: SITE_NAME,
+            title: tr("site.name", &[]),
             csrf,
             link_open,
             change_open,
@@ -206,7 +293,7 @@ impl Pages {
         self.render(status, "message.html", view)
     }
 
-    fn self_test(&self) -> Result<(), TemplateError> {
+    fn self_test(&self, lang: &str) -> Result<(), TemplateError> {
         let rules = vec![RuleDescription {
             rule: RuleId::TooShort,
             text: "At least 15 characters".into(),
@@ -222,15 +309,16 @@ impl Pages {
                 needs_current,
                 ..view.clone()
             };
-            self.try_render(name, &view)?;
+            self.try_render(name, &view, lang)?;
         }
-        self.try_render("done.html", minijinja::context! { title => "t", login => "l" })?;
+        self.try_render("done.html", minijinja::context! { title => "t", login => "l" }, lang)?;
         for name in ["gone.html", "resent.html"] {
-            self.try_render(name, minijinja::context! { title => "t", csrf => "c" })?;
+            self.try_render(name, minijinja::context! { title => "t", csrf => "c" }, lang)?;
         }
         self.try_render(
             "index.html",
             minijinja::context! { title => "t", csrf => "c", link_open => true, change_open => true },
+            lang,
         )?;
         let message = MessageView {
             title: "t",
@@ -239,14 +327,14 @@ impl Pages {
             back: Some("/"),
             tone: "problem",
         };
-        self.try_render("message.html", &message)?;
+        self.try_render("message.html", &message, lang)?;
         Ok(())
     }
 }
 
 fn sample_form(rules: Vec<RuleDescription>) -> FormView {
     FormView {
-        title: "Choose a new password",
+        title: "Choose a new password".into(),
         login: "jdoe".into(),
         action: "/reset/x".into(),
         needs_current: false,

@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 use super::PortalConfig;
 use super::notifier::ChangeNotifier;
 use super::pages::Pages;
+use super::pages::PagesError;
 use super::tls::{self, TlsError};
 use crate::directory::Directory;
 use crate::policy::Policy;
@@ -18,7 +19,6 @@ use crate::store::Store;
 use crate::web::client::{Cidr, TrustedProxies};
 use crate::web::csrf::Csrf;
 use crate::web::limits::Limiter;
-use crate::web::pages::TemplateError;
 
 /// The portal could not be set up (before any port is bound).
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +26,7 @@ pub enum SetupError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error(transparent)]
-    Templates(#[from] TemplateError),
+    Templates(#[from] PagesError),
     #[error("reading random bytes for the CSRF key: {0}")]
     Randomness(#[from] std::io::Error),
 }

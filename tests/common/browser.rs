@@ -2,7 +2,8 @@
 //! and fantoccini, on a phone or a desktop screen. Screenshots go to `target/test-artifacts/`.
 //!
 //! It owns starting and killing chromedriver (with the Chromium it starts) and the page helpers
-//! the browser tests share; it knows nothing of the portal or the helpdesk.
+//! the browser tests share, among them the accessibility check ([`assert_accessible`]: axe-core,
+//! vendored in `tests/a11y/`, run in the page); it knows nothing of the portal or the helpdesk.
 
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
@@ -11,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use sha2::{Digest, Sha256};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -134,7 +136,90 @@ pub async fn type_into(b: &Client, id: &str, text: &str) {
     field.send_keys(text).await.unwrap();
 }
 
+/// Clicks the submit button matching `css` and waits for the answer's page (a new document,
+/// whatever its status).
+pub async fn submit(b: &Client, css: &str) {
+    b.execute("document.body.dataset.answered = 'before';", vec![])
+        .await
+        .unwrap();
+    click(b, css).await;
+    b.wait()
+        .for_element(Locator::Css("body:not([data-answered])"))
+        .await
+        .unwrap();
+}
+
 /// Clicks the first element matching `css`.
 pub async fn click(b: &Client, css: &str) {
     b.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+}
+
+/// axe-core, as the npm package ships it (see `tests/a11y/README.md`), and its checksum.
+const AXE: &str = include_str!("../a11y/axe.min.js");
+const AXE_SHA256: &str = include_str!("../a11y/axe.min.js.sha256");
+
+/// The axe-core rules of WCAG 2.0 and 2.1, levels A and AA.
+const WCAG_21_AA: [&str; 4] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
+
+/// Runs axe-core's WCAG 2.1 A/AA rules on the page shown and fails on any violation, naming
+/// `state`, each rule, its help and the elements. Also fails when the page is wider than the
+/// screen (a phone would have to scroll sideways).
+pub async fn assert_accessible(b: &Client, state: &str) {
+    let digest: String = Sha256::digest(AXE.as_bytes())
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect();
+    assert_eq!(
+        AXE_SHA256.split_whitespace().next(),
+        Some(digest.as_str()),
+        "tests/a11y/axe.min.js does not match its checksum: run scripts/update-axe"
+    );
+    // WebDriver scripts run outside the page's Content-Security-Policy.
+    let loaded = b
+        .execute(&format!("{AXE}\n;return typeof window.axe.run;"), vec![])
+        .await
+        .unwrap();
+    assert_eq!(loaded, serde_json::json!("function"), "axe-core did not load");
+    let script = r"
+        const done = arguments[arguments.length - 1];
+        window.axe
+            .run(document, { runOnly: { type: 'tag', values: arguments[0] } })
+            .then(r => done({
+                passes: r.passes.length,
+                violations: r.violations.map(v => ({
+                    id: v.id,
+                    impact: v.impact,
+                    help: v.help,
+                    nodes: v.nodes.map(n => n.target.join(' ') + ' — ' + n.failureSummary),
+                })),
+            }))
+            .catch(e => done({ error: String(e) }));";
+    let result = b
+        .execute_async(script, vec![serde_json::json!(WCAG_21_AA)])
+        .await
+        .unwrap();
+    assert!(result.get("error").is_none(), "{state}: axe-core failed: {result}");
+    let violations = result["violations"].as_array().unwrap();
+    assert!(
+        violations.is_empty(),
+        "{state}: {} WCAG 2.1 A/AA violation(s):\n{}",
+        violations.len(),
+        serde_json::to_string_pretty(violations).unwrap()
+    );
+    assert!(
+        result["passes"].as_u64().unwrap() >= 5,
+        "{state}: axe-core checked too little: {result}"
+    );
+    // The innermost elements that stick out on the right, when the page is wider than the screen.
+    let wide = r"
+        const width = document.documentElement.clientWidth;
+        if (document.documentElement.scrollWidth <= width) return [];
+        return [...document.body.querySelectorAll('*')]
+            .filter(e => e.getBoundingClientRect().right > width + 1)
+            .filter(e => ![...e.children].some(c => c.getBoundingClientRect().right > width + 1))
+            .slice(0, 8)
+            .map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '')
+                + ' right=' + Math.round(e.getBoundingClientRect().right));";
+    let wide = b.execute(wide, vec![]).await.unwrap();
+    assert_eq!(wide, serde_json::json!([]), "{state}: wider than the screen");
 }

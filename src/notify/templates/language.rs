@@ -28,9 +28,10 @@ impl Templates {
     }
 }
 
-/// Language tags to try for a `preferredLanguage` value, best first, each followed by its
+/// Language tags to try for a `preferredLanguage` value (or an Accept-Language header: the
+/// portal chooses its pages' language with it), best first, each followed by its
 /// primary subtag: `"fr-CA, en;q=0.8"` → `fr-ca`, `fr`, `en`.
-pub(super) fn candidates(preferred: &str) -> Vec<String> {
+pub fn candidates(preferred: &str) -> Vec<String> {
     let mut tags: Vec<(f32, usize, String)> = preferred
         .split(',')
         .enumerate()
