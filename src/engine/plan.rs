@@ -29,6 +29,9 @@ pub struct Plan {
     pub excluded_by_reason: BTreeMap<String, u64>,
     pub sample: Vec<SampleAccount>,
     pub warnings: Vec<Warning>,
+    /// The password policies the accounts in scope fall under (`None`: the default one).
+    #[serde(skip)]
+    pub policies: BTreeSet<Option<String>>,
 }
 
 /// Scans the scope and counts; nothing is written to the directory or the store.
@@ -70,5 +73,6 @@ pub async fn plan(dir: Arc<dyn Directory>) -> Result<Plan, DirectoryError> {
         policies.insert(None);
     }
     plan.warnings = dir.policy_warnings(&policies).await?;
+    plan.policies = policies;
     Ok(plan)
 }
