@@ -29,10 +29,14 @@ use crate::daemon::services::BuildError;
 use crate::directory::{self, Directory, DirectoryError};
 use crate::store::{Store, StoreError};
 
+/// `pwresetd --version`: the release and the commit it was built from (build.rs; "unknown"
+/// outside a git checkout).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("PWRESETD_COMMIT"), ")");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "pwresetd",
-    version,
+    version = VERSION,
     about = "Organisation-wide forced password change campaigns"
 )]
 pub struct Cli {

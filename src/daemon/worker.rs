@@ -247,6 +247,17 @@ impl Worker {
                 };
                 self.metrics.accounts.get_or_create(&labels).set(n as i64);
             }
+            let campaign = metrics::CampaignName {
+                campaign: s.name.clone(),
+            };
+            if matches!(s.state, CampaignState::Marking | CampaignState::Active) {
+                self.metrics
+                    .deadline
+                    .get_or_create(&campaign)
+                    .set(s.deadline.timestamp());
+            } else {
+                self.metrics.deadline.remove(&campaign);
+            }
             if matches!(s.state, CampaignState::Marking | CampaignState::Active) {
                 line.push(format!(
                     "{}: {}/{} changed",
