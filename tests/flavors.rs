@@ -46,6 +46,7 @@ macro_rules! flavour_tests {
 flavour_tests!(
     campaign_lifecycle,
     killed_campaign_resumes,
+    killed_deadline_run_resumes,
     password_flows,
     check_config_tells_whether_the_mark_can_take_effect
 );
@@ -232,13 +233,192 @@ async fn campaign_lifecycle(kind: Kind) {
     start_marks_exactly_the_scope_and_the_server_restricts_it(kind, &case, &in_scope).await;
     the_account_view_shows_non_ascii_names_and_exclusions(kind, &case);
     notices_through_the_file_transport_link_to_the_portal(&case, &in_scope);
+    the_deadline_locks_exactly_the_unchanged_accounts(kind, &case, &in_scope).await;
 
     let out = case.run(&["campaign", "revert", "life", "--yes"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(case.flagged().await, case.dn_set(&["pre"]), "the prior state is back");
     assert_eq!(case.restriction("u2", USER_PASSWORD).await, Restriction::Free);
+    assert_eq!(
+        case.restriction("u3", USER_PASSWORD).await,
+        expect_locked(kind),
+        "locked before the deadline: stays locked"
+    );
     let status = json(&case.run(&["campaign", "status", "life", "--json"]));
     assert_eq!(status["state"], "reverted", "{status}");
+    assert_eq!(status["locked"], 0, "{status}");
+}
+
+/// What the server answers a locked (or disabled) account's bind with the right password.
+fn expect_locked(kind: Kind) -> Restriction {
+    match kind {
+        // ppolicy: pwdAccountLockedTime under a policy with pwdLockout: TRUE.
+        Kind::OpenLdap => Restriction::Refused(49),
+        // ACCOUNTDISABLE: data 533 (it beats 773, must change).
+        Kind::ActiveDirectory => Restriction::BindRefused("533".into()),
+        // nsAccountLock: "account inactivated".
+        Kind::Ds389 => Restriction::Refused(53),
+    }
+}
+
+/// Locks `login` as the directory's administrator would, outside pwresetd.
+async fn lock_by_hand(case: &Case, login: &str) {
+    let (attr, value) = match case.kind {
+        Kind::OpenLdap => ("pwdAccountLockedTime", "000001010000Z".to_owned()),
+        Kind::ActiveDirectory => {
+            let uac: u32 = case.attr(login, "userAccountControl").await.unwrap().parse().unwrap();
+            ("userAccountControl", (uac | 2).to_string())
+        }
+        Kind::Ds389 => ("nsAccountLock", "TRUE".to_owned()),
+    };
+    let mods = vec![Mod::Replace(
+        attr.as_bytes().to_vec(),
+        HashSet::from([value.into_bytes()]),
+    )];
+    case.admin_modify(login, mods).await;
+}
+
+/// At the deadline (applied early with `--now`): the guard refuses to lock most of the scope;
+/// allowed, exactly the accounts still marked are locked (not the one that changed its
+/// password), the server refuses their binds, and one locked beforehand is recorded as such.
+async fn the_deadline_locks_exactly_the_unchanged_accounts(kind: Kind, case: &Case, in_scope: &[&str]) {
+    let out = case.run(&["campaign", "set", "life", "--at-deadline", "lock", "--grace", "0s"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let dir = case.directory();
+    dir.set_password_as_admin(&case.dn("u1"), &Secret::new(NEW))
+        .await
+        .unwrap();
+    complete(&Store::open(&case.store_path()).unwrap(), "life", &case.login("u1"));
+    lock_by_hand(case, "u3").await;
+    let unchanged: Vec<&str> = in_scope.iter().copied().filter(|l| *l != "u1").collect();
+
+    let plan = json(&case.run(&["campaign", "deadline", "life", "--plan", "--now", "--json"]));
+    assert_eq!(plan["would_lock"], unchanged.len(), "{plan}");
+    assert!(
+        plan["refused"].as_str().unwrap().contains("max_lock_fraction"),
+        "{plan}"
+    );
+    let out = case.run(&["campaign", "deadline", "life", "--now", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "the guard trips: {}", text(&out));
+    assert!(text(&out).contains("nothing was locked"), "{}", text(&out));
+    assert_eq!(
+        case.restriction("u2", USER_PASSWORD).await,
+        expect_marked_restriction(kind)
+    );
+
+    case.append_config("\n[campaign]\nmax_lock_fraction = 1.0\n");
+    let out = case.run(&["campaign", "deadline", "life", "--now", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    for login in &unchanged {
+        assert_eq!(
+            case.restriction(login, USER_PASSWORD).await,
+            expect_locked(kind),
+            "{login}"
+        );
+    }
+    assert_eq!(
+        case.restriction("u1", NEW).await,
+        Restriction::Free,
+        "changed: not locked"
+    );
+    let status = json(&case.run(&["campaign", "status", "life", "--json"]));
+    assert_eq!(status["locked"], unchanged.len(), "{status}");
+    let store = Store::open(&case.store_path()).unwrap();
+    let trail = store.audit_trail(Some("life"), None).unwrap();
+    let locks: Vec<&AuditEntry> = trail.iter().filter(|e| e.action == "account.locked").collect();
+    assert_eq!(locks.len(), unchanged.len(), "{locks:?}");
+    let pre_locked = case.login("u3");
+    let u3 = locks
+        .iter()
+        .find(|e| e.account.as_deref() == Some(&pre_locked))
+        .unwrap();
+    assert!(
+        u3.detail.as_deref().unwrap().contains("already locked before"),
+        "{u3:?}"
+    );
+    assert!(
+        trail.iter().any(|e| e.action == "campaign.set"),
+        "campaign set is audited"
+    );
+}
+
+/// `campaign deadline --now` killed with SIGKILL in the middle resumes: every account locked,
+/// none twice (one audit record each), none missed.
+async fn killed_deadline_run_resumes(kind: Kind) {
+    const LOGINS: [&str; RESUME_USERS] = [
+        "d01", "d02", "d03", "d04", "d05", "d06", "d07", "d08", "d09", "d10", "d11", "d12",
+    ];
+    let people: Vec<Person> = LOGINS.iter().map(|l| Person::new(l, l)).collect();
+    // Four operations a second: the kill lands after the third lock.
+    let case = Case::new(kind, "dlkill", &people, "max_ops_per_second = 4").await;
+    case.append_config("\n[campaign]\nmax_lock_fraction = 1.0\n");
+    let out = case.run(&[
+        "campaign",
+        "start",
+        "--name",
+        "big",
+        "--reason",
+        "Intrusion",
+        "--deadline",
+        DEADLINE,
+        "--at-deadline",
+        "lock",
+        "--grace",
+        "0s",
+        "--yes",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pwresetd"))
+        .args(["--config", case.config.to_str().unwrap()])
+        .args(["campaign", "deadline", "big", "--now", "--yes"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let store = Store::open(&case.store_path()).unwrap();
+    let id = store.campaign("big").unwrap().unwrap().id;
+    let started = Instant::now();
+    while store.count_locked(id).unwrap() < 3 {
+        assert!(started.elapsed() < Duration::from_secs(30), "locking did not progress");
+        assert!(child.try_wait().unwrap().is_none(), "finished before the kill");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let at_kill = store.count_locked(id).unwrap();
+    assert!(
+        at_kill < RESUME_USERS as u64,
+        "the kill came too late: {at_kill} locked"
+    );
+
+    let out = case.run(&["campaign", "deadline", "big", "--now", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(store.count_locked(id).unwrap(), RESUME_USERS as u64);
+    let trail = store.audit_trail(Some("big"), None).unwrap();
+    let mut locked: Vec<String> = trail
+        .iter()
+        .filter(|e| e.action == "account.locked")
+        .map(|e| e.account.clone().unwrap())
+        .collect();
+    locked.sort();
+    let mut want: Vec<String> = LOGINS.iter().map(|l| case.login(l)).collect();
+    want.sort();
+    assert_eq!(locked, want, "each account locked once");
+    for login in LOGINS {
+        assert_eq!(
+            case.restriction(login, USER_PASSWORD).await,
+            expect_locked(kind),
+            "{login}"
+        );
+    }
+    assert!(
+        store
+            .audit_trail(Some("big"), None)
+            .unwrap()
+            .iter()
+            .all(|e| e.detail.as_deref().is_none_or(|d| !d.contains("already locked"))),
+        "the resumed run did not take its own lock for a prior one"
+    );
 }
 
 /// The counts, the reasons for each exclusion and the flavour's warning.
@@ -721,4 +901,59 @@ async fn active_directory_domain_root_and_upn() {
     let by_upn = json(&case.run(&["account", "operator1@example.org", "--json"]));
     assert_eq!(by_upn["directory"]["login"], "operator1", "{by_upn}");
     assert_eq!(case.flagged().await, HashSet::new());
+}
+
+/// OpenLDAP: `pwdAccountLockedTime` locks nothing under a policy without `pwdLockout: TRUE`.
+/// `campaign start --at-deadline lock` refuses (exit 69, the fix, nothing marked) when an account
+/// in scope falls under such a policy, and `check-config` fails once a locking campaign's scope
+/// has one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openldap_deadline_lock_needs_pwdlockout() {
+    let people = [Person::new("l1", "Lock One"), Person::new("l2", "Lock Two")];
+    let case = Case::new(Kind::OpenLdap, "lockpol", &people, "").await;
+    let start_locking = |name: &str| {
+        case.run(&[
+            "campaign",
+            "start",
+            "--name",
+            name,
+            "--reason",
+            "Intrusion",
+            "--deadline",
+            DEADLINE,
+            "--at-deadline",
+            "lock",
+            "--yes",
+        ])
+    };
+    let out = start_locking("ok");
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&case.run(&["check-config"]));
+    assert!(t.contains("✓ deadline lock: --at-deadline lock takes effect"), "{t}");
+
+    let no_lockout = common::slapd()
+        .get("LDAP_NO_MUSTCHANGE_POLICY_DN")
+        .replace("cn=no-mustchange", "cn=no-lockout");
+    let mods = vec![Mod::Replace(
+        b"pwdPolicySubentry".to_vec(),
+        HashSet::from([no_lockout.clone().into_bytes()]),
+    )];
+    case.admin_modify("l2", mods).await;
+    let out = case.run(&["check-config"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(69), "{t}");
+    assert!(
+        t.contains("✗ deadline lock: password policy") && t.contains("pwdLockout: TRUE"),
+        "{t}"
+    );
+
+    let out = case.run(&["campaign", "revert", "ok", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = start_locking("refused");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(69), "{t}");
+    assert!(t.contains(&no_lockout) && t.contains("set pwdLockout: TRUE"), "{t}");
+    assert!(case.flagged().await.is_empty(), "nothing marked");
+    let out = case.run(&["campaign", "status", "refused"]);
+    assert_eq!(out.status.code(), Some(1), "not recorded: {}", text(&out));
 }

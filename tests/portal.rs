@@ -231,6 +231,21 @@ async fn expired_revoked_and_malformed_links_are_gone() {
     p.stop().await;
 }
 
+/// An account locked at the deadline: its live link stops working (the helpdesk unlocks it).
+#[tokio::test]
+async fn a_link_of_an_account_locked_at_the_deadline_is_gone() {
+    let p = Portal::start("plock", &["locked"], Options::default()).await;
+    let c = client();
+    let link = p.link("locked", HOUR, 0);
+    assert_eq!(get(&c, &p.reset_url(&link)).await.0, 200, "live before the lock");
+    let id = p.record("locked").id;
+    assert!(p.store.record_lock_prior(id, false).unwrap());
+    assert!(p.store.record_locked(id, "deadline", "at the deadline (lock)").unwrap());
+    let (status, page) = get(&c, &p.reset_url(&link)).await;
+    assert_eq!(status, 410, "{page}");
+    p.stop().await;
+}
+
 #[tokio::test]
 async fn current_password_flow_works_under_pwdreset_and_clears_it() {
     let p = Portal::start("pcur", &["restricted"], Options::default()).await;

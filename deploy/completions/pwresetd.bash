@@ -43,6 +43,9 @@ _pwresetd() {
             pwresetd__subcmd__breach__subcmd__index,build)
                 cmd="pwresetd__subcmd__breach__subcmd__index__subcmd__build"
                 ;;
+            pwresetd__subcmd__campaign,deadline)
+                cmd="pwresetd__subcmd__campaign__subcmd__deadline"
+                ;;
             pwresetd__subcmd__campaign,list)
                 cmd="pwresetd__subcmd__campaign__subcmd__list"
                 ;;
@@ -54,6 +57,9 @@ _pwresetd() {
                 ;;
             pwresetd__subcmd__campaign,revert)
                 cmd="pwresetd__subcmd__campaign__subcmd__revert"
+                ;;
+            pwresetd__subcmd__campaign,set)
+                cmd="pwresetd__subcmd__campaign__subcmd__set"
                 ;;
             pwresetd__subcmd__campaign,start)
                 cmd="pwresetd__subcmd__campaign__subcmd__start"
@@ -201,8 +207,30 @@ _pwresetd() {
             return 0
             ;;
         pwresetd__subcmd__campaign)
-            opts="-h --config --log-format --help plan start status notify list revert"
+            opts="-h --config --log-format --help plan start status notify list revert set deadline"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pwresetd__subcmd__campaign__subcmd__deadline)
+            opts="-h --plan --json --now --yes --config --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -310,8 +338,38 @@ _pwresetd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pwresetd__subcmd__campaign__subcmd__set)
+            opts="-h --at-deadline --grace --config --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --at-deadline)
+                    COMPREPLY=($(compgen -W "none lock disable" -- "${cur}"))
+                    return 0
+                    ;;
+                --grace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pwresetd__subcmd__campaign__subcmd__start)
-            opts="-h --name --reason --deadline --yes --config --log-format --help"
+            opts="-h --name --reason --deadline --at-deadline --grace --yes --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -326,6 +384,14 @@ _pwresetd() {
                     return 0
                     ;;
                 --deadline)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --at-deadline)
+                    COMPREPLY=($(compgen -W "none lock disable" -- "${cur}"))
+                    return 0
+                    ;;
+                --grace)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -46,16 +46,18 @@ complete -c pwresetd -n "__fish_pwresetd_using_subcommand serve" -l config -d 'C
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand serve" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand serve" -s h -l help -d 'Print help'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert" -l config -d 'Configuration file' -r -F
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert set deadline" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert set deadline" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert" -s h -l help -d 'Print help'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert" -f -a "plan" -d 'Dry run: count and sample the accounts in scope; writes nothing anywhere'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert" -f -a "start" -d 'Record a campaign and mark every account in scope (resumes a campaign of the same name)'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert" -f -a "status" -d 'Counts per account state'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert" -f -a "notify" -d 'Send the notices and reminders due now, then exit (the daemon does this on its own; this suits a timer or a one-off run)'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert" -f -a "list" -d 'All campaigns in the store'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert" -f -a "revert" -d 'Clear the flag on accounts this campaign marked (not those flagged before it, nor those that completed). Resumable'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert set deadline" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert set deadline" -f -a "plan" -d 'Dry run: count and sample the accounts in scope; writes nothing anywhere'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert set deadline" -f -a "start" -d 'Record a campaign and mark every account in scope (resumes a campaign of the same name)'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert set deadline" -f -a "status" -d 'Counts per account state'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert set deadline" -f -a "notify" -d 'Send the notices and reminders due now, then exit (the daemon does this on its own; this suits a timer or a one-off run)'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert set deadline" -f -a "list" -d 'All campaigns in the store'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert set deadline" -f -a "revert" -d 'Clear the flag on accounts this campaign marked (not those flagged before it, nor those that completed). Resumable'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert set deadline" -f -a "set" -d 'Change what happens at the campaign\'s deadline (audited)'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert set deadline" -f -a "deadline" -d 'The deadline\'s action: `--plan` lists who it would lock now and why (writes nothing; with `--now`, who `--now` would lock); `--now` applies it to every account still marked, before the deadline (e.g. evidence of active misuse)'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from plan" -l config -d 'Configuration file' -r -F
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from plan" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"
@@ -64,6 +66,10 @@ complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_s
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from start" -l name -r
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from start" -l reason -d 'Why users must change their password (shown in notices). Required for a new campaign' -r
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from start" -l deadline -d 'When every account must have changed, RFC 3339 (e.g. 2026-12-04T17:00:00Z)' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from start" -l at-deadline -d 'At deadline + grace: none (the default), lock or disable every account still marked' -r -f -a "none\t''
+lock\t''
+disable\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from start" -l grace -d 'How long after the deadline the action waits (e.g. 2h; 0s applies it at the deadline)' -r
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from start" -l config -d 'Configuration file' -r -F
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from start" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"
@@ -88,6 +94,22 @@ complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_s
 json\t''"
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from revert" -l yes -d 'Do not ask for confirmation'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from revert" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from set" -l at-deadline -d 'At deadline + grace: none (the default), lock or disable every account still marked' -r -f -a "none\t''
+lock\t''
+disable\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from set" -l grace -d 'How long after the deadline the action waits (e.g. 2h; 0s applies it at the deadline)' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from set" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from set" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from deadline" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from deadline" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from deadline" -l plan
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from deadline" -l json
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from deadline" -l now
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from deadline" -l yes -d 'Do not ask for confirmation'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from deadline" -s h -l help -d 'Print help'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand account" -l config -d 'Configuration file' -r -F
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand account" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"

@@ -139,6 +139,7 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             return match e {
                 RunError::Unavailable(_) | RunError::Scan(_) => EX_UNAVAILABLE,
                 RunError::Store(_) => EX_SOFTWARE,
+                RunError::TooMany(_) | RunError::Account(_) => 1,
             };
         }
         if let Some(e) = cause.downcast_ref::<StoreError>() {

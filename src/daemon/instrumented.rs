@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::metrics::{Metrics, Op, OpError};
 use crate::directory::config::Flavor;
 use crate::directory::{
-    AccountDetails, BindCheck, Directory, DirectoryError, PasswordError, Presence, ScanItem, Warning,
+    AccountDetails, AtDeadline, BindCheck, Directory, DirectoryError, PasswordError, Presence, ScanItem, Warning,
 };
 use crate::policy::DirectoryRules;
 use crate::secret::Secret;
@@ -155,5 +155,25 @@ impl Directory for Instrumented {
 
     async fn is_member(&self, dn: &str, group_dn: &str) -> Result<bool, DirectoryError> {
         timed!(self, "membership", self.inner.is_member(dn, group_dn))
+    }
+
+    async fn lock_state(&self, dn: &str, action: AtDeadline) -> Result<Option<bool>, DirectoryError> {
+        timed!(self, "read", self.inner.lock_state(dn, action))
+    }
+
+    async fn lock(&self, dn: &str, action: AtDeadline) -> Result<(), DirectoryError> {
+        timed!(self, "lock", self.inner.lock(dn, action))
+    }
+
+    async fn unlock(&self, dn: &str, action: AtDeadline) -> Result<(), DirectoryError> {
+        timed!(self, "unlock", self.inner.unlock(dn, action))
+    }
+
+    async fn lock_warnings(
+        &self,
+        policies: &BTreeSet<Option<String>>,
+        action: AtDeadline,
+    ) -> Result<Vec<Warning>, DirectoryError> {
+        timed!(self, "policy", self.inner.lock_warnings(policies, action))
     }
 }

@@ -15,10 +15,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::{self, Metrics};
 use super::systemd;
+use crate::campaign::deadline::Guard;
 use crate::campaign::state::{AccountState, CampaignState};
 use crate::daemon::config::Config;
 use crate::directory::Directory;
 use crate::engine::Status;
+use crate::engine::deadline::{self, Protected, Run, When};
 use crate::engine::lease::LeaseGuard;
 use crate::engine::runner::{self, RunError, Settings};
 use crate::notify::pass::PassError;
@@ -165,8 +167,40 @@ impl Worker {
                     }
                     due.mailed.insert(campaign.id, now);
                 }
+                if reconcile_due {
+                    self.enforce(campaign, config, &settings).await?;
+                }
             }
             CampaignState::Reverted => {}
+        }
+        Ok(())
+    }
+
+    /// Applies the campaign's deadline action to the accounts whose deadline + grace has passed
+    /// (nothing when it has none). Runs with reconciliation, so within `daemon.reconcile_interval`.
+    async fn enforce(&self, campaign: &Campaign, config: &Config, settings: &Settings) -> Result<(), RunError> {
+        if !campaign.enforcement.at_deadline.acts() {
+            return Ok(());
+        }
+        let protected = Protected {
+            service_dn: config.directory.bind_dn.clone(),
+            operator_group: config.helpdesk.operator_group.clone(),
+        };
+        let progress = runner::silent();
+        let run = Run {
+            dir: self.directory.clone(),
+            store: &self.store,
+            settings,
+            protected: &protected,
+            progress: &progress,
+            actor: "deadline",
+        };
+        let guard = Guard {
+            max_fraction: config.campaign.max_lock_fraction,
+        };
+        let s = deadline::apply(&run, campaign, When::Due(chrono::Utc::now()), guard).await?;
+        if s.done + s.failed > 0 {
+            tracing::info!(locked = s.done, failed = s.failed, "deadline action");
         }
         Ok(())
     }

@@ -18,6 +18,7 @@
 
 mod dont_expire;
 mod limits;
+mod lock;
 mod password;
 mod policy;
 mod rights;
@@ -33,8 +34,8 @@ use super::common::{PolicyNames, Quirks, Shared};
 use super::ledger::Ledger;
 use super::search::{self, Entry};
 use super::{
-    Account, AccountDetails, BindCheck, DirectoryError, ExclusionReason, LimitKind, PasswordError, Warning, filetime,
-    ops,
+    Account, AccountDetails, AtDeadline, BindCheck, DirectoryError, ExclusionReason, LimitKind, PasswordError, Warning,
+    filetime, ops,
 };
 use crate::directory::config::{DirectoryConfig, DontExpire, Flavor};
 use crate::policy::DirectoryRules;
@@ -266,6 +267,18 @@ impl Quirks for ActiveDirectory {
         Ok(!search::read(&s.pool, dn, Scope::Base, &filter, &["1.1"])
             .await?
             .is_empty())
+    }
+
+    async fn lock_state(&self, s: &Shared, dn: &str, _: AtDeadline) -> Result<Option<bool>, DirectoryError> {
+        lock::state(s, dn).await
+    }
+
+    async fn lock(&self, s: &Shared, dn: &str, _: AtDeadline) -> Result<(), DirectoryError> {
+        lock::lock(s, dn).await
+    }
+
+    async fn unlock(&self, s: &Shared, dn: &str, _: AtDeadline) -> Result<(), DirectoryError> {
+        lock::unlock(s, dn).await
     }
 }
 

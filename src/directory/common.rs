@@ -17,8 +17,8 @@ use tokio::sync::mpsc;
 use super::conn::{Endpoint, Pool};
 use super::search::{self, Entry};
 use super::{
-    Account, AccountDetails, BindCheck, Directory, DirectoryError, ExclusionReason, LimitKind, PasswordError, Presence,
-    ScanItem, Warning, groups, scope,
+    Account, AccountDetails, AtDeadline, BindCheck, Directory, DirectoryError, ExclusionReason, LimitKind,
+    PasswordError, Presence, ScanItem, Warning, groups, scope,
 };
 use crate::directory::config::{DirectoryConfig, Flavor};
 use crate::policy::DirectoryRules;
@@ -125,6 +125,23 @@ pub(crate) trait Quirks: Send + Sync {
     async fn is_member(&self, s: &Shared, dn: &str, group_dn: &str) -> Result<bool, DirectoryError> {
         let base = groups::context_of(&s.pool, group_dn, &s.config.base_dn).await?;
         groups::walk_up(&s.pool, &base, dn, group_dn).await
+    }
+
+    /// The deadline's lock, the flavour's way (`lock.rs` beside the flavour's file): whether it
+    /// is in place, setting it, undoing it, and why it would not take effect.
+    async fn lock_state(&self, s: &Shared, dn: &str, action: AtDeadline) -> Result<Option<bool>, DirectoryError>;
+
+    async fn lock(&self, s: &Shared, dn: &str, action: AtDeadline) -> Result<(), DirectoryError>;
+
+    async fn unlock(&self, s: &Shared, dn: &str, action: AtDeadline) -> Result<(), DirectoryError>;
+
+    async fn lock_warnings(
+        &self,
+        _s: &Shared,
+        _policies: &PolicyNames,
+        _action: AtDeadline,
+    ) -> Result<Vec<Warning>, DirectoryError> {
+        Ok(Vec::new())
     }
 }
 
@@ -334,5 +351,21 @@ impl<Q: Quirks> Directory for LdapDirectory<Q> {
 
     async fn is_member(&self, dn: &str, group_dn: &str) -> Result<bool, DirectoryError> {
         self.quirks.is_member(&self.shared, dn, group_dn).await
+    }
+
+    async fn lock_state(&self, dn: &str, action: AtDeadline) -> Result<Option<bool>, DirectoryError> {
+        self.quirks.lock_state(&self.shared, dn, action).await
+    }
+
+    async fn lock(&self, dn: &str, action: AtDeadline) -> Result<(), DirectoryError> {
+        self.quirks.lock(&self.shared, dn, action).await
+    }
+
+    async fn unlock(&self, dn: &str, action: AtDeadline) -> Result<(), DirectoryError> {
+        self.quirks.unlock(&self.shared, dn, action).await
+    }
+
+    async fn lock_warnings(&self, policies: &PolicyNames, action: AtDeadline) -> Result<Vec<Warning>, DirectoryError> {
+        self.quirks.lock_warnings(&self.shared, policies, action).await
     }
 }

@@ -19,6 +19,7 @@
 //! `nsSizeLimit`/`nsPagedSizeLimit`/`nsLookThroughLimit` lifted (`limits.rs`).
 
 mod limits;
+mod lock;
 mod password;
 mod policy;
 
@@ -31,8 +32,8 @@ use ldap3::Mod;
 use super::common::{PolicyNames, Quirks, Shared};
 use super::search::Entry;
 use super::{
-    Account, AccountDetails, BindCheck, DirectoryError, ExclusionReason, LimitKind, PasswordError, Warning, gentime,
-    ops,
+    Account, AccountDetails, AtDeadline, BindCheck, DirectoryError, ExclusionReason, LimitKind, PasswordError, Warning,
+    gentime, ops,
 };
 use crate::directory::config::{DirectoryConfig, Flavor};
 use crate::policy::DirectoryRules;
@@ -156,6 +157,18 @@ impl Quirks for Ds389 {
         // A passwordAdminDN member's set marks the account (1970 expiry): take that off.
         self.clear(s, dn).await?;
         Ok(())
+    }
+
+    async fn lock_state(&self, s: &Shared, dn: &str, _: AtDeadline) -> Result<Option<bool>, DirectoryError> {
+        lock::state(s, dn).await
+    }
+
+    async fn lock(&self, s: &Shared, dn: &str, _: AtDeadline) -> Result<(), DirectoryError> {
+        lock::lock(s, dn).await
+    }
+
+    async fn unlock(&self, s: &Shared, dn: &str, _: AtDeadline) -> Result<(), DirectoryError> {
+        lock::unlock(s, dn).await
     }
 }
 

@@ -36,6 +36,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+pub use crate::campaign::deadline::AtDeadline;
 pub use crate::campaign::scope::{Account, ExclusionReason, ScanItem};
 use crate::directory::config::{DirectoryConfig, Flavor};
 use crate::policy::DirectoryRules;
@@ -165,6 +166,24 @@ pub trait Directory: Send + Sync {
     /// Whether `dn` is a member of `group_dn`, directly or through nested groups (as far as the
     /// directory lets one tell).
     async fn is_member(&self, dn: &str, group_dn: &str) -> Result<bool, DirectoryError>;
+
+    /// Whether the account is locked (or disabled) the way the deadline's `action` locks it,
+    /// by pwresetd or anyone else; `None` when the entry no longer exists.
+    async fn lock_state(&self, dn: &str, action: AtDeadline) -> Result<Option<bool>, DirectoryError>;
+
+    /// Locks (or disables) the account the flavour's way for `action`. Idempotent.
+    async fn lock(&self, dn: &str, action: AtDeadline) -> Result<(), DirectoryError>;
+
+    /// Undoes [`lock`](Directory::lock). Idempotent.
+    async fn unlock(&self, dn: &str, action: AtDeadline) -> Result<(), DirectoryError>;
+
+    /// Why `action`'s lock would not take effect for accounts under `policies` (`None` = the
+    /// default policy), as blocking warnings; empty when it would.
+    async fn lock_warnings(
+        &self,
+        policies: &BTreeSet<Option<String>>,
+        action: AtDeadline,
+    ) -> Result<Vec<Warning>, DirectoryError>;
 }
 
 /// Where an account stands relative to the scope.

@@ -6,6 +6,7 @@
 //! scope needs a `limits` line lifting slapd's size and time limits for it (`limits.rs`).
 
 mod limits;
+mod lock;
 
 mod policy;
 
@@ -17,7 +18,8 @@ use ldap3::{Mod, Scope};
 use super::common::{PolicyNames, Quirks, Shared};
 use super::search::{self, Entry};
 use super::{
-    Account, AccountDetails, BindCheck, DirectoryError, LimitKind, PasswordError, Warning, gentime, ops, userpassword,
+    Account, AccountDetails, AtDeadline, BindCheck, DirectoryError, LimitKind, PasswordError, Warning, gentime, ops,
+    userpassword,
 };
 use crate::directory::config::{DirectoryConfig, Flavor, PasswordHash};
 use crate::policy::DirectoryRules;
@@ -253,6 +255,27 @@ impl Quirks for OpenLdap {
         // An administrative set raises pwdReset when pwdMustChange is on: clear it explicitly.
         self.clear(s, dn).await?;
         Ok(())
+    }
+
+    async fn lock_state(&self, s: &Shared, dn: &str, _: AtDeadline) -> Result<Option<bool>, DirectoryError> {
+        lock::state(s, dn).await
+    }
+
+    async fn lock(&self, s: &Shared, dn: &str, _: AtDeadline) -> Result<(), DirectoryError> {
+        lock::lock(s, dn).await
+    }
+
+    async fn unlock(&self, s: &Shared, dn: &str, _: AtDeadline) -> Result<(), DirectoryError> {
+        lock::unlock(s, dn).await
+    }
+
+    async fn lock_warnings(
+        &self,
+        s: &Shared,
+        policies: &PolicyNames,
+        _: AtDeadline,
+    ) -> Result<Vec<Warning>, DirectoryError> {
+        lock::warnings(s, policies).await
     }
 }
 

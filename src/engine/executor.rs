@@ -248,7 +248,7 @@ async fn observe(dir: &dyn Directory, item: &WorkItem) -> Result<Option<(Event, 
 
 /// Runs `op`, retrying up to three times (0.2 s, 0.8 s, 3.2 s apart) while the directory is
 /// unavailable.
-async fn retrying<T, F, Fut>(mut op: F) -> Result<T, DirectoryError>
+pub(super) async fn retrying<T, F, Fut>(mut op: F) -> Result<T, DirectoryError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, DirectoryError>>,
@@ -267,10 +267,10 @@ where
 }
 
 /// Spaces operations to at most `per_second` (none when 0).
-struct Pacer(Option<Interval>);
+pub(super) struct Pacer(Option<Interval>);
 
 impl Pacer {
-    fn new(per_second: u32) -> Self {
+    pub(super) fn new(per_second: u32) -> Self {
         Pacer((per_second > 0).then(|| {
             let mut i = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(per_second)));
             i.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -278,7 +278,7 @@ impl Pacer {
         }))
     }
 
-    async fn wait(&mut self) {
+    pub(super) async fn wait(&mut self) {
         if let Some(i) = &mut self.0 {
             i.tick().await;
         }

@@ -34,6 +34,9 @@ pub struct Plan {
     /// effective policy).
     #[serde(skip)]
     pub policy_accounts: BTreeMap<Option<String>, String>,
+    /// The password policies the accounts in scope fall under (`None`: the default one).
+    #[serde(skip)]
+    pub policies: BTreeSet<Option<String>>,
 }
 
 /// Scans the scope and counts; nothing is written to the directory or the store.
@@ -75,5 +78,6 @@ pub async fn plan(dir: Arc<dyn Directory>) -> Result<Plan, DirectoryError> {
         policies.insert(None);
     }
     plan.warnings = dir.policy_warnings(&policies).await?;
+    plan.policies = policies;
     Ok(plan)
 }

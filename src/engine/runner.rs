@@ -47,8 +47,8 @@ pub async fn mark(
     Ok(summary)
 }
 
-/// Clears the flag on every account the campaign marked that has not completed, except those
-/// that carried it before the campaign.
+/// Undoes the deadline's locks, then clears the flag on every account the campaign marked that
+/// has not completed, except those that carried it before the campaign.
 #[tracing::instrument(name = "revert", skip_all, fields(campaign = %campaign.name))]
 pub async fn revert(
     dir: Arc<dyn Directory>,
@@ -58,6 +58,15 @@ pub async fn revert(
     progress: &Arc<dyn Progress>,
 ) -> Result<Summary, RunError> {
     let id = campaign.id;
+    // The deadline's locks first: a locked account is left out of the flag's sweep until then.
+    let unlocked = super::deadline::undo_all(dir.as_ref(), store, campaign, settings).await?;
+    if unlocked.done + unlocked.failed > 0 {
+        tracing::info!(
+            unlocked = unlocked.done,
+            failed = unlocked.failed,
+            "deadline locks undone"
+        );
+    }
     let (tx, rx) = mpsc::channel(settings.batch * 2);
     let exec = Executor::new(dir, store.clone(), settings.clone(), progress.clone());
     let states = [AccountState::Pending, AccountState::Marked, AccountState::Failed];

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::campaign::deadline::Enforcement;
 use crate::campaign::state::{AccountState, CampaignState};
 use crate::store::{Campaign, Store, StoreError};
 
@@ -28,6 +29,10 @@ pub struct Status {
     pub excluded: u64,
     /// Deleted or moved out of scope after the campaign started.
     pub gone: u64,
+    /// Marked accounts the deadline locked (or disabled), still locked.
+    pub locked: u64,
+    /// What happens at the deadline, and the grace before it does.
+    pub enforcement: Enforcement,
     pub excluded_by_reason: BTreeMap<String, u64>,
 }
 
@@ -52,6 +57,8 @@ impl Status {
             reverted: n(AccountState::Reverted),
             excluded: n(AccountState::Excluded),
             gone: n(AccountState::Gone),
+            locked: store.count_locked(campaign.id)?,
+            enforcement: campaign.enforcement,
             excluded_by_reason: store.exclusions(campaign.id)?,
         })
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
+use crate::campaign::deadline::TooMany;
 use crate::directory::DirectoryError;
 use crate::store::StoreError;
 
@@ -20,6 +21,17 @@ pub enum RunError {
     Scan(DirectoryError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The deadline's guard: nothing was locked.
+    #[error(
+        "refusing to lock {} of the {} accounts in scope ({:.0}% > campaign.max_lock_fraction = {}): \
+         nothing was locked; check the deadline and `campaign deadline NAME --plan`, then raise \
+         campaign.max_lock_fraction (1.0 turns the guard off) if this is meant",
+        .0.would_lock, .0.in_scope, .0.would_lock as f64 * 100.0 / .0.in_scope.max(1) as f64, .0.max_fraction
+    )]
+    TooMany(TooMany),
+    /// The directory refused the operation for one account (not an outage).
+    #[error("{0}")]
+    Account(DirectoryError),
 }
 
 /// Limits for one run.

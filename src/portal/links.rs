@@ -4,7 +4,7 @@ use chrono::Utc;
 
 use super::PortalState;
 use crate::campaign::state::{AccountState, CampaignState};
-use crate::store::{AccountRecord, StoreError, TokenRecord};
+use crate::store::{AccountRecord, LockState, StoreError, TokenRecord};
 use crate::token;
 
 /// A usable link: its record and the account it belongs to.
@@ -30,7 +30,8 @@ fn open_state(state: AccountState) -> bool {
 }
 
 /// Looks a link up: `None` unless it is well formed, known, unused, unrevoked, unexpired, and
-/// its account is pending/marked/failed in a campaign that is marking or active.
+/// its account is pending/marked/failed in a campaign that is marking or active, and not locked
+/// at the deadline.
 pub async fn open_link(state: &PortalState, link: &str) -> Result<Option<LinkTarget>, StoreError> {
     if !token::well_formed(link) {
         return Ok(None);
@@ -49,7 +50,11 @@ pub async fn open_link(state: &PortalState, link: &str) -> Result<Option<LinkTar
             let campaign_open = s
                 .campaign(&account.campaign)?
                 .is_some_and(|c| matches!(c.state, CampaignState::Marking | CampaignState::Active));
-            Ok((open_state(account.state) && campaign_open).then_some(LinkTarget { hash, token, account }))
+            // Locked at the deadline: the helpdesk unlocks it and sends a fresh link.
+            let locked = s
+                .lock_of(account.id)?
+                .is_some_and(|l| matches!(l.state, Some(LockState::Locking | LockState::Locked)));
+            Ok((open_state(account.state) && campaign_open && !locked).then_some(LinkTarget { hash, token, account }))
         })
         .await
 }

@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, db, parse_time, timestamp};
+use crate::campaign::deadline::{AtDeadline, Enforcement};
 use crate::campaign::state::CampaignState;
 
 /// The parameters that define which accounts a campaign covers.
@@ -41,6 +42,8 @@ pub struct Campaign {
     pub scan_complete: bool,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+    /// What happens at the deadline (`campaign start --at-deadline`, `campaign set`).
+    pub enforcement: Enforcement,
 }
 
 /// Whether `create_or_resume` made a new campaign or found the same one.
@@ -53,6 +56,17 @@ pub enum Opened {
 impl Store {
     /// Creates the campaign, or returns the existing one when its parameters are the same.
     pub fn create_or_resume(&self, spec: &CampaignSpec, actor: &str) -> Result<(Campaign, Opened), StoreError> {
+        self.create_or_resume_with(spec, Enforcement::default(), actor)
+    }
+
+    /// [`create_or_resume`](Store::create_or_resume), recording `enforcement` with a new campaign
+    /// (an existing one keeps its own: changing it is `campaign set`).
+    pub fn create_or_resume_with(
+        &self,
+        spec: &CampaignSpec,
+        enforcement: Enforcement,
+        actor: &str,
+    ) -> Result<(Campaign, Opened), StoreError> {
         if let Some(existing) = self.campaign(&spec.name)? {
             let differences = differences(&existing, spec);
             if !differences.is_empty() {
@@ -67,8 +81,9 @@ impl Store {
         let scope = serde_json::to_string(&spec.scope).map_err(|e| StoreError::Worker(e.to_string()))?;
         let conn = self.lock();
         conn.execute(
-            "INSERT INTO campaigns (name, reason, deadline, scope, state, created_at, created_by, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6)",
+            "INSERT INTO campaigns (name, reason, deadline, scope, state, created_at, created_by, updated_at,
+                 at_deadline, grace_secs)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6, ?8, ?9)",
             params![
                 spec.name,
                 spec.reason,
@@ -76,7 +91,9 @@ impl Store {
                 scope,
                 CampaignState::Marking.as_str(),
                 now,
-                actor
+                actor,
+                enforcement.at_deadline.as_str(),
+                enforcement.grace.as_secs() as i64
             ],
         )
         .map_err(db("create campaign"))?;
@@ -90,8 +107,7 @@ impl Store {
     pub fn campaign(&self, name: &str) -> Result<Option<Campaign>, StoreError> {
         let conn = self.lock();
         conn.query_row(
-            "SELECT id, name, reason, deadline, scope, state, scan_complete, created_at, created_by
-             FROM campaigns WHERE name = ?1",
+            &format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE name = ?1"),
             [name],
             campaign_from_row,
         )
@@ -102,10 +118,7 @@ impl Store {
     pub fn campaigns(&self) -> Result<Vec<Campaign>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare(
-                "SELECT id, name, reason, deadline, scope, state, scan_complete, created_at, created_by
-                 FROM campaigns ORDER BY id",
-            )
+            .prepare(&format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY id"))
             .map_err(db("list campaigns"))?;
         let rows = stmt.query_map([], campaign_from_row).map_err(db("list campaigns"))?;
         rows.collect::<Result<_, _>>().map_err(db("list campaigns"))
@@ -159,6 +172,9 @@ fn differences(existing: &Campaign, spec: &CampaignSpec) -> Vec<String> {
     d
 }
 
+const CAMPAIGN_COLUMNS: &str =
+    "id, name, reason, deadline, scope, state, scan_complete, created_at, created_by, at_deadline, grace_secs";
+
 fn campaign_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Campaign> {
     let scope: String = r.get(4)?;
     let state: String = r.get(5)?;
@@ -173,5 +189,9 @@ fn campaign_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Campaign> {
         scan_complete: r.get(6)?,
         created_at: parse_time(&r.get::<_, String>(7)?),
         created_by: r.get(8)?,
+        enforcement: Enforcement {
+            at_deadline: AtDeadline::parse(&r.get::<_, String>(9)?).unwrap_or_default(),
+            grace: std::time::Duration::from_secs(r.get::<_, i64>(10)?.max(0) as u64),
+        },
     })
 }

@@ -6,7 +6,7 @@
 //!
 //! This file owns opening the database, its schema migrations, the connection lock, the error
 //! type and the timestamp format; each table's queries live in a submodule (`campaigns`,
-//! `accounts`, `work`, `audit`, `notify`, `helpdesk`, `completion`, `lease`), every one an
+//! `accounts`, `work`, `audit`, `notify`, `helpdesk`, `completion`, `lease`, `lock`), every one an
 //! `impl Store` block, so callers see one type and the paths `crate::store::*`.
 
 mod accounts;
@@ -16,6 +16,7 @@ mod completion;
 pub mod config;
 mod helpdesk;
 mod lease;
+mod lock;
 mod notify;
 mod schema;
 mod work;
@@ -25,6 +26,7 @@ pub use campaigns::{Campaign, CampaignSpec, Opened, Scope};
 pub use completion::Completion;
 pub use helpdesk::{AccountList, Found, FoundIn, OperatorChange, Progress};
 pub use lease::{holder_is_dead, holder_name};
+pub use lock::{LockRecord, LockState};
 pub use notify::{MailCandidate, MailOutcome, MailRecord, MailState, TokenRecord};
 pub use work::{Update, WorkItem};
 

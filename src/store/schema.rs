@@ -96,4 +96,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_by_campaign ON audit (campaign, id);
     CREATE INDEX accounts_by_completion ON accounts (campaign_id, completed_at);
     "#,
+    // 6: the deadline's action per campaign; per account, the lock the deadline set and the
+    //    lock state found before it (so that revert and unlock restore exactly that).
+    r#"
+    ALTER TABLE campaigns ADD COLUMN at_deadline TEXT NOT NULL DEFAULT 'none';
+    ALTER TABLE campaigns ADD COLUMN grace_secs INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE accounts ADD COLUMN lock_state TEXT;
+    ALTER TABLE accounts ADD COLUMN prior_locked INTEGER;
+    ALTER TABLE accounts ADD COLUMN locked_at TEXT;
+    ALTER TABLE accounts ADD COLUMN locked_by TEXT;
+    CREATE INDEX accounts_by_lock ON accounts (campaign_id, lock_state, id);
+    "#,
 ];

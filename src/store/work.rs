@@ -134,7 +134,9 @@ impl Store {
             .map_err(db("retry failed"))
     }
 
-    /// Accounts in one of `states`, in id order after `after_id`, at most `limit`.
+    /// Accounts in one of `states`, in id order after `after_id`, at most `limit`. Accounts the
+    /// deadline locked are left out: a locked account looks disabled (or out of scope) to the
+    /// directory, and its flag is for the lock's undoing to give back first.
     pub fn work_after(
         &self,
         campaign_id: i64,
@@ -150,7 +152,8 @@ impl Store {
             .join(",");
         let sql = format!(
             "SELECT id, dn, state, prior_flagged, marked_at FROM accounts
-             WHERE campaign_id = ?1 AND state IN ({list}) AND id > ?2 ORDER BY id LIMIT ?3"
+             WHERE campaign_id = ?1 AND state IN ({list}) AND id > ?2
+                 AND (lock_state IS NULL OR lock_state = 'unlocked') ORDER BY id LIMIT ?3"
         );
         let mut stmt = conn.prepare_cached(&sql).map_err(db("read work"))?;
         let rows = stmt

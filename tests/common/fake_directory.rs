@@ -2,7 +2,7 @@
 //! leases and the mail schedule run against it on tokio's paused time.
 //!
 //! It fakes what orchestration needs and nothing more: accounts with their flag and password
-//! change time, a scope scan into the channel, reads, `locate`, mark and clear, and switches that
+//! change time, a scope scan into the channel, reads, `locate`, mark and clear, the deadline's lock, and switches that
 //! make operations fail (the next N unavailable, the whole directory down, one DN refused for
 //! good, the scan stopped at a size limit). What a real flavour writes for a mark, or what its result codes mean, is tested against
 //! real servers only. Passwords and operator sign-in are refused (unwillingToPerform); group
@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pwresetd::directory::config::Flavor;
 use pwresetd::directory::{
-    Account, AccountDetails, BindCheck, Directory, DirectoryError, ExclusionReason, LimitKind, PasswordError, Presence,
-    ScanItem, Warning,
+    Account, AccountDetails, AtDeadline, BindCheck, Directory, DirectoryError, ExclusionReason, LimitKind,
+    PasswordError, Presence, ScanItem, Warning,
 };
 use pwresetd::policy::DirectoryRules;
 use pwresetd::secret::Secret;
@@ -55,6 +55,10 @@ struct State {
     latency: Duration,
     marks: BTreeMap<String, u32>,
     clears: BTreeMap<String, u32>,
+    /// Locked accounts, and how often each was locked / unlocked.
+    locked: BTreeSet<String>,
+    locks: BTreeMap<String, u32>,
+    unlocks: BTreeMap<String, u32>,
     mark_times: Vec<Instant>,
     locates: u64,
 }
@@ -208,6 +212,25 @@ impl FakeDirectory {
         self.state().clears.keys().cloned().collect()
     }
 
+    /// Locks an account behind pwresetd's back (before the deadline).
+    pub fn set_locked(&self, dn: &str) {
+        self.state().locked.insert(dn.to_owned());
+    }
+
+    /// The accounts locked now.
+    pub fn locked(&self) -> BTreeSet<String> {
+        self.state().locked.clone()
+    }
+
+    /// How often `dn` was locked, and unlocked.
+    pub fn lock_writes(&self, dn: &str) -> (u32, u32) {
+        let s = self.state();
+        (
+            s.locks.get(dn).copied().unwrap_or(0),
+            s.unlocks.get(dn).copied().unwrap_or(0),
+        )
+    }
+
     pub fn locates(&self) -> u64 {
         self.state().locates
     }
@@ -275,6 +298,22 @@ impl State {
         let entry = self.entries.get_mut(dn).ok_or_else(|| refused(op, dn, 32))?;
         entry.account.flagged = flagged;
         let counts = if flagged { &mut self.marks } else { &mut self.clears };
+        *counts.entry(dn.to_owned()).or_default() += 1;
+        Ok(())
+    }
+
+    fn set_lock(&mut self, op: &'static str, dn: &str, locked: bool) -> Result<(), DirectoryError> {
+        self.gate(op)?;
+        if !self.entries.contains_key(dn) {
+            return Err(refused(op, dn, 32));
+        }
+        let counts = if locked {
+            self.locked.insert(dn.to_owned());
+            &mut self.locks
+        } else {
+            self.locked.remove(dn);
+            &mut self.unlocks
+        };
         *counts.entry(dn.to_owned()).or_default() += 1;
         Ok(())
     }
@@ -418,5 +457,24 @@ impl Directory for FakeDirectory {
 
     async fn is_member(&self, _: &str, _: &str) -> Result<bool, DirectoryError> {
         self.state().gate("search").map(|()| false)
+    }
+
+    async fn lock_state(&self, dn: &str, _: AtDeadline) -> Result<Option<bool>, DirectoryError> {
+        let mut state = self.state();
+        state.gate("read")?;
+        Ok(state.entries.contains_key(dn).then(|| state.locked.contains(dn)))
+    }
+
+    async fn lock(&self, dn: &str, _: AtDeadline) -> Result<(), DirectoryError> {
+        self.pause().await;
+        self.state().set_lock("lock", dn, true)
+    }
+
+    async fn unlock(&self, dn: &str, _: AtDeadline) -> Result<(), DirectoryError> {
+        self.state().set_lock("unlock", dn, false)
+    }
+
+    async fn lock_warnings(&self, _: &BTreeSet<Option<String>>, _: AtDeadline) -> Result<Vec<Warning>, DirectoryError> {
+        Ok(Vec::new())
     }
 }

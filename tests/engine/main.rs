@@ -7,6 +7,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod deadline;
 mod reminders;
 mod runner;
 mod support;

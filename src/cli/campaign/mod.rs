@@ -1,12 +1,14 @@
-//! `pwresetd campaign plan|start|status|list|notify|revert`: the arguments, and what the
+//! `pwresetd campaign plan|start|status|list|notify|revert|set|deadline`: the arguments, and what the
 //! commands share (settings, confirmation, the lease, the audit line, finding a campaign).
 //! Each command group is in its own file.
 
+mod deadline;
 mod notify;
 mod revert;
 mod show;
 mod start;
 
+use deadline::{deadline, set};
 use notify::notify;
 use revert::revert;
 use show::{list, plan_cmd, status};
@@ -58,6 +60,38 @@ pub enum CampaignCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Change what happens at the campaign's deadline (audited).
+    Set {
+        name: String,
+        #[command(flatten)]
+        enforcement: EnforcementArgs,
+    },
+    /// The deadline's action: `--plan` lists who it would lock now and why (writes nothing;
+    /// with `--now`, who `--now` would lock); `--now` applies it to every account still marked,
+    /// before the deadline (e.g. evidence of active misuse).
+    Deadline {
+        name: String,
+        #[arg(long)]
+        plan: bool,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        now: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// What happens at the deadline (`campaign start`, `campaign set`).
+#[derive(Debug, Args)]
+pub struct EnforcementArgs {
+    /// At deadline + grace: none (the default), lock or disable every account still marked.
+    #[arg(long, value_parser = ["none", "lock", "disable"])]
+    at_deadline: Option<String>,
+    /// How long after the deadline the action waits (e.g. 2h; 0s applies it at the deadline).
+    #[arg(long)]
+    grace: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -70,6 +104,8 @@ pub struct StartArgs {
     /// When every account must have changed, RFC 3339 (e.g. 2026-12-04T17:00:00Z).
     #[arg(long)]
     deadline: Option<String>,
+    #[command(flatten)]
+    enforcement: EnforcementArgs,
     /// Do not ask for confirmation.
     #[arg(long)]
     yes: bool,
@@ -84,6 +120,14 @@ pub async fn run(path: &Path, cmd: CampaignCommand) -> Result<ExitCode, Failure>
         CampaignCommand::List { json } => list(&config, json).await,
         CampaignCommand::Notify { name } => notify(&config, &name).await,
         CampaignCommand::Revert { name, yes } => revert(&config, &name, yes).await,
+        CampaignCommand::Set { name, enforcement } => set(&config, &name, &enforcement).await,
+        CampaignCommand::Deadline {
+            name,
+            plan,
+            json,
+            now,
+            yes,
+        } => deadline(&config, &name, plan, json, now, yes).await,
     }
 }
 

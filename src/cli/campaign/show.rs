@@ -76,6 +76,14 @@ pub(super) fn print_status(s: &Status) {
     ] {
         println!("  {label:<10} {n:>8}");
     }
+    if s.enforcement.at_deadline.acts() || s.locked > 0 {
+        println!(
+            "  locked     {:>8}  (at deadline + {}s: {})",
+            s.locked,
+            s.enforcement.grace.as_secs(),
+            s.enforcement.at_deadline.as_str()
+        );
+    }
     for (reason, n) in &s.excluded_by_reason {
         println!("    {n:>8}  {reason}");
     }

@@ -8,8 +8,10 @@ use chrono::{DateTime, Utc};
 
 use super::super::output::{self, progress_bar};
 use super::super::{EX_USAGE, Failure, actor, directory, open_store};
+use super::deadline::{enforcement, lock_preflight};
 use super::show::print_status;
 use super::{StartArgs, audit, confirm, lease, read_status, settings};
+use crate::campaign::deadline::Enforcement;
 use crate::campaign::state::CampaignState;
 use crate::daemon::config::Config;
 use crate::directory::Directory;
@@ -98,10 +100,14 @@ pub(super) async fn start(config: &Config, args: StartArgs) -> Result<ExitCode, 
             .can_mark()
             .map_err(|r| Failure::new(EX_USAGE, anyhow!("campaign {}: {}", c.name, r.0)))?;
     }
+    let enforcement = start_enforcement(&args, existing.as_ref())?;
     let dir = directory(config)?;
     let warnings = dir.check().await.map_err(anyhow::Error::new)?;
     for w in &warnings {
         eprintln!("WARNING: {}", w.message);
+    }
+    if existing.is_none() {
+        lock_preflight(&dir, enforcement.at_deadline).await?;
     }
     if !args.yes {
         confirm(&question(config, &dir, existing.as_ref()).await?)?;
@@ -110,7 +116,7 @@ pub(super) async fn start(config: &Config, args: StartArgs) -> Result<ExitCode, 
     let (campaign, opened) = {
         let (spec, actor) = (spec.clone(), actor.clone());
         store
-            .run(move |s| s.create_or_resume(&spec, &actor))
+            .run(move |s| s.create_or_resume_with(&spec, enforcement, &actor))
             .await
             .map_err(anyhow::Error::new)?
     };
@@ -123,7 +129,12 @@ pub(super) async fn start(config: &Config, args: StartArgs) -> Result<ExitCode, 
         &actor,
         action,
         &campaign.name,
-        Some(format!("reason: {}", campaign.reason)),
+        Some(format!(
+            "reason: {}; at deadline + {}s: {}",
+            campaign.reason,
+            campaign.enforcement.grace.as_secs(),
+            campaign.enforcement.at_deadline.as_str()
+        )),
     )
     .await?;
     let _lease = lease(&store, &campaign).await?;
@@ -151,6 +162,28 @@ pub(super) async fn start(config: &Config, args: StartArgs) -> Result<ExitCode, 
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The enforcement a new campaign records; a resumed one keeps its own (changing it is
+/// `campaign set`, audited as such).
+fn start_enforcement(args: &StartArgs, existing: Option<&Campaign>) -> Result<Enforcement, Failure> {
+    let Some(c) = existing else {
+        return enforcement(&args.enforcement, Enforcement::default());
+    };
+    let asked = enforcement(&args.enforcement, c.enforcement)?;
+    if asked != c.enforcement {
+        return Err(Failure::new(
+            EX_USAGE,
+            anyhow!(
+                "campaign {} already exists with --at-deadline {} --grace {}s; change it with `pwresetd campaign set {} --at-deadline …`",
+                c.name,
+                c.enforcement.at_deadline.as_str(),
+                c.enforcement.grace.as_secs(),
+                c.name
+            ),
+        ));
+    }
+    Ok(asked)
 }
 
 pub(super) async fn print_failures(store: &Store, id: i64) -> Result<(), Failure> {

@@ -1,14 +1,16 @@
 //! The server stage of the preflight, run only on a valid configuration: the directory (bind,
-//! TLS, the whole scope, the policies that decide whether the mark takes effect, the effective
-//! password policy under each of them, write rights where the flavour can tell) and the mail
-//! server or spool folder. Reads only: nothing is marked, nothing sent.
+//! TLS, the whole scope, the policies that decide whether the mark (and a campaign's deadline
+//! lock) takes effect, the effective password policy under each of them, write rights where the
+//! flavour can tell) and the mail server or spool folder. Reads only: nothing is marked, nothing
+//! sent.
 
 use std::collections::BTreeSet;
 
 use super::Check;
+use crate::campaign::state::CampaignState;
 use crate::daemon::Services;
 use crate::directory::config::{DirectoryConfig, Transport};
-use crate::directory::{DirectoryError, Impact, Warning};
+use crate::directory::{AtDeadline, DirectoryError, Impact, Warning};
 use crate::engine::plan::{self, Plan};
 use crate::notify::ProbeError;
 use crate::notify::config::TransportSettings;
@@ -31,10 +33,12 @@ pub(super) async fn directory(services: &Services) -> Vec<Check> {
         }
     };
     checks.extend(scope(&plan, c));
+    let lock_checks = deadline_lock(services, &plan).await;
     checks.extend(policies(
         default_policy.into_iter().chain(plan.warnings.iter().cloned()),
     ));
     checks.extend(effective(services, &plan).await);
+    checks.extend(lock_checks);
     if let Some(sample) = plan.sample.first() {
         match dir.write_warnings(&sample.dn).await {
             Ok(None) => {}
@@ -47,6 +51,35 @@ pub(super) async fn directory(services: &Services) -> Vec<Check> {
             )),
             Ok(Some(warnings)) => checks.extend(warnings.into_iter().map(|w| from_warning("write rights", w))),
             Err(e) => checks.push(directory_failure("write rights", &e)),
+        }
+    }
+    checks
+}
+
+/// When a campaign in the store locks at its deadline: whether the flavour's lock takes effect
+/// under every policy of the scope (OpenLDAP: `pwdLockout: TRUE`).
+async fn deadline_lock(services: &Services, plan: &Plan) -> Vec<Check> {
+    let campaigns = match services.store.run(|s| s.campaigns()).await {
+        Ok(c) => c,
+        Err(e) => return vec![Check::fail("deadline lock", e.to_string(), "check store.path")],
+    };
+    let actions: BTreeSet<&'static str> = campaigns
+        .iter()
+        .filter(|c| c.state != CampaignState::Reverted && c.enforcement.at_deadline.acts())
+        .map(|c| c.enforcement.at_deadline.as_str())
+        .collect();
+    let mut checks = Vec::new();
+    for action in actions.into_iter().filter_map(AtDeadline::parse) {
+        match services.directory.lock_warnings(&plan.policies, action).await {
+            Ok(w) if w.is_empty() => checks.push(Check::ok(
+                "deadline lock",
+                format!(
+                    "--at-deadline {} takes effect under every policy of the scope",
+                    action.as_str()
+                ),
+            )),
+            Ok(w) => checks.extend(w.into_iter().map(|w| from_warning("deadline lock", w))),
+            Err(e) => checks.push(directory_failure("deadline lock", &e)),
         }
     }
     checks
