@@ -98,6 +98,7 @@ impl Listeners {
 
 /// Spawns the worker, the portal and the admin listener; all stop when `stop` is cancelled.
 fn start(s: Services, listeners: Listeners, stop: &CancellationToken) -> (JoinSet<()>, Reloadable) {
+    let metrics_token = s.config.daemon.metrics_token.clone();
     let (config_tx, config_rx) = watch::channel(Arc::new(s.config));
     let worker = worker::Worker {
         directory: s.directory.clone(),
@@ -112,6 +113,7 @@ fn start(s: Services, listeners: Listeners, stop: &CancellationToken) -> (JoinSe
         directory: s.directory,
         store: s.store,
         metrics: s.metrics,
+        metrics_token,
     };
     let mut tasks = JoinSet::new();
     tasks.spawn(worker.run());
