@@ -143,6 +143,7 @@ async fn one(pass: &Pass<'_>, now: DateTime<Utc>, c: MailCandidate) -> Result<On
             "notice" => Some((Kind::Notice, "notice", *step, true)),
             "reminder" => Some((Kind::Reminder, "reminder", *step, true)),
             "resend" => Some((Kind::Notice, "resend", *step, true)),
+            crate::store::REQUESTED => Some((Kind::Notice, crate::store::REQUESTED, *step, true)),
             "changed" => Some((Kind::Changed, "changed", *step, false)),
             _ => None,
         },
