@@ -57,6 +57,8 @@ pub async fn run(
         () = &mut shutdown => return Ok(()),
     }
     let listeners = Listeners::bind(&services.config).await?;
+    // The API tokens in force from now on, in the audit trail.
+    services.helpdesk.audit_token_changes().await;
     let stop = CancellationToken::new();
     let (mut tasks, reloadable) = start(services, listeners, &stop);
     let watchdog = systemd::watchdog_interval().map(|every| tokio::spawn(watchdog(every)));

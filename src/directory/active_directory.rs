@@ -5,6 +5,8 @@
 //! Flagged = `pwdLastSet` 0, or `msDS-User-Account-Control-Computed` PASSWORD_EXPIRED; never for
 //! a DONT_EXPIRE_PASSWORD account while the bit is set, since AD then ignores `pwdLastSet: 0`.
 //!
+//! Lockout: the domain's `lockoutThreshold` and observation window, or the user's PSO's.
+//!
 //! Scope: disabled accounts are excluded, and so are DONT_EXPIRE_PASSWORD accounts unless
 //! `directory.dont_expire_accounts = "clear-and-restore"`: marking one then clears the bit, after
 //! entering it in the ledger (`dont_expire.rs`); revert, exemption, the account's completed change, or
@@ -30,7 +32,8 @@ use super::common::{PolicyNames, Quirks, Shared};
 use super::ledger::Ledger;
 use super::search::{self, Entry};
 use super::{
-    Account, AccountDetails, BindCheck, DirectoryError, ExclusionReason, PasswordError, Warning, filetime, ops,
+    Account, AccountDetails, BindCheck, DirectoryError, ExclusionReason, Lockout, PasswordError, Warning, dn, filetime,
+    ops,
 };
 use crate::directory::config::{DirectoryConfig, DontExpire, Flavor};
 use crate::secret::Secret;
@@ -156,12 +159,6 @@ impl Quirks for ActiveDirectory {
         }
     }
 
-    fn sign_in_refused(&self, rc: u32) -> bool {
-        // invalidCredentials, whatever its `data` code: a wrong password, or an account that
-        // cannot sign in now (disabled, expired, locked, must change).
-        rc == 49
-    }
-
     async fn details(&self, s: &Shared, e: &Entry, account: Account) -> Result<AccountDetails, DirectoryError> {
         let state = PwState::of(e);
         let effective_policy = match &account.policy {
@@ -212,6 +209,14 @@ impl Quirks for ActiveDirectory {
             }
         }
         Ok(warnings)
+    }
+
+    async fn lockout(&self, s: &Shared, policy: Option<&str>) -> Result<Lockout, DirectoryError> {
+        let domain = self.domain(s).await?;
+        match policy.filter(|p| !dn::equal(p, domain)) {
+            None => policy::domain_lockout(&s.pool, domain).await,
+            Some(pso) => policy::pso_lockout(&s.pool, pso).await,
+        }
     }
 
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {

@@ -7,6 +7,10 @@
 //! stays TRUE after an administrative set whose expiry was cleared, while the user is free.
 //! Flagged = the 1970 mark, or a real expiry date in the past.
 //!
+//! Lockout: the applying policy's `passwordLockout`, `passwordMaxFailure` and
+//! `passwordResetFailureCount` (cn=config is often not readable by the service account: then
+//! unknown).
+//!
 //! A marked user's bind succeeds and everything else answers rc 53: "must change" is recognised
 //! by the PasswordExpired control (or the password policy control's changeAfterReset) on the bind.
 //! The user's change is Password Modify with the old password (over TLS). The link flow's set is
@@ -28,7 +32,7 @@ use ldap3::Mod;
 use super::common::{PolicyNames, Quirks, Shared};
 use super::search::Entry;
 use super::{
-    Account, AccountDetails, BindCheck, DirectoryError, ExclusionReason, PasswordError, Warning, gentime, ops,
+    Account, AccountDetails, BindCheck, DirectoryError, ExclusionReason, Lockout, PasswordError, Warning, gentime, ops,
 };
 use crate::directory::config::Flavor;
 use crate::secret::Secret;
@@ -81,11 +85,6 @@ impl Quirks for Ds389 {
             .then_some(ExclusionReason::Disabled)
     }
 
-    fn sign_in_refused(&self, rc: u32) -> bool {
-        // 49 wrong password; 53 inactivated (nsAccountLock).
-        matches!(rc, 49 | 53)
-    }
-
     async fn details(&self, _s: &Shared, e: &Entry, account: Account) -> Result<AccountDetails, DirectoryError> {
         let effective_policy = account.policy.clone().unwrap_or_else(|| GLOBAL_POLICY.to_owned());
         Ok(AccountDetails {
@@ -111,6 +110,10 @@ impl Quirks for Ds389 {
             }
         }
         Ok(warnings)
+    }
+
+    async fn lockout(&self, s: &Shared, policy: Option<&str>) -> Result<Lockout, DirectoryError> {
+        policy::lockout(&s.pool, policy.unwrap_or(GLOBAL_POLICY)).await
     }
 
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {

@@ -33,6 +33,7 @@ mod links;
 pub mod notifier;
 mod outcome;
 pub mod pages;
+mod refusals;
 mod state;
 pub mod tls;
 
