@@ -58,8 +58,9 @@ enum MailCommand {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate the configuration, bind to the directory and open the store.
-    CheckConfig,
+    /// Preflight: check the configuration, the files `serve` loads, the directory (bind, the
+    /// whole scope, policies) and the mail server; one line per check, or `--json`.
+    CheckConfig(check::CheckArgs),
     /// Run the service: campaign worker, mails, portal, metrics (under systemd: Type=notify).
     Serve,
     /// Plan, start, inspect and revert campaigns.
@@ -233,7 +234,7 @@ fn init_logging(format: LogFormat) -> LogControl {
 
 async fn run(cli: Cli, log: LogControl) -> Result<ExitCode, Failure> {
     match cli.command {
-        Command::CheckConfig => check::run(&cli.config).await,
+        Command::CheckConfig(args) => check::run(&cli.config, args).await,
         Command::Serve => daemon::run(&cli.config, log).await,
         Command::Campaign(cmd) => campaign::run(&cli.config, cmd).await,
         Command::Account(args) => account::run(&cli.config, args).await,

@@ -1,5 +1,9 @@
 //! Prometheus metrics: one registry per daemon, updated by the instrumented directory, the
-//! worker, the mailer and the HTTP layers; encoded as text at `/metrics`.
+//! worker, the mailer and the HTTP layers; encoded as text at `/metrics`. The mail server's
+//! gauges are read from its [`ServerHealth`] at each scrape, so they are current even while a
+//! mail pass runs.
+
+use std::sync::{Arc, OnceLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -7,6 +11,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::notify::ServerHealth;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CampaignState {
@@ -59,6 +65,9 @@ pub struct Metrics {
     pub policy_refusals: Family<Rule, Counter>,
     pub requests: Family<Request, Counter>,
     pub ready: Gauge,
+    mail_server_up: Gauge,
+    mail_last_delivery: Gauge,
+    mail_health: OnceLock<Arc<ServerHealth>>,
 }
 
 impl Metrics {
@@ -100,6 +109,19 @@ impl Metrics {
         );
         let ready = Gauge::default();
         registry.register("ready", "1 when the directory and the store answer", ready.clone());
+        let mail_server_up = Gauge::default();
+        mail_server_up.set(1);
+        registry.register(
+            "mail_server_up",
+            "0 while the mail server is down (mail.server_failures failures in a row, or TLS/AUTH refused), else 1",
+            mail_server_up.clone(),
+        );
+        let mail_last_delivery = Gauge::default();
+        registry.register(
+            "mail_last_delivery_timestamp_seconds",
+            "When the mail server last accepted a mail (Unix time; 0: none since the start)",
+            mail_last_delivery.clone(),
+        );
         Metrics {
             registry,
             accounts,
@@ -110,11 +132,26 @@ impl Metrics {
             policy_refusals,
             requests,
             ready,
+            mail_server_up,
+            mail_last_delivery,
+            mail_health: OnceLock::new(),
         }
+    }
+
+    /// Reads the mail server's gauges from `health` from now on (once; the mailer lives as
+    /// long as the daemon).
+    pub fn watch_mail(&self, health: Arc<ServerHealth>) {
+        let _ = self.mail_health.set(health);
     }
 
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
+        if let Some(health) = self.mail_health.get() {
+            let h = health.snapshot();
+            self.mail_server_up.set(i64::from(h.down_since.is_none()));
+            self.mail_last_delivery
+                .set(h.last_delivery.map_or(0, |t| t.timestamp()));
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -174,6 +211,10 @@ mod tests {
             "pwresetd_policy_refusals_total{rule=\"breached\"} 1",
             "pwresetd_http_requests_total{listener=\"portal\",route=\"/reset/{token}\",status=\"200\"} 1",
             "pwresetd_ready 0",
+            "pwresetd_mail_server_up 1",
+            "pwresetd_mail_last_delivery_timestamp_seconds 0",
+            "# HELP pwresetd_mail_server_up 0 while the mail server is down",
+            "# HELP pwresetd_mail_last_delivery_timestamp_seconds When the mail server last accepted",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }

@@ -2,7 +2,7 @@
 //! the core and runs, in one process: the campaign worker (marking, reverting, reconciliation,
 //! mails), the portal, and the admin listener (metrics, health, helpdesk). This module is the
 //! composition root: it alone knows the whole configuration ([`config`]) and wires adapters
-//! together ([`services`]).
+//! together ([`services`]); [`preflight`] checks all of it (`check-config`).
 //!
 //! Lifecycle: load the configuration → [`Services::build`] (store, templates, mailer, policy,
 //! TLS, tokens; all before the directory is contacted) → first successful directory bind →
@@ -15,6 +15,7 @@ pub mod config;
 pub mod instrumented;
 mod mail;
 pub mod metrics;
+pub mod preflight;
 mod reload;
 pub mod services;
 pub mod systemd;

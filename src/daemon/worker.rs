@@ -31,6 +31,11 @@ const TICK: Duration = Duration::from_secs(5);
 #[async_trait::async_trait]
 pub trait MailPass: Send + Sync {
     async fn run(&self, campaign: &Campaign, config: &Config, stop: &CancellationToken) -> Result<(), PassError>;
+
+    /// Since when the mail server is down, for the STATUS line; `None` while it answers.
+    fn mail_server_down_since(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        None
+    }
 }
 
 pub struct Worker {
@@ -193,11 +198,16 @@ impl Worker {
                 ));
             }
         }
-        systemd::status(&if line.is_empty() {
-            "no active campaign".to_owned()
-        } else {
-            line.join("; ")
-        });
+        if line.is_empty() {
+            line.push("no active campaign".to_owned());
+        }
+        if let Some(since) = self.mail.as_ref().and_then(|m| m.mail_server_down_since()) {
+            line.push(format!(
+                "mail server down since {}",
+                since.format("%Y-%m-%d %H:%M:%S UTC")
+            ));
+        }
+        systemd::status(&line.join("; "));
         Ok(())
     }
 }

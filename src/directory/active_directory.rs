@@ -20,6 +20,7 @@
 mod dont_expire;
 mod password;
 mod policy;
+mod rights;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -200,12 +201,10 @@ impl Quirks for ActiveDirectory {
             };
             match rules {
                 Some(r) => warnings.extend(r.stricter_than(&s.config.policy_floor)),
-                None => warnings.push(Warning {
-                    message: format!(
-                        "the password policy of {name} is not readable by the service account: pwresetd \
-                         cannot compare it with [policy]"
-                    ),
-                }),
+                None => warnings.push(Warning::advisory(format!(
+                    "the password policy of {name} is not readable by the service account: pwresetd \
+                     cannot compare it with [policy]"
+                ))),
             }
         }
         Ok(warnings)
@@ -217,6 +216,15 @@ impl Quirks for ActiveDirectory {
             None => policy::domain_lockout(&s.pool, domain).await,
             Some(pso) => policy::pso_lockout(&s.pool, pso).await,
         }
+    }
+
+    async fn write_warnings(&self, s: &Shared, dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
+        let mut attrs = vec![PWD_LAST_SET];
+        if self.ledger_path.is_some() {
+            // Clear-and-restore writes the DONT_EXPIRE_PASSWORD bit too.
+            attrs.push(UAC);
+        }
+        rights::check(&s.pool, &s.config.bind_dn, dn, &attrs).await.map(Some)
     }
 
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {

@@ -83,6 +83,11 @@ pub(crate) trait Quirks: Send + Sync {
     /// [`Directory::lockout`], read from the directory (the caller remembers it).
     async fn lockout(&self, s: &Shared, policy: Option<&str>) -> Result<Lockout, DirectoryError>;
 
+    /// By default the flavour cannot tell who may write what without writing.
+    async fn write_warnings(&self, _s: &Shared, _dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
+        Ok(None)
+    }
+
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError>;
 
     async fn clear(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError>;
@@ -218,6 +223,10 @@ impl<Q: Quirks> Directory for LdapDirectory<Q> {
 
     async fn policy_warnings(&self, policies: &BTreeSet<Option<String>>) -> Result<Vec<Warning>, DirectoryError> {
         self.quirks.policy_warnings(&self.shared, policies).await
+    }
+
+    async fn write_warnings(&self, dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
+        self.quirks.write_warnings(&self.shared, dn).await
     }
 
     async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError> {

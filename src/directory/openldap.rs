@@ -38,40 +38,37 @@ async fn default_policy(s: &Shared) -> Result<Result<String, Warning>, Directory
     }
     Ok(match found.len() {
         1 => Ok(found.remove(0)),
-        0 => Err(Warning {
-            message: "no ppolicy policy entry (objectClass=pwdPolicy) is readable: pwdReset restricts \
-                      nothing without a policy with pwdMustChange: TRUE; load the ppolicy overlay, set \
-                      ppolicy_default, and let the service account read the policy"
-                .into(),
-        }),
-        _ => Err(Warning {
-            message: format!(
-                "{} password policies exist ({}); set directory.default_policy_dn to the one named by \
-                 ppolicy_default so pwresetd can check that it enforces pwdMustChange",
-                found.len(),
-                found.join("; ")
-            ),
-        }),
+        // Not found may mean not readable: a check that could not be made, not a failure.
+        0 => Err(Warning::advisory(
+            "no ppolicy policy entry (objectClass=pwdPolicy) is readable: pwdReset restricts \
+             nothing without a policy with pwdMustChange: TRUE; load the ppolicy overlay, set \
+             ppolicy_default, and let the service account read the policy",
+        )),
+        _ => Err(Warning::advisory(format!(
+            "{} password policies exist ({}); set directory.default_policy_dn to the one named by \
+             ppolicy_default so pwresetd can check that it enforces pwdMustChange",
+            found.len(),
+            found.join("; ")
+        ))),
     })
 }
 
 async fn check_policy(s: &Shared, dn: &str, governs: &str) -> Result<Option<Warning>, DirectoryError> {
     let Some(entry) = s.entry(dn, &["pwdMustChange"]).await? else {
-        return Ok(Some(Warning {
-            message: format!(
-                "password policy {dn} ({governs}) does not exist or is not readable by the service account"
-            ),
-        }));
+        return Ok(Some(Warning::advisory(format!(
+            "password policy {dn} ({governs}) does not exist or is not readable by the service account, \
+             so pwresetd cannot check that it has pwdMustChange: TRUE; let the service account read it"
+        ))));
     };
     let must_change = entry
         .first("pwdMustChange")
         .is_some_and(|v| v.eq_ignore_ascii_case("TRUE"));
-    Ok((!must_change).then(|| Warning {
-        message: format!(
+    Ok((!must_change).then(|| {
+        Warning::blocking(format!(
             "password policy {dn} ({governs}) does not have pwdMustChange: TRUE, so the pwdReset \
              flag restricts NOTHING for its accounts: they can keep using the old password; set \
              pwdMustChange: TRUE on it"
-        ),
+        ))
     }))
 }
 

@@ -324,6 +324,10 @@ impl Directory for FakeDirectory {
         Ok(Vec::new())
     }
 
+    async fn write_warnings(&self, _: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
+        Ok(None)
+    }
+
     async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError> {
         let mut state = self.state();
         state.gate("search")?;
