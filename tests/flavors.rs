@@ -124,7 +124,10 @@ const POPULATION: [Person; 8] = [
 fn expect_preflight(kind: Kind) -> (&'static [&'static str], &'static [&'static str]) {
     match kind {
         Kind::OpenLdap => (
-            &["✓ directory policy: the mark takes effect"],
+            &[
+                "✓ directory policy: the mark takes effect",
+                "✓ lockout budget: 3 failed password bind(s) per account",
+            ],
             &[
                 "✗ directory policy: password policy cn=no-mustchange",
                 "pwdMustChange: TRUE",
@@ -136,6 +139,7 @@ fn expect_preflight(kind: Kind) -> (&'static [&'static str], &'static [&'static 
                 "✓ write rights: the service account may mark",
                 "! directory policy:",
                 "3 of the 4 character classes",
+                "✓ lockout budget: none needed, the directory does not lock accounts",
             ],
             &[
                 "✗ write rights: the service account may not write pwdLastSet",
@@ -144,7 +148,11 @@ fn expect_preflight(kind: Kind) -> (&'static [&'static str], &'static [&'static 
         ),
         // The service account may not read cn=config: a warning, not a failure.
         Kind::Ds389 => (
-            &["! directory policy: the password policy cn=config", "not readable"],
+            &[
+                "! directory policy: the password policy cn=config",
+                "not readable",
+                "! lockout budget: unknown",
+            ],
             &[
                 "✗ directory policy: the password policy cn=nomust",
                 "passwordMustChange off",

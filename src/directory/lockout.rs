@@ -75,7 +75,7 @@ impl Lockout {
         self.window.unwrap_or(NO_WINDOW)
     }
 
-    /// The budget in force and why, in one line (for `check-config`).
+    /// The budget in force and why, in one line (for `check-config`, after `lockout budget: `).
     pub fn budget_line(&self) -> String {
         let window = humantime::format_duration(self.counting_window());
         match (self.threshold, self.budget()) {
@@ -85,22 +85,28 @@ impl Lockout {
                     None => format!("until a successful bind (remembered {window})"),
                 };
                 format!(
-                    "lockout budget: {b} failed password bind(s) per account {counted}, shared by the portal and \
-                     the helpdesk sign-in; the directory locks on failure {n} ({}); pwresetd stays {MARGIN} below",
-                    self.source
+                    "{b} failed password bind(s) per account {counted}, shared by the portal and the helpdesk \
+                     sign-in; the directory locks on failure {n} ({}); pwresetd stays {} below",
+                    self.source,
+                    n.saturating_sub(b)
                 )
             }
             (Threshold::Never, _) => format!(
-                "lockout budget: none needed, the directory does not lock accounts ({}); the per-account rate \
-                 limits apply",
+                "none needed, the directory does not lock accounts ({}); the per-account rate limits apply",
                 self.source
             ),
             _ => format!(
-                "lockout budget: unknown, {}; only the per-account rate limits apply: keep them below the \
-                 directory's lockout threshold",
+                "unknown, {}; only the per-account rate limits apply: keep them below the directory's lockout \
+                 threshold",
                 self.source
             ),
         }
+    }
+
+    /// Whether pwresetd cannot stay [`MARGIN`] below the threshold (a directory that locks on
+    /// the first or second failure).
+    pub fn margin_too_small(&self) -> bool {
+        matches!(self.threshold, Threshold::After(n) if n <= MARGIN)
     }
 }
 
@@ -186,6 +192,14 @@ mod tests {
         assert!(line.contains("until a successful bind (remembered 1day)"), "{line}");
         assert!(lockout(Threshold::Never, None).budget_line().contains("does not lock"));
         assert!(lockout(Threshold::Unknown, None).budget_line().contains("unknown"));
+        let line = lockout(Threshold::After(2), Some(60)).budget_line();
+        assert!(
+            line.contains("1 failed password bind(s)") && line.contains("stays 1 below"),
+            "{line}"
+        );
+        assert!(lockout(Threshold::After(2), None).margin_too_small());
+        assert!(!lockout(Threshold::After(3), None).margin_too_small());
+        assert!(!lockout(Threshold::Never, None).margin_too_small());
     }
 
     #[test]
