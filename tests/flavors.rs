@@ -101,8 +101,8 @@ fn expect_marked_restriction(kind: Kind) -> Restriction {
 fn expect_plan_warning(kind: Kind) -> Option<&'static str> {
     match kind {
         Kind::OpenLdap => None,
-        // Complexity on, [policy] sets no character classes.
-        Kind::ActiveDirectory => Some("3 of the 4 character classes and no part of the account name"),
+        // The domain policy is readable: its rules join [policy]'s (tests/directory_rules.rs).
+        Kind::ActiveDirectory => None,
         // The service account cannot read cn=config.
         Kind::Ds389 => Some("cannot check that passwordMustChange is on"),
     }
@@ -133,12 +133,13 @@ fn expect_preflight(kind: Kind) -> (&'static [&'static str], &'static [&'static 
                 "pwdMustChange: TRUE",
             ],
         ),
-        // The rights are read from the server; its stricter rules are a warning.
+        // The rights are read from the server; its stricter rules join the effective policy.
         Kind::ActiveDirectory => (
             &[
                 "✓ write rights: the service account may mark",
-                "! directory policy:",
-                "3 of the 4 character classes",
+                "✓ directory policy: the mark takes effect",
+                "✓ effective policy: under the AD domain policy of",
+                "(too_few_character_categories) — the AD domain policy of",
                 "✓ lockout budget: none needed, the directory does not lock accounts",
             ],
             &[
@@ -709,6 +710,8 @@ async fn a_second_campaign_gets_the_bits_back_after_each_kind_of_change(case: &C
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ds389_check_reads_the_global_policy_when_allowed() {
     let case = Case::new(Kind::Ds389, "check", &[Person::new("c1", "Check One")], "").await;
+    // cn=config is not readable by the service account: no rules, [policy] alone.
+    assert_eq!(case.directory().password_rules(None).await.unwrap(), None);
     let warnings = case.directory().check().await.unwrap();
     assert!(
         warnings
@@ -744,11 +747,10 @@ async fn ds389_check_reads_the_global_policy_when_allowed() {
             .any(|w| w.contains("not readable") || w.contains("NOTHING")),
         "{warnings:?}"
     );
-    // passwordMinCategories 3, [policy] sets none.
-    assert!(
-        warnings.iter().any(|w| w.contains("3 of the 4 character classes")),
-        "{warnings:?}"
-    );
+    // Readable now: its rules (passwordMinCategories 3) are the floor under [policy].
+    let rules = case.directory().password_rules(None).await.unwrap().unwrap();
+    assert!(rules.source.contains("cn=config (the global policy)"), "{rules:?}");
+    assert_eq!(rules.categories.map(|c| c.min), Some(3), "{rules:?}");
     assert_eq!(case.flagged().await, HashSet::new());
 }
 

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use pwresetd::cli::policy::*;
-use pwresetd::policy::{Policy, PolicyConfig, Subject};
+use pwresetd::policy::{Categories, CategoryScheme, DirectoryRules, NameRule, Policy, PolicyConfig, Subject};
 
 #[derive(Parser)]
 struct Top {
@@ -44,7 +44,7 @@ fn check(argv: &[&str], stdin: &str, expected_accepted: bool, expected_output: &
         CurrentPassword::NotGiven
     };
     let secrets = read_secrets(&mut stdin.as_bytes(), current).unwrap();
-    let verdict = pwresetd::cli::policy::check(&policy, &subject, &secrets).unwrap();
+    let verdict = pwresetd::cli::policy::check(&policy, None, &subject, &secrets).unwrap();
     let format = if args.json { Format::Json } else { Format::Text };
     let mut out = Vec::new();
     print_verdict(&verdict, format, &mut out).unwrap();
@@ -135,6 +135,21 @@ impl PersonLookup for FakeDirectory {
             mail: vec!["zoe@example.org".into()],
         }))
     }
+
+    async fn rules(&self, login: Option<&str>) -> Result<Option<DirectoryRules>, pwresetd::directory::DirectoryError> {
+        Ok(Some(DirectoryRules {
+            source: format!("the test policy of {}", login.unwrap_or("everyone")),
+            min_length: 20,
+            categories: Some(Categories {
+                min: 3,
+                scheme: CategoryScheme::ActiveDirectory,
+            }),
+            names: Some(NameRule::ActiveDirectory),
+            history: 24,
+            min_age_secs: 86_400,
+            unchecked: vec!["pwdCheckModule ppm.so".into()],
+        }))
+    }
 }
 
 #[test]
@@ -153,23 +168,69 @@ fn directory_lookup_and_flag_overlay() {
 fn show_text_and_json() {
     let policy = Policy::load(&PolicyConfig::default()).unwrap();
     let mut out = Vec::new();
-    show(&policy, Format::Text, &mut out).unwrap();
+    show(&policy, &Floor::NoDirectory, Format::Text, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     assert!(
-        text.starts_with("A new password must meet these rules:\n  - At least 15 characters (too_short)\n"),
+        text.starts_with(
+            "A new password must meet these rules (pwresetd's [policy] with the directory's own as a floor):\n  \
+             - At least 15 characters (too_short) — pwresetd [policy]\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("No directory configured: its own rules are not included.\n"),
         "{text}"
     );
     let mut out = Vec::new();
-    show(&policy, Format::Json, &mut out).unwrap();
+    show(&policy, &Floor::NoDirectory, Format::Json, &mut out).unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(json[0]["rule"], "too_short");
     assert_eq!(json[0]["text"], "At least 15 characters");
+    assert_eq!(json[0]["source"], "pwresetd [policy]");
+}
+
+/// With a directory: its rules join [policy]'s, each with its source, for the account asked.
+#[test]
+fn show_and_check_with_the_directory_rules() {
+    let policy = Policy::load(&PolicyConfig::default()).unwrap();
+    let floor = block_on(floor_for(&FakeDirectory, Some("zoe"))).unwrap();
+    let mut out = Vec::new();
+    show(&policy, &floor, Format::Text, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    for line in [
+        "  - At least 20 characters (too_short) — the test policy of zoe\n",
+        "  - Not one of your last 24 passwords (reused) — the test policy of zoe\n",
+        "  - At least 3 of: uppercase letters, lowercase letters, digits, symbols such as ! # % * - _ ? (a space does \
+         not count as a symbol) (too_few_character_categories) — the test policy of zoe\n",
+        "  - minimum age 1 day — the test policy of zoe: not applied, every change through pwresetd is one a \
+         campaign forces\n",
+        "  - pwdCheckModule ppm.so — the test policy of zoe: not checked by pwresetd (the directory checks it on write)\n",
+        "  - Hard to guess (strength 3 out of 4 or better) (too_weak) — pwresetd [policy]\n",
+    ] {
+        assert!(text.contains(line), "{line:?} not in:\n{text}");
+    }
+    let err = block_on(floor_for(&FakeDirectory, Some("nobody"))).unwrap_err();
+    assert_eq!(err.to_string(), "no account with login \"nobody\" in the directory");
+    // `policy check` applies them: words alone have one category.
+    let args = check_args(&["--login", "zoe"]);
+    let subject = block_on(subject_for(&args, Some(&FakeDirectory))).unwrap();
+    let secrets = read_secrets(
+        &mut "violet tractor wobbles under sleepy harbour\n".as_bytes(),
+        CurrentPassword::NotGiven,
+    )
+    .unwrap();
+    let verdict = pwresetd::cli::policy::check(&policy, floor.rules(), &subject, &secrets).unwrap();
+    let ids: Vec<String> = verdict.rule_ids().iter().map(|r| r.to_string()).collect();
+    assert_eq!(ids, ["too_few_character_categories"]);
 }
 
 #[test]
 fn run_policy_show_and_breach_index_build() {
     let code = block_on(run_policy(
-        PolicyCommand::Show(ShowArgs { json: true }),
+        PolicyCommand::Show(ShowArgs {
+            login: None,
+            json: true,
+        }),
         &PolicyConfig::default(),
         None,
     ))

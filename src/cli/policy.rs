@@ -1,5 +1,6 @@
 //! `pwresetd policy check|show` and `pwresetd breach-index build`: the command-line face of
-//! [`crate::policy`].
+//! [`crate::policy`]. With a directory configured, both apply the effective policy: `[policy]`
+//! with the directory's own rules as a floor (for `--login`, the account's own policy).
 //!
 //! Owns argument parsing, reading the candidate from standard input (never from argv, where
 //! `ps` and shell history would see it), printing verdicts as text or JSON, exit codes and the
@@ -16,7 +17,7 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::policy::breach::{self, BuildOptions, BuildProgress};
-use crate::policy::{CheckInput, Password, Policy, PolicyConfig, Subject, Verdict};
+use crate::policy::{CheckInput, DirectoryRules, Password, Policy, PolicyConfig, Subject, Verdict};
 
 /// `pwresetd policy ...`
 #[derive(Debug, Subcommand)]
@@ -56,7 +57,11 @@ pub struct CheckArgs {
 /// `pwresetd policy show`
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Print the rules as JSON: [{"rule", "text"}].
+    /// Show the rules for this account (its own directory policy, when one applies) instead of
+    /// the directory's default policy.
+    #[arg(long)]
+    pub login: Option<String>,
+    /// Print the rules as JSON: [{"rule", "text", "source"}].
     #[arg(long)]
     pub json: bool,
 }
@@ -82,11 +87,16 @@ pub struct BuildArgs {
     pub run_entries: usize,
 }
 
-/// Finds a person's data in the directory, for `policy check` when one is configured.
+/// Finds a person's data and the directory's own password rules, for `policy check|show` when a
+/// directory is configured.
 #[async_trait::async_trait]
 pub trait PersonLookup: Send + Sync {
     /// The account with this login, or `None` when there is none.
     async fn find(&self, login: &str) -> Result<Option<Subject>, crate::directory::DirectoryError>;
+
+    /// The directory's own rules for the account with this login (`None`: the default
+    /// policy's); `None` when there are none or they are not readable.
+    async fn rules(&self, login: Option<&str>) -> Result<Option<DirectoryRules>, crate::directory::DirectoryError>;
 }
 
 /// How to print.
@@ -111,11 +121,27 @@ pub async fn run_policy(
     let policy = Policy::load(policy_cfg).context("loading the password policy")?;
     match cmd {
         PolicyCommand::Show(args) => {
-            show(&policy, Format::from_flag(args.json), &mut std::io::stdout().lock())?;
+            let floor = match lookup {
+                Some(directory) => floor_for(directory, args.login.as_deref()).await?,
+                None => Floor::NoDirectory,
+            };
+            show(
+                &policy,
+                &floor,
+                Format::from_flag(args.json),
+                &mut std::io::stdout().lock(),
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         PolicyCommand::Check(args) => {
             let subject = subject_for(&args, lookup).await?;
+            let floor = match lookup {
+                Some(directory) => floor_for(directory, Some(&args.login)).await?,
+                None => Floor::NoDirectory,
+            };
+            if floor == Floor::Unknown {
+                eprintln!("note: the directory's own rules are unknown (see `pwresetd check-config`): [policy] alone");
+            }
             let stdin = std::io::stdin();
             if stdin.is_terminal() {
                 eprintln!("Type the password and press Enter (it will show on screen; pipe it in to avoid that):");
@@ -126,7 +152,7 @@ pub async fn run_policy(
                 CurrentPassword::NotGiven
             };
             let secrets = read_secrets(&mut stdin.lock(), current)?;
-            let verdict = check(&policy, &subject, &secrets)?;
+            let verdict = check(&policy, floor.rules(), &subject, &secrets)?;
             print_verdict(&verdict, Format::from_flag(args.json), &mut std::io::stdout().lock())?;
             Ok(if verdict.is_accepted() {
                 ExitCode::SUCCESS
@@ -135,6 +161,42 @@ pub async fn run_policy(
             })
         }
     }
+}
+
+/// What the directory adds to `[policy]`, as far as the command could tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Floor {
+    /// No configuration: `[policy]`'s defaults alone.
+    NoDirectory,
+    /// The directory has no rules, or they are not readable by the service account.
+    Unknown,
+    Rules(DirectoryRules),
+}
+
+impl Floor {
+    pub fn rules(&self) -> Option<&DirectoryRules> {
+        match self {
+            Floor::Rules(r) => Some(r),
+            Floor::NoDirectory | Floor::Unknown => None,
+        }
+    }
+}
+
+/// The directory's rules for `login`'s account (`None`: the default policy's). An unknown
+/// login is an error; an unreachable directory too (the rules in force cannot be told).
+pub async fn floor_for(directory: &dyn PersonLookup, login: Option<&str>) -> anyhow::Result<Floor> {
+    if let Some(login) = login {
+        directory
+            .find(login)
+            .await
+            .with_context(|| format!("looking up {login:?} in the directory"))?
+            .with_context(|| format!("no account with login {login:?} in the directory"))?;
+    }
+    let rules = directory
+        .rules(login)
+        .await
+        .context("reading the directory's own password rules")?;
+    Ok(rules.map_or(Floor::Unknown, Floor::Rules))
 }
 
 /// The subject from the directory (when there is one) with the flags laid over it.
@@ -203,8 +265,14 @@ pub fn read_secrets(input: &mut dyn BufRead, current: CurrentPassword) -> anyhow
     Ok(Secrets { new, current })
 }
 
-/// Checks without history: the CLI has no access to the store's password history.
-pub fn check(policy: &Policy, subject: &Subject, secrets: &Secrets) -> anyhow::Result<Verdict> {
+/// Checks with the directory's rules `floor` (when known), without history: the CLI has no
+/// access to the store's password history.
+pub fn check(
+    policy: &Policy,
+    floor: Option<&DirectoryRules>,
+    subject: &Subject,
+    secrets: &Secrets,
+) -> anyhow::Result<Verdict> {
     let input = CheckInput {
         password: &secrets.new,
         current: secrets.current.as_ref(),
@@ -212,6 +280,7 @@ pub fn check(policy: &Policy, subject: &Subject, secrets: &Secrets) -> anyhow::R
         subject,
     };
     policy
+        .effective(floor)
         .check(&input)
         .context("checking the password (nothing was decided)")
 }
@@ -234,15 +303,27 @@ pub fn print_verdict(verdict: &Verdict, format: Format, out: &mut dyn Write) -> 
     Ok(())
 }
 
-/// Prints the rules in force.
-pub fn show(policy: &Policy, format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
-    let rules = policy.rules();
+/// Prints the rules in force, each with where it comes from.
+pub fn show(policy: &Policy, floor: &Floor, format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
+    let effective = policy.effective(floor.rules());
     match format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string(&rules)?)?,
+        Format::Json => writeln!(out, "{}", serde_json::to_string(&effective.rules())?)?,
         Format::Text => {
-            writeln!(out, "A new password must meet these rules:")?;
-            for r in &rules {
-                writeln!(out, "  - {} ({})", r.text, r.rule)?;
+            writeln!(
+                out,
+                "A new password must meet these rules (pwresetd's [policy] with the directory's own as a floor):"
+            )?;
+            for line in effective.report() {
+                writeln!(out, "  - {line}")?;
+            }
+            match floor {
+                Floor::NoDirectory => writeln!(out, "No directory configured: its own rules are not included.")?,
+                Floor::Unknown => writeln!(
+                    out,
+                    "The directory's own rules are unknown (none, or not readable by the service account: \
+                     see `pwresetd check-config`); a password it refuses is refused after it was typed."
+                )?,
+                Floor::Rules(_) => {}
             }
         }
     }

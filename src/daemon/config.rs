@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::campaign::config::{CampaignConfig, RawCampaign};
 pub use crate::config::ConfigError;
 use crate::config::{Origin, resolve};
-use crate::directory::config::{DirectoryConfig, PolicyFloor, RawDirectory};
+use crate::directory::config::{DirectoryConfig, RawDirectory};
 use crate::helpdesk::config::{HelpdeskConfig, RawHelpdesk};
 use crate::notify::{MailConfig, MailSettings};
 use crate::policy::PolicyConfig;
@@ -126,8 +126,7 @@ fn validate(
     let origin = Origin { base, credentials };
     let store = raw.store.validate(origin, state_dir);
     let store_dir = store.path.parent().unwrap_or(Path::new("."));
-    let floor = PolicyFloor::of(&raw.policy);
-    let directory = raw.directory.validate(origin, store_dir, floor)?;
+    let directory = raw.directory.validate(origin, store_dir)?;
     let helpdesk = raw.helpdesk.validate(&directory.base_dn, base)?;
     let mut policy = raw.policy;
     policy.validate().map_err(|e| policy_error(e.to_string()))?;

@@ -12,6 +12,7 @@ use crate::directory::config::Flavor;
 use crate::directory::{
     AccountDetails, BindCheck, Directory, DirectoryError, Lockout, PasswordError, Presence, ScanItem, Warning,
 };
+use crate::policy::DirectoryRules;
 use crate::secret::Secret;
 
 pub struct Instrumented {
@@ -91,6 +92,10 @@ impl Directory for Instrumented {
 
     async fn write_warnings(&self, dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
         timed!(self, "rights", self.inner.write_warnings(dn))
+    }
+
+    async fn password_rules(&self, dn: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError> {
+        timed!(self, "rules", self.inner.password_rules(dn))
     }
 
     async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError> {

@@ -21,6 +21,11 @@ pub struct CampaignState {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CampaignName {
+    pub campaign: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Op {
     pub op: String,
 }
@@ -58,6 +63,8 @@ fn latency_histogram() -> Histogram {
 pub struct Metrics {
     registry: Registry,
     pub accounts: Family<CampaignState, Gauge>,
+    /// Only campaigns that are marking or active: an alert on "deadline near" needs no filter.
+    pub deadline: Family<CampaignName, Gauge>,
     pub marks: Counter,
     pub directory_seconds: Family<Op, Histogram, fn() -> Histogram>,
     pub directory_errors: Family<OpError, Counter>,
@@ -75,6 +82,12 @@ impl Metrics {
         let mut registry = Registry::with_prefix("pwresetd");
         let accounts = Family::<CampaignState, Gauge>::default();
         registry.register("accounts", "Accounts per campaign and state", accounts.clone());
+        let deadline = Family::<CampaignName, Gauge>::default();
+        registry.register(
+            "campaign_deadline_timestamp_seconds",
+            "Deadline of each campaign that is marking or active (Unix time)",
+            deadline.clone(),
+        );
         let marks = Counter::default();
         registry.register("marks", "Accounts marked as must-change by this process", marks.clone());
         let directory_seconds = Family::<Op, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
@@ -125,6 +138,7 @@ impl Metrics {
         Metrics {
             registry,
             accounts,
+            deadline,
             marks,
             directory_seconds,
             directory_errors,
@@ -144,7 +158,7 @@ impl Metrics {
         let _ = self.mail_health.set(health);
     }
 
-    /// The Prometheus text exposition.
+    /// The Prometheus text exposition (format 0.0.4, as `/metrics` declares it).
     pub fn encode(&self) -> String {
         if let Some(health) = self.mail_health.get() {
             let h = health.snapshot();
@@ -155,8 +169,29 @@ impl Metrics {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        text_format(&out)
     }
+}
+
+/// prometheus-client writes OpenMetrics, where a counter's HELP and TYPE lines name the family
+/// (`pwresetd_marks`) and its sample adds `_total`; the 0.0.4 format's parsers (Prometheus's
+/// text parser, `promtool check metrics`) then see a sample with no HELP and no type. Name the
+/// counters' HELP and TYPE lines after their samples, and drop OpenMetrics' `# EOF`.
+fn text_format(open_metrics: &str) -> String {
+    let counters: Vec<&str> = open_metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open_metrics.len() + 16 * counters.len());
+    for line in open_metrics.lines().filter(|l| *l != "# EOF") {
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let (name, rest) = line.strip_prefix(prefix)?.split_once(' ')?;
+            counters.contains(&name).then(|| format!("{prefix}{name}_total {rest}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
 }
 
 impl Default for Metrics {
@@ -218,5 +253,41 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }
+    }
+
+    /// What `promtool check metrics` asks of every sample: a HELP and a TYPE line under the
+    /// name it carries (histograms: the family's name before `_bucket`, `_sum`, `_count`).
+    /// The live check with promtool itself is in tests/monitoring.rs.
+    #[test]
+    fn every_sample_has_help_and_type_under_its_own_name() {
+        let m = Metrics::new();
+        m.marks.inc();
+        m.mails.get_or_create(&MailResult { result: "sent".into() }).inc();
+        m.directory_seconds
+            .get_or_create(&Op { op: "mark".into() })
+            .observe(0.002);
+        m.deadline
+            .get_or_create(&CampaignName { campaign: "c".into() })
+            .set(1_800_000_000);
+        let text = m.encode();
+        assert!(!text.contains("# EOF"), "{text}");
+        let described = |kind: &str, name: &str| text.lines().any(|l| l.starts_with(&format!("# {kind} {name} ")));
+        let mut samples = 0;
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let histogram = |f: &&str| text.lines().any(|l| l == format!("# TYPE {f} histogram"));
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(histogram))
+                .unwrap_or(name);
+            assert!(described("HELP", family), "no HELP for {name} in\n{text}");
+            assert!(described("TYPE", family), "no TYPE for {name} in\n{text}");
+            samples += 1;
+        }
+        assert!(samples >= 4, "{text}");
+        assert!(
+            text.contains("# TYPE pwresetd_marks_total counter\npwresetd_marks_total 1"),
+            "{text}"
+        );
     }
 }

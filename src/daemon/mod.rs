@@ -112,6 +112,7 @@ fn start(s: Services, listeners: Listeners, stop: &CancellationToken) -> (JoinSe
         stop: stop.clone(),
         holder: crate::store::holder_name("daemon"),
     };
+    let metrics = s.metrics.clone();
     let health = admin::Health {
         directory: s.directory,
         store: s.store,
@@ -122,7 +123,8 @@ fn start(s: Services, listeners: Listeners, stop: &CancellationToken) -> (JoinSe
     tasks.spawn(worker.run());
     let (portal, portal_stop) = (s.portal.clone(), stop.clone().cancelled_owned());
     tasks.spawn(async move {
-        if let Err(e) = crate::portal::serve(portal, listeners.portal, portal_stop).await {
+        let counted = |router| admin::counted(router, metrics, "portal");
+        if let Err(e) = crate::portal::serve_with(portal, counted, listeners.portal, portal_stop).await {
             tracing::error!(error = %e, "portal listener");
         }
     });

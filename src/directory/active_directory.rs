@@ -13,11 +13,13 @@
 //! reconciliation seeing it changed (or unflagged) set the bit again and take it off the ledger.
 //!
 //! Searches are always paged (AD refuses unpaged ones past 1000 entries) and continuation
-//! references are ignored. TLS is required (config refuses `allow_insecure`). Whether a candidate
+//! references are ignored; a search stopped at the LDAP policy's limits names the policy to
+//! raise (`limits.rs`). TLS is required (config refuses `allow_insecure`). Whether a candidate
 //! is the current password cannot be told: `unicodePwd` is never readable, and a bind would count
 //! as a failure when wrong.
 
 mod dont_expire;
+mod limits;
 mod password;
 mod policy;
 mod rights;
@@ -33,10 +35,11 @@ use super::common::{PolicyNames, Quirks, Shared};
 use super::ledger::Ledger;
 use super::search::{self, Entry};
 use super::{
-    Account, AccountDetails, BindCheck, DirectoryError, ExclusionReason, Lockout, PasswordError, Warning, dn, filetime,
-    ops,
+    Account, AccountDetails, BindCheck, DirectoryError, ExclusionReason, LimitKind, Lockout, PasswordError, Warning,
+    dn, filetime, ops,
 };
 use crate::directory::config::{DirectoryConfig, DontExpire, Flavor};
+use crate::policy::DirectoryRules;
 use crate::secret::Secret;
 use dont_expire::Restore;
 
@@ -160,6 +163,10 @@ impl Quirks for ActiveDirectory {
         }
     }
 
+    fn limit_fix(&self, kind: LimitKind, c: &DirectoryConfig) -> String {
+        limits::fix(kind, c.page_size)
+    }
+
     async fn details(&self, s: &Shared, e: &Entry, account: Account) -> Result<AccountDetails, DirectoryError> {
         let state = PwState::of(e);
         let effective_policy = match &account.policy {
@@ -192,19 +199,16 @@ impl Quirks for ActiveDirectory {
     async fn policy_warnings(&self, s: &Shared, policies: &PolicyNames) -> Result<Vec<Warning>, DirectoryError> {
         let mut warnings = Vec::new();
         for p in policies {
-            let (rules, name) = match p {
-                None => {
-                    let domain = self.domain(s).await?;
-                    (policy::domain_rules(&s.pool, domain).await?, domain)
-                }
-                Some(pso) => (policy::pso_rules(&s.pool, pso).await?, pso.as_str()),
-            };
-            match rules {
-                Some(r) => warnings.extend(r.stricter_than(&s.config.policy_floor)),
-                None => warnings.push(Warning::advisory(format!(
+            if self.rules(s, p.as_deref()).await?.is_none() {
+                let name = match p {
+                    Some(pso) => pso.as_str(),
+                    None => self.domain(s).await?,
+                };
+                warnings.push(Warning::advisory(format!(
                     "the password policy of {name} is not readable by the service account: pwresetd \
-                     cannot compare it with [policy]"
-                ))),
+                     cannot adopt its rules, so its accounts may pass the portal's checks and then see \
+                     the directory refuse the password; let the service account read it"
+                )));
             }
         }
         Ok(warnings)
@@ -225,6 +229,13 @@ impl Quirks for ActiveDirectory {
             attrs.push(UAC);
         }
         rights::check(&s.pool, &s.config.bind_dn, dn, &attrs).await.map(Some)
+    }
+
+    async fn rules(&self, s: &Shared, policy: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError> {
+        match policy {
+            None => policy::domain_rules(&s.pool, self.domain(s).await?).await,
+            Some(pso) => policy::pso_rules(&s.pool, pso).await,
+        }
     }
 
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {

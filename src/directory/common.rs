@@ -18,10 +18,11 @@ use tokio::sync::mpsc;
 use super::conn::{Endpoint, Pool};
 use super::search::{self, Entry};
 use super::{
-    Account, AccountDetails, BindCheck, Directory, DirectoryError, ExclusionReason, Lockout, PasswordError, Presence,
-    ScanItem, Warning, groups, lockout, scope,
+    Account, AccountDetails, BindCheck, Directory, DirectoryError, ExclusionReason, LimitKind, Lockout, PasswordError,
+    Presence, ScanItem, Warning, groups, lockout, scope,
 };
 use crate::directory::config::{DirectoryConfig, Flavor};
+use crate::policy::DirectoryRules;
 use crate::secret::Secret;
 
 /// The policies named by scanned accounts (`None`: the directory's default), as
@@ -68,6 +69,10 @@ pub(crate) trait Quirks: Send + Sync {
         format!("({}={login})", config.login_attribute)
     }
 
+    /// What the administrator changes when the server stopped a scope search at `kind`: the
+    /// flavour's own setting, for the service account where the flavour has per-account limits.
+    fn limit_fix(&self, kind: LimitKind, config: &DirectoryConfig) -> String;
+
     /// The helpdesk's view of an account read with [`DETAIL_ATTRS`](Quirks::DETAIL_ATTRS).
     async fn details(&self, s: &Shared, e: &Entry, account: Account) -> Result<AccountDetails, DirectoryError>;
 
@@ -87,6 +92,10 @@ pub(crate) trait Quirks: Send + Sync {
     async fn write_warnings(&self, _s: &Shared, _dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
         Ok(None)
     }
+
+    /// The rules of the policy named `policy` (`None`: the directory's default), as the policy
+    /// engine's data; `None` when there is none or it is not readable.
+    async fn rules(&self, s: &Shared, policy: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError>;
 
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError>;
 
@@ -219,6 +228,7 @@ impl<Q: Quirks> Directory for LdapDirectory<Q> {
             },
         })
         .await
+        .map_err(|e| e.at_limit(&c.bind_dn, |kind| self.quirks.limit_fix(kind, c)))
     }
 
     async fn policy_warnings(&self, policies: &BTreeSet<Option<String>>) -> Result<Vec<Warning>, DirectoryError> {
@@ -227,6 +237,19 @@ impl<Q: Quirks> Directory for LdapDirectory<Q> {
 
     async fn write_warnings(&self, dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
         self.quirks.write_warnings(&self.shared, dn).await
+    }
+
+    async fn password_rules(&self, dn: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError> {
+        let policy = match dn {
+            None => None,
+            // Read again, by base search: a subtree search may not return the policy attribute
+            // (constructed on Active Directory, operational elsewhere).
+            Some(dn) => match self.shared.entry(dn, &[Q::POLICY_ATTR]).await? {
+                Some(e) => e.first(Q::POLICY_ATTR).map(str::to_owned),
+                None => return Ok(None),
+            },
+        };
+        self.quirks.rules(&self.shared, policy.as_deref()).await
     }
 
     async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError> {

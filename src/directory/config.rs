@@ -13,7 +13,7 @@ use crate::directory::dn;
 use crate::secret::Secret;
 
 mod flavor;
-pub use flavor::{DEFAULT_LEDGER_NAME, DontExpire, Flavor, PolicyFloor};
+pub use flavor::{DEFAULT_LEDGER_NAME, DontExpire, Flavor};
 
 /// How the link flow writes a new password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,8 +61,6 @@ pub struct DirectoryConfig {
     pub timeout: Duration,
     /// Active Directory: accounts whose password never expires (`dont_expire_accounts`).
     pub dont_expire: DontExpire,
-    /// The `[policy]` rules a flavour compares with the directory's own (for its warnings).
-    pub policy_floor: PolicyFloor,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,14 +149,8 @@ fn default_timeout() -> String {
 }
 
 impl RawDirectory {
-    /// Validates the section. `store_dir` holds the default DONT_EXPIRE ledger; `policy_floor`
-    /// is what `[policy]` demands, for the flavours' warnings.
-    pub fn validate(
-        self,
-        origin: Origin<'_>,
-        store_dir: &Path,
-        policy_floor: PolicyFloor,
-    ) -> Result<DirectoryConfig, ConfigError> {
+    /// Validates the section. `store_dir` holds the default DONT_EXPIRE ledger.
+    pub fn validate(self, origin: Origin<'_>, store_dir: &Path) -> Result<DirectoryConfig, ConfigError> {
         let raw = self;
         if raw.bind_password.is_some() {
             return Err(ConfigError::invalid(
@@ -228,7 +220,6 @@ impl RawDirectory {
             page_size: raw.page_size,
             timeout,
             dont_expire,
-            policy_floor,
         })
     }
 

@@ -19,7 +19,10 @@
 //! like a user's. Disabled accounts (`nsAccountLock: TRUE`) are excluded from the scope.
 //! Whether a candidate is the current password cannot be told: the service account cannot read
 //! `userPassword`, 389 compares its values as stored (hashed), and a bind would count as a failure.
+//! A scope larger than the server's size or look-through limits needs the service account's own
+//! `nsSizeLimit`/`nsPagedSizeLimit`/`nsLookThroughLimit` lifted (`limits.rs`).
 
+mod limits;
 mod password;
 mod policy;
 
@@ -32,9 +35,11 @@ use ldap3::Mod;
 use super::common::{PolicyNames, Quirks, Shared};
 use super::search::Entry;
 use super::{
-    Account, AccountDetails, BindCheck, DirectoryError, ExclusionReason, Lockout, PasswordError, Warning, gentime, ops,
+    Account, AccountDetails, BindCheck, DirectoryError, ExclusionReason, LimitKind, Lockout, PasswordError, Warning,
+    gentime, ops,
 };
-use crate::directory::config::Flavor;
+use crate::directory::config::{DirectoryConfig, Flavor};
+use crate::policy::DirectoryRules;
 use crate::secret::Secret;
 
 const EXPIRY: &str = "passwordExpirationTime";
@@ -46,6 +51,15 @@ const GLOBAL_POLICY: &str = "cn=config";
 
 /// 389-DS's quirks: the rest of the work is [`LdapDirectory`](super::common::LdapDirectory)'s.
 pub struct Ds389;
+
+/// The policy entry for an account's `pwdpolicysubentry` (`None`: the global one), and how it
+/// governs.
+fn governing(named: Option<&str>) -> (&str, &'static str) {
+    match named {
+        Some(dn) => (dn, "named by pwdpolicysubentry"),
+        None => (GLOBAL_POLICY, "the global policy"),
+    }
+}
 
 /// Whether a `passwordExpirationTime` value restricts the account now.
 fn expired(value: Option<&str>) -> bool {
@@ -85,6 +99,10 @@ impl Quirks for Ds389 {
             .then_some(ExclusionReason::Disabled)
     }
 
+    fn limit_fix(&self, kind: LimitKind, c: &DirectoryConfig) -> String {
+        limits::fix(kind, &c.bind_dn)
+    }
+
     async fn details(&self, _s: &Shared, e: &Entry, account: Account) -> Result<AccountDetails, DirectoryError> {
         let effective_policy = account.policy.clone().unwrap_or_else(|| GLOBAL_POLICY.to_owned());
         Ok(AccountDetails {
@@ -100,13 +118,11 @@ impl Quirks for Ds389 {
     async fn policy_warnings(&self, s: &Shared, policies: &PolicyNames) -> Result<Vec<Warning>, DirectoryError> {
         let mut warnings = Vec::new();
         let mut checked = HashSet::new();
-        for policy in policies {
-            let (dn, governs) = match policy {
-                Some(dn) => (dn.as_str(), "named by pwdpolicysubentry"),
-                None => (GLOBAL_POLICY, "the global policy"),
-            };
+        for named in policies {
+            let (dn, governs) = governing(named.as_deref());
             if checked.insert(dn.to_ascii_lowercase()) {
-                warnings.extend(policy::check(&s.pool, &s.config.policy_floor, dn, governs).await?);
+                let entry = policy::read(&s.pool, dn).await?;
+                warnings.extend(policy::warnings(entry.as_ref(), dn, governs));
             }
         }
         Ok(warnings)
@@ -114,6 +130,11 @@ impl Quirks for Ds389 {
 
     async fn lockout(&self, s: &Shared, policy: Option<&str>) -> Result<Lockout, DirectoryError> {
         policy::lockout(&s.pool, policy.unwrap_or(GLOBAL_POLICY)).await
+    }
+
+    async fn rules(&self, s: &Shared, named: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError> {
+        let (dn, governs) = governing(named);
+        Ok(policy::read(&s.pool, dn).await?.map(|e| policy::rules(&e, governs)))
     }
 
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {

@@ -25,7 +25,6 @@ mod ledger;
 pub mod lockout;
 pub mod openldap;
 mod ops;
-mod rules;
 mod scope;
 mod search;
 pub mod userpassword;
@@ -40,9 +39,10 @@ use tokio::sync::mpsc;
 
 pub use crate::campaign::scope::{Account, ExclusionReason, ScanItem};
 use crate::directory::config::{DirectoryConfig, Flavor};
+use crate::policy::DirectoryRules;
 use crate::secret::Secret;
 use common::LdapDirectory;
-pub use error::{DirectoryError, PasswordError};
+pub use error::{DirectoryError, LimitKind, PasswordError};
 pub use lockout::{Lockout, Threshold};
 
 /// Everything the directory says about one account, for the helpdesk view.
@@ -105,7 +105,9 @@ pub trait Directory: Send + Sync {
     async fn ping(&self) -> Result<(), DirectoryError>;
 
     /// Streams every account matching the user filter under the base DN into `sink`, in scope or
-    /// excluded with the reason. Memory stays bounded: the sink applies back-pressure.
+    /// excluded with the reason. Memory stays bounded: the sink applies back-pressure. When the
+    /// server stops the search at one of its limits the error is [`DirectoryError::Limit`], with
+    /// the flavour's fix: the scope is never read in pieces to get round a limit.
     async fn scan(&self, sink: mpsc::Sender<ScanItem>) -> Result<(), DirectoryError>;
 
     /// Warnings about the policies named by scanned accounts (`None` = the default policy).
@@ -114,6 +116,12 @@ pub trait Directory: Send + Sync {
     /// What stops the service account from marking `dn` (an account in scope) or setting its
     /// password, as far as the directory tells without a write; `None` when it cannot tell.
     async fn write_warnings(&self, dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError>;
+
+    /// The directory's own password rules for the account at `dn` (its fine-grained policy when
+    /// one applies) or, with `None`, for accounts under the default policy, as data for the
+    /// policy engine's floor. `None` when the directory has none or they are not readable (the
+    /// flavour's [`Directory::policy_warnings`] say so).
+    async fn password_rules(&self, dn: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError>;
 
     /// Looks an account up by login (in scope of the user filter); `None` when unknown.
     async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError>;

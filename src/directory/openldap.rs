@@ -2,8 +2,13 @@
 //!
 //! Mark = `pwdReset: TRUE`, which restricts the user to a password change only when the applying
 //! policy has `pwdMustChange: TRUE` (checked and warned about). Clear = `delete: pwdReset`.
-//! Writing `pwdReset` needs `manage` access for the service account. Lockout: the applying
-//! policy's `pwdLockout`, `pwdMaxFailure` and `pwdFailureCountInterval`.
+//! Writing `pwdReset` needs `manage` access for the service account, and reading the whole
+//! scope needs a `limits` line lifting slapd's size and time limits for it (`limits.rs`).
+//! Lockout: the applying policy's `pwdLockout`, `pwdMaxFailure` and `pwdFailureCountInterval`.
+
+mod limits;
+
+mod policy;
 
 use std::collections::HashSet;
 
@@ -13,10 +18,11 @@ use ldap3::{Mod, Scope};
 use super::common::{PolicyNames, Quirks, Shared};
 use super::search::{self, Entry};
 use super::{
-    Account, AccountDetails, BindCheck, DirectoryError, Lockout, PasswordError, Threshold, Warning, gentime, ops,
-    userpassword,
+    Account, AccountDetails, BindCheck, DirectoryError, LimitKind, Lockout, PasswordError, Threshold, Warning, gentime,
+    ops, userpassword,
 };
-use crate::directory::config::{Flavor, PasswordHash};
+use crate::directory::config::{DirectoryConfig, Flavor, PasswordHash};
+use crate::policy::DirectoryRules;
 use crate::secret::Secret;
 
 const FLAG: &str = "pwdReset";
@@ -83,6 +89,10 @@ impl Quirks for OpenLdap {
         e.first(FLAG).is_some_and(|v| v.eq_ignore_ascii_case("TRUE"))
     }
 
+    fn limit_fix(&self, kind: LimitKind, c: &DirectoryConfig) -> String {
+        limits::fix(kind, &c.bind_dn, &c.base_dn)
+    }
+
     async fn details(&self, s: &Shared, e: &Entry, account: Account) -> Result<AccountDetails, DirectoryError> {
         let effective_policy = account.policy.clone().or_else(|| s.config.default_policy_dn.clone());
         Ok(AccountDetails {
@@ -130,6 +140,20 @@ impl Quirks for OpenLdap {
         };
         let [on, max, interval] = LOCKOUT_ATTRS.map(|a| e.first(a));
         Ok(lockout_of(&dn, on, max, interval))
+    }
+
+    async fn rules(&self, s: &Shared, named: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError> {
+        let (dn, governs) = match named {
+            Some(dn) => (dn.to_owned(), "named by pwdPolicySubentry"),
+            None => match default_policy(s).await? {
+                Ok(dn) => (dn, "the default policy"),
+                // Not known: the warning is policy_warnings' to give.
+                Err(_) => return Ok(None),
+            },
+        };
+        Ok(s.entry(&dn, &policy::ATTRS)
+            .await?
+            .and_then(|e| policy::rules(&e, governs)))
     }
 
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {

@@ -52,6 +52,19 @@ impl Entry {
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }
+
+    /// An entry from attribute-value pairs, for the flavours' parsing tests.
+    #[cfg(test)]
+    pub fn from_pairs(dn: &str, pairs: &[(&str, &str)]) -> Self {
+        let mut attrs: HashMap<String, Vec<String>> = HashMap::new();
+        for (k, v) in pairs {
+            attrs.entry(k.to_ascii_lowercase()).or_default().push((*v).to_owned());
+        }
+        Entry {
+            dn: dn.to_owned(),
+            attrs,
+        }
+    }
 }
 
 /// Runs a paged subtree search, sending `map(entry)` for each entry into `sink`; stops early

@@ -29,6 +29,11 @@ pub struct Plan {
     pub excluded_by_reason: BTreeMap<String, u64>,
     pub sample: Vec<SampleAccount>,
     pub warnings: Vec<Warning>,
+    /// One account in scope under each password policy its accounts name (`None`: the
+    /// directory's default), so that each policy's rules can be read (the preflight's
+    /// effective policy).
+    #[serde(skip)]
+    pub policy_accounts: BTreeMap<Option<String>, String>,
 }
 
 /// Scans the scope and counts; nothing is written to the directory or the store.
@@ -39,13 +44,13 @@ pub async fn plan(dir: Arc<dyn Directory>) -> Result<Plan, DirectoryError> {
         tokio::spawn(async move { dir.scan(tx).await })
     };
     let mut plan = Plan::default();
-    let mut policies = BTreeSet::new();
     while let Some(item) = rx.recv().await {
         match item {
             ScanItem::InScope(a) => {
                 plan.in_scope += 1;
                 plan.already_flagged += u64::from(a.flagged);
                 plan.without_mail += u64::from(a.mail.is_empty());
+                plan.policy_accounts.entry(a.policy).or_insert_with(|| a.dn.clone());
                 if plan.sample.len() < SAMPLE_SIZE {
                     plan.sample.push(SampleAccount {
                         login: a.login,
@@ -53,7 +58,6 @@ pub async fn plan(dir: Arc<dyn Directory>) -> Result<Plan, DirectoryError> {
                         flagged: a.flagged,
                     });
                 }
-                policies.insert(a.policy);
             }
             ScanItem::Excluded { reason, .. } => {
                 plan.excluded += 1;
@@ -66,6 +70,7 @@ pub async fn plan(dir: Arc<dyn Directory>) -> Result<Plan, DirectoryError> {
         op: "scan",
         message: e.to_string(),
     })??;
+    let mut policies: BTreeSet<Option<String>> = plan.policy_accounts.keys().cloned().collect();
     if policies.is_empty() {
         policies.insert(None);
     }

@@ -14,6 +14,11 @@
 //! Policy::check(&self, &CheckInput) -> Result<Verdict, CheckError> every violation at once;
 //!                                                      Err only when a check could not run
 //! Policy::rules(&self) -> Vec<RuleDescription>         the rules in force, for a form
+//! Policy::effective(&self, Option<&DirectoryRules>) -> Effective   [policy] with the
+//!                                                      directory's rules as a floor:
+//!   .check(&CheckInput) .rules() .history() .advice() .report()   (see [`effective`])
+//! DirectoryRules { source, min_length, categories, names, history, min_age_secs, unchecked }
+//!                                                      filled by the directory flavour
 //! CheckInput { password: &Password, current: Option<&Password>, history: &[String], subject: &Subject }
 //! Verdict { is_accepted(), violations() -> &[Violation { rule: RuleId, message }] }
 //! hash_for_history(&Password) -> Result<String, HistoryError>   argon2id PHC for the store
@@ -21,7 +26,9 @@
 //! ```
 //!
 //! # Comparisons
-//! Everything is NFKC-normalised first ([`normalise`]). Length counts code points. History and
+//! `[policy]`'s rules see the NFKC-normalised text ([`normalise`]); the directory's rules see
+//! the password as typed, which is what the directory receives (see [`directory`]).
+//! For `[policy]`, everything is NFKC-normalised first. Length counts code points. History and
 //! current-password comparisons are exact after NFKC (case matters). The denylist ignores case.
 //! The personal-data rule also ignores accents and separators (see [`personal`]). The breach
 //! lookup hashes the NFKC form and, when the typed text differs from it, the typed text too:
@@ -35,6 +42,8 @@ pub mod breach;
 mod checks;
 mod config;
 mod denylist;
+mod directory;
+mod effective;
 mod history;
 mod personal;
 mod rules;
@@ -45,9 +54,11 @@ use unicode_normalization::UnicodeNormalization;
 pub use breach::{BreachIndex, IndexError};
 pub use config::{MAX_HISTORY, PolicyConfig, PolicyConfigError};
 pub use denylist::{Denylist, DenylistError};
+pub use directory::{Categories, CategoryScheme, DirectoryRules, NameRule};
+pub use effective::Effective;
 pub use history::{HISTORY_PARAMS, HistoryError, hash_for_history};
 pub use personal::Subject;
-pub use rules::{PersonalField, RuleDescription, RuleId, Verdict, Violation};
+pub use rules::{PWRESETD, PersonalField, RuleDescription, RuleId, Verdict, Violation};
 pub use secret::Password;
 
 use rules::{message, text};
@@ -142,52 +153,19 @@ impl Policy {
         &self.config
     }
 
-    /// Checks every rule in force and returns every violation, in [`Policy::rules`] order.
-    pub fn check(&self, input: &CheckInput<'_>) -> Result<Verdict, CheckError> {
-        let cfg = &self.config;
-        let typed = input.password.expose();
-        let pw = normalise(typed);
-        let mut out = Vec::new();
-        let mut refuse = |rule, message| out.push(Violation { rule, message });
+    /// This policy with the directory's rules (when known) as a floor: what the portal applies.
+    pub fn effective<'a>(&'a self, directory: Option<&'a DirectoryRules>) -> Effective<'a> {
+        Effective::new(self, directory)
+    }
 
-        let length = checks::length(&pw);
-        if length < cfg.min_length as usize {
-            refuse(RuleId::TooShort, message::too_short(cfg.min_length));
-        }
-        if length > cfg.max_length as usize {
-            refuse(RuleId::TooLong, message::too_long(cfg.max_length));
-        }
-        if cfg.min_strength > 0 {
-            let inputs = input.subject.strength_inputs(&cfg.context_words);
-            let (score, hint) = checks::strength(&pw, &inputs);
-            if score < cfg.min_strength {
-                refuse(RuleId::TooWeak, message::too_weak(hint));
-            }
-        }
-        if cfg.forbid_personal_data {
-            let fields = personal::personal_data_in(&pw, input.subject);
-            if !fields.is_empty() {
-                refuse(RuleId::ContainsPersonalData, message::contains_personal_data(&fields));
-            }
-        }
-        if self.denylist.as_ref().is_some_and(|d| d.contains(&pw)) {
-            refuse(RuleId::Denylisted, message::denylisted());
-        }
-        if let Some(count) = self.breach_count(typed, &pw)? {
-            refuse(RuleId::Breached, message::breached(count));
-        }
-        if cfg.history > 0 && history::is_reused(&pw, input.history, cfg.history as usize)? {
-            refuse(RuleId::Reused, message::reused());
-        }
-        if cfg.differs_from_current
-            && input
-                .current
-                .is_some_and(|c| secret::constant_time_eq(normalise(c.expose()).as_bytes(), pw.as_bytes()))
-        {
-            refuse(RuleId::SameAsCurrent, message::same_as_current());
-        }
-        self.check_optional(&pw, &mut refuse);
-        Ok(Verdict::new(out))
+    /// Checks every rule of `[policy]` alone and returns every violation, in [`Policy::rules`]
+    /// order. With the directory's rules: [`Policy::effective`].
+    pub fn check(&self, input: &CheckInput<'_>) -> Result<Verdict, CheckError> {
+        self.effective(None).check(input)
+    }
+
+    fn denylisted(&self, normalised: &str) -> bool {
+        self.denylist.as_ref().is_some_and(|d| d.contains(normalised))
     }
 
     /// The off-by-default composition rules.
@@ -224,8 +202,14 @@ impl Policy {
         Ok(count.filter(|c| *c >= self.config.breached_min_count))
     }
 
-    /// The rules in force, in check order, with the text a form shows before the user types.
+    /// The rules of `[policy]` alone, in check order, with the text a form shows before the
+    /// user types. With the directory's rules: [`Policy::effective`].
     pub fn rules(&self) -> Vec<RuleDescription> {
+        self.effective(None).rules()
+    }
+
+    /// `[policy]`'s rules in force, in check order, with their texts.
+    fn local_rules(&self) -> Vec<(RuleId, String)> {
         let cfg = &self.config;
         let optional = [
             (cfg.min_strength > 0).then(|| (RuleId::TooWeak, text::min_strength(cfg.min_strength))),
@@ -250,7 +234,6 @@ impl Policy {
         .into_iter()
         .chain(optional)
         .flatten()
-        .map(|(rule, text)| RuleDescription { rule, text })
         .collect()
     }
 }

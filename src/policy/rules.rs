@@ -7,6 +7,8 @@
 
 use serde::Serialize;
 
+use super::directory::{CategoryScheme, NameRule};
+
 /// Stable identifier of a rule. Serialises to the snake_case id (`too_short`, ...), which forms
 /// and scripts may rely on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -23,6 +25,10 @@ pub enum RuleId {
     TooFewCharacterClasses,
     TooManyRepeatedCharacters,
     TooFewUniqueCharacters,
+    /// The directory's character categories (its own way of counting them).
+    TooFewCharacterCategories,
+    /// The directory's "no part of the account name".
+    ContainsAccountName,
 }
 
 impl RuleId {
@@ -40,6 +46,8 @@ impl RuleId {
             Self::TooFewCharacterClasses => "too_few_character_classes",
             Self::TooManyRepeatedCharacters => "too_many_repeated_characters",
             Self::TooFewUniqueCharacters => "too_few_unique_characters",
+            Self::TooFewCharacterCategories => "too_few_character_categories",
+            Self::ContainsAccountName => "contains_account_name",
         }
     }
 }
@@ -93,7 +101,13 @@ impl Verdict {
 pub struct RuleDescription {
     pub rule: RuleId,
     pub text: String,
+    /// Where it comes from: [`PWRESETD`] or the directory's policy (for administrators; the
+    /// portal does not show it).
+    pub source: String,
 }
+
+/// The source of the rules of pwresetd's own `[policy]` section.
+pub const PWRESETD: &str = "pwresetd [policy]";
 
 /// Which piece of personal data a password contained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -201,6 +215,33 @@ pub mod message {
     pub fn too_few_unique_characters(min: u32) -> String {
         format!("Use at least {} different characters.", group_thousands(min.into()))
     }
+    pub fn too_few_character_categories(min: u8, scheme: CategoryScheme) -> String {
+        format!("Use at least {min} of these: {}.", categories(scheme))
+    }
+    pub fn contains_account_name(rule: NameRule) -> String {
+        match rule {
+            NameRule::ActiveDirectory => "This password contains your username or part of your full name. \
+                                          Choose one without them."
+                .to_string(),
+            NameRule::Ds389 { .. } => "This password contains your username, your name or your email address. \
+                                       Choose one without them."
+                .to_string(),
+        }
+    }
+}
+
+/// The categories of a scheme, in words.
+fn categories(scheme: CategoryScheme) -> &'static str {
+    match scheme {
+        CategoryScheme::ActiveDirectory => {
+            "uppercase letters, lowercase letters, digits, symbols such as ! # % * - _ ? \
+             (a space does not count as a symbol)"
+        }
+        CategoryScheme::Ds389 => {
+            "uppercase letters A-Z, lowercase letters a-z, digits, symbols or spaces, \
+             letters outside A-Z (such as é or ß)"
+        }
+    }
 }
 
 /// The rule texts shown before typing. Each takes only config values.
@@ -247,6 +288,51 @@ pub mod text {
     pub fn unique(min: u32) -> String {
         format!("At least {} different characters", group_thousands(min.into()))
     }
+    /// A minimum age, in the largest whole unit ("1 day", "36 hours").
+    pub fn age(secs: u64) -> String {
+        let (n, one, many) = match secs {
+            s if s % 86_400 == 0 => (s / 86_400, "day", "days"),
+            s if s % 3_600 == 0 => (s / 3_600, "hour", "hours"),
+            s if s % 60 == 0 => (s / 60, "minute", "minutes"),
+            s => (s, "second", "seconds"),
+        };
+        plural(n, one, many)
+    }
+    /// [`min_strength`] without its advice, for when the advice line says more.
+    pub fn min_strength_plain(score: u8) -> String {
+        format!("Hard to guess (strength {score} out of 4 or better)")
+    }
+    pub fn character_categories(min: u8, scheme: CategoryScheme) -> String {
+        format!("At least {min} of: {}", categories(scheme))
+    }
+    pub fn account_name(rule: NameRule) -> String {
+        match rule {
+            NameRule::ActiveDirectory => {
+                "Does not contain your username, nor any part of your full name of 3 letters or more".to_string()
+            }
+            NameRule::Ds389 { .. } => "Does not contain your username, your name or your email address".to_string(),
+        }
+    }
+    /// The advice under the rules. It must never suggest what a rule in force refuses: when
+    /// the directory wants several kinds of characters, words alone are not enough.
+    pub fn advice(categories: Option<(u8, CategoryScheme)>) -> String {
+        match categories {
+            None | Some((0..=1, _)) => {
+                "A few unrelated words with spaces make a long password that is easy to type and remember.".into()
+            }
+            Some((_, CategoryScheme::ActiveDirectory)) => {
+                "A few unrelated words make a long password that is easy to remember. Here they are not \
+                 enough alone: also write one word with a capital letter and add a digit or a symbol \
+                 (a space does not count)."
+                    .into()
+            }
+            Some((_, CategoryScheme::Ds389)) => {
+                "A few unrelated words with spaces make a long password that is easy to remember. Here \
+                 they are not enough alone: also write one word with a capital letter and add a digit."
+                    .into()
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -279,6 +365,9 @@ mod tests {
         );
         assert_eq!(message::too_short(15), "Use at least 15 characters.");
         assert_eq!(text::min_length(15), "At least 15 characters");
+        assert_eq!(text::age(86_400), "1 day");
+        assert_eq!(text::age(129_600), "36 hours");
+        assert_eq!(text::age(90), "90 seconds");
         assert_eq!(
             message::contains_personal_data(&[PersonalField::Login, PersonalField::GivenName, PersonalField::Surname]),
             "This password contains your username, your first name or your last name. \
@@ -300,6 +389,8 @@ mod tests {
             RuleId::TooFewCharacterClasses,
             RuleId::TooManyRepeatedCharacters,
             RuleId::TooFewUniqueCharacters,
+            RuleId::TooFewCharacterCategories,
+            RuleId::ContainsAccountName,
         ];
         for id in all {
             assert_eq!(serde_json::to_string(&id).ok(), Some(format!("\"{}\"", id.as_str())));

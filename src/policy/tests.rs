@@ -374,7 +374,7 @@ fn rules_in_force() {
     let json = serde_json::to_string(&p.rules()[4]).unwrap();
     assert_eq!(
         json,
-        r#"{"rule":"too_few_character_classes","text":"At least 3 of: lowercase letters, uppercase letters, digits, symbols"}"#
+        r#"{"rule":"too_few_character_classes","text":"At least 3 of: lowercase letters, uppercase letters, digits, symbols","source":"pwresetd [policy]"}"#
     );
 }
 

@@ -114,7 +114,13 @@ impl Again<'_> {
         let state = self.state;
         match outcome {
             Outcome::Changed { login } => state.pages().done(&login).into_response(),
-            Outcome::Violations(violations) => {
+            Outcome::Violations {
+                violations,
+                rules,
+                advice,
+            } => {
+                self.view.rules = rules;
+                self.view.advice = advice;
                 self.view = self.view.with_violations(&violations);
                 self.page(StatusCode::UNPROCESSABLE_ENTITY)
             }

@@ -1,5 +1,6 @@
 //! The common end of both flows, once the person is authenticated and the account claimed:
-//! policy check, refusing the current password, the write, its verification, the completion
+//! the account's effective policy (`[policy]` with the directory's own rules as a floor, read
+//! for this account: a fine-grained policy may apply) and its check, refusing the current password, the write, its verification, the completion
 //! record and the notification (see `change` for the order and why).
 
 use std::net::IpAddr;
@@ -10,7 +11,7 @@ use super::PortalState;
 use super::outcome::{Flow, Outcome, Typed, directory_down, store_down};
 use crate::campaign::state::Via;
 use crate::directory::{AccountDetails, BindCheck, PasswordError};
-use crate::policy::{CheckInput, Password, RuleId, Subject, Violation, hash_for_history};
+use crate::policy::{CheckInput, DirectoryRules, Password, RuleId, Subject, Violation, hash_for_history};
 use crate::secret::Secret;
 use crate::store::{AccountRecord, AuditEntry, Completion};
 
@@ -32,10 +33,14 @@ impl Change<'_> {
 
     #[tracing::instrument(name = "change", skip_all, fields(dn = %self.details.account.dn, flow = self.flow.as_str(), campaign = self.records.first().map(|r| r.campaign.as_str())))]
     pub async fn run(self, typed: Typed) -> Outcome {
-        if let Err(outcome) = self.check(&typed).await {
+        let floor = match super::change::directory_rules(self.state, Some(self.dn())).await {
+            Ok(rules) => rules,
+            Err(e) => return directory_down(&e),
+        };
+        let keep = self.state.policy().effective(floor.as_ref()).history();
+        if let Err(outcome) = self.check(&typed, floor, keep).await {
             return outcome;
         }
-        let keep = self.state.policy().config().history;
         let new = typed.new.clone();
         let hash = async {
             if keep == 0 {
@@ -63,25 +68,26 @@ impl Change<'_> {
         }
     }
 
-    /// The portal's policy, then "not the current password" where only the directory can tell.
-    async fn check(&self, typed: &Typed) -> Result<(), Outcome> {
+    /// The effective policy (`[policy]` with the directory's rules `floor`, keeping `keep`
+    /// earlier passwords), then "not the current password" where only the directory can tell.
+    async fn check(&self, typed: &Typed, floor: Option<DirectoryRules>, keep: u32) -> Result<(), Outcome> {
         let policy = self.state.policy();
         let dn = self.dn().to_owned();
-        let n = policy.config().history;
-        let history = if n == 0 {
+        let history = if keep == 0 {
             Vec::new()
         } else {
             self.state
                 .store()
-                .run(move |s| s.password_history(&dn, n))
+                .run(move |s| s.password_history(&dn, keep))
                 .await
                 .map_err(|e| store_down(&e))?
         };
         let (new, current, subject) = (typed.new.clone(), typed.current.clone(), subject(&self.details));
+        let (checked, directory) = (policy.clone(), floor.clone());
         let verdict = self
             .state
             .cpu(move || {
-                policy.check(&CheckInput {
+                checked.effective(directory.as_ref()).check(&CheckInput {
                     password: &new,
                     current: current.as_ref(),
                     history: &history,
@@ -95,7 +101,7 @@ impl Change<'_> {
                 Outcome::Unavailable
             })?;
         let mut violations = verdict.violations().to_vec();
-        if typed.current.is_none() && self.state.policy().config().differs_from_current {
+        if typed.current.is_none() && policy.config().differs_from_current {
             let secret = Secret::new(typed.new.expose());
             match self.state.directory().is_current_password(self.dn(), &secret).await {
                 Ok(Some(true)) => violations.push(Violation {
@@ -111,11 +117,15 @@ impl Change<'_> {
             }
         }
         if violations.is_empty() {
-            Ok(())
-        } else {
-            tracing::info!(rules = ?violations.iter().map(|v| v.rule).collect::<Vec<_>>(), "portal: policy refused a new password");
-            Err(Outcome::Violations(violations))
+            return Ok(());
         }
+        tracing::info!(rules = ?violations.iter().map(|v| v.rule).collect::<Vec<_>>(), "portal: policy refused a new password");
+        let effective = policy.effective(floor.as_ref());
+        Err(Outcome::Violations {
+            violations,
+            rules: effective.rules(),
+            advice: effective.advice(),
+        })
     }
 
     async fn write(&self, typed: &Typed) -> Result<(), Outcome> {

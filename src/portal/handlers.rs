@@ -22,7 +22,7 @@ use super::change::{self, LinkTarget, Outcome, Typed};
 use super::form::problem_message;
 use super::pages::{FieldErrors, FormKind, FormView, Tone};
 use super::refusals::{self, About};
-use crate::policy::Password;
+use crate::policy::{Password, RuleDescription};
 use crate::store::AuditEntry;
 use crate::web::client::Client;
 use crate::web::form::{self, FieldProblem, Form, FormError};
@@ -71,13 +71,43 @@ pub async fn index(State(state): State<PortalState>, headers: HeaderMap) -> Resp
     })
 }
 
-fn rules_view(state: &PortalState, kind: FormKind, login: String, action: String, csrf: String) -> FormView {
+/// The rules a form lists and its advice: `[policy]` with the directory's own rules for the
+/// account at `dn` (`None`: before the account is known, the default policy's). When the
+/// directory cannot tell, `[policy]` alone is listed (the change itself then checks again).
+async fn shown_rules(state: &PortalState, dn: Option<&str>) -> Shown {
+    let floor = change::directory_rules(state, dn).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "portal: the directory's password rules are unknown for a form");
+        None
+    });
+    let policy = state.policy();
+    let effective = policy.effective(floor.as_ref());
+    Shown {
+        rules: effective.rules(),
+        advice: effective.advice(),
+    }
+}
+
+/// What [`shown_rules`] found.
+struct Shown {
+    rules: Vec<RuleDescription>,
+    advice: String,
+}
+
+fn rules_view(
+    state: &PortalState,
+    kind: FormKind,
+    shown: Shown,
+    login: String,
+    action: String,
+    csrf: String,
+) -> FormView {
     FormView {
         title: "Choose a new password",
         login,
         action,
         needs_current: kind == FormKind::Change || state.config().auth.link_needs_current(),
-        rules: state.policy().rules(),
+        rules: shown.rules,
+        advice: shown.advice,
         failed: Vec::new(),
         errors: Vec::new(),
         field_errors: FieldErrors::default(),
@@ -98,24 +128,37 @@ pub async fn reset_form(
             return unavailable(&state);
         }
     };
-    with_session(&state, &headers, |csrf| match target {
-        Some(target) => {
+    let shown = match &target {
+        Some(target) => Some(shown_rules(&state, Some(&target.token.dn)).await),
+        None => None,
+    };
+    with_session(&state, &headers, |csrf| match (target, shown) {
+        (Some(target), Some(shown)) => {
             let view = rules_view(
                 &state,
                 FormKind::Link,
+                shown,
                 target.login(),
                 format!("/reset/{link}"),
                 csrf.into(),
             );
             state.pages().form(StatusCode::OK, FormKind::Link, &view)
         }
-        None => state.pages().gone(csrf),
+        _ => state.pages().gone(csrf),
     })
 }
 
 pub async fn change_form(State(state): State<PortalState>, headers: HeaderMap) -> Response {
+    let shown = shown_rules(&state, None).await;
     with_session(&state, &headers, |csrf| {
-        let view = rules_view(&state, FormKind::Change, String::new(), "/change".into(), csrf.into());
+        let view = rules_view(
+            &state,
+            FormKind::Change,
+            shown,
+            String::new(),
+            "/change".into(),
+            csrf.into(),
+        );
         state.pages().form(StatusCode::OK, FormKind::Change, &view)
     })
 }
@@ -226,10 +269,18 @@ pub async fn reset_submit(
     if let Err(l) = state.links().account(&target.hash) {
         return too_many(&state, l);
     }
+    let shown = shown_rules(&state, Some(&target.token.dn)).await;
     let again = Again {
         state: &state,
         kind: FormKind::Link,
-        view: rules_view(&state, FormKind::Link, target.login(), format!("/reset/{link}"), csrf),
+        view: rules_view(
+            &state,
+            FormKind::Link,
+            shown,
+            target.login(),
+            format!("/reset/{link}"),
+            csrf,
+        ),
     };
     let typed = match typed(&form, state.config().auth.link_needs_current()) {
         Ok(Ok(t)) => t,
@@ -259,6 +310,8 @@ pub async fn change_submit(
         return refused;
     }
     let csrf = form.optional("csrf").unwrap_or_default().to_owned();
+    // The account is not known yet: the default policy's rules (a refusal lists the account's).
+    let rules = shown_rules(&state, None).await;
     // The typed login is shown again only when it is printable and of a sane length.
     let shown = if form::check_value(&login).is_ok() {
         login.clone()
@@ -268,7 +321,7 @@ pub async fn change_submit(
     let again = Again {
         state: &state,
         kind: FormKind::Change,
-        view: rules_view(&state, FormKind::Change, shown, "/change".into(), csrf),
+        view: rules_view(&state, FormKind::Change, rules, shown, "/change".into(), csrf),
     };
     let typed = match typed(&form, true) {
         Ok(Ok(t)) => t,

@@ -2,7 +2,7 @@
 //! through and its [`Outcome`], shared by the flows (`change`), their common end (`commit`)
 //! and the pages (`answers`).
 
-use crate::policy::{Password, Violation};
+use crate::policy::{Password, RuleDescription, Violation};
 use crate::store::StoreError;
 use crate::web::limits::Limited;
 
@@ -11,8 +11,13 @@ use crate::web::limits::Limited;
 pub enum Outcome {
     /// Written, verified and recorded (or written and verified, and the record failed: logged).
     Changed { login: String },
-    /// The portal's policy refused the password: every violation.
-    Violations(Vec<Violation>),
+    /// The policy (`[policy]` with the directory's rules as a floor) refused the password:
+    /// every violation, and the account's rules and advice to list again.
+    Violations {
+        violations: Vec<Violation>,
+        rules: Vec<RuleDescription>,
+        advice: String,
+    },
     /// The directory's own rules refused it; the message is in plain words.
     DirectoryRefused { message: String },
     /// Unknown login or wrong current password: one answer for both.

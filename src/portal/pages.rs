@@ -53,7 +53,10 @@ pub struct FormView {
     /// Where the form posts to.
     pub action: String,
     pub needs_current: bool,
+    /// The rules in force for the account (`[policy]` with the directory's own as a floor).
     pub rules: Vec<RuleDescription>,
+    /// The advice under the rules; never suggests what one of them refuses.
+    pub advice: String,
     /// Rule ids that the last attempt broke.
     pub failed: Vec<RuleId>,
     pub errors: Vec<String>,
@@ -207,6 +210,7 @@ impl Pages {
         let rules = vec![RuleDescription {
             rule: RuleId::TooShort,
             text: "At least 15 characters".into(),
+            source: crate::policy::PWRESETD.into(),
         }];
         let violation = Violation {
             rule: RuleId::TooShort,
@@ -247,6 +251,7 @@ fn sample_form(rules: Vec<RuleDescription>) -> FormView {
         action: "/reset/x".into(),
         needs_current: false,
         rules,
+        advice: "A few unrelated words".into(),
         failed: Vec::new(),
         errors: Vec::new(),
         field_errors: FieldErrors::default(),
@@ -264,6 +269,7 @@ mod tests {
         let mut view = sample_form(vec![RuleDescription {
             rule: RuleId::Reused,
             text: "Not one of your last 5 passwords".into(),
+            source: crate::policy::PWRESETD.into(),
         }]);
         view.login = "<script>alert(1)</script>".into();
         let page = pages.form(StatusCode::OK, FormKind::Link, &view);
@@ -271,6 +277,7 @@ mod tests {
         assert!(!page.html.contains("<script>"), "{}", page.html);
         assert!(page.html.contains("&lt;script&gt;"));
         assert!(page.html.contains("Not one of your last 5 passwords"));
+        assert!(page.html.contains("<p class=\"hint\">A few unrelated words</p>"));
         assert!(page.html.contains("name=\"viewport\""));
         assert!(page.html.contains("href=\"/static/portal.css\""));
         assert!(!page.html.contains("style="), "inline styles are blocked by the CSP");

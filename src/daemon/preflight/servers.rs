@@ -1,7 +1,8 @@
 //! The server stage of the preflight, run only on a valid configuration: the directory (bind,
-//! TLS, the whole scope, the policies that decide whether the mark takes effect, the lockout
-//! budget their lockout threshold leaves, write rights where the flavour can tell) and the mail
-//! server or spool folder. Reads only: nothing is marked, nothing sent, no user's bind made.
+//! TLS, the whole scope, the policies that decide whether the mark takes effect, the effective
+//! password policy under each of them, the lockout budget the default policy's threshold
+//! leaves, write rights where the flavour can tell) and the mail server or spool folder. Reads
+//! only: nothing is marked, nothing sent, no user's bind made.
 
 use std::collections::BTreeSet;
 
@@ -31,7 +32,10 @@ pub(super) async fn directory(services: &Services) -> Vec<Check> {
         }
     };
     checks.extend(scope(&plan, c));
-    checks.extend(policies(default_policy.into_iter().chain(plan.warnings)));
+    checks.extend(policies(
+        default_policy.into_iter().chain(plan.warnings.iter().cloned()),
+    ));
+    checks.extend(effective(services, &plan).await);
     checks.push(lockout_budget(dir.as_ref()).await);
     if let Some(sample) = plan.sample.first() {
         match dir.write_warnings(&sample.dn).await {
@@ -162,6 +166,41 @@ async fn lockout_budget(dir: &dyn Directory) -> Check {
     }
 }
 
+/// The effective password policy (`[policy]` with the directory's own rules as a floor) under
+/// each policy that applies to the scope, one check each, every rule with where it comes from.
+/// Read for one account under each policy, as the portal reads it for the account it serves.
+async fn effective(services: &Services, plan: &Plan) -> Vec<Check> {
+    let policy = services.portal.policy();
+    let mut accounts: Vec<Option<&str>> = plan.policy_accounts.values().map(|dn| Some(dn.as_str())).collect();
+    if accounts.is_empty() {
+        accounts.push(None);
+    }
+    let mut checks = Vec::new();
+    for dn in accounts {
+        let rules = match services.directory.password_rules(dn).await {
+            Ok(rules) => rules,
+            Err(e) => {
+                checks.push(directory_failure("effective policy", &e));
+                continue;
+            }
+        };
+        let under = match (&rules, dn) {
+            (Some(r), _) => format!("under {}", r.source),
+            // Not readable: `directory policy` above says so and how to fix it.
+            (None, Some(dn)) => {
+                format!("for accounts such as {dn}, [policy] alone (the directory's own rules are unknown)")
+            }
+            (None, None) => "[policy] alone (the directory's own rules are unknown)".to_owned(),
+        };
+        let lines = policy.effective(rules.as_ref()).report();
+        checks.push(Check::ok(
+            "effective policy",
+            format!("{under}:\n      {}", lines.join("\n      ")),
+        ));
+    }
+    checks
+}
+
 fn from_warning(check: &'static str, w: Warning) -> Check {
     match w.impact {
         Impact::Blocking => Check::fail(
@@ -194,6 +233,8 @@ fn directory_failure(check: &'static str, e: &DirectoryError) -> Check {
         }
         DirectoryError::Operation { .. } => "correct what the directory's answer names, then run check-config again",
         DirectoryError::Ledger { .. } => "make directory.dont_expire_ledger writable by the service user",
+        // The flavour's own words: the setting and the service account to lift the limit for.
+        DirectoryError::Limit { fix, .. } => return Check::fail(check, e.without_fix(), fix.as_str()),
     };
     Check::fail(check, e.to_string(), fix)
 }

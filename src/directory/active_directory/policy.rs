@@ -1,59 +1,99 @@
 //! Active Directory password policies: the domain's (attributes of the domain root) and
-//! fine-grained ones (a user's `msDS-ResultantPSO`), read as [`DirectoryRules`] and as
-//! [`Lockout`] rules.
+//! fine-grained ones (the password settings object a user's `msDS-ResultantPSO` names), read as
+//! the policy engine's [`DirectoryRules`] and as [`Lockout`] rules.
+//!
+//! Complexity (`pwdProperties` DOMAIN_PASSWORD_COMPLEX, or a PSO's
+//! `msDS-PasswordComplexityEnabled`) is three of the AD character categories and no part of the
+//! account name ([`CategoryScheme::ActiveDirectory`], [`NameRule::ActiveDirectory`]).
 
 use std::time::Duration;
 
 use ldap3::Scope;
 
 use super::super::conn::Pool;
-use super::super::rules::DirectoryRules;
-use super::super::{DirectoryError, Lockout, Threshold, search};
+use super::super::search::{self, Entry};
+use super::super::{DirectoryError, Lockout, Threshold, filetime};
+use crate::policy::{Categories, CategoryScheme, DirectoryRules, NameRule};
 
-/// `pwdProperties` DOMAIN_PASSWORD_COMPLEX: three of the four character classes, and no part of
-/// the account or display name.
+/// `pwdProperties` DOMAIN_PASSWORD_COMPLEX.
 const DOMAIN_PASSWORD_COMPLEX: u32 = 0x1;
-const COMPLEXITY_NOTE: &str = " and no part of the account name";
+/// How many categories complexity asks for (fixed in AD).
+const COMPLEX_CATEGORIES: u8 = 3;
+
+const DOMAIN_ATTRS: [&str; 4] = ["minPwdLength", "pwdHistoryLength", "pwdProperties", "minPwdAge"];
+const PSO_ATTRS: [&str; 4] = [
+    "msDS-MinimumPasswordLength",
+    "msDS-PasswordHistoryLength",
+    "msDS-PasswordComplexityEnabled",
+    "msDS-MinimumPasswordAge",
+];
+
+/// The entry at `dn` with `attrs`; `None` when it is missing or not readable (AD answers an
+/// unreadable entry with no attributes, or not at all).
+async fn read(pool: &Pool, dn: &str, attrs: &[&str]) -> Result<Option<Entry>, DirectoryError> {
+    match search::read(pool, dn, Scope::Base, "(objectClass=*)", attrs).await {
+        Ok(entries) => Ok(entries.into_iter().next()),
+        Err(DirectoryError::Operation { rc: 50, .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
 
 /// The domain policy, from a base search on the domain root; `None` when not readable.
 pub(super) async fn domain_rules(pool: &Pool, domain: &str) -> Result<Option<DirectoryRules>, DirectoryError> {
-    let attrs = ["minPwdLength", "pwdHistoryLength", "pwdProperties"];
-    let entries = search::read(pool, domain, Scope::Base, "(objectClass=*)", &attrs).await?;
-    let Some(e) = entries.first() else { return Ok(None) };
-    let num = |a| e.first(a).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
-    Ok(Some(DirectoryRules {
-        source: format!("the domain password policy of {domain}"),
-        min_length: num("minPwdLength"),
-        min_character_classes: if num("pwdProperties") & DOMAIN_PASSWORD_COMPLEX != 0 {
-            3
-        } else {
-            0
-        },
-        history: num("pwdHistoryLength"),
-        class_note: COMPLEXITY_NOTE,
-    }))
+    Ok(read(pool, domain, &DOMAIN_ATTRS).await?.and_then(|e| from_domain(&e)))
 }
 
-/// A password settings object (fine-grained policy); `None` when not readable.
+/// A password settings object (fine-grained policy); `None` when not readable (by default only
+/// domain administrators may read PSOs).
 pub(super) async fn pso_rules(pool: &Pool, pso: &str) -> Result<Option<DirectoryRules>, DirectoryError> {
-    let attrs = [
-        "msDS-MinimumPasswordLength",
-        "msDS-PasswordHistoryLength",
-        "msDS-PasswordComplexityEnabled",
-    ];
-    let entries = search::read(pool, pso, Scope::Base, "(objectClass=*)", &attrs).await?;
-    let Some(e) = entries.first() else { return Ok(None) };
-    let num = |a| e.first(a).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+    Ok(read(pool, pso, &PSO_ATTRS).await?.and_then(|e| from_pso(&e)))
+}
+
+fn num(e: &Entry, attr: &str) -> Option<u32> {
+    e.first(attr).and_then(|v| v.trim().parse().ok())
+}
+
+fn from_domain(e: &Entry) -> Option<DirectoryRules> {
+    let min_length = num(e, "minPwdLength")?;
+    let complex = num(e, "pwdProperties").unwrap_or(0) & DOMAIN_PASSWORD_COMPLEX != 0;
+    Some(rules(
+        format!("the AD domain policy of {}", e.dn),
+        min_length,
+        complex,
+        num(e, "pwdHistoryLength").unwrap_or(0),
+        e.first("minPwdAge").and_then(filetime::duration_secs).unwrap_or(0),
+    ))
+}
+
+fn from_pso(e: &Entry) -> Option<DirectoryRules> {
+    let min_length = num(e, "msDS-MinimumPasswordLength")?;
     let complex = e
         .first("msDS-PasswordComplexityEnabled")
         .is_some_and(|v| v.eq_ignore_ascii_case("TRUE"));
-    Ok(Some(DirectoryRules {
-        source: format!("the password settings object {pso}"),
-        min_length: num("msDS-MinimumPasswordLength"),
-        min_character_classes: if complex { 3 } else { 0 },
-        history: num("msDS-PasswordHistoryLength"),
-        class_note: COMPLEXITY_NOTE,
-    }))
+    Some(rules(
+        format!("the AD password settings object {}", e.dn),
+        min_length,
+        complex,
+        num(e, "msDS-PasswordHistoryLength").unwrap_or(0),
+        e.first("msDS-MinimumPasswordAge")
+            .and_then(filetime::duration_secs)
+            .unwrap_or(0),
+    ))
+}
+
+fn rules(source: String, min_length: u32, complex: bool, history: u32, min_age_secs: u64) -> DirectoryRules {
+    DirectoryRules {
+        source,
+        min_length,
+        categories: complex.then_some(Categories {
+            min: COMPLEX_CATEGORIES,
+            scheme: CategoryScheme::ActiveDirectory,
+        }),
+        names: complex.then_some(NameRule::ActiveDirectory),
+        history,
+        min_age_secs,
+        unchecked: Vec::new(),
+    }
 }
 
 /// The domain's lockout rules (`lockoutThreshold`, `lockOutObservationWindow`).
@@ -104,6 +144,72 @@ fn lockout_of(threshold: Option<&str>, window: Option<&str>, source: String) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ROOT: &str = "DC=example,DC=org";
+
+    #[test]
+    fn domain_policy_table() {
+        // A stock domain: complexity, 7, 24, one day.
+        let stock = Entry::from_pairs(
+            ROOT,
+            &[
+                ("minPwdLength", "7"),
+                ("pwdHistoryLength", "24"),
+                ("pwdProperties", "1"),
+                ("minPwdAge", "-864000000000"),
+            ],
+        );
+        let r = from_domain(&stock).unwrap();
+        assert_eq!(r.source, "the AD domain policy of DC=example,DC=org");
+        assert_eq!((r.min_length, r.history, r.min_age_secs), (7, 24, 86_400));
+        assert_eq!(
+            r.categories,
+            Some(Categories {
+                min: 3,
+                scheme: CategoryScheme::ActiveDirectory
+            })
+        );
+        assert_eq!(r.names, Some(NameRule::ActiveDirectory));
+        // Complexity off (other pwdProperties bits set), no minimum age.
+        let relaxed = Entry::from_pairs(
+            ROOT,
+            &[("minPwdLength", "0"), ("pwdProperties", "16"), ("minPwdAge", "0")],
+        );
+        let r = from_domain(&relaxed).unwrap();
+        assert_eq!(
+            (r.min_length, r.categories, r.names, r.min_age_secs),
+            (0, None, None, 0)
+        );
+        // Not readable: no attributes at all.
+        assert_eq!(from_domain(&Entry::from_pairs(ROOT, &[])), None);
+    }
+
+    #[test]
+    fn pso_table() {
+        let dn = "CN=Staff,CN=Password Settings Container,CN=System,DC=example,DC=org";
+        let pso = Entry::from_pairs(
+            dn,
+            &[
+                ("msDS-MinimumPasswordLength", "12"),
+                ("msDS-PasswordHistoryLength", "10"),
+                ("msDS-PasswordComplexityEnabled", "TRUE"),
+                ("msDS-MinimumPasswordAge", "-36000000000"),
+            ],
+        );
+        let r = from_pso(&pso).unwrap();
+        assert_eq!(r.source, format!("the AD password settings object {dn}"));
+        assert_eq!((r.min_length, r.history, r.min_age_secs), (12, 10, 3_600));
+        assert!(r.categories.is_some() && r.names.is_some());
+        let off = Entry::from_pairs(
+            dn,
+            &[
+                ("msDS-MinimumPasswordLength", "4"),
+                ("msDS-PasswordComplexityEnabled", "FALSE"),
+            ],
+        );
+        assert_eq!(from_pso(&off).map(|r| r.categories), Some(None));
+        assert_eq!(from_pso(&Entry::from_pairs(dn, &[])), None);
+    }
 
     #[test]
     fn lockout_rules_from_threshold_and_interval() {

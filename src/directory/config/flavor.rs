@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, resolve};
-use crate::policy::PolicyConfig;
 
 /// Which directory server family the accounts live in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -71,27 +70,6 @@ pub enum DontExpire {
     /// In scope: marking clears the bit (after recording that in `ledger`), and revert, the
     /// account's own password change, or reconciliation seeing it changed sets it again.
     ClearAndRestore { ledger: PathBuf },
-}
-
-/// What pwresetd's own `[policy]` demands, in the terms a directory's password rules use, so a
-/// flavour can warn when the directory is stricter (users would then see the directory refuse a
-/// password the portal accepted).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PolicyFloor {
-    pub min_length: u32,
-    /// 0 when `policy.min_character_classes` is not set.
-    pub min_character_classes: u8,
-    pub history: u32,
-}
-
-impl PolicyFloor {
-    pub fn of(policy: &PolicyConfig) -> Self {
-        PolicyFloor {
-            min_length: policy.min_length,
-            min_character_classes: policy.min_character_classes.unwrap_or(0),
-            history: policy.history,
-        }
-    }
 }
 
 /// The `[directory]` keys whose meaning depends on the flavour.
