@@ -29,6 +29,9 @@ async fn check_config_succeeds_over_starttls_and_ldaps() {
             "over StartTLS",
             "✓ scope: 1 account in scope",
             "✓ directory policy: the mark takes effect",
+            // cn=default: pwdLockout TRUE, pwdMaxFailure 5, pwdFailureCountInterval 300.
+            "✓ lockout budget: 3 failed password bind(s) per account within 5m",
+            "the directory locks on failure 5 (pwdLockout/pwdMaxFailure of",
             "✓ mail spool:",
             "check-config: all",
         ],
@@ -90,6 +93,7 @@ async fn check_config_json_lists_every_check() {
         "directory",
         "scope",
         "directory policy",
+        "lockout budget",
         "mail spool",
     ] {
         assert!(names.contains(&name), "{name} missing from {names:?}");

@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use common::flavor::{Case, Kind, Person, Restriction, Role};
-use common::{USER_PASSWORD, json, marked_in_store, text};
+use common::helpdesk::{InProcess, Setup, sign_in_page};
+use common::{USER_PASSWORD, eventually, json, marked_in_store, text};
 use ldap3::Mod;
 use pwresetd::campaign::state::Via;
-use pwresetd::directory::{BindCheck, Directory, PasswordError};
+use pwresetd::directory::{BindCheck, Directory, PasswordError, Threshold};
 use pwresetd::engine::runner::{self, Settings};
 use pwresetd::secret::Secret;
 use pwresetd::store::{AuditEntry, Completion, Store};
@@ -48,6 +49,8 @@ flavour_tests!(
     killed_campaign_resumes,
     killed_deadline_run_resumes,
     password_flows,
+    flagged_operators_cannot_use_the_helpdesk,
+    lockout_rules_are_read,
     check_config_tells_whether_the_mark_can_take_effect
 );
 
@@ -122,7 +125,10 @@ const POPULATION: [Person; 8] = [
 fn expect_preflight(kind: Kind) -> (&'static [&'static str], &'static [&'static str]) {
     match kind {
         Kind::OpenLdap => (
-            &["✓ directory policy: the mark takes effect"],
+            &[
+                "✓ directory policy: the mark takes effect",
+                "✓ lockout budget: 3 failed password bind(s) per account",
+            ],
             &[
                 "✗ directory policy: password policy cn=no-mustchange",
                 "pwdMustChange: TRUE",
@@ -135,6 +141,7 @@ fn expect_preflight(kind: Kind) -> (&'static [&'static str], &'static [&'static 
                 "✓ directory policy: the mark takes effect",
                 "✓ effective policy: under the AD domain policy of",
                 "(too_few_character_categories) — the AD domain policy of",
+                "✓ lockout budget: none needed, the directory does not lock accounts",
             ],
             &[
                 "✗ write rights: the service account may not write pwdLastSet",
@@ -143,7 +150,11 @@ fn expect_preflight(kind: Kind) -> (&'static [&'static str], &'static [&'static 
         ),
         // The service account may not read cn=config: a warning, not a failure.
         Kind::Ds389 => (
-            &["! directory policy: the password policy cn=config", "not readable"],
+            &[
+                "! directory policy: the password policy cn=config",
+                "not readable",
+                "! lockout budget: unknown",
+            ],
             &[
                 "✗ directory policy: the password policy cn=nomust",
                 "passwordMustChange off",
@@ -702,6 +713,84 @@ async fn the_link_flow_sets_the_password_as_the_service_account(
     assert_eq!(case.flagged().await, case.dn_set(&["adm"]));
 }
 
+/// Sets the flavour's "must change" mark on `login`, as its administrator would.
+async fn flag(case: &Case, login: &str) {
+    let (attr, value) = match case.kind {
+        Kind::OpenLdap => ("pwdReset", "TRUE"),
+        Kind::ActiveDirectory => ("pwdLastSet", "0"),
+        Kind::Ds389 => ("passwordExpirationTime", "19700101000000Z"),
+    };
+    let values = HashSet::from([value.as_bytes().to_vec()]);
+    case.admin_modify(login, vec![Mod::Replace(attr.as_bytes().to_vec(), values)])
+        .await;
+}
+
+/// A password the directory says must change opens no helpdesk session: the sign-in says
+/// "change your password first" with the portal's address (only to whoever typed the right
+/// password), and a session whose password gets flagged later ends at its next request.
+async fn flagged_operators_cannot_use_the_helpdesk(kind: Kind) {
+    let people = [
+        Person::new("opf", "Flagged Operator").flagged(),
+        Person::new("opl", "Later Operator"),
+    ];
+    let case = Case::new(kind, "hdflag", &people, "").await;
+    case.append_config("[portal]\npublic_url = \"https://pw.example.org\"\n");
+    let hd = InProcess::start(&case.config).await;
+    let (status, cookie, page) = sign_in_page(&hd.base, &case.login("opf"), USER_PASSWORD).await;
+    assert_eq!((status, cookie), (403, None), "{kind:?}: {page}");
+    assert!(page.contains("Change your password first"), "{kind:?}: {page}");
+    assert!(page.contains("pw.example.org"), "the portal's address: {page}");
+    let (status, _, page) = sign_in_page(&hd.base, &case.login("opf"), "Wrong-9-Pass").await;
+    assert_eq!(status, 401, "a wrong password tells nothing about the flag: {page}");
+    assert!(!page.contains("Change your password first"));
+
+    let (status, cookie, page) = sign_in_page(&hd.base, &case.login("opl"), USER_PASSWORD).await;
+    assert_eq!(status, 303, "{kind:?}: {page}");
+    let cookie = cookie.unwrap();
+    flag(&case, "opl").await;
+    let url = format!("{}/api/v1/campaigns", hd.base);
+    let ended = eventually("the session to end", Duration::from_secs(20), async || {
+        let r = Setup::http().get(&url).header("cookie", &cookie).send().await.unwrap();
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().await.unwrap();
+        (status == 401).then_some(body)
+    })
+    .await;
+    assert_eq!(ended["code"], "password_must_change", "{ended}");
+    let (status, _, _) = sign_in_page(&hd.base, &case.login("opl"), USER_PASSWORD).await;
+    assert_eq!(status, 403, "{kind:?}: flagged now");
+}
+
+/// What each test server's default policy says about lockout, read as the service account.
+async fn lockout_rules_are_read(kind: Kind) {
+    let case = Case::new(kind, "lockout", &[], "").await;
+    let lockout = case.directory().lockout(None).await.unwrap();
+    let line = pwresetd::directory::lockout::budget_line(&*case.directory())
+        .await
+        .unwrap();
+    match kind {
+        // cn=default: pwdLockout TRUE, pwdMaxFailure 5, pwdFailureCountInterval 300.
+        Kind::OpenLdap => {
+            assert_eq!(lockout.threshold, Threshold::After(5), "{lockout:?}");
+            assert_eq!(lockout.window, Some(Duration::from_secs(300)));
+            assert!(
+                line.contains("3 failed password bind(s) per account within 5m"),
+                "{line}"
+            );
+        }
+        // The test domain: lockoutThreshold 0.
+        Kind::ActiveDirectory => {
+            assert_eq!(lockout.threshold, Threshold::Never, "{lockout:?}");
+            assert!(line.contains("does not lock"), "{line}");
+        }
+        // The service account cannot read cn=config.
+        Kind::Ds389 => {
+            assert_eq!(lockout.threshold, Threshold::Unknown, "{lockout:?}");
+            assert!(line.contains("not readable"), "{line}");
+        }
+    }
+}
+
 /// Active Directory, `dont_expire_accounts = "clear-and-restore"`: the bit is cleared to mark,
 /// and comes back on revert (with the prior `pwdLastSet: 0`), after the user's own change, and
 /// when reconciliation sees the password changed behind pwresetd's back.
@@ -860,25 +949,17 @@ async fn operators_sign_in_and_nested_groups() {
         let password = std::fs::read_to_string(env.get(&format!("{prefix}_USER_PASSWORD_FILE"))).unwrap();
         let password = Secret::new(password.trim_end_matches('\n'));
         let d = case.directory();
-        let dn = d
-            .authenticate("operator1", &password, base)
-            .await
-            .unwrap()
-            .expect("operator1 signs in");
+        let signs_in = async |login: &str, password: &Secret| {
+            let found = d.find_operator(login, base).await.unwrap()?;
+            let bind = d.check_password(&found.account.dn, password).await.unwrap();
+            (bind == BindCheck::Unrestricted).then_some(found.account.dn)
+        };
+        let dn = signs_in("operator1", &password).await.expect("operator1 signs in");
         assert!(d.is_member(&dn, group).await.unwrap(), "{kind:?}: nested membership");
-        let zoe = d
-            .authenticate("zoe", &password, base)
-            .await
-            .unwrap()
-            .expect("zoe signs in");
+        let zoe = signs_in("zoe", &password).await.expect("zoe signs in");
         assert!(!d.is_member(&zoe, group).await.unwrap(), "{kind:?}");
-        assert_eq!(
-            d.authenticate("operator1", &Secret::new("Wrong-9-Pass"), base)
-                .await
-                .unwrap(),
-            None
-        );
-        assert_eq!(d.authenticate("nobody*", &password, base).await.unwrap(), None);
+        assert_eq!(signs_in("operator1", &Secret::new("Wrong-9-Pass")).await, None);
+        assert_eq!(signs_in("nobody*", &password).await, None);
     }
 }
 

@@ -193,7 +193,7 @@ async fn actions_change_directory_store_and_mailbox_and_are_safe_to_repeat() {
     exempt_needs_a_reason_clears_the_flag_and_kills_the_link(&s, &live).await;
     exempt_keeps_a_flag_set_before_the_campaign(&s).await;
     // A refused action says why.
-    let (status, body) = s.api("POST", &path("ann", "resend"), None).await;
+    let (status, body) = s.api("POST", &path("ann", "resend"), Some(json!({}))).await;
     assert_eq!((status, body["code"].as_str()), (409, Some("not_applicable")));
     assert!(body["message"].as_str().unwrap().contains("exempted"), "{body}");
     mark_sets_the_flag_again_and_a_repeat_keeps_it(&s).await;
@@ -225,7 +225,7 @@ async fn resend_sends_a_new_link_that_replaces_the_older_one(s: &Setup) -> Strin
     assert_eq!(Setup::portal_status(&links[1]).await, 200, "the new link works");
     assert_eq!(Setup::portal_status(&links[0]).await, 410, "the old link is replaced");
     // Repeating is safe: one more link, the previous one replaced.
-    let (status, _) = s.api("POST", &path("ann", "resend"), None).await;
+    let (status, _) = s.api("POST", &path("ann", "resend"), Some(json!({}))).await;
     assert_eq!(status, 200);
     let links = s.links_for("ann@example.org");
     assert_eq!(links.len(), 3);
@@ -241,7 +241,7 @@ async fn resend_sends_a_new_link_that_replaces_the_older_one(s: &Setup) -> Strin
         .collect();
     assert_eq!(kinds, ["notice", "resend", "resend"]);
     // No address: refused, and says why.
-    let (status, body) = s.api("POST", &path("nomail", "resend"), None).await;
+    let (status, body) = s.api("POST", &path("nomail", "resend"), Some(json!({}))).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (409, Some("no_mail_address")),
@@ -315,7 +315,7 @@ async fn mark_sets_the_flag_again_and_a_repeat_keeps_it(s: &Setup) {
         (Some("marked"), Some(true))
     );
     assert!(flag_of(&s.f.flagged().await, s, "ann"), "flag set");
-    let (status, again) = s.api("POST", &path("ann", "mark"), None).await;
+    let (status, again) = s.api("POST", &path("ann", "mark"), Some(json!({}))).await;
     assert_eq!((status, again["changed"].as_bool()), (200, Some(false)));
     assert!(flag_of(&s.f.flagged().await, s, "ann"));
 }
@@ -361,7 +361,7 @@ async fn malformed_or_misdirected_actions_get_stable_codes(s: &Setup) {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 415);
-    let (status, body) = s.api("POST", &path("ghost", "mark"), None).await;
+    let (status, body) = s.api("POST", &path("ghost", "mark"), Some(json!({}))).await;
     assert_eq!((status, body["code"].as_str()), (404, Some("account_not_found")));
     let (status, body) = s
         .api("POST", &path("bob", "mark"), Some(json!({"campaign": "other"})))
@@ -369,7 +369,8 @@ async fn malformed_or_misdirected_actions_get_stable_codes(s: &Setup) {
     assert_eq!((status, body["code"].as_str()), (404, Some("not_in_campaign")));
 }
 
-/// Operator, time, action, account and reason; the account's history shows it too.
+/// Operator, time, action, account and reason, refused actions too (issue 13, 9); the
+/// account's history shows it too.
 async fn the_audit_trail_names_operator_time_action_account_and_reason(s: &Setup) {
     let (status, audit) = s.api("GET", "/api/v1/audit?account=ann", None).await;
     assert_eq!(status, 200);
@@ -384,11 +385,24 @@ async fn the_audit_trail_names_operator_time_action_account_and_reason(s: &Setup
         [
             ("helpdesk.resend", "token:ci"),
             ("helpdesk.resend", "token:ci"),
+            ("helpdesk.refused", "token:ci"),
             ("helpdesk.exempt", "token:ci"),
             ("helpdesk.exempt", "token:ci"),
+            ("helpdesk.refused", "token:ci"),
             ("helpdesk.mark", "token:ci"),
             ("helpdesk.mark", "token:ci"),
         ]
+    );
+    let refused: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["action"] == "helpdesk.refused")
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert!(
+        refused
+            .iter()
+            .any(|d| d.starts_with("exempt refused (reason_required)")),
+        "{refused:?}"
     );
     let exempt = entries.iter().find(|e| e["action"] == "helpdesk.exempt").unwrap();
     assert_eq!(exempt["campaign"], CAMPAIGN);
@@ -585,4 +599,380 @@ async fn the_cli_exits_77_on_a_bad_token_and_69_when_nothing_listens(s: &Setup) 
     let token_file = s.token_file.display().to_string();
     let out = helpdesk_cli(&dead, &token_file, &["account", "carl"]).output().unwrap();
     assert_eq!(out.status.code(), Some(69), "{}", common::text(&out));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 13: an attacker holding old passwords or a list of logins gains nothing.
+
+/// Sets or removes `pwdReset` on a fixture account as the directory's administrator.
+async fn set_pwd_reset(s: &Setup, uid: &str, on: bool) {
+    use std::collections::HashSet;
+    let mut admin = common::admin().await;
+    let m = if on {
+        ldap3::Mod::Replace("pwdReset", HashSet::from(["TRUE"]))
+    } else {
+        ldap3::Mod::Delete("pwdReset", HashSet::new())
+    };
+    let res = admin.modify(&s.f.dn(uid), vec![m]).await.unwrap();
+    assert!(matches!(res.rc, 0 | 16), "{res:?}");
+    let _ = admin.unbind().await;
+}
+
+/// Makes `uid` a member of the operator group.
+async fn make_operator(s: &Setup, uid: &str) {
+    use std::collections::HashSet;
+    let mut admin = common::admin().await;
+    let dn = s.f.dn(uid);
+    let res = admin
+        .modify(&s.group, vec![ldap3::Mod::Add("member", HashSet::from([dn.as_str()]))])
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let _ = admin.unbind().await;
+}
+
+async fn audit_actions(s: &Setup) -> Vec<Value> {
+    let (status, audit) = s.api("GET", "/api/v1/audit?limit=500", None).await;
+    assert_eq!(status, 200, "{audit}");
+    audit["entries"].as_array().unwrap().clone()
+}
+
+fn has(entries: &[Value], action: &str, check: impl Fn(&Value) -> bool) -> bool {
+    entries.iter().any(|e| e["action"] == action && check(e))
+}
+
+/// A password the directory flags (op1) or a campaign still expects to change (ann, also an
+/// operator) opens no session; a session ends when its password gets flagged; nobody acts on
+/// their own account.
+#[tokio::test(flavor = "multi_thread")]
+async fn operators_whose_password_must_change_are_refused_and_never_act_on_themselves() {
+    let s = Setup::start("hdstand").await;
+    make_operator(&s, "ann").await;
+    a_directory_flag_refuses_the_sign_in_and_ends_the_session(&s).await;
+    let op1 = s.sign_in("op1", USER_PASSWORD).await.expect("op1, no longer flagged");
+    // op1 on his own account (excluded from the campaign, but his): refused.
+    let (status, body) = s
+        .call(
+            "POST",
+            &path("op1", "exempt"),
+            Auth::Cookie(&op1),
+            Some(json!({"reason": "me"})),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("own_account")), "{body}");
+    a_campaign_refuses_the_sign_in_and_ends_the_session(&s, &op1).await;
+    let audit = audit_actions(&s).await;
+    for action in [
+        "helpdesk.sign_in_refused",
+        "helpdesk.session_ended",
+        "helpdesk.token_added",
+        "helpdesk.token_used",
+    ] {
+        assert!(has(&audit, action, |_| true), "{action} in {audit:?}");
+    }
+    assert!(has(&audit, "helpdesk.refused", |e| e["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("own_account")));
+}
+
+/// op1 signs in, then his password is flagged: the session ends (the directory is read every
+/// few seconds) and signing in again says "change your password first", with the portal.
+async fn a_directory_flag_refuses_the_sign_in_and_ends_the_session(s: &Setup) {
+    let op1 = s.sign_in("op1", USER_PASSWORD).await.expect("op1 signs in");
+    set_pwd_reset(s, "op1", true).await;
+    let ended = eventually("op1's session to end", Duration::from_secs(20), async || {
+        let (status, body) = s.call("GET", "/api/v1/campaigns", Auth::Cookie(&op1), None).await;
+        (status == 401).then_some(body)
+    })
+    .await;
+    assert_eq!(ended["code"], "password_must_change", "{ended}");
+    let (status, cookie, page) = common::helpdesk::sign_in_page(&s.base, "op1", USER_PASSWORD).await;
+    assert_eq!((status, cookie), (403, None), "{page}");
+    assert!(page.contains("Change your password first"), "{page}");
+    assert!(
+        page.contains(&s.portal.replace('/', "&#x2f;")),
+        "the portal's address: {page}"
+    );
+    set_pwd_reset(s, "op1", false).await;
+}
+
+/// ann, marked by the campaign, cannot sign in; exempted (by another operator), she can, but
+/// not act on herself; marked again by op1, her session ends at once; with the flag removed
+/// behind pwresetd's back, the campaign alone still refuses her.
+async fn a_campaign_refuses_the_sign_in_and_ends_the_session(s: &Setup, op1: &str) {
+    assert_eq!(s.sign_in("ann", USER_PASSWORD).await, Err(403));
+    let (status, body) = s
+        .api("POST", &path("ann", "exempt"), Some(json!({"reason": "an operator"})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ann = s.sign_in("ann", USER_PASSWORD).await.expect("ann, exempted");
+    let (status, body) = s
+        .call("POST", &path("ann", "mark"), Auth::Cookie(&ann), Some(json!({})))
+        .await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("own_account")), "{body}");
+    let (status, body) = s
+        .call("POST", &path("ann", "mark"), Auth::Cookie(op1), Some(json!({})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = s.call("GET", "/api/v1/campaigns", Auth::Cookie(&ann), None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("password_must_change")),
+        "{body}"
+    );
+    set_pwd_reset(s, "ann", false).await;
+    assert_eq!(s.sign_in("ann", USER_PASSWORD).await, Err(403), "the campaign alone");
+}
+
+/// Issue 13, 6: refused API tokens are counted per address apart from sign-ins, and a token of
+/// a listed name is checked before that count: junk from an address locks out neither the
+/// valid token nor a sign-in from it.
+#[tokio::test(flavor = "multi_thread")]
+async fn junk_tokens_lock_out_neither_a_valid_token_nor_a_sign_in() {
+    let s = Setup::start("hdjunk").await;
+    let junk = format!("Bearer ghost.{}", "A".repeat(43));
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        statuses.push(s.call("GET", ACCOUNT, Auth::Header(&junk), None).await.0);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    let (status, body) = s.api("GET", ACCOUNT, None).await;
+    assert_eq!(status, 200, "the valid token still works: {body}");
+    s.sign_in("op1", USER_PASSWORD).await.expect("so does a sign-in");
+}
+
+/// Issue 13, 8: a typed login that matches no account (here somebody's password) is never
+/// logged as typed: at most 3 characters and a keyed hash.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_typed_login_of_no_account_is_never_logged_as_typed() {
+    let s = Setup::start("hdmask").await;
+    assert_eq!(s.sign_in("Hunter2-Secret!", "whatever").await, Err(401));
+    let log = eventually("the refusal in the log", Duration::from_secs(10), async || {
+        let log = s.daemon.log_text();
+        log.contains("sign-in refused").then_some(log)
+    })
+    .await;
+    assert!(!log.contains("Hunter2"), "{log}");
+    assert!(log.contains("Hun…#"), "{log}");
+}
+
+/// Issue 13, 9: what an investigation needs is in the audit trail: failed sign-ins (a typed
+/// login of no account masked), refused tokens, refused actions, the portal's per-account
+/// rate-limit trips (never a password).
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_are_audited() {
+    use common::portal::{STRONG, client, form_csrf, submit};
+    let s = Setup::start_with("hdaudit", "auth = \"any\"").await;
+    assert_eq!(s.sign_in("Hunter2-Secret!", "whatever").await, Err(401));
+    assert_eq!(s.sign_in("carl", "wrong").await, Err(401));
+    let junk = format!("Bearer ghost.{}", "A".repeat(43));
+    assert_eq!(s.call("GET", ACCOUNT, Auth::Header(&junk), None).await.0, 401);
+    let (status, _) = s.api("POST", &path("ghost", "mark"), Some(json!({}))).await;
+    assert_eq!(status, 404);
+    let c = client();
+    let change = format!("{}/change", s.portal);
+    let token = form_csrf(&c, &change).await;
+    let mut portal = Vec::new();
+    for _ in 0..6 {
+        let fields = [
+            ("csrf", token.as_str()),
+            ("login", "bob"),
+            ("current_password", "Wrong-guess-1"),
+            ("new_password", STRONG),
+            ("confirm_password", STRONG),
+        ];
+        portal.push(submit(&c, &change, &fields).await.0);
+    }
+    assert_eq!(portal.last(), Some(&429), "{portal:?}");
+    let audit = eventually("the trip in the audit", Duration::from_secs(10), async || {
+        let audit = audit_actions(&s).await;
+        has(&audit, "portal.rate_limited", |e| e["account"] == "bob").then_some(audit)
+    })
+    .await;
+    let text = serde_json::to_string(&audit).unwrap();
+    assert!(!text.contains("Hunter2") && !text.contains("Wrong-guess"), "{text}");
+    assert!(has(&audit, "helpdesk.sign_in_failed", |e| {
+        e["actor"].as_str().unwrap().starts_with("helpdesk:Hun…#") && e["account"].is_null()
+    }));
+    assert!(has(&audit, "helpdesk.sign_in_failed", |e| e["account"] == "carl"));
+    assert!(has(&audit, "helpdesk.token_refused", |e| e["actor"] == "token:ghost"));
+    assert!(has(&audit, "helpdesk.refused", |e| e["account"] == "ghost"));
+}
+
+/// Issue 13, 10: no plugins (`object-src 'none'`) on both front ends; /metrics wants its token.
+#[tokio::test(flavor = "multi_thread")]
+async fn plugins_are_forbidden_and_metrics_want_their_token() {
+    let s = Setup::start("hdheaders").await;
+    for url in [format!("{}/helpdesk/login", s.base), format!("{}/", s.portal)] {
+        let r = Setup::http().get(&url).send().await.unwrap();
+        let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(csp.contains("object-src 'none'"), "{url}: {csp}");
+    }
+    let metrics = format!("{}/metrics", s.base);
+    let r = Setup::http().get(&metrics).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = Setup::http()
+        .get(&metrics)
+        .bearer_auth(common::helpdesk::METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("pwresetd_ready"));
+}
+
+/// Sends raw request bytes to the admin listener; the status line of the answer, or `None`
+/// when none came within `limit`.
+async fn raw_status(s: &Setup, request: String, limit: Duration) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = s.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 512];
+    let n = tokio::time::timeout(limit, stream.read(&mut buf)).await.ok()?.ok()?;
+    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+    text.lines().next().map(str::to_owned)
+}
+
+/// Issue 13, 5: API POSTs are JSON only (even empty) and same-site, like the forms; a signed-in
+/// operator's cookie keeps working from the site itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn api_posts_are_json_and_same_site() {
+    let s = Setup::start("hdposts").await;
+    let op = s.sign_in("op1", USER_PASSWORD).await.unwrap();
+    let url = format!("{}{}", s.base, path("carl", "mark"));
+    let post = || Setup::http().post(&url).header("cookie", &op);
+    let r = post().send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 415, "an empty body without a JSON type");
+    for origin in ["http://evil.example", "null-ish"] {
+        let r = post().header("origin", origin).json(&json!({})).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 403, "{origin}");
+    }
+    let r = post().header("origin", &s.base).json(&json!({})).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "the site's own origin");
+    let r = Setup::http()
+        .post(&url)
+        .bearer_auth(&s.token)
+        .header("origin", "http://evil.example")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403, "a token from a foreign page too");
+}
+
+/// Issue 13, 7: the admin listener reads a body only once the caller is known, refuses a large
+/// one from its declared length, and does not wait long for a sign-in form.
+#[tokio::test(flavor = "multi_thread")]
+async fn bodies_wait_for_authentication_and_large_ones_are_refused_at_once() {
+    let s = Setup::start("hdbodies").await;
+    let host = s.base.trim_start_matches("http://");
+    let action = path("carl", "mark");
+    let huge = format!(
+        "POST {action} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n",
+        s.token
+    );
+    let status = raw_status(&s, huge, Duration::from_secs(5)).await;
+    assert!(status.as_deref().is_some_and(|l| l.contains(" 413 ")), "{status:?}");
+    let slow = format!(
+        "POST {action} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+    );
+    let status = raw_status(&s, slow, Duration::from_secs(5)).await;
+    assert!(status.as_deref().is_some_and(|l| l.contains(" 401 ")), "{status:?}");
+    let login = format!(
+        "POST /helpdesk/login HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\nlogin="
+    );
+    let status = raw_status(&s, login, Duration::from_secs(20)).await;
+    assert!(status.as_deref().is_some_and(|l| l.contains(" 408 ")), "{status:?}");
+}
+
+/// Issue 13, 2: failed current-password checks through the portal and failed sign-ins at the
+/// helpdesk share one budget below the directory's lockout (slapd: pwdMaxFailure 5): the
+/// account never locks, and an unknown login is counted alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lockout_budget_is_shared_by_the_portal_and_the_helpdesk() {
+    use common::portal::{STRONG, client, form_csrf, submit};
+    let s = Setup::start_with("hdlock", "auth = \"any\"").await;
+    let c = client();
+    let change = format!("{}/change", s.portal);
+    let token = form_csrf(&c, &change).await;
+    let attempt = async |login: &str| {
+        let fields = [
+            ("csrf", token.as_str()),
+            ("login", login),
+            ("current_password", "Wrong-guess-1"),
+            ("new_password", STRONG),
+            ("confirm_password", STRONG),
+        ];
+        submit(&c, &change, &fields).await.0
+    };
+    let mut portal = Vec::new();
+    for _ in 0..5 {
+        portal.push(attempt("bob").await);
+    }
+    let mut helpdesk = Vec::new();
+    for _ in 0..5 {
+        helpdesk.push(s.sign_in("bob", "Wrong-guess-2").await.unwrap_err());
+    }
+    assert!(
+        common::bind(&s.f.dn("bob"), USER_PASSWORD).await.is_ok(),
+        "bob's right password still binds: not locked ({portal:?}, {helpdesk:?})"
+    );
+    assert_eq!(portal, [401, 401, 401, 429, 429], "the budget: pwdMaxFailure 5 - 2");
+    assert_eq!(helpdesk, [429; 5], "spent by the portal's failures");
+    let mut unknown = Vec::new();
+    for _ in 0..6 {
+        unknown.push(attempt("nosuch").await);
+    }
+    assert_eq!(
+        unknown,
+        [401, 401, 401, 429, 429, 429],
+        "its budget, then its rate limit"
+    );
+    let audit = eventually("the trips in the audit", Duration::from_secs(10), async || {
+        let audit = audit_actions(&s).await;
+        has(&audit, "portal.lockout_budget_spent", |e| e["account"] == "bob").then_some(audit)
+    })
+    .await;
+    assert!(has(&audit, "helpdesk.sign_in_limited", |e| e["account"] == "bob"));
+}
+
+/// Issue 13, 11: ann asks for a new link on the portal: the older one stays valid until either
+/// is used.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_requested_link_leaves_the_older_one_valid() {
+    use common::portal::{STRONG, client, form_csrf, submit};
+    let s = Setup::start("hdrequest").await;
+    let first = s.links_for("ann@example.org");
+    assert_eq!(first.len(), 1);
+    let c = client();
+    let token = form_csrf(&c, &format!("{}/", s.portal)).await;
+    let (status, _) = submit(
+        &c,
+        &format!("{}/resend", s.portal),
+        &[("csrf", &token), ("login", "ann")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let links = eventually("the new link", Duration::from_secs(20), async || {
+        let links = s.links_for("ann@example.org");
+        (links.len() == 2).then_some(links)
+    })
+    .await;
+    assert_eq!(Setup::portal_status(&links[1]).await, 200, "the new link works");
+    assert_eq!(Setup::portal_status(&links[0]).await, 200, "and so does the older one");
+    let csrf = form_csrf(&c, &links[1]).await;
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("new_password", STRONG),
+        ("confirm_password", STRONG),
+    ];
+    let (status, page) = submit(&c, &links[1], &fields).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        Setup::portal_status(&links[0]).await,
+        410,
+        "one was used: the other goes"
+    );
 }

@@ -163,13 +163,24 @@ async fn operators_sign_in_and_nested_groups_are_followed() {
     assert!(!d.is_member(&f.dn("op1"), &format!("cn=absent,{}", f.ou)).await.unwrap());
 
     let right = Secret::new(USER_PASSWORD);
-    assert_eq!(d.authenticate("op1", &right, &f.ou).await.unwrap(), Some(f.dn("op1")));
-    assert_eq!(d.authenticate("op1", &Secret::new("wrong"), &f.ou).await.unwrap(), None);
-    assert_eq!(d.authenticate("ghost", &right, &f.ou).await.unwrap(), None);
-    assert_eq!(d.authenticate("*", &right, &f.ou).await.unwrap(), None);
+    let op1 = d.find_operator("op1", &f.ou).await.unwrap().expect("op1 is found");
+    assert_eq!(op1.account.dn, f.dn("op1"));
     assert_eq!(
-        d.authenticate("op1", &Secret::new(""), &f.ou).await.unwrap(),
-        None,
+        d.check_password(&op1.account.dn, &right).await.unwrap(),
+        BindCheck::Unrestricted
+    );
+    assert_eq!(
+        d.check_password(&op1.account.dn, &Secret::new("wrong")).await.unwrap(),
+        BindCheck::Refused
+    );
+    assert!(d.find_operator("ghost", &f.ou).await.unwrap().is_none());
+    assert!(d.find_operator("*", &f.ou).await.unwrap().is_none());
+    assert!(d.find_operator("", &f.ou).await.unwrap().is_none());
+    assert!(
+        !matches!(
+            d.check_password(&op1.account.dn, &Secret::new("")).await,
+            Ok(BindCheck::Unrestricted | BindCheck::MustChange)
+        ),
         "no unauthenticated bind"
     );
 }

@@ -1003,3 +1003,109 @@ async fn resend_answers_alike_and_notifies_only_open_accounts() {
     );
     p.stop().await;
 }
+
+/// A stranger who fails `/change` for a login from an address, until both the login's and the
+/// address's posts are used up, does not block that person's own link from the same address;
+/// a link's posts are counted per link.
+#[tokio::test]
+async fn a_link_is_never_blocked_by_other_flows_and_is_limited_per_link() {
+    let options = Options {
+        per_account: 3,
+        per_address: 4,
+        ..Options::default()
+    };
+    let p = Portal::start("plinkblock", &["victim", "other"], options).await;
+    let c = client();
+    let change = format!("{}/change", p.url);
+    let token = form_csrf(&c, &change).await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let fields = [
+            ("csrf", token.as_str()),
+            ("login", "victim"),
+            ("current_password", "wrong-guess"),
+            ("new_password", STRONG),
+            ("confirm_password", STRONG),
+        ];
+        statuses.push(submit(&c, &change, &fields).await.0);
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 429, 429],
+        "the login's, then the address's limit"
+    );
+    let post = async |link: &str, confirm: &str| {
+        let url = p.reset_url(link);
+        let csrf = form_csrf(&c, &url).await;
+        let fields = [
+            ("csrf", csrf.as_str()),
+            ("new_password", STRONG),
+            ("confirm_password", confirm),
+        ];
+        submit(&c, &url, &fields).await.0
+    };
+    let victim = p.link("victim", HOUR, 0);
+    assert_eq!(post(&victim, "typo").await, 422);
+    assert_eq!(post(&victim, STRONG).await, 200, "the victim's own link works");
+    // Another link: its own count (3 posts), then refused; a link that does not work costs
+    // its address (already spent here).
+    let other = p.link("other", HOUR, 0);
+    let posts = [
+        post(&other, "a").await,
+        post(&other, "b").await,
+        post(&other, "c").await,
+    ];
+    assert_eq!(posts, [422, 422, 422]);
+    assert_eq!(post(&other, STRONG).await, 429, "per link");
+    let bogus = format!("{}/reset/{}", p.url, "B".repeat(43));
+    let (status, _) = submit(&c, &bogus, &[("csrf", token.as_str())]).await;
+    assert_eq!(status, 429, "a dead link is counted against the address");
+    p.stop().await;
+}
+
+/// Concurrent posts for an existing login answer exactly as for an unknown one: the same
+/// statuses (never "a change is in progress" to whoever did not prove the password), every
+/// refusal of the password after the same delay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_posts_for_a_login_answer_as_for_an_unknown_one() {
+    let p = Portal::start("prace", &["racer"], Options::default()).await;
+    let c = client();
+    let change = format!("{}/change", p.url);
+    let token = form_csrf(&c, &change).await;
+    let burst = async |login: &str| {
+        let one = || {
+            let (c, change, token, login) = (c.clone(), change.clone(), token.clone(), login.to_owned());
+            async move {
+                let started = std::time::Instant::now();
+                let fields = [
+                    ("csrf", token.as_str()),
+                    ("login", login.as_str()),
+                    ("current_password", "wrong-guess"),
+                    ("new_password", STRONG),
+                    ("confirm_password", STRONG),
+                ];
+                let status = submit(&c, &change, &fields).await.0;
+                (status, started.elapsed())
+            }
+        };
+        let answers = futures_util::future::join_all((0..6).map(|_| one())).await;
+        for (status, took) in &answers {
+            if *status == 401 {
+                assert!(*took >= Duration::from_millis(400), "{login}: {status} after {took:?}");
+            }
+        }
+        let mut statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+        statuses.sort_unstable();
+        statuses
+    };
+    let known = burst("racer").await;
+    let unknown = burst("nobody-here").await;
+    assert!(!known.contains(&409), "{known:?}");
+    assert_eq!(known, unknown);
+    assert_eq!(
+        bind_check(&p, "racer", USER_PASSWORD).await,
+        BindCheck::MustChange,
+        "not locked"
+    );
+    p.stop().await;
+}

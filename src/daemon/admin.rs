@@ -1,26 +1,33 @@
-//! The admin listener: `/metrics`, `/healthz` (alive), `/readyz` (directory and store answer),
-//! and the helpdesk (`/api/v1/…`, `/helpdesk/…`) merged in by the daemon.
+//! The admin listener: `/metrics` (behind a bearer token when `daemon.metrics_token_file` is
+//! set), `/healthz` (alive), `/readyz` (directory and store answer), and the helpdesk
+//! (`/api/v1/…`, `/helpdesk/…`) merged in by the daemon. Must not log the metrics token.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use super::metrics::{self, Metrics};
 use crate::directory::Directory;
+use crate::secret::Secret;
 use crate::store::Store;
 
-/// What `/readyz` checks.
+/// What the admin listener's own routes need: what `/readyz` checks, and `/metrics`' token.
 #[derive(Clone)]
 pub struct Health {
     pub directory: Arc<dyn Directory>,
     pub store: Store,
     pub metrics: Arc<Metrics>,
+    /// `daemon.metrics_token_file`'s token; `None`: `/metrics` is open (to whoever reaches
+    /// `daemon.admin_listen`).
+    pub metrics_token: Option<Secret>,
 }
 
 impl Health {
@@ -64,7 +71,21 @@ pub fn counted(router: Router, metrics: Arc<Metrics>, listener: &'static str) ->
     router.layer(middleware::from_fn_with_state((metrics, listener), count_requests))
 }
 
-async fn metrics_text(State(h): State<Health>) -> Response {
+async fn metrics_text(State(h): State<Health>, headers: HeaderMap) -> Response {
+    if let Some(token) = &h.metrics_token {
+        if !bearer_matches(&headers, token) {
+            let mut r = (
+                StatusCode::UNAUTHORIZED,
+                "send Authorization: Bearer <daemon.metrics_token_file>\n",
+            )
+                .into_response();
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"pwresetd metrics\""),
+            );
+            return r;
+        }
+    }
     // `pwresetd_ready` as of this scrape, not of the last /readyz (which nothing may poll).
     let _ = h.check().await;
     (
@@ -72,6 +93,22 @@ async fn metrics_text(State(h): State<Health>) -> Response {
         h.metrics.encode(),
     )
         .into_response()
+}
+
+/// Whether the request carries `Authorization: Bearer TOKEN`, compared in constant time (over
+/// the SHA-256 of both, so that the length does not show either).
+fn bearer_matches(headers: &HeaderMap, token: &Secret) -> bool {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .unwrap_or_default()
+        .trim();
+    let (a, b) = (
+        Sha256::digest(presented.as_bytes()),
+        Sha256::digest(token.expose().as_bytes()),
+    );
+    !presented.is_empty() && bool::from(a.ct_eq(&b))
 }
 
 async fn readyz(State(h): State<Health>) -> Response {
@@ -101,4 +138,29 @@ pub async fn count_requests(
     };
     metrics.requests.get_or_create(&labels).inc();
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_metrics_token_is_compared_whole() {
+        let token = Secret::new("0123456789abcdef0123");
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+            h
+        };
+        assert!(bearer_matches(&with("Bearer 0123456789abcdef0123"), &token));
+        for bad in [
+            "Bearer 0123456789abcdef012",
+            "Bearer ",
+            "Basic 0123456789abcdef0123",
+            "0123456789abcdef0123",
+        ] {
+            assert!(!bearer_matches(&with(bad), &token), "{bad}");
+        }
+        assert!(!bearer_matches(&HeaderMap::new(), &token));
+    }
 }

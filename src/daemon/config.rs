@@ -138,7 +138,7 @@ fn validate(
         policy,
         campaign: raw.campaign.validate()?,
         portal: raw.portal.validate()?,
-        daemon: raw.daemon.validate()?,
+        daemon: raw.daemon.validate(base)?,
         mail: raw
             .mail
             .validate(base, credentials)

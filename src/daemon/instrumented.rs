@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 use super::metrics::{Metrics, Op, OpError};
 use crate::directory::config::Flavor;
 use crate::directory::{
-    AccountDetails, AtDeadline, BindCheck, Directory, DirectoryError, PasswordError, Presence, ScanItem, Warning,
+    AccountDetails, AtDeadline, BindCheck, Directory, DirectoryError, Lockout, PasswordError, Presence, ScanItem,
+    Warning,
 };
 use crate::policy::DirectoryRules;
 use crate::secret::Secret;
@@ -144,13 +145,12 @@ impl Directory for Instrumented {
         result
     }
 
-    async fn authenticate(
-        &self,
-        login: &str,
-        password: &Secret,
-        base_dn: &str,
-    ) -> Result<Option<String>, DirectoryError> {
-        timed!(self, "authenticate", self.inner.authenticate(login, password, base_dn))
+    async fn find_operator(&self, login: &str, base_dn: &str) -> Result<Option<AccountDetails>, DirectoryError> {
+        timed!(self, "operator_lookup", self.inner.find_operator(login, base_dn))
+    }
+
+    async fn lockout(&self, policy: Option<&str>) -> Result<Lockout, DirectoryError> {
+        timed!(self, "lockout_policy", self.inner.lockout(policy))
     }
 
     async fn is_member(&self, dn: &str, group_dn: &str) -> Result<bool, DirectoryError> {

@@ -19,7 +19,7 @@ use crate::helpdesk::{Resender, Resent};
 use crate::notify::pass::{self, Mail, One, PassError, PassSummary, Target};
 use crate::notify::{Kind, Templates};
 use crate::portal::ChangeNotifier;
-use crate::store::{AccountRecord, AuditEntry, MailOutcome, Store, StoreError};
+use crate::store::{AccountRecord, AuditEntry, MailOutcome, REQUESTED, Store, StoreError};
 use crate::token::Links;
 
 pub struct MailGlue {
@@ -94,17 +94,19 @@ impl MailGlue {
             .inc();
     }
 
-    /// Sends `account` a new link now (portal "send me a new link", helpdesk resend).
-    pub async fn send_link(&self, account: &AccountRecord) -> Result<One, StoreError> {
+    /// Sends `account` a new link now: `kind` is `resend` (a helpdesk resend: the older links
+    /// go once it is delivered) or [`REQUESTED`] (the portal's anonymous "send me a new link":
+    /// the older ones stay valid).
+    pub async fn send_link(&self, account: &AccountRecord, kind: &'static str) -> Result<One, StoreError> {
         let id = account.id;
-        let step = self.store.run(move |s| s.next_step(id, "resend")).await?;
+        let step = self.store.run(move |s| s.next_step(id, kind)).await?;
         let links = self.links.read().unwrap_or_else(|p| p.into_inner()).clone();
         let one = pass::deliver(
             &self.current(),
             &self.store,
             &Target::from_record(account),
             Kind::Notice,
-            ("resend", step),
+            (kind, step),
             Some(&links),
         )
         .await?;
@@ -200,7 +202,7 @@ impl ChangeNotifier for MailGlue {
             if let Err(e) = self.store.run(move |s| s.audit(&audit)).await {
                 tracing::warn!(login, error = %e, "audit");
             }
-            if let Err(e) = self.send_link(&account).await {
+            if let Err(e) = self.send_link(&account, REQUESTED).await {
                 tracing::warn!(login, error = %e, "new link not sent");
             }
         }
@@ -214,15 +216,17 @@ impl Resender for MailGlue {
     }
 
     async fn resend(&self, account: &AccountRecord) -> Result<Resent, String> {
-        Ok(match self.send_link(account).await.map_err(|e| e.to_string())? {
-            One::Outcome(MailOutcome::Sent { message_id }) => Resent::Sent { message_id },
-            One::Outcome(MailOutcome::Failed { reply }) => Resent::Refused { reply },
-            One::Outcome(MailOutcome::Retry { error }) | One::Unusable(error) => Resent::NotNow { error },
-            One::NoAddress => Resent::NoAddress,
-            One::Nothing => Resent::NotNow {
-                error: "nothing was sent".into(),
+        Ok(
+            match self.send_link(account, "resend").await.map_err(|e| e.to_string())? {
+                One::Outcome(MailOutcome::Sent { message_id }) => Resent::Sent { message_id },
+                One::Outcome(MailOutcome::Failed { reply }) => Resent::Refused { reply },
+                One::Outcome(MailOutcome::Retry { error }) | One::Unusable(error) => Resent::NotNow { error },
+                One::NoAddress => Resent::NoAddress,
+                One::Nothing => Resent::NotNow {
+                    error: "nothing was sent".into(),
+                },
             },
-        })
+        )
     }
 }
 

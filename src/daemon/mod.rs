@@ -58,6 +58,8 @@ pub async fn run(
         () = &mut shutdown => return Ok(()),
     }
     let listeners = Listeners::bind(&services.config).await?;
+    // The API tokens in force from now on, in the audit trail.
+    services.helpdesk.audit_token_changes().await;
     let stop = CancellationToken::new();
     let (mut tasks, reloadable) = start(services, listeners, &stop);
     let watchdog = systemd::watchdog_interval().map(|every| tokio::spawn(watchdog(every)));
@@ -99,6 +101,7 @@ impl Listeners {
 
 /// Spawns the worker, the portal and the admin listener; all stop when `stop` is cancelled.
 fn start(s: Services, listeners: Listeners, stop: &CancellationToken) -> (JoinSet<()>, Reloadable) {
+    let metrics_token = s.config.daemon.metrics_token.clone();
     let (config_tx, config_rx) = watch::channel(Arc::new(s.config));
     let worker = worker::Worker {
         directory: s.directory.clone(),
@@ -114,6 +117,7 @@ fn start(s: Services, listeners: Listeners, stop: &CancellationToken) -> (JoinSe
         directory: s.directory,
         store: s.store,
         metrics: s.metrics,
+        metrics_token,
     };
     let mut tasks = JoinSet::new();
     tasks.spawn(worker.run());

@@ -23,6 +23,7 @@ use crate::notify::{Mailer, MailerError, TemplateError, Templates};
 use crate::policy::{Policy, PolicyLoadError};
 use crate::portal::{PortalParts, PortalState};
 use crate::store::{Store, StoreError};
+use crate::web::budget::Budget;
 
 /// Why the service cannot be built; each message names the key or file to fix.
 #[derive(Debug, Error)]
@@ -72,12 +73,15 @@ impl Services {
             backoff: Default::default(),
         });
         let policy = Arc::new(Policy::load(&config.policy).map_err(BuildError::Policy)?);
+        // One budget of failed password binds per account, whichever front end binds.
+        let budget = Arc::new(Budget::default());
         let portal = PortalState::new(PortalParts {
             config: config.portal.clone(),
             directory: directory.clone(),
             store: store.clone(),
             policy,
             notifier: mail.clone(),
+            budget: budget.clone(),
         })
         .map_err(BuildError::Portal)?;
         let helpdesk = HelpdeskState::new(HelpdeskParts {
@@ -86,6 +90,8 @@ impl Services {
             store: store.clone(),
             resender: mail.clone(),
             admin_listen: config.daemon.admin_listen,
+            budget,
+            portal_url: config.portal.public_url.clone(),
         })
         .map_err(BuildError::Helpdesk)?;
         Ok(Services {

@@ -5,6 +5,8 @@
 //! Flagged = `pwdLastSet` 0, or `msDS-User-Account-Control-Computed` PASSWORD_EXPIRED; never for
 //! a DONT_EXPIRE_PASSWORD account while the bit is set, since AD then ignores `pwdLastSet: 0`.
 //!
+//! Lockout: the domain's `lockoutThreshold` and observation window, or the user's PSO's.
+//!
 //! Scope: disabled accounts are excluded, and so are DONT_EXPIRE_PASSWORD accounts unless
 //! `directory.dont_expire_accounts = "clear-and-restore"`: marking one then clears the bit, after
 //! entering it in the ledger (`dont_expire.rs`); revert, exemption, the account's completed change, or
@@ -34,8 +36,8 @@ use super::common::{PolicyNames, Quirks, Shared};
 use super::ledger::Ledger;
 use super::search::{self, Entry};
 use super::{
-    Account, AccountDetails, AtDeadline, BindCheck, DirectoryError, ExclusionReason, LimitKind, PasswordError, Warning,
-    filetime, ops,
+    Account, AccountDetails, AtDeadline, BindCheck, DirectoryError, ExclusionReason, LimitKind, Lockout, PasswordError,
+    Warning, dn, filetime, ops,
 };
 use crate::directory::config::{DirectoryConfig, DontExpire, Flavor};
 use crate::policy::DirectoryRules;
@@ -162,12 +164,6 @@ impl Quirks for ActiveDirectory {
         }
     }
 
-    fn sign_in_refused(&self, rc: u32) -> bool {
-        // invalidCredentials, whatever its `data` code: a wrong password, or an account that
-        // cannot sign in now (disabled, expired, locked, must change).
-        rc == 49
-    }
-
     fn limit_fix(&self, kind: LimitKind, c: &DirectoryConfig) -> String {
         limits::fix(kind, c.page_size)
     }
@@ -217,6 +213,14 @@ impl Quirks for ActiveDirectory {
             }
         }
         Ok(warnings)
+    }
+
+    async fn lockout(&self, s: &Shared, policy: Option<&str>) -> Result<Lockout, DirectoryError> {
+        let domain = self.domain(s).await?;
+        match policy.filter(|p| !dn::equal(p, domain)) {
+            None => policy::domain_lockout(&s.pool, domain).await,
+            Some(pso) => policy::pso_lockout(&s.pool, pso).await,
+        }
     }
 
     async fn write_warnings(&self, s: &Shared, dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {

@@ -1,9 +1,10 @@
 //! The [`Directory`] written once for every LDAP flavour: [`LdapDirectory`] holds the service
-//! connections and the `[directory]` settings, and itself looks accounts up, reads, scans and
-//! locates them, signs operators in and answers liveness checks. Each flavour supplies only what
-//! differs, through [`Quirks`]: its attributes, what "flagged" and "excluded" mean for an entry,
-//! the details it can tell (lock state, failures, policy), how it marks and clears, its password
-//! operations and bind-code decoding, its policy warnings and, when it differs, group membership.
+//! connections and the `[directory]` settings, and itself looks accounts and operators up,
+//! reads, scans and locates them, remembers policies' lockout rules and answers liveness checks.
+//! Each flavour supplies only what differs, through [`Quirks`]: its attributes, what "flagged"
+//! and "excluded" mean for an entry, the details it can tell (lock state, failures, policy), how
+//! it marks and clears, its password operations and bind-code decoding, its policy warnings and
+//! lockout rules and, when it differs, group membership.
 //!
 //! This module must not name a flavour's marking attribute nor give a result code a meaning: both
 //! stay in the flavour's own file (ARCHITECTURE.md, invariant 2).
@@ -17,8 +18,8 @@ use tokio::sync::mpsc;
 use super::conn::{Endpoint, Pool};
 use super::search::{self, Entry};
 use super::{
-    Account, AccountDetails, AtDeadline, BindCheck, Directory, DirectoryError, ExclusionReason, LimitKind,
-    PasswordError, Presence, ScanItem, Warning, groups, scope,
+    Account, AccountDetails, AtDeadline, BindCheck, Directory, DirectoryError, ExclusionReason, LimitKind, Lockout,
+    PasswordError, Presence, ScanItem, Warning, groups, lockout, scope,
 };
 use crate::directory::config::{DirectoryConfig, Flavor};
 use crate::policy::DirectoryRules;
@@ -68,10 +69,6 @@ pub(crate) trait Quirks: Send + Sync {
         format!("({}={login})", config.login_attribute)
     }
 
-    /// Whether an operator's sign-in bind refused with `rc` means "wrong password, or an account
-    /// that cannot sign in" (the same answer as an unknown login), not a directory failure.
-    fn sign_in_refused(&self, rc: u32) -> bool;
-
     /// What the administrator changes when the server stopped a scope search at `kind`: the
     /// flavour's own setting, for the service account where the flavour has per-account limits.
     fn limit_fix(&self, kind: LimitKind, config: &DirectoryConfig) -> String;
@@ -87,6 +84,9 @@ pub(crate) trait Quirks: Send + Sync {
     // The operations below are [`Directory`]'s, with the shared connections and settings at hand.
 
     async fn policy_warnings(&self, s: &Shared, policies: &PolicyNames) -> Result<Vec<Warning>, DirectoryError>;
+
+    /// [`Directory::lockout`], read from the directory (the caller remembers it).
+    async fn lockout(&self, s: &Shared, policy: Option<&str>) -> Result<Lockout, DirectoryError>;
 
     /// By default the flavour cannot tell who may write what without writing.
     async fn write_warnings(&self, _s: &Shared, _dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
@@ -149,6 +149,7 @@ pub(crate) trait Quirks: Send + Sync {
 pub(crate) struct LdapDirectory<Q> {
     shared: Shared,
     quirks: Q,
+    lockouts: lockout::Cache,
 }
 
 impl<Q: Quirks> LdapDirectory<Q> {
@@ -159,7 +160,11 @@ impl<Q: Quirks> LdapDirectory<Q> {
             pool: Pool::new(endpoint, config),
             config: config.clone(),
         };
-        Ok(LdapDirectory { shared, quirks })
+        Ok(LdapDirectory {
+            shared,
+            quirks,
+            lockouts: lockout::Cache::default(),
+        })
     }
 
     fn account_attrs(&self) -> Vec<&str> {
@@ -327,26 +332,27 @@ impl<Q: Quirks> Directory for LdapDirectory<Q> {
         self.quirks.set_password(&self.shared, dn, new).await
     }
 
-    async fn authenticate(
-        &self,
-        login: &str,
-        password: &Secret,
-        base_dn: &str,
-    ) -> Result<Option<String>, DirectoryError> {
-        if login.is_empty() || password.expose().is_empty() {
+    async fn find_operator(&self, login: &str, base_dn: &str) -> Result<Option<AccountDetails>, DirectoryError> {
+        if login.is_empty() {
             return Ok(None);
         }
         let filter = self.quirks.login_filter(&self.shared.config, &ldap_escape(login));
-        let entries = search::read(&self.shared.pool, base_dn, Scope::Subtree, &filter, &["1.1"]).await?;
-        let [entry] = entries.as_slice() else { return Ok(None) };
-        match self.shared.pool.endpoint().bind(&entry.dn, password).await {
-            Ok(mut ldap) => {
-                let _ = ldap.unbind().await;
-                Ok(Some(entry.dn.clone()))
-            }
-            Err(DirectoryError::Bind { rc, .. }) if self.quirks.sign_in_refused(rc) => Ok(None),
-            Err(e) => Err(e),
+        let attrs = self.detail_attrs();
+        let entries = search::read(&self.shared.pool, base_dn, Scope::Subtree, &filter, &attrs).await?;
+        match entries.as_slice() {
+            [one] => Ok(Some(self.details(one).await?)),
+            // Unknown, or ambiguous: nobody can sign in with it (the same answer).
+            _ => Ok(None),
         }
+    }
+
+    async fn lockout(&self, policy: Option<&str>) -> Result<Lockout, DirectoryError> {
+        if let Some(known) = self.lockouts.get(policy) {
+            return Ok(known);
+        }
+        let read = self.quirks.lockout(&self.shared, policy).await?;
+        self.lockouts.put(policy, read.clone());
+        Ok(read)
     }
 
     async fn is_member(&self, dn: &str, group_dn: &str) -> Result<bool, DirectoryError> {

@@ -7,6 +7,10 @@
 //! stays TRUE after an administrative set whose expiry was cleared, while the user is free.
 //! Flagged = the 1970 mark, or a real expiry date in the past.
 //!
+//! Lockout: the applying policy's `passwordLockout`, `passwordMaxFailure` and
+//! `passwordResetFailureCount` (cn=config is often not readable by the service account: then
+//! unknown).
+//!
 //! A marked user's bind succeeds and everything else answers rc 53: "must change" is recognised
 //! by the PasswordExpired control (or the password policy control's changeAfterReset) on the bind.
 //! The user's change is Password Modify with the old password (over TLS). The link flow's set is
@@ -32,8 +36,8 @@ use ldap3::Mod;
 use super::common::{PolicyNames, Quirks, Shared};
 use super::search::Entry;
 use super::{
-    Account, AccountDetails, AtDeadline, BindCheck, DirectoryError, ExclusionReason, LimitKind, PasswordError, Warning,
-    gentime, ops,
+    Account, AccountDetails, AtDeadline, BindCheck, DirectoryError, ExclusionReason, LimitKind, Lockout, PasswordError,
+    Warning, gentime, ops,
 };
 use crate::directory::config::{DirectoryConfig, Flavor};
 use crate::policy::DirectoryRules;
@@ -96,11 +100,6 @@ impl Quirks for Ds389 {
             .then_some(ExclusionReason::Disabled)
     }
 
-    fn sign_in_refused(&self, rc: u32) -> bool {
-        // 49 wrong password; 53 inactivated (nsAccountLock).
-        matches!(rc, 49 | 53)
-    }
-
     fn limit_fix(&self, kind: LimitKind, c: &DirectoryConfig) -> String {
         limits::fix(kind, &c.bind_dn)
     }
@@ -128,6 +127,10 @@ impl Quirks for Ds389 {
             }
         }
         Ok(warnings)
+    }
+
+    async fn lockout(&self, s: &Shared, policy: Option<&str>) -> Result<Lockout, DirectoryError> {
+        policy::lockout(&s.pool, policy.unwrap_or(GLOBAL_POLICY)).await
     }
 
     async fn rules(&self, s: &Shared, named: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError> {

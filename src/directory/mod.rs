@@ -22,6 +22,7 @@ pub mod filetime;
 pub mod gentime;
 mod groups;
 mod ledger;
+pub mod lockout;
 pub mod openldap;
 mod ops;
 mod scope;
@@ -43,6 +44,7 @@ use crate::policy::DirectoryRules;
 use crate::secret::Secret;
 use common::LdapDirectory;
 pub use error::{DirectoryError, LimitKind, PasswordError};
+pub use lockout::{Lockout, Threshold};
 
 /// Everything the directory says about one account, for the helpdesk view.
 #[derive(Debug, Clone, Serialize)]
@@ -153,15 +155,15 @@ pub trait Directory: Send + Sync {
     /// clears the flag, which an administrative set may have raised.
     async fn set_password_as_admin(&self, dn: &str, new: &Secret) -> Result<(), PasswordError>;
 
-    /// Signs an operator in: finds `login` under `base_dn` and binds as that entry. `Some(dn)`
-    /// when the password is right; `None` for an unknown login or a wrong password (the same
-    /// answer, so that logins cannot be enumerated).
-    async fn authenticate(
-        &self,
-        login: &str,
-        password: &Secret,
-        base_dn: &str,
-    ) -> Result<Option<String>, DirectoryError>;
+    /// Finds an operator's entry by `login` under `base_dn` (the campaign's user filter does not
+    /// apply); `None` when no entry, or more than one, has that login. Binds as nobody: the
+    /// sign-in checks the password with [`check_password`](Directory::check_password), whose
+    /// `MustChange`, like the entry's own flag, means "change your password first".
+    async fn find_operator(&self, login: &str, base_dn: &str) -> Result<Option<AccountDetails>, DirectoryError>;
+
+    /// The lockout rules of the password policy `policy` (an account's `effective_policy`;
+    /// `None`: the directory's default policy), remembered for a few minutes.
+    async fn lockout(&self, policy: Option<&str>) -> Result<Lockout, DirectoryError>;
 
     /// Whether `dn` is a member of `group_dn`, directly or through nested groups (as far as the
     /// directory lets one tell).

@@ -4,6 +4,7 @@
 //! policy has `pwdMustChange: TRUE` (checked and warned about). Clear = `delete: pwdReset`.
 //! Writing `pwdReset` needs `manage` access for the service account, and reading the whole
 //! scope needs a `limits` line lifting slapd's size and time limits for it (`limits.rs`).
+//! Lockout: the applying policy's `pwdLockout`, `pwdMaxFailure` and `pwdFailureCountInterval`.
 
 mod limits;
 mod lock;
@@ -18,8 +19,8 @@ use ldap3::{Mod, Scope};
 use super::common::{PolicyNames, Quirks, Shared};
 use super::search::{self, Entry};
 use super::{
-    Account, AccountDetails, AtDeadline, BindCheck, DirectoryError, LimitKind, PasswordError, Warning, gentime, ops,
-    userpassword,
+    Account, AccountDetails, AtDeadline, BindCheck, DirectoryError, LimitKind, Lockout, PasswordError, Threshold,
+    Warning, gentime, ops, userpassword,
 };
 use crate::directory::config::{DirectoryConfig, Flavor, PasswordHash};
 use crate::policy::DirectoryRules;
@@ -89,11 +90,6 @@ impl Quirks for OpenLdap {
         e.first(FLAG).is_some_and(|v| v.eq_ignore_ascii_case("TRUE"))
     }
 
-    fn sign_in_refused(&self, rc: u32) -> bool {
-        // invalidCredentials: a wrong password, or a locked account (ppolicy hides which).
-        rc == 49
-    }
-
     fn limit_fix(&self, kind: LimitKind, c: &DirectoryConfig) -> String {
         limits::fix(kind, &c.bind_dn, &c.base_dn)
     }
@@ -128,6 +124,23 @@ impl Quirks for OpenLdap {
             }
         }
         Ok(warnings)
+    }
+
+    async fn lockout(&self, s: &Shared, policy: Option<&str>) -> Result<Lockout, DirectoryError> {
+        let dn = match policy {
+            Some(dn) => dn.to_owned(),
+            None => match default_policy(s).await? {
+                Ok(dn) => dn,
+                Err(w) => return Ok(Lockout::unknown(w.message)),
+            },
+        };
+        let Some(e) = s.entry(&dn, &LOCKOUT_ATTRS).await? else {
+            return Ok(Lockout::unknown(format!(
+                "the password policy {dn} does not exist or is not readable by the service account"
+            )));
+        };
+        let [on, max, interval] = LOCKOUT_ATTRS.map(|a| e.first(a));
+        Ok(lockout_of(&dn, on, max, interval))
     }
 
     async fn rules(&self, s: &Shared, named: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError> {
@@ -279,6 +292,29 @@ impl Quirks for OpenLdap {
     }
 }
 
+/// The ppolicy attributes that say when an account locks.
+const LOCKOUT_ATTRS: [&str; 3] = ["pwdLockout", "pwdMaxFailure", "pwdFailureCountInterval"];
+
+/// A policy's lockout rules from its `pwdLockout`, `pwdMaxFailure` and `pwdFailureCountInterval`
+/// (absent values take ppolicy's defaults: no lockout, failures kept until a successful bind).
+fn lockout_of(dn: &str, on: Option<&str>, max: Option<&str>, interval: Option<&str>) -> Lockout {
+    let num = |v: Option<&str>| v.and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(0);
+    let locks = on.is_some_and(|v| v.eq_ignore_ascii_case("TRUE"));
+    let threshold = match num(max) {
+        n if locks && n > 0 => Threshold::After(n),
+        _ => Threshold::Never,
+    };
+    let window = match num(interval) {
+        0 => None,
+        secs => Some(std::time::Duration::from_secs(u64::from(secs))),
+    };
+    Lockout {
+        threshold,
+        window,
+        source: format!("pwdLockout/pwdMaxFailure of {dn}"),
+    }
+}
+
 /// Turns a password operation's result into success or a refusal in plain words.
 fn refusal(dn: &str, op: &'static str, rc: u32, text: String) -> Result<(), PasswordError> {
     let lower = text.to_ascii_lowercase();
@@ -309,4 +345,32 @@ fn refusal(dn: &str, op: &'static str, rc: u32, text: String) -> Result<(), Pass
         message: message.into(),
         detail: super::error::describe_rc(rc, &text),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn lockout_rules_from_the_policy() {
+        // (pwdLockout, pwdMaxFailure, pwdFailureCountInterval) → (threshold, window)
+        let table = [
+            ((Some("TRUE"), Some("5"), Some("300")), (Threshold::After(5), Some(300))),
+            ((Some("TRUE"), Some("3"), None), (Threshold::After(3), None)),
+            ((Some("TRUE"), Some("0"), Some("300")), (Threshold::Never, Some(300))),
+            ((Some("FALSE"), Some("5"), Some("300")), (Threshold::Never, Some(300))),
+            ((None, Some("5"), None), (Threshold::Never, None)),
+            ((Some("TRUE"), Some("x"), Some("0")), (Threshold::Never, None)),
+        ];
+        for ((on, max, interval), (threshold, window)) in table {
+            let l = lockout_of("cn=p", on, max, interval);
+            assert_eq!(
+                (l.threshold, l.window),
+                (threshold, window.map(Duration::from_secs)),
+                "{on:?} {max:?} {interval:?}"
+            );
+        }
+    }
 }

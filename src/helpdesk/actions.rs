@@ -1,5 +1,6 @@
 //! What an operator can do to one account in one campaign: send a new link, exempt it (with a
-//! reason), extend its deadline, mark it again. Each action: the campaign and account must allow
+//! reason), extend its deadline, mark it again — never to their own account, and a refusal is
+//! audited like an action. Each action: the campaign and account must allow
 //! it (`campaign::state::apply` decides, and says why not), the directory is changed first
 //! (idempotent), then the store records the new state and the audit record in one transaction —
 //! only if the account did not move meanwhile. Repeating an action is safe: it changes nothing
@@ -9,6 +10,7 @@
 //! exemption; if it saw the account as marked and the flag already cleared, it puts the flag
 //! back. Runs of reconciliation and helpdesk actions are not serialised per account.
 
+use axum::http::StatusCode;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
@@ -18,6 +20,7 @@ use super::error::ApiError;
 
 mod ctx;
 use crate::campaign::state::{AccountState, CampaignState, Event, PriorFlag, apply};
+use crate::directory::dn;
 use crate::store::AccountRecord;
 use ctx::Ctx;
 
@@ -211,7 +214,7 @@ fn event_for(action: Action, record: &AccountRecord) -> Event {
     }
 }
 
-/// Performs `request` on the account `login` for `operator`.
+/// Performs `request` on the account `login` for `operator`; a refusal (a 4xx) is audited.
 #[tracing::instrument(name = "helpdesk_action", skip_all, fields(login = %login, operator = %operator.actor(), action = ?request.action, campaign = request.campaign.as_deref()))]
 pub async fn perform(
     state: &HelpdeskState,
@@ -219,8 +222,35 @@ pub async fn perform(
     login: &str,
     request: Request,
 ) -> Result<Done, ApiError> {
+    let (action, campaign) = (request.action.name(), request.campaign.clone());
+    let result = attempt(state, operator, login, request).await;
+    if let Err(e) = &result {
+        if e.status.is_client_error() {
+            let detail = format!(
+                "{action} refused ({}): {}{}",
+                e.code,
+                e.message,
+                campaign.map(|c| format!("; campaign {c}")).unwrap_or_default()
+            );
+            let account = Some(login.to_owned());
+            state.audit(operator.actor(), "helpdesk.refused", account, detail).await;
+        }
+    }
+    result
+}
+
+async fn attempt(state: &HelpdeskState, operator: &Operator, login: &str, request: Request) -> Result<Done, ApiError> {
     let reason = check_reason(request.reason.as_deref(), request.action == Action::Exempt)?;
     let (record, campaign_state) = target(state, login, request.campaign.as_deref()).await?;
+    // Whoever holds an operator's password must not be able to free that account: another
+    // operator must act on it.
+    if operator.dn.as_deref().is_some_and(|own| dn::equal(own, &record.dn)) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "own_account",
+            "operators cannot act on their own account (resend, exempt, extend, mark): ask another operator",
+        ));
+    }
     let Some(_claim) = state.claim(record.id) else {
         return Err(ApiError::conflict(
             "busy",

@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -13,11 +13,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
 use serde::Deserialize;
 
-use super::HelpdeskState;
 use super::actions::{self, Action, Request};
-use super::auth::{self, Client, Credential, Operator};
+use super::auth::{self, Client, Operator};
 use super::error::ApiError;
 use super::view;
+use super::{HelpdeskState, MAX_BODY};
 
 mod campaigns;
 pub use campaigns::LIST_MAX;
@@ -26,9 +26,6 @@ pub(crate) use campaigns::{campaign_data, csv_response, list_rows};
 
 /// The OpenAPI description of this API.
 pub const OPENAPI: &str = include_str!("openapi.json");
-
-/// Largest JSON body accepted.
-const MAX_BODY: usize = 16 * 1024;
 
 /// Every API route: (method, path, handler). The router and the spec test both read it.
 pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<HelpdeskState>)> {
@@ -116,60 +113,55 @@ struct ActionBody {
     deadline: Option<String>,
 }
 
-/// Reads an action's JSON body: `application/json`, at most 16 KiB; an empty body is `{}`.
-fn body(headers: &HeaderMap, bytes: &Bytes) -> Result<ActionBody, ApiError> {
-    if bytes.is_empty() {
-        return Ok(ActionBody::default());
-    }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if !essence.eq_ignore_ascii_case("application/json") {
+/// The checks every API POST passes once the operator is known, before its body is read:
+/// `application/json` (which a cross-site form cannot send, even with an empty body) and, like
+/// the web forms, no cross-site fetch metadata and no foreign `Origin`.
+fn admit_post(state: &HelpdeskState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if !crate::web::form::has_media_type(headers, "application/json") {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "send the body as application/json",
+            "send the request as Content-Type: application/json (an empty body is {})",
         ));
     }
-    if bytes.len() > MAX_BODY {
-        return Err(ApiError::new(
+    state.csrf().same_site(headers).map_err(|refusal| {
+        tracing::info!(?refusal, "helpdesk: a cross-site API request was refused");
+        ApiError::new(StatusCode::FORBIDDEN, "cross_site", "cross-site requests are refused")
+    })
+}
+
+/// Reads an action's JSON body (at most 16 KiB; the admin listener already refused a larger
+/// `Content-Length`); an empty body is `{}`.
+async fn body(body: Body) -> Result<ActionBody, ApiError> {
+    let too_large = || {
+        ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             "the body is larger than 16 KiB",
-        ));
+        )
+    };
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| too_large())?;
+    if bytes.is_empty() {
+        return Ok(ActionBody::default());
     }
-    serde_json::from_slice(bytes)
+    serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request("invalid_body", format!("the JSON body is not valid: {e}")))
 }
 
-/// The common part of the four actions.
+/// The common part of the four actions: who is asking, then the POST's checks, and only then
+/// the body.
 async fn act(
     state: HelpdeskState,
     client: Client,
     headers: HeaderMap,
     login: Result<Path<String>, PathRejection>,
-    bytes: Bytes,
+    raw: Body,
     make: impl FnOnce(&ActionBody) -> Result<Action, ApiError>,
 ) -> Result<Json<actions::Done>, ApiError> {
     let operator = who(&state, &headers, client).await?;
-    // A browser's session cookie must not be usable from another site (SameSite=Strict keeps it
-    // off cross-site requests already; this refuses what a browser flags as cross-site).
-    if matches!(operator.credential, Credential::Session(_))
-        && headers
-            .get("sec-fetch-site")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| matches!(v, "cross-site" | "same-site"))
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "cross_site",
-            "cross-site requests are refused",
-        ));
-    }
+    admit_post(&state, &headers)?;
     let Path(login) = login.map_err(|e| bad_path(&e))?;
-    let b = body(&headers, &bytes)?;
+    let b = body(raw).await?;
     let action = make(&b)?;
     let request = Request {
         action,
@@ -194,9 +186,9 @@ async fn resend(
     client: Client,
     headers: HeaderMap,
     login: Result<Path<String>, PathRejection>,
-    bytes: Bytes,
+    body: Body,
 ) -> Result<Json<actions::Done>, ApiError> {
-    act(state, client, headers, login, bytes, |b| no_deadline(b, Action::Resend)).await
+    act(state, client, headers, login, body, |b| no_deadline(b, Action::Resend)).await
 }
 
 async fn exempt(
@@ -204,9 +196,9 @@ async fn exempt(
     client: Client,
     headers: HeaderMap,
     login: Result<Path<String>, PathRejection>,
-    bytes: Bytes,
+    body: Body,
 ) -> Result<Json<actions::Done>, ApiError> {
-    act(state, client, headers, login, bytes, |b| no_deadline(b, Action::Exempt)).await
+    act(state, client, headers, login, body, |b| no_deadline(b, Action::Exempt)).await
 }
 
 async fn mark(
@@ -214,9 +206,9 @@ async fn mark(
     client: Client,
     headers: HeaderMap,
     login: Result<Path<String>, PathRejection>,
-    bytes: Bytes,
+    body: Body,
 ) -> Result<Json<actions::Done>, ApiError> {
-    act(state, client, headers, login, bytes, |b| no_deadline(b, Action::Mark)).await
+    act(state, client, headers, login, body, |b| no_deadline(b, Action::Mark)).await
 }
 
 async fn extend(
@@ -224,9 +216,9 @@ async fn extend(
     client: Client,
     headers: HeaderMap,
     login: Result<Path<String>, PathRejection>,
-    bytes: Bytes,
+    body: Body,
 ) -> Result<Json<actions::Done>, ApiError> {
-    act(state, client, headers, login, bytes, |b| match &b.deadline {
+    act(state, client, headers, login, body, |b| match &b.deadline {
         Some(d) => actions::parse_deadline(d).map(Action::Extend),
         None => Err(ApiError::bad_request(
             "invalid_deadline",

@@ -1,25 +1,25 @@
 //! Who is asking: an API token (`Authorization: Bearer NAME.SECRET`) or the session cookie of a
-//! signed-in operator; and signing in. 401 when nobody is recognised, 403 when a signed-in
-//! person is not in the operator group. Never logs a password, a token or a session id.
+//! signed-in operator, whose group membership and own password's standing are checked again as
+//! the session goes on. 401 when nobody is recognised (or the session's password must change),
+//! 403 when a signed-in person is not in the operator group. Never logs a password, a token or a
+//! session id.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode, header};
 
 use super::HelpdeskState;
 use super::error::ApiError;
 use super::session::Session;
-use crate::secret::Secret;
-use crate::store::AuditEntry;
+use super::standing::{self, MustChange, Observed};
+use super::tokens::valid_name;
 
 /// The client address (peer, or `X-Forwarded-For` from a trusted proxy): the shared extractor,
 /// named here for the handlers, whose "who is asking" starts with it.
 pub use crate::web::client::Client;
 
-/// Failed sign-ins are answered no sooner than this after the request arrived, so that an
-/// unknown login and a wrong password look alike.
-pub const SIGN_IN_FAILURE_FLOOR: Duration = Duration::from_millis(400);
+/// The code of the 401 that ends a session whose password must change.
+pub const MUST_CHANGE: &str = "password_must_change";
 
 /// How the operator proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,8 @@ pub struct Operator {
     /// The operator's login, or the token's name.
     pub name: String,
     pub credential: Credential,
+    /// A signed-in operator's own entry (a token is nobody's account).
+    pub dn: Option<String>,
 }
 
 impl Operator {
@@ -80,6 +82,7 @@ pub async fn operator(state: &HelpdeskState, headers: &HeaderMap, client: IpAddr
     } else {
         session
     };
+    in_good_standing(state, &id, &session, client).await?;
     if !session.operator {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -90,35 +93,62 @@ pub async fn operator(state: &HelpdeskState, headers: &HeaderMap, client: IpAddr
     Ok(Operator {
         name: session.login,
         credential: Credential::Session(id),
+        dn: Some(session.dn),
     })
 }
 
+fn too_many_tokens(retry_after: std::time::Duration) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "too many refused API tokens from this address; wait and try again",
+    );
+    e.retry_after = Some(retry_after.as_secs().max(1));
+    e
+}
+
+/// A bearer token. Refused tokens count against the address's own token limit (not the
+/// sign-ins'). A token of the right shape naming a listed token is checked before that limit,
+/// so junk sent from the same address cannot lock a valid token out; anything else is counted
+/// first, and refused unchecked once the address is over its limit.
 async fn token(state: &HelpdeskState, presented: &str, client: IpAddr) -> Result<Operator, ApiError> {
-    // Uncached checks cost an argon2 verification: they count against the address's limit.
-    if !state.tokens().is_cached(presented) {
-        if let Err(l) = state.limiter().address(client) {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many authentication attempts from this address; wait and try again",
-            );
-            e.retry_after = Some(l.retry_after.as_secs().max(1));
-            return Err(e);
-        }
+    let tokens = state.tokens();
+    let cached = tokens.is_cached(presented);
+    let checked_first = cached || tokens.is_plausible(presented);
+    if !checked_first {
+        state
+            .token_limiter()
+            .address(client)
+            .map_err(|l| too_many_tokens(l.retry_after))?;
     }
-    match state.tokens().verify(presented).await {
-        Some(name) => Ok(Operator {
-            name,
-            credential: Credential::Token,
-        }),
-        None => {
-            tracing::info!(%client, "helpdesk: an API token was refused");
-            Err(ApiError::unauthenticated(
-                "invalid_token",
-                "this token is not valid (unknown, revoked or mistyped)",
-            ))
+    let verified = tokens.verify(presented).await;
+    state.audit_token_changes().await;
+    let name = presented.split_once('.').map_or("", |(n, _)| n);
+    let actor = format!("token:{}", if valid_name(name) { name } else { "?" });
+    let detail = format!("address={client}");
+    let Some(name) = verified else {
+        tracing::info!(%client, token = %actor, "helpdesk: an API token was refused");
+        if checked_first {
+            state
+                .token_limiter()
+                .address(client)
+                .map_err(|l| too_many_tokens(l.retry_after))?;
         }
+        state.audit(actor, "helpdesk.token_refused", None, detail).await;
+        return Err(ApiError::unauthenticated(
+            "invalid_token",
+            "this token is not valid (unknown, revoked or mistyped)",
+        ));
+    };
+    if !cached {
+        // Verified afresh (at most once a minute per token while in use): its use is recorded.
+        state.audit(actor, "helpdesk.token_used", None, detail).await;
     }
+    Ok(Operator {
+        name,
+        credential: Credential::Token,
+        dn: None,
+    })
 }
 
 /// Checks the session's group membership again (`helpdesk.membership_recheck`).
@@ -132,6 +162,53 @@ async fn recheck(state: &HelpdeskState, id: &str, mut session: Session) -> Resul
     Ok(session)
 }
 
+/// Ends the session, with a 401 saying why, when its person's password must change now: the
+/// store on every request, the directory every few seconds.
+async fn in_good_standing(state: &HelpdeskState, id: &str, session: &Session, client: IpAddr) -> Result<(), ApiError> {
+    let observed = if session.standing_due {
+        let read = state.directory().read(&session.dn).await;
+        let observed = match read.map_err(|e| ApiError::directory(&e))? {
+            Some(d) => Observed {
+                flagged: d.account.flagged,
+                password_changed_at: d.password_changed_at,
+            },
+            // The entry is gone: nobody to be.
+            None => Observed {
+                flagged: true,
+                password_changed_at: None,
+            },
+        };
+        state.sessions().observed(id, observed);
+        observed
+    } else {
+        session.observed
+    };
+    let records = standing::records(state, &session.login, &session.dn).await?;
+    let Some(why) = standing::decide(observed, &records) else {
+        return Ok(());
+    };
+    state.sessions().end(id);
+    tracing::info!(login = %session.login, reason = %why.reason(), "helpdesk: session ended: the password must change");
+    let detail = format!("session ended: {}; address={client}", why.reason());
+    let actor = format!("helpdesk:{}", session.login);
+    state
+        .audit(actor, "helpdesk.session_ended", Some(session.login.clone()), detail)
+        .await;
+    Err(must_change(&why))
+}
+
+/// The 401 for somebody whose own password must change first.
+pub fn must_change(why: &MustChange) -> ApiError {
+    ApiError::unauthenticated(
+        MUST_CHANGE,
+        &format!(
+            "your own password must be changed before you can use the helpdesk ({}); change it on the \
+             password portal, then sign in again",
+            why.reason()
+        ),
+    )
+}
+
 /// Whether `dn` is in `helpdesk.operator_group` (false when no group is configured).
 pub async fn is_operator(state: &HelpdeskState, dn: &str) -> Result<bool, ApiError> {
     let Some(group) = &state.config().operator_group else {
@@ -142,70 +219,4 @@ pub async fn is_operator(state: &HelpdeskState, dn: &str) -> Result<bool, ApiErr
         .is_member(dn, group)
         .await
         .map_err(|e| ApiError::directory(&e))
-}
-
-/// The outcome of a sign-in attempt.
-#[derive(Debug)]
-pub enum SignIn {
-    /// A new session (its `Set-Cookie`); `operator` says whether it may do anything.
-    Started {
-        cookie: axum::http::HeaderValue,
-        login: String,
-        operator: bool,
-    },
-    WrongCredentials,
-}
-
-/// Checks `login`/`password` against the directory under `helpdesk.operator_base_dn` and
-/// starts a session. Rate limits are the caller's (per address and per login).
-pub async fn sign_in(
-    state: &HelpdeskState,
-    login: &str,
-    password: &Secret,
-    client: IpAddr,
-) -> Result<SignIn, ApiError> {
-    let base = &state.config().operator_base_dn;
-    let dn = match state.directory().authenticate(login, password, base).await {
-        Ok(Some(dn)) => dn,
-        Ok(None) => {
-            tracing::info!(login, %client, "helpdesk: sign-in refused");
-            return Ok(SignIn::WrongCredentials);
-        }
-        Err(e) => return Err(ApiError::directory(&e)),
-    };
-    let operator = is_operator(state, &dn).await?;
-    let session = Session {
-        login: login.to_owned(),
-        dn,
-        operator,
-        recheck: false,
-    };
-    let (_, cookie) = state
-        .sessions()
-        .create(session)
-        .map_err(|e| ApiError::internal(&format!("no randomness for a session id: {e}")))?;
-    let audit = AuditEntry {
-        at: chrono::Utc::now(),
-        actor: format!("helpdesk:{login}"),
-        action: if operator {
-            "helpdesk.sign_in"
-        } else {
-            "helpdesk.sign_in_not_operator"
-        }
-        .into(),
-        campaign: None,
-        account: None,
-        detail: Some(format!("address={client}")),
-    };
-    state
-        .store()
-        .run(move |s| s.audit(&audit))
-        .await
-        .map_err(|e| ApiError::store(&e))?;
-    tracing::info!(login, operator, %client, "helpdesk: signed in");
-    Ok(SignIn::Started {
-        cookie,
-        login: login.to_owned(),
-        operator,
-    })
 }

@@ -13,16 +13,23 @@
 //!
 //! # Auth
 //! `Authorization: Bearer NAME.SECRET` (tokens, [`tokens`]) or the session cookie of a signed-in
-//! operator ([`session`]); operators sign in with their directory password and must be in
-//! `helpdesk.operator_group`. 401: no or bad credentials; 403: signed in but not an operator.
-//! Sign-ins and uncached token checks are rate-limited per client address, sign-ins also per
-//! login. Forms carry a CSRF field ([`crate::web::csrf`]); API POSTs must be
-//! `application/json` (which a cross-site form cannot send) and, with a cookie, must not be
-//! cross-site by `Sec-Fetch-Site`.
+//! operator ([`session`]); operators sign in with their directory password ([`sign_in`]) and
+//! must be in `helpdesk.operator_group`, with a password in good standing ([`standing`]: not
+//! flagged by the directory nor by an open campaign, checked again on every request). 401: no
+//! or bad credentials; 403: signed in but not an operator. Nobody acts on their own account.
+//! Sign-ins are rate-limited per client address and per login, and their failed binds count
+//! against the account's lockout budget ([`crate::web::budget`]) shared with the portal; wrong
+//! API tokens have their own per-address counter. Forms carry a CSRF field
+//! ([`crate::web::csrf`]); API POSTs must be `application/json` (which a cross-site form cannot
+//! send) and pass the same fetch-metadata and `Origin` checks. Bodies are read only once the
+//! operator is known; a declared body over [`MAX_BODY`] is refused at once. Sign-ins (failed
+//! ones too), token use, refused tokens and refused actions are in the audit trail; a typed
+//! login that matches no account is recorded masked ([`crate::web::mask`]).
 //!
-//! Module map: [`config`] the section; [`auth`] who is asking; [`view`] what an operator sees;
-//! [`actions`] what they can do; [`progress`] campaign views, chart and CSV; [`api`] and [`web`]
-//! the two front ends; [`client`] the CLI's HTTP client.
+//! Module map: [`config`] the section; [`auth`] who is asking; [`sign_in`] signing in;
+//! [`standing`] whose password must change first; [`view`] what an operator sees; [`actions`]
+//! what they can do; [`progress`] campaign views, chart and CSV; [`api`] and [`web`] the two
+//! front ends; [`client`] the CLI's HTTP client.
 
 pub mod actions;
 pub mod api;
@@ -34,6 +41,8 @@ pub mod pages;
 pub mod payload;
 pub mod progress;
 pub mod session;
+pub mod sign_in;
+pub mod standing;
 pub mod tokens;
 pub mod view;
 pub mod web;
@@ -49,11 +58,13 @@ use axum::Router;
 pub use config::HelpdeskConfig;
 
 use crate::directory::Directory;
-use crate::store::{AccountRecord, Store};
+use crate::store::{AccountRecord, AuditEntry, Store};
+use crate::web::budget::Budget;
 use crate::web::client::{Cidr, TrustedProxies};
 use crate::web::csrf::Csrf;
 use crate::web::headers;
 use crate::web::limits::Limiter;
+use crate::web::mask::Masker;
 use crate::web::pages::TemplateError;
 
 /// How a new link's mail ended (the daemon implements [`Resender`] with the mailer).
@@ -106,6 +117,10 @@ pub struct HelpdeskParts {
     pub resender: Arc<dyn Resender>,
     /// The admin listener's address (the default origin when `helpdesk.public_url` is unset).
     pub admin_listen: SocketAddr,
+    /// The failed password binds per account, shared with the portal.
+    pub budget: Arc<Budget>,
+    /// The portal, where an operator whose password must change is sent.
+    pub portal_url: url::Url,
 }
 
 /// The helpdesk could not be set up (before any port is bound).
@@ -132,7 +147,14 @@ struct Inner {
     tokens: tokens::Tokens,
     sessions: session::Sessions,
     csrf: Csrf,
+    /// Sign-ins, per address and per login.
     limiter: Limiter,
+    /// Refused API tokens, per address (apart from sign-ins: junk tokens must not lock a
+    /// person's sign-in out, nor failed sign-ins a script's token).
+    token_limiter: Limiter,
+    budget: Arc<Budget>,
+    masker: Masker,
+    portal_url: url::Url,
     pages: pages::Pages,
     in_flight: Mutex<HashSet<i64>>,
 }
@@ -175,6 +197,10 @@ impl HelpdeskState {
         Ok(HelpdeskState {
             inner: Arc::new(Inner {
                 tokens: tokens::Tokens::load(config.api_tokens_file.as_deref())?,
+                token_limiter: Limiter::new(&config.login_rate_limit),
+                budget: parts.budget,
+                masker: Masker::new()?,
+                portal_url: parts.portal_url,
                 sessions: session::Sessions::new(
                     config.session_idle,
                     config.session_max,
@@ -217,8 +243,55 @@ impl HelpdeskState {
     pub(crate) fn limiter(&self) -> &Limiter {
         &self.inner.limiter
     }
+    pub(crate) fn token_limiter(&self) -> &Limiter {
+        &self.inner.token_limiter
+    }
+    pub(crate) fn budget(&self) -> &Arc<Budget> {
+        &self.inner.budget
+    }
+    pub(crate) fn masker(&self) -> &Masker {
+        &self.inner.masker
+    }
+    pub fn portal_url(&self) -> &url::Url {
+        &self.inner.portal_url
+    }
     pub(crate) fn pages(&self) -> &pages::Pages {
         &self.inner.pages
+    }
+
+    /// Adds a record to the audit trail for something refused or noticed: a failure to write
+    /// it is logged and does not change the answer.
+    pub(crate) async fn audit(&self, actor: String, action: &str, account: Option<String>, detail: String) {
+        let entry = AuditEntry {
+            at: chrono::Utc::now(),
+            actor,
+            action: action.to_owned(),
+            campaign: None,
+            account,
+            detail: Some(detail),
+        };
+        if let Err(e) = self.store().run(move |s| s.audit(&entry)).await {
+            tracing::error!(error = %e, action, "helpdesk: audit record not written");
+        }
+    }
+
+    /// Audits the names that came into or went out of the tokens file since the last call.
+    pub(crate) async fn audit_token_changes(&self) {
+        let changes = self.tokens().take_changes();
+        for (names, action) in [
+            (changes.added, "helpdesk.token_added"),
+            (changes.removed, "helpdesk.token_removed"),
+        ] {
+            for name in names {
+                let detail = format!("helpdesk.api_tokens_file lists token:{name}");
+                let detail = if action == "helpdesk.token_added" {
+                    detail
+                } else {
+                    format!("token:{name} is no longer in helpdesk.api_tokens_file")
+                };
+                self.audit(format!("token:{name}"), action, None, detail).await;
+            }
+        }
     }
 
     fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
@@ -237,10 +310,18 @@ impl HelpdeskState {
 /// A request must finish within this.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Largest request body of the helpdesk (its forms and JSON bodies are small). A larger
+/// declared `Content-Length` is answered 413 at once, before the operator is even recognised;
+/// a body that grows past it while being read fails the read.
+pub const MAX_BODY: usize = 16 * 1024;
+
 /// The API and the pages, with the shared security headers on every response. The daemon
 /// merges this into the admin listener's router.
 pub fn router(state: HelpdeskState) -> Router {
     let scheme = state.config().scheme();
-    let routes = api::routes().merge(web::routes()).with_state(state);
+    let routes = api::routes()
+        .merge(web::routes())
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY))
+        .with_state(state);
     headers::layers(routes, scheme, REQUEST_TIMEOUT)
 }

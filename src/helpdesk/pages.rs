@@ -83,6 +83,18 @@ impl Pages {
             minijinja::context! { message => message },
         )
     }
+
+    /// The page of somebody whose own password must change before they use the helpdesk: the
+    /// reason and the way to the portal.
+    pub fn must_change(&self, frame: &Frame, message: &str, portal: &url::Url) -> Page {
+        self.render(
+            StatusCode::FORBIDDEN,
+            "message.html",
+            "Change your password first",
+            frame,
+            minijinja::context! { message => message, link => portal.as_str(), link_text => "Change your password on the password portal" },
+        )
+    }
 }
 
 #[cfg(test)]
@@ -144,6 +156,12 @@ mod tests {
         assert!(!html.contains("<script"));
         let msg = pages.message(StatusCode::FORBIDDEN, "No", &frame(), "not <allowed>");
         assert!(msg.html.contains("not &lt;allowed&gt;"));
+        let portal = url::Url::parse("https://pw.example.org/").unwrap();
+        let first = pages.must_change(&frame(), "flagged", &portal);
+        assert_eq!(first.status, StatusCode::FORBIDDEN);
+        // minijinja escapes the slashes; the browser reads the same address.
+        let href = "href=\"https:&#x2f;&#x2f;pw.example.org&#x2f;\"";
+        assert!(first.html.contains(href), "{}", first.html);
         let login = pages.render(
             StatusCode::OK,
             "login.html",

@@ -7,8 +7,10 @@
 //! (removal from the group takes effect without waiting for the cookie to expire). The price —
 //! sessions do not survive a restart — is one more sign-in. Memory is bounded ([`MAX_SESSIONS`]).
 //!
-//! A session exists for anybody whose directory password was right; `operator` says whether
-//! they are in the operator group (a non-operator gets 403, not 401). Must not log session ids.
+//! A session exists for anybody whose directory password was right and in good standing
+//! ([`super::standing`]); `operator` says whether they are in the operator group (a
+//! non-operator gets 403, not 401). What the directory said about the person's own password is
+//! kept with the session and read again every [`DIRECTORY_RECHECK`]. Must not log session ids.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -21,6 +23,7 @@ use rand::TryRngCore;
 use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
 
+use super::standing::{DIRECTORY_RECHECK, Observed};
 use crate::web::{Scheme, cookies};
 
 /// Sessions kept at most; the least recently used goes first.
@@ -34,6 +37,10 @@ pub struct Session {
     pub operator: bool,
     /// Group membership must be checked again before the session is trusted.
     pub recheck: bool,
+    /// What the directory last said about the person's own password…
+    pub observed: Observed,
+    /// …and whether it must be read again before the session is trusted.
+    pub standing_due: bool,
 }
 
 #[derive(Debug)]
@@ -42,6 +49,7 @@ struct Entry {
     created: Instant,
     last_seen: Instant,
     checked: Instant,
+    standing_checked: Instant,
     flash: Option<String>,
 }
 
@@ -108,6 +116,7 @@ impl Sessions {
                 created: now,
                 last_seen: now,
                 checked: now,
+                standing_checked: now,
                 flash: None,
             },
         );
@@ -138,7 +147,16 @@ impl Sessions {
         entry.last_seen = now;
         let mut s = entry.session.clone();
         s.recheck = now.duration_since(entry.checked) >= self.recheck;
+        s.standing_due = now.duration_since(entry.standing_checked) >= DIRECTORY_RECHECK;
         Some(s)
+    }
+
+    /// Records a fresh read of the person's own password's state.
+    pub fn observed(&self, id: &str, observed: Observed) {
+        if let Some(e) = self.lock().get_mut(&key(id)) {
+            e.session.observed = observed;
+            e.standing_checked = Instant::now();
+        }
     }
 
     /// Records a fresh membership check.
@@ -169,6 +187,7 @@ impl Sessions {
         if let Some(e) = self.lock().get_mut(&key(id)) {
             e.last_seen -= by;
             e.checked -= by;
+            e.standing_checked -= by;
         }
     }
 }
@@ -183,6 +202,8 @@ mod tests {
             dn: "uid=op1,dc=x".into(),
             operator: true,
             recheck: false,
+            observed: Observed::default(),
+            standing_due: false,
         }
     }
 
@@ -209,7 +230,12 @@ mod tests {
         s.flash(&id, "Sent.".into());
         assert_eq!(s.take_flash(&id).as_deref(), Some("Sent."));
         assert_eq!(s.take_flash(&id), None);
-        // After the recheck interval the session asks for a membership check.
+        // A few seconds on, the directory is read again; after the recheck interval the
+        // session asks for a membership check.
+        s.age(&id, DIRECTORY_RECHECK);
+        assert!(s.get(&id).unwrap().standing_due);
+        s.observed(&id, Observed::default());
+        assert!(!s.get(&id).unwrap().standing_due);
         s.age(&id, Duration::from_secs(301));
         assert!(s.get(&id).unwrap().recheck);
         s.checked(&id, false);

@@ -11,9 +11,11 @@
 //!
 //! Revoking: delete the line. The file is stat'ed at most every [`RELOAD_EVERY`]; when it
 //! changed it is read again and the cache emptied, so a revoked token stops working within
-//! seconds, without a restart. Must not log tokens or secrets.
+//! seconds, without a restart. Which names came and went is kept for the caller to audit
+//! ([`Tokens::take_changes`]): a token is created offline, and its line appearing in the file is
+//! when the server learns of it. Must not log tokens or secrets.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
@@ -140,10 +142,18 @@ struct Loaded {
     checked: Instant,
 }
 
+/// What changed in the tokens file: names that appeared, names that went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub added: BTreeSet<String>,
+    pub removed: BTreeSet<String>,
+}
+
 /// The tokens accepted now.
 pub struct Tokens {
     path: Option<PathBuf>,
     loaded: Mutex<Loaded>,
+    changes: Mutex<Changes>,
     cache: Mutex<HashMap<[u8; 32], (String, Instant)>>,
     dummy: String,
     cpu: Semaphore,
@@ -179,8 +189,13 @@ impl Tokens {
                 (hashes, stamp(p))
             }
         };
+        let changes = Changes {
+            added: hashes.keys().cloned().collect(),
+            removed: BTreeSet::new(),
+        };
         Ok(Tokens {
             path: path.map(Path::to_owned),
+            changes: Mutex::new(changes),
             loaded: Mutex::new(Loaded {
                 hashes,
                 stamp,
@@ -206,6 +221,7 @@ impl Tokens {
             return;
         }
         loaded.stamp = now;
+        let before: BTreeSet<String> = loaded.hashes.keys().cloned().collect();
         loaded.hashes = match std::fs::read_to_string(path) {
             Ok(text) => {
                 let (hashes, errors) = parse(path, &text);
@@ -221,6 +237,27 @@ impl Tokens {
         };
         lock(&self.cache).clear();
         tracing::info!(tokens = loaded.hashes.len(), "helpdesk API tokens reloaded");
+        let after: BTreeSet<String> = loaded.hashes.keys().cloned().collect();
+        let mut changes = lock(&self.changes);
+        changes.added.extend(after.difference(&before).cloned());
+        changes.removed.extend(before.difference(&after).cloned());
+    }
+
+    /// The names added to and removed from the file since the last call (at first: every name
+    /// loaded at start-up), for the audit trail.
+    pub fn take_changes(&self) -> Changes {
+        std::mem::take(&mut *lock(&self.changes))
+    }
+
+    /// Whether `presented` has a token's shape (`NAME.SECRET`, 43 base64url characters of
+    /// secret) and names a token of the file: worth an argon2 check whatever the address did
+    /// before, since only a holder of the file's names can send it.
+    pub fn is_plausible(&self, presented: &str) -> bool {
+        self.refresh();
+        let Some((name, secret)) = presented.split_once('.') else {
+            return false;
+        };
+        valid_name(name) && crate::token::well_formed(secret) && lock(&self.loaded).hashes.contains_key(name)
     }
 
     fn cached(&self, key: &[u8; 32]) -> Option<String> {
@@ -299,12 +336,34 @@ mod tests {
         for bad in [swapped.as_str(), "ghost.abc", "no-dot", "", ".x", "ci-bot."] {
             assert_eq!(tokens.verify(bad).await, None, "{bad:?}");
         }
+        assert!(tokens.is_plausible(a.token.expose()));
+        let forged = format!("ci-bot.{}", "A".repeat(43));
+        assert!(tokens.is_plausible(&forged), "the shape and a known name");
+        for bad in [
+            "ghost.".to_owned() + &"A".repeat(43),
+            "ci-bot.short".into(),
+            "ci-bot".into(),
+        ] {
+            assert!(!tokens.is_plausible(&bad), "{bad}");
+        }
+        let loaded = tokens.take_changes();
+        assert_eq!(
+            loaded.added.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["ci-bot", "reports"]
+        );
+        assert_eq!(tokens.take_changes(), Changes::default(), "taken once");
         // Revoked by deleting its line: refused after the next check of the file.
         std::thread::sleep(Duration::from_millis(20));
         std::fs::write(&path, format!("{}\n", b.line)).unwrap();
         tokens.lock_checked_in_the_past();
         assert_eq!(tokens.verify(a.token.expose()).await, None);
         assert_eq!(tokens.verify(b.token.expose()).await.as_deref(), Some("reports"));
+        let changed = tokens.take_changes();
+        assert!(changed.added.is_empty(), "{changed:?}");
+        assert_eq!(
+            changed.removed.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["ci-bot"]
+        );
     }
 
     impl Tokens {

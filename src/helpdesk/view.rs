@@ -151,6 +151,7 @@ fn mail_line(m: &MailRecord) -> HistoryItem {
         ("notice", _) => "notice mail".to_owned(),
         ("reminder", n) => format!("reminder {n} mail"),
         ("resend", _) => "new link mail".to_owned(),
+        (crate::store::REQUESTED, _) => "new link mail (asked for on the portal)".to_owned(),
         ("changed", _) => "confirmation mail".to_owned(),
         (k, _) => format!("{k} mail"),
     };

@@ -199,6 +199,7 @@ impl Pass<'_> {
                 "notice" => (Kind::Notice, "notice", *step, true),
                 "reminder" => (Kind::Reminder, "reminder", *step, true),
                 "resend" => (Kind::Notice, "resend", *step, true),
+                crate::store::REQUESTED => (Kind::Notice, crate::store::REQUESTED, *step, true),
                 "changed" => (Kind::Changed, "changed", *step, false),
                 _ => return None,
             },

@@ -3,7 +3,7 @@
 //! Statuses: 200 page or success; 400 unreadable form; 401 wrong login or current password
 //! (one generic message, answered no sooner than [`AUTH_FAILURE_FLOOR`] after the request
 //! arrived, so an unknown login and a wrong password look alike); 403 CSRF; 404 closed flow;
-//! 409 nothing to do / change in progress; 410 unusable link; 413 body too large; 422 policy
+//! 409 nothing to do / change in progress (only to whoever proved the current password); 410 unusable link; 413 body too large; 422 policy
 //! or directory refusal, or a field to fix; 429 rate limited; 502 written but not confirmed;
 //! 503 directory or store unavailable.
 
@@ -163,6 +163,7 @@ impl Again<'_> {
                     Some(&self.view.action),
                 )
                 .into_response(),
+            Outcome::Limited(limited) => too_many(state, limited),
             Outcome::Unavailable => unavailable(state),
             Outcome::NotConfirmed => state
                 .pages()

@@ -11,6 +11,15 @@
 //! that nobody learns anything about an account's rules, names or history without proving who
 //! they are (the history rule would otherwise be an oracle on old passwords).
 //!
+//! Lockout and enumeration: a bind with the current password is first reserved against the
+//! account's budget of failed binds ([`crate::web::budget`], shared with the helpdesk sign-in,
+//! kept below the directory's lockout threshold). A typed login that matches no account gets the
+//! same: its own budget, a failure, the same answer after the same delay. Whatever tells that an
+//! account exists (a change in progress, nothing to do) is said only to whoever proved its
+//! current password. The link flow asks for the current password only in
+//! `link_and_current_password`; the valid link counts as proof, so it may use one failure more
+//! than strangers can ([`crate::directory::Lockout::budget_with_proof`]), never reaching the threshold.
+//!
 //! "Differs from the current password":
 //! - current-password flow and `link_and_current_password`: the current password is known, the
 //!   policy's `differs_from_current` rule compares exactly (after NFKC), and the directory's own
@@ -27,10 +36,12 @@ use super::commit::Change;
 pub use super::links::{LinkTarget, open_link};
 pub use super::outcome::{Flow, Outcome, Typed};
 use super::outcome::{directory_down, store_down};
+use super::refusals::{self, About};
 use crate::directory::{AccountDetails, BindCheck, Directory, DirectoryError};
 use crate::policy::{DirectoryRules, Password};
 use crate::secret::Secret;
 use crate::store::{AccountRecord, StoreError};
+use crate::web::budget::{self, Allowance, Attempt};
 
 /// The link flow (with the current password when `portal.auth = "link_and_current_password"`).
 pub async fn via_link(state: PortalState, link: String, typed: Typed, client: IpAddr) -> Outcome {
@@ -59,7 +70,11 @@ pub async fn via_link(state: PortalState, link: String, typed: Typed, client: Ip
     };
     let flow = match &typed.current {
         Some(current) => {
-            if let Err(outcome) = authenticate(state.directory(), &dn, current).await {
+            let attempt = match reserve(&state, Some(&details), "", Proof::Link, client).await {
+                Ok(a) => a,
+                Err(outcome) => return outcome,
+            };
+            if let Err(outcome) = authenticate(state.directory(), &dn, current, attempt).await {
                 return outcome;
             }
             Flow::LinkAndCurrentPassword
@@ -81,28 +96,36 @@ pub async fn via_link(state: PortalState, link: String, typed: Typed, client: Ip
     change.run(typed).await
 }
 
-/// The current-password flow: login + current password.
+/// The current-password flow: login + current password. Known and unknown logins go through
+/// the same steps; see the module doc.
 pub async fn via_current_password(state: PortalState, login: String, typed: Typed, client: IpAddr) -> Outcome {
     let Some(current) = typed.current.clone() else {
         return Outcome::WrongCredentials;
     };
-    let details = match state.directory().find_by_login(&login).await {
-        Ok(Some(d)) => d,
-        Ok(None) => return Outcome::WrongCredentials,
+    let found = match state.directory().find_by_login(&login).await {
+        Ok(found) => found,
         Err(e) if e.is_unavailable() => return directory_down(&e),
         Err(e) => {
             // E.g. an ambiguous login: no one can use it; answer as for an unknown login.
             tracing::warn!(error = %e, "login lookup failed");
-            return Outcome::WrongCredentials;
+            None
         }
     };
+    let attempt = match reserve(&state, found.as_ref(), &login, Proof::None, client).await {
+        Ok(a) => a,
+        Err(outcome) => return outcome,
+    };
+    let Some(details) = found else {
+        attempt.failed();
+        return Outcome::WrongCredentials;
+    };
     let dn = details.account.dn.clone();
+    if let Err(outcome) = authenticate(state.directory(), &dn, &current, attempt).await {
+        return outcome;
+    }
     let Some(_claim) = state.claim(&dn) else {
         return Outcome::Busy;
     };
-    if let Err(outcome) = authenticate(state.directory(), &dn, &current).await {
-        return outcome;
-    }
     let records = match open_records(&state, &details).await {
         Ok(r) if r.is_empty() => return Outcome::NothingToDo,
         Ok(r) => r,
@@ -117,6 +140,51 @@ pub async fn via_current_password(state: PortalState, login: String, typed: Type
         token_hash: None,
     };
     change.run(typed).await
+}
+
+/// What the person proved besides the password they are about to type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proof {
+    None,
+    /// A valid one-time link.
+    Link,
+}
+
+/// Reserves one bind against the budget of the account (`details`), or of the typed `login`
+/// when no account has it; a spent budget is answered (and recorded) without a bind.
+async fn reserve(
+    state: &PortalState,
+    details: Option<&AccountDetails>,
+    login: &str,
+    proof: Proof,
+    client: IpAddr,
+) -> Result<Attempt, Outcome> {
+    let policy = details.and_then(|d| d.effective_policy.as_deref());
+    let lockout = state
+        .directory()
+        .lockout(policy)
+        .await
+        .map_err(|e| directory_down(&e))?;
+    let failures = match proof {
+        Proof::None => lockout.budget(),
+        Proof::Link => lockout.budget_with_proof(),
+    };
+    let allowance = failures.map(|failures| Allowance {
+        failures,
+        window: lockout.counting_window(),
+    });
+    let (key, about) = match details {
+        Some(d) => (
+            budget::account_key(&d.account.dn),
+            About::Account(d.account.login.clone()),
+        ),
+        None => (budget::login_key(login), About::Typed(login.to_owned())),
+    };
+    state.budget().reserve(&key, allowance).map_err(|limited| {
+        tracing::info!("portal: an account's budget of failed password binds is spent");
+        refusals::record(state, about, "portal.lockout_budget_spent", limited, client);
+        Outcome::Limited(limited)
+    })
 }
 
 /// The directory's own password rules for the account at `dn` (`None`: the default policy's),
@@ -138,11 +206,23 @@ pub(super) async fn directory_rules(
 }
 
 /// Proves the current password with a bind (which works under `pwdReset`: it is the later
-/// operations that are restricted).
-async fn authenticate(directory: &dyn Directory, dn: &str, current: &Password) -> Result<(), Outcome> {
+/// operations that are restricted), settling the budget's reservation.
+async fn authenticate(
+    directory: &dyn Directory,
+    dn: &str,
+    current: &Password,
+    attempt: Attempt,
+) -> Result<(), Outcome> {
     match directory.check_password(dn, &Secret::new(current.expose())).await {
-        Ok(BindCheck::Refused) => Err(Outcome::WrongCredentials),
-        Ok(BindCheck::Unrestricted | BindCheck::MustChange) => Ok(()),
+        Ok(BindCheck::Refused) => {
+            attempt.failed();
+            Err(Outcome::WrongCredentials)
+        }
+        Ok(BindCheck::Unrestricted | BindCheck::MustChange) => {
+            attempt.succeeded();
+            Ok(())
+        }
+        // Unsettled: counted as a failure, the bind may have reached the directory.
         Err(e) => Err(directory_down(&e)),
     }
 }

@@ -1,6 +1,11 @@
 //! The HTTP handlers: rate limits, body and CSRF checks, the shape of what was typed, then a flow
 //! from `change`, run detached from the connection. What each outcome looks like to the person
 //! (status and page) is decided in `answers`.
+//!
+//! Rate limits: the current-password and new-link forms count per client address and per typed
+//! login (a trip is audited, `refusals`). A link's form counts per link, never per login nor per
+//! address: the link is the proof, and what strangers' posts used up must not block it; only a
+//! link that does not work costs its address an attempt.
 
 use std::net::IpAddr;
 
@@ -17,6 +22,7 @@ use super::change::{self, LinkTarget, Outcome, Typed};
 use super::form::problem_message;
 use super::lang::{self, tr};
 use super::pages::{FieldErrors, FormKind, FormView, Tone};
+use super::refusals::{self, About};
 use crate::policy::{Password, RuleDescription};
 use crate::store::AuditEntry;
 use crate::web::client::Client;
@@ -159,9 +165,26 @@ pub async fn change_form(State(state): State<PortalState>, headers: HeaderMap) -
     })
 }
 
-/// The checks every POST passes first: the address limit, a readable body, the CSRF field.
-async fn admit(state: &PortalState, client: IpAddr, headers: &HeaderMap, body: Body) -> Result<Form, Response> {
-    state.limiter().address(client).map_err(|l| too_many(state, l))?;
+/// Whether a POST counts against its client address's limit before anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Address {
+    Counted,
+    /// A link's form: counted only if the link does not work.
+    Deferred,
+}
+
+/// The checks every POST passes first: the address limit (unless deferred), a readable body,
+/// the CSRF field.
+async fn admit(
+    state: &PortalState,
+    client: IpAddr,
+    headers: &HeaderMap,
+    body: Body,
+    address: Address,
+) -> Result<Form, Response> {
+    if address == Address::Counted {
+        state.limiter().address(client).map_err(|l| too_many(state, l))?;
+    }
     let form = super::form::read(headers, body)
         .await
         .map_err(|e| bad_form(state, &e))?;
@@ -170,6 +193,15 @@ async fn admit(state: &PortalState, client: IpAddr, headers: &HeaderMap, body: B
         return Err(csrf_refused(state));
     }
     Ok(form)
+}
+
+/// Counts one post for the typed `login`; the refusal when none is left (a trip is audited,
+/// once per trip).
+fn per_login(state: &PortalState, login: &str, client: IpAddr) -> Option<Response> {
+    let limited = state.limiter().account(login).err()?;
+    let about = About::Typed(login.to_owned());
+    refusals::record(state, about, "portal.rate_limited", limited, client);
+    Some(too_many(state, limited))
 }
 
 /// The typed fields, checked for shape. `Err` holds the errors to show on the form.
@@ -217,7 +249,7 @@ pub async fn reset_submit(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let form = match admit(&state, client, &headers, body).await {
+    let form = match admit(&state, client, &headers, body, Address::Deferred).await {
         Ok(f) => f,
         Err(response) => return response,
     };
@@ -225,14 +257,19 @@ pub async fn reset_submit(
     let csrf = form.optional("csrf").unwrap_or_default().to_owned();
     let target: LinkTarget = match change::open_link(&state, &link).await {
         Ok(Some(t)) => t,
-        Ok(None) => return state.pages().gone(&csrf).into_response(),
+        Ok(None) => {
+            if let Err(l) = state.limiter().address(client) {
+                return too_many(&state, l);
+            }
+            return state.pages().gone(&csrf).into_response();
+        }
         Err(e) => {
             tracing::error!(error = %e, "portal: store unavailable");
             return unavailable(&state);
         }
     };
     lang::prefer(target.account.language.as_deref());
-    if let Err(l) = state.limiter().account(&target.login()) {
+    if let Err(l) = state.links().account(&target.hash) {
         return too_many(&state, l);
     }
     let shown = shown_rules(&state, Some(&target.token.dn)).await;
@@ -264,7 +301,7 @@ pub async fn change_submit(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let form = match admit(&state, client, &headers, body).await {
+    let form = match admit(&state, client, &headers, body, Address::Counted).await {
         Ok(f) => f,
         Err(response) => return response,
     };
@@ -272,8 +309,8 @@ pub async fn change_submit(
         Ok(l) => l.trim().to_owned(),
         Err(e) => return bad_form(&state, &e),
     };
-    if let Err(l) = state.limiter().account(&login) {
-        return too_many(&state, l);
+    if let Some(refused) = per_login(&state, &login, client) {
+        return refused;
     }
     let csrf = form.optional("csrf").unwrap_or_default().to_owned();
     // The account is not known yet: the default policy's rules (a refusal lists the account's).
@@ -318,7 +355,7 @@ pub async fn resend(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let form = match admit(&state, client, &headers, body).await {
+    let form = match admit(&state, client, &headers, body, Address::Counted).await {
         Ok(f) => f,
         Err(response) => return response,
     };
@@ -326,8 +363,8 @@ pub async fn resend(
         Ok(l) => l.trim().to_owned(),
         Err(e) => return bad_form(&state, &e),
     };
-    if let Err(l) = state.limiter().account(&login) {
-        return too_many(&state, l);
+    if let Some(refused) = per_login(&state, &login, client) {
+        return refused;
     }
     if form::check_value(&login).is_ok() {
         // In the background: the answer and its timing must not depend on the account.

@@ -37,6 +37,7 @@ mod links;
 pub mod notifier;
 mod outcome;
 pub mod pages;
+mod refusals;
 mod state;
 pub mod tls;
 

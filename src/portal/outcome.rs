@@ -4,6 +4,7 @@
 
 use crate::policy::{Password, RuleDescription, Violation};
 use crate::store::StoreError;
+use crate::web::limits::Limited;
 
 /// How a change attempt ended.
 #[derive(Debug)]
@@ -27,6 +28,8 @@ pub enum Outcome {
     NothingToDo,
     /// Another change for the same account is in flight.
     Busy,
+    /// The account's budget of failed password binds is spent (no bind was made).
+    Limited(Limited),
     /// The directory, the store or a policy resource is unavailable: try again later.
     Unavailable,
     /// Written, but the verification bind did not show an unrestricted account: not recorded.

@@ -16,9 +16,11 @@ use super::tls::{self, TlsError};
 use crate::directory::Directory;
 use crate::policy::Policy;
 use crate::store::Store;
+use crate::web::budget::Budget;
 use crate::web::client::{Cidr, TrustedProxies};
 use crate::web::csrf::Csrf;
 use crate::web::limits::Limiter;
+use crate::web::mask::Masker;
 
 /// The portal could not be set up (before any port is bound).
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +40,8 @@ pub struct PortalParts {
     pub store: Store,
     pub policy: Arc<Policy>,
     pub notifier: Arc<dyn ChangeNotifier>,
+    /// The failed password binds per account, shared with the helpdesk's sign-in.
+    pub budget: Arc<Budget>,
 }
 
 #[derive(Clone)]
@@ -54,7 +58,12 @@ struct Inner {
     notifier: Arc<dyn ChangeNotifier>,
     pages: Pages,
     csrf: Csrf,
+    /// Form posts per client address and per typed login.
     limiter: Limiter,
+    /// Link posts per link (never per login: the link is the proof).
+    links: Limiter,
+    budget: Arc<Budget>,
+    masker: Masker,
     cpu: Semaphore,
     in_flight: Mutex<HashSet<String>>,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -99,6 +108,9 @@ impl PortalState {
             inner: Arc::new(Inner {
                 csrf: Csrf::new(config.scheme(), config.origin())?,
                 limiter: Limiter::new(&config.rate_limit),
+                links: Limiter::new(&config.rate_limit),
+                budget: parts.budget,
+                masker: Masker::new()?,
                 pages: Pages::new()?,
                 cpu: Semaphore::new(cores),
                 in_flight: Mutex::new(HashSet::new()),
@@ -140,6 +152,15 @@ impl PortalState {
     }
     pub(super) fn limiter(&self) -> &Limiter {
         &self.inner.limiter
+    }
+    pub(super) fn links(&self) -> &Limiter {
+        &self.inner.links
+    }
+    pub(super) fn budget(&self) -> &Arc<Budget> {
+        &self.inner.budget
+    }
+    pub(super) fn masker(&self) -> &Masker {
+        &self.inner.masker
     }
     pub(super) fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
         self.inner.tls.clone()

@@ -27,7 +27,7 @@ pub use completion::Completion;
 pub use helpdesk::{AccountList, Found, FoundIn, OperatorChange, Progress};
 pub use lease::{holder_is_dead, holder_name};
 pub use lock::{LockRecord, LockState};
-pub use notify::{MailCandidate, MailOutcome, MailRecord, MailState, TokenRecord};
+pub use notify::{MailCandidate, MailOutcome, MailRecord, MailState, REQUESTED, TokenRecord};
 pub use work::{Update, WorkItem};
 
 use std::path::{Path, PathBuf};

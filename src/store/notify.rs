@@ -102,6 +102,10 @@ pub struct TokenRecord {
 
 const DONE_NOTICE: &str = "('sent', 'failed', 'no_address')";
 
+/// The kind of a mail with a link that the person asked for on the portal, without proving
+/// who they are.
+pub const REQUESTED: &str = "requested";
+
 impl Store {
     /// Marked accounts of a campaign after `after_id`, at most `limit`, with their mail history.
     pub fn mail_candidates(
@@ -189,8 +193,10 @@ impl Store {
         Ok(id)
     }
 
-    /// Records how a send ended. A delivered link replaces the account's older links; a link that
-    /// was never delivered is revoked.
+    /// Records how a send ended. A delivered link replaces the account's older links — except a
+    /// link the person asked for anonymously ([`REQUESTED`]): anybody who knows a login can ask,
+    /// so the older link stays valid until it expires or either is used (a completion revokes
+    /// the rest). A link that was never delivered is revoked.
     pub fn finish_mail(&self, id: i64, outcome: &MailOutcome, token_hash: Option<&str>) -> Result<(), StoreError> {
         let now = timestamp(Utc::now());
         let mut conn = self.lock();
@@ -205,7 +211,10 @@ impl Store {
             params![id, state.as_str(), message_id, error, now],
         )
         .map_err(db("record mail result"))?;
-        if let Some(hash) = token_hash {
+        let kind: String = tx
+            .query_row("SELECT kind FROM notifications WHERE id = ?1", [id], |r| r.get(0))
+            .map_err(db("record mail result"))?;
+        if let Some(hash) = token_hash.filter(|_| !(state == MailState::Sent && kind == REQUESTED)) {
             let revoke = match state {
                 MailState::Sent => {
                     "UPDATE tokens SET revoked_at = ?2 WHERE hash != ?1 AND revoked_at IS NULL AND used_at IS NULL
@@ -373,6 +382,20 @@ mod tests {
         let history = store.mail_history(ann.account_id).unwrap();
         assert_eq!(history.len(), 2);
         assert_eq!(history[1].error.as_deref(), Some("550 5.1.1 mailbox unavailable"));
+
+        // A link asked for anonymously: delivered, it leaves the older one valid.
+        let q = store
+            .begin_mail(ann.account_id, REQUESTED, 1, "ann@example.org", Some(("h4", later)))
+            .unwrap();
+        let sent = MailOutcome::Sent {
+            message_id: "<m4@x>".into(),
+        };
+        store.finish_mail(q, &sent, Some("h4")).unwrap();
+        assert!(
+            store.token("h2").unwrap().unwrap().revoked_at.is_none(),
+            "the older link stays"
+        );
+        assert!(store.token("h4").unwrap().unwrap().revoked_at.is_none());
 
         store.record_no_address(cands[1].account_id).unwrap();
         store.record_no_address(cands[1].account_id).unwrap();

@@ -109,8 +109,10 @@ impl Csrf {
         URL_SAFE_NO_PAD.encode(self.mac(session).finalize().into_bytes())
     }
 
-    /// Checks a POST: fetch metadata, origin, cookie and field.
-    pub fn verify(&self, headers: &HeaderMap, field: Option<&str>) -> Result<(), Refusal> {
+    /// The fetch-metadata and origin half of [`verify`](Csrf::verify), alone: what a JSON
+    /// API's POST must pass (its body, which a cross-site form cannot send, replaces the field).
+    /// Clients that send neither header (scripts, the CLI) pass.
+    pub fn same_site(&self, headers: &HeaderMap) -> Result<(), Refusal> {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         if matches!(header("sec-fetch-site"), Some("cross-site" | "same-site")) {
             return Err(Refusal::CrossSite);
@@ -120,6 +122,12 @@ impl Csrf {
                 return Err(Refusal::ForeignOrigin);
             }
         }
+        Ok(())
+    }
+
+    /// Checks a POST: fetch metadata, origin, cookie and field.
+    pub fn verify(&self, headers: &HeaderMap, field: Option<&str>) -> Result<(), Refusal> {
+        self.same_site(headers)?;
         let session = self.session(headers).ok_or(Refusal::NoCookie)?;
         let given = field
             .and_then(|f| URL_SAFE_NO_PAD.decode(f.as_bytes()).ok())

@@ -1,6 +1,6 @@
 //! What every response of both front ends carries, whatever answered it (a handler, a fallback,
 //! a rejection, the timeout): `Content-Security-Policy: default-src 'self'; …` (no inline script
-//! or style, no framing, forms post only to the site), `X-Frame-Options: DENY`,
+//! or style, no plugins, no framing, forms post only to the site), `X-Frame-Options: DENY`,
 //! `Cache-Control: no-store` (pages may hold personal data), `Referrer-Policy: no-referrer`
 //! (links carry one-time tokens), `X-Content-Type-Options: nosniff`, and HSTS over HTTPS. Also
 //! the deadline a request must finish within.
@@ -14,7 +14,9 @@ use tower_http::timeout::TimeoutLayer;
 
 use super::Scheme;
 
-pub const CSP: &str = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/// No plugins (`object-src`), no `<base>` rewriting, forms post only here, no framing.
+pub const CSP: &str =
+    "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'";
 
 const FIXED: [(HeaderName, &str); 5] = [
     (header::CONTENT_SECURITY_POLICY, CSP),

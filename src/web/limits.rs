@@ -56,8 +56,9 @@ pub const MAX_KEYS: usize = 100_000;
 struct Table {
     burst: u32,
     interval: Duration,
-    /// Key → the instant at which its bucket is full again.
-    full_at: HashMap<String, Instant>,
+    /// Key → the instant at which its bucket is full again, and whether a refusal was already
+    /// reported since the key was last allowed.
+    full_at: HashMap<String, (Instant, bool)>,
 }
 
 impl Table {
@@ -69,22 +70,29 @@ impl Table {
         }
     }
 
-    /// Takes one attempt for `key`; `Err(wait)` when none is left.
-    fn take(&mut self, key: &str, now: Instant) -> Result<(), Duration> {
+    /// Takes one attempt for `key`; `Err` with the wait when none is left.
+    fn take(&mut self, key: &str, now: Instant) -> Result<(), Limited> {
         let capacity = self.interval * self.burst;
         if !self.full_at.contains_key(key) && self.full_at.len() >= MAX_KEYS {
-            self.full_at.retain(|_, full| *full > now);
+            self.full_at.retain(|_, (full, _)| *full > now);
             if self.full_at.len() >= MAX_KEYS {
-                return Err(self.interval);
+                return Err(Limited {
+                    retry_after: self.interval,
+                    first: false,
+                });
             }
         }
-        let full = self.full_at.get(key).copied().unwrap_or(now).max(now);
-        let next = full + self.interval;
+        let (full, reported) = self.full_at.get(key).copied().unwrap_or((now, false));
+        let next = full.max(now) + self.interval;
         // Allowed while the bucket, after this attempt, holds at most `burst` attempts' worth.
         if next.duration_since(now) > capacity {
-            return Err(next.duration_since(now) - capacity);
+            self.full_at.insert(key.to_owned(), (full, true));
+            return Err(Limited {
+                retry_after: next.duration_since(now) - capacity,
+                first: !reported,
+            });
         }
-        self.full_at.insert(key.to_owned(), next);
+        self.full_at.insert(key.to_owned(), (next, false));
         Ok(())
     }
 }
@@ -93,6 +101,9 @@ impl Table {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limited {
     pub retry_after: Duration,
+    /// The first refusal of this key since it was last allowed: the one worth recording (the
+    /// rest of a burst would only flood the audit trail).
+    pub first: bool,
 }
 
 #[derive(Debug)]
@@ -121,9 +132,7 @@ impl Limiter {
 
     fn address_at(&self, address: IpAddr, now: Instant) -> Result<(), Limited> {
         let key = super::client::bucket(address).to_string();
-        lock(&self.addresses)
-            .take(&key, now)
-            .map_err(|retry_after| Limited { retry_after })
+        lock(&self.addresses).take(&key, now)
     }
 
     /// Counts one submission for the account `login`.
@@ -132,9 +141,7 @@ impl Limiter {
     }
 
     fn account_at(&self, login: &str, now: Instant) -> Result<(), Limited> {
-        lock(&self.accounts)
-            .take(&account_key(login), now)
-            .map_err(|retry_after| Limited { retry_after })
+        lock(&self.accounts).take(&account_key(login), now)
     }
 }
 
@@ -165,9 +172,14 @@ mod tests {
         }
         let refused = l.address_at(ip, t0).unwrap_err();
         assert_eq!(refused.retry_after, Duration::from_secs(20));
-        assert!(l.address_at(ip, t0 + Duration::from_secs(19)).is_err());
+        assert!(refused.first, "the first refusal is reported");
+        let again = l.address_at(ip, t0 + Duration::from_secs(19)).unwrap_err();
+        assert!(!again.first, "the rest of the burst is not");
         assert_eq!(l.address_at(ip, t0 + Duration::from_secs(20)), Ok(()));
-        assert!(l.address_at(ip, t0 + Duration::from_secs(21)).is_err());
+        assert!(
+            l.address_at(ip, t0 + Duration::from_secs(21)).unwrap_err().first,
+            "allowed in between"
+        );
         // Another address has its own bucket; after a whole window the bucket is full again.
         assert_eq!(l.address_at("192.0.2.2".parse().unwrap(), t0), Ok(()));
         for _ in 0..3 {

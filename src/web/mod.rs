@@ -1,5 +1,6 @@
 //! The web plumbing both HTTP front ends share, the users' portal and the operators' helpdesk:
-//! CSRF ([`csrf`]), rate limits ([`limits`]), who is asking ([`client`]), strict form reading
+//! CSRF ([`csrf`]), rate limits ([`limits`]), the budget of failed password binds per account
+//! ([`budget`]), who is asking ([`client`]), typed logins in records ([`mask`]), strict form reading
 //! ([`form`]), cookies ([`cookies`]), the security headers every response carries
 //! ([`headers`]) and the page response with its template environment ([`pages`]).
 //!
@@ -7,12 +8,14 @@
 //! form has and which routes exist belong to them. Knows HTTP but no domain (no directory, store
 //! or policy); from the rest of the crate it uses only `config` (errors, durations) and `token`.
 
+pub mod budget;
 pub mod client;
 pub mod cookies;
 pub mod csrf;
 pub mod form;
 pub mod headers;
 pub mod limits;
+pub mod mask;
 pub mod pages;
 
 /// How browsers reach a front end, from its public URL: over HTTPS, cookies get `Secure` and the

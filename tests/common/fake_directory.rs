@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pwresetd::directory::config::Flavor;
 use pwresetd::directory::{
-    Account, AccountDetails, AtDeadline, BindCheck, Directory, DirectoryError, ExclusionReason, LimitKind,
+    Account, AccountDetails, AtDeadline, BindCheck, Directory, DirectoryError, ExclusionReason, LimitKind, Lockout,
     PasswordError, Presence, ScanItem, Warning,
 };
 use pwresetd::policy::DirectoryRules;
@@ -451,8 +451,12 @@ impl Directory for FakeDirectory {
         Err(not_modelled("password modify", dn).into())
     }
 
-    async fn authenticate(&self, login: &str, _: &Secret, _: &str) -> Result<Option<String>, DirectoryError> {
-        Err(not_modelled("bind", login))
+    async fn find_operator(&self, login: &str, _: &str) -> Result<Option<AccountDetails>, DirectoryError> {
+        Err(not_modelled("search", login))
+    }
+
+    async fn lockout(&self, _: Option<&str>) -> Result<Lockout, DirectoryError> {
+        Ok(Lockout::unknown("the fake directory has no policies".into()))
     }
 
     async fn is_member(&self, _: &str, _: &str) -> Result<bool, DirectoryError> {

@@ -97,20 +97,33 @@ pub fn create_token(f: &Fixture) -> (String, PathBuf, PathBuf) {
     (token, token_file, tokens)
 }
 
-/// The `[portal]`, `[daemon]`, `[mail]` and `[helpdesk]` sections for the daemon.
-fn serve_sections(ports: (u16, u16), smtp: &SmtpServer, group: &str, tokens: &Path) -> String {
+/// The bearer token `/metrics` asks for in these set-ups.
+pub const METRICS_TOKEN: &str = "metrics-0123456789abcdef";
+
+/// The `[portal]` (with `portal_extra` lines), `[daemon]`, `[mail]` and `[helpdesk]` sections
+/// for the daemon.
+fn serve_sections(
+    ports: (u16, u16),
+    smtp: &SmtpServer,
+    group: &str,
+    files: (&Path, &Path),
+    portal_extra: &str,
+) -> String {
     let (admin_port, portal_port) = ports;
+    let (tokens, metrics_token) = files;
     format!(
         r#"
 [portal]
 listen = "127.0.0.1:{portal_port}"
 public_url = "http://127.0.0.1:{portal_port}"
+{portal_extra}
 
 [daemon]
 admin_listen = "127.0.0.1:{admin_port}"
 reconcile_interval = "1h"
 notify_interval = "1s"
 shutdown_grace = "5s"
+metrics_token_file = "{metrics_token}"
 
 [mail]
 transport = "smtp"
@@ -127,6 +140,7 @@ api_tokens_file = "{tokens}"
 "#,
         smtp = smtp.url(),
         tokens = tokens.display(),
+        metrics_token = metrics_token.display(),
     )
 }
 
@@ -150,12 +164,26 @@ fn start_campaign(f: &Fixture) {
 impl Setup {
     /// The [`population`], op1 in cn=tier1, itself in cn=helpdesk; nobody in no group.
     pub async fn start(name: &str) -> Setup {
+        Self::start_with(name, "").await
+    }
+
+    /// [`Setup::start`], with extra `[portal]` lines (e.g. `auth = "any"`).
+    pub async fn start_with(name: &str, portal_extra: &str) -> Setup {
         let f = Fixture::new(name, &population()).await;
         let group = add_operator_groups(&f).await;
         let (token, token_file, tokens) = create_token(&f);
+        let metrics_token = f.dir.path().join("metrics-token");
+        std::fs::write(&metrics_token, format!("{METRICS_TOKEN}\n")).unwrap();
         let smtp = SmtpServer::start(&[]);
         let (admin_port, portal_port) = (free_port(), free_port());
-        f.append_config(&serve_sections((admin_port, portal_port), &smtp, &group, &tokens));
+        let files = (tokens.as_path(), metrics_token.as_path());
+        f.append_config(&serve_sections(
+            (admin_port, portal_port),
+            &smtp,
+            &group,
+            files,
+            portal_extra,
+        ));
         start_campaign(&f);
         let mut daemon = Daemon::start(&f.config, admin_port, portal_port);
         assert!(
@@ -218,25 +246,8 @@ impl Setup {
 
     /// Signs in through the web form; the session cookie (`name=value`), or the status.
     pub async fn sign_in(&self, login: &str, password: &str) -> Result<String, u16> {
-        let http = Self::http();
-        let page = http.get(format!("{}/helpdesk/login", self.base)).send().await.unwrap();
-        let csrf_cookie = cookie_pair(&page, "pwresetd-csrf").unwrap();
-        let html = page.text().await.unwrap();
-        let field = hidden(&html, "csrf");
-        let r = http
-            .post(format!("{}/helpdesk/login", self.base))
-            .header("cookie", &csrf_cookie)
-            .form(&[("csrf", field.as_str()), ("login", login), ("password", password)])
-            .send()
-            .await
-            .unwrap();
-        if r.status().as_u16() != 303 {
-            return Err(r.status().as_u16());
-        }
-        Ok(format!(
-            "{csrf_cookie}; {}",
-            cookie_pair(&r, "pwresetd-helpdesk").unwrap()
-        ))
+        let (status, cookie, _) = sign_in_page(&self.base, login, password).await;
+        cookie.ok_or(status)
     }
 
     /// The one-time links in the mails captured so far, oldest first, per recipient.
@@ -280,4 +291,69 @@ pub fn cookie_pair(r: &reqwest::Response, name: &str) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .find(|v| v.starts_with(&format!("{name}=")))
         .map(|v| v.split(';').next().unwrap().to_owned())
+}
+
+/// Signs in through the helpdesk at `base` as a browser does (the form's CSRF field and
+/// cookie): the status, the cookies to send afterwards when a session started, and the page.
+pub async fn sign_in_page(base: &str, login: &str, password: &str) -> (u16, Option<String>, String) {
+    let http = Setup::http();
+    let page = http.get(format!("{base}/helpdesk/login")).send().await.unwrap();
+    let csrf_cookie = cookie_pair(&page, "pwresetd-csrf").unwrap();
+    let html = page.text().await.unwrap();
+    let field = hidden(&html, "csrf");
+    let r = http
+        .post(format!("{base}/helpdesk/login"))
+        .header("cookie", &csrf_cookie)
+        .form(&[("csrf", field.as_str()), ("login", login), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let session = cookie_pair(&r, "pwresetd-helpdesk").filter(|_| status == 303);
+    let cookie = session.map(|s| format!("{csrf_cookie}; {s}"));
+    (status, cookie, r.text().await.unwrap())
+}
+
+/// The helpdesk served in-process for a configuration (a flavour's case): the real directory
+/// client and store, no mailer, on a free loopback port. No daemon: what is tested is the
+/// helpdesk's answer to that directory.
+pub struct InProcess {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    served: tokio::task::JoinHandle<()>,
+}
+
+impl InProcess {
+    pub async fn start(config: &Path) -> InProcess {
+        use std::sync::Arc;
+        let config = pwresetd::daemon::config::load(config).unwrap();
+        let directory = pwresetd::directory::connect(&config.directory).unwrap();
+        let store = pwresetd::store::Store::open(&config.store.path).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let state = pwresetd::helpdesk::HelpdeskState::new(pwresetd::helpdesk::HelpdeskParts {
+            config: config.helpdesk.clone(),
+            directory,
+            store,
+            resender: Arc::new(pwresetd::helpdesk::NoMailer),
+            admin_listen: address,
+            budget: Arc::new(pwresetd::web::budget::Budget::default()),
+            portal_url: config.portal.public_url.clone(),
+        })
+        .unwrap();
+        let app = pwresetd::helpdesk::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        InProcess {
+            base: format!("http://{address}"),
+            served,
+        }
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.served.abort();
+    }
 }

@@ -108,6 +108,7 @@ impl Portal {
             store: store.clone(),
             policy: policy.clone(),
             notifier: notifier.clone(),
+            budget: Arc::new(pwresetd::web::budget::Budget::default()),
         })
         .unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -1,11 +1,13 @@
 //! The `[daemon]` section: how `pwresetd serve` runs.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, parse_duration};
+use crate::config::{ConfigError, parse_duration, read_secret, resolve};
+use crate::secret::Secret;
 
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
@@ -24,6 +26,9 @@ pub struct DaemonConfig {
     pub shutdown_grace: Duration,
     /// The log filter (`info`, `pwresetd=debug,warn`…); reloaded on SIGHUP.
     pub log_level: String,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this>` (read from
+    /// `daemon.metrics_token_file`).
+    pub metrics_token: Option<Secret>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -36,6 +41,7 @@ pub(super) struct RawDaemon {
     mail_backoff_max: String,
     shutdown_grace: String,
     log_level: String,
+    metrics_token_file: Option<PathBuf>,
 }
 
 impl Default for RawDaemon {
@@ -48,12 +54,14 @@ impl Default for RawDaemon {
             mail_backoff_max: "10m".into(),
             shutdown_grace: "10s".into(),
             log_level: "info".into(),
+            metrics_token_file: None,
         }
     }
 }
 
 impl RawDaemon {
-    pub(super) fn validate(self) -> Result<DaemonConfig, ConfigError> {
+    /// `base`: the configuration file's folder (a relative `metrics_token_file` is under it).
+    pub(super) fn validate(self, base: &Path) -> Result<DaemonConfig, ConfigError> {
         let admin_listen = self.admin_listen.parse().map_err(|e| {
             ConfigError::invalid(
                 "daemon.admin_listen",
@@ -99,6 +107,22 @@ impl RawDaemon {
             mail_backoff_max,
             shutdown_grace: parse_duration("daemon.shutdown_grace", &self.shutdown_grace)?,
             log_level: self.log_level,
+            metrics_token: metrics_token(base, self.metrics_token_file.as_deref())?,
         })
     }
+}
+
+/// The bearer token `/metrics` asks for, read from its file; a short one is refused (a scraper's
+/// token guessed in a few tries protects nothing).
+fn metrics_token(base: &Path, file: Option<&Path>) -> Result<Option<Secret>, ConfigError> {
+    const KEY: &str = "daemon.metrics_token_file";
+    let Some(file) = file else { return Ok(None) };
+    let token = read_secret(KEY, &resolve(base, file))?;
+    if token.expose().trim().len() < 16 || token.expose().chars().any(char::is_whitespace) {
+        return Err(ConfigError::invalid(
+            KEY,
+            "the token must be one line of at least 16 characters without spaces; e.g. `openssl rand -hex 32 > FILE`",
+        ));
+    }
+    Ok(Some(token))
 }

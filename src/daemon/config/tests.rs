@@ -111,6 +111,14 @@ fn invalid_configs_name_the_key() {
             "[store]\npath = \"x\"\n".to_string(),
             Err(("directory", "missing configuration field")),
         ),
+        (
+            format!("{BASE}[daemon]\nmetrics_token_file = \"nope\"\n"),
+            Err(("daemon.metrics_token_file", "cannot read")),
+        ),
+        (
+            format!("{BASE}[daemon]\nmetrics_token_file = \"bind-password\"\n"),
+            Err(("daemon.metrics_token_file", "at least 16 characters")),
+        ),
     ];
     for (toml, expected) in &cases {
         check(toml, &[], *expected);

@@ -1,8 +1,8 @@
 //! The server stage of the preflight, run only on a valid configuration: the directory (bind,
 //! TLS, the whole scope, the policies that decide whether the mark (and a campaign's deadline
-//! lock) takes effect, the effective password policy under each of them, write rights where the
-//! flavour can tell) and the mail server or spool folder. Reads only: nothing is marked, nothing
-//! sent.
+//! lock) takes effect, the effective password policy under each of them, the lockout budget the
+//! default policy's threshold leaves, write rights where the flavour can tell) and the mail
+//! server or spool folder. Reads only: nothing is marked, nothing sent, no user's bind made.
 
 use std::collections::BTreeSet;
 
@@ -10,7 +10,7 @@ use super::Check;
 use crate::campaign::state::CampaignState;
 use crate::daemon::Services;
 use crate::directory::config::{DirectoryConfig, Transport};
-use crate::directory::{AtDeadline, DirectoryError, Impact, Warning};
+use crate::directory::{AtDeadline, Directory, DirectoryError, Impact, Threshold, Warning};
 use crate::engine::plan::{self, Plan};
 use crate::notify::ProbeError;
 use crate::notify::config::TransportSettings;
@@ -39,6 +39,7 @@ pub(super) async fn directory(services: &Services) -> Vec<Check> {
     ));
     checks.extend(effective(services, &plan).await);
     checks.extend(lock_checks);
+    checks.push(lockout_budget(dir.as_ref()).await);
     if let Some(sample) = plan.sample.first() {
         match dir.write_warnings(&sample.dn).await {
             Ok(None) => {}
@@ -165,6 +166,36 @@ fn policies(warnings: impl Iterator<Item = Warning>) -> Vec<Check> {
         )];
     }
     checks
+}
+
+/// The budget of failed password binds pwresetd keeps per account under the default policy,
+/// and why: the lockout threshold that policy sets, read as the service account (a policy
+/// named by an account is read when that account binds, with the same rule).
+async fn lockout_budget(dir: &dyn Directory) -> Check {
+    const CHECK: &str = "lockout budget";
+    let lockout = match dir.lockout(None).await {
+        Ok(lockout) => lockout,
+        // The portal's current-password checks and the helpdesk sign-in read it too.
+        Err(e) => return directory_failure(CHECK, &e),
+    };
+    let line = lockout.budget_line();
+    if lockout.margin_too_small() {
+        return Check::warn(
+            CHECK,
+            line,
+            "raise the directory's lockout threshold to 3 or more: below that, a person's own typing error \
+             after one failure through pwresetd locks the account",
+        );
+    }
+    match lockout.threshold {
+        Threshold::Unknown => Check::warn(
+            CHECK,
+            line,
+            "give the service account read access to the password policy's lockout attributes, or keep \
+             portal.rate_limit_per_account plus helpdesk.login_rate_limit_per_account below the threshold",
+        ),
+        Threshold::After(_) | Threshold::Never => Check::ok(CHECK, line),
+    }
 }
 
 /// The effective password policy (`[policy]` with the directory's own rules as a floor) under

@@ -1,16 +1,18 @@
 //! Active Directory password policies: the domain's (attributes of the domain root) and
 //! fine-grained ones (the password settings object a user's `msDS-ResultantPSO` names), read as
-//! the policy engine's [`DirectoryRules`].
+//! the policy engine's [`DirectoryRules`] and as [`Lockout`] rules.
 //!
 //! Complexity (`pwdProperties` DOMAIN_PASSWORD_COMPLEX, or a PSO's
 //! `msDS-PasswordComplexityEnabled`) is three of the AD character categories and no part of the
 //! account name ([`CategoryScheme::ActiveDirectory`], [`NameRule::ActiveDirectory`]).
 
+use std::time::Duration;
+
 use ldap3::Scope;
 
 use super::super::conn::Pool;
 use super::super::search::{self, Entry};
-use super::super::{DirectoryError, filetime};
+use super::super::{DirectoryError, Lockout, Threshold, filetime};
 use crate::policy::{Categories, CategoryScheme, DirectoryRules, NameRule};
 
 /// `pwdProperties` DOMAIN_PASSWORD_COMPLEX.
@@ -94,6 +96,51 @@ fn rules(source: String, min_length: u32, complex: bool, history: u32, min_age_s
     }
 }
 
+/// The domain's lockout rules (`lockoutThreshold`, `lockOutObservationWindow`).
+pub(super) async fn domain_lockout(pool: &Pool, domain: &str) -> Result<Lockout, DirectoryError> {
+    lockout(
+        pool,
+        domain,
+        ["lockoutThreshold", "lockOutObservationWindow"],
+        "the domain policy",
+    )
+    .await
+}
+
+/// A password settings object's lockout rules.
+pub(super) async fn pso_lockout(pool: &Pool, pso: &str) -> Result<Lockout, DirectoryError> {
+    let attrs = ["msDS-LockoutThreshold", "msDS-LockoutObservationWindow"];
+    lockout(pool, pso, attrs, "the password settings object").await
+}
+
+async fn lockout(pool: &Pool, dn: &str, attrs: [&str; 2], what: &str) -> Result<Lockout, DirectoryError> {
+    let entries = search::read(pool, dn, Scope::Base, "(objectClass=*)", &attrs).await?;
+    let [threshold, window] = attrs;
+    let Some(e) = entries.first().filter(|e| e.first(threshold).is_some()) else {
+        return Ok(Lockout::unknown(format!(
+            "{threshold} of {what} {dn} is not readable by the service account"
+        )));
+    };
+    Ok(lockout_of(
+        e.first(threshold),
+        e.first(window),
+        format!("{threshold} of {what} {dn}"),
+    ))
+}
+
+/// Lockout rules from a threshold (0: never) and an observation window, an AD interval:
+/// negative 100-nanosecond ticks.
+fn lockout_of(threshold: Option<&str>, window: Option<&str>, source: String) -> Lockout {
+    let n = threshold.and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(0);
+    let ticks = window.and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(0);
+    let secs = ticks.unsigned_abs() / 10_000_000;
+    Lockout {
+        threshold: if n == 0 { Threshold::Never } else { Threshold::After(n) },
+        window: (secs > 0).then(|| Duration::from_secs(secs)),
+        source,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +209,24 @@ mod tests {
         );
         assert_eq!(from_pso(&off).map(|r| r.categories), Some(None));
         assert_eq!(from_pso(&Entry::from_pairs(dn, &[])), None);
+    }
+
+    #[test]
+    fn lockout_rules_from_threshold_and_interval() {
+        let table = [
+            ((Some("5"), Some("-18000000000")), (Threshold::After(5), Some(1800))),
+            ((Some("3"), Some("-9000000000")), (Threshold::After(3), Some(900))),
+            ((Some("0"), Some("-18000000000")), (Threshold::Never, Some(1800))),
+            ((None, None), (Threshold::Never, None)),
+            ((Some("10"), Some("0")), (Threshold::After(10), None)),
+        ];
+        for ((t, w), (threshold, window)) in table {
+            let l = lockout_of(t, w, "x".into());
+            assert_eq!(
+                (l.threshold, l.window),
+                (threshold, window.map(Duration::from_secs)),
+                "{t:?} {w:?}"
+            );
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! 389-DS password policies (`cn=config`, or a local policy named by `pwdpolicysubentry`):
-//! whether the mark restricts anything there, whether reconciliation can see changes, and their
-//! rules as the policy engine's [`DirectoryRules`].
+//! whether the mark restricts anything there, whether reconciliation can see changes, their
+//! rules as the policy engine's [`DirectoryRules`], and when an account locks.
 //!
 //! The rules (389-ds-base 2.3, `pw.c`): with `passwordCheckSyntax: on`, `passwordMinLength`
 //! (code points), `passwordMinCategories` of five ([`CategoryScheme::Ds389`]) and
@@ -9,11 +9,13 @@
 //! leaves out takes the server's default, as 389 does. The per-kind minimums and the dictionary,
 //! sequence and palindrome checks are listed as not checked by pwresetd.
 
+use std::time::Duration;
+
 use ldap3::Scope;
 
 use super::super::conn::Pool;
 use super::super::search::{self, Entry};
-use super::super::{DirectoryError, Warning};
+use super::super::{DirectoryError, Lockout, Threshold, Warning};
 use super::MARK;
 use crate::policy::{Categories, CategoryScheme, DirectoryRules, NameRule};
 
@@ -168,6 +170,41 @@ pub(super) fn rules(e: &Entry, governs: &str) -> DirectoryRules {
     }
 }
 
+/// The lockout rules of the policy entry `dn` (`cn=config` or a local policy).
+pub(super) async fn lockout(pool: &Pool, dn: &str) -> Result<Lockout, DirectoryError> {
+    let attrs = ["passwordLockout", "passwordMaxFailure", "passwordResetFailureCount"];
+    let entries = match search::read(pool, dn, Scope::Base, "(objectClass=*)", &attrs).await {
+        Ok(e) => e,
+        Err(DirectoryError::Operation { rc: 50, .. }) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let [on, max, reset] = attrs;
+    let Some(e) = entries.first().filter(|e| e.first(on).is_some()) else {
+        return Ok(Lockout::unknown(format!(
+            "the password policy {dn} is not readable by the service account (passwordLockout, passwordMaxFailure)"
+        )));
+    };
+    Ok(lockout_of(dn, e.first(on), e.first(max), e.first(reset)))
+}
+
+/// Lockout rules from `passwordLockout` (on/off), `passwordMaxFailure` and
+/// `passwordResetFailureCount` (seconds).
+fn lockout_of(dn: &str, on: Option<&str>, max: Option<&str>, reset: Option<&str>) -> Lockout {
+    let num = |v: Option<&str>| v.and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(0);
+    let locks = on.is_some_and(|v| v.eq_ignore_ascii_case("on"));
+    Lockout {
+        threshold: match num(max) {
+            n if locks && n > 0 => Threshold::After(n),
+            _ => Threshold::Never,
+        },
+        window: match num(reset) {
+            0 => None,
+            secs => Some(Duration::from_secs(u64::from(secs))),
+        },
+        source: format!("passwordLockout/passwordMaxFailure of {dn}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +292,22 @@ mod tests {
             ],
         );
         assert_eq!(warnings(Some(&good), "cn=config", "g"), []);
+    }
+
+    #[test]
+    fn lockout_rules_from_the_policy() {
+        let table = [
+            ((Some("on"), Some("3"), Some("600")), (Threshold::After(3), Some(600))),
+            ((Some("off"), Some("3"), Some("600")), (Threshold::Never, Some(600))),
+            ((Some("on"), Some("0"), None), (Threshold::Never, None)),
+        ];
+        for ((on, max, reset), (threshold, window)) in table {
+            let l = lockout_of("cn=config", on, max, reset);
+            assert_eq!(
+                (l.threshold, l.window),
+                (threshold, window.map(Duration::from_secs)),
+                "{on:?}"
+            );
+        }
     }
 }

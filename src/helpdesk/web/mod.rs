@@ -26,6 +26,10 @@ use crate::web::form::{self, Form, FormError};
 use crate::web::limits::Limited;
 use crate::web::pages::{Page, stylesheet};
 
+/// How long a form's body may take to arrive (the sign-in form is read before anybody is
+/// recognised; the request deadline of 60 s is far too long for that).
+const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The fields the helpdesk's forms send.
 const FIELDS: [&str; 7] = ["csrf", "login", "password", "action", "campaign", "reason", "deadline"];
 
@@ -88,8 +92,12 @@ fn bad_path(state: &HelpdeskState, headers: &HeaderMap) -> Response {
     error_page(state, headers, &e)
 }
 
-/// An error as a page (401 goes to the sign-in page).
+/// An error as a page (401 goes to the sign-in page, unless the session ended because its
+/// password must change: that says so, with the way to the portal).
 fn error_page(state: &HelpdeskState, headers: &HeaderMap, e: &ApiError) -> Response {
+    if e.code == auth::MUST_CHANGE {
+        return must_change_page(state, headers, &e.message);
+    }
     if e.status == StatusCode::UNAUTHORIZED {
         return redirect("/helpdesk/login");
     }
@@ -112,6 +120,12 @@ fn error_page(state: &HelpdeskState, headers: &HeaderMap, e: &ApiError) -> Respo
     send(page, cookie)
 }
 
+/// "Change your password first", with the portal's address.
+fn must_change_page(state: &HelpdeskState, headers: &HeaderMap, message: &str) -> Response {
+    let (f, cookie) = frame(state, headers, None);
+    send(state.pages().must_change(&f, message, state.portal_url()), cookie)
+}
+
 /// The signed-in operator, or the response that says why not.
 async fn signed_in(state: &HelpdeskState, headers: &HeaderMap, client: &Client) -> Result<Operator, Response> {
     auth::operator(state, headers, client.0)
@@ -122,7 +136,16 @@ async fn signed_in(state: &HelpdeskState, headers: &HeaderMap, client: &Client) 
 /// Reads a form body (see [`form::read`]: the size is checked before reading) as an
 /// [`ApiError`]: 413 when too large, 400 otherwise.
 async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, ApiError> {
-    form::read(headers, body, &FIELDS).await.map_err(|e| {
+    // A form is a few hundred bytes: a client still sending after this is stalling us.
+    let read = tokio::time::timeout(BODY_DEADLINE, form::read(headers, body, &FIELDS));
+    let Ok(read) = read.await else {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "the form was not received in time; send it again",
+        ));
+    };
+    read.map_err(|e| {
         let message = format!("the form could not be read: {e}");
         match e {
             FormError::TooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message),

@@ -7,9 +7,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use tokio::time::Instant;
 
-use super::{admit, error_page, frame, redirect, send, too_many};
+use super::{admit, error_page, frame, must_change_page, redirect, send, too_many};
 use crate::helpdesk::HelpdeskState;
-use crate::helpdesk::auth::{self, Client, SIGN_IN_FAILURE_FLOOR, SignIn};
+use crate::helpdesk::auth::{self, Client};
+use crate::helpdesk::sign_in::{SIGN_IN_FAILURE_FLOOR, SignIn, sign_in};
 use crate::secret::Secret;
 use crate::web::form;
 
@@ -49,7 +50,7 @@ pub(super) async fn login_submit(
     }
     let shaped = form::check_value(&login).is_ok() && form::check_value(password.expose()).is_ok();
     let outcome = if shaped {
-        auth::sign_in(&state, &login, &password, client.0).await
+        sign_in(&state, &login, &password, client.0).await
     } else {
         Ok(SignIn::WrongCredentials)
     };
@@ -76,6 +77,11 @@ pub(super) async fn login_submit(
             );
             send(page, cookie)
         }
+        Ok(SignIn::MustChange(why)) => {
+            let e = auth::must_change(&why);
+            must_change_page(&state, &headers, &e.message)
+        }
+        Ok(SignIn::Limited(l)) => error_page(&state, &headers, &too_many(l)),
         Err(e) => error_page(&state, &headers, &e),
     }
 }
