@@ -6,6 +6,7 @@
 //! being worked on by another process (lease), 70 anything else.
 
 mod account;
+mod audit;
 mod campaign;
 mod check;
 mod daemon;
@@ -75,6 +76,9 @@ enum Command {
     Policy(policy::PolicyCommand),
     /// The helpdesk API from an operator's workstation; `helpdesk token create` for API tokens.
     Helpdesk(helpdesk::HelpdeskArgs),
+    /// Export the hash-chained audit trail, or verify a chain (an export, or the store).
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Build the breached-password index from a Have I Been Pwned SHA-1 file.
     #[command(subcommand, name = "breach-index")]
     BreachIndex(policy::BreachIndexCommand),
@@ -244,6 +248,7 @@ async fn run(cli: Cli, log: LogControl) -> Result<ExitCode, Failure> {
         }
         Command::BreachIndex(cmd) => Ok(policy::run_breach_index(cmd)?),
         Command::Helpdesk(args) => helpdesk::run(args).await,
+        Command::Audit(cmd) => audit::run(&cli.config, cmd).await,
     }
 }
 

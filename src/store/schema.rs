@@ -96,4 +96,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_by_campaign ON audit (campaign, id);
     CREATE INDEX accounts_by_completion ON accounts (campaign_id, completed_at);
     "#,
+    // 6: the audit trail's hash chain; the records already there are chained by
+    // `audit::chain_existing` right after this step, in the same transaction (AUDIT_CHAINED).
+    r#"
+    ALTER TABLE audit ADD COLUMN prev TEXT;
+    ALTER TABLE audit ADD COLUMN hash TEXT;
+    "#,
+    // 7: the audit trail is append-only: no update or delete, whatever the caller.
+    r#"
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    "#,
 ];
+
+/// The schema version after which the records written before the chain are chained.
+pub(super) const AUDIT_CHAINED: usize = 6;
