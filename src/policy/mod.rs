@@ -146,7 +146,7 @@ impl Policy {
     pub fn check(&self, input: &CheckInput<'_>) -> Result<Verdict, CheckError> {
         let cfg = &self.config;
         let typed = input.password.expose();
-        let pw = normalise(typed);
+        let pw = zeroize::Zeroizing::new(normalise(typed));
         let mut out = Vec::new();
         let mut refuse = |rule, message| out.push(Violation { rule, message });
 
@@ -180,9 +180,10 @@ impl Policy {
             refuse(RuleId::Reused, message::reused());
         }
         if cfg.differs_from_current
-            && input
-                .current
-                .is_some_and(|c| secret::constant_time_eq(normalise(c.expose()).as_bytes(), pw.as_bytes()))
+            && input.current.is_some_and(|c| {
+                let current = zeroize::Zeroizing::new(normalise(c.expose()));
+                secret::constant_time_eq(current.as_bytes(), pw.as_bytes())
+            })
         {
             refuse(RuleId::SameAsCurrent, message::same_as_current());
         }
