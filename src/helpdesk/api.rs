@@ -110,14 +110,15 @@ async fn account(
 /// The body of an action. Unknown fields are refused (a typo must not be ignored).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ActionBody {
+pub struct ActionBody {
     campaign: Option<String>,
     reason: Option<String>,
     deadline: Option<String>,
 }
 
 /// Reads an action's JSON body: `application/json`, at most 16 KiB; an empty body is `{}`.
-fn body(headers: &HeaderMap, bytes: &Bytes) -> Result<ActionBody, ApiError> {
+/// Public for the fuzz target (`fuzz/fuzz_targets/helpdesk_body.rs`).
+pub fn body(headers: &HeaderMap, bytes: &Bytes) -> Result<ActionBody, ApiError> {
     if bytes.is_empty() {
         return Ok(ActionBody::default());
     }
