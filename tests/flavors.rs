@@ -47,8 +47,8 @@ flavour_tests!(campaign_lifecycle, killed_campaign_resumes, password_flows);
 
 const DEADLINE: &str = "2099-12-04T17:00:00Z";
 /// Shares no three letters in a row with the test users' names (389-DS refuses those).
-const NEW: &str = "Zebra-Yak-7-Quasar";
-const NEW2: &str = "Quiet7-Harbor-Lynx-42";
+const NEW: &str = common::artifacts::FLAVOR_NEW;
+const NEW2: &str = common::artifacts::FLAVOR_NEW2;
 /// Too short for every test server's own rules (AD 7, 389 8, slapd 8).
 const WEAK: &str = "Ab1-x";
 
@@ -238,7 +238,7 @@ async fn killed_campaign_resumes(kind: Kind) {
             "--yes",
         ])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(common::artifacts::stderr_file("campaign-start"))
         .spawn()
         .unwrap();
     let started = Instant::now();
@@ -351,10 +351,14 @@ async fn the_current_password_flow_refuses_in_plain_words_and_keeps_history(
     let dn = case.dn("cur");
     assert_eq!(d.check_password(&dn, &old).await.unwrap(), BindCheck::MustChange);
     assert_eq!(
-        d.check_password(&dn, &Secret::new("Wrong-9-Pass")).await.unwrap(),
+        d.check_password(&dn, &Secret::new(common::artifacts::FLAVOR_WRONG))
+            .await
+            .unwrap(),
         BindCheck::Refused
     );
-    let wrong = d.change_password_as_user(&dn, &Secret::new("Wrong-9-Pass"), &new).await;
+    let wrong = d
+        .change_password_as_user(&dn, &Secret::new(common::artifacts::FLAVOR_WRONG), &new)
+        .await;
     assert!(matches!(wrong, Err(PasswordError::WrongCurrentPassword)), "{wrong:?}");
     match d.change_password_as_user(&dn, &old, &Secret::new(WEAK)).await {
         Err(PasswordError::Refused { message, detail }) => {
@@ -584,7 +588,7 @@ async fn operators_sign_in_and_nested_groups() {
             .expect("zoe signs in");
         assert!(!d.is_member(&zoe, group).await.unwrap(), "{kind:?}");
         assert_eq!(
-            d.authenticate("operator1", &Secret::new("Wrong-9-Pass"), base)
+            d.authenticate("operator1", &Secret::new(common::artifacts::FLAVOR_WRONG), base)
                 .await
                 .unwrap(),
             None

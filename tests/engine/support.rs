@@ -28,7 +28,7 @@ pub struct Bed {
 impl Bed {
     /// A campaign named "c" over `dir`, due `deadline`.
     pub fn new(dir: Arc<FakeDirectory>, deadline: DateTime<Utc>) -> Bed {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::common::artifacts::tempdir();
         let store = Store::open(&tmp.path().join("state.db")).unwrap();
         let spec = CampaignSpec {
             name: "c".into(),
