@@ -495,6 +495,7 @@ async fn a_second_campaign_gets_the_bits_back_after_each_kind_of_change(case: &C
         concurrency: 2,
         ops_per_second: 0,
         batch: 16,
+        outage_wait: Duration::from_secs(4),
         stop: None,
     };
     runner::reconcile(d, &store, &campaign, &settings, &runner::silent())

@@ -116,6 +116,8 @@ pub fn settings(concurrency: usize, ops_per_second: u32) -> Settings {
         concurrency,
         ops_per_second,
         batch: 64,
+        // About what a run waited before `directory.outage_wait` existed (0.2 + 0.8 + 3.2 s).
+        outage_wait: Duration::from_secs(4),
         stop: None,
     }
 }
