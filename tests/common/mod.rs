@@ -12,6 +12,7 @@ pub mod artifacts;
 pub mod browser;
 pub mod daemon;
 pub mod fake_directory;
+pub mod fault_proxy;
 pub mod flavor;
 pub mod helpdesk;
 pub mod portal;
@@ -237,7 +238,7 @@ fn ou_value(ou_dn: &str) -> &str {
     ou_dn.split(',').next().unwrap().trim_start_matches("ou=")
 }
 
-fn rand_u32() -> u32 {
+pub fn rand_u32() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
