@@ -43,7 +43,12 @@ macro_rules! flavour_tests {
     )*};
 }
 
-flavour_tests!(campaign_lifecycle, killed_campaign_resumes, password_flows);
+flavour_tests!(
+    campaign_lifecycle,
+    killed_campaign_resumes,
+    password_flows,
+    check_config_tells_whether_the_mark_can_take_effect
+);
 
 const DEADLINE: &str = "2099-12-04T17:00:00Z";
 /// Shares no three letters in a row with the test users' names (389-DS refuses those).
@@ -110,6 +115,108 @@ const POPULATION: [Person; 8] = [
     Person::new("dis", "Disabled Person").role(Role::Disabled),
     Person::new("nox", "Never Expires").role(Role::NeverExpires),
 ];
+
+/// What `check-config` says about the mark on the test server as it is set up (exit 0), then
+/// the lines after the scenario breaks it (exit 69).
+fn expect_preflight(kind: Kind) -> (&'static [&'static str], &'static [&'static str]) {
+    match kind {
+        Kind::OpenLdap => (
+            &["✓ directory policy: the mark takes effect"],
+            &[
+                "✗ directory policy: password policy cn=no-mustchange",
+                "pwdMustChange: TRUE",
+            ],
+        ),
+        // The rights are read from the server; its stricter rules are a warning.
+        Kind::ActiveDirectory => (
+            &[
+                "✓ write rights: the service account may mark",
+                "! directory policy:",
+                "3 of the 4 character classes",
+            ],
+            &[
+                "✗ write rights: the service account may not write pwdLastSet",
+                "✗ write rights: the service account lacks the Reset Password extended right",
+            ],
+        ),
+        // The service account may not read cn=config: a warning, not a failure.
+        Kind::Ds389 => (
+            &["! directory policy: the password policy cn=config", "not readable"],
+            &[
+                "✗ directory policy: the password policy cn=nomust",
+                "passwordMustChange off",
+            ],
+        ),
+    }
+}
+
+/// `check-config` reads the whole scope and tells whether the flavour's mark can take effect
+/// there (the policies the accounts fall under; on Active Directory, the service account's
+/// rights), then fails once the scenario takes that away: OpenLDAP and 389-DS give one account
+/// a policy without must-change, Active Directory binds as an ordinary user. Nothing is marked.
+async fn check_config_tells_whether_the_mark_can_take_effect(kind: Kind) {
+    let people = [Person::new("p1", "Pre Flight"), Person::new("p2", "Second Flight")];
+    let case = Case::new(kind, "pre", &people, "").await;
+    let (works, broken) = expect_preflight(kind);
+    let out = case.run(&["check-config"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{kind:?}: {t}");
+    for fragment in ["✓ directory: bound as", "✓ scope: 2 accounts in scope"]
+        .iter()
+        .chain(works)
+    {
+        assert!(t.contains(fragment), "{kind:?}: {fragment:?} missing from\n{t}");
+    }
+    match kind {
+        Kind::OpenLdap => {
+            let policy = common::slapd().get("LDAP_NO_MUSTCHANGE_POLICY_DN").as_bytes().to_vec();
+            let mods = vec![Mod::Replace(b"pwdPolicySubentry".to_vec(), HashSet::from([policy]))];
+            case.admin_modify("p2", mods).await;
+        }
+        Kind::Ds389 => {
+            let policy = format!("cn=nomust,{}", case.ou);
+            let mut ldap = case.admin().await;
+            let attrs = vec![
+                ("objectClass", HashSet::from(["top", "ldapsubentry", "passwordpolicy"])),
+                ("cn", HashSet::from(["nomust"])),
+                ("passwordMustChange", HashSet::from(["off"])),
+                ("passwordChange", HashSet::from(["on"])),
+            ];
+            let res = ldap.add(&policy, attrs).await.unwrap();
+            assert_eq!(res.rc, 0, "{res:?}");
+            let mods = vec![Mod::Replace(
+                b"pwdpolicysubentry".to_vec(),
+                HashSet::from([policy.into_bytes()]),
+            )];
+            case.admin_modify("p2", mods).await;
+        }
+        Kind::ActiveDirectory => {
+            let env = common::flavor::ad();
+            let password = case.dir.path().join("p1-password");
+            std::fs::write(&password, USER_PASSWORD).unwrap();
+            let config = std::fs::read_to_string(&case.config).unwrap().replace(
+                &format!(
+                    "bind_dn = \"{}\"\nbind_password_file = \"{}\"",
+                    env.get("AD_BIND_DN"),
+                    env.get("AD_BIND_PASSWORD_FILE")
+                ),
+                &format!(
+                    "bind_dn = \"{}\"\nbind_password_file = \"{}\"",
+                    case.dn("p1"),
+                    password.display()
+                ),
+            );
+            std::fs::write(&case.config, config).unwrap();
+        }
+    }
+    let out = case.run(&["check-config"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(69), "{kind:?}: {t}");
+    for fragment in broken {
+        assert!(t.contains(fragment), "{kind:?}: {fragment:?} missing from\n{t}");
+    }
+    assert_eq!(case.flagged().await, HashSet::new(), "check-config marks nothing");
+}
 
 /// Plan, start (marks exactly the scope), a marked user restricted, the account view, notices,
 /// revert (the prior state comes back).

@@ -32,7 +32,8 @@ async fn file_transport_writes_complete_parseable_messages() {
     let templates = Templates::load(&s).unwrap();
     let mailer = std::sync::Arc::new(Mailer::new(&s).unwrap());
     let spool = dir.path().join("spool");
-    assert!(spool.is_dir(), "Mailer::new creates the spool directory");
+    // Checked, not created, by Mailer::new (check-config builds one beside a live service).
+    assert!(!spool.exists(), "Mailer::new created the spool directory");
     assert_eq!(mailer.describe(), format!("file {}", spool.display()));
 
     let mut tasks = Vec::new();
@@ -79,6 +80,7 @@ async fn file_transport_writes_complete_parseable_messages() {
         paths.push(path);
     }
     paths.sort();
+    assert!(spool.is_dir(), "the first message creates the spool directory");
     // Exactly the ten messages: no temporary file left behind.
     assert_eq!(spool_entries(&spool), paths);
 }
@@ -99,8 +101,7 @@ async fn unwritable_spool_is_a_transient_failure() {
     };
     let s = cfg.validate(dir.path(), None).unwrap();
     let mailer = Mailer::new(&s).unwrap();
-    // Replace the directory by a file: every write fails.
-    std::fs::remove_dir(dir.path().join("spool")).unwrap();
+    // A file where the directory should be: every write fails.
     std::fs::write(dir.path().join("spool"), "not a directory").unwrap();
     let templates = Templates::load(&s).unwrap();
     let rendered = templates

@@ -225,6 +225,8 @@ async fn server_down_then_up_is_retried_until_delivered() {
     let s = settings(dir.path(), &format!("smtp://127.0.0.1:{port}"), |c| {
         c.retry_initial = "300ms".into();
         c.max_attempts = 8;
+        // One message alone: its own retries decide, not an outage declared after 3 failures.
+        c.server_failures = 8;
     });
     let mailer = std::sync::Arc::new(Mailer::new(&s).unwrap());
     let built = notice(&s, "Bob", &["bob@example.org"]);
@@ -240,6 +242,54 @@ async fn server_down_then_up_is_retried_until_delivered() {
         .unwrap();
     let delivery = sending.await.unwrap().unwrap();
     assert!(delivery.attempts >= 2, "{delivery:?}");
+    assert_eq!(server.messages().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_failures_in_a_row_end_every_send_without_its_back_off() {
+    let port = free_port();
+    let dir = tempdir();
+    // The stock retries (5 attempts from 2 s): each message alone would wait 30 s to give up.
+    let s = settings(dir.path(), &format!("smtp://127.0.0.1:{port}"), |c| {
+        c.retry_initial = "2s".into()
+    });
+    assert_eq!((s.server_failures, s.max_connections), (3, 4));
+    let mailer = std::sync::Arc::new(Mailer::new(&s).unwrap());
+    let sends: Vec<_> = (0..4)
+        .map(|i| {
+            let (mailer, built) = (mailer.clone(), notice(&s, "Bob", &[&format!("bob{i}@example.org")]));
+            tokio::spawn(async move { mailer.send(&built.message).await })
+        })
+        .collect();
+    for send in sends {
+        match send.await.unwrap() {
+            Err(SendError::ServerDown { server, failures, last }) => {
+                assert_eq!(server, format!("127.0.0.1:{port}"));
+                assert!(failures >= 3, "{failures}");
+                assert!(last.starts_with("Connection refused"), "{last}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let health = mailer.health().snapshot();
+    assert!(
+        health.down_since.is_some() && health.last_delivery.is_none(),
+        "{health:?}"
+    );
+
+    // The server is back: the next send goes through at once and the server is up again.
+    let port_flag = port.to_string();
+    let server = tokio::task::spawn_blocking(move || SmtpServer::start(&["--port", &port_flag]))
+        .await
+        .unwrap();
+    let built = notice(&s, "Bob", &["bob@example.org"]);
+    assert_eq!(mailer.send(&built.message).await.unwrap().attempts, 1);
+    let health = mailer.health().snapshot();
+    assert!(
+        health.down_since.is_none() && health.last_delivery.is_some(),
+        "{health:?}"
+    );
+    assert_eq!(health.failures_in_a_row, 0);
     assert_eq!(server.messages().len(), 1);
 }
 
@@ -276,6 +326,8 @@ async fn gives_up_after_max_attempts_with_the_last_reply() {
         }
     );
     assert_eq!(server.log().matches("tempfailed (451)").count(), 3);
+    // Replies about one message prove the server answers: it is not down.
+    assert!(mailer.health().snapshot().down_since.is_none());
 }
 
 #[tokio::test]

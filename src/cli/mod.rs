@@ -2,8 +2,9 @@
 //!
 //! Exit codes follow sysexits: 0 success, 1 the command's answer is negative (unknown login,
 //! accounts that could not be marked), 64 invalid configuration or usage, 69 directory
-//! unavailable (unreachable, TLS, bind refused), 73 store cannot be opened, 75 the campaign is
-//! being worked on by another process (lease), 70 anything else.
+//! unavailable (unreachable, TLS, bind refused) or the scope not readable whole (a server limit
+//! stopped the search), 73 store cannot be opened, 75 the campaign is being worked on by another
+//! process (lease), 70 anything else.
 
 mod account;
 mod audit;
@@ -15,6 +16,7 @@ mod mail;
 mod output;
 pub mod policy;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -28,10 +30,14 @@ use crate::daemon::services::BuildError;
 use crate::directory::{self, Directory, DirectoryError};
 use crate::store::{Store, StoreError};
 
+/// `pwresetd --version`: the release and the commit it was built from (build.rs; "unknown"
+/// outside a git checkout).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("PWRESETD_COMMIT"), ")");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "pwresetd",
-    version,
+    version = VERSION,
     about = "Organisation-wide forced password change campaigns"
 )]
 pub struct Cli {
@@ -59,8 +65,9 @@ enum MailCommand {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate the configuration, bind to the directory and open the store.
-    CheckConfig,
+    /// Preflight: check the configuration, the files `serve` loads, the directory (bind, the
+    /// whole scope, policies) and the mail server; one line per check, or `--json`.
+    CheckConfig(check::CheckArgs),
     /// Run the service: campaign worker, mails, portal, metrics (under systemd: Type=notify).
     Serve,
     /// Plan, start, inspect and revert campaigns.
@@ -134,7 +141,7 @@ fn exit_code(error: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<RunError>() {
             return match e {
-                RunError::Unavailable(_) => EX_UNAVAILABLE,
+                RunError::Unavailable(_) | RunError::Scan(_) => EX_UNAVAILABLE,
                 RunError::Store(_) => EX_SOFTWARE,
             };
         }
@@ -148,6 +155,8 @@ fn exit_code(error: &anyhow::Error) -> u8 {
 fn directory_code(e: &DirectoryError) -> u8 {
     match e {
         DirectoryError::TlsSettings(_) => EX_USAGE,
+        // Not a refusal about one account: nothing can be done until the limit is raised.
+        DirectoryError::Limit { .. } => EX_UNAVAILABLE,
         e if e.is_unavailable() => EX_UNAVAILABLE,
         _ => 1,
     }
@@ -221,6 +230,8 @@ impl LogControl {
 
 /// Logs to journald when systemd connected stderr to the journal, else text or JSON on stderr.
 /// The filter is `PWRESETD_LOG`, else `warn` (the daemon then applies `daemon.log_level`).
+/// Text has colours only on a terminal, and never with `NO_COLOR` set: a log file or a pipe gets
+/// no escape codes.
 fn init_logging(format: LogFormat) -> LogControl {
     use tracing_subscriber::prelude::*;
     let from_env = std::env::var("PWRESETD_LOG").ok();
@@ -234,10 +245,22 @@ fn init_logging(format: LogFormat) -> LogControl {
     match (journald, format) {
         (Some(journal), _) => registry.with(journal).init(),
         (None, LogFormat::Text) => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(colour(
+                        std::io::stderr().is_terminal(),
+                        std::env::var_os("NO_COLOR").is_some(),
+                    ))
+                    .with_writer(std::io::stderr),
+            )
             .init(),
         (None, LogFormat::Json) => registry
-            .with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_ansi(false)
+                    .with_writer(std::io::stderr),
+            )
             .init(),
     }
     LogControl {
@@ -246,9 +269,15 @@ fn init_logging(format: LogFormat) -> LogControl {
     }
 }
 
+/// Whether text logs are coloured: on a terminal, unless `NO_COLOR` is set to any value, even
+/// empty (whoever set it asked for no colour; tracing's own default ignores an empty one).
+fn colour(stderr_is_terminal: bool, no_color: bool) -> bool {
+    stderr_is_terminal && !no_color
+}
+
 async fn run(cli: Cli, log: LogControl) -> Result<ExitCode, Failure> {
     match cli.command {
-        Command::CheckConfig => check::run(&cli.config).await,
+        Command::CheckConfig(args) => check::run(&cli.config, args).await,
         Command::Serve => daemon::run(&cli.config, log).await,
         Command::Campaign(cmd) => campaign::run(&cli.config, cmd).await,
         Command::Account(args) => account::run(&cli.config, args).await,

@@ -37,6 +37,15 @@ impl Progress for Bar {
     }
 }
 
+impl crate::notify::pass::Progress for Bar {
+    fn add_work(&self, n: u64) {
+        self.0.inc_length(n);
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+}
+
 pub fn progress_bar(message: &'static str) -> Arc<Bar> {
     Arc::new(Bar(terminal_bar(message)))
 }

@@ -50,16 +50,23 @@ impl Health {
 /// The admin routes, with `helpdesk` (already stateful) merged in; every request counted.
 pub fn router(health: Health, helpdesk: Router) -> Router {
     let metrics = health.metrics.clone();
-    Router::new()
+    let router = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(health)
-        .merge(helpdesk)
-        .layer(middleware::from_fn_with_state((metrics, "admin"), count_requests))
+        .merge(helpdesk);
+    counted(router, metrics, "admin")
+}
+
+/// `router` with every request counted under `listener` ("admin", "portal").
+pub fn counted(router: Router, metrics: Arc<Metrics>, listener: &'static str) -> Router {
+    router.layer(middleware::from_fn_with_state((metrics, listener), count_requests))
 }
 
 async fn metrics_text(State(h): State<Health>) -> Response {
+    // `pwresetd_ready` as of this scrape, not of the last /readyz (which nothing may poll).
+    let _ = h.check().await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         h.metrics.encode(),

@@ -89,6 +89,10 @@ impl Directory for Instrumented {
         timed!(self, "policy", self.inner.policy_warnings(policies))
     }
 
+    async fn write_warnings(&self, dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
+        timed!(self, "rights", self.inner.write_warnings(dn))
+    }
+
     async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError> {
         timed!(self, "lookup", self.inner.find_by_login(login))
     }

@@ -1,9 +1,14 @@
 //! The daemon's mail glue: due notices and reminders for the worker, the "changed" confirmation
-//! and new links for the portal. Templates are swapped on SIGHUP.
+//! and new links for the portal. Templates are swapped on SIGHUP. While the mail server is
+//! down, the whole mail pass backs off (`daemon.mail_backoff`, doubled up to
+//! `daemon.mail_backoff_max`); the mailer's health logs the outage once, not this file.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::{MailResult, Metrics};
@@ -23,6 +28,26 @@ pub struct MailGlue {
     /// Where the links in mails point, and how long they live.
     pub links: RwLock<Links>,
     pub metrics: Arc<Metrics>,
+    /// When the next mail pass may run, while the server is down.
+    pub backoff: Mutex<Backoff>,
+}
+
+/// The pause between mail passes that found the server down: `None` while it answers.
+#[derive(Debug, Default)]
+pub struct Backoff(Option<(Instant, Duration)>);
+
+impl Backoff {
+    /// Whether a pass must wait still.
+    fn waiting(&self) -> bool {
+        self.0.is_some_and(|(until, _)| Instant::now() < until)
+    }
+
+    /// A pass found the server down: the next waits `initial`, then twice the last, up to `max`.
+    fn failed(&mut self, initial: Duration, max: Duration) -> Duration {
+        let delay = self.0.map_or(initial, |(_, last)| last.saturating_mul(2)).min(max);
+        self.0 = Some((Instant::now() + delay, delay));
+        delay
+    }
 }
 
 impl MailGlue {
@@ -34,6 +59,11 @@ impl MailGlue {
     pub fn reload(&self, templates: Templates, links: Links) {
         self.mail.write().unwrap_or_else(|p| p.into_inner()).templates = Arc::new(templates);
         *self.links.write().unwrap_or_else(|p| p.into_inner()) = links;
+    }
+
+    fn lock_backoff(&self) -> std::sync::MutexGuard<'_, Backoff> {
+        // A poisoned lock only means a pass panicked while noting the pause.
+        self.backoff.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn count(&self, summary: &PassSummary) {
@@ -91,6 +121,9 @@ impl MailPass for MailGlue {
         config: &Config,
         stop: &CancellationToken,
     ) -> Result<(), PassError> {
+        if self.lock_backoff().waiting() {
+            return Ok(());
+        }
         let summary = pass::run(
             &self.current(),
             &self.store,
@@ -98,15 +131,35 @@ impl MailPass for MailGlue {
             &config.campaign.reminders,
             &config.portal.links(),
             Some(stop),
+            &pass::Silent,
         )
         .await;
-        if let Ok(s) = &summary {
-            self.count(s);
-            if *s != PassSummary::default() {
-                tracing::info!(campaign = %campaign.name, sent = s.sent, failed = s.failed, retry = s.retry, no_address = s.no_address, "mail pass");
+        match summary {
+            Ok(s) => {
+                self.lock_backoff().0 = None;
+                self.count(&s);
+                if s != PassSummary::default() {
+                    tracing::info!(campaign = %campaign.name, sent = s.sent, failed = s.failed, retry = s.retry, no_address = s.no_address, "mail pass");
+                }
+                Ok(())
             }
+            Err(PassError::Server { summary: s, due, .. }) => {
+                self.count(&s);
+                if s != PassSummary::default() {
+                    // What went out before the outage; the outage itself is logged once, by the health.
+                    tracing::info!(campaign = %campaign.name, sent = s.sent, failed = s.failed, retry = s.retry, no_address = s.no_address, due, "mail pass stopped: the mail server is down");
+                }
+                let d = &config.daemon;
+                let pause = self.lock_backoff().failed(d.mail_backoff, d.mail_backoff_max);
+                tracing::debug!(campaign = %campaign.name, due, next_pass_in = %humantime::format_duration(pause), "mail pass stopped: the mail server is down");
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
-        summary.map(drop)
+    }
+
+    fn mail_server_down_since(&self) -> Option<DateTime<Utc>> {
+        self.current_mailer().health().snapshot().down_since
     }
 }
 
@@ -156,6 +209,10 @@ impl ChangeNotifier for MailGlue {
 
 #[async_trait]
 impl Resender for MailGlue {
+    fn mail_server_down_since(&self) -> Option<DateTime<Utc>> {
+        self.current_mailer().health().snapshot().down_since
+    }
+
     async fn resend(&self, account: &AccountRecord) -> Result<Resent, String> {
         Ok(match self.send_link(account).await.map_err(|e| e.to_string())? {
             One::Outcome(MailOutcome::Sent { message_id }) => Resent::Sent { message_id },
@@ -166,5 +223,24 @@ impl Resender for MailGlue {
                 error: "nothing was sent".into(),
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pause_doubles_up_to_the_cap_and_then_lets_a_pass_through() {
+        let mut pause = Backoff::default();
+        assert!(!pause.waiting());
+        let (initial, max) = (Duration::from_secs(30), Duration::from_secs(600));
+        let got: Vec<u64> = (0..7).map(|_| pause.failed(initial, max).as_secs()).collect();
+        assert_eq!(got, [30, 60, 120, 240, 480, 600, 600]);
+        assert!(pause.waiting());
+        tokio::time::advance(Duration::from_secs(599)).await;
+        assert!(pause.waiting());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(!pause.waiting());
     }
 }

@@ -1,5 +1,9 @@
 //! Prometheus metrics: one registry per daemon, updated by the instrumented directory, the
-//! worker, the mailer and the HTTP layers; encoded as text at `/metrics`.
+//! worker, the mailer and the HTTP layers; encoded as text at `/metrics`. The mail server's
+//! gauges are read from its [`ServerHealth`] at each scrape, so they are current even while a
+//! mail pass runs.
+
+use std::sync::{Arc, OnceLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -8,10 +12,17 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::notify::ServerHealth;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CampaignState {
     pub campaign: String,
     pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CampaignName {
+    pub campaign: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -52,6 +63,8 @@ fn latency_histogram() -> Histogram {
 pub struct Metrics {
     registry: Registry,
     pub accounts: Family<CampaignState, Gauge>,
+    /// Only campaigns that are marking or active: an alert on "deadline near" needs no filter.
+    pub deadline: Family<CampaignName, Gauge>,
     pub marks: Counter,
     pub directory_seconds: Family<Op, Histogram, fn() -> Histogram>,
     pub directory_errors: Family<OpError, Counter>,
@@ -59,6 +72,9 @@ pub struct Metrics {
     pub policy_refusals: Family<Rule, Counter>,
     pub requests: Family<Request, Counter>,
     pub ready: Gauge,
+    mail_server_up: Gauge,
+    mail_last_delivery: Gauge,
+    mail_health: OnceLock<Arc<ServerHealth>>,
 }
 
 impl Metrics {
@@ -66,6 +82,12 @@ impl Metrics {
         let mut registry = Registry::with_prefix("pwresetd");
         let accounts = Family::<CampaignState, Gauge>::default();
         registry.register("accounts", "Accounts per campaign and state", accounts.clone());
+        let deadline = Family::<CampaignName, Gauge>::default();
+        registry.register(
+            "campaign_deadline_timestamp_seconds",
+            "Deadline of each campaign that is marking or active (Unix time)",
+            deadline.clone(),
+        );
         let marks = Counter::default();
         registry.register("marks", "Accounts marked as must-change by this process", marks.clone());
         let directory_seconds = Family::<Op, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
@@ -100,9 +122,23 @@ impl Metrics {
         );
         let ready = Gauge::default();
         registry.register("ready", "1 when the directory and the store answer", ready.clone());
+        let mail_server_up = Gauge::default();
+        mail_server_up.set(1);
+        registry.register(
+            "mail_server_up",
+            "0 while the mail server is down (mail.server_failures failures in a row, or TLS/AUTH refused), else 1",
+            mail_server_up.clone(),
+        );
+        let mail_last_delivery = Gauge::default();
+        registry.register(
+            "mail_last_delivery_timestamp_seconds",
+            "When the mail server last accepted a mail (Unix time; 0: none since the start)",
+            mail_last_delivery.clone(),
+        );
         Metrics {
             registry,
             accounts,
+            deadline,
             marks,
             directory_seconds,
             directory_errors,
@@ -110,16 +146,52 @@ impl Metrics {
             policy_refusals,
             requests,
             ready,
+            mail_server_up,
+            mail_last_delivery,
+            mail_health: OnceLock::new(),
         }
     }
 
-    /// The Prometheus text exposition.
+    /// Reads the mail server's gauges from `health` from now on (once; the mailer lives as
+    /// long as the daemon).
+    pub fn watch_mail(&self, health: Arc<ServerHealth>) {
+        let _ = self.mail_health.set(health);
+    }
+
+    /// The Prometheus text exposition (format 0.0.4, as `/metrics` declares it).
     pub fn encode(&self) -> String {
+        if let Some(health) = self.mail_health.get() {
+            let h = health.snapshot();
+            self.mail_server_up.set(i64::from(h.down_since.is_none()));
+            self.mail_last_delivery
+                .set(h.last_delivery.map_or(0, |t| t.timestamp()));
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        text_format(&out)
     }
+}
+
+/// prometheus-client writes OpenMetrics, where a counter's HELP and TYPE lines name the family
+/// (`pwresetd_marks`) and its sample adds `_total`; the 0.0.4 format's parsers (Prometheus's
+/// text parser, `promtool check metrics`) then see a sample with no HELP and no type. Name the
+/// counters' HELP and TYPE lines after their samples, and drop OpenMetrics' `# EOF`.
+fn text_format(open_metrics: &str) -> String {
+    let counters: Vec<&str> = open_metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open_metrics.len() + 16 * counters.len());
+    for line in open_metrics.lines().filter(|l| *l != "# EOF") {
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let (name, rest) = line.strip_prefix(prefix)?.split_once(' ')?;
+            counters.contains(&name).then(|| format!("{prefix}{name}_total {rest}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
 }
 
 impl Default for Metrics {
@@ -174,8 +246,48 @@ mod tests {
             "pwresetd_policy_refusals_total{rule=\"breached\"} 1",
             "pwresetd_http_requests_total{listener=\"portal\",route=\"/reset/{token}\",status=\"200\"} 1",
             "pwresetd_ready 0",
+            "pwresetd_mail_server_up 1",
+            "pwresetd_mail_last_delivery_timestamp_seconds 0",
+            "# HELP pwresetd_mail_server_up 0 while the mail server is down",
+            "# HELP pwresetd_mail_last_delivery_timestamp_seconds When the mail server last accepted",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }
+    }
+
+    /// What `promtool check metrics` asks of every sample: a HELP and a TYPE line under the
+    /// name it carries (histograms: the family's name before `_bucket`, `_sum`, `_count`).
+    /// The live check with promtool itself is in tests/monitoring.rs.
+    #[test]
+    fn every_sample_has_help_and_type_under_its_own_name() {
+        let m = Metrics::new();
+        m.marks.inc();
+        m.mails.get_or_create(&MailResult { result: "sent".into() }).inc();
+        m.directory_seconds
+            .get_or_create(&Op { op: "mark".into() })
+            .observe(0.002);
+        m.deadline
+            .get_or_create(&CampaignName { campaign: "c".into() })
+            .set(1_800_000_000);
+        let text = m.encode();
+        assert!(!text.contains("# EOF"), "{text}");
+        let described = |kind: &str, name: &str| text.lines().any(|l| l.starts_with(&format!("# {kind} {name} ")));
+        let mut samples = 0;
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let histogram = |f: &&str| text.lines().any(|l| l == format!("# TYPE {f} histogram"));
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(histogram))
+                .unwrap_or(name);
+            assert!(described("HELP", family), "no HELP for {name} in\n{text}");
+            assert!(described("TYPE", family), "no TYPE for {name} in\n{text}");
+            samples += 1;
+        }
+        assert!(samples >= 4, "{text}");
+        assert!(
+            text.contains("# TYPE pwresetd_marks_total counter\npwresetd_marks_total 1"),
+            "{text}"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! the core and runs, in one process: the campaign worker (marking, reverting, reconciliation,
 //! mails), the portal, and the admin listener (metrics, health, helpdesk). This module is the
 //! composition root: it alone knows the whole configuration ([`config`]) and wires adapters
-//! together ([`services`]).
+//! together ([`services`]); [`preflight`] checks all of it (`check-config`).
 //!
 //! Lifecycle: load the configuration → [`Services::build`] (store, templates, mailer, policy,
 //! TLS, tokens; all before the directory is contacted) → first successful directory bind →
@@ -15,6 +15,7 @@ pub mod config;
 pub mod instrumented;
 mod mail;
 pub mod metrics;
+pub mod preflight;
 mod reload;
 pub mod services;
 pub mod systemd;
@@ -108,6 +109,7 @@ fn start(s: Services, listeners: Listeners, stop: &CancellationToken) -> (JoinSe
         stop: stop.clone(),
         holder: crate::store::holder_name("daemon"),
     };
+    let metrics = s.metrics.clone();
     let health = admin::Health {
         directory: s.directory,
         store: s.store,
@@ -117,7 +119,8 @@ fn start(s: Services, listeners: Listeners, stop: &CancellationToken) -> (JoinSe
     tasks.spawn(worker.run());
     let (portal, portal_stop) = (s.portal.clone(), stop.clone().cancelled_owned());
     tasks.spawn(async move {
-        if let Err(e) = crate::portal::serve(portal, listeners.portal, portal_stop).await {
+        let counted = |router| admin::counted(router, metrics, "portal");
+        if let Err(e) = crate::portal::serve_with(portal, counted, listeners.portal, portal_stop).await {
             tracing::error!(error = %e, "portal listener");
         }
     });

@@ -62,11 +62,14 @@ impl Services {
         let store = open_store(&config).await?;
         let raw = directory::connect(&config.directory).map_err(BuildError::Directory)?;
         let directory: Arc<dyn Directory> = Arc::new(Instrumented::new(raw, metrics.clone()));
+        let loaded = load_mail(&config)?;
+        metrics.watch_mail(loaded.mailer.health().clone());
         let mail = Arc::new(MailGlue {
-            mail: RwLock::new(load_mail(&config)?),
+            mail: RwLock::new(loaded),
             store: store.clone(),
             links: RwLock::new(config.portal.links()),
             metrics: metrics.clone(),
+            backoff: Default::default(),
         });
         let policy = Arc::new(Policy::load(&config.policy).map_err(BuildError::Policy)?);
         let portal = PortalState::new(PortalParts {

@@ -31,6 +31,11 @@ const TICK: Duration = Duration::from_secs(5);
 #[async_trait::async_trait]
 pub trait MailPass: Send + Sync {
     async fn run(&self, campaign: &Campaign, config: &Config, stop: &CancellationToken) -> Result<(), PassError>;
+
+    /// Since when the mail server is down, for the STATUS line; `None` while it answers.
+    fn mail_server_down_since(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        None
+    }
 }
 
 pub struct Worker {
@@ -48,7 +53,13 @@ pub struct Worker {
 struct Due {
     reconciled: HashMap<i64, Instant>,
     mailed: HashMap<i64, Instant>,
+    /// A campaign whose last work failed (a scan stopped at a limit, a store error) is tried
+    /// again after a pause that doubles up to [`RETRY_MAX`]: (when, pause).
+    retry: HashMap<i64, (Instant, Duration)>,
 }
+
+/// The longest pause before retrying a campaign whose work keeps failing.
+const RETRY_MAX: Duration = Duration::from_secs(300);
 
 impl Worker {
     /// Works until `stop` is cancelled; in-flight work is finished and recorded first.
@@ -72,7 +83,25 @@ impl Worker {
             if self.stop.is_cancelled() {
                 break;
             }
-            self.work(campaign, &config, due).await?;
+            // One campaign's failure (e.g. its scan stopped at a server limit) must not keep the
+            // others from being worked: log it, pause that campaign, go on.
+            let now = Instant::now();
+            if due.retry.get(&campaign.id).is_some_and(|(at, _)| now < *at) {
+                continue;
+            }
+            match self.work(campaign, &config, due).await {
+                Ok(()) => {
+                    due.retry.remove(&campaign.id);
+                }
+                Err(e) => {
+                    let pause = due
+                        .retry
+                        .get(&campaign.id)
+                        .map_or(TICK, |(_, p)| (*p * 2).min(RETRY_MAX));
+                    tracing::warn!(campaign = %campaign.name, error = %e, retry_in_secs = pause.as_secs(), "campaign worker");
+                    due.retry.insert(campaign.id, (now + pause, pause));
+                }
+            }
         }
         self.publish(&campaigns).await?;
         Ok(())
@@ -185,6 +214,17 @@ impl Worker {
                 };
                 self.metrics.accounts.get_or_create(&labels).set(n as i64);
             }
+            let campaign = metrics::CampaignName {
+                campaign: s.name.clone(),
+            };
+            if matches!(s.state, CampaignState::Marking | CampaignState::Active) {
+                self.metrics
+                    .deadline
+                    .get_or_create(&campaign)
+                    .set(s.deadline.timestamp());
+            } else {
+                self.metrics.deadline.remove(&campaign);
+            }
             if matches!(s.state, CampaignState::Marking | CampaignState::Active) {
                 line.push(format!(
                     "{}: {}/{} changed",
@@ -194,11 +234,16 @@ impl Worker {
                 ));
             }
         }
-        systemd::status(&if line.is_empty() {
-            "no active campaign".to_owned()
-        } else {
-            line.join("; ")
-        });
+        if line.is_empty() {
+            line.push("no active campaign".to_owned());
+        }
+        if let Some(since) = self.mail.as_ref().and_then(|m| m.mail_server_down_since()) {
+            line.push(format!(
+                "mail server down since {}",
+                since.format("%Y-%m-%d %H:%M:%S UTC")
+            ));
+        }
+        systemd::status(&line.join("; "));
         Ok(())
     }
 }

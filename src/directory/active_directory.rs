@@ -11,13 +11,16 @@
 //! reconciliation seeing it changed (or unflagged) set the bit again and take it off the ledger.
 //!
 //! Searches are always paged (AD refuses unpaged ones past 1000 entries) and continuation
-//! references are ignored. TLS is required (config refuses `allow_insecure`). Whether a candidate
+//! references are ignored; a search stopped at the LDAP policy's limits names the policy to
+//! raise (`limits.rs`). TLS is required (config refuses `allow_insecure`). Whether a candidate
 //! is the current password cannot be told: `unicodePwd` is never readable, and a bind would count
 //! as a failure when wrong.
 
 mod dont_expire;
+mod limits;
 mod password;
 mod policy;
+mod rights;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -30,7 +33,8 @@ use super::common::{PolicyNames, Quirks, Shared};
 use super::ledger::Ledger;
 use super::search::{self, Entry};
 use super::{
-    Account, AccountDetails, BindCheck, DirectoryError, ExclusionReason, PasswordError, Warning, filetime, ops,
+    Account, AccountDetails, BindCheck, DirectoryError, ExclusionReason, LimitKind, PasswordError, Warning, filetime,
+    ops,
 };
 use crate::directory::config::{DirectoryConfig, DontExpire, Flavor};
 use crate::secret::Secret;
@@ -162,6 +166,10 @@ impl Quirks for ActiveDirectory {
         rc == 49
     }
 
+    fn limit_fix(&self, kind: LimitKind, c: &DirectoryConfig) -> String {
+        limits::fix(kind, c.page_size)
+    }
+
     async fn details(&self, s: &Shared, e: &Entry, account: Account) -> Result<AccountDetails, DirectoryError> {
         let state = PwState::of(e);
         let effective_policy = match &account.policy {
@@ -203,15 +211,22 @@ impl Quirks for ActiveDirectory {
             };
             match rules {
                 Some(r) => warnings.extend(r.stricter_than(&s.config.policy_floor)),
-                None => warnings.push(Warning {
-                    message: format!(
-                        "the password policy of {name} is not readable by the service account: pwresetd \
-                         cannot compare it with [policy]"
-                    ),
-                }),
+                None => warnings.push(Warning::advisory(format!(
+                    "the password policy of {name} is not readable by the service account: pwresetd \
+                     cannot compare it with [policy]"
+                ))),
             }
         }
         Ok(warnings)
+    }
+
+    async fn write_warnings(&self, s: &Shared, dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
+        let mut attrs = vec![PWD_LAST_SET];
+        if self.ledger_path.is_some() {
+            // Clear-and-restore writes the DONT_EXPIRE_PASSWORD bit too.
+            attrs.push(UAC);
+        }
+        rights::check(&s.pool, &s.config.bind_dn, dn, &attrs).await.map(Some)
     }
 
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {

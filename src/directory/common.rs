@@ -17,8 +17,8 @@ use tokio::sync::mpsc;
 use super::conn::{Endpoint, Pool};
 use super::search::{self, Entry};
 use super::{
-    Account, AccountDetails, BindCheck, Directory, DirectoryError, ExclusionReason, PasswordError, Presence, ScanItem,
-    Warning, groups, scope,
+    Account, AccountDetails, BindCheck, Directory, DirectoryError, ExclusionReason, LimitKind, PasswordError, Presence,
+    ScanItem, Warning, groups, scope,
 };
 use crate::directory::config::{DirectoryConfig, Flavor};
 use crate::secret::Secret;
@@ -71,6 +71,10 @@ pub(crate) trait Quirks: Send + Sync {
     /// that cannot sign in" (the same answer as an unknown login), not a directory failure.
     fn sign_in_refused(&self, rc: u32) -> bool;
 
+    /// What the administrator changes when the server stopped a scope search at `kind`: the
+    /// flavour's own setting, for the service account where the flavour has per-account limits.
+    fn limit_fix(&self, kind: LimitKind, config: &DirectoryConfig) -> String;
+
     /// The helpdesk's view of an account read with [`DETAIL_ATTRS`](Quirks::DETAIL_ATTRS).
     async fn details(&self, s: &Shared, e: &Entry, account: Account) -> Result<AccountDetails, DirectoryError>;
 
@@ -82,6 +86,11 @@ pub(crate) trait Quirks: Send + Sync {
     // The operations below are [`Directory`]'s, with the shared connections and settings at hand.
 
     async fn policy_warnings(&self, s: &Shared, policies: &PolicyNames) -> Result<Vec<Warning>, DirectoryError>;
+
+    /// By default the flavour cannot tell who may write what without writing.
+    async fn write_warnings(&self, _s: &Shared, _dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
+        Ok(None)
+    }
 
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError>;
 
@@ -209,10 +218,15 @@ impl<Q: Quirks> Directory for LdapDirectory<Q> {
             },
         })
         .await
+        .map_err(|e| e.at_limit(&c.bind_dn, |kind| self.quirks.limit_fix(kind, c)))
     }
 
     async fn policy_warnings(&self, policies: &BTreeSet<Option<String>>) -> Result<Vec<Warning>, DirectoryError> {
         self.quirks.policy_warnings(&self.shared, policies).await
+    }
+
+    async fn write_warnings(&self, dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
+        self.quirks.write_warnings(&self.shared, dn).await
     }
 
     async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError> {

@@ -7,12 +7,15 @@
 //!   of an account that must change its password.
 //! - Active Directory policy hints (1.2.840.113556.1.4.2239): makes an administrative password
 //!   set honour history and minimum age as a user's change does.
+//! - Active Directory SD flags (1.2.840.113556.1.4.801): which parts of `nTSecurityDescriptor`
+//!   a read returns (the DACL alone needs no more than read-control rights).
 
 use ldap3::controls::{Control, RawControl};
 
 const PPOLICY_OID: &str = "1.3.6.1.4.1.42.2.27.8.5.1";
 const PASSWORD_EXPIRED_OID: &str = "2.16.840.1.113730.3.4.4";
 const POLICY_HINTS_OID: &str = "1.2.840.113556.1.4.2239";
+const SD_FLAGS_OID: &str = "1.2.840.113556.1.4.801";
 
 /// The password policy request control (no value, not critical).
 pub(crate) fn ppolicy_request() -> RawControl {
@@ -30,6 +33,15 @@ pub(crate) fn policy_hints() -> RawControl {
         ctype: POLICY_HINTS_OID.into(),
         crit: false,
         val: Some(vec![0x30, 0x03, 0x02, 0x01, 0x01]),
+    }
+}
+
+/// AD's SD flags control asking for the DACL only, `SEQUENCE { flags INTEGER 4 }`. Not critical.
+pub(crate) fn sd_flags_dacl() -> RawControl {
+    RawControl {
+        ctype: SD_FLAGS_OID.into(),
+        crit: false,
+        val: Some(vec![0x30, 0x03, 0x02, 0x01, 0x04]),
     }
 }
 

@@ -15,7 +15,10 @@
 //! like a user's. Disabled accounts (`nsAccountLock: TRUE`) are excluded from the scope.
 //! Whether a candidate is the current password cannot be told: the service account cannot read
 //! `userPassword`, 389 compares its values as stored (hashed), and a bind would count as a failure.
+//! A scope larger than the server's size or look-through limits needs the service account's own
+//! `nsSizeLimit`/`nsPagedSizeLimit`/`nsLookThroughLimit` lifted (`limits.rs`).
 
+mod limits;
 mod password;
 mod policy;
 
@@ -28,9 +31,10 @@ use ldap3::Mod;
 use super::common::{PolicyNames, Quirks, Shared};
 use super::search::Entry;
 use super::{
-    Account, AccountDetails, BindCheck, DirectoryError, ExclusionReason, PasswordError, Warning, gentime, ops,
+    Account, AccountDetails, BindCheck, DirectoryError, ExclusionReason, LimitKind, PasswordError, Warning, gentime,
+    ops,
 };
-use crate::directory::config::Flavor;
+use crate::directory::config::{DirectoryConfig, Flavor};
 use crate::secret::Secret;
 
 const EXPIRY: &str = "passwordExpirationTime";
@@ -84,6 +88,10 @@ impl Quirks for Ds389 {
     fn sign_in_refused(&self, rc: u32) -> bool {
         // 49 wrong password; 53 inactivated (nsAccountLock).
         matches!(rc, 49 | 53)
+    }
+
+    fn limit_fix(&self, kind: LimitKind, c: &DirectoryConfig) -> String {
+        limits::fix(kind, &c.bind_dn)
     }
 
     async fn details(&self, _s: &Shared, e: &Entry, account: Account) -> Result<AccountDetails, DirectoryError> {

@@ -40,10 +40,57 @@ pub enum DirectoryError {
         rc: u32,
         text: String,
     },
+    /// The server stopped a scope search at one of its limits before the whole scope was read.
+    /// pwresetd never splits the search to get round it: the administrator raises the limit for
+    /// the service account, as `fix` (the flavour's own words) says.
+    #[error("{}\nFix: {fix}", limit_stopped(base, account, *kind, *rc, text))]
+    Limit {
+        base: String,
+        /// The service account the limit applies to.
+        account: String,
+        kind: LimitKind,
+        rc: u32,
+        text: String,
+        fix: String,
+    },
     /// The Active Directory flavour's record of cleared DONT_EXPIRE_PASSWORD bits
     /// (`directory.dont_expire_ledger`) cannot be used.
     #[error("DONT_EXPIRE_PASSWORD ledger {}: {message}; check directory.dont_expire_ledger", path.display())]
     Ledger { path: std::path::PathBuf, message: String },
+}
+
+/// Which of the server's limits stopped a search. The result codes mean the same on every
+/// server (RFC 4511); what the administrator changes is the flavour's to say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    /// timeLimitExceeded (3): the search ran longer than the server allows this account.
+    Time,
+    /// sizeLimitExceeded (4): more entries than the server returns to this account.
+    Size,
+    /// adminLimitExceeded (11): another administrative limit, e.g. entries looked through, paged
+    /// results, or the size of a paged result set.
+    Admin,
+}
+
+impl LimitKind {
+    /// The limit a search result code reports, if it reports one.
+    pub fn from_rc(rc: u32) -> Option<Self> {
+        match rc {
+            3 => Some(LimitKind::Time),
+            4 => Some(LimitKind::Size),
+            11 => Some(LimitKind::Admin),
+            _ => None,
+        }
+    }
+
+    /// In plain words, as in "stopped the search at its size limit".
+    pub fn describe(self) -> &'static str {
+        match self {
+            LimitKind::Time => "time limit",
+            LimitKind::Size => "size limit",
+            LimitKind::Admin => "administrative limit",
+        }
+    }
 }
 
 impl DirectoryError {
@@ -116,13 +163,71 @@ impl DirectoryError {
         }
     }
 
+    /// The server stopped a search of the scope, made as `account`, at one of its limits: `fix`
+    /// says what the administrator changes. Any other error is returned as it is.
+    pub(crate) fn at_limit(self, account: &str, fix: impl FnOnce(LimitKind) -> String) -> Self {
+        match self {
+            DirectoryError::Operation {
+                op: "search",
+                dn,
+                rc,
+                text,
+            } => match LimitKind::from_rc(rc) {
+                Some(kind) => DirectoryError::Limit {
+                    base: dn,
+                    account: account.to_owned(),
+                    kind,
+                    rc,
+                    text,
+                    fix: fix(kind),
+                },
+                None => DirectoryError::Operation {
+                    op: "search",
+                    dn,
+                    rc,
+                    text,
+                },
+            },
+            other => other,
+        }
+    }
+
+    /// The error in words without the fix a [`DirectoryError::Limit`] carries, for a report that
+    /// shows the fix apart (the preflight); other errors as they display.
+    pub fn without_fix(&self) -> String {
+        match self {
+            DirectoryError::Limit {
+                base,
+                account,
+                kind,
+                rc,
+                text,
+                ..
+            } => limit_stopped(base, account, *kind, *rc, text),
+            other => other.to_string(),
+        }
+    }
+
     /// The LDAP result code, when the server answered.
     pub fn result_code(&self) -> Option<u32> {
         match self {
-            DirectoryError::Operation { rc, .. } | DirectoryError::Bind { rc, .. } => Some(*rc),
+            DirectoryError::Operation { rc, .. }
+            | DirectoryError::Bind { rc, .. }
+            | DirectoryError::Limit { rc, .. } => Some(*rc),
             _ => None,
         }
     }
+}
+
+/// What stopped a scope search at a limit, in plain words.
+fn limit_stopped(base: &str, account: &str, kind: LimitKind, rc: u32, text: &str) -> String {
+    format!(
+        "the directory stopped the search of the scope under {base} at its {} for {account} ({}), so \
+         the whole scope could not be read; pwresetd reads the scope in one paged search and does not \
+         work around server limits.",
+        kind.describe(),
+        describe_rc(rc, text)
+    )
 }
 
 fn tls_cause(err: &std::io::Error) -> Option<String> {
@@ -185,4 +290,46 @@ pub enum PasswordError {
     Refused { message: String, detail: String },
     #[error(transparent)]
     Directory(#[from] DirectoryError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(op: &'static str, rc: u32) -> DirectoryError {
+        DirectoryError::Operation {
+            op,
+            dn: "ou=people,dc=example,dc=org".into(),
+            rc,
+            text: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_a_search_stopped_at_a_limit_becomes_a_limit() {
+        let table = [
+            (op("search", 3), Some(LimitKind::Time)),
+            (op("search", 4), Some(LimitKind::Size)),
+            (op("search", 11), Some(LimitKind::Admin)),
+            (op("search", 32), None),
+            (op("mark", 4), None),
+        ];
+        for (error, want) in table {
+            let before = error.to_string();
+            let after = error.at_limit("cn=svc", |kind| format!("raise the {}", kind.describe()));
+            match (&after, want) {
+                (DirectoryError::Limit { kind, account, fix, .. }, Some(want)) => {
+                    assert_eq!(*kind, want, "{before}");
+                    assert_eq!(account, "cn=svc");
+                    assert_eq!(fix, &format!("raise the {}", want.describe()));
+                    let text = after.to_string();
+                    assert!(text.contains(want.describe()) && text.contains("cn=svc"), "{text}");
+                    assert!(text.ends_with(&format!("\nFix: {fix}")), "{text}");
+                    assert!(!after.without_fix().contains("Fix:"), "{text}");
+                }
+                (other, None) => assert_eq!(other.to_string(), before),
+                (other, Some(want)) => panic!("{before}: {other} instead of a {want:?} limit"),
+            }
+        }
+    }
 }

@@ -41,7 +41,7 @@ pub use crate::campaign::scope::{Account, ExclusionReason, ScanItem};
 use crate::directory::config::{DirectoryConfig, Flavor};
 use crate::secret::Secret;
 use common::LdapDirectory;
-pub use error::{DirectoryError, PasswordError};
+pub use error::{DirectoryError, LimitKind, PasswordError};
 
 /// Everything the directory says about one account, for the helpdesk view.
 #[derive(Debug, Clone, Serialize)]
@@ -59,6 +59,35 @@ pub struct AccountDetails {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Warning {
     pub message: String,
+    pub impact: Impact,
+}
+
+/// What a [`Warning`] means for a campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Impact {
+    /// The campaign works, but something is worse than it could be, or could not be checked
+    /// (e.g. the service account may not read the policy).
+    Advisory,
+    /// The campaign cannot do its work as configured: the mark restricts nothing under this
+    /// policy, or the service account may not write what marking or a password set needs.
+    Blocking,
+}
+
+impl Warning {
+    pub fn advisory(message: impl Into<String>) -> Self {
+        Warning {
+            message: message.into(),
+            impact: Impact::Advisory,
+        }
+    }
+
+    pub fn blocking(message: impl Into<String>) -> Self {
+        Warning {
+            message: message.into(),
+            impact: Impact::Blocking,
+        }
+    }
 }
 
 /// The operations every directory flavour provides.
@@ -74,11 +103,17 @@ pub trait Directory: Send + Sync {
     async fn ping(&self) -> Result<(), DirectoryError>;
 
     /// Streams every account matching the user filter under the base DN into `sink`, in scope or
-    /// excluded with the reason. Memory stays bounded: the sink applies back-pressure.
+    /// excluded with the reason. Memory stays bounded: the sink applies back-pressure. When the
+    /// server stops the search at one of its limits the error is [`DirectoryError::Limit`], with
+    /// the flavour's fix: the scope is never read in pieces to get round a limit.
     async fn scan(&self, sink: mpsc::Sender<ScanItem>) -> Result<(), DirectoryError>;
 
     /// Warnings about the policies named by scanned accounts (`None` = the default policy).
     async fn policy_warnings(&self, policies: &BTreeSet<Option<String>>) -> Result<Vec<Warning>, DirectoryError>;
+
+    /// What stops the service account from marking `dn` (an account in scope) or setting its
+    /// password, as far as the directory tells without a write; `None` when it cannot tell.
+    async fn write_warnings(&self, dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError>;
 
     /// Looks an account up by login (in scope of the user filter); `None` when unknown.
     async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError>;

@@ -2,7 +2,10 @@
 //!
 //! Mark = `pwdReset: TRUE`, which restricts the user to a password change only when the applying
 //! policy has `pwdMustChange: TRUE` (checked and warned about). Clear = `delete: pwdReset`.
-//! Writing `pwdReset` needs `manage` access for the service account.
+//! Writing `pwdReset` needs `manage` access for the service account, and reading the whole
+//! scope needs a `limits` line lifting slapd's size and time limits for it (`limits.rs`).
+
+mod limits;
 
 use std::collections::HashSet;
 
@@ -11,8 +14,10 @@ use ldap3::{Mod, Scope};
 
 use super::common::{PolicyNames, Quirks, Shared};
 use super::search::{self, Entry};
-use super::{Account, AccountDetails, BindCheck, DirectoryError, PasswordError, Warning, gentime, ops, userpassword};
-use crate::directory::config::{Flavor, PasswordHash};
+use super::{
+    Account, AccountDetails, BindCheck, DirectoryError, LimitKind, PasswordError, Warning, gentime, ops, userpassword,
+};
+use crate::directory::config::{DirectoryConfig, Flavor, PasswordHash};
 use crate::secret::Secret;
 
 const FLAG: &str = "pwdReset";
@@ -34,40 +39,37 @@ async fn default_policy(s: &Shared) -> Result<Result<String, Warning>, Directory
     }
     Ok(match found.len() {
         1 => Ok(found.remove(0)),
-        0 => Err(Warning {
-            message: "no ppolicy policy entry (objectClass=pwdPolicy) is readable: pwdReset restricts \
-                      nothing without a policy with pwdMustChange: TRUE; load the ppolicy overlay, set \
-                      ppolicy_default, and let the service account read the policy"
-                .into(),
-        }),
-        _ => Err(Warning {
-            message: format!(
-                "{} password policies exist ({}); set directory.default_policy_dn to the one named by \
-                 ppolicy_default so pwresetd can check that it enforces pwdMustChange",
-                found.len(),
-                found.join("; ")
-            ),
-        }),
+        // Not found may mean not readable: a check that could not be made, not a failure.
+        0 => Err(Warning::advisory(
+            "no ppolicy policy entry (objectClass=pwdPolicy) is readable: pwdReset restricts \
+             nothing without a policy with pwdMustChange: TRUE; load the ppolicy overlay, set \
+             ppolicy_default, and let the service account read the policy",
+        )),
+        _ => Err(Warning::advisory(format!(
+            "{} password policies exist ({}); set directory.default_policy_dn to the one named by \
+             ppolicy_default so pwresetd can check that it enforces pwdMustChange",
+            found.len(),
+            found.join("; ")
+        ))),
     })
 }
 
 async fn check_policy(s: &Shared, dn: &str, governs: &str) -> Result<Option<Warning>, DirectoryError> {
     let Some(entry) = s.entry(dn, &["pwdMustChange"]).await? else {
-        return Ok(Some(Warning {
-            message: format!(
-                "password policy {dn} ({governs}) does not exist or is not readable by the service account"
-            ),
-        }));
+        return Ok(Some(Warning::advisory(format!(
+            "password policy {dn} ({governs}) does not exist or is not readable by the service account, \
+             so pwresetd cannot check that it has pwdMustChange: TRUE; let the service account read it"
+        ))));
     };
     let must_change = entry
         .first("pwdMustChange")
         .is_some_and(|v| v.eq_ignore_ascii_case("TRUE"));
-    Ok((!must_change).then(|| Warning {
-        message: format!(
+    Ok((!must_change).then(|| {
+        Warning::blocking(format!(
             "password policy {dn} ({governs}) does not have pwdMustChange: TRUE, so the pwdReset \
              flag restricts NOTHING for its accounts: they can keep using the old password; set \
              pwdMustChange: TRUE on it"
-        ),
+        ))
     }))
 }
 
@@ -85,6 +87,10 @@ impl Quirks for OpenLdap {
     fn sign_in_refused(&self, rc: u32) -> bool {
         // invalidCredentials: a wrong password, or a locked account (ppolicy hides which).
         rc == 49
+    }
+
+    fn limit_fix(&self, kind: LimitKind, c: &DirectoryConfig) -> String {
+        limits::fix(kind, &c.bind_dn, &c.base_dn)
     }
 
     async fn details(&self, s: &Shared, e: &Entry, account: Account) -> Result<AccountDetails, DirectoryError> {

@@ -53,14 +53,12 @@ impl DirectoryRules {
                 }
             ),
         };
-        Some(Warning {
-            message: format!(
-                "{} is stricter than pwresetd's [policy]: {}. Users would pass the portal's checks and \
+        Some(Warning::advisory(format!(
+            "{} is stricter than pwresetd's [policy]: {}. Users would pass the portal's checks and \
                  then see the directory refuse their password; raise [policy] to match.{history}",
-                self.source,
-                reasons.join("; ")
-            ),
-        })
+            self.source,
+            reasons.join("; ")
+        )))
     }
 }
 

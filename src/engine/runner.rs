@@ -1,11 +1,14 @@
 //! Executes a campaign's directory work: marking (with scan), and reverting.
 //!
-//! Three parts run together: a producer feeding work items (a sweep of what the store still has
-//! to do, then — for a campaign whose scan did not finish — a fresh scan recorded in batches),
-//! bounded-concurrency rate-limited workers calling the directory, and a recorder writing results
-//! to the store in batches. The store records every account (with its prior flag) before the
-//! directory is touched, so a run killed at any moment resumes without losing or re-deciding
-//! anything. The workers and the recorder are in `executor`; this file holds the producers.
+//! A campaign whose scan did not finish is scanned first: the whole scope is read and recorded
+//! in the store, in batches, before the first account is marked. A scan the directory breaks
+//! off (a size or time limit, an outage) therefore marks nothing; what it recorded stays
+//! pending, and the next run scans again (recording is idempotent) and marks only once the scan
+//! is complete. Then a producer feeds the store's pending accounts to bounded-concurrency,
+//! rate-limited workers calling the directory, and a recorder writes their results in batches.
+//! The store records every account (with its prior flag) before the directory is touched, so a
+//! run killed at any moment resumes without losing or re-deciding anything. The workers and the
+//! recorder are in `executor`; this file holds the producers.
 
 use crate::campaign::state::AccountState;
 use crate::directory::Directory;
@@ -16,7 +19,8 @@ use tokio::sync::mpsc;
 use super::executor::{Action, Executor};
 pub use super::work::{Progress, RunError, Settings, Summary, silent};
 
-/// Scans (when needed) and marks every in-scope account of `campaign` not marked yet.
+/// Scans (when needed) and records the whole scope, then marks every in-scope account of
+/// `campaign` not marked yet.
 #[tracing::instrument(name = "mark", skip_all, fields(campaign = %campaign.name))]
 pub async fn mark(
     dir: Arc<dyn Directory>,
@@ -26,15 +30,14 @@ pub async fn mark(
     progress: &Arc<dyn Progress>,
 ) -> Result<Summary, RunError> {
     let id = campaign.id;
+    if !campaign.scan_complete && record_scan(dir.clone(), store, id, settings).await? == Scan::Stopped {
+        return Ok(Summary::default());
+    }
     store.run(move |s| s.retry_failed(id)).await?;
     let (tx, rx) = mpsc::channel(settings.batch * 2);
-    let exec = Executor::new(dir.clone(), store.clone(), settings.clone(), progress.clone());
+    let exec = Executor::new(dir, store.clone(), settings.clone(), progress.clone());
     let producer = async {
-        // Accounts recorded by an earlier run first; the scan below only yields new ones.
         sweep(store, id, &[AccountState::Pending], settings.batch, &tx, progress).await?;
-        if !campaign.scan_complete {
-            scan_into(dir, store, id, settings.batch, &tx, progress).await?;
-        }
         drop(tx);
         Ok::<_, RunError>(())
     };
@@ -117,37 +120,46 @@ async fn sweep(
     }
 }
 
-/// Scans the directory, records what it finds in batches, and feeds the new pending accounts.
-async fn scan_into(
-    dir: Arc<dyn Directory>,
-    store: &Store,
-    id: i64,
-    batch: usize,
-    tx: &mpsc::Sender<WorkItem>,
-    progress: &Arc<dyn Progress>,
-) -> Result<(), RunError> {
+/// How a scan ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    /// The directory gave the whole scope; the store has it all and says so.
+    Complete,
+    /// The run was told to stop (shutdown) before the end; the next run scans again.
+    Stopped,
+}
+
+/// Scans the directory and records what it finds in batches; once the directory has given the
+/// whole scope, marks the scan complete. Nothing is marked here.
+async fn record_scan(dir: Arc<dyn Directory>, store: &Store, id: i64, settings: &Settings) -> Result<Scan, RunError> {
+    let batch = settings.batch;
     let (scan_tx, mut scan_rx) = mpsc::channel(batch * 2);
     let scanner = tokio::spawn(async move { dir.scan(scan_tx).await });
     let mut buf = Vec::with_capacity(batch);
-    let mut stopped = false;
-    while !stopped && scan_rx.recv_many(&mut buf, batch).await > 0 {
+    while next_batch(&mut scan_rx, &mut buf, settings).await > 0 {
         let items = std::mem::take(&mut buf);
-        let fresh = store.run(move |s| s.insert_scanned(id, &items)).await?;
-        progress.add_work(fresh.len() as u64);
-        for item in fresh {
-            if tx.send(item).await.is_err() {
-                stopped = true;
-                break;
-            }
-        }
+        store.run(move |s| s.insert_scanned(id, &items)).await?;
     }
-    drop(scan_rx);
+    if settings.stopping() {
+        // Not awaited: a directory that stopped answering must not hold a shutdown up.
+        scanner.abort();
+        return Ok(Scan::Stopped);
+    }
     let scanned = scanner.await.map_err(|e| StoreError::Worker(e.to_string()))?;
-    if stopped {
-        return Ok(());
-    }
-    scanned.map_err(RunError::Unavailable)?;
+    scanned.map_err(RunError::Scan)?;
     store.run(move |s| s.set_scan_complete(id)).await?;
     tracing::info!(campaign_id = id, "scan complete");
-    Ok(())
+    Ok(Scan::Complete)
+}
+
+/// Up to `settings.batch` scanned items into `buf`; 0 at the scan's end or when the run is told
+/// to stop (a slow directory does not hold a shutdown up).
+async fn next_batch<T>(rx: &mut mpsc::Receiver<T>, buf: &mut Vec<T>, settings: &Settings) -> usize {
+    match &settings.stop {
+        Some(stop) => tokio::select! {
+            n = rx.recv_many(buf, settings.batch) => n,
+            () = stop.cancelled() => 0,
+        },
+        None => rx.recv_many(buf, settings.batch).await,
+    }
 }

@@ -15,6 +15,10 @@ use crate::store::StoreError;
 pub enum RunError {
     #[error("{0}; nothing is lost: run the same command again to resume")]
     Unavailable(DirectoryError),
+    /// The directory did not give the whole scope (a limit, an outage mid-scan): marking did not
+    /// start, so no account was marked in this run.
+    #[error("{0}\nNo account was marked: pwresetd marks only once it has read and recorded the whole scope.")]
+    Scan(DirectoryError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -78,6 +78,11 @@ pub enum Resent {
 #[async_trait]
 pub trait Resender: Send + Sync {
     async fn resend(&self, account: &AccountRecord) -> Result<Resent, String>;
+
+    /// Since when the mail server is down (the campaign page says so); `None` while it answers.
+    fn mail_server_down_since(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        None
+    }
 }
 
 /// A [`Resender`] for a helpdesk without a mailer (tests, tools): every resend is "not now".

@@ -42,6 +42,8 @@ use crate::config::resolve;
 /// max_attempts = 5               # [5] per message, transient failures only
 /// retry_initial = "2s"           # ["2s"] doubled after each failure ...
 /// retry_max = "5m"               # ["5m"] ... up to this
+/// server_failures = 3            # [3] server failures in a row (refused, reset, timeout, TLS,
+///                                #     AUTH) after which the server is down: sending stops
 /// # templates_dir = "/etc/pwresetd/templates"   # [built-in] overrides, file by file
 /// timezone = "Europe/Paris"      # ["UTC"] IANA name, for deadlines in mails
 /// default_language = "en"        # ["en"]
@@ -70,6 +72,7 @@ pub struct MailConfig {
     pub max_attempts: u32,
     pub retry_initial: String,
     pub retry_max: String,
+    pub server_failures: u32,
     pub templates_dir: Option<PathBuf>,
     pub timezone: String,
     pub default_language: String,
@@ -97,6 +100,7 @@ impl Default for MailConfig {
             max_attempts: 5,
             retry_initial: "2s".into(),
             retry_max: DEFAULT_RETRY_MAX.into(),
+            server_failures: 3,
             templates_dir: None,
             timezone: "UTC".into(),
             default_language: "en".into(),
@@ -117,6 +121,9 @@ pub struct MailSettings {
     pub max_connections: usize,
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// Server failures in a row (not replies about one message) after which the mail server is
+    /// down: sends stop retrying, a pass stops sending (at least 1).
+    pub server_failures: u32,
     pub templates_dir: Option<PathBuf>,
     pub timezone: chrono_tz::Tz,
     pub default_language: String,
@@ -187,12 +194,24 @@ impl MailConfig {
             max_connections: at_least_one("max_connections", self.max_connections)? as usize,
             timeout: duration("timeout", &self.timeout)?,
             retry: self.retry()?,
+            server_failures: self.server_failures()?,
             templates_dir: self.templates_dir(base_dir)?,
             timezone: self.timezone()?,
             default_language: self.default_language()?,
             organisation: self.organisation.trim().to_owned(),
             helpdesk: self.helpdesk.trim().to_owned(),
         })
+    }
+
+    fn server_failures(&self) -> Result<u32, MailConfigError> {
+        if self.server_failures == 0 {
+            return Err(MailConfigError::new(
+                "server_failures",
+                "must be at least 1: it is how many failures of the mail server in a row (refused, \
+                 reset, timed out) stop the sending; write 3 (the default) or remove the key",
+            ));
+        }
+        Ok(self.server_failures)
     }
 
     fn templates_dir(&self, base_dir: &Path) -> Result<Option<PathBuf>, MailConfigError> {

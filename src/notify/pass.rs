@@ -4,9 +4,14 @@
 //! Per mail: a fresh one-time link is issued, the intent (and the link's hash) is committed to
 //! the store, the mail is sent, then the result is recorded. A clean stop lets in-flight mails
 //! finish and record: nobody gets a duplicate. After a kill, only the mails in flight at that
-//! moment (left `sending`) are sent again on the next pass.
+//! moment (left `sending`) are sent again on the next pass. When the mail server is down or
+//! cannot be used, the pass starts no further mail, records those in flight as due again, and
+//! ends with [`PassError::Server`]: a mail never attempted was never recorded, so every unsent
+//! mail stays due and goes out once on a later pass. Progress goes to a [`Progress`] (the CLI's
+//! bar, or nothing); no terminal types here.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -14,12 +19,12 @@ use futures_util::stream::{self, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::MailSettings;
-use super::message::{self, Recipient};
-use super::templates::{Kind, Templates, Vars};
-use super::transport::{Mailer, SendError};
+pub use super::deliver::{One, Target, deliver};
+use super::templates::{Kind, Templates};
+use super::transport::Mailer;
 use crate::campaign::schedule::{self, Due};
 use crate::store::{Campaign, MailCandidate, MailOutcome, Store, StoreError};
-use crate::token::{self, Links};
+use crate::token::Links;
 
 /// Everything a pass needs besides the store.
 #[derive(Clone)]
@@ -44,9 +49,44 @@ pub struct PassSummary {
 pub enum PassError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The mail server cannot be used at all (TLS, authentication): stop, nothing is lost.
-    #[error("{0}; the mails not sent stay due and go out on the next pass")]
-    Unusable(String),
+    /// The mail server is down or cannot be used (TLS, authentication): the pass stopped, and
+    /// nothing is lost. `summary` is what it did before; `due` the mails it leaves due.
+    #[error(
+        "{last}; sending stopped with {due} mail(s) still due, none lost: they go out once the \
+         server takes mail again"
+    )]
+    Server {
+        /// `host:port`, or the spool directory.
+        server: String,
+        /// Why no mail goes through, naming the server and its last failure.
+        last: String,
+        summary: PassSummary,
+        due: u64,
+    },
+}
+
+/// Where a pass reports progress: the mails it found due, and those it has dealt with.
+pub trait Progress: Send + Sync {
+    /// `n` more mails are due.
+    fn add_work(&self, n: u64);
+    /// `n` mails were sent, or their failure recorded.
+    fn advance(&self, n: u64);
+}
+
+/// Progress that nobody watches.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn add_work(&self, _: u64) {}
+    fn advance(&self, _: u64) {}
+}
+
+/// How a pass is driven: its clock (tests drive days of reminders on tokio's paused time), its
+/// clean stop, and where it reports progress.
+pub struct Driver<'a> {
+    pub now: &'a (dyn Fn() -> DateTime<Utc> + Sync),
+    pub stop: Option<&'a CancellationToken>,
+    pub progress: &'a dyn Progress,
 }
 
 /// Sends every mail due now for `campaign`; stops early (cleanly) when `stop` is cancelled.
@@ -57,20 +97,24 @@ pub async fn run(
     reminders: &[Duration],
     links: &Links,
     stop: Option<&CancellationToken>,
+    progress: &dyn Progress,
 ) -> Result<PassSummary, PassError> {
-    run_at(&Utc::now, mail, store, campaign, reminders, links, stop).await
+    let driver = Driver {
+        now: &Utc::now,
+        stop,
+        progress,
+    };
+    run_at(mail, store, campaign, reminders, links, &driver).await
 }
 
-/// [`run`], with the schedule read against `now()` instead of the system clock: the seam through
-/// which tests drive days of reminders on tokio's paused time.
+/// [`run`], with the schedule read against `driver.now()` instead of the system clock.
 pub async fn run_at(
-    now: &(dyn Fn() -> DateTime<Utc> + Sync),
     mail: &Mail,
     store: &Store,
     campaign: &Campaign,
     reminders: &[Duration],
     links: &Links,
-    stop: Option<&CancellationToken>,
+    driver: &Driver<'_>,
 ) -> Result<PassSummary, PassError> {
     let pass = Pass {
         mail,
@@ -78,25 +122,25 @@ pub async fn run_at(
         campaign,
         reminders,
         links,
-        stop,
+        driver,
+        halted: AtomicBool::new(false),
     };
     let mut summary = PassSummary::default();
+    let mut stopped = None;
     let mut after = 0;
     let parallel = mail.settings.max_connections.max(1);
-    loop {
-        if stop.is_some_and(CancellationToken::is_cancelled) {
-            break;
-        }
+    while !pass.stopping() {
         let id = campaign.id;
         let batch = store.run(move |s| s.mail_candidates(id, after, 256)).await?;
         let Some(last) = batch.last() else { break };
         after = last.account_id;
-        let results: Vec<Result<One, StoreError>> = stream::iter(batch)
-            .map(|c| one(&pass, now(), c))
+        let jobs: Vec<Job> = batch.into_iter().filter_map(|c| pass.plan((driver.now)(), c)).collect();
+        driver.progress.add_work(jobs.len() as u64);
+        let results: Vec<Result<One, StoreError>> = stream::iter(jobs)
+            .map(|job| pass.send(job))
             .buffer_unordered(parallel)
             .collect()
             .await;
-        let mut unusable = None;
         for r in results {
             match r? {
                 One::Nothing => {}
@@ -104,14 +148,19 @@ pub async fn run_at(
                 One::Outcome(MailOutcome::Sent { .. }) => summary.sent += 1,
                 One::Outcome(MailOutcome::Failed { .. }) => summary.failed += 1,
                 One::Outcome(MailOutcome::Retry { .. }) => summary.retry += 1,
-                One::Unusable(why) => unusable = Some(why),
+                One::Unusable(why) => stopped = Some(why),
             }
         }
-        if let Some(why) = unusable {
-            return Err(PassError::Unusable(why));
-        }
     }
-    Ok(summary)
+    match stopped {
+        None => Ok(summary),
+        Some(last) => Err(PassError::Server {
+            server: mail.mailer.health().server().to_owned(),
+            last,
+            due: pass.count_due().await?,
+            summary,
+        }),
+    }
 }
 
 /// What one pass works with, for each of its mails.
@@ -121,196 +170,93 @@ struct Pass<'a> {
     campaign: &'a Campaign,
     reminders: &'a [Duration],
     links: &'a Links,
-    stop: Option<&'a CancellationToken>,
+    driver: &'a Driver<'a>,
+    /// Set when the mail server is down or unusable: no further mail is started.
+    halted: AtomicBool,
+}
+
+/// A mail due now: to whom, which, and under which row of the store.
+struct Job {
+    target: Target,
+    kind: Kind,
+    row: (&'static str, u32),
+    with_link: bool,
 }
 
 impl Pass<'_> {
     fn stopping(&self) -> bool {
-        self.stop.is_some_and(CancellationToken::is_cancelled)
+        self.halted.load(Ordering::Relaxed) || self.driver.stop.is_some_and(CancellationToken::is_cancelled)
     }
-}
 
-async fn one(pass: &Pass<'_>, now: DateTime<Utc>, c: MailCandidate) -> Result<One, StoreError> {
-    if pass.stopping() {
-        return Ok(One::Nothing);
-    }
-    let campaign = pass.campaign;
-    let deadline = c.deadline.unwrap_or(campaign.deadline);
-    // A mail whose result is unknown (killed) or that must be retried goes out again as what it
-    // was; otherwise the schedule decides.
-    let next: Option<(Kind, &'static str, u32, bool)> = match &c.unfinished {
-        Some((kind, step)) => match kind.as_str() {
-            "notice" => Some((Kind::Notice, "notice", *step, true)),
-            "reminder" => Some((Kind::Reminder, "reminder", *step, true)),
-            "resend" => Some((Kind::Notice, "resend", *step, true)),
-            "changed" => Some((Kind::Changed, "changed", *step, false)),
-            _ => None,
-        },
-        None => schedule::due(now, deadline, pass.reminders, c.sent).map(|due| match due {
-            Due::Notice => (Kind::Notice, "notice", 0, true),
-            Due::Reminder(n) => (Kind::Reminder, "reminder", n, true),
-        }),
-    };
-    let Some((kind, row, step, with_link)) = next else {
-        return Ok(One::Nothing);
-    };
-    if c.mail.iter().all(|m| m.trim().is_empty()) && c.no_address_recorded {
-        return Ok(One::Nothing);
-    }
-    let target = Target {
-        account_id: c.account_id,
-        login: c.login,
-        display_name: c.display_name.unwrap_or_default(),
-        language: c.language,
-        mail: c.mail,
-        reason: campaign.reason.clone(),
-        deadline,
-    };
-    let links = with_link.then_some(pass.links);
-    deliver(pass.mail, pass.store, &target, kind, (row, step), links).await
-}
-
-/// Who a mail is for.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub account_id: i64,
-    pub login: String,
-    pub display_name: String,
-    pub language: Option<String>,
-    pub mail: Vec<String>,
-    pub reason: String,
-    pub deadline: chrono::DateTime<Utc>,
-}
-
-impl Target {
-    pub fn from_record(a: &crate::store::AccountRecord) -> Target {
-        Target {
-            account_id: a.id,
-            login: a.login.clone().unwrap_or_default(),
-            display_name: a.display_name.clone().unwrap_or_default(),
-            language: a.language.clone(),
-            mail: a.mail.clone(),
-            reason: a.campaign_reason.clone(),
-            deadline: a.effective_deadline(),
+    /// The mail due now for `c`, if any.
+    fn plan(&self, now: DateTime<Utc>, c: MailCandidate) -> Option<Job> {
+        let campaign = self.campaign;
+        let deadline = c.deadline.unwrap_or(campaign.deadline);
+        // A mail whose result is unknown (killed) or that must be retried goes out again as
+        // what it was; otherwise the schedule decides.
+        let (kind, row, step, with_link) = match &c.unfinished {
+            Some((kind, step)) => match kind.as_str() {
+                "notice" => (Kind::Notice, "notice", *step, true),
+                "reminder" => (Kind::Reminder, "reminder", *step, true),
+                "resend" => (Kind::Notice, "resend", *step, true),
+                "changed" => (Kind::Changed, "changed", *step, false),
+                _ => return None,
+            },
+            None => match schedule::due(now, deadline, self.reminders, c.sent)? {
+                Due::Notice => (Kind::Notice, "notice", 0, true),
+                Due::Reminder(n) => (Kind::Reminder, "reminder", n, true),
+            },
+        };
+        if c.mail.iter().all(|m| m.trim().is_empty()) && c.no_address_recorded {
+            return None;
         }
-    }
-}
-
-/// The result of one delivery.
-pub enum One {
-    Nothing,
-    NoAddress,
-    Outcome(MailOutcome),
-    Unusable(String),
-}
-
-/// Renders and sends one mail of `kind` to `target`, recorded as (`row.0`, `row.1`) in the
-/// store; with `links`, a fresh one-time link goes with it. Intent before, result after.
-pub async fn deliver(
-    mail: &Mail,
-    store: &Store,
-    target: &Target,
-    kind: Kind,
-    row: (&'static str, u32),
-    links: Option<&Links>,
-) -> Result<One, StoreError> {
-    let now = Utc::now();
-    let account_id = target.account_id;
-    if target.mail.iter().all(|m| m.trim().is_empty()) {
-        store.run(move |s| s.record_no_address(account_id)).await?;
-        return Ok(One::NoAddress);
-    }
-    let link = match links.map(|p| token::issue().map(|t| (t, p))).transpose() {
-        Ok(link) => link,
-        Err(e) => return Ok(One::Unusable(format!("cannot draw a random token: {e}"))),
-    };
-    let vars = Vars {
-        display_name: target.display_name.clone(),
-        login: target.login.clone(),
-        reason: target.reason.clone(),
-        deadline: target.deadline,
-        link: link.as_ref().map(|(t, p)| p.url(t.token.expose())),
-        changed_at: (kind == Kind::Changed).then_some(now),
-        now,
-    };
-    let (kind_s, step) = row;
-    let built = match build(mail, target, kind, &vars) {
-        Ok(b) => b,
-        Err(why) => return unbuildable(store, target, row, why).await,
-    };
-    let token = link.map(|(t, p)| {
-        let ttl = chrono::Duration::from_std(p.ttl).unwrap_or(chrono::Duration::hours(72));
-        (t.hash, now + ttl)
-    });
-    let (to, tok) = (built.to.to_string(), token.clone());
-    let id = store
-        .run(move |s| {
-            s.begin_mail(
-                account_id,
-                kind_s,
-                step,
-                &to,
-                tok.as_ref().map(|(h, e)| (h.as_str(), *e)),
-            )
+        let target = Target {
+            account_id: c.account_id,
+            login: c.login,
+            display_name: c.display_name.unwrap_or_default(),
+            language: c.language,
+            mail: c.mail,
+            reason: campaign.reason.clone(),
+            deadline,
+        };
+        Some(Job {
+            target,
+            kind,
+            row: (row, step),
+            with_link,
         })
-        .await?;
-    let (outcome, unusable) = outcome_of(mail.mailer.send(&built.message).await);
-    let o = outcome.clone();
-    store
-        .run(move |s| s.finish_mail(id, &o, token.as_ref().map(|(h, _)| h.as_str())))
-        .await?;
-    Ok(match unusable {
-        Some(why) => One::Unusable(why),
-        None => One::Outcome(outcome),
-    })
-}
+    }
 
-/// Renders the template and builds the message; `Err` (in words) when that cannot be done.
-fn build(mail: &Mail, target: &Target, kind: Kind, vars: &Vars) -> Result<message::Built, String> {
-    let rendered = mail
-        .templates
-        .render(kind, target.language.as_deref(), vars)
-        .map_err(|e| e.to_string())?;
-    let recipient = Recipient {
-        display_name: &vars.display_name,
-        addresses: &target.mail,
-    };
-    message::build(&rendered, &recipient, &mail.settings).map_err(|e| e.to_string())
-}
+    /// Sends one planned mail, unless the pass is stopping: a mail not started is not recorded.
+    async fn send(&self, job: Job) -> Result<One, StoreError> {
+        if self.stopping() {
+            return Ok(One::Nothing);
+        }
+        let links = job.with_link.then_some(self.links);
+        let one = deliver(self.mail, self.store, &job.target, job.kind, job.row, links).await?;
+        if matches!(one, One::Unusable(_)) {
+            self.halted.store(true, Ordering::Relaxed);
+        }
+        self.driver.progress.advance(1);
+        Ok(one)
+    }
 
-/// A mail that cannot be built (a malformed address) fails for good, and is recorded so.
-async fn unbuildable(
-    store: &Store,
-    target: &Target,
-    (kind, step): (&'static str, u32),
-    why: String,
-) -> Result<One, StoreError> {
-    let (account_id, to) = (target.account_id, target.mail.first().cloned().unwrap_or_default());
-    let id = store
-        .run(move |s| s.begin_mail(account_id, kind, step, &to, None))
-        .await?;
-    let outcome = MailOutcome::Failed { reply: why };
-    let o = outcome.clone();
-    store.run(move |s| s.finish_mail(id, &o, None)).await?;
-    Ok(One::Outcome(outcome))
-}
-
-/// What a send's result means for the store, and whether the server cannot be used at all.
-fn outcome_of(sent: Result<super::Delivery, SendError>) -> (MailOutcome, Option<String>) {
-    match sent {
-        Ok(delivery) => (
-            MailOutcome::Sent {
-                message_id: delivery.message_id,
-            },
-            None,
-        ),
-        Err(SendError::Permanent { reply }) => (MailOutcome::Failed { reply }, None),
-        Err(SendError::Transient { attempts, last }) => (
-            MailOutcome::Retry {
-                error: format!("{attempts} attempts: {last}"),
-            },
-            None,
-        ),
-        Err(SendError::Unusable { reason }) => (MailOutcome::Retry { error: reason.clone() }, Some(reason)),
+    /// The mails still due now (with an address), after the pass stopped.
+    async fn count_due(&self) -> Result<u64, StoreError> {
+        let (mut due, mut after) = (0, 0);
+        loop {
+            let id = self.campaign.id;
+            let batch = self.store.run(move |s| s.mail_candidates(id, after, 256)).await?;
+            let Some(last) = batch.last() else {
+                return Ok(due);
+            };
+            after = last.account_id;
+            let now = (self.driver.now)();
+            due += batch
+                .into_iter()
+                .filter_map(|c| self.plan(now, c))
+                .filter(|job| job.target.mail.iter().any(|m| !m.trim().is_empty()))
+                .count() as u64;
+        }
     }
 }

@@ -25,6 +25,8 @@ use lettre::transport::smtp::response::Response;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 
+mod probe;
+
 use super::config::{SmtpSecurity, SmtpSettings};
 
 /// An idle session older than this is checked with a NOOP before reuse (servers close idle
@@ -33,11 +35,14 @@ const CHECK_AFTER: Duration = Duration::from_secs(10);
 /// ... and one older than this is closed instead.
 const CLOSE_AFTER: Duration = Duration::from_secs(60);
 
-/// Why one attempt failed, by what it means for the message.
+/// Why one attempt failed, by what it means for the message and the server.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Failure {
-    /// Worth another attempt later: network, timeout, 4xx.
+    /// A reply about this message worth another attempt later: 4xx to MAIL, RCPT or DATA.
     Transient(String),
+    /// The server did not answer (connection refused or reset, timeout, 4xx greeting): no
+    /// message can go through now; worth another attempt later, unless the server is down.
+    Server(String),
     /// This message is refused for good: 5xx to MAIL, RCPT or DATA.
     Permanent(String),
     /// No message can go through with these settings: TLS, STARTTLS missing, AUTH refused, 5xx
@@ -80,6 +85,15 @@ impl SmtpClient {
         }
     }
 
+    /// `host:port` (`[v6]:port`), as failures and the operator name the server.
+    pub(super) fn server(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
     /// Sends one message on an idle session, or a new one. A reused session that turns out to
     /// be dead (network error) is replaced once at once, without counting as an attempt.
     pub(super) async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<Response, Failure> {
@@ -117,9 +131,13 @@ impl SmtpClient {
                 Ok(response)
             }
             // lettre has already sent QUIT and marked the session broken: drop it.
-            Ok(Err(e)) => Err((classify_transaction(&e), Some(e))),
+            Ok(Err(e)) => Err((classify_transaction(&e, &self.server()), Some(e))),
             Err(_) => Err((
-                Failure::Transient(format!("no reply within {}", humantime::format_duration(self.timeout))),
+                Failure::Server(format!(
+                    "{}: no reply within {}",
+                    self.server(),
+                    humantime::format_duration(self.timeout)
+                )),
                 None,
             )),
         }
@@ -127,11 +145,11 @@ impl SmtpClient {
 
     /// TCP (TCP_NODELAY), TLS, greeting, EHLO, STARTTLS, AUTH, all within `timeout`.
     async fn connect(&self) -> Result<AsyncSmtpConnection, Failure> {
-        let server = format!("{}:{}", self.host, self.port);
+        let server = self.server();
         match timeout(self.timeout, self.open()).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(classify_connect(&e, &server)),
-            Err(_) => Err(Failure::Transient(format!(
+            Err(_) => Err(Failure::Server(format!(
                 "{server}: no session within {}",
                 humantime::format_duration(self.timeout)
             ))),
@@ -214,14 +232,14 @@ impl From<SmtpError> for OpenError {
     }
 }
 
-/// Opening a session: refusals of the server or the TLS peer concern every message.
+/// Opening a session: every failure concerns the server, not a message.
 fn classify_connect(e: &OpenError, server: &str) -> Failure {
     let e = match e {
-        OpenError::Tcp(e) => return Failure::Transient(format!("{server}: {e}")),
+        OpenError::Tcp(e) => return Failure::Server(format!("{server}: {e}")),
         OpenError::Auth(e) => {
             let why = e.status().map_or_else(|| e.to_string(), |code| reply(e, code));
             return if e.is_transient() {
-                Failure::Transient(format!("{server}: authentication: {why}"))
+                Failure::Server(format!("{server}: authentication: {why}"))
             } else {
                 Failure::Unusable(format!("{server}: authentication refused: {why}"))
             };
@@ -235,9 +253,9 @@ fn classify_connect(e: &OpenError, server: &str) -> Failure {
         Some(code) if e.is_permanent() => {
             Failure::Unusable(format!("{server} refused the session: {}", reply(e, code)))
         }
-        Some(code) => Failure::Transient(format!("{server}: {}", reply(e, code))),
+        Some(code) => Failure::Server(format!("{server}: {}", reply(e, code))),
         None if e.is_client() || e.is_tls() => Failure::Unusable(format!("{server}: {e}")),
-        None => Failure::Transient(format!("{server}: {e}")),
+        None => Failure::Server(format!("{server}: {e}")),
     }
 }
 
@@ -245,8 +263,9 @@ fn classify_connect(e: &OpenError, server: &str) -> Failure {
 /// (authentication or STARTTLS required), 534, 535, 538 (authentication).
 const SESSION_CODES: [&str; 4] = ["530", "534", "535", "538"];
 
-/// Sending one message on an open session.
-fn classify_transaction(e: &SmtpError) -> Failure {
+/// Sending one message on an open session: a reply concerns this message; a connection that
+/// dies under it concerns the server.
+fn classify_transaction(e: &SmtpError, server: &str) -> Failure {
     match e.status() {
         Some(code) if SESSION_CODES.contains(&code.to_string().as_str()) => {
             Failure::Unusable(format!("authentication required: {}", reply(e, code)))
@@ -255,7 +274,7 @@ fn classify_transaction(e: &SmtpError) -> Failure {
         Some(code) => Failure::Transient(reply(e, code)),
         // lettre's own refusals (no SMTPUTF8 or 8BITMIME for this message) are this message's.
         None if e.is_client() => Failure::Permanent(e.to_string()),
-        None => Failure::Transient(e.to_string()),
+        None => Failure::Server(format!("{server}: {e}")),
     }
 }
 

@@ -5,10 +5,15 @@
 //! are retried with exponential backoff up to `mail.max_attempts`; a 5xx reply to this message
 //! is [`SendError::Permanent`] at once; a server that cannot be used with our settings (TLS
 //! certificate not trusted, STARTTLS missing, authentication refused) is
-//! [`SendError::Unusable`] at once. Never logs message bodies: they hold one-time links.
+//! [`SendError::Unusable`] at once. Failures of the server rather than the message (see
+//! [`super::health`]) are counted across all sends: once `mail.server_failures` came in a row
+//! the server is down, and every send then fails at its next server failure (or at once, when it
+//! was waiting to retry) with [`SendError::ServerDown`] instead of retrying: an outage costs
+//! seconds, not `max_attempts` back-offs per message. Never logs message bodies: they hold
+//! one-time links.
 
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lettre::message::Message;
@@ -19,8 +24,10 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::config::{MailSettings, RetryPolicy, SmtpSecurity, SmtpSettings, TransportSettings};
+use super::health::ServerHealth;
 use super::message::message_id_of;
 use super::smtp::{Failure, SmtpClient};
+use super::spool::{self, SpoolState};
 
 /// Sends mail. One per process, shared (`Arc`) by every sender: the SMTP connection pool, the
 /// pacing and the concurrency bound are per `Mailer`.
@@ -30,6 +37,7 @@ pub struct Mailer {
     /// One permit per SMTP session in use (`mail.max_connections`).
     sessions: Semaphore,
     pacer: Option<Pacer>,
+    health: Arc<ServerHealth>,
 }
 
 enum Inner {
@@ -72,6 +80,14 @@ pub enum SendError {
     /// authentication refused): no message will go through; stop and tell the operator.
     #[error("the mail server cannot be used: {reason}")]
     Unusable { reason: String },
+    /// The server failed `failures` times in a row (refused, reset, timed out): it is down, and
+    /// nothing is sent until it answers again.
+    #[error("the mail server {server} does not answer ({failures} failures in a row; last: {last})")]
+    ServerDown {
+        server: String,
+        failures: u32,
+        last: String,
+    },
 }
 
 /// The mailer cannot be built from these settings.
@@ -85,9 +101,29 @@ pub enum MailerError {
     SpoolDir { path: PathBuf, message: String },
 }
 
+/// Why [`Mailer::probe`] found that no message could go out, by what the operator fixes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    /// No session: connection refused, no route, time-out.
+    #[error("{0}")]
+    Unreachable(String),
+    /// TLS failed (certificate not trusted, name mismatch) or STARTTLS is not offered.
+    #[error("{0}")]
+    Tls(String),
+    /// The server refused the credentials.
+    #[error("{0}")]
+    Auth(String),
+    /// The server refused the session (greeting or EHLO).
+    #[error("{0}")]
+    Refused(String),
+    /// The spool folder cannot take files.
+    #[error("{0}")]
+    Spool(String),
+}
+
 impl Mailer {
-    /// Builds the mailer; opens no connection (the first send does). The file transport creates
-    /// its spool directory.
+    /// Builds the mailer; opens no connection (the first send does). The file transport's spool
+    /// folder must take files or be creatable; the first message creates it.
     pub fn new(settings: &MailSettings) -> Result<Mailer, MailerError> {
         let inner = match &settings.transport {
             TransportSettings::Smtp(smtp) => {
@@ -101,14 +137,19 @@ impl Mailer {
                 }
             }
             TransportSettings::File { spool_dir } => {
-                std::fs::create_dir_all(spool_dir).map_err(|e| MailerError::SpoolDir {
+                // Checked, not created: the first message creates it (check-config changes nothing).
+                spool::check(spool_dir).map_err(|message| MailerError::SpoolDir {
                     path: spool_dir.clone(),
-                    message: e.to_string(),
+                    message,
                 })?;
                 Inner::File {
                     spool_dir: spool_dir.clone(),
                 }
             }
+        };
+        let server = match &inner {
+            Inner::Smtp { client, .. } => client.server(),
+            Inner::File { spool_dir } => spool_dir.display().to_string(),
         };
         let pacer = (settings.max_messages_per_second > 0).then(|| Pacer {
             interval: Duration::from_secs(1) / settings.max_messages_per_second,
@@ -119,7 +160,13 @@ impl Mailer {
             retry: settings.retry,
             sessions: Semaphore::new(settings.max_connections),
             pacer,
+            health: Arc::new(ServerHealth::new(server, settings.server_failures)),
         })
+    }
+
+    /// Whether the server answers, as the sends so far found out.
+    pub fn health(&self) -> &Arc<ServerHealth> {
+        &self.health
     }
 
     /// Where messages go, for humans: `smtps://mail.example.org:465` or `file /var/spool/…`.
@@ -136,11 +183,12 @@ impl Mailer {
         let to = recipients(message);
         let mut last = String::new();
         for attempt in 1..=self.retry.max_attempts {
-            if attempt > 1 {
-                tokio::time::sleep(self.retry.delay_after(attempt - 1)).await;
+            if attempt > 1 && !self.pause(attempt - 1).await {
+                return Err(self.server_down(&to, &message_id));
             }
             match self.attempt(message, &message_id).await {
                 Ok(destination) => {
+                    self.health.delivered();
                     tracing::info!(%to, %message_id, attempts = attempt, "mail delivered");
                     return Ok(Delivery {
                         message_id,
@@ -149,14 +197,24 @@ impl Mailer {
                     });
                 }
                 Err(Failure::Transient(why)) => {
+                    self.health.answered();
+                    tracing::debug!(%to, %message_id, attempt, error = %why, "mail attempt failed");
+                    last = why;
+                }
+                Err(Failure::Server(why)) => {
+                    if self.health.failed(&why) {
+                        return Err(self.server_down(&to, &message_id));
+                    }
                     tracing::debug!(%to, %message_id, attempt, error = %why, "mail attempt failed");
                     last = why;
                 }
                 Err(Failure::Permanent(reply)) => {
+                    self.health.answered();
                     tracing::info!(%to, %message_id, %reply, "mail refused");
                     return Err(SendError::Permanent { reply });
                 }
                 Err(Failure::Unusable(reason)) => {
+                    self.health.unusable(&reason);
                     tracing::info!(%to, %message_id, %reason, "mail server unusable");
                     return Err(SendError::Unusable { reason });
                 }
@@ -167,6 +225,52 @@ impl Mailer {
             attempts: self.retry.max_attempts,
             last,
         })
+    }
+
+    /// Waits out the back-off after failed attempt number `failed`; `false` when the server is
+    /// (or goes) down meanwhile: another attempt would only wait for the same failure.
+    async fn pause(&self, failed: u32) -> bool {
+        tokio::select! {
+            biased;
+            () = self.health.until_down() => false,
+            () = tokio::time::sleep(self.retry.delay_after(failed)) => true,
+        }
+    }
+
+    /// The error for a send given up because the server is down; the health logged the outage
+    /// once, so this message is not logged above debug.
+    fn server_down(&self, to: &str, message_id: &str) -> SendError {
+        let s = self.health.snapshot();
+        tracing::debug!(%to, %message_id, server = %s.server, "mail not sent: the mail server is down");
+        SendError::ServerDown {
+            server: s.server,
+            failures: s.failures_in_a_row,
+            last: s.last_failure.unwrap_or_default(),
+        }
+    }
+
+    /// Checks that messages could go out, sending none: SMTP opens one session (TCP, TLS, EHLO,
+    /// STARTTLS, AUTH as configured) and closes it with QUIT; the file transport checks its spool
+    /// folder. Says what was checked.
+    pub async fn probe(&self) -> Result<String, ProbeError> {
+        match &self.inner {
+            Inner::Smtp { client, url } => {
+                let steps = client.probe().await?;
+                Ok(format!("{url}: {steps}, QUIT; nothing sent"))
+            }
+            Inner::File { spool_dir } => match spool::check(spool_dir) {
+                Ok(SpoolState::Writable) => Ok(format!("spool folder {}: writable", spool_dir.display())),
+                Ok(SpoolState::Creatable { parent }) => Ok(format!(
+                    "spool folder {}: not there yet, created at the first mail ({} is writable)",
+                    spool_dir.display(),
+                    parent.display()
+                )),
+                Err(message) => Err(ProbeError::Spool(format!(
+                    "mail.spool_dir {}: {message}",
+                    spool_dir.display()
+                ))),
+            },
+        }
     }
 
     /// Closes pooled SMTP connections (QUIT). Sends after this fail.
@@ -195,10 +299,11 @@ impl Mailer {
                     reply: format!("{} {text}", response.code()),
                 })
             }
-            Inner::File { spool_dir } => write_spool(spool_dir, message_id, message.formatted())
+            Inner::File { spool_dir } => spool::write(spool_dir, message_id, message.formatted())
                 .await
                 .map(|path| Destination::File { path })
-                .map_err(|e| Failure::Transient(format!("writing to {}: {e}", spool_dir.display()))),
+                // A full or read-only disk fails every message alike: a failure of the "server".
+                .map_err(|e| Failure::Server(format!("writing to {}: {e}", spool_dir.display()))),
         }
     }
 }
@@ -252,38 +357,6 @@ fn tls_parameters(smtp: &SmtpSettings) -> Result<TlsParameters, MailerError> {
             .add_root_certificate(certificate);
     }
     builder.build_rustls().map_err(|e| MailerError::Tls(e.to_string()))
-}
-
-/// Writes `<spool_dir>/<UTC timestamp>-<message id>.eml` atomically (temp file, fsync, rename).
-async fn write_spool(spool_dir: &Path, message_id: &str, bytes: Vec<u8>) -> std::io::Result<PathBuf> {
-    let id: String = message_id
-        .trim_matches(['<', '>'])
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || ".-_@".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let name = format!("{}-{id}.eml", chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"));
-    let dir = spool_dir.to_owned();
-    tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let path = dir.join(&name);
-        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        let written = file.write_all(&bytes).and_then(|()| file.sync_all());
-        if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, &path)) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-        std::fs::File::open(&dir)?.sync_all()?;
-        Ok(path)
-    })
-    .await
-    .map_err(std::io::Error::other)?
 }
 
 fn recipients(message: &Message) -> String {

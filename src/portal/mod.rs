@@ -10,6 +10,8 @@
 //! router(state) -> axum::Router       every route, with the security headers and limits
 //! serve(state, listener, shutdown)    HTTP or HTTPS (portal.tls_*) until `shutdown` resolves,
 //!                                     then drains for up to 10 s
+//! serve_with(state, wrap, …)          the same with `wrap` around the router (the daemon's
+//!                                     request metrics)
 //! ChangeNotifier                      what the daemon implements with the mailer
 //! RecordingNotifier, LogNotifier      test double, stand-in
 //! ```
@@ -84,6 +86,16 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(state, std::convert::identity, listener, shutdown).await
+}
+
+/// [`serve`] with `wrap` applied to the router: the daemon counts requests with it.
+pub async fn serve_with(
+    state: PortalState,
+    wrap: impl FnOnce(Router) -> Router,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let handle = axum_server::Handle::<SocketAddr>::new();
     let trigger = handle.clone();
     tokio::spawn(async move {
@@ -91,7 +103,7 @@ pub async fn serve(
         trigger.graceful_shutdown(Some(DRAIN));
     });
     let tls = state.tls();
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = wrap(router(state)).into_make_service_with_connect_info::<SocketAddr>();
     let mut server = axum_server::Server::<SocketAddr>::from_listener(listener).handle(handle);
     server.http_builder().http1().header_read_timeout(HEADER_TIMEOUT);
     match tls {

@@ -99,6 +99,15 @@ impl Store {
         })
     }
 
+    /// The database's schema version and the newest this build knows (equal once opened).
+    pub fn schema_version(&self) -> Result<(i64, i64), StoreError> {
+        let version = self
+            .lock()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db("read schema version"))?;
+        Ok((version, schema::MIGRATIONS.len() as i64))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (transactions roll back).
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())

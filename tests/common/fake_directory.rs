@@ -4,7 +4,7 @@
 //! It fakes what orchestration needs and nothing more: accounts with their flag and password
 //! change time, a scope scan into the channel, reads, `locate`, mark and clear, and switches that
 //! make operations fail (the next N unavailable, the whole directory down, one DN refused for
-//! good). What a real flavour writes for a mark, or what its result codes mean, is tested against
+//! good, the scan stopped at a size limit). What a real flavour writes for a mark, or what its result codes mean, is tested against
 //! real servers only. Passwords and operator sign-in are refused (unwillingToPerform); group
 //! membership is not modelled (nobody is a member of anything).
 
@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pwresetd::directory::config::Flavor;
 use pwresetd::directory::{
-    Account, AccountDetails, BindCheck, Directory, DirectoryError, ExclusionReason, PasswordError, Presence, ScanItem,
-    Warning,
+    Account, AccountDetails, BindCheck, Directory, DirectoryError, ExclusionReason, LimitKind, PasswordError, Presence,
+    ScanItem, Warning,
 };
 use pwresetd::secret::Secret;
 use tokio::sync::mpsc;
@@ -49,6 +49,8 @@ struct State {
     down_after_marks: Option<u64>,
     stop_after_marks: Option<(u64, CancellationToken)>,
     refused: BTreeSet<String>,
+    /// The scan stops with a size limit after this many entries.
+    scan_limit: Option<usize>,
     latency: Duration,
     marks: BTreeMap<String, u32>,
     clears: BTreeMap<String, u32>,
@@ -161,6 +163,16 @@ impl FakeDirectory {
     /// Marking or clearing `dn` is refused for good (insufficient access rights).
     pub fn refuse(&self, dn: &str) {
         self.state().refused.insert(dn.to_owned());
+    }
+
+    /// The scan gives `n` entries, then stops at a size limit (as a stock slapd does at 500).
+    pub fn limit_scan_at(&self, n: usize) {
+        self.state().scan_limit = Some(n);
+    }
+
+    /// The administrator lifted the limit.
+    pub fn lift_scan_limit(&self) {
+        self.state().scan_limit = None;
     }
 
     /// How long each mark, clear and locate takes (in tokio time, so paused time skips it).
@@ -308,10 +320,21 @@ impl Directory for FakeDirectory {
                 })
                 .collect()
         };
-        for item in items {
+        let limit = self.state().scan_limit;
+        for (n, item) in items.into_iter().enumerate() {
             // An outage in the middle of a paged search breaks it off.
             if self.state().down {
                 return Err(unavailable("search"));
+            }
+            if limit == Some(n) {
+                return Err(DirectoryError::Limit {
+                    base: BASE.into(),
+                    account: "cn=fake".into(),
+                    kind: LimitKind::Size,
+                    rc: 4,
+                    text: String::new(),
+                    fix: "lift it".into(),
+                });
             }
             if sink.send(item).await.is_err() {
                 break;
@@ -322,6 +345,10 @@ impl Directory for FakeDirectory {
 
     async fn policy_warnings(&self, _: &BTreeSet<Option<String>>) -> Result<Vec<Warning>, DirectoryError> {
         Ok(Vec::new())
+    }
+
+    async fn write_warnings(&self, _: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
+        Ok(None)
     }
 
     async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError> {

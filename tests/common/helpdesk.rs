@@ -79,7 +79,7 @@ async fn add_operator_groups(f: &Fixture) -> String {
 
 /// A token, made as an administrator would: (the token, the operator's token file, the
 /// server's tokens file).
-fn create_token(f: &Fixture) -> (String, PathBuf, PathBuf) {
+pub fn create_token(f: &Fixture) -> (String, PathBuf, PathBuf) {
     let out = f.run(&["helpdesk", "token", "create", "--name", "ci"]);
     assert!(out.status.success(), "{}", text(&out));
     let printed = String::from_utf8_lossy(&out.stdout).to_string();

@@ -18,6 +18,7 @@ fn scripts() -> PathBuf {
 pub struct SmtpServer {
     dir: PathBuf,
     vars: HashMap<String, String>,
+    flags: Vec<String>,
 }
 
 impl SmtpServer {
@@ -42,6 +43,7 @@ impl SmtpServer {
         let mut server = SmtpServer {
             dir,
             vars: HashMap::new(),
+            flags: flags.clone(),
         };
         assert!(
             out.status.success(),
@@ -51,6 +53,39 @@ impl SmtpServer {
         );
         server.vars = super::read_env(&server.dir.join("env"));
         server
+    }
+
+    /// Stops the server as an outage would (SIGTERM, then its port is closed) and keeps what it
+    /// captured; [`SmtpServer::restart`] brings it back on the same port.
+    pub fn stop_for_now(&self) {
+        let pid = std::fs::read_to_string(self.dir.join("smtp.pid")).expect("smtp.pid");
+        let pid = pid.trim();
+        let status = Command::new("kill").args(["-TERM", pid]).status().expect("kill");
+        assert!(status.success(), "kill -TERM {pid}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(Instant::now() < deadline, "the capture server {pid} ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the stopped server again in the same directory, on the same port, with the same
+    /// flags; what it captured before stays in [`SmtpServer::messages`].
+    pub fn restart(&mut self) {
+        let port = self.port().to_string();
+        let out = Command::new(scripts().join("smtp-start"))
+            .arg(&self.dir)
+            .args(&self.flags)
+            .args(["--port", &port])
+            .output()
+            .expect("run scripts/smtp-start");
+        assert!(
+            out.status.success(),
+            "scripts/smtp-start (restart) failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.vars = super::read_env(&self.dir.join("env"));
     }
 
     pub fn var(&self, key: &str) -> &str {

@@ -54,7 +54,12 @@ impl Mailing {
         let now = || self.clock.now();
         for hour in hours {
             self.clock.until(hour).await;
-            pass::run_at(&now, &self.mail, &self.bed.store, &campaign, reminders, &links, None)
+            let driver = pass::Driver {
+                now: &now,
+                stop: None,
+                progress: &pass::Silent,
+            };
+            pass::run_at(&self.mail, &self.bed.store, &campaign, reminders, &links, &driver)
                 .await
                 .unwrap();
             note(&self.bed, &mut self.sent, hour);

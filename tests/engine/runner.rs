@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use pwresetd::campaign::state::AccountState::*;
-use pwresetd::directory::ExclusionReason;
+use pwresetd::directory::{DirectoryError, ExclusionReason};
 use pwresetd::engine::runner::{RunError, Settings};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -103,6 +103,49 @@ async fn an_outage_shorter_than_outage_wait_is_ridden_out() {
     assert_eq!(summary.done, 300, "{summary:?}");
     assert!(start.elapsed() >= Duration::from_secs(60), "waited for the directory");
     assert_eq!(bed.counts(), [(Marked, 300)].into());
+    each_marked_once(&bed, &bed.dir.flagged(), &BTreeSet::new());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scan_stopped_at_a_limit_marks_nothing_then_resumes_to_the_exact_result() {
+    let bed = Bed::with_people(300);
+    // "uid=early…" sorts first: it is among the entries the broken-off scan gave.
+    let prior = bed.dir.add("early", true);
+    bed.dir.limit_scan_at(100);
+
+    let err = bed.mark(&settings(8, 0)).await.unwrap_err();
+
+    assert!(matches!(err, RunError::Scan(DirectoryError::Limit { .. })), "{err}");
+    assert!(err.to_string().contains("No account was marked"), "{err}");
+    assert_eq!(bed.dir.marks(), 0, "nothing marked before the whole scope is read");
+    assert!(!bed.campaign().scan_complete);
+    // Recorded, not marked: the flag set before the campaign counts as marked, as always.
+    assert_eq!(bed.counts(), [(Pending, 99), (Marked, 1)].into());
+
+    bed.dir.lift_scan_limit();
+    let summary = bed.mark(&settings(8, 0)).await.unwrap();
+    assert_eq!((summary.done, summary.failed), (300, 0), "{summary:?}");
+    assert_eq!(bed.counts(), [(Marked, 301)].into());
+    each_marked_once(&bed, &bed.dir.flagged(), &BTreeSet::from([prior]));
+    assert!(bed.campaign().scan_complete);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_during_the_scan_marks_nothing_and_the_next_run_scans_again() {
+    let bed = Bed::with_people(300);
+    let stop = CancellationToken::new();
+    stop.cancel();
+
+    let summary = bed.mark(&stoppable(8, &stop)).await.unwrap();
+
+    assert_eq!(summary, Default::default());
+    assert_eq!(bed.dir.marks(), 0);
+    assert!(
+        !bed.campaign().scan_complete,
+        "an unfinished scan is not recorded as complete"
+    );
+    let resumed = bed.mark(&settings(8, 0)).await.unwrap();
+    assert_eq!(resumed.done, 300, "{resumed:?}");
     each_marked_once(&bed, &bed.dir.flagged(), &BTreeSet::new());
 }
 

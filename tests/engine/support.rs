@@ -30,19 +30,7 @@ impl Bed {
     pub fn new(dir: Arc<FakeDirectory>, deadline: DateTime<Utc>) -> Bed {
         let tmp = crate::common::artifacts::tempdir();
         let store = Store::open(&tmp.path().join("state.db")).unwrap();
-        let spec = CampaignSpec {
-            name: "c".into(),
-            reason: "Targeted intrusion".into(),
-            deadline,
-            scope: Scope {
-                flavor: "openldap".into(),
-                base_dn: BASE.into(),
-                user_filter: "(objectClass=inetOrgPerson)".into(),
-                exclude_filter: None,
-                login_attribute: "uid".into(),
-            },
-        };
-        let (campaign, _) = store.create_or_resume(&spec, "test").unwrap();
+        let (campaign, _) = store.create_or_resume(&spec("c", deadline), "test").unwrap();
         Bed {
             tmp,
             store,
@@ -54,6 +42,12 @@ impl Bed {
     /// `n` people, due in a week.
     pub fn with_people(n: usize) -> Bed {
         Bed::new(FakeDirectory::with_people(n), Utc::now() + chrono::Duration::days(7))
+    }
+
+    /// The parameters of campaign "c" (for a second campaign over the same scope).
+    pub fn spec(&self) -> CampaignSpec {
+        let c = self.campaign();
+        spec(&c.name, c.deadline)
     }
 
     /// The campaign as the store has it now.
@@ -192,4 +186,20 @@ impl Clock {
 
 fn span_hours(n: u32) -> Duration {
     Duration::from_secs(u64::from(n) * 3600)
+}
+
+/// A campaign `name` over the fake directory's whole scope, due `deadline`.
+fn spec(name: &str, deadline: DateTime<Utc>) -> CampaignSpec {
+    CampaignSpec {
+        name: name.into(),
+        reason: "Targeted intrusion".into(),
+        deadline,
+        scope: Scope {
+            flavor: "openldap".into(),
+            base_dn: BASE.into(),
+            user_filter: "(objectClass=inetOrgPerson)".into(),
+            exclude_filter: None,
+            login_attribute: "uid".into(),
+        },
+    }
 }

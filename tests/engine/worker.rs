@@ -9,6 +9,7 @@ use pwresetd::daemon::config::Config;
 use pwresetd::daemon::metrics::Metrics;
 use pwresetd::daemon::worker::{MailPass, Worker};
 use pwresetd::engine::lease::LeaseGuard;
+use pwresetd::engine::runner;
 use pwresetd::notify::pass::PassError;
 use pwresetd::store::{Campaign, Store};
 use tokio::sync::watch;
@@ -125,4 +126,38 @@ async fn a_stop_while_marking_leaves_the_rest_to_the_next_worker() {
     assert_eq!(bed.dir.marks(), 200, "the rest, each once");
     assert_eq!(bed.dir.flagged().len(), 200);
     assert_eq!(bed.campaign().state, CampaignState::Active);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_campaign_stuck_at_a_limit_does_not_hold_up_the_others() {
+    // "c" (worked first) has not read its scope yet; "d" is marked and active.
+    let bed = Bed::with_people(30);
+    let mut spec_d = pwresetd::store::CampaignSpec {
+        name: "d".into(),
+        ..bed.spec()
+    };
+    spec_d.reason = "second".into();
+    let (d, _) = bed.store.create_or_resume(&spec_d, "test").unwrap();
+    runner::mark(
+        bed.dir.clone(),
+        &bed.store,
+        &d,
+        &crate::support::settings(4, 0),
+        &runner::silent(),
+    )
+    .await
+    .unwrap();
+    bed.store.set_campaign_state(d.id, CampaignState::Active).unwrap();
+    let marks_before = bed.dir.marks();
+    bed.dir.limit_scan_at(5);
+
+    let (stop, task) = start(&bed, "[daemon]\nreconcile_interval = \"15m\"\n", None);
+    tokio::time::sleep(Duration::from_secs(20 * 60)).await;
+    stop.cancel();
+    task.await.unwrap();
+
+    // "d" was reconciled twice (at start and after 15 min) although "c" failed every time.
+    assert_eq!(bed.dir.locates(), 30 * 2);
+    assert_eq!(bed.dir.marks(), marks_before, "nothing of \"c\" was marked");
+    assert_eq!(bed.campaign().state, CampaignState::Marking);
 }

@@ -1,10 +1,14 @@
-//! `pwresetd campaign notify`: one pass over the notices and reminders due now.
+//! `pwresetd campaign notify`: one pass over the notices and reminders due now, with a progress
+//! bar on a terminal and a summary always. When the mail server is down, the pass stops, leaves
+//! every unsent mail due and the command exits 69 naming the server, its last answer and how
+//! many mails stay due.
 
 use std::process::ExitCode;
 
 use anyhow::anyhow;
 use tokio_util::sync::CancellationToken;
 
+use super::super::output::progress_bar;
 use super::super::{EX_UNAVAILABLE, EX_USAGE, Failure, open_store};
 use super::{find, lease};
 use crate::campaign::state::CampaignState;
@@ -44,12 +48,21 @@ pub(super) async fn notify(config: &Config, name: &str) -> Result<ExitCode, Fail
         })
     };
     let reminders = &config.campaign.reminders;
-    let result = pass::run(&mail, &store, &campaign, reminders, &config.portal.links(), Some(&stop)).await;
+    let bar = progress_bar("sending");
+    let links = config.portal.links();
+    let result = pass::run(&mail, &store, &campaign, reminders, &links, Some(&stop), &*bar).await;
+    bar.finish();
     watcher.abort();
     mail.mailer.shutdown().await;
-    let summary = match result {
-        Ok(s) => s,
-        Err(PassError::Unusable(why)) => return Err(Failure::new(EX_UNAVAILABLE, anyhow!("{why}"))),
+    let (summary, stopped) = match result {
+        Ok(s) => (s, None),
+        Err(PassError::Server { last, summary, due, .. }) => {
+            let why = format!(
+                "{last}; sending stopped, {due} mail(s) still due (none lost): run the same command \
+                 again once the server takes mail"
+            );
+            (summary, Some(why))
+        }
         Err(e) => return Err(Failure::from(anyhow::Error::new(e))),
     };
     println!(
@@ -60,5 +73,8 @@ pub(super) async fn notify(config: &Config, name: &str) -> Result<ExitCode, Fail
         summary.no_address,
         mail.mailer.describe()
     );
-    Ok(ExitCode::SUCCESS)
+    match stopped {
+        None => Ok(ExitCode::SUCCESS),
+        Some(why) => Err(Failure::new(EX_UNAVAILABLE, anyhow!("{why}"))),
+    }
 }

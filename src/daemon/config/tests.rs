@@ -222,3 +222,25 @@ fn campaign_and_portal_sections() {
         check(toml, &[], *expected);
     }
 }
+
+#[test]
+fn mail_backoff_keys_default_and_their_cap() {
+    let c = load_str(BASE, &[]).unwrap();
+    assert_eq!(c.daemon.mail_backoff, Duration::from_secs(30));
+    assert_eq!(c.daemon.mail_backoff_max, Duration::from_secs(600));
+    check(
+        &format!("{BASE}[daemon]\nmail_backoff = \"20m\"\n"),
+        &[],
+        Err(("daemon.mail_backoff", "longer than daemon.mail_backoff_max (10m)")),
+    );
+    check(
+        &format!("{BASE}[daemon]\nmail_backoff_max = \"0s\"\n"),
+        &[],
+        Err(("daemon.mail_backoff_max", "must be more than 0s")),
+    );
+    check(
+        &format!("{BASE}[daemon]\nmail_backoff = \"1s\"\nmail_backoff_max = \"1s\"\n"),
+        &[],
+        Ok(()),
+    );
+}

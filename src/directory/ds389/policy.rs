@@ -33,23 +33,23 @@ pub(super) async fn check(
         Err(e) => return Err(e),
     };
     let Some(e) = entries.first().filter(|e| e.first("passwordMustChange").is_some()) else {
-        return Ok(vec![Warning {
-            message: format!(
-                "the password policy {dn} ({governs}) is not readable by the service account, so pwresetd \
-                 cannot check that passwordMustChange is on (without it the mark restricts NOTHING) nor \
-                 compare its rules with [policy]; check it by hand, or let the service account read it"
-            ),
-        }]);
+        // Read rights missing: a check that could not be made, not a failure.
+        return Ok(vec![Warning::advisory(format!(
+            "the password policy {dn} ({governs}) is not readable by the service account, so pwresetd \
+             cannot check that passwordMustChange is on (without it the mark restricts NOTHING) nor \
+             compare its rules with [policy]; check it by hand, or let the service account read it"
+        ))]);
     };
     let on = |a| e.first(a).is_some_and(|v| v.eq_ignore_ascii_case("on"));
-    let mut warnings = Vec::new();
+    let mut messages = Vec::new();
     if !on("passwordMustChange") {
-        warnings.push(format!(
+        messages.push(Warning::blocking(format!(
             "the password policy {dn} ({governs}) has passwordMustChange off, so the mark \
              (passwordExpirationTime {MARK}) restricts NOTHING: users can keep the old password; set \
              passwordMustChange: on"
-        ));
+        )));
     }
+    let mut warnings = Vec::new();
     if !on("passwordChange") {
         warnings.push(format!(
             "the password policy {dn} ({governs}) has passwordChange off: users cannot change their \
@@ -63,7 +63,7 @@ pub(super) async fn check(
              and marks such an account again; set passwordTrackUpdateTime: on"
         ));
     }
-    let mut messages: Vec<Warning> = warnings.into_iter().map(|message| Warning { message }).collect();
+    messages.extend(warnings.into_iter().map(Warning::advisory));
     if on("passwordCheckSyntax") {
         let num = |a| e.first(a).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
         let rules = DirectoryRules {

@@ -59,7 +59,8 @@ pub(super) async fn campaign(
         })
         .collect();
     let (f, cookie) = frame(&state, &headers, Some(&operator));
-    let page = minijinja::context! { progress => progress, lists => lists };
+    let mail_down_since = state.resender().mail_server_down_since();
+    let page = minijinja::context! { progress => progress, lists => lists, mail_down_since => mail_down_since };
     send(
         state
             .pages()

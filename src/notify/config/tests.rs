@@ -103,6 +103,11 @@ fn validate_table() {
     check("reply_to = \"@\"", Err("mail.reply_to:"));
     check("max_connections = 0", Err("mail.max_connections: must be at least 1"));
     check("max_attempts = 0", Err("mail.max_attempts: must be at least 1"));
+    check(
+        "server_failures = 0",
+        Err("mail.server_failures: must be at least 1: it is how many failures"),
+    );
+    check("server_failures = 1", Ok(()));
     check("timeout = \"soon\"", Err("mail.timeout: \"soon\" is not a duration"));
     check(
         "retry_initial = \"10m\"",
@@ -126,6 +131,7 @@ fn defaults() {
     }
     assert_eq!(s.from.to_string(), "pwresetd <pwresetd@localhost>");
     assert_eq!(s.max_connections, 4);
+    assert_eq!(s.server_failures, 3);
     assert_eq!(s.timeout, Duration::from_secs(30));
     assert_eq!(
         s.retry,

@@ -1,0 +1,222 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_pwresetd_global_optspecs
+    string join \n config= log-format= h/help V/version
+end
+
+function __fish_pwresetd_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_pwresetd_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_pwresetd_using_subcommand
+    set -l cmd (__fish_pwresetd_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c pwresetd -n "__fish_pwresetd_needs_command" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_needs_command" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_needs_command" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_needs_command" -s V -l version -d 'Print version'
+complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "check-config" -d 'Preflight: check the configuration, the files `serve` loads, the directory (bind, the whole scope, policies) and the mail server; one line per check, or `--json`'
+complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "serve" -d 'Run the service: campaign worker, mails, portal, metrics (under systemd: Type=notify)'
+complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "campaign" -d 'Plan, start, inspect and revert campaigns'
+complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "account" -d 'Show what the directory and the store say about one account'
+complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "mail" -d 'Send a sample mail to check the mail settings and the templates'
+complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "policy" -d 'Check a candidate password against the policy (read from stdin), or show the rules'
+complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "helpdesk" -d 'The helpdesk API from an operator\'s workstation; `helpdesk token create` for API tokens'
+complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "breach-index" -d 'Build the breached-password index from a Have I Been Pwned SHA-1 file'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand check-config" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand check-config" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand check-config" -l json -d 'Print the checks as a JSON array of {check, status, message, fix}'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand check-config" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand serve" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand serve" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert" -f -a "plan" -d 'Dry run: count and sample the accounts in scope; writes nothing anywhere'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert" -f -a "start" -d 'Record a campaign and mark every account in scope (resumes a campaign of the same name)'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert" -f -a "status" -d 'Counts per account state'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert" -f -a "notify" -d 'Send the notices and reminders due now, then exit (the daemon does this on its own; this suits a timer or a one-off run)'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert" -f -a "list" -d 'All campaigns in the store'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert" -f -a "revert" -d 'Clear the flag on accounts this campaign marked (not those flagged before it, nor those that completed). Resumable'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from plan" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from plan" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from plan" -l json
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from plan" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from start" -l name -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from start" -l reason -d 'Why users must change their password (shown in notices). Required for a new campaign' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from start" -l deadline -d 'When every account must have changed, RFC 3339 (e.g. 2026-12-04T17:00:00Z)' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from start" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from start" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from start" -l yes -d 'Do not ask for confirmation'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from start" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from status" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from status" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from status" -l json
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from notify" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from notify" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from notify" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from list" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from list" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from list" -l json
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from revert" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from revert" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from revert" -l yes -d 'Do not ask for confirmation'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from revert" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand account" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand account" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand account" -l json
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand account" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand mail; and not __fish_seen_subcommand_from test" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand mail; and not __fish_seen_subcommand_from test" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand mail; and not __fish_seen_subcommand_from test" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand mail; and not __fish_seen_subcommand_from test" -f -a "test" -d 'Render one template with sample values and send it'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand mail; and __fish_seen_subcommand_from test" -l to -d 'Where to send the sample mail' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand mail; and __fish_seen_subcommand_from test" -l template -d 'Which mail to send' -r -f -a "notice\t''
+reminder\t''
+changed\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand mail; and __fish_seen_subcommand_from test" -l language -d 'Language, as an account\'s preferredLanguage would say it (e.g. fr or fr-CA); default: mail.default_language' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand mail; and __fish_seen_subcommand_from test" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand mail; and __fish_seen_subcommand_from test" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand mail; and __fish_seen_subcommand_from test" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and not __fish_seen_subcommand_from check show" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and not __fish_seen_subcommand_from check show" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and not __fish_seen_subcommand_from check show" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and not __fish_seen_subcommand_from check show" -f -a "check" -d 'Check a password, read from the first line of standard input, against the policy'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and not __fish_seen_subcommand_from check show" -f -a "show" -d 'Show the rules in force, as a form would before the user types'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from check" -l login -d 'The account\'s login (also looked up in the directory when one is configured)' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from check" -l given-name -d 'Given name; overrides the directory\'s' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from check" -l surname -d 'Surname; overrides the directory\'s' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from check" -l display-name -d 'Display name; overrides the directory\'s' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from check" -l mail -d 'Mail address (repeatable); replaces the directory\'s' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from check" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from check" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from check" -l with-current -d 'Read the current password from the second line of standard input and refuse it'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from check" -l json -d 'Print the verdict as JSON: {"accepted": bool, "violations": [{"rule", "message"}]}'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from show" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from show" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from show" -l json -d 'Print the rules as JSON: [{"rule", "text"}]'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -l token-file -d 'A file holding the API token (NAME.SECRET) on its first line' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -l ca-file -d 'CA certificates (PEM) to trust for an https URL, instead of the system\'s' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -f -a "account" -d 'Show everything about one account (directory, campaigns, mails, history, audit)'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -f -a "search" -d 'Find accounts by login, display name or mail address'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -f -a "resend" -d 'Send the account a new one-time link now'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -f -a "exempt" -d 'Take the account out of the campaign (clears its flag unless it was set before)'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -f -a "extend" -d 'Give the account a later deadline (RFC 3339, e.g. 2027-01-15T17:00:00Z)'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -f -a "mark" -d 'Put the account back in the campaign and set its flag'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -f -a "token" -d 'Manage API tokens'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from account" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from account" -l token-file -d 'A file holding the API token (NAME.SECRET) on its first line' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from account" -l ca-file -d 'CA certificates (PEM) to trust for an https URL, instead of the system\'s' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from account" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from account" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from account" -l json
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from account" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from search" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from search" -l token-file -d 'A file holding the API token (NAME.SECRET) on its first line' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from search" -l ca-file -d 'CA certificates (PEM) to trust for an https URL, instead of the system\'s' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from search" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from search" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from search" -l json
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from search" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from resend" -l campaign -d 'The campaign (needed only when the account is in several open campaigns)' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from resend" -l reason -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from resend" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from resend" -l token-file -d 'A file holding the API token (NAME.SECRET) on its first line' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from resend" -l ca-file -d 'CA certificates (PEM) to trust for an https URL, instead of the system\'s' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from resend" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from resend" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from resend" -l json -d 'Print the server\'s JSON answer'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from resend" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from exempt" -l campaign -d 'The campaign (needed only when the account is in several open campaigns)' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from exempt" -l reason -d 'Why (recorded in the audit trail)' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from exempt" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from exempt" -l token-file -d 'A file holding the API token (NAME.SECRET) on its first line' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from exempt" -l ca-file -d 'CA certificates (PEM) to trust for an https URL, instead of the system\'s' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from exempt" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from exempt" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from exempt" -l json -d 'Print the server\'s JSON answer'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from exempt" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from extend" -l campaign -d 'The campaign (needed only when the account is in several open campaigns)' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from extend" -l deadline -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from extend" -l reason -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from extend" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from extend" -l token-file -d 'A file holding the API token (NAME.SECRET) on its first line' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from extend" -l ca-file -d 'CA certificates (PEM) to trust for an https URL, instead of the system\'s' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from extend" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from extend" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from extend" -l json -d 'Print the server\'s JSON answer'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from extend" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from mark" -l campaign -d 'The campaign (needed only when the account is in several open campaigns)' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from mark" -l reason -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from mark" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from mark" -l token-file -d 'A file holding the API token (NAME.SECRET) on its first line' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from mark" -l ca-file -d 'CA certificates (PEM) to trust for an https URL, instead of the system\'s' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from mark" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from mark" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from mark" -l json -d 'Print the server\'s JSON answer'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from mark" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from token" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from token" -l token-file -d 'A file holding the API token (NAME.SECRET) on its first line' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from token" -l ca-file -d 'CA certificates (PEM) to trust for an https URL, instead of the system\'s' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from token" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from token" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from token" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from token" -f -a "create" -d 'Make a new token: prints it once, and the line to add to helpdesk.api_tokens_file'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand breach-index; and not __fish_seen_subcommand_from build" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand breach-index; and not __fish_seen_subcommand_from build" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand breach-index; and not __fish_seen_subcommand_from build" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand breach-index; and not __fish_seen_subcommand_from build" -f -a "build" -d 'Build an index from a Pwned Passwords SHA-1 file (`HASH:COUNT` lines, any order)'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand breach-index; and __fish_seen_subcommand_from build" -l input -d 'The Pwned Passwords SHA-1 file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand breach-index; and __fish_seen_subcommand_from build" -l output -d 'Where to write the index (replaced atomically; temporary files go beside it)' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand breach-index; and __fish_seen_subcommand_from build" -l run-entries -d 'Hashes per in-memory sorted run (24 bytes each); lower it on small machines' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand breach-index; and __fish_seen_subcommand_from build" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand breach-index; and __fish_seen_subcommand_from build" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand breach-index; and __fish_seen_subcommand_from build" -s h -l help -d 'Print help'

@@ -1,0 +1,170 @@
+//! One mail: render it, commit the intent (and the new link's hash) to the store, send it,
+//! record the result. Used by a pass ([`super::pass`]) for due notices and reminders, and by
+//! the daemon for a new link on demand and the "changed" confirmation.
+//!
+//! Must not decide who is due for what (the pass and `campaign::schedule` do) nor retry (the
+//! [`super::Mailer`] does).
+
+use chrono::Utc;
+
+use super::message::{self, Recipient};
+use super::pass::Mail;
+use super::templates::{Kind, Vars};
+use super::transport::SendError;
+use crate::store::{MailOutcome, Store, StoreError};
+use crate::token::{self, Links};
+
+/// Who a mail is for.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub account_id: i64,
+    pub login: String,
+    pub display_name: String,
+    pub language: Option<String>,
+    pub mail: Vec<String>,
+    pub reason: String,
+    pub deadline: chrono::DateTime<Utc>,
+}
+
+impl Target {
+    pub fn from_record(a: &crate::store::AccountRecord) -> Target {
+        Target {
+            account_id: a.id,
+            login: a.login.clone().unwrap_or_default(),
+            display_name: a.display_name.clone().unwrap_or_default(),
+            language: a.language.clone(),
+            mail: a.mail.clone(),
+            reason: a.campaign_reason.clone(),
+            deadline: a.effective_deadline(),
+        }
+    }
+}
+
+/// The result of one delivery.
+pub enum One {
+    Nothing,
+    NoAddress,
+    Outcome(MailOutcome),
+    /// Not sent, and no mail can be now: the mail server is down or cannot be used (its last
+    /// failure), or no link can be drawn. Recorded as due again.
+    Unusable(String),
+}
+
+/// Renders and sends one mail of `kind` to `target`, recorded as (`row.0`, `row.1`) in the
+/// store; with `links`, a fresh one-time link goes with it. Intent before, result after.
+pub async fn deliver(
+    mail: &Mail,
+    store: &Store,
+    target: &Target,
+    kind: Kind,
+    row: (&'static str, u32),
+    links: Option<&Links>,
+) -> Result<One, StoreError> {
+    let now = Utc::now();
+    let account_id = target.account_id;
+    if target.mail.iter().all(|m| m.trim().is_empty()) {
+        store.run(move |s| s.record_no_address(account_id)).await?;
+        return Ok(One::NoAddress);
+    }
+    let link = match links.map(|p| token::issue().map(|t| (t, p))).transpose() {
+        Ok(link) => link,
+        Err(e) => return Ok(One::Unusable(format!("cannot draw a random token: {e}"))),
+    };
+    let vars = Vars {
+        display_name: target.display_name.clone(),
+        login: target.login.clone(),
+        reason: target.reason.clone(),
+        deadline: target.deadline,
+        link: link.as_ref().map(|(t, p)| p.url(t.token.expose())),
+        changed_at: (kind == Kind::Changed).then_some(now),
+        now,
+    };
+    let (kind_s, step) = row;
+    let built = match build(mail, target, kind, &vars) {
+        Ok(b) => b,
+        Err(why) => return unbuildable(store, target, row, why).await,
+    };
+    let token = link.map(|(t, p)| {
+        let ttl = chrono::Duration::from_std(p.ttl).unwrap_or(chrono::Duration::hours(72));
+        (t.hash, now + ttl)
+    });
+    let (to, tok) = (built.to.to_string(), token.clone());
+    let id = store
+        .run(move |s| {
+            s.begin_mail(
+                account_id,
+                kind_s,
+                step,
+                &to,
+                tok.as_ref().map(|(h, e)| (h.as_str(), *e)),
+            )
+        })
+        .await?;
+    let (outcome, unusable) = outcome_of(mail.mailer.send(&built.message).await);
+    let o = outcome.clone();
+    store
+        .run(move |s| s.finish_mail(id, &o, token.as_ref().map(|(h, _)| h.as_str())))
+        .await?;
+    Ok(match unusable {
+        Some(why) => One::Unusable(why),
+        None => One::Outcome(outcome),
+    })
+}
+
+/// Renders the template and builds the message; `Err` (in words) when that cannot be done.
+fn build(mail: &Mail, target: &Target, kind: Kind, vars: &Vars) -> Result<message::Built, String> {
+    let rendered = mail
+        .templates
+        .render(kind, target.language.as_deref(), vars)
+        .map_err(|e| e.to_string())?;
+    let recipient = Recipient {
+        display_name: &vars.display_name,
+        addresses: &target.mail,
+    };
+    message::build(&rendered, &recipient, &mail.settings).map_err(|e| e.to_string())
+}
+
+/// A mail that cannot be built (a malformed address) fails for good, and is recorded so.
+async fn unbuildable(
+    store: &Store,
+    target: &Target,
+    (kind, step): (&'static str, u32),
+    why: String,
+) -> Result<One, StoreError> {
+    let (account_id, to) = (target.account_id, target.mail.first().cloned().unwrap_or_default());
+    let id = store
+        .run(move |s| s.begin_mail(account_id, kind, step, &to, None))
+        .await?;
+    let outcome = MailOutcome::Failed { reply: why };
+    let o = outcome.clone();
+    store.run(move |s| s.finish_mail(id, &o, None)).await?;
+    Ok(One::Outcome(outcome))
+}
+
+/// What a send's result means for the store, and, when no mail can go through now, why (naming
+/// the server and its last failure).
+fn outcome_of(sent: Result<super::Delivery, SendError>) -> (MailOutcome, Option<String>) {
+    match sent {
+        Ok(delivery) => (
+            MailOutcome::Sent {
+                message_id: delivery.message_id,
+            },
+            None,
+        ),
+        Err(SendError::Permanent { reply }) => (MailOutcome::Failed { reply }, None),
+        Err(SendError::Transient { attempts, last }) => (
+            MailOutcome::Retry {
+                error: format!("{attempts} attempts: {last}"),
+            },
+            None,
+        ),
+        Err(SendError::Unusable { reason }) => {
+            let why = SendError::Unusable { reason: reason.clone() }.to_string();
+            (MailOutcome::Retry { error: reason }, Some(why))
+        }
+        Err(SendError::ServerDown { server, failures, last }) => {
+            let why = format!("mail server {server}: no answer, {failures} failures in a row; last: {last}");
+            (MailOutcome::Retry { error: why.clone() }, Some(why))
+        }
+    }
+}
