@@ -150,7 +150,7 @@ async fn accept_loop(listener: TcpListener, upstream: String, fault: watch::Rece
 /// Closes with RST (linger 0) rather than FIN: what a crashed server or a middlebox sends.
 fn reset(stream: TcpStream, stats: &Stats) {
     stats.resets.fetch_add(1, Ordering::Relaxed);
-    let _ = stream.set_linger(Some(Duration::ZERO));
+    let _ = stream.set_zero_linger();
     drop(stream);
 }
 
@@ -178,8 +178,8 @@ async fn connection(mut client: TcpStream, mut server: TcpStream, fault: watch::
     };
     if end == End::Reset {
         stats.resets.fetch_add(1, Ordering::Relaxed);
-        let _ = client.set_linger(Some(Duration::ZERO));
-        let _ = server.set_linger(Some(Duration::ZERO));
+        let _ = client.set_zero_linger();
+        let _ = server.set_zero_linger();
     }
 }
 
