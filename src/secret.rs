@@ -1,18 +1,22 @@
 //! Secret values (bind passwords, SMTP passwords, user passwords in flight).
 //!
 //! A [`Secret`] never shows its content through `Debug` or `Display`, so it cannot end up in a log
-//! line or an error message by accident. Reading the value is explicit: [`Secret::expose`].
+//! line or an error message by accident. Reading the value is explicit: [`Secret::expose`]. Its
+//! memory is overwritten with zeros when it is dropped, so a freed secret does not linger in the
+//! heap for a core dump or a later bug to find (copies a library makes of it are out of reach).
 
 use std::fmt;
 use std::path::Path;
 
-/// A secret string with a redacted `Debug`.
+use zeroize::Zeroizing;
+
+/// A secret string with a redacted `Debug`, zeroised on drop.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(Zeroizing<String>);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        Secret(Zeroizing::new(value.into()))
     }
 
     /// The secret itself; call it only where the value is sent to its one consumer.
@@ -22,12 +26,12 @@ impl Secret {
 
     /// Reads a secret file: one value, a trailing newline (LF or CRLF) removed.
     pub fn from_file(path: &Path) -> std::io::Result<Secret> {
-        let raw = std::fs::read_to_string(path)?;
+        let raw = Zeroizing::new(std::fs::read_to_string(path)?);
         let trimmed = raw
             .strip_suffix("\r\n")
             .or_else(|| raw.strip_suffix('\n'))
             .unwrap_or(&raw);
-        Ok(Secret(trimmed.to_owned()))
+        Ok(Secret::new(trimmed))
     }
 }
 

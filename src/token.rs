@@ -22,14 +22,12 @@ pub struct Issued {
 
 /// Generates a token from the operating system's CSPRNG.
 pub fn issue() -> Result<Issued, std::io::Error> {
-    let mut bytes = [0u8; 32];
-    OsRng.try_fill_bytes(&mut bytes).map_err(std::io::Error::other)?;
-    let token = URL_SAFE_NO_PAD.encode(bytes);
-    let hash = hash(&token);
-    Ok(Issued {
-        token: Secret::new(token),
-        hash,
-    })
+    // The raw bytes are as secret as the token: zeroised once encoded.
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    OsRng.try_fill_bytes(bytes.as_mut()).map_err(std::io::Error::other)?;
+    let token = Secret::new(URL_SAFE_NO_PAD.encode(bytes.as_ref()));
+    let hash = hash(token.expose());
+    Ok(Issued { token, hash })
 }
 
 /// The stored form of a token: lowercase hex SHA-256 of its text.

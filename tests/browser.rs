@@ -50,8 +50,8 @@ async fn the_form_lists_the_rules_styled_on_a_phone_screen(browser: &Client) {
 
 /// The page lists what is wrong.
 async fn a_weak_password_is_refused_with_what_is_wrong(browser: &Client) {
-    type_into(browser, "new_password", "jane12345").await;
-    type_into(browser, "confirm_password", "jane12345").await;
+    type_into(browser, "new_password", common::artifacts::TYPED_WEAK).await;
+    type_into(browser, "confirm_password", common::artifacts::TYPED_WEAK).await;
     click(browser, "button[type=submit]").await;
     let errors = browser.wait().for_element(Locator::Css(".errors")).await.unwrap();
     let text = errors.text().await.unwrap();

@@ -306,7 +306,7 @@ impl PrivateSlapd {
     }
 
     fn start(users: usize) -> PrivateSlapd {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = common::artifacts::tempdir();
         let ports = (free_port(), free_port());
         let mut s = PrivateSlapd {
             dir,
@@ -410,6 +410,7 @@ fn start_a_slow_campaign_and_kill_it(config: &Path) {
         ])
         .args(["--deadline", "2099-01-01T00:00:00Z", "--yes"])
         .stdout(std::process::Stdio::null())
+        .stderr(common::artifacts::stderr_file("campaign-start"))
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(2));
@@ -420,7 +421,7 @@ fn start_a_slow_campaign_and_kill_it(config: &Path) {
 #[tokio::test(flavor = "multi_thread")]
 async fn directory_outage_makes_it_unready_then_it_recovers_and_finishes_marking() {
     let slapd = PrivateSlapd::start(60);
-    let work = tempfile::tempdir().unwrap();
+    let work = common::artifacts::tempdir();
     let (admin, portal) = (free_port(), free_port());
     let config = outage_config(&slapd, work.path(), admin, portal);
     start_a_slow_campaign_and_kill_it(&config);

@@ -166,7 +166,7 @@ async fn unavailable_directory_exits_69_naming_url_and_answer() {
     set(&f, "url", &format!("\"{}\"", s.url()));
     set(&f, "ca_file", &format!("\"{}\"", s.get("LDAP_CA_FILE")));
     let wrong = f.dir.path().join("wrong-password");
-    std::fs::write(&wrong, "not-the-password\n").unwrap();
+    std::fs::write(&wrong, format!("{}\n", common::artifacts::NOT_THE_PASSWORD)).unwrap();
     set(&f, "bind_password_file", &format!("\"{}\"", wrong.display()));
     assert_exit(
         &f.run(&["check-config"]),

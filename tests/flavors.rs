@@ -56,8 +56,8 @@ flavour_tests!(
 
 const DEADLINE: &str = "2099-12-04T17:00:00Z";
 /// Shares no three letters in a row with the test users' names (389-DS refuses those).
-const NEW: &str = "Zebra-Yak-7-Quasar";
-const NEW2: &str = "Quiet7-Harbor-Lynx-42";
+const NEW: &str = common::artifacts::FLAVOR_NEW;
+const NEW2: &str = common::artifacts::FLAVOR_NEW2;
 /// Too short for every test server's own rules (AD 7, 389 8, slapd 8).
 const WEAK: &str = "Ab1-x";
 
@@ -537,7 +537,7 @@ async fn killed_campaign_resumes(kind: Kind) {
             "--yes",
         ])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(common::artifacts::stderr_file("campaign-start"))
         .spawn()
         .unwrap();
     let started = Instant::now();
@@ -650,10 +650,14 @@ async fn the_current_password_flow_refuses_in_plain_words_and_keeps_history(
     let dn = case.dn("cur");
     assert_eq!(d.check_password(&dn, &old).await.unwrap(), BindCheck::MustChange);
     assert_eq!(
-        d.check_password(&dn, &Secret::new("Wrong-9-Pass")).await.unwrap(),
+        d.check_password(&dn, &Secret::new(common::artifacts::FLAVOR_WRONG))
+            .await
+            .unwrap(),
         BindCheck::Refused
     );
-    let wrong = d.change_password_as_user(&dn, &Secret::new("Wrong-9-Pass"), &new).await;
+    let wrong = d
+        .change_password_as_user(&dn, &Secret::new(common::artifacts::FLAVOR_WRONG), &new)
+        .await;
     assert!(matches!(wrong, Err(PasswordError::WrongCurrentPassword)), "{wrong:?}");
     match d.change_password_as_user(&dn, &old, &Secret::new(WEAK)).await {
         Err(PasswordError::Refused { message, detail }) => {
@@ -868,6 +872,7 @@ async fn a_second_campaign_gets_the_bits_back_after_each_kind_of_change(case: &C
         concurrency: 2,
         ops_per_second: 0,
         batch: 16,
+        outage_wait: Duration::from_secs(4),
         stop: None,
     };
     runner::reconcile(d, &store, &campaign, &settings, &runner::silent())
@@ -958,7 +963,10 @@ async fn operators_sign_in_and_nested_groups() {
         assert!(d.is_member(&dn, group).await.unwrap(), "{kind:?}: nested membership");
         let zoe = signs_in("zoe", &password).await.expect("zoe signs in");
         assert!(!d.is_member(&zoe, group).await.unwrap(), "{kind:?}");
-        assert_eq!(signs_in("operator1", &Secret::new("Wrong-9-Pass")).await, None);
+        assert_eq!(
+            signs_in("operator1", &Secret::new(common::artifacts::FLAVOR_WRONG)).await,
+            None
+        );
         assert_eq!(signs_in("nobody*", &password).await, None);
     }
 }

@@ -553,10 +553,12 @@ fn helpdesk_cli(url: &str, token_file: &str, args: &[&str]) -> std::process::Com
 async fn the_cli_works_from_a_workstation_with_a_url_and_a_token_file(s: &Setup) {
     let token_file = s.token_file.display().to_string();
     let cli = |args: &[&str]| {
-        helpdesk_cli(&s.base, &token_file, args)
+        let out = helpdesk_cli(&s.base, &token_file, args)
             .env("PWRESETD_CONFIG", "/nonexistent/pwresetd.toml")
             .output()
-            .unwrap()
+            .unwrap();
+        common::artifacts::keep_output(args, &out);
+        out
     };
     let out = cli(&["account", "carl"]);
     assert!(out.status.success(), "{}", common::text(&out));

@@ -60,7 +60,7 @@ async fn serve_into_a_log_file_writes_no_escape_codes() {
 /// Runs `serve` with stderr on a pseudo-terminal (util-linux `script`), until it logged that it is
 /// ready; stops it with SIGTERM; what the terminal showed.
 fn serve_on_a_terminal(config: &Path, no_color: Option<&str>) -> String {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::artifacts::tempdir();
     let (shown, pid) = (dir.path().join("terminal"), dir.path().join("pid"));
     let inner = format!(
         "{bin} --config {config} serve & echo $! > {pid}; wait",

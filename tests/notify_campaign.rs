@@ -57,7 +57,7 @@ fn interrupted(f: &Fixture, signal: &str, at_least: usize) -> Option<i32> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pwresetd"))
         .args(["--config", f.config.to_str().unwrap(), "campaign", "notify", "n"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(common::artifacts::stderr_file("campaign-notify"))
         .spawn()
         .unwrap();
     let spool = f.dir.path().join("spool");

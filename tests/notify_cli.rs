@@ -36,7 +36,7 @@ fn smtp_mail(server: &SmtpServer) -> String {
 #[test]
 fn mail_test_sends_the_sample_and_prints_the_message_id() {
     let server = SmtpServer::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::artifacts::tempdir();
     let cfg = config(dir.path(), &smtp_mail(&server));
     let out = pwresetd(
         &cfg,
@@ -78,7 +78,7 @@ fn mail_test_sends_the_sample_and_prints_the_message_id() {
 
 #[test]
 fn mail_test_to_the_spool_prints_the_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::artifacts::tempdir();
     let cfg = config(dir.path(), "spool_dir = \"outbox\"");
     let out = pwresetd(&cfg, &["mail", "test", "--to", "me@example.org"]);
     let said = text(&out);
@@ -93,7 +93,7 @@ fn mail_test_to_the_spool_prints_the_file() {
 #[test]
 fn mail_test_exit_codes() {
     let server = SmtpServer::start(&["--reject-rcpt", "gone"]);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::artifacts::tempdir();
     let cfg = config(dir.path(), &smtp_mail(&server));
     let out = pwresetd(&cfg, &["mail", "test", "--to", "gone@example.org"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

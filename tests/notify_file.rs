@@ -27,7 +27,7 @@ fn spool_entries(dir: &Path) -> Vec<PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_transport_writes_complete_parseable_messages() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::artifacts::tempdir();
     let s = settings(dir.path());
     let templates = Templates::load(&s).unwrap();
     let mailer = std::sync::Arc::new(Mailer::new(&s).unwrap());
@@ -92,7 +92,7 @@ fn recipient_of(mail: &common::smtp::ParsedMail) -> String {
 
 #[tokio::test]
 async fn unwritable_spool_is_a_transient_failure() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::artifacts::tempdir();
     let mut cfg = MailConfig {
         spool_dir: "spool".into(),
         max_attempts: 2,

@@ -55,7 +55,7 @@ fn notice(settings: &MailSettings, name: &str, addresses: &[&str]) -> Built {
 }
 
 fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
+    common::artifacts::tempdir()
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ async fn user_password(f: &Fixture, uid: &str) -> String {
     e.attrs.get("userPassword").map(|v| v[0].clone()).unwrap_or_default()
 }
 
-const NEW: &str = "correct horse battery staple 42";
+const NEW: &str = common::artifacts::PASSWORD_NEW;
 
 #[tokio::test]
 async fn user_change_under_pwdreset_restriction_clears_the_flag() {

@@ -282,7 +282,7 @@ async fn a_wrong_password_and_an_unknown_login_get_one_answer(c: &reqwest::Clien
         &[
             ("csrf", token),
             ("login", "restricted"),
-            ("current_password", "not-the-password"),
+            ("current_password", common::artifacts::NOT_THE_PASSWORD),
             ("new_password", STRONG),
             ("confirm_password", STRONG),
         ],
@@ -294,7 +294,7 @@ async fn a_wrong_password_and_an_unknown_login_get_one_answer(c: &reqwest::Clien
         &[
             ("csrf", token),
             ("login", "nobody-such"),
-            ("current_password", "not-the-password"),
+            ("current_password", common::artifacts::NOT_THE_PASSWORD),
             ("new_password", STRONG),
             ("confirm_password", STRONG),
         ],

@@ -58,6 +58,7 @@ async fn reconcile_completes_restores_and_records_gone() {
         concurrency: 4,
         ops_per_second: 0,
         batch: 64,
+        outage_wait: std::time::Duration::from_secs(4),
         stop: None,
     };
     let summary = runner::reconcile(dir.clone(), &store, &campaign, &settings, &runner::silent())

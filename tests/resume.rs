@@ -28,6 +28,7 @@ async fn killed_campaign_resumes_with_every_account_marked_once() {
             "--yes",
         ])
         .stdout(std::process::Stdio::null())
+        .stderr(common::artifacts::stderr_file("campaign-start"))
         .spawn()
         .unwrap();
     let started = Instant::now();

@@ -19,6 +19,9 @@ _pwresetd() {
             pwresetd,account)
                 cmd="pwresetd__subcmd__account"
                 ;;
+            pwresetd,audit)
+                cmd="pwresetd__subcmd__audit"
+                ;;
             pwresetd,breach-index)
                 cmd="pwresetd__subcmd__breach__subcmd__index"
                 ;;
@@ -39,6 +42,12 @@ _pwresetd() {
                 ;;
             pwresetd,serve)
                 cmd="pwresetd__subcmd__serve"
+                ;;
+            pwresetd__subcmd__audit,export)
+                cmd="pwresetd__subcmd__audit__subcmd__export"
+                ;;
+            pwresetd__subcmd__audit,verify)
+                cmd="pwresetd__subcmd__audit__subcmd__verify"
                 ;;
             pwresetd__subcmd__breach__subcmd__index,build)
                 cmd="pwresetd__subcmd__breach__subcmd__index__subcmd__build"
@@ -107,7 +116,7 @@ _pwresetd() {
 
     case "${cmd}" in
         pwresetd)
-            opts="-h -V --config --log-format --help --version check-config serve campaign account mail policy helpdesk breach-index"
+            opts="-h -V --config --log-format --help --version check-config serve campaign account mail policy helpdesk audit breach-index"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -131,6 +140,80 @@ _pwresetd() {
         pwresetd__subcmd__account)
             opts="-h --json --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pwresetd__subcmd__audit)
+            opts="-h --config --log-format --help export verify"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pwresetd__subcmd__audit__subcmd__export)
+            opts="-h --campaign --format --config --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --campaign)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "jsonl" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pwresetd__subcmd__audit__subcmd__verify)
+            opts="-h --store --config --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -36,6 +36,7 @@ complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "account" -d 'Show
 complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "mail" -d 'Send a sample mail to check the mail settings and the templates'
 complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "policy" -d 'Check a candidate password against the policy (read from stdin), or show the rules'
 complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "helpdesk" -d 'The helpdesk API from an operator\'s workstation; `helpdesk token create` for API tokens'
+complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "audit" -d 'Export the hash-chained audit trail, or verify a chain (an export, or the store)'
 complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "breach-index" -d 'Build the breached-password index from a Have I Been Pwned SHA-1 file'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand check-config" -l config -d 'Configuration file' -r -F
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand check-config" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
@@ -231,6 +232,23 @@ complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_s
 json\t''"
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from token" -s h -l help -d 'Print help'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from token" -f -a "create" -d 'Make a new token: prints it once, and the line to add to helpdesk.api_tokens_file'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand audit; and not __fish_seen_subcommand_from export verify" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand audit; and not __fish_seen_subcommand_from export verify" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand audit; and not __fish_seen_subcommand_from export verify" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand audit; and not __fish_seen_subcommand_from export verify" -f -a "export" -d 'Write the audit records, oldest first, one JSON object a line, to stdout'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand audit; and not __fish_seen_subcommand_from export verify" -f -a "verify" -d 'Check a chain: an exported FILE ("-": stdin), or the store itself with --store. Exit 1 names the 1-based line of the first record that does not verify'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand audit; and __fish_seen_subcommand_from export" -l campaign -d 'Only this campaign\'s records (its own chain); all records without it' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand audit; and __fish_seen_subcommand_from export" -l format -r -f -a "jsonl\t'One JSON object a line'"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand audit; and __fish_seen_subcommand_from export" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand audit; and __fish_seen_subcommand_from export" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand audit; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand audit; and __fish_seen_subcommand_from verify" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand audit; and __fish_seen_subcommand_from verify" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand audit; and __fish_seen_subcommand_from verify" -l store -d 'Check the store named by the configuration instead of a file'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand breach-index; and not __fish_seen_subcommand_from build" -l config -d 'Configuration file' -r -F
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand breach-index; and not __fish_seen_subcommand_from build" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"

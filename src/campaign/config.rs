@@ -6,6 +6,9 @@ use serde::Deserialize;
 
 use crate::config::{ConfigError, parse_duration};
 
+/// The earliest a reminder may be: a year before the deadline (campaigns are weeks long).
+const MAX_REMINDER: Duration = Duration::from_secs(365 * 86400);
+
 #[derive(Debug, Clone)]
 pub struct CampaignConfig {
     /// Reminder offsets before the deadline, in the order they fall (largest first).
@@ -41,6 +44,12 @@ impl RawCampaign {
                     "a reminder of \"0s\" before the deadline is never sent",
                 ));
             }
+            if d > MAX_REMINDER {
+                return Err(ConfigError::invalid(
+                    "campaign.reminders",
+                    format!("{r:?} is more than a year before the deadline; use \"365d\" or less"),
+                ));
+            }
             reminders.push(d);
         }
         if !(self.max_lock_fraction > 0.0 && self.max_lock_fraction <= 1.0) {
@@ -56,5 +65,27 @@ impl RawCampaign {
             reminders: super::schedule::ordered(&reminders),
             max_lock_fraction: self.max_lock_fraction,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::testing::{check, parse};
+
+    fn case(text: &str, expected: Result<(), (&str, &str)>) {
+        check(text, parse(text, RawCampaign::validate), expected);
+    }
+
+    #[test]
+    fn reminders_are_positive_and_within_a_year() {
+        case("reminders = [\"72h\", \"365d\"]", Ok(()));
+        case("reminders = [\"0s\"]", Err(("campaign.reminders", "never sent")));
+        // Regression: "300000y" passed and later overflowed the schedule's date arithmetic.
+        case(
+            "reminders = [\"300000y\"]",
+            Err(("campaign.reminders", "more than a year")),
+        );
+        case("reminders = [\"366d\"]", Err(("campaign.reminders", "365d")));
     }
 }

@@ -59,7 +59,12 @@ pub fn due(now: DateTime<Utc>, deadline: DateTime<Utc>, offsets: &[Duration], se
     let Some(notice_at) = sent.notice_at else {
         return Some(Due::Notice);
     };
-    let time_of = |offset: &Duration| chrono::Duration::from_std(*offset).ok().map(|d| deadline - d);
+    // Checked: an offset reaching before the calendar's start is simply never due.
+    let time_of = |offset: &Duration| {
+        chrono::Duration::from_std(*offset)
+            .ok()
+            .and_then(|d| deadline.checked_sub_signed(d))
+    };
     let latest = offsets
         .iter()
         .enumerate()
@@ -128,5 +133,22 @@ mod tests {
         assert_eq!(ordered(&[h(24), h(72), h(24)]), vec![h(72), h(24)]);
         assert_eq!(days_left(t("2026-12-01T17:00:01Z"), t(DEADLINE)), 2);
         assert_eq!(days_left(t("2026-12-05T00:00:00Z"), t(DEADLINE)), 0);
+    }
+
+    /// Regression: an offset reaching before the earliest representable time (a configured
+    /// reminder of "300000y") made `deadline - offset` panic in the daemon's mail pass.
+    #[test]
+    fn offsets_beyond_the_calendar_are_never_due() {
+        let years = |n: u64| Duration::from_secs(n * 365 * 86400);
+        let offsets = ordered(&[years(300_000), Duration::MAX, Duration::from_secs(24 * 3600)]);
+        let sent = Sent {
+            notice_at: Some(t("2026-11-27T08:00:00Z")),
+            last_reminder: 0,
+        };
+        assert_eq!(due(t("2026-12-01T00:00:00Z"), t(DEADLINE), &offsets, sent), None);
+        assert_eq!(
+            due(t("2026-12-03T18:00:00Z"), t(DEADLINE), &offsets, sent),
+            Some(Due::Reminder(3))
+        );
     }
 }

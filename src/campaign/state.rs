@@ -368,4 +368,113 @@ mod tests {
         let refused = apply(Some(Exempted), Event::LinkResent).unwrap_err();
         assert!(refused.0.contains("mark it again first"), "{}", refused.0);
     }
+
+    /// The table's guarantees along whole event sequences, from the scan onwards.
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use AccountState::*;
+        use PriorFlag::{Set, Unset};
+
+        /// Every event, with the account's true prior flag where one is carried (the runner and
+        /// the helpdesk pass the one the store recorded at scan time).
+        fn event(prior: PriorFlag) -> impl Strategy<Value = Event> {
+            prop::sample::select(vec![
+                Event::Scanned(prior),
+                Event::MarkRequested,
+                Event::MarkSucceeded,
+                Event::MarkFailed,
+                Event::RevertRequested(prior),
+                Event::RevertSucceeded,
+                Event::PasswordChanged,
+                Event::FlagMissing,
+                Event::Vanished,
+                Event::Exempt(prior),
+                Event::MarkAgain,
+                Event::DeadlineExtended,
+                Event::LinkResent,
+            ])
+        }
+
+        fn scenario() -> impl Strategy<Value = (PriorFlag, Vec<Event>)> {
+            prop_oneof![Just(Set), Just(Unset)]
+                .prop_flat_map(|prior| (Just(prior), prop::collection::vec(event(prior), 0..40)))
+        }
+
+        proptest! {
+            #[test]
+            fn no_sequence_clears_a_flag_the_campaign_did_not_set_or_revives_a_final_account(
+                (prior, events) in scenario()
+            ) {
+                let mut state = apply(None, Event::Scanned(prior)).map_err(|r| TestCaseError::fail(r.0))?.next;
+                for event in events {
+                    let Ok(t) = apply(Some(state), event) else { continue };
+                    if t.effect == Effect::ClearFlag {
+                        prop_assert_eq!(prior, Unset, "cleared a flag that was there before: {:?} + {:?}", state, event);
+                        prop_assert!(matches!(t.next, Reverted | Exempted), "{:?} + {:?}", state, event);
+                    }
+                    if t.effect == Effect::SetFlag {
+                        prop_assert_eq!(t.next, Marked, "{:?} + {:?}", state, event);
+                    }
+                    match state {
+                        // Final: no mail (only marked accounts get mail) and no directory work again.
+                        Completed | Reverted | Gone | Excluded => {
+                            prop_assert_eq!((t.next, t.effect), (state, Effect::None), "{:?}", event);
+                        }
+                        // Only an operator's explicit "mark again" brings an exempted account back.
+                        Exempted if event != Event::MarkAgain => {
+                            prop_assert_eq!((t.next, t.effect), (Exempted, Effect::None), "{:?}", event);
+                        }
+                        _ => {}
+                    }
+                    state = t.next;
+                }
+            }
+
+            /// The runner's and the helpdesk's use of the machine, with a directory whose writes
+            /// may fail and whose flag the outside world may remove: after a revert or an
+            /// exemption, a flag the campaign set is gone, and a flag that was there before is
+            /// still there unless the outside world removed it (pwresetd never does).
+            #[test]
+            fn reverted_and_exempted_accounts_carry_their_prior_flag(
+                (prior, events) in scenario(),
+                failures in prop::collection::vec(any::<bool>(), 40),
+            ) {
+                let fed_by_the_code = |e: &Event| !matches!(e, Event::Scanned(_) | Event::MarkSucceeded | Event::MarkFailed | Event::RevertSucceeded);
+                let mut state = apply(None, Event::Scanned(prior)).map_err(|r| TestCaseError::fail(r.0))?.next;
+                let mut flag = prior == Set;
+                // The outside world removed the flag since pwresetd last set it.
+                let mut removed_outside = false;
+                for (event, fails) in events.into_iter().filter(fed_by_the_code).zip(failures) {
+                    match event {
+                        // Reconciliation reports a missing flag once somebody removed it; a
+                        // changed password clears it.
+                        Event::FlagMissing | Event::PasswordChanged if state == Marked => {
+                            (flag, removed_outside) = (false, true);
+                        }
+                        _ => {}
+                    }
+                    let Ok(t) = apply(Some(state), event) else { continue };
+                    if fails && t.effect != Effect::None {
+                        // The write failed: a mark is recorded as failed, anything else unchanged.
+                        if event == Event::MarkRequested {
+                            state = Failed;
+                        }
+                        continue;
+                    }
+                    match t.effect {
+                        Effect::SetFlag => (flag, removed_outside) = (true, false),
+                        Effect::ClearFlag => flag = false,
+                        Effect::None => {}
+                    }
+                    state = t.next;
+                    if matches!(state, Reverted | Exempted) {
+                        let expected = prior == Set && !removed_outside;
+                        prop_assert_eq!(flag, expected, "{:?} after {:?}", state, event);
+                    }
+                }
+            }
+        }
+    }
 }

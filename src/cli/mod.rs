@@ -7,6 +7,7 @@
 //! process (lease), 70 anything else.
 
 mod account;
+mod audit;
 mod campaign;
 mod check;
 mod daemon;
@@ -82,6 +83,9 @@ enum Command {
     Policy(policy::PolicyCommand),
     /// The helpdesk API from an operator's workstation; `helpdesk token create` for API tokens.
     Helpdesk(helpdesk::HelpdeskArgs),
+    /// Export the hash-chained audit trail, or verify a chain (an export, or the store).
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Build the breached-password index from a Have I Been Pwned SHA-1 file.
     #[command(subcommand, name = "breach-index")]
     BreachIndex(policy::BreachIndexCommand),
@@ -169,6 +173,7 @@ fn store_code(e: &StoreError) -> u8 {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    forbid_core_dumps();
     let cli = Cli::parse();
     let log = init_logging(cli.log_format);
     // The CLI commands run on one thread (less contention with a local directory server);
@@ -190,6 +195,16 @@ pub fn main() -> ExitCode {
             eprintln!("error: {:#}", failure.error);
             ExitCode::from(failure.code)
         }
+    }
+}
+
+/// Marks the process non-dumpable before any secret is read: no core file, and other non-root
+/// processes of the same user cannot ptrace it or read its memory through /proc. (The unit also
+/// sets `LimitCORE=0`.) A refusal is reported, not fatal: the secrets are still zeroised on drop.
+fn forbid_core_dumps() {
+    use rustix::process::{DumpableBehavior, set_dumpable_behavior};
+    if let Err(e) = set_dumpable_behavior(DumpableBehavior::NotDumpable) {
+        eprintln!("warning: cannot mark the process non-dumpable ({e}): a core dump could hold secrets");
     }
 }
 
@@ -274,6 +289,7 @@ async fn run(cli: Cli, log: LogControl) -> Result<ExitCode, Failure> {
         }
         Command::BreachIndex(cmd) => Ok(policy::run_breach_index(cmd)?),
         Command::Helpdesk(args) => helpdesk::run(args).await,
+        Command::Audit(cmd) => audit::run(&cli.config, cmd).await,
     }
 }
 
@@ -343,16 +359,24 @@ fn actor() -> String {
     format!("cli:{user}")
 }
 
-/// The name of this process's user from /etc/passwd, or `uid:N`.
+/// The name of this process's user from /etc/passwd, or `uid:N`. (Not from /proc/self: a
+/// non-dumpable process's /proc entries belong to root.)
 fn user_from_uid() -> String {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
-        return "unknown".into();
-    };
+    let uid = rustix::process::getuid().as_raw();
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     passwd
         .lines()
         .map(|l| l.split(':').collect::<Vec<_>>())
         .find(|f| f.len() > 2 && f[2] == uid.to_string())
         .map_or_else(|| format!("uid:{uid}"), |f| f[0].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_process_makes_itself_non_dumpable() {
+        use rustix::process::{DumpableBehavior, dumpable_behavior};
+        super::forbid_core_dumps();
+        assert_eq!(dumpable_behavior().unwrap(), DumpableBehavior::NotDumpable);
+    }
 }

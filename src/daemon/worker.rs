@@ -139,6 +139,7 @@ impl Worker {
             concurrency: config.directory.max_concurrency,
             ops_per_second: config.directory.max_ops_per_second,
             batch: 256,
+            outage_wait: config.directory.outage_wait,
             stop: Some(self.stop.clone()),
         };
         let bar = runner::silent();

@@ -59,6 +59,9 @@ pub struct DirectoryConfig {
     pub connections: usize,
     pub page_size: i32,
     pub timeout: Duration,
+    /// How long a run keeps retrying an operation while the directory is unreachable before it
+    /// stops (exit 69, resumable); 0 = no retry.
+    pub outage_wait: Duration,
     /// Active Directory: accounts whose password never expires (`dont_expire_accounts`).
     pub dont_expire: DontExpire,
 }
@@ -105,6 +108,8 @@ pub struct RawDirectory {
     page_size: i32,
     #[serde(default = "default_timeout")]
     timeout: String,
+    #[serde(default = "default_outage_wait")]
+    outage_wait: String,
     #[serde(default)]
     allow_insecure: bool,
     dont_expire_accounts: Option<String>,
@@ -147,6 +152,9 @@ fn default_page_size() -> i32 {
 fn default_timeout() -> String {
     "30s".into()
 }
+fn default_outage_wait() -> String {
+    "2m".into()
+}
 
 impl RawDirectory {
     /// Validates the section. `store_dir` holds the default DONT_EXPIRE ledger.
@@ -188,6 +196,13 @@ impl RawDirectory {
             .map(|p| existing_file("directory.ca_file", origin.resolve(p)))
             .transpose()?;
         let timeout = parse_duration("directory.timeout", &raw.timeout)?;
+        let outage_wait = parse_duration("directory.outage_wait", &raw.outage_wait)?;
+        if outage_wait > Duration::from_secs(86400) {
+            return Err(ConfigError::invalid(
+                "directory.outage_wait",
+                "must be at most \"24h\"; a longer outage is better resumed by hand",
+            ));
+        }
         positive("directory.max_concurrency", raw.max_concurrency)?;
         positive("directory.connections", raw.connections)?;
         if !(1..=10_000).contains(&raw.page_size) {
@@ -219,6 +234,7 @@ impl RawDirectory {
             connections: raw.connections,
             page_size: raw.page_size,
             timeout,
+            outage_wait,
             dont_expire,
         })
     }

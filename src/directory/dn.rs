@@ -281,4 +281,91 @@ mod tests {
         assert_eq!(child_of("uid=a,ou=other,dc=example,dc=org", base), None);
         assert_eq!(child_of(base, base), None);
     }
+
+    /// Escaping round trips, for any text: what `dn_escape` makes of a value, this parser reads
+    /// back as exactly that value; what `ldap_escape` makes of it, a filter parser reads as one
+    /// equality match on exactly that value, whatever filter it is placed in (no injection).
+    mod properties {
+        use ldap3::asn1::{Tag, TagClass};
+        use ldap3::{dn_escape, ldap_escape, parse_filter};
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        const BASE: &str = "ou=people,dc=example,dc=org";
+
+        /// Values people and attackers type: any Unicode, biased towards the special characters.
+        fn value() -> impl Strategy<Value = String> {
+            let special = prop::sample::select(vec![
+                " ", "#", ",", "+", "\"", "\\", "<", ">", ";", "=", "\0", "*", "(", ")", "\\2a", "é", "\u{7f}",
+            ]);
+            let piece = prop_oneof![any::<char>().prop_map(String::from), special.prop_map(String::from)];
+            prop::collection::vec(piece, 1..12).prop_map(|v| v.concat())
+        }
+
+        /// A filter as a readable tree: `&[...]`, `|[...]`, `attr=hex(value)`.
+        fn render(tag: &Tag) -> String {
+            match tag {
+                Tag::Sequence(s) if s.class == TagClass::Context && s.id <= 1 => {
+                    let op = if s.id == 0 { "&" } else { "|" };
+                    let inner: Vec<String> = s.inner.iter().map(render).collect();
+                    format!("{op}[{}]", inner.join(" "))
+                }
+                Tag::Sequence(s) if s.class == TagClass::Context && s.id == 3 => match s.inner.as_slice() {
+                    [Tag::OctetString(a), Tag::OctetString(v)] => {
+                        format!("{}={}", String::from_utf8_lossy(&a.inner), hex(&v.inner))
+                    }
+                    other => format!("eq?{other:?}"),
+                },
+                other => format!("?{other:?}"),
+            }
+        }
+
+        fn hex(bytes: &[u8]) -> String {
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        }
+
+        proptest! {
+            #[test]
+            fn dn_escape_round_trips(value in value(), attr in "[a-zA-Z][a-zA-Z0-9-]{0,8}") {
+                let dn = format!("{attr}={},{BASE}", dn_escape(value.as_str()));
+                let rdns = parse(&dn).map_err(|e| TestCaseError::fail(format!("{dn:?}: {e}")))?;
+                prop_assert_eq!(rdns.len(), 4);
+                prop_assert_eq!(&rdns[0], &vec![Ava { attr: attr.clone(), value: value.clone() }]);
+                prop_assert_eq!(child_of(&dn, BASE), Some(format!("{attr}={value}")));
+                let upper = format!("{}={},{}", attr.to_uppercase(), dn_escape(value.as_str()), BASE.to_uppercase());
+                prop_assert!(equal(&dn, &upper));
+            }
+
+            #[test]
+            fn any_text_is_parsed_or_refused_without_panicking(text in any::<String>()) {
+                if let Err(e) = parse(&text) {
+                    prop_assert!(e.offset <= text.len(), "{e:?}");
+                }
+            }
+
+            #[test]
+            fn ldap_escape_keeps_a_value_inside_its_filter(value in value()) {
+                let v = ldap_escape(value.as_str());
+                let want = hex(value.as_bytes());
+                let filters = [
+                    (format!("(uid={v})"), format!("uid={want}")),
+                    (
+                        format!("(&(objectClass=inetOrgPerson)(uid={v}))"),
+                        format!("&[objectClass={} uid={want}]", hex(b"inetOrgPerson")),
+                    ),
+                    (
+                        format!("(|(sAMAccountName={v})(userPrincipalName={v}))"),
+                        format!("|[sAMAccountName={want} userPrincipalName={want}]"),
+                    ),
+                ];
+                for (filter, expected) in filters {
+                    let tag = parse_filter(&filter).map_err(|()| TestCaseError::fail(format!("{filter:?} does not parse")))?;
+                    prop_assert_eq!(render(&tag), expected, "{:?}", filter);
+                }
+                let unescaped = ldap3::ldap_unescape(v.as_ref()).map(|u| u.into_owned()).ok();
+                prop_assert_eq!(unescaped, Some(value));
+            }
+        }
+    }
 }

@@ -141,12 +141,16 @@ async fn shielded(
         return Ok(Some("the service account is never locked"));
     }
     if let Some(group) = &protected.operator_group {
-        if retrying(|| dir.is_member(dn, group)).await? {
+        if retrying(SHORT_OUTAGE_WAIT, || dir.is_member(dn, group)).await? {
             return Ok(Some("a helpdesk operator is never locked"));
         }
     }
     Ok(None)
 }
+
+/// How long the steps without the run's settings (the operator check, one undo) ride out an
+/// unavailable directory: about the three short retries they had before `directory.outage_wait`.
+const SHORT_OUTAGE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What the run needs besides the campaign.
 pub struct Run<'a> {
@@ -238,13 +242,13 @@ async fn lock_one(run: &Run<'_>, action: AtDeadline, rec: LockRecord) -> Result<
         _ => {
             // Just before locking: still there and still flagged (a changed password is
             // reconciliation's to record, not a reason to lock).
-            match retrying(|| dir.read(&rec.dn)).await {
+            match retrying(run.settings.outage_wait, || dir.read(&rec.dn)).await {
                 Ok(Some(d)) if d.account.flagged => {}
                 Ok(_) => return Ok(false),
                 Err(e) if e.is_unavailable() => return Err(unavailable(e)),
                 Err(e) => return Err(RunError::Account(e)),
             }
-            let prior = match retrying(|| dir.lock_state(&rec.dn, action)).await {
+            let prior = match retrying(run.settings.outage_wait, || dir.lock_state(&rec.dn, action)).await {
                 Ok(Some(prior)) => prior,
                 Ok(None) => return Ok(false),
                 Err(e) if e.is_unavailable() => return Err(unavailable(e)),
@@ -257,7 +261,7 @@ async fn lock_one(run: &Run<'_>, action: AtDeadline, rec: LockRecord) -> Result<
         }
     };
     if !prior_locked {
-        match retrying(|| dir.lock(&rec.dn, action)).await {
+        match retrying(run.settings.outage_wait, || dir.lock(&rec.dn, action)).await {
             Ok(()) => {}
             Err(e) if e.is_unavailable() => return Err(unavailable(e)),
             Err(e) => return Err(RunError::Account(e)),
@@ -290,7 +294,7 @@ pub async fn undo_one(
     };
     // An account locked before the deadline stays locked; only the deadline's lock goes.
     if lock.prior_locked == Some(false) {
-        match retrying(|| dir.unlock(&lock.dn, action)).await {
+        match retrying(SHORT_OUTAGE_WAIT, || dir.unlock(&lock.dn, action)).await {
             Ok(()) => {}
             Err(e) if e.is_unavailable() => return Err(RunError::Unavailable(e)),
             Err(e) => return Err(RunError::Account(e)),

@@ -67,8 +67,9 @@ impl Executor {
                     break;
                 };
                 let (dir, done, store) = (self.dir.clone(), done_tx.clone(), self.store.clone());
+                let wait = self.settings.outage_wait;
                 let work = async move {
-                    let outcome = perform(dir.as_ref(), &store, action, item).await;
+                    let outcome = perform(dir.as_ref(), &store, action, item, wait).await;
                     drop(permit);
                     let _ = done.send(outcome).await;
                 };
@@ -145,16 +146,17 @@ async fn fill<T>(rx: &mut mpsc::Receiver<T>, buf: &mut Vec<T>, limit: usize) -> 
     buf.len()
 }
 
-/// Performs one item's directory work, retrying while the directory is unavailable.
+/// Performs one item's directory work, retrying for up to `wait` while the directory is
+/// unavailable.
 #[tracing::instrument(name = "account", skip_all, fields(dn = %item.dn, ?action))]
-async fn perform(dir: &dyn Directory, store: &Store, action: Action, item: WorkItem) -> Outcome {
+async fn perform(dir: &dyn Directory, store: &Store, action: Action, item: WorkItem, wait: Duration) -> Outcome {
     let request = match action {
         Action::Mark => Some((Event::MarkRequested, None)),
         Action::Revert => Some((
             Event::RevertRequested(PriorFlag::from_flagged(item.prior_flagged)),
             None,
         )),
-        Action::Reconcile => match retrying(|| observe(dir, &item)).await {
+        Action::Reconcile => match retrying(wait, || observe(dir, &item)).await {
             Ok(event) => event,
             Err(e) if e.is_unavailable() => return Outcome::Unavailable(e),
             Err(e) => return Outcome::Failed(guarded(&item, item.state, Some(e.to_string()))),
@@ -171,7 +173,7 @@ async fn perform(dir: &dyn Directory, store: &Store, action: Action, item: WorkI
         Ok(t) => t,
         Err(refused) => return Outcome::Failed(guarded(&item, item.state, Some(refused.0))),
     };
-    let result = retrying(|| async {
+    let result = retrying(wait, || async {
         match transition.effect {
             Effect::None => Ok(()),
             Effect::SetFlag => dir.mark(&item.dn).await,
@@ -246,24 +248,33 @@ async fn observe(dir: &dyn Directory, item: &WorkItem) -> Result<Option<(Event, 
     }))
 }
 
-/// Runs `op`, retrying up to three times (0.2 s, 0.8 s, 3.2 s apart) while the directory is
-/// unavailable.
-pub(super) async fn retrying<T, F, Fut>(mut op: F) -> Result<T, DirectoryError>
+/// The first pause between retries; doubled after each, up to [`MAX_RETRY_PAUSE`].
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(200);
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
+
+/// Runs `op`, retrying while the directory is unavailable until `wait` has passed since the
+/// first failure (`directory.outage_wait`): an outage shorter than that is ridden out, a longer
+/// one ends the run (resumable). Errors other than unavailability are returned at once.
+pub(super) async fn retrying<T, F, Fut>(wait: Duration, mut op: F) -> Result<T, DirectoryError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, DirectoryError>>,
 {
-    let mut delay = Duration::from_millis(200);
-    for _ in 0..3 {
+    let mut pause = FIRST_RETRY_PAUSE;
+    let mut since: Option<tokio::time::Instant> = None;
+    loop {
         match op().await {
             Err(e) if e.is_unavailable() => {
-                tokio::time::sleep(delay).await;
-                delay *= 4;
+                let first = *since.get_or_insert_with(tokio::time::Instant::now);
+                if first.elapsed() + pause > wait {
+                    return Err(e);
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_RETRY_PAUSE);
             }
             other => return other,
         }
     }
-    op().await
 }
 
 /// Spaces operations to at most `per_second` (none when 0).

@@ -3,6 +3,7 @@
 //! Shared by the producers (`runner`) and the executor; no work is done here.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
@@ -42,6 +43,8 @@ pub struct Settings {
     pub ops_per_second: u32,
     /// Store batch size.
     pub batch: usize,
+    /// How long an operation is retried while the directory is unavailable (`directory.outage_wait`).
+    pub outage_wait: Duration,
     /// Cancelled at shutdown: stop dispatching, finish and record what is in flight.
     pub stop: Option<CancellationToken>,
 }

@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -107,7 +107,7 @@ async fn account(
 /// The body of an action. Unknown fields are refused (a typo must not be ignored).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ActionBody {
+pub struct ActionBody {
     campaign: Option<String>,
     reason: Option<String>,
     deadline: Option<String>,
@@ -132,19 +132,37 @@ fn admit_post(state: &HelpdeskState, headers: &HeaderMap) -> Result<(), ApiError
 
 /// Reads an action's JSON body (at most 16 KiB; the admin listener already refused a larger
 /// `Content-Length`); an empty body is `{}`.
-async fn body(body: Body) -> Result<ActionBody, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "the body is larger than 16 KiB",
-        )
-    };
-    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| too_large())?;
+async fn read_body(headers: &HeaderMap, raw: Body) -> Result<ActionBody, ApiError> {
+    let bytes = axum::body::to_bytes(raw, MAX_BODY).await.map_err(|_| too_large())?;
+    body(headers, &bytes)
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        "the body is larger than 16 KiB",
+    )
+}
+
+/// Parses an action's JSON body: `application/json`, at most 16 KiB; an empty body is `{}`.
+/// Public for the fuzz target (`fuzz/fuzz_targets/helpdesk_body.rs`); [`admit_post`] has
+/// already checked the content type of a request.
+pub fn body(headers: &HeaderMap, bytes: &Bytes) -> Result<ActionBody, ApiError> {
     if bytes.is_empty() {
         return Ok(ActionBody::default());
     }
-    serde_json::from_slice(&bytes)
+    if !crate::web::form::has_media_type(headers, "application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the request as Content-Type: application/json (an empty body is {})",
+        ));
+    }
+    if bytes.len() > MAX_BODY {
+        return Err(too_large());
+    }
+    serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request("invalid_body", format!("the JSON body is not valid: {e}")))
 }
 
@@ -161,7 +179,7 @@ async fn act(
     let operator = who(&state, &headers, client).await?;
     admit_post(&state, &headers)?;
     let Path(login) = login.map_err(|e| bad_path(&e))?;
-    let b = body(raw).await?;
+    let b = read_body(&headers, raw).await?;
     let action = make(&b)?;
     let request = Request {
         action,

@@ -54,7 +54,7 @@ impl<'a> Effective<'a> {
     pub fn check_with_entry(&self, input: &CheckInput<'_>, entry: Option<&str>) -> Result<Verdict, CheckError> {
         let cfg = self.policy.config();
         let typed = input.password.expose();
-        let pw = normalise(typed);
+        let pw = zeroize::Zeroizing::new(normalise(typed));
         let mut out = Vec::new();
         let mut refuse = |rule, message| out.push(Violation { rule, message });
 
@@ -91,9 +91,10 @@ impl<'a> Effective<'a> {
             refuse(RuleId::Reused, message::reused());
         }
         if cfg.differs_from_current
-            && input
-                .current
-                .is_some_and(|c| secret::constant_time_eq(normalise(c.expose()).as_bytes(), pw.as_bytes()))
+            && input.current.is_some_and(|c| {
+                let current = zeroize::Zeroizing::new(normalise(c.expose()));
+                secret::constant_time_eq(current.as_bytes(), pw.as_bytes())
+            })
         {
             refuse(RuleId::SameAsCurrent, message::same_as_current());
         }

@@ -6,18 +6,21 @@
 
 use std::fmt;
 
+use zeroize::Zeroizing;
+
 /// A password (new, current, or any other secret typed by a person).
 ///
 /// `Debug` prints `[redacted]`; there is deliberately no `Display`, `Serialize` or `PartialEq`
-/// (use [`constant_time_eq`] on normalised text instead). The memory is not zeroised on drop:
-/// the normalised copies made during a check would defeat it anyway.
+/// (use [`constant_time_eq`] on normalised text instead). The memory is zeroised on drop, and so
+/// is the normalised copy a check makes; the folded pieces the personal-data rule compares and
+/// the copies libraries make (zxcvbn, argon2) are not.
 #[derive(Clone, Default)]
-pub struct Password(String);
+pub struct Password(Zeroizing<String>);
 
 impl Password {
     /// Wraps a secret.
     pub fn new(text: impl Into<String>) -> Self {
-        Self(text.into())
+        Self(Zeroizing::new(text.into()))
     }
 
     /// The secret text. Call sites are greppable: every use is a place the secret leaves the box.
@@ -28,7 +31,7 @@ impl Password {
 
 impl From<String> for Password {
     fn from(text: String) -> Self {
-        Self(text)
+        Self(Zeroizing::new(text))
     }
 }
 

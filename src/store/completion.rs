@@ -2,9 +2,9 @@
 //! written in one transaction so that none exists without the others.
 
 use chrono::Utc;
-use rusqlite::params;
+use rusqlite::{TransactionBehavior, params};
 
-use super::{AccountRecord, AuditEntry, Store, StoreError, db, timestamp};
+use super::{AccountRecord, AuditEntry, Store, StoreError, audit, db, timestamp};
 use crate::campaign::state::{AccountState, Event, Via, apply};
 
 /// What to record when an account completes.
@@ -25,7 +25,10 @@ impl Store {
     pub fn complete(&self, c: &Completion<'_>) -> Result<Result<(), String>, StoreError> {
         let now = timestamp(Utc::now());
         let mut conn = self.lock();
-        let tx = conn.transaction().map_err(db("complete account"))?;
+        // IMMEDIATE: the audit chain's head is read and extended under the write lock.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db("complete account"))?;
         let (state, dn): (String, String) = tx
             .query_row("SELECT state, dn FROM accounts WHERE id = ?1", [c.account_id], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -64,12 +67,7 @@ impl Store {
             )
             .map_err(db("trim password history"))?;
         }
-        let a = &c.audit;
-        tx.execute(
-            "INSERT INTO audit (at, actor, action, campaign, account, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![timestamp(a.at), a.actor, a.action, a.campaign, a.account, a.detail],
-        )
-        .map_err(db("write audit"))?;
+        audit::append(&tx, &c.audit)?;
         tx.commit().map_err(db("complete account"))?;
         Ok(Ok(()))
     }

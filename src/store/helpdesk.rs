@@ -3,9 +3,9 @@
 //! meanwhile), the newest audit records, campaign progress and account lists.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{AccountRecord, AuditEntry, Store, StoreError, db, parse_time, timestamp};
+use super::{AccountRecord, AuditEntry, Store, StoreError, audit, db, parse_time, timestamp};
 use crate::campaign::state::AccountState;
 
 /// One account found by a search, with where it stands in each campaign.
@@ -170,7 +170,10 @@ impl Store {
     pub fn operator_change(&self, c: &OperatorChange) -> Result<Result<(), AccountState>, StoreError> {
         let now = timestamp(Utc::now());
         let mut conn = self.lock();
-        let tx = conn.transaction().map_err(db("operator change"))?;
+        // IMMEDIATE: the audit chain's head is read and extended under the write lock.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db("operator change"))?;
         let n = tx
             .execute(
                 "UPDATE accounts SET state = ?2, updated_at = ?3,
@@ -205,12 +208,7 @@ impl Store {
             )
             .map_err(db("revoke tokens"))?;
         }
-        let a = &c.audit;
-        tx.execute(
-            "INSERT INTO audit (at, actor, action, campaign, account, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![timestamp(a.at), a.actor, a.action, a.campaign, a.account, a.detail],
-        )
-        .map_err(db("write audit"))?;
+        audit::append(&tx, &c.audit)?;
         tx.commit().map_err(db("operator change"))?;
         Ok(Ok(()))
     }

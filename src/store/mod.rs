@@ -7,11 +7,13 @@
 //! This file owns opening the database, its schema migrations, the connection lock, the error
 //! type and the timestamp format; each table's queries live in a submodule (`campaigns`,
 //! `accounts`, `work`, `audit`, `notify`, `helpdesk`, `completion`, `lease`, `lock`), every one an
-//! `impl Store` block, so callers see one type and the paths `crate::store::*`.
+//! `impl Store` block, so callers see one type and the paths `crate::store::*`. `chain` is the
+//! audit trail's hash chain (pure), which `audit verify` also uses on exported files.
 
 mod accounts;
 mod audit;
 mod campaigns;
+pub mod chain;
 mod completion;
 pub mod config;
 mod helpdesk;
@@ -23,6 +25,7 @@ mod work;
 pub use accounts::AccountRecord;
 pub use audit::AuditEntry;
 pub use campaigns::{Campaign, CampaignSpec, Opened, Scope};
+pub use chain::AuditRecord;
 pub use completion::Completion;
 pub use helpdesk::{AccountList, Found, FoundIn, OperatorChange, Progress};
 pub use lease::{holder_is_dead, holder_name};
@@ -135,6 +138,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction().map_err(db("migrate"))?;
         tx.execute_batch(sql).map_err(db("migrate"))?;
+        if i + 1 == schema::AUDIT_CHAINED {
+            audit::chain_existing(&tx)?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)
             .map_err(db("migrate"))?;
         tx.commit().map_err(db("migrate"))?;

@@ -107,4 +107,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE accounts ADD COLUMN locked_by TEXT;
     CREATE INDEX accounts_by_lock ON accounts (campaign_id, lock_state, id);
     "#,
+    // 7: the audit trail's hash chain; the records already there are chained by
+    // `audit::chain_existing` right after this step, in the same transaction (AUDIT_CHAINED).
+    r#"
+    ALTER TABLE audit ADD COLUMN prev TEXT;
+    ALTER TABLE audit ADD COLUMN hash TEXT;
+    "#,
+    // 8: the audit trail is append-only: no update or delete, whatever the caller.
+    r#"
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    "#,
 ];
+
+/// The schema version after which the records written before the chain are chained.
+pub(super) const AUDIT_CHAINED: usize = 7;

@@ -184,3 +184,156 @@ fn guarded_updates_lose_to_changes_made_meanwhile() {
     store.record(&[current]).unwrap();
     assert_eq!(store.accounts_for("ann", None).unwrap()[0].state, AccountState::Marked);
 }
+
+fn entry(campaign: Option<&str>, action: &str) -> AuditEntry {
+    AuditEntry {
+        at: Utc::now(),
+        actor: "cli:root".into(),
+        action: action.into(),
+        campaign: campaign.map(str::to_owned),
+        account: None,
+        detail: None,
+    }
+}
+
+fn verify(records: &[AuditRecord]) -> Result<chain::Verified, chain::Broken> {
+    let mut v = chain::Verifier::default();
+    for r in records {
+        v.push(r)?;
+    }
+    Ok(v.finish())
+}
+
+#[test]
+fn every_audit_writer_chains_its_record() {
+    use crate::campaign::state::Via;
+    let (_d, store) = open();
+    let (c, _) = store.create_or_resume(&spec("a"), "test").unwrap();
+    store.audit(&entry(Some("a"), "campaign.start")).unwrap();
+    store.audit(&entry(None, "token.create")).unwrap();
+    let ann = store.insert_scanned(c.id, &[account("ann", false)]).unwrap()[0].id;
+    let audit = Some(("reconcile", "flag.restored", "x".to_string()));
+    store
+        .record(&[Update {
+            audit,
+            ..Update::new(ann, AccountState::Marked, None)
+        }])
+        .unwrap();
+    let change = OperatorChange {
+        account_id: ann,
+        expected: AccountState::Marked,
+        next: AccountState::Marked,
+        deadline: None,
+        revoke_links: false,
+        audit: entry(Some("a"), "helpdesk.mark"),
+    };
+    store.operator_change(&change).unwrap().unwrap();
+    let completion = Completion {
+        account_id: ann,
+        via: Via::Portal,
+        token_hash: None,
+        history: None,
+        audit: entry(Some("a"), "password.changed"),
+    };
+    store.complete(&completion).unwrap().unwrap();
+    let records = store.audit_records(None).unwrap();
+    let actions: Vec<_> = records.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "campaign.start",
+            "token.create",
+            "flag.restored",
+            "helpdesk.mark",
+            "password.changed"
+        ]
+    );
+    let verified = verify(&records).unwrap();
+    assert_eq!(verified.chains.len(), 2, "{verified:?}");
+    assert_eq!(verify(&store.audit_records(Some("a")).unwrap()).unwrap().records, 4);
+    assert_eq!(
+        records[2].account.as_deref(),
+        Some("ann"),
+        "the batch names the account"
+    );
+}
+
+#[test]
+fn the_audit_trail_refuses_updates_and_deletes() {
+    let (_d, store) = open();
+    store.audit(&entry(Some("a"), "campaign.start")).unwrap();
+    let conn = store.lock();
+    for sql in ["UPDATE audit SET detail = 'x'", "DELETE FROM audit"] {
+        let err = conn.execute(sql, []).unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+}
+
+#[test]
+fn a_record_changed_in_the_store_is_found() {
+    let (_d, store) = open();
+    for action in ["one", "two", "three"] {
+        store.audit(&entry(Some("a"), action)).unwrap();
+    }
+    {
+        let conn = store.lock();
+        conn.execute_batch(
+            "DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'someone else' WHERE action = 'two'",
+        )
+        .unwrap();
+    }
+    let err = verify(&store.audit_records(None).unwrap()).unwrap_err();
+    assert!(matches!(err, chain::Broken::Changed { line: 2, .. }), "{err}");
+}
+
+#[test]
+fn records_written_before_the_chain_are_chained_by_the_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in &schema::MIGRATIONS[..schema::AUDIT_CHAINED - 1] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", (schema::AUDIT_CHAINED - 1) as i64)
+            .unwrap();
+        for (campaign, action) in [(Some("a"), "one"), (None, "two"), (Some("a"), "three")] {
+            conn.execute(
+                "INSERT INTO audit (at, actor, action, campaign) VALUES ('2026-12-01T10:00:00.000Z', 'cli:root', ?1, ?2)",
+                rusqlite::params![action, campaign],
+            )
+            .unwrap();
+        }
+    }
+    let store = Store::open(&path).unwrap();
+    store.audit(&entry(Some("a"), "four")).unwrap();
+    let records = store.audit_records(None).unwrap();
+    assert_eq!(records.len(), 4);
+    assert_eq!(records[2].prev, records[0].hash, "chained per campaign");
+    assert_eq!(
+        records[3].prev, records[2].hash,
+        "new records extend the migrated chain"
+    );
+    verify(&records).unwrap();
+}
+
+#[test]
+fn concurrent_writers_never_fork_a_chain() {
+    // Two stores on one file are two connections, as two processes would have.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let stores = [Store::open(&path).unwrap(), Store::open(&path).unwrap()];
+    std::thread::scope(|s| {
+        for (i, store) in stores.iter().enumerate() {
+            s.spawn(move || {
+                for n in 0..50 {
+                    let campaign = (n % 2 == 0).then_some("a");
+                    store.audit(&entry(campaign, &format!("writer{i}.{n}"))).unwrap();
+                }
+            });
+        }
+    });
+    let records = stores[0].audit_records(None).unwrap();
+    assert_eq!(records.len(), 100);
+    verify(&records).unwrap();
+}

@@ -5,9 +5,9 @@
 //! Must not decide states: the transitions come from `campaign::state`; this only writes them.
 
 use chrono::{DateTime, Utc};
-use rusqlite::params;
+use rusqlite::{TransactionBehavior, params};
 
-use super::{Store, StoreError, db, parse_time, timestamp};
+use super::{AuditEntry, Store, StoreError, audit, db, parse_time, timestamp};
 use crate::campaign::scope::ScanItem;
 use crate::campaign::state::{AccountState, Via};
 
@@ -173,9 +173,13 @@ impl Store {
 
     /// Records a batch of state changes in one transaction.
     pub fn record(&self, updates: &[Update]) -> Result<(), StoreError> {
-        let now = timestamp(Utc::now());
+        let now_at = Utc::now();
+        let now = timestamp(now_at);
         let mut conn = self.lock();
-        let tx = conn.transaction().map_err(db("record results"))?;
+        // IMMEDIATE: the audit chain's head is read and extended under the write lock.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db("record results"))?;
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -186,11 +190,9 @@ impl Store {
                      WHERE id = ?1 AND (?6 IS NULL OR state = ?6)",
                 )
                 .map_err(db("record results"))?;
-            let mut audit = tx
+            let mut about = tx
                 .prepare_cached(
-                    "INSERT INTO audit (at, actor, action, campaign, account, detail)
-                     SELECT ?1, ?2, ?3, c.name, a.login, ?5 FROM accounts a JOIN campaigns c ON c.id = a.campaign_id
-                     WHERE a.id = ?4",
+                    "SELECT c.name, a.login FROM accounts a JOIN campaigns c ON c.id = a.campaign_id WHERE a.id = ?1",
                 )
                 .map_err(db("record results"))?;
             for u in updates {
@@ -204,9 +206,18 @@ impl Store {
                     continue;
                 }
                 if let Some((actor, action, detail)) = &u.audit {
-                    audit
-                        .execute(params![now, actor, action, u.id, detail])
+                    let (campaign, account) = about
+                        .query_row([u.id], |r| Ok((r.get(0)?, r.get(1)?)))
                         .map_err(db("write audit"))?;
+                    let entry = AuditEntry {
+                        at: now_at,
+                        actor: (*actor).to_owned(),
+                        action: (*action).to_owned(),
+                        campaign: Some(campaign),
+                        account,
+                        detail: Some(detail.clone()),
+                    };
+                    audit::append(&tx, &entry)?;
                 }
             }
         }

@@ -36,7 +36,8 @@ const CONTEXT: &[u8] = b"pwresetd portal csrf v1\0";
 const SESSION_LEN: usize = 43;
 
 pub struct Csrf {
-    key: [u8; 32],
+    /// Zeroised on drop (a reload builds a new `Csrf` and drops the old key).
+    key: zeroize::Zeroizing<[u8; 32]>,
     scheme: Scheme,
     origin: String,
 }
@@ -68,7 +69,7 @@ impl Csrf {
     /// A fresh key. `scheme`: how browsers reach the site; `origin`: its origin.
     pub fn new(scheme: Scheme, origin: String) -> std::io::Result<Csrf> {
         Ok(Csrf {
-            key: random32()?,
+            key: zeroize::Zeroizing::new(random32()?),
             scheme,
             origin,
         })
@@ -98,7 +99,7 @@ impl Csrf {
 
     fn mac(&self, session: &str) -> Hmac<Sha256> {
         // HMAC accepts keys of any length: new_from_slice cannot fail here.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.key.as_slice()).unwrap_or_else(|_| unreachable!());
         mac.update(CONTEXT);
         mac.update(session.as_bytes());
         mac

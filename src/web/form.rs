@@ -8,6 +8,7 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
 use percent_encoding::percent_decode;
+use zeroize::Zeroizing;
 
 /// Largest body accepted (a form holds a handful of short fields).
 pub const MAX_BODY: usize = 16 * 1024;
@@ -33,10 +34,11 @@ pub enum FormError {
     Missing(&'static str),
 }
 
-/// A decoded form: only the fields the front end knows, each at most once.
+/// A decoded form: only the fields the front end knows, each at most once. Values are zeroised
+/// on drop (they may be passwords); the request body they came from is axum's to free.
 #[derive(Default)]
 pub struct Form {
-    fields: Vec<(&'static str, String)>,
+    fields: Vec<(&'static str, Zeroizing<String>)>,
 }
 
 impl std::fmt::Debug for Form {
@@ -95,7 +97,7 @@ pub fn parse(body: &[u8], known: &[&'static str]) -> Result<Form, FormError> {
             None => (pair, &[][..]),
         };
         let name = decode(name)?;
-        let Some(field) = known.iter().find(|k| **k == name) else {
+        let Some(field) = known.iter().find(|k| **k == name.as_str()) else {
             continue;
         };
         if form.fields.iter().any(|(n, _)| n == field) {
@@ -106,10 +108,17 @@ pub fn parse(body: &[u8], known: &[&'static str]) -> Result<Form, FormError> {
     Ok(form)
 }
 
-fn decode(raw: &[u8]) -> Result<String, FormError> {
-    let plus: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+fn decode(raw: &[u8]) -> Result<Zeroizing<String>, FormError> {
+    let plus = Zeroizing::new(
+        raw.iter()
+            .map(|b| if *b == b'+' { b' ' } else { *b })
+            .collect::<Vec<u8>>(),
+    );
     let bytes: Vec<u8> = percent_decode(&plus).collect();
-    String::from_utf8(bytes).map_err(|_| FormError::NotUtf8)
+    String::from_utf8(bytes).map(Zeroizing::new).map_err(|e| {
+        drop(Zeroizing::new(e.into_bytes()));
+        FormError::NotUtf8
+    })
 }
 
 impl Form {
@@ -159,7 +168,7 @@ mod tests {
         let got = parse(body, &KNOWN).map(|f| {
             f.fields
                 .iter()
-                .map(|(n, v)| (n.to_string(), v.clone()))
+                .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect::<Vec<_>>()
         });
         let want = expected.map(|pairs| {

@@ -19,7 +19,7 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `pwresetd --config CONFIG serve` with `NOTIFY_SOCKET` pointing at a socket of ours.
     pub fn start(config: &Path, admin: u16, portal: u16) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = super::artifacts::tempdir();
         let socket = dir.path().join("notify.sock");
         let notify = UnixDatagram::bind(&socket).unwrap();
         notify.set_read_timeout(Some(Duration::from_millis(200))).unwrap();

@@ -153,7 +153,7 @@ impl Case {
     /// config (extra `[directory]` lines in `directory_extra`) whose base DN is that OU.
     pub async fn new(kind: Kind, name: &str, people: &[Person], directory_extra: &str) -> Case {
         let tag = format!("{:05x}", super::rand_u32() & 0xfffff);
-        let dir = tempfile::tempdir().unwrap();
+        let dir = super::artifacts::tempdir();
         let config = dir.path().join("pwresetd.toml");
         let (ou, dns) = match kind {
             Kind::OpenLdap => {

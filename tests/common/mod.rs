@@ -8,9 +8,11 @@
 // Fixture helpers fail the test on any surprise; that is what unwrap is for here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod artifacts;
 pub mod browser;
 pub mod daemon;
 pub mod fake_directory;
+pub mod fault_proxy;
 pub mod flavor;
 pub mod helpdesk;
 pub mod portal;
@@ -185,7 +187,7 @@ impl Fixture {
         assert_eq!(res.rc, 0, "add {ou}: {res:?}");
         add_users(&ldap, &ou, users).await;
         let _ = ldap.unbind().await;
-        let dir = tempfile::tempdir().unwrap();
+        let dir = artifacts::tempdir();
         let config = dir.path().join("pwresetd.toml");
         std::fs::write(&config, config_toml(&ou, dir.path(), directory_extra)).unwrap();
         Fixture { ou, dir, config }
@@ -236,7 +238,7 @@ fn ou_value(ou_dn: &str) -> &str {
     ou_dn.split(',').next().unwrap().trim_start_matches("ou=")
 }
 
-fn rand_u32() -> u32 {
+pub fn rand_u32() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
@@ -324,15 +326,17 @@ path = "{store}"
     )
 }
 
-/// Runs the real binary with a config file.
+/// Runs the real binary with a config file (its output kept for the password check).
 pub fn pwresetd(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pwresetd"))
+    let out = Command::new(env!("CARGO_BIN_EXE_pwresetd"))
         .arg("--config")
         .arg(config)
         .args(args)
         .env_remove("PWRESETD_CONFIG")
         .output()
-        .expect("run pwresetd")
+        .expect("run pwresetd");
+    artifacts::keep_output(args, &out);
+    out
 }
 
 /// stdout + stderr, for assertion messages.

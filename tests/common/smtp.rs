@@ -165,6 +165,10 @@ impl SmtpServer {
 
 impl Drop for SmtpServer {
     fn drop(&mut self) {
+        // The captured mail is an artifact of the run (the password check reads it).
+        if let Some(mail) = self.vars.get("SMTP_MAIL_DIR") {
+            super::artifacts::keep_mail(Path::new(mail), "smtp-mail-");
+        }
         let _ = Command::new(scripts().join("smtp-stop")).arg(&self.dir).status();
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pwresetd::campaign::state::AccountState::*;
 use pwresetd::directory::{DirectoryError, ExclusionReason};
-use pwresetd::engine::runner::RunError;
+use pwresetd::engine::runner::{RunError, Settings};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -79,6 +79,29 @@ async fn an_outage_stops_the_run_and_loses_nothing() {
     bed.dir.come_back();
     let resumed = bed.mark(&settings(8, 0)).await.unwrap();
     assert_eq!(resumed.done, 200, "{resumed:?}");
+    assert_eq!(bed.counts(), [(Marked, 300)].into());
+    each_marked_once(&bed, &bed.dir.flagged(), &BTreeSet::new());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_outage_shorter_than_outage_wait_is_ridden_out() {
+    let bed = Bed::with_people(300);
+    bed.dir.go_down_after_marks(100);
+    let dir = bed.dir.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        dir.come_back();
+    });
+    let start = Instant::now();
+    let wait_2m = Settings {
+        outage_wait: Duration::from_secs(120),
+        ..settings(8, 0)
+    };
+
+    let summary = bed.mark(&wait_2m).await.unwrap();
+
+    assert_eq!(summary.done, 300, "{summary:?}");
+    assert!(start.elapsed() >= Duration::from_secs(60), "waited for the directory");
     assert_eq!(bed.counts(), [(Marked, 300)].into());
     each_marked_once(&bed, &bed.dir.flagged(), &BTreeSet::new());
 }

@@ -28,7 +28,7 @@ pub struct Bed {
 impl Bed {
     /// A campaign named "c" over `dir`, due `deadline`.
     pub fn new(dir: Arc<FakeDirectory>, deadline: DateTime<Utc>) -> Bed {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::common::artifacts::tempdir();
         let store = Store::open(&tmp.path().join("state.db")).unwrap();
         let (campaign, _) = store.create_or_resume(&spec("c", deadline), "test").unwrap();
         Bed {
@@ -110,6 +110,8 @@ pub fn settings(concurrency: usize, ops_per_second: u32) -> Settings {
         concurrency,
         ops_per_second,
         batch: 64,
+        // About what a run waited before `directory.outage_wait` existed (0.2 + 0.8 + 3.2 s).
+        outage_wait: Duration::from_secs(4),
         stop: None,
     }
 }

@@ -136,6 +136,7 @@ fn settings(config: &Config) -> Settings {
         concurrency: config.directory.max_concurrency,
         ops_per_second: config.directory.max_ops_per_second,
         batch: 256,
+        outage_wait: config.directory.outage_wait,
         stop: None,
     }
 }

@@ -39,6 +39,7 @@ fn minimal_config_loads_with_defaults() {
     assert_eq!(c.directory.login_attribute, "uid");
     assert_eq!(c.directory.bind_password.expose(), "s3cret");
     assert_eq!(c.directory.timeout, Duration::from_secs(30));
+    assert_eq!(c.directory.outage_wait, Duration::from_secs(120));
     assert_eq!(c.store.path, PathBuf::from("/var/lib/pwresetd/state.db"));
 }
 
@@ -82,6 +83,11 @@ fn invalid_configs_name_the_key() {
         (
             format!("{BASE}timeout = \"soon\"\n"),
             Err(("directory.timeout", "not a duration")),
+        ),
+        (format!("{BASE}outage_wait = \"0s\"\n"), Ok(())),
+        (
+            format!("{BASE}outage_wait = \"25h\"\n"),
+            Err(("directory.outage_wait", "at most \"24h\"")),
         ),
         (
             format!("{BASE}max_concurrency = 0\n"),

@@ -1,0 +1,376 @@
+//! Fault injection: the real binary against the real slapd and the SMTP capture server through
+//! a fault proxy (`common::fault_proxy`) that black-holes, delays and resets the traffic. Each
+//! scenario ends with the same invariant check: the directory's flags are exactly the store's
+//! marked accounts (none lost, none extra), nothing pending or failed, the audit chain verifies
+//! and records the start and every resume; for mail, every account with an address got its
+//! notice, and no more than the mails that can have been in flight at a fault were repeated.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::fault_proxy::{Fault, FaultProxy};
+use common::{Fixture, User, json, marked_in_store, text};
+
+const DEADLINE: &str = "2099-01-01T00:00:00Z";
+
+/// A fixture of `n` users whose config reaches slapd through `proxy`, with `directory_extra`.
+async fn proxied_fixture(name: &str, n: usize, directory_extra: &str) -> (Fixture, FaultProxy) {
+    let f = Fixture::with_config(name, &users(n), directory_extra).await;
+    let url = common::slapd().url().to_owned();
+    let upstream = url.trim_start_matches("ldap://").to_owned();
+    let proxy = FaultProxy::start(&upstream);
+    let toml = std::fs::read_to_string(&f.config).unwrap();
+    let via = format!("ldap://127.0.0.1:{}", proxy.port());
+    assert!(toml.contains(&format!("\"{url}\"")), "{toml}");
+    std::fs::write(&f.config, toml.replace(&format!("\"{url}\""), &format!("\"{via}\""))).unwrap();
+    (f, proxy)
+}
+
+/// `n` users named `f00000`, `f00001`, … (what [`assert_exact`] expects).
+fn users(n: usize) -> Vec<User> {
+    (0..n).map(|i| User::new(&format!("f{i:05}"))).collect()
+}
+
+fn spawn(f: &Fixture, args: &[&str], what: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_pwresetd"))
+        .args(["--config", f.config.to_str().unwrap()])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(f.dir.path().join(format!("{what}.stderr"))).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn start_args(name: &str) -> Vec<&str> {
+    vec![
+        "campaign",
+        "start",
+        "--name",
+        name,
+        "--reason",
+        "Intrusion",
+        "--deadline",
+        DEADLINE,
+        "--yes",
+    ]
+}
+
+/// Waits until the store has `at_least` accounts marked, the run still going.
+fn wait_marked(f: &Fixture, child: &mut Child, at_least: i64) {
+    let started = Instant::now();
+    while marked_in_store(&f.store_path()) < at_least {
+        assert!(started.elapsed() < Duration::from_secs(120), "marking did not progress");
+        assert!(child.try_wait().unwrap().is_none(), "finished before the fault");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits for the child to exit (bounded: a hang is a failure), returns its exit code.
+fn exit_code(child: &mut Child, within: Duration) -> Option<i32> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if started.elapsed() > within {
+            let _ = child.kill();
+            panic!("still running after {within:?}: the fault made it hang");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The invariant after every directory scenario: every account marked exactly in the store and
+/// in the directory, nothing pending or failed, one campaign record, and the audit chain
+/// verifies with the start first and one resume per rerun.
+async fn assert_exact(f: &Fixture, name: &str, n: usize, resumes: std::ops::RangeInclusive<usize>) {
+    let status = json(&f.run(&["campaign", "status", name, "--json"]));
+    assert_eq!(status["in_scope"], n as u64, "{status}");
+    assert_eq!(status["marked"], n as u64, "{status}");
+    assert_eq!(status["pending"], 0, "{status}");
+    assert_eq!(status["failed"], 0, "{status}");
+    let flagged = f.flagged().await;
+    let all: HashSet<String> = (0..n).map(|i| f.dn(&format!("f{i:05}"))).collect();
+    assert_eq!(flagged.len(), n, "flags in the directory");
+    assert!(flagged == all, "flagged DNs differ from the fixture's");
+    let list = json(&f.run(&["campaign", "list", "--json"]));
+    assert_eq!(list.as_array().unwrap().len(), 1, "one campaign record: {list}");
+    let verify = f.run(&["audit", "verify", "--store"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    let export = f.run(&["audit", "export", "--campaign", name, "--format", "jsonl"]);
+    assert!(export.status.success(), "{}", text(&export));
+    let actions: Vec<String> = String::from_utf8(export.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        actions.first().map(String::as_str),
+        Some("campaign.start"),
+        "{actions:?}"
+    );
+    assert!(actions[1..].iter().all(|a| a == "campaign.resume"), "{actions:?}");
+    assert!(
+        resumes.contains(&(actions.len() - 1)),
+        "{actions:?}, expected {resumes:?} resumes"
+    );
+}
+
+/// 10,000 accounts. The directory black-holed at ~30 % for less than `directory.outage_wait`:
+/// the operation timeouts fire and the run waits it out. Black-holed again at ~60 % for longer:
+/// the run exits 69 saying how to resume; resumed, the result is exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_black_holed_directory_is_waited_out_or_stops_the_run_resumably() {
+    const N: usize = 10_000;
+    let extra = "timeout = \"2s\"\noutage_wait = \"10s\"\nmax_ops_per_second = 1500";
+    let (f, proxy) = proxied_fixture("blackhole", N, extra).await;
+    let mut child = spawn(&f, &start_args("bh"), "start");
+    wait_marked(&f, &mut child, (N * 3 / 10) as i64);
+    proxy.set(Fault::BlackHole);
+    std::thread::sleep(Duration::from_secs(4));
+    let during = marked_in_store(&f.store_path());
+    proxy.heal();
+    wait_marked(&f, &mut child, during + 500);
+
+    wait_marked(&f, &mut child, (N * 6 / 10) as i64);
+    proxy.set(Fault::BlackHole);
+    let code = exit_code(&mut child, Duration::from_secs(120));
+    let said = std::fs::read_to_string(f.dir.path().join("start.stderr")).unwrap();
+    assert_eq!(code, Some(69), "{said}");
+    assert!(said.contains("run the same command again to resume"), "{said}");
+    let at_exit = marked_in_store(&f.store_path());
+    assert!(at_exit < N as i64, "the outage came too late: {at_exit} marked");
+
+    proxy.heal();
+    let out = f.run(&["campaign", "start", "--name", "bh", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_exact(&f, "bh", N, 1..=1).await;
+}
+
+/// Resets every few hundred operations with 200 ms of latency both ways, from the start of the
+/// marking: the run rides them out (retrying on fresh connections) and the result is exact,
+/// with no resume needed. A reset during the scan is another matter: the scan is not retried
+/// within the run, which stops with exit 69 and is resumed (shown first, then marking goes on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resets_every_few_hundred_operations_and_latency_lose_and_repeat_nothing() {
+    const N: usize = 1500;
+    let (f, proxy) = proxied_fixture("resets", N, "timeout = \"10s\"\nmax_concurrency = 32").await;
+    // A modify and its answer carry ~250 bytes over StartTLS: a reset every ~200 operations.
+    // A page of the scan (500 entries) is larger than that: every scan is cut.
+    let faulty = Fault::Degraded {
+        latency: Duration::from_millis(200),
+        reset_every: Some(50_000),
+    };
+    proxy.set(faulty);
+    let out = f.run(&start_args("rs"));
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out));
+    assert!(text(&out).contains("lost during search"), "{}", text(&out));
+    assert_eq!(
+        marked_in_store(&f.store_path()),
+        0,
+        "nothing marked before the whole scope is read"
+    );
+
+    proxy.heal();
+    let mut child = spawn(&f, &["campaign", "start", "--name", "rs", "--yes"], "start");
+    wait_marked(&f, &mut child, 1);
+    proxy.set(faulty);
+    let code = exit_code(&mut child, Duration::from_secs(300));
+    let said = std::fs::read_to_string(f.dir.path().join("start.stderr")).unwrap();
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        proxy.resets() >= 4,
+        "only {} resets: the fault did not bite",
+        proxy.resets()
+    );
+    proxy.heal();
+    assert_exact(&f, "rs", N, 1..=1).await;
+}
+
+/// Who got how many notices, from the SMTP capture server.
+fn notices(server: &common::smtp::SmtpServer) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for m in server.messages() {
+        for to in m.envelope["rcpt_tos"].as_array().unwrap() {
+            *out.entry(to.as_str().unwrap().to_owned()).or_default() += 1;
+        }
+    }
+    out
+}
+
+/// The mail pass through a proxy that resets connections mid-message for a while, then
+/// black-holes the server: the pass ends (no hang), what failed is retried by the next pass
+/// once healed, everyone with an address gets a notice, and repeats are bounded by the resets
+/// (a reset after the server took the message and before its 250 reached us is the only way
+/// to repeat one); the account without an address gets none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mail_pass_survives_resets_mid_data_and_a_black_holed_server() {
+    const N: usize = 60;
+    let mut users: Vec<User> = (0..N).map(|i| User::new(&format!("m{i:02}"))).collect();
+    users.push(User {
+        mail: vec![],
+        ..User::new("nomail")
+    });
+    let f = Fixture::new("mailfault", &users).await;
+    let server = common::smtp::SmtpServer::start(&[]);
+    let proxy = FaultProxy::start(&format!("127.0.0.1:{}", server.port()));
+    f.append_config(&format!(
+        "[mail]\ntransport = \"smtp\"\nsmtp_url = \"smtp://127.0.0.1:{}\"\nstarttls = false\n\
+         allow_insecure = true\nfrom = \"it@example.org\"\ntimeout = \"2s\"\nmax_attempts = 2\n\
+         retry_initial = \"50ms\"\nmax_connections = 2\n\
+         [portal]\npublic_url = \"https://pw.example.org\"\n",
+        proxy.port()
+    ));
+    let out = f.run(&start_args("m"));
+    assert!(out.status.success(), "{}", text(&out));
+
+    // A notice is a few KiB: a reset every 6000 bytes cuts most sessions inside DATA.
+    proxy.set(Fault::Degraded {
+        latency: Duration::ZERO,
+        reset_every: Some(6000),
+    });
+    let first = f.run(&["campaign", "notify", "m"]);
+    assert!(proxy.resets() > 0, "no reset: {}", text(&first));
+    proxy.set(Fault::BlackHole);
+    let started = Instant::now();
+    let second = f.run(&["campaign", "notify", "m"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "the pass hung on the black hole"
+    );
+    let _ = second;
+    proxy.heal();
+    for _ in 0..5 {
+        if notices(&server).len() == N {
+            break;
+        }
+        let out = f.run(&["campaign", "notify", "m"]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let got = notices(&server);
+    assert_eq!(got.len(), N, "everyone with an address got a notice: {got:?}");
+    assert!(!got.keys().any(|to| to.starts_with("nomail")));
+    let repeats: usize = got.values().map(|n| n - 1).sum();
+    let resets = proxy.resets() as usize;
+    assert!(
+        repeats <= resets,
+        "{repeats} repeated notices > {resets} resets: {got:?}"
+    );
+    // Nothing left to send: a further pass sends nothing.
+    let out = f.run(&["campaign", "notify", "m"]);
+    assert!(text(&out).contains("0 sent"), "{}", text(&out));
+    assert_eq!(notices(&server).values().sum::<usize>(), N + repeats);
+    let status = json(&f.run(&["campaign", "status", "m", "--json"]));
+    assert_eq!(status["marked"], (N + 1) as u64, "{status}");
+    let _: &Path = f.dir.path();
+}
+
+/// A small seeded generator (xorshift64*): the kill points are reproducible from the printed seed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+/// Recipients (the `To:` line) of the mails in a file-transport spool, with their counts.
+fn spooled(spool: &Path) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for entry in std::fs::read_dir(spool).into_iter().flatten().flatten() {
+        if entry.path().extension().is_some_and(|x| x == "eml") {
+            let Ok(text) = std::fs::read_to_string(entry.path()) else {
+                continue;
+            };
+            if let Some(to) = text.lines().find(|l| l.starts_with("To: ")) {
+                *out.entry(to.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Starts the command, SIGKILLs it once `progress()` reaches `point` (or lets it finish first).
+fn kill_at(f: &Fixture, args: &[&str], what: &str, point: u64, progress: &dyn Fn() -> u64) {
+    let mut child = spawn(f, args, what);
+    let started = Instant::now();
+    while progress() < point && child.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(120), "{what}: no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill(); // SIGKILL
+    child.wait().unwrap();
+}
+
+/// SIGKILL at seeded random points of `campaign start` (5) and `campaign notify` (5), each
+/// followed by a restart: the final state is exact, every account with an address has its
+/// notice, and repeats are at most the mails in flight at each kill (`max_connections`).
+/// The seed is printed; `PWRESETD_KILL_SEED=N` replays a run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_points_loses_nothing_and_repeats_only_mails_in_flight() {
+    const N: usize = 2000;
+    const KILLS: usize = 5;
+    const CONNECTIONS: usize = 2;
+    let seed = std::env::var("PWRESETD_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| u64::from(common::rand_u32()));
+    eprintln!("kill points from seed {seed} (replay with PWRESETD_KILL_SEED={seed})");
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let f = Fixture::with_config("kills", &users(N), "max_ops_per_second = 1000").await;
+    let spool = f.dir.path().join("spool");
+    f.append_config(&format!(
+        "[mail]\ntransport = \"file\"\nspool_dir = \"{}\"\nfrom = \"it@example.org\"\n\
+         max_messages_per_second = 300\nmax_connections = {CONNECTIONS}\n\
+         [portal]\npublic_url = \"https://pw.example.org\"\n",
+        spool.display()
+    ));
+
+    let mut points: Vec<u64> = (0..KILLS).map(|_| 1 + rng.below(N as u64 - 1)).collect();
+    points.sort_unstable();
+    eprintln!("campaign start killed at {points:?} marked");
+    let store = f.store_path();
+    let marked = || u64::try_from(marked_in_store(&store)).unwrap();
+    let mut runs = 0;
+    for p in &points {
+        kill_at(&f, &start_args("k"), "start", *p, &marked);
+        runs += 1;
+    }
+    let out = f.run(&start_args("k"));
+    assert!(out.status.success(), "{}", text(&out));
+    // A run killed before it wrote its resume record leaves none: up to one resume a rerun.
+    assert_exact(&f, "k", N, 0..=runs).await;
+
+    let mut points: Vec<u64> = (0..KILLS).map(|_| 1 + rng.below(N as u64 - 1)).collect();
+    points.sort_unstable();
+    eprintln!("campaign notify killed at {points:?} mails out");
+    let sent = || spooled(&spool).values().sum::<usize>() as u64;
+    for p in &points {
+        kill_at(&f, &["campaign", "notify", "k"], "notify", *p, &sent);
+    }
+    let out = f.run(&["campaign", "notify", "k"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let got = spooled(&spool);
+    assert_eq!(got.len(), N, "everyone got a notice");
+    let repeats: usize = got.values().map(|n| n - 1).sum();
+    assert!(
+        repeats <= KILLS * CONNECTIONS,
+        "{repeats} repeats > {KILLS} kills x {CONNECTIONS} in flight (seed {seed})"
+    );
+    let again = f.run(&["campaign", "notify", "k"]);
+    assert!(text(&again).contains("0 sent"), "{}", text(&again));
+}
