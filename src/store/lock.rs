@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Store, StoreError, db, parse_time, timestamp};
+use super::{AuditEntry, Store, StoreError, db, parse_time, timestamp};
 use crate::campaign::deadline::{AtDeadline, Enforcement};
 
 /// Where an account's deadline lock stands.
@@ -97,22 +97,28 @@ impl Store {
             ],
         )
         .map_err(db("set enforcement"))?;
-        tx.execute(
-            "INSERT INTO audit (at, actor, action, campaign, detail)
-             SELECT ?1, ?2, ?3, name, ?4 FROM campaigns WHERE id = ?5",
-            params![
-                now,
-                actor,
-                action,
-                format!(
-                    "at deadline: {}, grace: {}s",
-                    enforcement.at_deadline.as_str(),
-                    enforcement.grace.as_secs()
-                ),
-                campaign_id
-            ],
-        )
-        .map_err(db("write audit"))?;
+        let campaign: Option<String> = tx
+            .query_row("SELECT name FROM campaigns WHERE id = ?1", [campaign_id], |r| r.get(0))
+            .optional()
+            .map_err(db("set enforcement"))?;
+        if let Some(campaign) = campaign {
+            // Through the chain (`audit::append`): the UPDATE above holds the write lock.
+            super::audit::append(
+                &tx,
+                &AuditEntry {
+                    at: Utc::now(),
+                    actor: actor.to_owned(),
+                    action: action.to_owned(),
+                    campaign: Some(campaign),
+                    account: None,
+                    detail: Some(format!(
+                        "at deadline: {}, grace: {}s",
+                        enforcement.at_deadline.as_str(),
+                        enforcement.grace.as_secs()
+                    )),
+                },
+            )?;
+        }
         tx.commit().map_err(db("set enforcement"))
     }
 
@@ -257,13 +263,25 @@ impl Store {
             )
             .map_err(db("record lock"))?;
         if n == 1 {
-            tx.execute(
-                "INSERT INTO audit (at, actor, action, campaign, account, detail)
-                 SELECT ?1, ?2, ?3, c.name, a.login, ?5 FROM accounts a JOIN campaigns c ON c.id = a.campaign_id
-                 WHERE a.id = ?4",
-                params![now, actor, action, account_id, detail],
-            )
-            .map_err(db("write audit"))?;
+            let (campaign, login): (String, Option<String>) = tx
+                .query_row(
+                    "SELECT c.name, a.login FROM accounts a JOIN campaigns c ON c.id = a.campaign_id WHERE a.id = ?1",
+                    [account_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(db("record lock"))?;
+            // Through the chain (`audit::append`): the UPDATE above holds the write lock.
+            super::audit::append(
+                &tx,
+                &AuditEntry {
+                    at: Utc::now(),
+                    actor: actor.to_owned(),
+                    action: action.to_owned(),
+                    campaign: Some(campaign),
+                    account: login,
+                    detail: Some(detail.to_owned()),
+                },
+            )?;
         }
         tx.commit().map_err(db("record lock"))?;
         Ok(n == 1)

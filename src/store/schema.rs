@@ -113,12 +113,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE audit ADD COLUMN prev TEXT;
     ALTER TABLE audit ADD COLUMN hash TEXT;
     "#,
-    // 8: the audit trail is append-only: no update or delete, whatever the caller.
+    // 8: the audit trail is append-only: no update or delete, whatever the caller, and no
+    //    record outside the chain.
     r#"
     CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    CREATE TRIGGER audit_chained_only BEFORE INSERT ON audit WHEN NEW.hash IS NULL
+        BEGIN SELECT RAISE(ABORT, 'audit records are written through the chain (store::audit::append)'); END;
     "#,
 ];
 
