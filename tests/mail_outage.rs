@@ -143,13 +143,13 @@ async fn notify_with_the_port_closed_exits_69_leaving_every_notice_due_then_deli
 async fn notify_with_a_refused_password_exits_69_at_once_leaving_every_notice_due() {
     let server = SmtpServer::start(&["--tls", "--require-starttls", "--auth", "pwresetd:{dir}/smtp-password"]);
     let f = fixture("mailauth", 6).await;
-    std::fs::write(f.dir.path().join("wrong"), "not-the-password\n").unwrap();
+    std::fs::write(f.dir.path().join("wrong-password"), "not-the-password\n").unwrap();
     let url = server.url().replace("127.0.0.1", "localhost");
     start_campaign(
         &f,
         &format!(
             "[mail]\ntransport = \"smtp\"\nsmtp_url = \"{url}\"\nca_file = \"{ca}\"\nusername = \"pwresetd\"\n\
-             password_file = \"wrong\"\nfrom = \"it-security@example.org\"\n",
+             password_file = \"wrong-password\"\nfrom = \"it-security@example.org\"\n",
             ca = server.ca_file().display()
         ),
     );

@@ -179,12 +179,12 @@ async fn wrong_ca_is_a_tls_error_without_retries() {
 async fn wrong_password_is_unusable_not_permanent() {
     let server = SmtpServer::start(&["--tls", "--require-starttls", "--auth", "pwresetd:{dir}/smtp-password"]);
     let dir = tempdir();
-    std::fs::write(dir.path().join("wrong"), "not-the-password\n").unwrap();
+    std::fs::write(dir.path().join("wrong-password"), "not-the-password\n").unwrap();
     let s = settings(dir.path(), &server.url().replace("127.0.0.1", "localhost"), |c| {
         c.starttls = None;
         c.ca_file = Some(server.ca_file());
         c.username = Some("pwresetd".into());
-        c.password_file = Some("wrong".into());
+        c.password_file = Some("wrong-password".into());
     });
     let mailer = Mailer::new(&s).unwrap();
     let err = mailer
