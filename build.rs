@@ -62,12 +62,22 @@ fn git_commit() -> Option<String> {
     // packed). Refs live in the common directory, HEAD in the work tree's own.
     let git_dir = PathBuf::from(git(&["rev-parse", "--git-dir"])?);
     let common = git(&["rev-parse", "--git-common-dir"]).map_or_else(|| git_dir.clone(), PathBuf::from);
-    println!("cargo:rerun-if-changed={}", git_dir.join("HEAD").display());
-    println!("cargo:rerun-if-changed={}", common.join("packed-refs").display());
+    watch(&git_dir.join("HEAD"));
+    watch(&common.join("packed-refs"));
     if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        println!("cargo:rerun-if-changed={}", common.join(branch).display());
+        watch(&common.join(branch));
     }
     Some(commit)
+}
+
+/// Asks cargo to rerun this script when `path` changes, if it exists: cargo takes a missing
+/// file as changed, so a repository without `packed-refs` (a fresh worktree, a young clone)
+/// would rebuild the package on every cargo command. A ref that is packed later moves HEAD's
+/// loose ref or HEAD itself first, which are watched.
+fn watch(path: &Path) {
+    if path.exists() {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
 }
 
 fn git(args: &[&str]) -> Option<String> {
