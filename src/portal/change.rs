@@ -37,8 +37,8 @@ pub use super::links::{LinkTarget, open_link};
 pub use super::outcome::{Flow, Outcome, Typed};
 use super::outcome::{directory_down, store_down};
 use super::refusals::{self, About};
-use crate::directory::{AccountDetails, BindCheck, Directory, DirectoryError};
-use crate::policy::{DirectoryRules, Password};
+use crate::directory::{AccountDetails, BindCheck, Directory};
+use crate::policy::Password;
 use crate::secret::Secret;
 use crate::store::{AccountRecord, StoreError};
 use crate::web::budget::{self, Allowance, Attempt};
@@ -185,24 +185,6 @@ async fn reserve(
         refusals::record(state, about, "portal.lockout_budget_spent", limited, client);
         Outcome::Limited(limited)
     })
-}
-
-/// The directory's own password rules for the account at `dn` (`None`: the default policy's),
-/// the floor under `[policy]`. A directory that cannot be reached is an error (no change could
-/// be made anyway); rules that cannot be read for another reason leave `[policy]` alone, as
-/// the flavour's warnings (`check-config`, `campaign plan`) say.
-pub(super) async fn directory_rules(
-    state: &PortalState,
-    dn: Option<&str>,
-) -> Result<Option<DirectoryRules>, DirectoryError> {
-    match state.directory().password_rules(dn).await {
-        Ok(rules) => Ok(rules),
-        Err(e) if e.is_unavailable() => Err(e),
-        Err(e) => {
-            tracing::warn!(error = %e, "portal: the directory's password rules could not be read; [policy] alone applies");
-            Ok(None)
-        }
-    }
 }
 
 /// Proves the current password with a bind (which works under `pwdReset`: it is the later

@@ -10,7 +10,7 @@ use chrono::Utc;
 use super::PortalState;
 use super::outcome::{Flow, Outcome, Typed, directory_down, store_down};
 use crate::campaign::state::Via;
-use crate::directory::{AccountDetails, BindCheck, PasswordError};
+use crate::directory::{AccountDetails, BindCheck, DirectoryError, PasswordError};
 use crate::policy::{CheckInput, DirectoryRules, Password, RuleId, Subject, Violation, hash_for_history};
 use crate::secret::Secret;
 use crate::store::{AccountRecord, AuditEntry, Completion};
@@ -33,7 +33,7 @@ impl Change<'_> {
 
     #[tracing::instrument(name = "change", skip_all, fields(dn = %self.details.account.dn, flow = self.flow.as_str(), campaign = self.records.first().map(|r| r.campaign.as_str())))]
     pub async fn run(self, typed: Typed) -> Outcome {
-        let floor = match super::change::directory_rules(self.state, Some(self.dn())).await {
+        let floor = match directory_rules(self.state, Some(self.dn())).await {
             Ok(rules) => rules,
             Err(e) => return directory_down(&e),
         };
@@ -214,6 +214,24 @@ impl Change<'_> {
             Err(e) => {
                 tracing::error!(error = %e, "portal: password changed in the directory but the store could not record it; reconciliation will see it")
             }
+        }
+    }
+}
+
+/// The directory's own password rules for the account at `dn` (`None`: the default policy's),
+/// the floor under `[policy]`. A directory that cannot be reached is an error (no change could
+/// be made anyway); rules that cannot be read for another reason leave `[policy]` alone, as
+/// the flavour's warnings (`check-config`, `campaign plan`) say.
+pub(super) async fn directory_rules(
+    state: &PortalState,
+    dn: Option<&str>,
+) -> Result<Option<DirectoryRules>, DirectoryError> {
+    match state.directory().password_rules(dn).await {
+        Ok(rules) => Ok(rules),
+        Err(e) if e.is_unavailable() => Err(e),
+        Err(e) => {
+            tracing::warn!(error = %e, "portal: the directory's password rules could not be read; [policy] alone applies");
+            Ok(None)
         }
     }
 }

@@ -76,7 +76,7 @@ pub async fn index(State(state): State<PortalState>, headers: HeaderMap) -> Resp
 /// account at `dn` (`None`: before the account is known, the default policy's). When the
 /// directory cannot tell, `[policy]` alone is listed (the change itself then checks again).
 async fn shown_rules(state: &PortalState, dn: Option<&str>) -> Shown {
-    let floor = change::directory_rules(state, dn).await.unwrap_or_else(|e| {
+    let floor = super::commit::directory_rules(state, dn).await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "portal: the directory's password rules are unknown for a form");
         None
     });
