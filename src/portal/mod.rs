@@ -40,6 +40,7 @@ pub mod pages;
 mod refusals;
 mod state;
 pub mod tls;
+mod unconfirmed;
 
 use std::net::SocketAddr;
 use std::time::Duration;

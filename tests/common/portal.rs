@@ -24,6 +24,8 @@ pub struct Options {
     pub per_account: u32,
     /// Replaces the plain-HTTP public URL (e.g. to serve HTTPS).
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Replaces the directory URL (e.g. a fault proxy in front of slapd).
+    pub directory_url: Option<String>,
 }
 
 impl Default for Options {
@@ -34,6 +36,7 @@ impl Default for Options {
             per_address: 1000,
             per_account: 1000,
             tls: None,
+            directory_url: None,
         }
     }
 }
@@ -66,7 +69,10 @@ impl Portal {
             })
             .collect();
         let fixture = Fixture::new(name, &users).await;
-        let config = pwresetd::daemon::config::load(&fixture.config).unwrap();
+        let mut config = pwresetd::daemon::config::load(&fixture.config).unwrap();
+        if let Some(url) = &options.directory_url {
+            config.directory.url = url.clone();
+        }
         let directory = directory::connect(&config.directory).unwrap();
         let store = Store::open(&fixture.store_path()).unwrap();
         let policy = Arc::new(Policy::load(&options.policy).unwrap());
