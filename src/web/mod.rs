@@ -15,6 +15,7 @@ pub mod csrf;
 pub mod form;
 pub mod headers;
 pub mod limits;
+pub mod listener;
 pub mod mask;
 pub mod pages;
 

@@ -26,6 +26,8 @@ pub struct Options {
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// Replaces the directory URL (e.g. a fault proxy in front of slapd).
     pub directory_url: Option<String>,
+    /// Replaces `portal.max_connections`.
+    pub max_connections: Option<usize>,
 }
 
 impl Default for Options {
@@ -37,6 +39,7 @@ impl Default for Options {
             per_account: 1000,
             tls: None,
             directory_url: None,
+            max_connections: None,
         }
     }
 }
@@ -108,6 +111,9 @@ impl Portal {
         portal.rate_limit.per_address = options.per_address;
         portal.rate_limit.per_account = options.per_account;
         portal.tls = options.tls.clone();
+        if let Some(max) = options.max_connections {
+            portal.max_connections = max;
+        }
         let state = PortalState::new(PortalParts {
             config: portal,
             directory: directory.clone(),
