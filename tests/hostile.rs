@@ -1,7 +1,9 @@
 //! Hostile clients against the portal's listener (served in-process on the real slapd): hundreds
 //! of slow-loris connections do not keep the portal from answering and are dropped at the header
 //! timeout; a body declared over the limit is refused before it is sent; connections over
-//! `portal.max_connections` are refused at once and cost the server nothing.
+//! `portal.max_connections` are refused at once and cost the server nothing; invalid UTF-8 and
+//! duplicate fields posted to the real daemon's portal and helpdesk get a plain 400 and leave
+//! nothing in the log.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
@@ -192,4 +194,69 @@ async fn connections_over_the_bound_are_refused_at_once_and_freed_slots_serve_ag
     })
     .await;
     portal.stop().await;
+}
+
+/// What a hostile form carries: a marker that must appear in no answer and no log.
+const MARK: &str = "HOSTILE-FORM-VALUE";
+
+/// Bodies no browser sends, for a form whose fields include `field`: invalid UTF-8 raw and
+/// percent-encoded, and `field` twice.
+fn malformed_bodies(field: &str) -> [(&'static str, Vec<u8>); 3] {
+    let mut raw = format!("csrf=x&{field}={MARK}-raw").into_bytes();
+    raw.extend_from_slice(b"\xff\xfe");
+    [
+        ("raw invalid UTF-8", raw),
+        (
+            "percent-encoded invalid UTF-8",
+            format!("csrf=x&{field}={MARK}-pct%FF%FE").into_bytes(),
+        ),
+        (
+            "a duplicate field",
+            format!("csrf=x&{field}={MARK}-1&{field}={MARK}-2").into_bytes(),
+        ),
+    ]
+}
+
+/// Invalid UTF-8 and duplicate fields, over HTTP to the real daemon's portal (link, change,
+/// resend) and helpdesk (sign-in) posts, as a browser would send them (`Accept: text/html`):
+/// each gets a 400 with a plain HTML page that quotes nothing sent and shows no internals, and
+/// the daemon's log (at info) holds nothing of the bodies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_utf8_and_duplicate_fields_get_a_plain_400_and_leave_no_trace() {
+    let s = common::helpdesk::Setup::start_with("malformed", "auth = \"any\"\n").await;
+    let link = s.links_for("ann@example.org").pop().expect("ann's notice");
+    let posts = [
+        (link, "new_password"),
+        (format!("{}/change", s.portal), "current_password"),
+        (format!("{}/resend", s.portal), "login"),
+        (format!("{}/helpdesk/login", s.base), "password"),
+    ];
+    let client = reqwest::Client::new();
+    for (url, field) in &posts {
+        for (what, body) in malformed_bodies(field) {
+            let r = client
+                .post(url)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .header("Accept", "text/html")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let kind = r
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            let page = r.text().await.unwrap();
+            assert_eq!(status, 400, "{url} with {what}: {page}");
+            assert!(kind.starts_with("text/html"), "{url} with {what}: {kind}");
+            assert!(page.contains("</html>"), "{url} with {what}: not a page: {page}");
+            for leak in [MARK, "panicked", "Error {", "Utf8", "invalid utf-8 sequence"] {
+                assert!(!page.contains(leak), "{url} with {what} shows {leak:?}: {page}");
+            }
+        }
+    }
+    let log = s.daemon.log_text();
+    assert!(!log.contains(MARK), "the log holds a hostile body: {log}");
 }
