@@ -10,7 +10,6 @@
 //! mail stays due and goes out once on a later pass. Progress goes to a [`Progress`] (the CLI's
 //! bar, or nothing); no terminal types here.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -18,21 +17,11 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::MailSettings;
-pub use super::deliver::{One, Target, deliver};
-use super::templates::{Kind, Templates};
-use super::transport::Mailer;
+pub use super::deliver::{Mail, One, Target, deliver};
+use super::templates::Kind;
 use crate::campaign::schedule::{self, Due};
 use crate::store::{Campaign, MailCandidate, MailOutcome, Store, StoreError};
 use crate::token::Links;
-
-/// Everything a pass needs besides the store.
-#[derive(Clone)]
-pub struct Mail {
-    pub settings: Arc<MailSettings>,
-    pub templates: Arc<Templates>,
-    pub mailer: Arc<Mailer>,
-}
 
 /// What a pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
