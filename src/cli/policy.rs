@@ -4,7 +4,8 @@
 //!
 //! Owns argument parsing, reading the candidate from standard input (never from argv, where
 //! `ps` and shell history would see it), printing verdicts as text or JSON, exit codes and the
-//! build progress bar. Must not hold policy logic. Exit codes: 0 accepted / built, 1 refused;
+//! build progress bar. Must not hold policy logic. Its sentences are the portal's English
+//! catalogue's ([`crate::portal::wording`]): one text per rule, here and on the form. Exit codes: 0 accepted / built, 1 refused;
 //! operational errors are returned as `Err`, which the binary turns into exit 2 (or 64 for an
 //! invalid config, per the house style).
 
@@ -18,6 +19,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::policy::breach::{self, BuildOptions, BuildProgress};
 use crate::policy::{CheckInput, DirectoryRules, Password, Policy, PolicyConfig, Subject, Verdict};
+use crate::portal::lang::FALLBACK;
+use crate::portal::wording;
 
 /// `pwresetd policy ...`
 #[derive(Debug, Subcommand)]
@@ -288,7 +291,15 @@ pub fn check(
 /// Prints a verdict: one line per violation in text, or the JSON object.
 pub fn print_verdict(verdict: &Verdict, format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
     match format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string(verdict)?)?,
+        Format::Json => {
+            let violations: Vec<serde_json::Value> = verdict
+                .violations()
+                .iter()
+                .map(|v| serde_json::json!({"rule": v.rule, "message": wording::english(&v.reason)}))
+                .collect();
+            let json = serde_json::json!({"accepted": verdict.is_accepted(), "violations": violations});
+            writeln!(out, "{json}")?;
+        }
         Format::Text if verdict.is_accepted() => {
             writeln!(out, "Accepted: the password meets every rule in force.")?;
         }
@@ -296,7 +307,7 @@ pub fn print_verdict(verdict: &Verdict, format: Format, out: &mut dyn Write) -> 
             let n = verdict.violations().len();
             writeln!(out, "Refused: {n} rule{} broken.", if n == 1 { "" } else { "s" })?;
             for v in verdict.violations() {
-                writeln!(out, "  {}: {}", v.rule, v.message)?;
+                writeln!(out, "  {}: {}", v.rule, wording::english(&v.reason))?;
             }
         }
     }
@@ -307,13 +318,23 @@ pub fn print_verdict(verdict: &Verdict, format: Format, out: &mut dyn Write) -> 
 pub fn show(policy: &Policy, floor: &Floor, format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
     let effective = policy.effective(floor.rules());
     match format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string(&effective.rules())?)?,
+        Format::Json => {
+            let rules: Vec<serde_json::Value> = effective
+                .rules()
+                .iter()
+                .map(|r| {
+                    let text = wording::requirement(FALLBACK, &r.requirement);
+                    serde_json::json!({"rule": r.rule, "text": text, "source": r.source})
+                })
+                .collect();
+            writeln!(out, "{}", serde_json::Value::Array(rules))?;
+        }
         Format::Text => {
             writeln!(
                 out,
                 "A new password must meet these rules (pwresetd's [policy] with the directory's own as a floor):"
             )?;
-            for line in effective.report() {
+            for line in effective.report(|r| wording::requirement(FALLBACK, r)) {
                 writeln!(out, "  - {line}")?;
             }
             match floor {
