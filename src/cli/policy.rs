@@ -4,12 +4,11 @@
 //!
 //! Owns argument parsing, reading the candidate from standard input (never from argv, where
 //! `ps` and shell history would see it), printing verdicts as text or JSON, exit codes and the
-//! build progress bar. Must not hold policy logic. Its sentences are the portal's English
-//! catalogue's ([`crate::portal::wording`]): one text per rule, here and on the form. Exit codes: 0 accepted / built, 1 refused;
+//! build progress bar (printing: [`print`]). Must not hold policy logic. Exit codes: 0 accepted / built, 1 refused;
 //! operational errors are returned as `Err`, which the binary turns into exit 2 (or 64 for an
 //! invalid config, per the house style).
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -19,8 +18,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::policy::breach::{self, BuildOptions, BuildProgress};
 use crate::policy::{CheckInput, DirectoryRules, Password, Policy, PolicyConfig, Subject, Verdict};
-use crate::portal::lang::FALLBACK;
-use crate::portal::wording;
+
+mod print;
+pub use print::{Format, print_verdict, show};
 
 /// `pwresetd policy ...`
 #[derive(Debug, Subcommand)]
@@ -100,19 +100,6 @@ pub trait PersonLookup: Send + Sync {
     /// The directory's own rules for the account with this login (`None`: the default
     /// policy's); `None` when there are none or they are not readable.
     async fn rules(&self, login: Option<&str>) -> Result<Option<DirectoryRules>, crate::directory::DirectoryError>;
-}
-
-/// How to print.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Text,
-    Json,
-}
-
-impl Format {
-    fn from_flag(json: bool) -> Self {
-        if json { Self::Json } else { Self::Text }
-    }
 }
 
 /// Runs `pwresetd policy ...`.
@@ -286,69 +273,6 @@ pub fn check(
         .effective(floor)
         .check(&input)
         .context("checking the password (nothing was decided)")
-}
-
-/// Prints a verdict: one line per violation in text, or the JSON object.
-pub fn print_verdict(verdict: &Verdict, format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
-    match format {
-        Format::Json => {
-            let violations: Vec<serde_json::Value> = verdict
-                .violations()
-                .iter()
-                .map(|v| serde_json::json!({"rule": v.rule, "message": wording::english(&v.reason)}))
-                .collect();
-            let json = serde_json::json!({"accepted": verdict.is_accepted(), "violations": violations});
-            writeln!(out, "{json}")?;
-        }
-        Format::Text if verdict.is_accepted() => {
-            writeln!(out, "Accepted: the password meets every rule in force.")?;
-        }
-        Format::Text => {
-            let n = verdict.violations().len();
-            writeln!(out, "Refused: {n} rule{} broken.", if n == 1 { "" } else { "s" })?;
-            for v in verdict.violations() {
-                writeln!(out, "  {}: {}", v.rule, wording::english(&v.reason))?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Prints the rules in force, each with where it comes from.
-pub fn show(policy: &Policy, floor: &Floor, format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
-    let effective = policy.effective(floor.rules());
-    match format {
-        Format::Json => {
-            let rules: Vec<serde_json::Value> = effective
-                .rules()
-                .iter()
-                .map(|r| {
-                    let text = wording::requirement(FALLBACK, &r.requirement);
-                    serde_json::json!({"rule": r.rule, "text": text, "source": r.source})
-                })
-                .collect();
-            writeln!(out, "{}", serde_json::Value::Array(rules))?;
-        }
-        Format::Text => {
-            writeln!(
-                out,
-                "A new password must meet these rules (pwresetd's [policy] with the directory's own as a floor):"
-            )?;
-            for line in effective.report(|r| wording::requirement(FALLBACK, r)) {
-                writeln!(out, "  - {line}")?;
-            }
-            match floor {
-                Floor::NoDirectory => writeln!(out, "No directory configured: its own rules are not included.")?,
-                Floor::Unknown => writeln!(
-                    out,
-                    "The directory's own rules are unknown (none, or not readable by the service account: \
-                     see `pwresetd check-config`); a password it refuses is refused after it was typed."
-                )?,
-                Floor::Rules(_) => {}
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Runs `pwresetd breach-index ...`.
