@@ -1,5 +1,5 @@
 //! One pass over a campaign's due mails: the first notice after marking, reminders before the
-//! deadline. Used by `campaign notify NAME` (once, e.g. from a timer) and by the daemon.
+//! deadline, the `locked` mail once the deadline locked the account. Used by `campaign notify NAME` (once, e.g. from a timer) and by the daemon.
 //!
 //! Per mail: a fresh one-time link is issued, the intent (and the link's hash) is committed to
 //! the store, the mail is sent, then the result is recorded. A clean stop lets in-flight mails
@@ -225,8 +225,12 @@ impl Pass<'_> {
                 "resend" => (Kind::Notice, "resend", *step, true),
                 crate::store::REQUESTED => (Kind::Notice, crate::store::REQUESTED, *step, true),
                 "changed" => (Kind::Changed, "changed", *step, false),
+                "locked" => (Kind::Locked, "locked", *step, false),
                 _ => return None,
             },
+            // Once per lock (one row, step 0); a locked account gets no link.
+            None if c.locked_mail_due => (Kind::Locked, "locked", 0, false),
+            None if c.locked => return None,
             None => match schedule::due(now, deadline, self.reminders, c.sent)? {
                 Due::Notice => (Kind::Notice, "notice", 0, true),
                 Due::Reminder(n) => (Kind::Reminder, "reminder", n, true),

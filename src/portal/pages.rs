@@ -35,6 +35,33 @@ pub const CSS: &str = include_str!("../../templates/portal/portal.css");
 #[derive(Debug)]
 pub struct Pages {
     templates: Templates,
+    /// How to reach the helpdesk (`mail.helpdesk`); empty: the pages say "your IT helpdesk".
+    helpdesk: String,
+}
+
+/// Why a link's page is the 410 one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unusable {
+    Gone,
+    Locked,
+}
+
+impl Unusable {
+    /// The prefix of the page's keys in the catalogues.
+    fn words(self) -> &'static str {
+        match self {
+            Unusable::Gone => "gone",
+            Unusable::Locked => "locked",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct UnusableView<'a> {
+    title: String,
+    words: &'static str,
+    helpdesk: &'a str,
+    csrf: &'a str,
 }
 
 /// Errors attached to the fields of a form.
@@ -213,11 +240,14 @@ fn with_language<S: Serialize>(context: S) -> Value {
 
 impl Pages {
     /// Compiles the templates and renders each page once with sample values, in every language.
-    pub fn new() -> Result<Pages, PagesError> {
+    pub fn new(helpdesk: &str) -> Result<Pages, PagesError> {
         let catalogues = lang::catalogues()?;
         let mut templates = Templates::new("portal", &TEMPLATES, UndefinedBehavior::Strict, BROKEN)?;
         templates.env().add_function("t", t);
-        let pages = Pages { templates };
+        let pages = Pages {
+            templates,
+            helpdesk: helpdesk.trim().to_owned(),
+        };
         for tag in catalogues.tags() {
             pages.self_test(tag)?;
         }
@@ -256,7 +286,26 @@ impl Pages {
 
     /// The 410 page for a link that cannot be used, with the "send me a new link" form.
     pub fn gone(&self, csrf: &str) -> Page {
-        self.simple(StatusCode::GONE, "gone.html", &tr("gone.title", &[]), csrf)
+        self.unusable(Unusable::Gone, csrf)
+    }
+
+    /// The page for a link of an account locked at the deadline: what happened and how to reach
+    /// the helpdesk. Same status, template and shape as [`Self::gone`] (only the words differ),
+    /// so that the answer separates nothing but what the link's holder may know (see
+    /// `super::links::look_up`).
+    pub fn locked(&self, csrf: &str) -> Page {
+        self.unusable(Unusable::Locked, csrf)
+    }
+
+    fn unusable(&self, why: Unusable, csrf: &str) -> Page {
+        let words = why.words();
+        let view = UnusableView {
+            title: tr(&format!("{words}.title"), &[]),
+            words,
+            helpdesk: &self.helpdesk,
+            csrf,
+        };
+        self.render(StatusCode::GONE, "gone.html", view)
     }
 
     pub fn resent(&self) -> Page {
@@ -334,8 +383,17 @@ impl Pages {
             self.try_render(name, &view, lang)?;
         }
         self.try_render("done.html", minijinja::context! { title => "t", login => "l" }, lang)?;
-        for name in ["gone.html", "resent.html"] {
-            self.try_render(name, minijinja::context! { title => "t", csrf => "c" }, lang)?;
+        self.try_render("resent.html", minijinja::context! { title => "t", csrf => "c" }, lang)?;
+        for why in [Unusable::Gone, Unusable::Locked] {
+            for helpdesk in ["", "+33 1 23 45 67 89"] {
+                let view = UnusableView {
+                    title: tr(&format!("{}.title", why.words()), &[]),
+                    words: why.words(),
+                    helpdesk,
+                    csrf: "c",
+                };
+                self.try_render("gone.html", &view, lang)?;
+            }
         }
         self.try_render(
             "index.html",
@@ -375,7 +433,7 @@ mod tests {
 
     #[test]
     fn every_page_renders_and_escapes() {
-        let pages = Pages::new().unwrap();
+        let pages = Pages::new("").unwrap();
         let rules = [RuleDescription {
             rule: RuleId::Reused,
             requirement: Requirement::History { count: 5 },
@@ -406,5 +464,29 @@ mod tests {
         assert!(html.contains("for=\"current_password\""));
         assert_eq!(pages.gone("tok").status, StatusCode::GONE);
         assert!(pages.gone("tok").html.contains("action=\"/resend\""));
+    }
+
+    /// The tags of a page, without its words: what "the same shape" means.
+    fn shape(html: &str) -> Vec<String> {
+        html.split('<')
+            .skip(1)
+            .map(|t| t.split([' ', '>']).next().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_locked_page_has_the_shape_of_the_gone_page() {
+        for helpdesk in ["", "call 4242 or helpdesk@example.org"] {
+            let pages = Pages::new(helpdesk).unwrap();
+            let (gone, locked) = (pages.gone("tok"), pages.locked("tok"));
+            assert_eq!(locked.status, gone.status);
+            assert_eq!(shape(&locked.html), shape(&gone.html));
+            assert!(locked.html.contains("locked at the deadline"), "{}", locked.html);
+            assert!(!gone.html.contains("locked"), "{}", gone.html);
+            if !helpdesk.is_empty() {
+                assert!(locked.html.contains("call 4242 or helpdesk@example.org"));
+                assert!(gone.html.contains("call 4242 or helpdesk@example.org"));
+            }
+        }
     }
 }
