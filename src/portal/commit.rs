@@ -11,7 +11,7 @@ use super::PortalState;
 use super::outcome::{Flow, Outcome, Typed, directory_down, store_down};
 use crate::campaign::state::Via;
 use crate::directory::{AccountDetails, BindCheck, DirectoryError, PasswordError};
-use crate::policy::{CheckInput, DirectoryRules, Password, RuleId, Subject, Violation, hash_for_history};
+use crate::policy::{CheckInput, DirectoryRules, Password, Reason, Subject, Violation, hash_for_history};
 use crate::secret::Secret;
 use crate::store::{AccountRecord, AuditEntry, Completion};
 
@@ -104,10 +104,7 @@ impl Change<'_> {
                 Ok(Some(true)) if self.state.unconfirmed().written(self.dn(), typed.new.expose()) => {
                     tracing::info!("portal: the current password is the one an unconfirmed attempt wrote; retrying")
                 }
-                Ok(Some(true)) => violations.push(Violation {
-                    rule: RuleId::SameAsCurrent,
-                    message: "This is your current password. Choose a new one.".into(),
-                }),
+                Ok(Some(true)) => violations.push(Violation::from(Reason::SameAsCurrent)),
                 Ok(Some(false)) => {}
                 Ok(None) => tracing::info!(
                     dn = %self.dn(),
@@ -144,9 +141,9 @@ impl Change<'_> {
         match result {
             Ok(()) => Ok(()),
             Err(PasswordError::WrongCurrentPassword) => Err(Outcome::WrongCredentials),
-            Err(PasswordError::Refused { message, detail }) => {
-                tracing::info!(detail, "portal: the directory refused a new password");
-                Err(Outcome::DirectoryRefused { message })
+            Err(PasswordError::Refused { reason, detail }) => {
+                tracing::info!(detail, ?reason, "portal: the directory refused a new password");
+                Err(Outcome::DirectoryRefused { reason })
             }
             // The write may have been applied before its answer was lost: not "nothing was
             // changed". The note above lets a retry with the same password go through.

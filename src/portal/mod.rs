@@ -41,6 +41,7 @@ mod refusals;
 mod state;
 pub mod tls;
 mod unconfirmed;
+pub mod wording;
 
 use std::time::Duration;
 

@@ -123,6 +123,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_chained_only BEFORE INSERT ON audit WHEN NEW.hash IS NULL
         BEGIN SELECT RAISE(ABORT, 'audit records are written through the chain (store::audit::append)'); END;
     "#,
+    // 9: who undid an account's deadline lock and when (the helpdesk's unlock, an exemption, a
+    //    revert): the account view shows it, and the deadline run never locks it again.
+    r#"
+    ALTER TABLE accounts ADD COLUMN unlocked_at TEXT;
+    ALTER TABLE accounts ADD COLUMN unlocked_by TEXT;
+    "#,
 ];
 
 /// The schema version after which the records written before the chain are chained.

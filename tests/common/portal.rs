@@ -28,6 +28,8 @@ pub struct Options {
     pub directory_url: Option<String>,
     /// Replaces `portal.max_connections`.
     pub max_connections: Option<usize>,
+    /// `mail.helpdesk`: how the "locked" and "gone" pages say to reach the helpdesk.
+    pub helpdesk: String,
 }
 
 impl Default for Options {
@@ -40,6 +42,7 @@ impl Default for Options {
             tls: None,
             directory_url: None,
             max_connections: None,
+            helpdesk: "call 4242".into(),
         }
     }
 }
@@ -121,6 +124,7 @@ impl Portal {
             policy: policy.clone(),
             notifier: notifier.clone(),
             budget: Arc::new(pwresetd::web::budget::Budget::default()),
+            helpdesk: options.helpdesk.clone(),
         })
         .unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
