@@ -329,7 +329,11 @@ fn empty_values_fall_back_to_wording_in_the_templates() {
         "{}",
         r.text
     );
-    assert!(r.text.contains("The IT team\n\nReference of this message: "), "{}", r.text);
+    assert!(
+        r.text.contains("The IT team\n\nReference of this message: "),
+        "{}",
+        r.text
+    );
     let r = render(&t, Kind::Changed, Some("fr"), &v);
     assert!(
         r.text

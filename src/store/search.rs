@@ -57,11 +57,18 @@ impl Store {
                  FROM accounts a JOIN campaigns c ON c.id = a.campaign_id
                  WHERE a.id IN (SELECT rowid FROM accounts_search WHERE accounts_search MATCH ?1)
                  ORDER BY lower(coalesce(a.login, '')) != lower(?2), lower(coalesce(a.login, '')),
-                          lower(a.dn), a.campaign_id",
+                          lower(a.dn), a.campaign_id
+                 LIMIT ?3",
             )
             .map_err(db("search accounts"))?;
+        // An account has a row per campaign: this many rows hold `limit` accounts and one more,
+        // and the limit lets SQLite keep only the first rows while sorting (not every match).
+        let campaigns: i64 = conn
+            .query_row("SELECT count(*) FROM campaigns", [], |r| r.get(0))
+            .map_err(db("search accounts"))?;
+        let rows_needed = (limit as i64 + 1).saturating_mul(campaigns.max(1));
         let rows = stmt
-            .query_map(params![phrase(query), query], |r| {
+            .query_map(params![phrase(query), query, rows_needed], |r| {
                 let mail: String = r.get(3)?;
                 Ok((
                     r.get::<_, Option<String>>(0)?,
