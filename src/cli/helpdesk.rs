@@ -113,6 +113,15 @@ pub enum HelpdeskCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Unlock an account the campaign's deadline locked (the lock state from before comes back)
+    /// and mail it a new link; do it once you have checked who is asking.
+    Unlock {
+        #[command(flatten)]
+        target: Target,
+        /// Why, e.g. how the person was verified (recorded in the audit trail).
+        #[arg(long)]
+        reason: String,
+    },
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -226,6 +235,7 @@ fn remote(client: &Client, command: HelpdeskCommand) -> Result<ExitCode, Failure
             json!({ "reason": reason, "deadline": deadline }),
         )?,
         HelpdeskCommand::Mark { target, reason } => action(client, "mark", target, json!({ "reason": reason }))?,
+        HelpdeskCommand::Unlock { target, reason } => action(client, "unlock", target, json!({ "reason": reason }))?,
         HelpdeskCommand::Token(_) => return Err(Failure::new(EX_USAGE, anyhow!("token create runs locally"))),
     };
     let body = reply.json().unwrap_or(Value::Null);

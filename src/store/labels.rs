@@ -1,4 +1,4 @@
-//! The labels of every mail pwresetd sends (migration 9): its reference code (printed in the
+//! The labels of every mail pwresetd sends (migration 10): its reference code (printed in the
 //! footer), its Message-ID and the SHA-256 of its link's token, recorded with the intent before
 //! the mail goes out — one row per attempt, so a mail sent twice (a kill mid-send) is known by
 //! both. The helpdesk's "is this mail ours?" reads them. Never a token in clear.

@@ -123,10 +123,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_chained_only BEFORE INSERT ON audit WHEN NEW.hash IS NULL
         BEGIN SELECT RAISE(ABORT, 'audit records are written through the chain (store::audit::append)'); END;
     "#,
-    // 9: the helpdesk's search by any part of a login, display name or mail address: a
-    //    trigram index (case-insensitive), kept by triggers, filled for the accounts already
-    //    there. Contentless: the text stays in `accounts`. And the labels of every mail sent
-    //    (its reference code, Message-ID and link's token hash), for "is this mail ours?".
+    // 9: who undid an account's deadline lock and when (the helpdesk's unlock, an exemption, a
+    //    revert): the account view shows it, and the deadline run never locks it again.
+    r#"
+    ALTER TABLE accounts ADD COLUMN unlocked_at TEXT;
+    ALTER TABLE accounts ADD COLUMN unlocked_by TEXT;
+    "#,
+    // 10: the helpdesk's search by any part of a login, display name or mail address: a
+    //     trigram index (case-insensitive), kept by triggers, filled for the accounts already
+    //     there. Contentless: the text stays in `accounts`. And the labels of every mail sent
+    //     (its reference code, Message-ID and link's token hash), for "is this mail ours?".
     r#"
     CREATE VIRTUAL TABLE accounts_search USING fts5(
         login, display_name, mail, content = '', contentless_delete = 1, tokenize = 'trigram');

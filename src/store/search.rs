@@ -1,6 +1,6 @@
 //! The helpdesk's search of the accounts the store knows (every account of every campaign's
 //! scope, excluded ones too): any part of a login, display name or mail address, through the
-//! trigram index `accounts_search` (migration 9), which answers an infix query without reading
+//! trigram index `accounts_search` (migration 10), which answers an infix query without reading
 //! every row. Must not decide the query's minimum length or page size (the helpdesk does); a
 //! query under 3 characters finds nothing here, as a trigram index cannot answer it.
 

@@ -133,6 +133,9 @@ pub(super) fn print_account(v: &Value) {
         if !c["last_error"].is_null() {
             println!("  last error         {}", s(&c["last_error"]));
         }
+        if c["lock"].is_object() {
+            println!("  at the deadline    {}", lock_line(&c["lock"]));
+        }
         let actions: Vec<String> = c["actions"]
             .as_array()
             .map(|a| a.iter().map(s).collect())
@@ -153,5 +156,26 @@ pub(super) fn print_account(v: &Value) {
                 h["detail"].as_str().unwrap_or("")
             );
         }
+    }
+}
+
+/// The deadline's lock in words: its state, what set it, who undid it.
+fn lock_line(lock: &Value) -> String {
+    let what = if lock["set_by"] == "prior_lock" {
+        "locked before the deadline, left as it was".to_owned()
+    } else {
+        format!(
+            "{} by the campaign's deadline {}",
+            s(&lock["action"]),
+            s(&lock["locked_at"])
+        )
+    };
+    match lock["state"].as_str() {
+        Some("unlocked") => format!(
+            "unlocked {} by {} ({what})",
+            s(&lock["unlocked_at"]),
+            s(&lock["unlocked_by"])
+        ),
+        state => format!("{} ({what})", state.unwrap_or("-").to_uppercase()),
     }
 }
