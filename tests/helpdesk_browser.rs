@@ -123,8 +123,8 @@ async fn the_campaign_page_shows_its_chart(s: &Setup, b: &Client) -> std::path::
 /// Every helpdesk page state, checked by axe-core and photographed on both screens: sign-in,
 /// a refused sign-in, home, search results, the account view (with its language), the
 /// account after an action, a locked account (with its unlock form), the campaign page (with
-/// the locked count), a 404, search pages one and two, a refused short search, the mail check's
-/// form and its two answers.
+/// the locked count), a 404, search pages one and two, a refused short search, the mail
+/// check's form and its two answers.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_helpdesk_page_passes_axe_on_a_phone_and_a_desktop() {
     let s = Setup::start("hda11y").await;

@@ -130,9 +130,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE accounts ADD COLUMN unlocked_by TEXT;
     "#,
     // 10: the helpdesk's search by any part of a login, display name or mail address: a
-    //     trigram index (case-insensitive), kept by triggers, filled for the accounts already
-    //     there. Contentless: the text stays in `accounts`. And the labels of every mail sent
-    //     (its reference code, Message-ID and link's token hash), for "is this mail ours?".
+    //    trigram index (case-insensitive), kept by triggers, filled for the accounts already
+    //    there. Contentless: the text stays in `accounts`. And the labels of every mail sent
+    //    (its reference code, Message-ID and link's token hash), for "is this mail ours?".
     r#"
     CREATE VIRTUAL TABLE accounts_search USING fts5(
         login, display_name, mail, content = '', contentless_delete = 1, tokenize = 'trigram');
