@@ -26,6 +26,8 @@ pub struct Options {
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// `mail.helpdesk`: how the "locked" and "gone" pages say to reach the helpdesk.
     pub helpdesk: String,
+    /// Replaces the directory URL (e.g. a fault proxy in front of slapd).
+    pub directory_url: Option<String>,
 }
 
 impl Default for Options {
@@ -37,6 +39,7 @@ impl Default for Options {
             per_account: 1000,
             tls: None,
             helpdesk: "call 4242".into(),
+            directory_url: None,
         }
     }
 }
@@ -69,7 +72,10 @@ impl Portal {
             })
             .collect();
         let fixture = Fixture::new(name, &users).await;
-        let config = pwresetd::daemon::config::load(&fixture.config).unwrap();
+        let mut config = pwresetd::daemon::config::load(&fixture.config).unwrap();
+        if let Some(url) = &options.directory_url {
+            config.directory.url = url.clone();
+        }
         let directory = directory::connect(&config.directory).unwrap();
         let store = Store::open(&fixture.store_path()).unwrap();
         let policy = Arc::new(Policy::load(&options.policy).unwrap());
