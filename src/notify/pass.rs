@@ -19,7 +19,7 @@ use futures_util::stream::{self, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::MailSettings;
-pub use super::deliver::{One, Target, deliver};
+pub use super::deliver::{One, Row, Target, deliver};
 use super::templates::{Kind, Templates};
 use super::transport::Mailer;
 use crate::campaign::schedule::{self, Due};
@@ -179,7 +179,7 @@ struct Pass<'a> {
 struct Job {
     target: Target,
     kind: Kind,
-    row: (&'static str, u32),
+    row: Row,
     with_link: bool,
 }
 
@@ -194,18 +194,18 @@ impl Pass<'_> {
         let deadline = c.deadline.unwrap_or(campaign.deadline);
         // A mail whose result is unknown (killed) or that must be retried goes out again as
         // what it was; otherwise the schedule decides.
-        let (kind, row, step, with_link) = match &c.unfinished {
+        let (kind, row, step, with_link, point) = match &c.unfinished {
             Some((kind, step)) => match kind.as_str() {
-                "notice" => (Kind::Notice, "notice", *step, true),
-                "reminder" => (Kind::Reminder, "reminder", *step, true),
-                "resend" => (Kind::Notice, "resend", *step, true),
-                crate::store::REQUESTED => (Kind::Notice, crate::store::REQUESTED, *step, true),
-                "changed" => (Kind::Changed, "changed", *step, false),
+                "notice" => (Kind::Notice, "notice", *step, true, None),
+                "reminder" => (Kind::Reminder, "reminder", *step, true, None),
+                "resend" => (Kind::Notice, "resend", *step, true, None),
+                crate::store::REQUESTED => (Kind::Notice, crate::store::REQUESTED, *step, true, None),
+                "changed" => (Kind::Changed, "changed", *step, false, None),
                 _ => return None,
             },
             None => match schedule::due(now, deadline, self.reminders, c.sent)? {
-                Due::Notice => (Kind::Notice, "notice", 0, true),
-                Due::Reminder(n) => (Kind::Reminder, "reminder", n, true),
+                Due::Notice => (Kind::Notice, "notice", 0, true, None),
+                Due::Reminder { step, point } => (Kind::Reminder, "reminder", step, true, Some(point)),
             },
         };
         if c.mail.iter().all(|m| m.trim().is_empty()) && c.no_address_recorded {
@@ -223,7 +223,7 @@ impl Pass<'_> {
         Some(Job {
             target,
             kind,
-            row: (row, step),
+            row: Row { kind: row, step, point },
             with_link,
         })
     }

@@ -123,6 +123,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_chained_only BEFORE INSERT ON audit WHEN NEW.hash IS NULL
         BEGIN SELECT RAISE(ABORT, 'audit records are written through the chain (store::audit::append)'); END;
     "#,
+    // 9: the point (deadline − offset) each reminder was sent for, so that a later deadline
+    //    re-arms the reminders (campaign::schedule); NULL for other mails and older reminders.
+    r#"
+    ALTER TABLE notifications ADD COLUMN point TEXT;
+    "#,
 ];
 
 /// The schema version after which the records written before the chain are chained.
