@@ -128,6 +128,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE notifications ADD COLUMN point TEXT;
     "#,
+    // 10: a foreground command waiting for the service's lease on a campaign: the service
+    //     hands the lease over to it at its next stop (store/lease.rs).
+    r#"
+    ALTER TABLE leases ADD COLUMN wanted_by TEXT;
+    ALTER TABLE leases ADD COLUMN wanted_until TEXT;
+    "#,
 ];
 
 /// The schema version after which the records written before the chain are chained.
