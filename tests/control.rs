@@ -166,11 +166,14 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// A command that met the service's lease says it waits, for how long, and then succeeds.
-fn waited_and_succeeded(out: &Output) {
+/// A command that met the service's lease says it waits, for how long (`wait`), and then
+/// succeeds: within the wait, which is shorter than the service's pass, so only a hand-over
+/// mid-pass lets it succeed.
+fn waited_and_succeeded(out: &Output, wait: &str) {
     assert!(out.status.success(), "{}", text(out));
+    let said = stderr(out);
     assert!(
-        stderr(out).contains("is being worked on by the service (daemon@") && stderr(out).contains("waiting up to 1m"),
+        said.contains("is being worked on by the service (daemon@") && said.contains(&format!("waiting up to {wait} ")),
         "{}",
         text(out)
     );
@@ -181,7 +184,8 @@ fn waited_and_succeeded(out: &Output) {
 /// flag the campaign set, and the service, working on, marks nothing again.
 #[tokio::test(flavor = "multi_thread")]
 async fn revert_while_serve_marks_clears_every_flag_and_serve_does_not_mark_again() {
-    let bed = Bed::new("ctl-revert", 40, 2, "service_wait = \"1m\"").await;
+    // 60 accounts at 2 a second: the service's pass lasts half a minute, the wait 8 s.
+    let bed = Bed::new("ctl-revert", 60, 2, "service_wait = \"8s\"").await;
     let mut cli = Command::new(env!("CARGO_BIN_EXE_pwresetd"))
         .args([
             "--config",
@@ -208,7 +212,7 @@ async fn revert_while_serve_marks_clears_every_flag_and_serve_does_not_mark_agai
     assert_eq!(bed.status("rv")["state"], "marking", "mid-pass");
 
     let out = bed.f.run(&["campaign", "revert", "rv", "--yes"]);
-    waited_and_succeeded(&out);
+    waited_and_succeeded(&out, "8s");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("Reverted "),
         "{}",
@@ -232,14 +236,15 @@ async fn revert_while_serve_marks_clears_every_flag_and_serve_does_not_mark_agai
 /// every account still marked. Each says that it waited, and answers as without the service.
 #[tokio::test(flavor = "multi_thread")]
 async fn notify_set_and_deadline_now_while_serve_works_the_campaign() {
-    let people = 12;
-    let bed = Bed::new("ctl-cmds", people, 2, "service_wait = \"1m\"").await;
+    // 24 accounts at 2 a second: a reconciliation pass lasts 12 s, the wait 5 s.
+    let people = 24;
+    let bed = Bed::new("ctl-cmds", people, 2, "service_wait = \"5s\"").await;
     bed.start("cm", &["--at-deadline", "lock", "--grace", "1h"]);
     let d = bed.serve();
 
     bed.held_by("daemon").await;
     let out = bed.f.run(&["campaign", "notify", "cm"]);
-    waited_and_succeeded(&out);
+    waited_and_succeeded(&out, "5s");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("Campaign cm: "),
         "{}",
@@ -250,7 +255,7 @@ async fn notify_set_and_deadline_now_while_serve_works_the_campaign() {
 
     bed.held_by("daemon").await;
     let out = bed.f.run(&["campaign", "set", "cm", "--grace", "2h"]);
-    waited_and_succeeded(&out);
+    waited_and_succeeded(&out, "5s");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("Campaign cm: at deadline + 2h: lock."),
         "{}",
@@ -259,7 +264,7 @@ async fn notify_set_and_deadline_now_while_serve_works_the_campaign() {
 
     bed.held_by("daemon").await;
     let out = bed.f.run(&["campaign", "deadline", "cm", "--now", "--yes"]);
-    waited_and_succeeded(&out);
+    waited_and_succeeded(&out, "5s");
     let line = format!("Campaign cm: {people} accounts locked now, 0 left alone, 0 failed.");
     assert!(String::from_utf8_lossy(&out.stdout).contains(&line), "{}", text(&out));
     let status = bed.status("cm");
