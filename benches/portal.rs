@@ -176,6 +176,7 @@ async fn set_up(users: usize, legacy: std::ops::Range<usize>) -> Res<Setup> {
         policy,
         notifier: Arc::new(LogNotifier),
         budget: Arc::new(pwresetd::web::budget::Budget::default()),
+        helpdesk: String::new(),
     })?;
     tokio::spawn(pwresetd::portal::serve(state, listener, std::future::pending()));
     let slapd_pid = std::fs::read_to_string(&env["SLAPD_PID_FILE"])?.trim().to_owned();

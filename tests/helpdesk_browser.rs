@@ -122,10 +122,12 @@ async fn the_campaign_page_shows_its_chart(s: &Setup, b: &Client) -> std::path::
 
 /// Every helpdesk page state, checked by axe-core and photographed on both screens: sign-in,
 /// a refused sign-in, home, search results, the account view (with its language), the
-/// account after an action, the campaign page, a 404.
+/// account after an action, a locked account (with its unlock form), the campaign page (with
+/// the locked count), a 404.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_helpdesk_page_passes_axe_on_a_phone_and_a_desktop() {
     let s = Setup::start("hda11y").await;
+    s.locked_before_the_deadline("bob");
     let driver = Driver::start();
     for screen in [Screen::Phone, Screen::Desktop] {
         let size = match screen {
@@ -159,6 +161,9 @@ async fn every_helpdesk_page_passes_axe_on_a_phone_and_a_desktop() {
         submit(&b, "#resend-1").await;
         b.wait().for_element(Locator::Css(".flash")).await.unwrap();
         check("account-after-action").await;
+        b.goto(&format!("{}/helpdesk/accounts/bob", s.base)).await.unwrap();
+        b.wait().for_element(Locator::Id("unlock-1")).await.unwrap();
+        check("account-locked").await;
         b.goto(&format!("{}/helpdesk/campaigns/{CAMPAIGN}", s.base))
             .await
             .unwrap();

@@ -218,6 +218,7 @@ fn cases() -> Vec<Case> {
     let exempt = "POST /api/v1/accounts/{login}/exempt";
     let extend = "POST /api/v1/accounts/{login}/extend";
     let mark = "POST /api/v1/accounts/{login}/mark";
+    let unlock = "POST /api/v1/accounts/{login}/unlock";
     let (campaigns, campaign) = ("GET /api/v1/campaigns", "GET /api/v1/campaigns/{name}");
     let progress = "GET /api/v1/campaigns/{name}/progress";
     let list = "GET /api/v1/campaigns/{name}/lists/{list}";
@@ -252,6 +253,21 @@ fn cases() -> Vec<Case> {
         ),
         case(mark, "/api/v1/accounts/bob/mark", Some(json!({})), 200),
         case(mark, "/api/v1/accounts/ghost/mark", Some(json!({})), 404),
+        // `prior` is locked in the store (`locked_before_the_deadline`).
+        case(unlock, "/api/v1/accounts/prior/unlock", Some(json!({})), 400),
+        case(
+            unlock,
+            "/api/v1/accounts/prior/unlock",
+            Some(json!({"reason": "called back"})),
+            200,
+        ),
+        case(unlock, "/api/v1/accounts/ann/unlock", Some(json!({"reason": "x"})), 409),
+        case(
+            unlock,
+            "/api/v1/accounts/ghost/unlock",
+            Some(json!({"reason": "x"})),
+            404,
+        ),
         case(campaigns, "/api/v1/campaigns", None, 200),
         case(campaign, ours.clone(), None, 200),
         case(campaign, "/api/v1/campaigns/none", None, 404),
@@ -281,6 +297,7 @@ async fn every_operation_answers_as_documented_to_each_caller(
         spec: spec.clone(),
         seen: BTreeSet::new(),
     };
+    s.locked_before_the_deadline("prior");
     let cases = cases();
     for (method, template, concrete, body, expected) in &cases {
         let got = p.call(method, template, concrete, Auth::Token, body.clone()).await;

@@ -76,7 +76,7 @@ fn every_kind_and_language_renders_for_a_phone() {
             );
             assert!(r.text.contains("zangstrom") && r.html.contains("zangstrom"), "{what}");
             assert!(!r.text.contains("{{") && !r.html.contains("{{"), "{what}");
-            if kind != Kind::Changed {
+            if kind.needs_link() {
                 let link_paragraph = if language == "fr" {
                     "\n\nChoisissez votre nouveau mot de passe ici :\nhttps://portal.example.org/reset/abc?x=1&y=2\n\n"
                 } else {
@@ -325,6 +325,49 @@ fn changed_needs_no_link_and_says_call_if_not_you() {
     }
 }
 
+/// The `locked` mail, both languages: what happened (the account, the deadline), how to reach
+/// the helpdesk (its contact when configured), and no link at all.
+#[test]
+fn locked_says_what_happened_and_whom_to_call_without_a_link() {
+    let t = load(|_| {});
+    let v = Vars { link: None, ..vars() };
+    let cases = [
+        (
+            "en",
+            "Your account has been locked",
+            ["was locked at the deadline", "contact the helpdesk: +33 1 23 45 67 89"],
+        ),
+        (
+            "fr",
+            "Votre compte a été verrouillé",
+            [
+                "a été verrouillé à la date limite",
+                "l'assistance informatique : +33 1 23 45 67 89",
+            ],
+        ),
+    ];
+    for (language, subject, says) in cases {
+        let r = render(&t, Kind::Locked, Some(language), &v);
+        assert_eq!(r.subject, subject);
+        assert!(r.text.contains("zangstrom"), "{language}: {}", r.text);
+        for s in says {
+            assert!(r.text.contains(s), "{language}: {s:?} in {}", r.text);
+            let html = s.replace("+33", "<strong>+33").replace("89", "89</strong>");
+            assert!(r.html.contains(&html), "{language}: {html:?} in {}", r.html);
+        }
+        assert!(
+            !r.text.contains("http") && !r.html.contains("href"),
+            "{language}: no link"
+        );
+        // With a link given anyway (e.g. by mistake), the mail still carries none.
+        let with_link = render(&t, Kind::Locked, Some(language), &vars());
+        assert!(!with_link.text.contains("http"), "{language}: {}", with_link.text);
+    }
+    let unnamed = load(|c| c.helpdesk = String::new());
+    let r = render(&unnamed, Kind::Locked, Some("en"), &v);
+    assert!(r.text.contains("contact your IT helpdesk."), "{}", r.text);
+}
+
 #[test]
 fn overrides_replace_single_files() {
     let t = load_overrides(&[(
@@ -417,7 +460,7 @@ fn broken_overrides_fail_at_load_naming_file_and_line() {
     );
     check(
         &[("fr/remider.txt", "Subject: x\n\n{{ link }}\n")],
-        "/templates/fr/remider.txt: unknown template; expected notice, reminder or changed",
+        "/templates/fr/remider.txt: unknown template; expected notice, reminder, changed or locked",
     );
     check(
         &[("notice.txt", "Subject: x\n\n{{ link }}\n")],
@@ -457,7 +500,7 @@ fn sample_vars_render_every_kind() {
     let t = load(|_| {});
     let v = Vars::sample(Utc::now());
     for kind in Kind::ALL {
-        assert!(render(&t, kind, None, &v).text.contains(SAMPLE_LINK) || kind == Kind::Changed);
+        assert!(render(&t, kind, None, &v).text.contains(SAMPLE_LINK) || !kind.needs_link());
     }
 }
 

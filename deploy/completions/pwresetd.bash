@@ -97,6 +97,9 @@ _pwresetd() {
             pwresetd__subcmd__helpdesk,token)
                 cmd="pwresetd__subcmd__helpdesk__subcmd__token"
                 ;;
+            pwresetd__subcmd__helpdesk,unlock)
+                cmd="pwresetd__subcmd__helpdesk__subcmd__unlock"
+                ;;
             pwresetd__subcmd__helpdesk__subcmd__token,create)
                 cmd="pwresetd__subcmd__helpdesk__subcmd__token__subcmd__create"
                 ;;
@@ -538,7 +541,7 @@ _pwresetd() {
             return 0
             ;;
         pwresetd__subcmd__helpdesk)
-            opts="-h --url --token-file --ca-file --config --log-format --help account search resend exempt extend mark token"
+            opts="-h --url --token-file --ca-file --config --log-format --help account search resend exempt extend mark unlock token"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -883,6 +886,48 @@ _pwresetd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pwresetd__subcmd__helpdesk__subcmd__unlock)
+            opts="-h --campaign --json --reason --url --token-file --ca-file --config --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --campaign)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pwresetd__subcmd__mail)
             opts="-h --config --log-format --help test"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -917,7 +962,7 @@ _pwresetd() {
                     return 0
                     ;;
                 --template)
-                    COMPREPLY=($(compgen -W "notice reminder changed" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "notice reminder changed locked" -- "${cur}"))
                     return 0
                     ;;
                 --language)

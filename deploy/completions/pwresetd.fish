@@ -124,7 +124,8 @@ complete -c pwresetd -n "__fish_pwresetd_using_subcommand mail; and not __fish_s
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand mail; and __fish_seen_subcommand_from test" -l to -d 'Where to send the sample mail' -r
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand mail; and __fish_seen_subcommand_from test" -l template -d 'Which mail to send' -r -f -a "notice\t''
 reminder\t''
-changed\t''"
+changed\t''
+locked\t''"
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand mail; and __fish_seen_subcommand_from test" -l language -d 'Language, as an account\'s preferredLanguage would say it (e.g. fr or fr-CA); default: mail.default_language' -r
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand mail; and __fish_seen_subcommand_from test" -l config -d 'Configuration file' -r -F
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand mail; and __fish_seen_subcommand_from test" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
@@ -153,20 +154,21 @@ complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_see
 json\t''"
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from show" -l json -d 'Print the rules as JSON: [{"rule", "text", "source"}]'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -l token-file -d 'A file holding the API token (NAME.SECRET) on its first line' -r -F
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -l ca-file -d 'CA certificates (PEM) to trust for an https URL, instead of the system\'s' -r -F
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -l config -d 'Configuration file' -r -F
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -l token-file -d 'A file holding the API token (NAME.SECRET) on its first line' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -l ca-file -d 'CA certificates (PEM) to trust for an https URL, instead of the system\'s' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -s h -l help -d 'Print help'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -f -a "account" -d 'Show everything about one account (directory, campaigns, mails, history, audit)'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -f -a "search" -d 'Find accounts by login, display name or mail address'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -f -a "resend" -d 'Send the account a new one-time link now'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -f -a "exempt" -d 'Take the account out of the campaign (clears its flag unless it was set before)'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -f -a "extend" -d 'Give the account a later deadline (RFC 3339, e.g. 2027-01-15T17:00:00Z)'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -f -a "mark" -d 'Put the account back in the campaign and set its flag'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark token" -f -a "token" -d 'Manage API tokens'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -f -a "account" -d 'Show everything about one account (directory, campaigns, mails, history, audit)'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -f -a "search" -d 'Find accounts by login, display name or mail address'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -f -a "resend" -d 'Send the account a new one-time link now'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -f -a "exempt" -d 'Take the account out of the campaign (clears its flag unless it was set before)'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -f -a "extend" -d 'Give the account a later deadline (RFC 3339, e.g. 2027-01-15T17:00:00Z)'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -f -a "mark" -d 'Put the account back in the campaign and set its flag'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -f -a "unlock" -d 'Unlock an account the campaign\'s deadline locked (the lock state from before comes back) and mail it a new link; do it once you have checked who is asking'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -f -a "token" -d 'Manage API tokens'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from account" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from account" -l token-file -d 'A file holding the API token (NAME.SECRET) on its first line' -r -F
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from account" -l ca-file -d 'CA certificates (PEM) to trust for an https URL, instead of the system\'s' -r -F
@@ -224,6 +226,16 @@ complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_s
 json\t''"
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from mark" -l json -d 'Print the server\'s JSON answer'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from mark" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from unlock" -l campaign -d 'The campaign (needed only when the account is in several open campaigns)' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from unlock" -l reason -d 'Why, e.g. how the person was verified (recorded in the audit trail)' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from unlock" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from unlock" -l token-file -d 'A file holding the API token (NAME.SECRET) on its first line' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from unlock" -l ca-file -d 'CA certificates (PEM) to trust for an https URL, instead of the system\'s' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from unlock" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from unlock" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from unlock" -l json -d 'Print the server\'s JSON answer'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from unlock" -s h -l help -d 'Print help'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from token" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from token" -l token-file -d 'A file holding the API token (NAME.SECRET) on its first line' -r -F
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from token" -l ca-file -d 'CA certificates (PEM) to trust for an https URL, instead of the system\'s' -r -F

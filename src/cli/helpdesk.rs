@@ -95,6 +95,15 @@ pub enum HelpdeskCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Unlock an account the campaign's deadline locked (the lock state from before comes back)
+    /// and mail it a new link; do it once you have checked who is asking.
+    Unlock {
+        #[command(flatten)]
+        target: Target,
+        /// Why, e.g. how the person was verified (recorded in the audit trail).
+        #[arg(long)]
+        reason: String,
+    },
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -190,6 +199,7 @@ fn remote(client: &Client, command: HelpdeskCommand) -> Result<ExitCode, Failure
             json!({ "reason": reason, "deadline": deadline }),
         )?,
         HelpdeskCommand::Mark { target, reason } => action(client, "mark", target, json!({ "reason": reason }))?,
+        HelpdeskCommand::Unlock { target, reason } => action(client, "unlock", target, json!({ "reason": reason }))?,
         HelpdeskCommand::Token(_) => return Err(Failure::new(EX_USAGE, anyhow!("token create runs locally"))),
     };
     let body = reply.json().unwrap_or(Value::Null);
@@ -336,6 +346,9 @@ fn print_account(v: &Value) {
         if !c["last_error"].is_null() {
             println!("  last error         {}", s(&c["last_error"]));
         }
+        if c["lock"].is_object() {
+            println!("  at the deadline    {}", lock_line(&c["lock"]));
+        }
         let actions: Vec<String> = c["actions"]
             .as_array()
             .map(|a| a.iter().map(s).collect())
@@ -356,5 +369,26 @@ fn print_account(v: &Value) {
                 h["detail"].as_str().unwrap_or("")
             );
         }
+    }
+}
+
+/// The deadline's lock in words: its state, what set it, who undid it.
+fn lock_line(lock: &Value) -> String {
+    let what = if lock["set_by"] == "prior_lock" {
+        "locked before the deadline, left as it was".to_owned()
+    } else {
+        format!(
+            "{} by the campaign's deadline {}",
+            s(&lock["action"]),
+            s(&lock["locked_at"])
+        )
+    };
+    match lock["state"].as_str() {
+        Some("unlocked") => format!(
+            "unlocked {} by {} ({what})",
+            s(&lock["unlocked_at"]),
+            s(&lock["unlocked_by"])
+        ),
+        state => format!("{} ({what})", state.unwrap_or("-").to_uppercase()),
     }
 }

@@ -27,6 +27,7 @@ pub enum TemplateArg {
     Notice,
     Reminder,
     Changed,
+    Locked,
 }
 
 impl From<TemplateArg> for Kind {
@@ -35,6 +36,7 @@ impl From<TemplateArg> for Kind {
             TemplateArg::Notice => Kind::Notice,
             TemplateArg::Reminder => Kind::Reminder,
             TemplateArg::Changed => Kind::Changed,
+            TemplateArg::Locked => Kind::Locked,
         }
     }
 }

@@ -82,6 +82,7 @@ impl Services {
             policy,
             notifier: mail.clone(),
             budget: budget.clone(),
+            helpdesk: config.mail.helpdesk.clone(),
         })
         .map_err(BuildError::Portal)?;
         let helpdesk = HelpdeskState::new(HelpdeskParts {

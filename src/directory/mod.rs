@@ -43,7 +43,7 @@ use crate::directory::config::{DirectoryConfig, Flavor};
 use crate::policy::DirectoryRules;
 use crate::secret::Secret;
 use common::LdapDirectory;
-pub use error::{DirectoryError, LimitKind, PasswordError};
+pub use error::{DirectoryError, LimitKind, PasswordError, Refusal};
 pub use lockout::{Lockout, Threshold};
 
 /// Everything the directory says about one account, for the helpdesk view.

@@ -1,6 +1,7 @@
 //! What an operator can do to one account in one campaign: send a new link, exempt it (with a
-//! reason), extend its deadline, mark it again — never to their own account, and a refusal is
-//! audited like an action. Each action: the campaign and account must allow
+//! reason), extend its deadline, mark it again, unlock it after the deadline locked it (with a
+//! reason; a fresh link follows) — never to their own account, and a refusal is audited like an
+//! action. Each action: the campaign and account must allow
 //! it (`campaign::state::apply` decides, and says why not), the directory is changed first
 //! (idempotent), then the store records the new state and the audit record in one transaction —
 //! only if the account did not move meanwhile. Repeating an action is safe: it changes nothing
@@ -33,6 +34,8 @@ pub enum Action {
     Exempt,
     Extend(DateTime<Utc>),
     Mark,
+    /// Undo the deadline's lock (the prior lock state comes back) and mail a fresh link.
+    Unlock,
 }
 
 impl Action {
@@ -42,6 +45,7 @@ impl Action {
             Action::Exempt => "exempt",
             Action::Extend(_) => "extend",
             Action::Mark => "mark",
+            Action::Unlock => "unlock",
         }
     }
 }
@@ -110,7 +114,7 @@ pub fn check_reason(reason: Option<&str>, required: bool) -> Result<Option<Strin
     match reason {
         None if required => Err(ApiError::bad_request(
             "reason_required",
-            "a reason is required to exempt an account (e.g. \"on leave until January\")",
+            "a reason is required to exempt or unlock an account (e.g. \"on leave until January\", \"identity checked by a call back\")",
         )),
         None => Ok(None),
         Some(r) if r.len() > MAX_REASON => Err(ApiError::bad_request(
@@ -211,6 +215,8 @@ fn event_for(action: Action, record: &AccountRecord) -> Event {
         Action::Exempt => Event::Exempt(PriorFlag::from_flagged(record.prior_flagged)),
         Action::Extend(_) => Event::DeadlineExtended,
         Action::Mark => Event::MarkAgain,
+        // An unlock ends in a new link: it applies where a new link does.
+        Action::Unlock => Event::LinkResent,
     }
 }
 
@@ -240,7 +246,10 @@ pub async fn perform(
 }
 
 async fn attempt(state: &HelpdeskState, operator: &Operator, login: &str, request: Request) -> Result<Done, ApiError> {
-    let reason = check_reason(request.reason.as_deref(), request.action == Action::Exempt)?;
+    let reason = check_reason(
+        request.reason.as_deref(),
+        matches!(request.action, Action::Exempt | Action::Unlock),
+    )?;
     let (record, campaign_state) = target(state, login, request.campaign.as_deref()).await?;
     // Whoever holds an operator's password must not be able to free that account: another
     // operator must act on it.
@@ -248,7 +257,7 @@ async fn attempt(state: &HelpdeskState, operator: &Operator, login: &str, reques
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "own_account",
-            "operators cannot act on their own account (resend, exempt, extend, mark): ask another operator",
+            "operators cannot act on their own account (resend, exempt, extend, mark, unlock): ask another operator",
         ));
     }
     let Some(_claim) = state.claim(record.id) else {
@@ -270,6 +279,7 @@ async fn attempt(state: &HelpdeskState, operator: &Operator, login: &str, reques
     };
     match request.action {
         Action::Resend => ctx.resend().await,
+        Action::Unlock => ctx.unlock().await,
         Action::Extend(deadline) => ctx.extend(deadline).await,
         Action::Exempt | Action::Mark => ctx.change(request.action, transition.next, transition.effect).await,
     }

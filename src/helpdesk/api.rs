@@ -36,6 +36,7 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<HelpdeskSt
         ("POST", "/api/v1/accounts/{login}/exempt", post(exempt)),
         ("POST", "/api/v1/accounts/{login}/extend", post(extend)),
         ("POST", "/api/v1/accounts/{login}/mark", post(mark)),
+        ("POST", "/api/v1/accounts/{login}/unlock", post(unlock)),
         ("GET", "/api/v1/campaigns", get(campaigns)),
         ("GET", "/api/v1/campaigns/{name}", get(campaign)),
         ("GET", "/api/v1/campaigns/{name}/progress", get(campaign_progress)),
@@ -166,7 +167,7 @@ pub fn body(headers: &HeaderMap, bytes: &Bytes) -> Result<ActionBody, ApiError> 
         .map_err(|e| ApiError::bad_request("invalid_body", format!("the JSON body is not valid: {e}")))
 }
 
-/// The common part of the four actions: who is asking, then the POST's checks, and only then
+/// The common part of the actions: who is asking, then the POST's checks, and only then
 /// the body.
 async fn act(
     state: HelpdeskState,
@@ -227,6 +228,16 @@ async fn mark(
     body: Body,
 ) -> Result<Json<actions::Done>, ApiError> {
     act(state, client, headers, login, body, |b| no_deadline(b, Action::Mark)).await
+}
+
+async fn unlock(
+    State(state): State<HelpdeskState>,
+    client: Client,
+    headers: HeaderMap,
+    login: Result<Path<String>, PathRejection>,
+    body: Body,
+) -> Result<Json<actions::Done>, ApiError> {
+    act(state, client, headers, login, body, |b| no_deadline(b, Action::Unlock)).await
 }
 
 async fn extend(

@@ -101,7 +101,7 @@ impl Pages {
 mod tests {
     use super::*;
     use crate::campaign::state::{AccountState, CampaignState};
-    use crate::helpdesk::view::{AccountView, CampaignView, HistoryItem};
+    use crate::helpdesk::view::{AccountView, CampaignView, HistoryItem, LockView};
 
     fn frame() -> Frame {
         Frame {
@@ -141,7 +141,16 @@ mod tests {
                     detail: None,
                     actor: None,
                 }],
-                actions: vec!["resend", "exempt", "extend", "mark"],
+                lock: Some(LockView {
+                    state: crate::store::LockState::Locked,
+                    set_by: "campaign_deadline",
+                    action: crate::campaign::deadline::AtDeadline::Lock,
+                    locked_at: Some(now),
+                    locked_by: Some("deadline".into()),
+                    unlocked_at: None,
+                    unlocked_by: None,
+                }),
+                actions: vec!["resend", "exempt", "extend", "mark", "unlock"],
             }],
             audit: vec![],
         };
@@ -152,6 +161,11 @@ mod tests {
         assert!(html.contains("Exempted &lt;b&gt;"));
         assert!(html.contains("/helpdesk/accounts/j%3Cdoe%3E/act"), "{html}");
         assert!(html.contains("name=\"csrf\" value=\"CSRF\""));
+        assert!(
+            html.contains("LOCKED") && html.contains("by the campaign's deadline"),
+            "{html}"
+        );
+        assert!(html.contains("value=\"unlock\"") && html.contains("Unlock and send a new link"));
         assert!(!html.contains("style="), "inline styles are blocked by the CSP");
         assert!(!html.contains("<script"));
         let msg = pages.message(StatusCode::FORBIDDEN, "No", &frame(), "not <allowed>");

@@ -7,9 +7,12 @@ use serde::Serialize;
 
 use super::HelpdeskState;
 use super::error::ApiError;
+use crate::campaign::deadline::AtDeadline;
 use crate::campaign::state::{AccountState, CampaignState, Event, PriorFlag, apply};
 use crate::directory::AccountDetails;
-use crate::store::{AccountRecord, AuditEntry, Campaign, Found, MailRecord, MailState, Store, StoreError};
+use crate::store::{
+    AccountRecord, AuditEntry, Campaign, Found, LockRecord, LockState, MailRecord, MailState, Store, StoreError,
+};
 
 /// Audit records shown per account.
 const AUDIT_LIMIT: usize = 200;
@@ -114,8 +117,46 @@ pub struct CampaignView {
     pub live_link_expires_at: Option<DateTime<Utc>>,
     pub mails: Vec<MailRecord>,
     pub history: Vec<HistoryItem>,
-    /// The actions that apply now: `resend`, `exempt`, `extend`, `mark`.
+    /// The deadline's lock, once the deadline reached the account; `None` before.
+    pub lock: Option<LockView>,
+    /// The actions that apply now: `resend`, `exempt`, `extend`, `mark`, `unlock`.
     pub actions: Vec<&'static str>,
+}
+
+/// An account's lock at the deadline, as an operator reads it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LockView {
+    /// `locking` (being written), `locked`, or `unlocked` (undone: the prior state is back).
+    pub state: LockState,
+    /// `campaign_deadline`: the deadline locked it; `prior_lock`: it was locked before the
+    /// campaign's deadline reached it, which left it as it was (and an unlock leaves it locked).
+    pub set_by: &'static str,
+    /// What the deadline does in this campaign: `lock` or `disable`.
+    pub action: AtDeadline,
+    pub locked_at: Option<DateTime<Utc>>,
+    /// `deadline` (the service at deadline + grace) or who ran `campaign deadline --now`.
+    pub locked_by: Option<String>,
+    pub unlocked_at: Option<DateTime<Utc>>,
+    /// The operator (unlock, exempt) or `revert`.
+    pub unlocked_by: Option<String>,
+}
+
+impl LockView {
+    fn of(lock: LockRecord, campaign: &Campaign) -> Option<LockView> {
+        Some(LockView {
+            state: lock.state?,
+            set_by: if lock.prior_locked == Some(true) {
+                "prior_lock"
+            } else {
+                "campaign_deadline"
+            },
+            action: campaign.enforcement.at_deadline,
+            locked_at: lock.locked_at,
+            locked_by: lock.locked_by,
+            unlocked_at: lock.unlocked_at,
+            unlocked_by: lock.unlocked_by,
+        })
+    }
 }
 
 /// One line of an account's history in a campaign.
@@ -153,6 +194,7 @@ fn mail_line(m: &MailRecord) -> HistoryItem {
         ("resend", _) => "new link mail".to_owned(),
         (crate::store::REQUESTED, _) => "new link mail (asked for on the portal)".to_owned(),
         ("changed", _) => "confirmation mail".to_owned(),
+        ("locked", _) => "locked at the deadline mail".to_owned(),
         (k, _) => format!("{k} mail"),
     };
     let detail = match m.state {
@@ -225,8 +267,15 @@ fn campaign_view(
     let audit = s.audit_trail(Some(&record.campaign), Some(&login))?;
     let live = s.live_link_expiry(record.id, now)?;
     let history = history(&record, &mails, &audit);
+    let lock = s.lock_of(record.id)?.and_then(|l| LockView::of(l, campaign));
+    let mut actions = allowed_actions(record.state, campaign.state, record.prior_flagged);
+    // Unlocking ends in a new link: offered where a resend is, while the deadline's lock holds.
+    if actions.contains(&"resend") && lock.as_ref().is_some_and(|l| l.state != LockState::Unlocked) {
+        actions.push("unlock");
+    }
     Ok(CampaignView {
-        actions: allowed_actions(record.state, campaign.state, record.prior_flagged),
+        lock,
+        actions,
         campaign_state: campaign.state,
         campaign_reason: campaign.reason.clone(),
         state: record.state,

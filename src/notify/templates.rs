@@ -32,21 +32,26 @@ pub enum Kind {
     Reminder,
     /// Confirmation after the change: "if this was not you, call …" (no link needed).
     Changed,
+    /// The account was locked (or disabled) at the deadline: how to reach the helpdesk (no link:
+    /// a locked account's links do not work, and a lookalike mail must not look like this one).
+    Locked,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Notice, Kind::Reminder, Kind::Changed];
+    pub const ALL: [Kind; 4] = [Kind::Notice, Kind::Reminder, Kind::Changed, Kind::Locked];
 
-    /// The template file stem: `notice`, `reminder`, `changed`.
+    /// The template file stem: `notice`, `reminder`, `changed`, `locked`.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Notice => "notice",
             Kind::Reminder => "reminder",
             Kind::Changed => "changed",
+            Kind::Locked => "locked",
         }
     }
 
-    fn needs_link(self) -> bool {
+    /// Whether the mail carries a one-time link (notice, reminder).
+    pub fn needs_link(self) -> bool {
         matches!(self, Kind::Notice | Kind::Reminder)
     }
 }
@@ -63,7 +68,7 @@ impl std::str::FromStr for Kind {
         Kind::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown mail kind {s:?}; expected notice, reminder or changed"))
+            .ok_or_else(|| format!("unknown mail kind {s:?}; expected notice, reminder, changed or locked"))
     }
 }
 

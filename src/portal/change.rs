@@ -33,7 +33,7 @@ use std::net::IpAddr;
 
 use super::PortalState;
 use super::commit::Change;
-pub use super::links::{LinkTarget, open_link};
+pub use super::links::{Link, LinkTarget, look_up, open_link};
 pub use super::outcome::{Flow, Outcome, Typed};
 use super::outcome::{directory_down, store_down};
 use super::refusals::{self, About};

@@ -18,12 +18,12 @@ use tokio::time::Instant;
 
 use super::PortalState;
 use super::answers::{Again, bad_form, csrf_refused, too_many, unavailable};
-use super::change::{self, LinkTarget, Outcome, Typed};
+use super::change::{self, Link, LinkTarget, Outcome, Typed};
 use super::form::problem_message;
 use super::lang::{self, tr};
 use super::pages::{FieldErrors, FormKind, FormView, Tone};
 use super::refusals::{self, About};
-use crate::policy::{Password, RuleDescription};
+use crate::policy::{Advice, Password, RuleDescription};
 use crate::store::AuditEntry;
 use crate::web::client::Client;
 use crate::web::form::{self, FieldProblem, Form, FormError};
@@ -91,7 +91,7 @@ async fn shown_rules(state: &PortalState, dn: Option<&str>) -> Shown {
 /// What [`shown_rules`] found.
 struct Shown {
     rules: Vec<RuleDescription>,
-    advice: String,
+    advice: Advice,
 }
 
 fn rules_view(
@@ -107,13 +107,14 @@ fn rules_view(
         login,
         action,
         needs_current: kind == FormKind::Change || state.config().auth.link_needs_current(),
-        rules: shown.rules,
-        advice: shown.advice,
+        rules: Vec::new(),
+        advice: String::new(),
         failed: Vec::new(),
         errors: Vec::new(),
         field_errors: FieldErrors::default(),
         csrf,
     }
+    .with_rules(&lang::current(), &shown.rules, shown.advice)
 }
 
 pub async fn reset_form(
@@ -122,19 +123,19 @@ pub async fn reset_form(
     headers: HeaderMap,
 ) -> Response {
     let link = link.map(|Path(l)| l).unwrap_or_default();
-    let target = match change::open_link(&state, &link).await {
+    let found = match change::look_up(&state, &link).await {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(error = %e, "portal: store unavailable");
             return unavailable(&state);
         }
     };
-    let shown = match &target {
-        Some(target) => Some(shown_rules(&state, Some(&target.token.dn)).await),
-        None => None,
+    let shown = match &found {
+        Link::Usable(target) => Some(shown_rules(&state, Some(&target.token.dn)).await),
+        Link::Locked | Link::Gone => None,
     };
-    with_session(&state, &headers, |csrf| match (target, shown) {
-        (Some(target), Some(shown)) => {
+    with_session(&state, &headers, |csrf| match (found, shown) {
+        (Link::Usable(target), Some(shown)) => {
             lang::prefer(target.account.language.as_deref());
             let view = rules_view(
                 &state,
@@ -146,6 +147,7 @@ pub async fn reset_form(
             );
             state.pages().form(StatusCode::OK, FormKind::Link, &view)
         }
+        (Link::Locked, _) => state.pages().locked(csrf),
         _ => state.pages().gone(csrf),
     })
 }
@@ -255,13 +257,17 @@ pub async fn reset_submit(
     };
     let link = link.map(|Path(l)| l).unwrap_or_default();
     let csrf = form.optional("csrf").unwrap_or_default().to_owned();
-    let target: LinkTarget = match change::open_link(&state, &link).await {
-        Ok(Some(t)) => t,
-        Ok(None) => {
+    let target: LinkTarget = match change::look_up(&state, &link).await {
+        Ok(Link::Usable(t)) => *t,
+        Ok(unusable) => {
             if let Err(l) = state.limiter().address(client) {
                 return too_many(&state, l);
             }
-            return state.pages().gone(&csrf).into_response();
+            return match unusable {
+                Link::Locked => state.pages().locked(&csrf),
+                _ => state.pages().gone(&csrf),
+            }
+            .into_response();
         }
         Err(e) => {
             tracing::error!(error = %e, "portal: store unavailable");

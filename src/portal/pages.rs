@@ -12,7 +12,8 @@ use minijinja::{ErrorKind, UndefinedBehavior};
 use serde::Serialize;
 
 use super::lang::{self, LangError, tr};
-use crate::policy::{RuleDescription, RuleId, Violation};
+use super::wording;
+use crate::policy::{Advice, Reason, Requirement, RuleDescription, RuleId, Violation};
 use crate::web::pages::{Page, TemplateError, Templates};
 
 const TEMPLATES: [(&str, &str); 9] = [
@@ -34,6 +35,33 @@ pub const CSS: &str = include_str!("../../templates/portal/portal.css");
 #[derive(Debug)]
 pub struct Pages {
     templates: Templates,
+    /// How to reach the helpdesk (`mail.helpdesk`); empty: the pages say "your IT helpdesk".
+    helpdesk: String,
+}
+
+/// Why a link's page is the 410 one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unusable {
+    Gone,
+    Locked,
+}
+
+impl Unusable {
+    /// The prefix of the page's keys in the catalogues.
+    fn words(self) -> &'static str {
+        match self {
+            Unusable::Gone => "gone",
+            Unusable::Locked => "locked",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct UnusableView<'a> {
+    title: String,
+    words: &'static str,
+    helpdesk: &'a str,
+    csrf: &'a str,
 }
 
 /// Errors attached to the fields of a form.
@@ -54,8 +82,9 @@ pub struct FormView {
     /// Where the form posts to.
     pub action: String,
     pub needs_current: bool,
-    /// The rules in force for the account (`[policy]` with the directory's own as a floor).
-    pub rules: Vec<RuleDescription>,
+    /// The rules in force for the account (`[policy]` with the directory's own as a floor), in
+    /// the page's language.
+    pub rules: Vec<ShownRule>,
     /// The advice under the rules; never suggests what one of them refuses.
     pub advice: String,
     /// Rule ids that the last attempt broke.
@@ -65,11 +94,32 @@ pub struct FormView {
     pub csrf: String,
 }
 
+/// A rule as a form lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShownRule {
+    pub rule: RuleId,
+    pub text: String,
+}
+
 impl FormView {
-    /// Lists every violation, at the top and on the new-password field.
-    pub fn with_violations(mut self, violations: &[Violation]) -> Self {
+    /// Lists `rules` and `advice` in `lang`.
+    pub fn with_rules(mut self, lang: &str, rules: &[RuleDescription], advice: Advice) -> Self {
+        self.rules = rules
+            .iter()
+            .map(|r| ShownRule {
+                rule: r.rule,
+                text: wording::requirement(lang, &r.requirement),
+            })
+            .collect();
+        self.advice = wording::advice(lang, advice);
+        self
+    }
+
+    /// Lists every violation in `lang`, at the top and on the new-password field.
+    pub fn with_violations(mut self, lang: &str, violations: &[Violation]) -> Self {
         self.failed = violations.iter().map(|v| v.rule).collect();
-        self.errors.extend(violations.iter().map(|v| v.message.clone()));
+        self.errors
+            .extend(violations.iter().map(|v| wording::reason(lang, &v.reason)));
         self.field_errors.new_password = Some(match violations.len() {
             1 => tr("form.violations.one", &[]),
             n => tr("form.violations.many", &[("count", &n.to_string())]),
@@ -190,11 +240,14 @@ fn with_language<S: Serialize>(context: S) -> Value {
 
 impl Pages {
     /// Compiles the templates and renders each page once with sample values, in every language.
-    pub fn new() -> Result<Pages, PagesError> {
+    pub fn new(helpdesk: &str) -> Result<Pages, PagesError> {
         let catalogues = lang::catalogues()?;
         let mut templates = Templates::new("portal", &TEMPLATES, UndefinedBehavior::Strict, BROKEN)?;
         templates.env().add_function("t", t);
-        let pages = Pages { templates };
+        let pages = Pages {
+            templates,
+            helpdesk: helpdesk.trim().to_owned(),
+        };
         for tag in catalogues.tags() {
             pages.self_test(tag)?;
         }
@@ -233,7 +286,26 @@ impl Pages {
 
     /// The 410 page for a link that cannot be used, with the "send me a new link" form.
     pub fn gone(&self, csrf: &str) -> Page {
-        self.simple(StatusCode::GONE, "gone.html", &tr("gone.title", &[]), csrf)
+        self.unusable(Unusable::Gone, csrf)
+    }
+
+    /// The page for a link of an account locked at the deadline: what happened and how to reach
+    /// the helpdesk. Same status, template and shape as [`Self::gone`] (only the words differ),
+    /// so that the answer separates nothing but what the link's holder may know (see
+    /// `super::links::look_up`).
+    pub fn locked(&self, csrf: &str) -> Page {
+        self.unusable(Unusable::Locked, csrf)
+    }
+
+    fn unusable(&self, why: Unusable, csrf: &str) -> Page {
+        let words = why.words();
+        let view = UnusableView {
+            title: tr(&format!("{words}.title"), &[]),
+            words,
+            helpdesk: &self.helpdesk,
+            csrf,
+        };
+        self.render(StatusCode::GONE, "gone.html", view)
     }
 
     pub fn resent(&self) -> Page {
@@ -294,16 +366,15 @@ impl Pages {
     }
 
     fn self_test(&self, lang: &str) -> Result<(), TemplateError> {
-        let rules = vec![RuleDescription {
+        let rules = [RuleDescription {
             rule: RuleId::TooShort,
-            text: "At least 15 characters".into(),
+            requirement: Requirement::MinLength { min: 15 },
             source: crate::policy::PWRESETD.into(),
         }];
-        let violation = Violation {
-            rule: RuleId::TooShort,
-            message: "Use at least 15 characters.".into(),
-        };
-        let view = sample_form(rules).with_violations(&[violation]);
+        let violation = Violation::from(Reason::TooShort { min: 15 });
+        let view = sample_form()
+            .with_rules(lang, &rules, Advice::Words)
+            .with_violations(lang, &[violation]);
         for (name, needs_current) in [("reset.html", false), ("reset.html", true), ("change.html", true)] {
             let view = FormView {
                 needs_current,
@@ -312,8 +383,17 @@ impl Pages {
             self.try_render(name, &view, lang)?;
         }
         self.try_render("done.html", minijinja::context! { title => "t", login => "l" }, lang)?;
-        for name in ["gone.html", "resent.html"] {
-            self.try_render(name, minijinja::context! { title => "t", csrf => "c" }, lang)?;
+        self.try_render("resent.html", minijinja::context! { title => "t", csrf => "c" }, lang)?;
+        for why in [Unusable::Gone, Unusable::Locked] {
+            for helpdesk in ["", "+33 1 23 45 67 89"] {
+                let view = UnusableView {
+                    title: tr(&format!("{}.title", why.words()), &[]),
+                    words: why.words(),
+                    helpdesk,
+                    csrf: "c",
+                };
+                self.try_render("gone.html", &view, lang)?;
+            }
         }
         self.try_render(
             "index.html",
@@ -332,14 +412,14 @@ impl Pages {
     }
 }
 
-fn sample_form(rules: Vec<RuleDescription>) -> FormView {
+fn sample_form() -> FormView {
     FormView {
         title: "Choose a new password".into(),
         login: "jdoe".into(),
         action: "/reset/x".into(),
         needs_current: false,
-        rules,
-        advice: "A few unrelated words".into(),
+        rules: Vec::new(),
+        advice: String::new(),
         failed: Vec::new(),
         errors: Vec::new(),
         field_errors: FieldErrors::default(),
@@ -353,27 +433,28 @@ mod tests {
 
     #[test]
     fn every_page_renders_and_escapes() {
-        let pages = Pages::new().unwrap();
-        let mut view = sample_form(vec![RuleDescription {
+        let pages = Pages::new("").unwrap();
+        let rules = [RuleDescription {
             rule: RuleId::Reused,
-            text: "Not one of your last 5 passwords".into(),
+            requirement: Requirement::History { count: 5 },
             source: crate::policy::PWRESETD.into(),
-        }]);
+        }];
+        let mut view = sample_form().with_rules("en", &rules, Advice::Words);
         view.login = "<script>alert(1)</script>".into();
         let page = pages.form(StatusCode::OK, FormKind::Link, &view);
         assert_eq!(page.status, StatusCode::OK);
         assert!(!page.html.contains("<script>"), "{}", page.html);
         assert!(page.html.contains("&lt;script&gt;"));
         assert!(page.html.contains("Not one of your last 5 passwords"));
-        assert!(page.html.contains("<p class=\"hint\">A few unrelated words</p>"));
+        assert!(
+            page.html
+                .contains("<p class=\"hint\">A few unrelated words with spaces")
+        );
         assert!(page.html.contains("name=\"viewport\""));
         assert!(page.html.contains("href=\"/static/portal.css\""));
         assert!(!page.html.contains("style="), "inline styles are blocked by the CSP");
         assert!(!page.html.contains("current_password"));
-        let failed = view.with_violations(&[Violation {
-            rule: RuleId::Reused,
-            message: "You have used this password before.".into(),
-        }]);
+        let failed = view.with_violations("en", &[Violation::from(Reason::Reused)]);
         let html = pages
             .form(StatusCode::UNPROCESSABLE_ENTITY, FormKind::Change, &failed)
             .html;
@@ -383,5 +464,29 @@ mod tests {
         assert!(html.contains("for=\"current_password\""));
         assert_eq!(pages.gone("tok").status, StatusCode::GONE);
         assert!(pages.gone("tok").html.contains("action=\"/resend\""));
+    }
+
+    /// The tags of a page, without its words: what "the same shape" means.
+    fn shape(html: &str) -> Vec<String> {
+        html.split('<')
+            .skip(1)
+            .map(|t| t.split([' ', '>']).next().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_locked_page_has_the_shape_of_the_gone_page() {
+        for helpdesk in ["", "call 4242 or helpdesk@example.org"] {
+            let pages = Pages::new(helpdesk).unwrap();
+            let (gone, locked) = (pages.gone("tok"), pages.locked("tok"));
+            assert_eq!(locked.status, gone.status);
+            assert_eq!(shape(&locked.html), shape(&gone.html));
+            assert!(locked.html.contains("locked at the deadline"), "{}", locked.html);
+            assert!(!gone.html.contains("locked"), "{}", gone.html);
+            if !helpdesk.is_empty() {
+                assert!(locked.html.contains("call 4242 or helpdesk@example.org"));
+                assert!(gone.html.contains("call 4242 or helpdesk@example.org"));
+            }
+        }
     }
 }

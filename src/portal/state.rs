@@ -42,6 +42,8 @@ pub struct PortalParts {
     pub notifier: Arc<dyn ChangeNotifier>,
     /// The failed password binds per account, shared with the helpdesk's sign-in.
     pub budget: Arc<Budget>,
+    /// How to reach the helpdesk (`mail.helpdesk`), shown on the "locked" and "gone" pages.
+    pub helpdesk: String,
 }
 
 #[derive(Clone)]
@@ -111,7 +113,7 @@ impl PortalState {
                 links: Limiter::new(&config.rate_limit),
                 budget: parts.budget,
                 masker: Masker::new()?,
-                pages: Pages::new()?,
+                pages: Pages::new(&parts.helpdesk)?,
                 cpu: Semaphore::new(cores),
                 in_flight: Mutex::new(HashSet::new()),
                 tls,

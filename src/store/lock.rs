@@ -53,9 +53,13 @@ pub struct LockRecord {
     pub prior_locked: Option<bool>,
     pub locked_at: Option<DateTime<Utc>>,
     pub locked_by: Option<String>,
+    /// When and by whom the lock was undone (`state` is then `Unlocked`).
+    pub unlocked_at: Option<DateTime<Utc>>,
+    pub unlocked_by: Option<String>,
 }
 
-const LOCK_COLUMNS: &str = "a.id, a.dn, a.login, a.lock_state, a.prior_locked, a.locked_at, a.locked_by";
+const LOCK_COLUMNS: &str =
+    "a.id, a.dn, a.login, a.lock_state, a.prior_locked, a.locked_at, a.locked_by, a.unlocked_at, a.unlocked_by";
 
 fn lock_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LockRecord> {
     Ok(LockRecord {
@@ -66,6 +70,8 @@ fn lock_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LockRecord> {
         prior_locked: r.get(4)?,
         locked_at: r.get::<_, Option<String>>(5)?.as_deref().map(parse_time),
         locked_by: r.get(6)?,
+        unlocked_at: r.get::<_, Option<String>>(7)?.as_deref().map(parse_time),
+        unlocked_by: r.get(8)?,
     })
 }
 
@@ -256,7 +262,9 @@ impl Store {
                 &format!(
                     "UPDATE accounts SET lock_state = ?2, updated_at = ?3,
                          locked_at = CASE WHEN ?2 = 'locked' THEN ?3 ELSE locked_at END,
-                         locked_by = CASE WHEN ?2 = 'locked' THEN ?4 ELSE locked_by END
+                         locked_by = CASE WHEN ?2 = 'locked' THEN ?4 ELSE locked_by END,
+                         unlocked_at = CASE WHEN ?2 = 'unlocked' THEN ?3 ELSE unlocked_at END,
+                         unlocked_by = CASE WHEN ?2 = 'unlocked' THEN ?4 ELSE unlocked_by END
                      WHERE id = ?1 AND lock_state IN ('{from}')"
                 ),
                 params![account_id, to.as_str(), now, actor],

@@ -65,6 +65,11 @@ pub struct MailCandidate {
     /// A (kind, step) whose result is unknown or that must be retried.
     pub unfinished: Option<(String, u32)>,
     pub no_address_recorded: bool,
+    /// Locked (or being locked) at the deadline: its links do not work, no notice or reminder.
+    pub locked: bool,
+    /// The deadline's own lock is in place (not one found there before) and the `locked` mail
+    /// has no row yet: it is due, once.
+    pub locked_mail_due: bool,
 }
 
 /// One row of an account's mail history (helpdesk view).
@@ -125,7 +130,10 @@ impl Store {
                     AND n.state IN ('sent', 'failed')),
                 (SELECT kind || ':' || step FROM notifications n WHERE n.account_id = a.id
                     AND n.state IN ('sending', 'retry') ORDER BY n.id LIMIT 1),
-                EXISTS (SELECT 1 FROM notifications n WHERE n.account_id = a.id AND n.state = 'no_address')
+                EXISTS (SELECT 1 FROM notifications n WHERE n.account_id = a.id AND n.state = 'no_address'),
+                COALESCE(a.lock_state IN ('locking', 'locked'), 0),
+                a.lock_state = 'locked' AND a.prior_locked = 0
+                    AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.account_id = a.id AND n.kind = 'locked')
              FROM accounts a WHERE a.campaign_id = ?1 AND a.state = 'marked' AND a.id > ?2
              ORDER BY a.id LIMIT ?3"
         );
@@ -152,6 +160,8 @@ impl Store {
                         Some((kind.to_owned(), step.parse().ok()?))
                     }),
                     no_address_recorded: r.get(11)?,
+                    locked: r.get(12)?,
+                    locked_mail_due: r.get::<_, Option<bool>>(13)?.unwrap_or(false),
                 })
             })
             .map_err(db("read mail candidates"))?;
@@ -419,5 +429,60 @@ mod tests {
         let bob = &store.mail_candidates(c.id, 0, 10).unwrap()[1];
         assert!(bob.no_address_recorded);
         assert_eq!(store.mail_history(bob.account_id).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_locked_mail_is_due_once_per_lock_the_deadline_set() {
+        let (_d, store) = open();
+        let (c, _) = store.create_or_resume(&spec("a"), "t").unwrap();
+        store
+            .insert_scanned(c.id, &[account("ann", true), account("bob", true)])
+            .unwrap();
+        let ids: Vec<i64> = store
+            .mail_candidates(c.id, 0, 10)
+            .unwrap()
+            .iter()
+            .map(|m| m.account_id)
+            .collect();
+        let due = |i: usize| {
+            let m = &store.mail_candidates(c.id, 0, 10).unwrap()[i];
+            (m.locked, m.locked_mail_due)
+        };
+        assert_eq!(due(0), (false, false));
+        // ann: locked by the deadline; bob: found locked before, left so.
+        for (id, prior) in [(ids[0], false), (ids[1], true)] {
+            assert!(store.record_lock_prior(id, prior).unwrap());
+            assert!(due(0).0, "being locked: no notice, no reminder");
+            assert!(store.record_locked(id, "deadline", "at the deadline (lock)").unwrap());
+        }
+        assert_eq!(due(0), (true, true));
+        assert_eq!(due(1), (true, false), "the deadline did not lock it: no mail says so");
+        let row = store.begin_mail(ids[0], "locked", 0, "ann@example.org", None).unwrap();
+        assert_eq!(due(0), (true, false), "recorded before it is sent: due once");
+        let unfinished = &store.mail_candidates(c.id, 0, 10).unwrap()[0];
+        assert_eq!(
+            unfinished.unfinished,
+            Some(("locked".into(), 0)),
+            "a kill mid-send sends it again"
+        );
+        let sent = MailOutcome::Sent {
+            message_id: "<l@x>".into(),
+        };
+        store.finish_mail(row, &sent, None).unwrap();
+        assert_eq!(due(0), (true, false));
+        assert!(
+            store
+                .record_unlocked(ids[0], "op1", "helpdesk.unlock", "unlocked")
+                .unwrap()
+        );
+        assert_eq!(due(0), (false, false), "unlocked: the schedule decides again");
+        let lock = store.lock_of(ids[0]).unwrap().unwrap();
+        assert_eq!(lock.unlocked_by.as_deref(), Some("op1"));
+        assert!(lock.unlocked_at.is_some());
+        assert_eq!(
+            store.lock_candidates(c.id, None, 0, 10).unwrap().len(),
+            0,
+            "never locked again"
+        );
     }
 }

@@ -123,12 +123,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_chained_only BEFORE INSERT ON audit WHEN NEW.hash IS NULL
         BEGIN SELECT RAISE(ABORT, 'audit records are written through the chain (store::audit::append)'); END;
     "#,
-    // 9: the point (deadline − offset) each reminder was sent for, so that a later deadline
-    //    re-arms the reminders (campaign::schedule); NULL for other mails and older reminders.
+    // 9: who undid an account's deadline lock and when (the helpdesk's unlock, an exemption, a
+    //    revert): the account view shows it, and the deadline run never locks it again.
+    r#"
+    ALTER TABLE accounts ADD COLUMN unlocked_at TEXT;
+    ALTER TABLE accounts ADD COLUMN unlocked_by TEXT;
+    "#,
+    // 10: the point (deadline − offset) each reminder was sent for, so that a later deadline
+    //     re-arms the reminders (campaign::schedule); NULL for other mails and older reminders.
     r#"
     ALTER TABLE notifications ADD COLUMN point TEXT;
     "#,
-    // 10: a foreground command waiting for the service's lease on a campaign: the service
+    // 11: a foreground command waiting for the service's lease on a campaign: the service
     //     hands the lease over to it at its next stop (store/lease.rs).
     r#"
     ALTER TABLE leases ADD COLUMN wanted_by TEXT;

@@ -102,7 +102,7 @@ pub const METRICS_TOKEN: &str = "metrics-0123456789abcdef";
 
 /// The `[portal]` (with `portal_extra` lines), `[daemon]`, `[mail]` and `[helpdesk]` sections
 /// for the daemon.
-fn serve_sections(
+pub fn serve_sections(
     ports: (u16, u16),
     smtp: &SmtpServer,
     group: &str,
@@ -272,6 +272,20 @@ impl Setup {
 
     pub fn store(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.f.store_path()).unwrap()
+    }
+
+    /// Records `login` as found locked at the deadline, in the store only (the deadline left a
+    /// lock from before as it was, so an unlock writes nothing to the directory).
+    pub fn locked_before_the_deadline(&self, login: &str) {
+        let n = self
+            .store()
+            .execute(
+                "UPDATE accounts SET lock_state = 'locked', prior_locked = 1,
+                 locked_at = '2026-01-01T00:00:00Z', locked_by = 'deadline' WHERE login = ?1",
+                [login],
+            )
+            .unwrap();
+        assert_eq!(n, 1, "{login} is in one campaign");
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Options {
     pub per_account: u32,
     /// Replaces the plain-HTTP public URL (e.g. to serve HTTPS).
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// `mail.helpdesk`: how the "locked" and "gone" pages say to reach the helpdesk.
+    pub helpdesk: String,
 }
 
 impl Default for Options {
@@ -34,6 +36,7 @@ impl Default for Options {
             per_address: 1000,
             per_account: 1000,
             tls: None,
+            helpdesk: "call 4242".into(),
         }
     }
 }
@@ -109,6 +112,7 @@ impl Portal {
             policy: policy.clone(),
             notifier: notifier.clone(),
             budget: Arc::new(pwresetd::web::budget::Budget::default()),
+            helpdesk: options.helpdesk.clone(),
         })
         .unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -17,6 +17,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::common::fake_directory::{FakeDirectory, dn};
 use crate::support::{Bed, config, settings};
+use pwresetd::campaign::state::AccountState;
+use pwresetd::notify::pass::{self, Mail};
+use pwresetd::notify::{Mailer, Templates};
+use pwresetd::store::MailState;
 
 const LOCK: Enforcement = Enforcement {
     at_deadline: AtDeadline::Lock,
@@ -130,4 +134,59 @@ async fn revert_restores_the_prior_lock_state_and_the_service_account_is_never_l
         "never unlocked: it was locked before"
     );
     assert_eq!(bed.store.count_locked(bed.campaign_id).unwrap(), 0);
+}
+
+/// The `locked` mail goes out once per lock the deadline set: not again on a later pass (a
+/// restart runs the pass again), not to an account found locked before (the deadline did not
+/// lock it), never with a link, and no notice or reminder goes to a locked account.
+#[tokio::test(start_paused = true)]
+async fn each_lock_the_deadline_set_is_mailed_once() {
+    let bed = marked_past_deadline(Duration::ZERO).await;
+    let pre = dn("user0003");
+    bed.dir.set_locked(&pre);
+    let s = apply(&bed, 1.0, &Protected::default()).await.unwrap();
+    assert_eq!(s.done, 10, "{s:?}");
+    let config = config(bed.tmp.path(), "");
+    let mail = Mail {
+        settings: Arc::new(config.mail.clone()),
+        templates: Arc::new(Templates::load(&config.mail).unwrap()),
+        mailer: Arc::new(Mailer::new(&config.mail).unwrap()),
+    };
+    let campaign = bed.campaign();
+    let (reminders, links) = (&config.campaign.reminders, config.portal.links());
+    for _ in 0..3 {
+        pass::run(&mail, &bed.store, &campaign, reminders, &links, None, &pass::Silent)
+            .await
+            .unwrap();
+    }
+    let accounts = bed
+        .store
+        .accounts_in_state(bed.campaign_id, AccountState::Marked, 100)
+        .unwrap();
+    assert_eq!(accounts.len(), 10);
+    for account in accounts {
+        let mails: Vec<(String, MailState)> = bed
+            .store
+            .mail_history(account.id)
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.kind, m.state))
+            .collect();
+        if account.dn == pre {
+            assert_eq!(mails, [], "locked before the deadline: no mail says the deadline did");
+        } else {
+            assert_eq!(mails, [("locked".to_owned(), MailState::Sent)], "{}", account.dn);
+        }
+    }
+    let spool: Vec<String> = std::fs::read_dir(bed.tmp.path().join("spool"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(spool.len(), 9, "one mail per lock the deadline set");
+    for message in &spool {
+        assert!(message.contains("Subject: Your account has been locked"), "{message}");
+        assert!(!message.contains("/reset/"), "no link in a locked mail: {message}");
+    }
 }

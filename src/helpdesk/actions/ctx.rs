@@ -1,12 +1,17 @@
 //! Carrying out one operator action on one account row once it is allowed: the store change
-//! with its audit line, the mail a resend or a new mark sends, the answer.
+//! with its audit line, the mail a resend or an unlock sends, the answer. Undoing the deadline's
+//! lock (unlock, exempt) goes through `crate::engine::deadline::undo_one`: the lock state found
+//! before the deadline comes back, and the store records who undid it (the deadline run never
+//! locks that account again).
 
 use super::*;
 use crate::campaign::state::{AccountState, Effect};
+use crate::engine::deadline;
+use crate::engine::runner::RunError;
 use crate::helpdesk::auth::Operator;
 use crate::helpdesk::error::ApiError;
 use crate::helpdesk::{HelpdeskState, Resent};
-use crate::store::{AccountRecord, AuditEntry, OperatorChange};
+use crate::store::{AccountRecord, AuditEntry, LockState, OperatorChange};
 use chrono::{DateTime, Utc};
 
 pub(super) struct Ctx<'a> {
@@ -76,6 +81,11 @@ impl Ctx<'_> {
     }
 
     pub(super) async fn change(self, action: Action, next: AccountState, effect: Effect) -> Result<Done, ApiError> {
+        // An exempted account is out of the campaign: the deadline's lock goes with it.
+        let unlocked = match action {
+            Action::Exempt => self.undo_lock("account.unlocked", "exempted").await?,
+            _ => false,
+        };
         let dir = self.state.directory();
         let flag = match effect {
             Effect::SetFlag => dir.mark(&self.record.dn).await.map(|()| "flag set"),
@@ -87,6 +97,11 @@ impl Ctx<'_> {
         }
         .map_err(|e| ApiError::directory(&e))?;
         let changed = next != self.record.state;
+        let flag = if unlocked {
+            format!("{flag}; the deadline's lock undone")
+        } else {
+            flag.to_owned()
+        };
         let detail = if changed {
             format!("{} → {}; {flag}", self.record.state.as_str(), next.as_str())
         } else {
@@ -154,6 +169,108 @@ impl Ctx<'_> {
     }
 
     pub(super) async fn resend(self) -> Result<Done, ApiError> {
+        let mail = self.send_link().await?;
+        let message = format!(
+            "A new link was sent to {}; the older links no longer work.",
+            mail.recipient.as_deref().unwrap_or("the account's address")
+        );
+        let mut done = self.done(
+            Action::Resend,
+            true,
+            self.record.state,
+            self.record.effective_deadline(),
+            message,
+        );
+        done.mail = Some(mail);
+        Ok(done)
+    }
+
+    /// Undoes the deadline's lock and mails a fresh link. A repeat (already unlocked) changes
+    /// nothing and sends nothing (`resend` does); an account the deadline never locked is a 409.
+    pub(super) async fn unlock(self) -> Result<Done, ApiError> {
+        let id = self.record.id;
+        let lock = self
+            .state
+            .store()
+            .run(move |s| s.lock_of(id))
+            .await
+            .map_err(|e| ApiError::store(&e))?;
+        let campaign = self.record.campaign.clone();
+        let (deadline, state) = (self.record.effective_deadline(), self.record.state);
+        let prior_locked = lock.as_ref().is_some_and(|l| l.prior_locked == Some(true));
+        match lock.and_then(|l| l.state) {
+            Some(LockState::Unlocked) => {
+                let message = format!("Already unlocked in {campaign}; nothing changed (resend sends a new link).");
+                return Ok(self.done(Action::Unlock, false, state, deadline, message));
+            }
+            Some(LockState::Locking | LockState::Locked) => {}
+            None => {
+                return Err(ApiError::conflict(
+                    "not_locked",
+                    format!("the deadline of {campaign} did not lock this account: there is nothing to unlock"),
+                ));
+            }
+        }
+        if !self.undo_lock("helpdesk.unlock", "unlocked").await? {
+            return Err(ApiError::conflict(
+                "changed_meanwhile",
+                "the account's lock changed meanwhile; nothing was recorded — look at it again",
+            ));
+        }
+        let mail = self.send_link().await.map_err(|mut e| {
+            e.message = format!("the account was unlocked, but {}", e.message);
+            e
+        })?;
+        let to = mail.recipient.as_deref().unwrap_or("the account's address");
+        let message = if prior_locked {
+            format!(
+                "The deadline of {campaign} found this account already locked and left it so: it stays \
+                 locked (that lock is not the campaign's to lift). A new link was sent to {to}."
+            )
+        } else {
+            format!("Unlocked in {campaign}; a new link was sent to {to}.")
+        };
+        let mut done = self.done(Action::Unlock, true, state, deadline, message);
+        done.mail = Some(mail);
+        Ok(done)
+    }
+
+    /// Undoes the account's deadline lock, if it has one, recording `action` in the audit trail.
+    /// `Ok(false)`: there was none to undo.
+    async fn undo_lock(&self, action: &str, what: &str) -> Result<bool, ApiError> {
+        let name = self.record.campaign.clone();
+        let campaign = self
+            .state
+            .store()
+            .run(move |s| s.campaign(&name))
+            .await
+            .map_err(|e| ApiError::store(&e))?
+            .ok_or_else(|| ApiError::internal("the account's campaign vanished"))?;
+        let detail = match &self.reason {
+            Some(r) => format!("{what} by the helpdesk: the prior lock state restored; reason: {r}"),
+            None => format!("{what} by the helpdesk: the prior lock state restored"),
+        };
+        let actor = self.operator.actor();
+        let audit = (actor.as_str(), action, detail.as_str());
+        let at_deadline = campaign.enforcement.at_deadline;
+        deadline::undo_one(
+            self.state.directory(),
+            self.state.store(),
+            self.record.id,
+            at_deadline,
+            audit,
+        )
+        .await
+        .map_err(|e| match e {
+            RunError::Store(e) => ApiError::store(&e),
+            RunError::Unavailable(e) | RunError::Account(e) | RunError::Scan(e) => ApiError::directory(&e),
+            RunError::TooMany(_) => ApiError::internal("an undo has no guard"),
+        })
+    }
+
+    /// Mails the account a new link now (the older ones stop working once it is delivered);
+    /// audited as a resend.
+    async fn send_link(&self) -> Result<MailSent, ApiError> {
         let sent = self
             .state
             .resender()
@@ -207,19 +324,6 @@ impl Ctx<'_> {
             .run(move |s| s.audit(&audit))
             .await
             .map_err(|e| ApiError::store(&e))?;
-        let mail = result?;
-        let message = format!(
-            "A new link was sent to {}; the older links no longer work.",
-            mail.recipient.as_deref().unwrap_or("the account's address")
-        );
-        let mut done = self.done(
-            Action::Resend,
-            true,
-            self.record.state,
-            self.record.effective_deadline(),
-            message,
-        );
-        done.mail = Some(mail);
-        Ok(done)
+        result
     }
 }

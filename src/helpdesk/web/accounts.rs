@@ -124,6 +124,7 @@ pub(super) async fn act(
         Some("resend") => Ok(Action::Resend),
         Some("exempt") => Ok(Action::Exempt),
         Some("mark") => Ok(Action::Mark),
+        Some("unlock") => Ok(Action::Unlock),
         Some("extend") => {
             actions::parse_deadline_form(form.optional("deadline").unwrap_or_default()).map(Action::Extend)
         }

@@ -23,12 +23,16 @@ const BUILTIN: &[(&str, &str)] = &[
     ("en/reminder.html", include_str!("../../../templates/en/reminder.html")),
     ("en/changed.txt", include_str!("../../../templates/en/changed.txt")),
     ("en/changed.html", include_str!("../../../templates/en/changed.html")),
+    ("en/locked.txt", include_str!("../../../templates/en/locked.txt")),
+    ("en/locked.html", include_str!("../../../templates/en/locked.html")),
     ("fr/notice.txt", include_str!("../../../templates/fr/notice.txt")),
     ("fr/notice.html", include_str!("../../../templates/fr/notice.html")),
     ("fr/reminder.txt", include_str!("../../../templates/fr/reminder.txt")),
     ("fr/reminder.html", include_str!("../../../templates/fr/reminder.html")),
     ("fr/changed.txt", include_str!("../../../templates/fr/changed.txt")),
     ("fr/changed.html", include_str!("../../../templates/fr/changed.html")),
+    ("fr/locked.txt", include_str!("../../../templates/fr/locked.txt")),
+    ("fr/locked.html", include_str!("../../../templates/fr/locked.html")),
 ];
 
 impl Templates {

@@ -75,7 +75,7 @@ fn read_language_dir(dir: &Path, language: &str, sources: &mut Sources) -> Resul
         if !known {
             return Err(fail(
                 &path,
-                "unknown template; expected notice, reminder or changed, each as .txt and .html".into(),
+                "unknown template; expected notice, reminder, changed or locked, each as .txt and .html".into(),
             ));
         }
         insert_file(&path, format!("{language}/{file_name}"), sources)?;
