@@ -271,11 +271,20 @@ async fn notify_set_and_deadline_now_while_serve_works_the_campaign() {
     assert_eq!(status["locked"], people, "{status}");
     assert_eq!(status["enforcement"]["grace"], 7200, "{status}");
 
-    // Some passes of the service later: still one notice each, from whoever sent it.
+    // Some passes of the service later: still one notice (the mail with a link) each, from
+    // whoever sent it; the lock brought each the `locked` mail (no link).
     tokio::time::sleep(Duration::from_secs(6)).await;
+    let mut links: HashMap<String, usize> = HashMap::new();
+    for m in bed.smtp.messages() {
+        let body = m.parse().part("text/plain").body.clone();
+        for to in m.rcpt_tos() {
+            *links.entry(to).or_default() += usize::from(body.contains("/reset/"));
+        }
+    }
+    assert_eq!(links.len(), people, "{links:?}");
+    assert!(links.values().all(|n| *n == 1), "a duplicate: {links:?}");
     let received = bed.received();
-    assert_eq!(received.len(), people, "{received:?}");
-    assert!(received.values().all(|n| *n == 1), "a duplicate: {received:?}");
+    assert!(received.values().all(|n| *n == 2), "notice + locked: {received:?}");
     bed.stop(d);
 }
 
