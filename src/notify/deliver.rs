@@ -5,14 +5,24 @@
 //! Must not decide who is due for what (the pass and `campaign::schedule` do) nor retry (the
 //! [`super::Mailer`] does).
 
+use std::sync::Arc;
+
 use chrono::Utc;
 
+use super::MailSettings;
 use super::message::{self, Recipient};
-use super::pass::Mail;
-use super::templates::{Kind, Vars};
-use super::transport::SendError;
+use super::templates::{Kind, Templates, Vars};
+use super::transport::{Mailer, SendError};
 use crate::store::{MailOutcome, Store, StoreError};
 use crate::token::{self, Links};
+
+/// Everything a mail (and so a pass) needs besides the store.
+#[derive(Clone)]
+pub struct Mail {
+    pub settings: Arc<MailSettings>,
+    pub templates: Arc<Templates>,
+    pub mailer: Arc<Mailer>,
+}
 
 /// Who a mail is for.
 #[derive(Debug, Clone)]

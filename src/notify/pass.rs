@@ -10,29 +10,18 @@
 //! mail stays due and goes out once on a later pass. Progress goes to a [`Progress`] (the CLI's
 //! bar, or nothing); no terminal types here.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::MailSettings;
-pub use super::deliver::{One, Target, deliver};
-use super::templates::{Kind, Templates};
-use super::transport::Mailer;
+pub use super::deliver::{Mail, One, Target, deliver};
+use super::templates::Kind;
 use crate::campaign::schedule::{self, Due};
 use crate::store::{Campaign, MailCandidate, MailOutcome, Store, StoreError};
 use crate::token::Links;
-
-/// Everything a pass needs besides the store.
-#[derive(Clone)]
-pub struct Mail {
-    pub settings: Arc<MailSettings>,
-    pub templates: Arc<Templates>,
-    pub mailer: Arc<Mailer>,
-}
 
 /// What a pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -127,30 +116,35 @@ pub async fn run_at(
     };
     let mut summary = PassSummary::default();
     let mut stopped = None;
-    let mut after = 0;
     let parallel = mail.settings.max_connections.max(1);
-    while !pass.stopping() {
-        let id = campaign.id;
-        let batch = store.run(move |s| s.mail_candidates(id, after, 256)).await?;
-        let Some(last) = batch.last() else { break };
-        after = last.account_id;
-        let jobs: Vec<Job> = batch.into_iter().filter_map(|c| pass.plan((driver.now)(), c)).collect();
-        driver.progress.add_work(jobs.len() as u64);
-        let results: Vec<Result<One, StoreError>> = stream::iter(jobs)
-            .map(|job| pass.send(job))
-            .buffer_unordered(parallel)
-            .collect()
-            .await;
-        for r in results {
-            match r? {
-                One::Nothing => {}
-                One::NoAddress => summary.no_address += 1,
-                One::Outcome(MailOutcome::Sent { .. }) => summary.sent += 1,
-                One::Outcome(MailOutcome::Failed { .. }) => summary.failed += 1,
-                One::Outcome(MailOutcome::Retry { .. }) => summary.retry += 1,
-                One::Unusable(why) => stopped = Some(why),
+    // One stream of due mails over every batch of candidates, sent `parallel` at a time: the
+    // next batch is read while the last mails of the previous one are still in flight, so no
+    // session waits for the slowest mail of a batch. Batches are keyed by account id, so a batch
+    // read early never overlaps the one before it.
+    let mut results = pass.pipeline(parallel);
+    // A store error stops new mails; those in flight still finish and record before it is
+    // returned (as a clean stop does).
+    let mut failure = None;
+    while let Some(one) = results.next().await {
+        let one = match one {
+            Ok(one) => one,
+            Err(e) => {
+                pass.halted.store(true, Ordering::Relaxed);
+                failure.get_or_insert(e);
+                continue;
             }
+        };
+        match one {
+            One::Nothing => {}
+            One::NoAddress => summary.no_address += 1,
+            One::Outcome(MailOutcome::Sent { .. }) => summary.sent += 1,
+            One::Outcome(MailOutcome::Failed { .. }) => summary.failed += 1,
+            One::Outcome(MailOutcome::Retry { .. }) => summary.retry += 1,
+            One::Unusable(why) => stopped = Some(why),
         }
+    }
+    if let Some(e) = failure {
+        return Err(e.into());
     }
     match stopped {
         None => Ok(summary),
@@ -175,6 +169,9 @@ struct Pass<'a> {
     halted: AtomicBool,
 }
 
+/// One batch of due mails, as a stream for the pass's pipeline.
+type JobBatch = stream::Iter<std::vec::IntoIter<Result<Job, StoreError>>>;
+
 /// A mail due now: to whom, which, and under which row of the store.
 struct Job {
     target: Target,
@@ -184,6 +181,33 @@ struct Job {
 }
 
 impl Pass<'_> {
+    /// Every due mail, sent `parallel` at a time, as their results come. Boxed: with the
+    /// closures' types visible, rustc cannot prove the daemon's pass future `Send` ("one type is
+    /// more general than the other").
+    fn pipeline(&self, parallel: usize) -> BoxStream<'_, Result<One, StoreError>> {
+        stream::try_unfold(0i64, move |after| self.next_batch(after))
+            .try_flatten()
+            .map_ok(move |job| self.send(job))
+            .try_buffer_unordered(parallel)
+            .boxed()
+    }
+
+    /// The due mails among the next batch of candidates after account id `after`, and the id to
+    /// read on from; `None` once every candidate was read or the pass is stopping.
+    async fn next_batch(&self, after: i64) -> Result<Option<(JobBatch, i64)>, StoreError> {
+        if self.stopping() {
+            return Ok(None);
+        }
+        let id = self.campaign.id;
+        let batch = self.store.run(move |s| s.mail_candidates(id, after, 256)).await?;
+        let Some(last) = batch.last() else { return Ok(None) };
+        let next = last.account_id;
+        let now = (self.driver.now)();
+        let jobs: Vec<Result<Job, StoreError>> = batch.into_iter().filter_map(|c| self.plan(now, c)).map(Ok).collect();
+        self.driver.progress.add_work(jobs.len() as u64);
+        Ok(Some((stream::iter(jobs), next)))
+    }
+
     fn stopping(&self) -> bool {
         self.halted.load(Ordering::Relaxed) || self.driver.stop.is_some_and(CancellationToken::is_cancelled)
     }
