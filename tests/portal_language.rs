@@ -138,3 +138,152 @@ async fn pages_follow_the_account_then_the_browser_and_the_switch_wins() {
 
     portal.stop().await;
 }
+
+/// POSTs `new` twice (new and confirmation) to `url` with the CSRF token of `form`, plus the
+/// extra fields; answers (status, unescaped body).
+async fn refuse(client: &reqwest::Client, url: &str, form: &str, new: &str, extra: &[(&str, &str)]) -> (u16, String) {
+    let token = csrf(form);
+    let mut fields = vec![
+        ("csrf", token.as_str()),
+        ("new_password", new),
+        ("confirm_password", new),
+    ];
+    fields.extend_from_slice(extra);
+    post_in(client, url, "en", &fields).await
+}
+
+/// Words of the English texts that must not show on a French page.
+const ENGLISH: [&str; 11] = [
+    "Use at least",
+    "This password",
+    "This is ",
+    "Choose ",
+    "At least",
+    "Not found",
+    "easy to guess",
+    "Add another",
+    "Avoid ",
+    "A few unrelated",
+    "The directory",
+];
+
+fn assert_french(body: &str, expected: &str) {
+    assert!(body.contains("<html lang=\"fr\">"), "{body}");
+    assert!(body.contains(expected), "{expected:?} not in:\n{body}");
+    for english in ENGLISH {
+        assert!(!body.contains(english), "{english:?} (English) in:\n{body}");
+    }
+}
+
+/// A breached-password index holding `password`, seen 3,421 times.
+fn breach_index(dir: &std::path::Path, password: &str) -> std::path::PathBuf {
+    use pwresetd::policy::breach;
+    let input = dir.join("pwned.txt");
+    let hex: String = breach::sha1(password).iter().map(|b| format!("{b:02X}")).collect();
+    std::fs::write(&input, format!("{hex}:3421\r\n")).unwrap();
+    let index = dir.join("pwned.idx");
+    breach::build(&input, &index, &mut |_| {}).unwrap();
+    index
+}
+
+/// A French-speaking account (its `preferredLanguage`; the browser asks for English) sees the
+/// rules, every refusal with its values, the strength estimate's advice and "this is your
+/// current password" (the directory's answer, in the link flow) in French.
+#[tokio::test]
+async fn policy_rules_and_refusals_are_in_the_accounts_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let breached = "orange giraffe whistles 48 lantern";
+    let options = Options {
+        policy: pwresetd::policy::PolicyConfig {
+            breached_index: Some(breach_index(dir.path(), breached)),
+            ..pwresetd::policy::PolicyConfig::default()
+        },
+        ..Options::default()
+    };
+    let portal = Portal::start("plangpol", &["margaux"], options).await;
+    let client = common::portal::client();
+    set_language(&portal, "margaux", "fr");
+    let url = portal.reset_url(&portal.link("margaux", chrono::Duration::hours(1), 0));
+
+    let (status, _, form) = get_in(&client, &url, "en").await;
+    assert_eq!(status, 200);
+    for rule in [
+        "Au moins 15 caractères",
+        "Au plus 128 caractères",
+        "Difficile à deviner (force 3 sur 4 ou plus) : quelques mots sans rapport entre eux font l’affaire",
+        "Ne contient ni votre nom, ni votre identifiant, ni votre adresse électronique",
+        "Absent des fuites de données connues",
+        "Différent de vos 5 derniers mots de passe",
+        "Différent de votre mot de passe actuel",
+        "Quelques mots sans rapport entre eux, séparés par des espaces",
+    ] {
+        assert_french(&form, rule);
+    }
+
+    let cases = [
+        ("court", "Le mot de passe doit contenir au moins 15 caractères."),
+        (
+            "margaux aime les tracteurs violets 93",
+            "Ce mot de passe contient votre identifiant, votre nom ou votre adresse électronique. \
+             Choisissez-en un qui ne contienne ni votre nom, ni votre identifiant, ni votre adresse électronique.",
+        ),
+        (
+            breached,
+            "Ce mot de passe est apparu 3\u{a0}421 fois dans des fuites de données connues. Choisissez-en un autre.",
+        ),
+        ("passwordpassword", "Ce mot de passe serait trop facile à deviner. "),
+        (
+            common::USER_PASSWORD,
+            "C’est votre mot de passe actuel. Choisissez-en un nouveau.",
+        ),
+    ];
+    let mut form = form;
+    for (new, expected) in cases {
+        let (status, body) = refuse(&client, &url, &form, new, &[]).await;
+        assert_eq!(status, 422, "{new}: {body}");
+        assert_french(&body, expected);
+        assert!(body.contains("non respectée"), "the broken rule is marked: {body}");
+        form = body;
+    }
+    assert_eq!(
+        portal.record("margaux").state,
+        pwresetd::campaign::state::AccountState::Marked
+    );
+    portal.stop().await;
+}
+
+/// The directory's own rules, chosen with the switch (`?lang=fr`) on the current-password form:
+/// its minimum length as the floor under `[policy]`, listed and refused in French, and its
+/// own refusal after the write was tried (slapd: "not being changed") in French too.
+#[tokio::test]
+async fn the_directorys_rules_and_refusals_are_in_the_chosen_language() {
+    let lax = pwresetd::policy::PolicyConfig {
+        min_length: 4,
+        min_strength: 0,
+        forbid_personal_data: false,
+        differs_from_current: false,
+        ..pwresetd::policy::PolicyConfig::default()
+    };
+    let options = Options {
+        policy: lax,
+        ..Options::default()
+    };
+    let portal = Portal::start("plangdir", &["shorty"], options).await;
+    let client = common::portal::client();
+    let url = format!("{}/change?lang=fr", portal.url);
+    let (status, _, form) = get_in(&client, &url, "en").await;
+    assert_eq!(status, 200);
+    assert_french(&form, "Au moins 8 caractères");
+    let account = [("login", "shorty"), ("current_password", common::USER_PASSWORD)];
+    let (status, body) = refuse(&client, &url, &form, "Zq7#pk", &account).await;
+    assert_eq!(status, 422, "{body}");
+    assert_french(&body, "Le mot de passe doit contenir au moins 8 caractères.");
+    let (status, body) = refuse(&client, &url, &body, common::USER_PASSWORD, &account).await;
+    assert_eq!(status, 422, "{body}");
+    assert_french(&body, "C’est votre mot de passe actuel. Choisissez-en un nouveau.");
+    assert_eq!(
+        portal.record("shorty").state,
+        pwresetd::campaign::state::AccountState::Marked
+    );
+    portal.stop().await;
+}

@@ -4,11 +4,11 @@
 //!
 //! Owns argument parsing, reading the candidate from standard input (never from argv, where
 //! `ps` and shell history would see it), printing verdicts as text or JSON, exit codes and the
-//! build progress bar. Must not hold policy logic. Exit codes: 0 accepted / built, 1 refused;
+//! build progress bar (printing: [`print`]). Must not hold policy logic. Exit codes: 0 accepted / built, 1 refused;
 //! operational errors are returned as `Err`, which the binary turns into exit 2 (or 64 for an
 //! invalid config, per the house style).
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,6 +18,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::policy::breach::{self, BuildOptions, BuildProgress};
 use crate::policy::{CheckInput, DirectoryRules, Password, Policy, PolicyConfig, Subject, Verdict};
+
+mod print;
+pub use print::{Format, print_verdict, show};
 
 /// `pwresetd policy ...`
 #[derive(Debug, Subcommand)]
@@ -97,19 +100,6 @@ pub trait PersonLookup: Send + Sync {
     /// The directory's own rules for the account with this login (`None`: the default
     /// policy's); `None` when there are none or they are not readable.
     async fn rules(&self, login: Option<&str>) -> Result<Option<DirectoryRules>, crate::directory::DirectoryError>;
-}
-
-/// How to print.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Text,
-    Json,
-}
-
-impl Format {
-    fn from_flag(json: bool) -> Self {
-        if json { Self::Json } else { Self::Text }
-    }
 }
 
 /// Runs `pwresetd policy ...`.
@@ -283,51 +273,6 @@ pub fn check(
         .effective(floor)
         .check(&input)
         .context("checking the password (nothing was decided)")
-}
-
-/// Prints a verdict: one line per violation in text, or the JSON object.
-pub fn print_verdict(verdict: &Verdict, format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
-    match format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string(verdict)?)?,
-        Format::Text if verdict.is_accepted() => {
-            writeln!(out, "Accepted: the password meets every rule in force.")?;
-        }
-        Format::Text => {
-            let n = verdict.violations().len();
-            writeln!(out, "Refused: {n} rule{} broken.", if n == 1 { "" } else { "s" })?;
-            for v in verdict.violations() {
-                writeln!(out, "  {}: {}", v.rule, v.message)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Prints the rules in force, each with where it comes from.
-pub fn show(policy: &Policy, floor: &Floor, format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
-    let effective = policy.effective(floor.rules());
-    match format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string(&effective.rules())?)?,
-        Format::Text => {
-            writeln!(
-                out,
-                "A new password must meet these rules (pwresetd's [policy] with the directory's own as a floor):"
-            )?;
-            for line in effective.report() {
-                writeln!(out, "  - {line}")?;
-            }
-            match floor {
-                Floor::NoDirectory => writeln!(out, "No directory configured: its own rules are not included.")?,
-                Floor::Unknown => writeln!(
-                    out,
-                    "The directory's own rules are unknown (none, or not readable by the service account: \
-                     see `pwresetd check-config`); a password it refuses is refused after it was typed."
-                )?,
-                Floor::Rules(_) => {}
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Runs `pwresetd breach-index ...`.

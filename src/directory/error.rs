@@ -284,12 +284,41 @@ pub enum PasswordError {
     /// The current password given is wrong (the account's failure count went up).
     #[error("the current password is wrong")]
     WrongCurrentPassword,
-    /// The directory's own rules refused the new password; `message` is in plain words for the
-    /// user, `detail` is the server's answer for logs and the helpdesk.
+    /// The directory's own rules refused the new password; `reason` is what its answer tells
+    /// (the portal says it in the person's language), `detail` is the server's answer for logs
+    /// and the helpdesk.
     #[error("the directory refused the new password: {detail}")]
-    Refused { message: String, detail: String },
+    Refused { reason: Refusal, detail: String },
     #[error(transparent)]
     Directory(#[from] DirectoryError),
+}
+
+/// Why the directory refused a new password, as far as its answer tells. Flavours that say
+/// less get the less precise variants; each names what the person can do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// pwresetd could not hash the password for the directory: try again.
+    NotPrepared,
+    /// One of the directory's remembered passwords.
+    UsedBefore,
+    /// The directory's minimum age has not passed.
+    TooRecent,
+    /// The current password.
+    SameAsCurrent,
+    /// Too short, with the directory's minimum when its answer names it.
+    TooShort { min: Option<u32> },
+    /// OpenLDAP's quality check (ppolicy): too weak.
+    TooWeak,
+    /// Active Directory's complexity: three of four kinds of characters, no account name.
+    NotComplex,
+    /// 389-DS's quality rules: length, variety, no name.
+    InsufficientQuality,
+    /// OpenLDAP refused without saying which rule.
+    Unspecified,
+    /// Active Directory refused without saying which rule (real AD never does).
+    DomainRules,
+    /// 389-DS refused without a policy response: weak, current or recent.
+    WeakOrRecent,
 }
 
 #[cfg(test)]

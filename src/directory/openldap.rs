@@ -19,8 +19,8 @@ use ldap3::{Mod, Scope};
 use super::common::{PolicyNames, Quirks, Shared};
 use super::search::{self, Entry};
 use super::{
-    Account, AccountDetails, AtDeadline, BindCheck, DirectoryError, LimitKind, Lockout, PasswordError, Threshold,
-    Warning, gentime, ops, userpassword,
+    Account, AccountDetails, AtDeadline, BindCheck, DirectoryError, LimitKind, Lockout, PasswordError, Refusal,
+    Threshold, Warning, gentime, ops, userpassword,
 };
 use crate::directory::config::{DirectoryConfig, Flavor, PasswordHash};
 use crate::policy::DirectoryRules;
@@ -253,7 +253,7 @@ impl Quirks for OpenLdap {
             }
             PasswordHash::Argon2 => {
                 let value = userpassword::argon2_value(new.expose()).map_err(|e| PasswordError::Refused {
-                    message: "The password could not be prepared; please try again.".into(),
+                    reason: Refusal::NotPrepared,
                     detail: e,
                 })?;
                 let mods = vec![Mod::Replace("userPassword", HashSet::from([value.as_str()]))];
@@ -315,23 +315,17 @@ fn lockout_of(dn: &str, on: Option<&str>, max: Option<&str>, interval: Option<&s
     }
 }
 
-/// Turns a password operation's result into success or a refusal in plain words.
+/// Turns a password operation's result into success or a refusal and its reason.
 fn refusal(dn: &str, op: &'static str, rc: u32, text: String) -> Result<(), PasswordError> {
     let lower = text.to_ascii_lowercase();
-    let message = match rc {
+    let reason = match rc {
         0 => return Ok(()),
-        19 | 53 if lower.contains("history") => {
-            "You have used this password before. Choose one you have never used here."
-        }
-        19 | 53 if lower.contains("too young") => {
-            "Your password was changed very recently and cannot be changed again yet. Call the helpdesk if you need it now."
-        }
-        19 | 53 if lower.contains("not being changed") => "This is your current password. Choose a new one.",
-        19 | 53 if lower.contains("short") => "The directory requires a longer password. Choose a longer one.",
-        19 | 53 if lower.contains("quality") => {
-            "The directory found this password too weak. Choose a longer, less predictable one."
-        }
-        19 => "The directory refused this password. Choose another one.",
+        19 | 53 if lower.contains("history") => Refusal::UsedBefore,
+        19 | 53 if lower.contains("too young") => Refusal::TooRecent,
+        19 | 53 if lower.contains("not being changed") => Refusal::SameAsCurrent,
+        19 | 53 if lower.contains("short") => Refusal::TooShort { min: None },
+        19 | 53 if lower.contains("quality") => Refusal::TooWeak,
+        19 => Refusal::Unspecified,
         _ => {
             return Err(PasswordError::Directory(DirectoryError::Operation {
                 op,
@@ -342,7 +336,7 @@ fn refusal(dn: &str, op: &'static str, rc: u32, text: String) -> Result<(), Pass
         }
     };
     Err(PasswordError::Refused {
-        message: message.into(),
+        reason,
         detail: super::error::describe_rc(rc, &text),
     })
 }

@@ -2,29 +2,37 @@
 //! character classes, repeats, distinct characters.
 //!
 //! Each function is pure and takes the normalised text; none sees the raw input, the
-//! directory or a file. Must not build messages (that is [`super::rules`]).
+//! directory or a file. Must not build messages (no module of the policy does).
 
 use std::collections::HashSet;
 
-use zxcvbn::feedback::Feedback;
+use super::rules::{StrengthSuggestion, StrengthWarning};
 
 /// Length in Unicode code points, as the policy counts it.
 pub fn length(normalised: &str) -> usize {
     normalised.chars().count()
 }
 
-/// zxcvbn's score (0-4) and, when weak, its fixed-sentence hint. zxcvbn itself only looks at
-/// the first 100 characters, which bounds the cost of huge inputs.
-pub fn strength(normalised: &str, user_inputs: &[String]) -> (u8, Option<String>) {
-    let inputs: Vec<&str> = user_inputs.iter().map(String::as_str).collect();
-    let entropy = zxcvbn::zxcvbn(normalised, &inputs);
-    (u8::from(entropy.score()), entropy.feedback().and_then(hint))
+/// zxcvbn's estimate of a password: its score (0-4) and, when weak, its warning and first
+/// suggestion, as ids (they never quote the password).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    pub score: u8,
+    pub warning: Option<StrengthWarning>,
+    pub suggestion: Option<StrengthSuggestion>,
 }
 
-fn hint(feedback: &Feedback) -> Option<String> {
-    let mut parts: Vec<String> = feedback.warning().map(|w| w.to_string()).into_iter().collect();
-    parts.extend(feedback.suggestions().iter().take(1).map(|s| s.to_string()));
-    (!parts.is_empty()).then(|| parts.join(" "))
+/// zxcvbn's [`Estimate`]. zxcvbn itself only looks at the first 100 characters, which bounds
+/// the cost of huge inputs.
+pub fn strength(normalised: &str, user_inputs: &[String]) -> Estimate {
+    let inputs: Vec<&str> = user_inputs.iter().map(String::as_str).collect();
+    let entropy = zxcvbn::zxcvbn(normalised, &inputs);
+    let feedback = entropy.feedback();
+    Estimate {
+        score: u8::from(entropy.score()),
+        warning: feedback.and_then(|f| f.warning()),
+        suggestion: feedback.and_then(|f| f.suggestions().first().copied()),
+    }
 }
 
 /// Character classes for `min_character_classes`. Letters without case (e.g. CJK) count as
@@ -94,7 +102,7 @@ mod tests {
 
     fn check_strength(input: &str, inputs: &[&str], expected_at_least: u8, expected_at_most: u8) {
         let inputs: Vec<String> = inputs.iter().map(|s| s.to_string()).collect();
-        let (score, _) = strength(input, &inputs);
+        let score = strength(input, &inputs).score;
         assert!(
             (expected_at_least..=expected_at_most).contains(&score),
             "{input:?} scored {score}"
@@ -113,10 +121,8 @@ mod tests {
 
     #[test]
     fn weak_password_gets_a_hint() {
-        let (_, hint) = strength("password", &[]);
-        assert_eq!(
-            hint.as_deref(),
-            Some("This is a top-10 common password. Add another word or two. Uncommon words are better.")
-        );
+        let estimate = strength("password", &[]);
+        assert_eq!(estimate.warning, Some(StrengthWarning::ThisIsATop10Password));
+        assert_eq!(estimate.suggestion, Some(StrengthSuggestion::AddAnotherWordOrTwo));
     }
 }

@@ -14,7 +14,7 @@
 //! set; an administrative set skips it everywhere). Pure, like the rest of the module.
 
 use super::directory::{self, DirectoryRules};
-use super::rules::{PWRESETD, RuleDescription, RuleId, Verdict, Violation, message, text};
+use super::rules::{Advice, PWRESETD, Reason, Requirement, RuleDescription, RuleId, Strength, Verdict, Violation};
 use super::{CheckError, CheckInput, MAX_HISTORY, Policy, checks, history, normalise, personal, secret};
 
 /// `[policy]` with the directory's rules (when known) as a floor. Cheap: two references.
@@ -56,39 +56,42 @@ impl<'a> Effective<'a> {
         let typed = input.password.expose();
         let pw = zeroize::Zeroizing::new(normalise(typed));
         let mut out = Vec::new();
-        let mut refuse = |rule, message| out.push(Violation { rule, message });
+        let mut refuse = |reason: Reason| out.push(Violation::from(reason));
 
         let min = cfg.min_length.max(self.directory_min_length());
         if checks::length(&pw) < cfg.min_length as usize
             || directory::length(typed) < self.directory_min_length() as usize
         {
-            refuse(RuleId::TooShort, message::too_short(min));
+            refuse(Reason::TooShort { min });
         }
         if checks::length(&pw) > cfg.max_length as usize {
-            refuse(RuleId::TooLong, message::too_long(cfg.max_length));
+            refuse(Reason::TooLong { max: cfg.max_length });
         }
         if cfg.min_strength > 0 {
             let inputs = input.subject.strength_inputs(&cfg.context_words);
-            let (score, hint) = checks::strength(&pw, &inputs);
-            if score < cfg.min_strength {
-                refuse(RuleId::TooWeak, message::too_weak(hint));
+            let estimate = checks::strength(&pw, &inputs);
+            if estimate.score < cfg.min_strength {
+                refuse(Reason::TooWeak {
+                    warning: estimate.warning,
+                    suggestion: estimate.suggestion,
+                });
             }
         }
         if cfg.forbid_personal_data {
             let fields = personal::personal_data_in(&pw, input.subject);
             if !fields.is_empty() {
-                refuse(RuleId::ContainsPersonalData, message::contains_personal_data(&fields));
+                refuse(Reason::PersonalData { fields });
             }
         }
         if self.policy.denylisted(&pw) {
-            refuse(RuleId::Denylisted, message::denylisted());
+            refuse(Reason::Denylisted);
         }
         if let Some(count) = self.policy.breach_count(typed, &pw)? {
-            refuse(RuleId::Breached, message::breached(count));
+            refuse(Reason::Breached { count });
         }
         let keep = self.history();
         if keep > 0 && history::is_reused(&pw, input.history, keep as usize, entry)? {
-            refuse(RuleId::Reused, message::reused());
+            refuse(Reason::Reused);
         }
         if cfg.differs_from_current
             && input.current.is_some_and(|c| {
@@ -96,7 +99,7 @@ impl<'a> Effective<'a> {
                 secret::constant_time_eq(current.as_bytes(), pw.as_bytes())
             })
         {
-            refuse(RuleId::SameAsCurrent, message::same_as_current());
+            refuse(Reason::SameAsCurrent);
         }
         self.policy.check_optional(&pw, &mut refuse);
         self.check_directory(typed, input, &mut refuse);
@@ -104,83 +107,94 @@ impl<'a> Effective<'a> {
     }
 
     /// The directory's own composition rules, on the password as typed.
-    fn check_directory(&self, typed: &str, input: &CheckInput<'_>, refuse: &mut impl FnMut(RuleId, String)) {
+    fn check_directory(&self, typed: &str, input: &CheckInput<'_>, refuse: &mut impl FnMut(Reason)) {
         let Some(d) = self.directory else { return };
         if let Some(c) = d.categories.filter(|c| directory::categories(typed, c.scheme) < c.min) {
-            refuse(
-                RuleId::TooFewCharacterCategories,
-                message::too_few_character_categories(c.min, c.scheme),
-            );
+            refuse(Reason::TooFewCharacterCategories {
+                min: c.min,
+                scheme: c.scheme,
+            });
         }
         if let Some(rule) = d.names.filter(|r| directory::contains_name(typed, input.subject, *r)) {
-            refuse(RuleId::ContainsAccountName, message::contains_account_name(rule));
+            refuse(Reason::AccountName { rule });
         }
     }
 
-    /// The rules in force, in check order, with the text a form shows before the user types
-    /// and where each comes from.
+    /// The rules in force, in check order, with where each comes from.
     pub fn rules(&self) -> Vec<RuleDescription> {
         let cfg = self.policy.config();
         let directory_source = self.directory.map_or(PWRESETD, |d| d.source.as_str());
         let stricter = |directory_wins: bool| if directory_wins { directory_source } else { PWRESETD };
         let categories = self.directory.and_then(|d| d.categories);
+        let history = Requirement::History { count: self.history() };
         let mut rules = vec![(
-            RuleId::TooShort,
-            text::min_length(cfg.min_length.max(self.directory_min_length())),
+            Requirement::MinLength {
+                min: cfg.min_length.max(self.directory_min_length()),
+            },
             stricter(self.directory_min_length() > cfg.min_length),
         )];
-        for (rule, text) in self.policy.local_rules() {
-            let (text, source) = match rule {
-                RuleId::TooShort => continue,
-                RuleId::TooWeak if categories.is_some() => (text::min_strength_plain(cfg.min_strength), PWRESETD),
-                RuleId::Reused => (text::history(self.history()), stricter(self.history() > cfg.history)),
-                _ => (text, PWRESETD),
+        for requirement in self.policy.local_rules() {
+            let (requirement, source) = match requirement {
+                Requirement::MinLength { .. } => continue,
+                Requirement::MinStrength { score, .. } if categories.is_some() => (
+                    Requirement::MinStrength {
+                        score,
+                        advice: Strength::Plain,
+                    },
+                    PWRESETD,
+                ),
+                Requirement::History { .. } => (history, stricter(self.history() > cfg.history)),
+                other => (other, PWRESETD),
             };
-            rules.push((rule, text, source));
+            rules.push((requirement, source));
         }
         if cfg.history == 0 && self.history() > 0 {
-            let position = rules.iter().position(|r| r.0 > RuleId::Reused).unwrap_or(rules.len());
-            rules.insert(
-                position,
-                (RuleId::Reused, text::history(self.history()), directory_source),
-            );
+            let position = rules
+                .iter()
+                .position(|r| rule_of(&r.0) > RuleId::Reused)
+                .unwrap_or(rules.len());
+            rules.insert(position, (history, directory_source));
         }
         if let Some(c) = categories {
-            let text = text::character_categories(c.min, c.scheme);
-            rules.push((RuleId::TooFewCharacterCategories, text, directory_source));
+            let requirement = Requirement::CharacterCategories {
+                min: c.min,
+                scheme: c.scheme,
+            };
+            rules.push((requirement, directory_source));
         }
         if let Some(rule) = self.directory.and_then(|d| d.names) {
-            rules.push((RuleId::ContainsAccountName, text::account_name(rule), directory_source));
+            rules.push((Requirement::AccountName { rule }, directory_source));
         }
         rules
             .into_iter()
-            .map(|(rule, text, source)| RuleDescription {
-                rule,
-                text,
+            .map(|(requirement, source)| RuleDescription {
+                rule: rule_of(&requirement),
+                requirement,
                 source: source.to_owned(),
             })
             .collect()
     }
 
     /// The advice shown under the rules; never suggests what a rule in force refuses.
-    pub fn advice(&self) -> String {
+    pub fn advice(&self) -> Advice {
         let categories = self.directory.and_then(|d| d.categories);
-        text::advice(categories.map(|c| (c.min, c.scheme)))
+        Advice::for_categories(categories.map(|c| (c.min, c.scheme)))
     }
 
-    /// One line per rule, "TEXT (rule_id) — SOURCE", then what the directory asks and pwresetd
-    /// does not apply or check: for `policy show` and the preflight.
-    pub fn report(&self) -> Vec<String> {
+    /// One line per rule, "TEXT (rule_id) — SOURCE" with each rule's text from `say` (the CLI
+    /// passes the English catalogue's), then what the directory asks and pwresetd does not
+    /// apply or check: for `policy show` and the preflight.
+    pub fn report(&self, say: impl Fn(&Requirement) -> String) -> Vec<String> {
         let mut lines: Vec<String> = self
             .rules()
             .iter()
-            .map(|r| format!("{} ({}) — {}", r.text, r.rule, r.source))
+            .map(|r| format!("{} ({}) — {}", say(&r.requirement), r.rule, r.source))
             .collect();
         let Some(d) = self.directory else { return lines };
         if d.min_age_secs > 0 {
             lines.push(format!(
                 "minimum age {} — {}: not applied, every change through pwresetd is one a campaign forces",
-                text::age(d.min_age_secs),
+                age(d.min_age_secs),
                 d.source
             ));
         }
@@ -192,6 +206,37 @@ impl<'a> Effective<'a> {
         }));
         lines
     }
+}
+
+/// The rule a requirement states.
+fn rule_of(requirement: &Requirement) -> RuleId {
+    match requirement {
+        Requirement::MinLength { .. } => RuleId::TooShort,
+        Requirement::MaxLength { .. } => RuleId::TooLong,
+        Requirement::MinStrength { .. } => RuleId::TooWeak,
+        Requirement::NoPersonalData => RuleId::ContainsPersonalData,
+        Requirement::NotDenylisted => RuleId::Denylisted,
+        Requirement::NotBreached => RuleId::Breached,
+        Requirement::History { .. } => RuleId::Reused,
+        Requirement::DiffersFromCurrent => RuleId::SameAsCurrent,
+        Requirement::CharacterClasses { .. } => RuleId::TooFewCharacterClasses,
+        Requirement::MaxRepeated { .. } => RuleId::TooManyRepeatedCharacters,
+        Requirement::UniqueCharacters { .. } => RuleId::TooFewUniqueCharacters,
+        Requirement::CharacterCategories { .. } => RuleId::TooFewCharacterCategories,
+        Requirement::AccountName { .. } => RuleId::ContainsAccountName,
+    }
+}
+
+/// A minimum age in the largest whole unit ("1 day", "36 hours"), for administrators (English,
+/// like the rest of the report's own words).
+fn age(secs: u64) -> String {
+    let (n, unit) = match secs {
+        s if s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s % 3_600 == 0 => (s / 3_600, "hour"),
+        s if s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 #[cfg(test)]
@@ -316,10 +361,10 @@ mod tests {
         assert_eq!(policy.effective(Some(&long)).history(), MAX_HISTORY);
     }
 
-    fn listed(config: PolicyConfig, directory: Option<&DirectoryRules>) -> Vec<(RuleId, String, String)> {
+    fn listed(config: PolicyConfig, directory: Option<&DirectoryRules>) -> Vec<(RuleId, Requirement, String)> {
         let policy = Policy::from_parts(config, None, None);
         let rules = policy.effective(directory).rules();
-        rules.into_iter().map(|r| (r.rule, r.text, r.source)).collect()
+        rules.into_iter().map(|r| (r.rule, r.requirement, r.source)).collect()
     }
 
     #[test]
@@ -327,33 +372,35 @@ mod tests {
         let ad = stock_ad();
         let (local, domain) = (PWRESETD.to_owned(), ad.source.clone());
         let got = listed(PolicyConfig::default(), Some(&ad));
+        let scheme = CategoryScheme::ActiveDirectory;
         let want = [
-            (TooShort, "At least 15 characters", &local),
-            (TooLong, "At most 128 characters", &local),
-            (TooWeak, "Hard to guess (strength 3 out of 4 or better)", &local),
+            (TooShort, Requirement::MinLength { min: 15 }, &local),
+            (TooLong, Requirement::MaxLength { max: 128 }, &local),
             (
-                ContainsPersonalData,
-                "Does not contain your name, username or email address",
+                TooWeak,
+                Requirement::MinStrength {
+                    score: 3,
+                    advice: Strength::Plain,
+                },
                 &local,
             ),
-            (Reused, "Not one of your last 24 passwords", &domain),
-            (SameAsCurrent, "Different from your current password", &local),
+            (ContainsPersonalData, Requirement::NoPersonalData, &local),
+            (Reused, Requirement::History { count: 24 }, &domain),
+            (SameAsCurrent, Requirement::DiffersFromCurrent, &local),
             (
                 TooFewCharacterCategories,
-                "At least 3 of: uppercase letters, lowercase letters, digits, symbols such as ! # % * - _ ? \
-                 (a space does not count as a symbol)",
+                Requirement::CharacterCategories { min: 3, scheme },
                 &domain,
             ),
             (
                 ContainsAccountName,
-                "Does not contain your username, nor any part of your full name of 3 letters or more",
+                Requirement::AccountName {
+                    rule: NameRule::ActiveDirectory,
+                },
                 &domain,
             ),
         ];
-        let want: Vec<_> = want
-            .iter()
-            .map(|(r, t, s)| (*r, t.to_string(), s.to_string()))
-            .collect();
+        let want: Vec<_> = want.iter().map(|(r, q, s)| (*r, *q, s.to_string())).collect();
         assert_eq!(got, want);
         // A longer minimum from the directory names it; no history in [policy]: the
         // directory's is listed in its place.
@@ -362,7 +409,7 @@ mod tests {
             ..lenient()
         };
         let got = listed(config, Some(&ad));
-        assert_eq!(got[0], (TooShort, "At least 7 characters".into(), domain.clone()));
+        assert_eq!(got[0], (TooShort, Requirement::MinLength { min: 7 }, domain.clone()));
         let ids: Vec<RuleId> = got.iter().map(|r| r.0).collect();
         assert_eq!(
             ids,
@@ -375,23 +422,26 @@ mod tests {
                 ContainsAccountName
             ]
         );
-        // Without the directory: [policy] alone, as before.
+        // Without the directory: [policy] alone, as before, the strength rule with its advice.
         let got = listed(PolicyConfig::default(), None);
         assert!(got.iter().all(|r| r.2 == local), "{got:?}");
         assert_eq!(
             got[2].1,
-            "Hard to guess (strength 3 out of 4 or better): a few unrelated words work well"
+            Requirement::MinStrength {
+                score: 3,
+                advice: Strength::WithAdvice
+            }
         );
     }
 
     #[test]
     fn the_advice_never_suggests_what_a_rule_refuses() {
         let policy = Policy::from_parts(PolicyConfig::default(), None, None);
-        let words = policy.effective(None).advice();
-        assert!(words.starts_with("A few unrelated words with spaces"), "{words}");
-        let ad = policy.effective(Some(&stock_ad())).advice();
-        assert!(ad.contains("not enough alone") && ad.contains("capital letter"), "{ad}");
-        assert!(!ad.contains("words with spaces make"), "{ad}");
+        assert_eq!(policy.effective(None).advice(), Advice::Words);
+        assert_eq!(
+            policy.effective(Some(&stock_ad())).advice(),
+            Advice::WordsForActiveDirectory
+        );
         // The example the advice gives passes the categories it describes.
         let example = "Violet tractor wobbles 7 harbour";
         assert!(directory::categories(example, CategoryScheme::ActiveDirectory) >= 3);
@@ -405,8 +455,9 @@ mod tests {
             unchecked: vec!["passwordMinDigits 2".into()],
             ..stock_ad()
         };
-        let lines = policy.effective(Some(&ad)).report();
-        assert_eq!(lines[0], "At least 15 characters (too_short) — pwresetd [policy]");
+        let say = |r: &Requirement| format!("{r:?}");
+        let lines = policy.effective(Some(&ad)).report(say);
+        assert_eq!(lines[0], "MinLength { min: 15 } (too_short) — pwresetd [policy]");
         assert!(
             lines.contains(
                 &"minimum age 1 day — the AD domain policy of DC=example,DC=org: not applied, every change through \
@@ -421,7 +472,16 @@ mod tests {
                  directory checks it on write)"
             )
         );
-        let alone = policy.effective(None).report();
+        let alone = policy.effective(None).report(say);
         assert_eq!(alone.len(), policy.rules().len());
+        assert_eq!(
+            (age(86_400), age(129_600), age(90), age(60)),
+            (
+                "1 day".into(),
+                "36 hours".into(),
+                "90 seconds".into(),
+                "1 minute".into()
+            )
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Password policy engine (issue 3): decides whether a new password may be written to the
-//! directory, and says why not in words a person on a phone understands.
+//! directory, and says why not as data ([`Reason`], [`Requirement`], [`Advice`]: an id and its
+//! values) that the portal puts in the person's language and the CLI in English.
 //!
 //! Pure core: no network, no directory, no store, no async. The only I/O is reading the files
 //! named in the config when the policy is loaded (denylist, breached-password index), `pread`s
@@ -15,14 +16,15 @@
 //!                                                      Err only when a check could not run
 //! Policy::check_with_entry(&self, &CheckInput, Option<&str>)      same, reusing the caller's
 //!                                                      history hash of the candidate
-//! Policy::rules(&self) -> Vec<RuleDescription>         the rules in force, for a form
+//! Policy::rules(&self) -> Vec<RuleDescription { rule, requirement: Requirement, source }>
+//!                                                      the rules in force, for a form
 //! Policy::effective(&self, Option<&DirectoryRules>) -> Effective   [policy] with the
 //!                                                      directory's rules as a floor:
-//!   .check(&CheckInput) .rules() .history() .advice() .report()   (see [`effective`])
+//!   .check(&CheckInput) .rules() .history() .advice() -> Advice .report(say)   (see [`effective`])
 //! DirectoryRules { source, min_length, categories, names, history, min_age_secs, unchecked }
 //!                                                      filled by the directory flavour
 //! CheckInput { password: &Password, current: Option<&Password>, history: &[String], subject: &Subject }
-//! Verdict { is_accepted(), violations() -> &[Violation { rule: RuleId, message }] }
+//! Verdict { is_accepted(), violations() -> &[Violation { rule: RuleId, reason: Reason }] }
 //! hash_for_history(&Password, history: &[String]) -> Result<String, HistoryError>   argon2id PHC for the store
 //! breach::{build, build_with, BreachIndex::open, BreachIndex::lookup, sha1}
 //! ```
@@ -59,11 +61,12 @@ pub use denylist::{Denylist, DenylistError};
 pub use directory::{Categories, CategoryScheme, DirectoryRules, NameRule};
 pub use effective::Effective;
 pub use history::{HISTORY_PARAMS, HistoryError, hash_for_history};
-pub use personal::Subject;
-pub use rules::{PWRESETD, PersonalField, RuleDescription, RuleId, Verdict, Violation};
+pub use personal::{PersonalField, Subject};
+pub use rules::{
+    Advice, PWRESETD, Reason, Requirement, RuleDescription, RuleId, Strength, StrengthSuggestion, StrengthWarning,
+    Verdict, Violation,
+};
 pub use secret::Password;
-
-use rules::{message, text};
 
 /// The one normalisation applied before every comparison and hash: NFKC.
 pub fn normalise(text: &str) -> String {
@@ -179,25 +182,22 @@ impl Policy {
     }
 
     /// The off-by-default composition rules.
-    fn check_optional(&self, pw: &str, refuse: &mut impl FnMut(RuleId, String)) {
+    fn check_optional(&self, pw: &str, refuse: &mut impl FnMut(Reason)) {
         let cfg = &self.config;
         if let Some(min) = cfg.min_character_classes.filter(|m| checks::character_classes(pw) < *m) {
-            refuse(RuleId::TooFewCharacterClasses, message::too_few_character_classes(min));
+            refuse(Reason::TooFewCharacterClasses { min });
         }
         if let Some(max) = cfg
             .max_repeated_characters
             .filter(|m| checks::longest_run(pw) > *m as usize)
         {
-            refuse(
-                RuleId::TooManyRepeatedCharacters,
-                message::too_many_repeated_characters(max),
-            );
+            refuse(Reason::TooManyRepeatedCharacters { max });
         }
         if let Some(min) = cfg
             .min_unique_characters
             .filter(|m| checks::unique_characters(pw) < *m as usize)
         {
-            refuse(RuleId::TooFewUniqueCharacters, message::too_few_unique_characters(min));
+            refuse(Reason::TooFewUniqueCharacters { min });
         }
     }
 
@@ -212,34 +212,34 @@ impl Policy {
         Ok(count.filter(|c| *c >= self.config.breached_min_count))
     }
 
-    /// The rules of `[policy]` alone, in check order, with the text a form shows before the
-    /// user types. With the directory's rules: [`Policy::effective`].
+    /// The rules of `[policy]` alone, in check order. With the directory's rules:
+    /// [`Policy::effective`].
     pub fn rules(&self) -> Vec<RuleDescription> {
         self.effective(None).rules()
     }
 
-    /// `[policy]`'s rules in force, in check order, with their texts.
-    fn local_rules(&self) -> Vec<(RuleId, String)> {
+    /// `[policy]`'s rules in force, in check order.
+    fn local_rules(&self) -> Vec<Requirement> {
         let cfg = &self.config;
         let optional = [
-            (cfg.min_strength > 0).then(|| (RuleId::TooWeak, text::min_strength(cfg.min_strength))),
-            cfg.forbid_personal_data
-                .then(|| (RuleId::ContainsPersonalData, text::personal_data())),
-            self.denylist.is_some().then(|| (RuleId::Denylisted, text::denylist())),
-            self.breach.is_some().then(|| (RuleId::Breached, text::breached())),
-            (cfg.history > 0).then(|| (RuleId::Reused, text::history(cfg.history))),
-            cfg.differs_from_current
-                .then(|| (RuleId::SameAsCurrent, text::current())),
+            (cfg.min_strength > 0).then_some(Requirement::MinStrength {
+                score: cfg.min_strength,
+                advice: Strength::WithAdvice,
+            }),
+            cfg.forbid_personal_data.then_some(Requirement::NoPersonalData),
+            self.denylist.is_some().then_some(Requirement::NotDenylisted),
+            self.breach.is_some().then_some(Requirement::NotBreached),
+            (cfg.history > 0).then_some(Requirement::History { count: cfg.history }),
+            cfg.differs_from_current.then_some(Requirement::DiffersFromCurrent),
             cfg.min_character_classes
-                .map(|n| (RuleId::TooFewCharacterClasses, text::character_classes(n))),
-            cfg.max_repeated_characters
-                .map(|n| (RuleId::TooManyRepeatedCharacters, text::repeated(n))),
+                .map(|min| Requirement::CharacterClasses { min }),
+            cfg.max_repeated_characters.map(|max| Requirement::MaxRepeated { max }),
             cfg.min_unique_characters
-                .map(|n| (RuleId::TooFewUniqueCharacters, text::unique(n))),
+                .map(|min| Requirement::UniqueCharacters { min }),
         ];
         [
-            Some((RuleId::TooShort, text::min_length(cfg.min_length))),
-            Some((RuleId::TooLong, text::max_length(cfg.max_length))),
+            Some(Requirement::MinLength { min: cfg.min_length }),
+            Some(Requirement::MaxLength { max: cfg.max_length }),
         ]
         .into_iter()
         .chain(optional)

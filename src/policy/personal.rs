@@ -1,4 +1,4 @@
-//! The account's personal data ([`Subject`]) and the "derived from the person" test.
+//! The account's personal data ([`Subject`], [`PersonalField`]) and the "derived from the person" test.
 //!
 //! Owns how names are folded for comparison: NFKD, combining marks dropped (so "Zoë" matches
 //! "zoe"), lowercase, common separators removed (so "jean-pierre" matches "JeanPierre" and
@@ -8,10 +8,17 @@
 use serde::{Deserialize, Serialize};
 use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
 
-use super::rules::PersonalField;
-
 /// Pieces of personal data shorter than this (in characters, after folding) are ignored.
 pub const MIN_WORD_CHARS: usize = 3;
+
+/// Which piece of personal data a password contained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PersonalField {
+    Login,
+    GivenName,
+    Surname,
+    MailLocalPart,
+}
 
 /// The person whose password is being checked, as the directory knows them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,13 +1,16 @@
-//! What a check reports: [`RuleId`], [`Violation`], [`Verdict`], [`RuleDescription`], and the
-//! plain-language wording of each rule and each refusal.
+//! What a check reports, as data: [`RuleId`], each refusal's [`Reason`] with its values, each
+//! rule in force as a [`Requirement`], the [`Advice`] under them, [`Violation`] and [`Verdict`].
 //!
-//! Owns every user-facing sentence of the policy, so they can be reviewed (and one day
-//! translated) in one place. Must not see the password: messages are built from the config and
-//! from facts such as a breach count, never from the text.
+//! Owns no sentence: the words are the caller's (the portal's catalogues,
+//! `templates/portal/lang/<tag>.toml`, in the person's language; the CLI renders the English
+//! one), so a language is a file and a rule is said one way everywhere. Must not see the
+//! password: a reason carries config values and facts such as a breach count, never the text.
 
 use serde::Serialize;
+pub use zxcvbn::feedback::{Suggestion as StrengthSuggestion, Warning as StrengthWarning};
 
 use super::directory::{CategoryScheme, NameRule};
+use super::personal::PersonalField;
 
 /// Stable identifier of a rule. Serialises to the snake_case id (`too_short`, ...), which forms
 /// and scripts may rely on.
@@ -58,16 +61,24 @@ impl std::fmt::Display for RuleId {
     }
 }
 
-/// One broken rule, with a message a person on a phone understands.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// One broken rule and why, with the values a sentence about it needs.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Violation {
     pub rule: RuleId,
-    pub message: String,
+    pub reason: Reason,
+}
+
+impl From<Reason> for Violation {
+    fn from(reason: Reason) -> Self {
+        Violation {
+            rule: reason.rule(),
+            reason,
+        }
+    }
 }
 
 /// The outcome of a check: every violation at once, in the order of [`super::Policy::rules`].
-/// Serialises as `{"accepted": bool, "violations": [...]}`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Verdict {
     accepted: bool,
     violations: Vec<Violation>,
@@ -97,10 +108,10 @@ impl Verdict {
 }
 
 /// A rule in force, for a form to show before the user types.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleDescription {
     pub rule: RuleId,
-    pub text: String,
+    pub requirement: Requirement,
     /// Where it comes from: [`PWRESETD`] or the directory's policy (for administrators; the
     /// portal does not show it).
     pub source: String,
@@ -109,228 +120,137 @@ pub struct RuleDescription {
 /// The source of the rules of pwresetd's own `[policy]` section.
 pub const PWRESETD: &str = "pwresetd [policy]";
 
-/// Which piece of personal data a password contained.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum PersonalField {
-    Login,
-    GivenName,
-    Surname,
-    MailLocalPart,
+/// Why a password was refused: one variant per rule, with the values its sentence names.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reason {
+    TooShort {
+        min: u32,
+    },
+    TooLong {
+        max: u32,
+    },
+    /// zxcvbn's warning and first suggestion, as its ids (they never quote the password).
+    TooWeak {
+        warning: Option<StrengthWarning>,
+        suggestion: Option<StrengthSuggestion>,
+    },
+    /// The fields found, in field order, each once (never empty).
+    PersonalData {
+        fields: Vec<PersonalField>,
+    },
+    Denylisted,
+    /// How often the breach corpus has seen the password (HIBP counts sightings, not breaches).
+    Breached {
+        count: u32,
+    },
+    Reused,
+    SameAsCurrent,
+    TooFewCharacterClasses {
+        min: u8,
+    },
+    TooManyRepeatedCharacters {
+        max: u32,
+    },
+    TooFewUniqueCharacters {
+        min: u32,
+    },
+    TooFewCharacterCategories {
+        min: u8,
+        scheme: CategoryScheme,
+    },
+    AccountName {
+        rule: NameRule,
+    },
 }
 
-impl PersonalField {
-    fn phrase(self) -> &'static str {
+impl Reason {
+    /// The rule this reason breaks.
+    pub fn rule(&self) -> RuleId {
         match self {
-            Self::Login => "your username",
-            Self::GivenName => "your first name",
-            Self::Surname => "your last name",
-            Self::MailLocalPart => "your email address",
+            Self::TooShort { .. } => RuleId::TooShort,
+            Self::TooLong { .. } => RuleId::TooLong,
+            Self::TooWeak { .. } => RuleId::TooWeak,
+            Self::PersonalData { .. } => RuleId::ContainsPersonalData,
+            Self::Denylisted => RuleId::Denylisted,
+            Self::Breached { .. } => RuleId::Breached,
+            Self::Reused => RuleId::Reused,
+            Self::SameAsCurrent => RuleId::SameAsCurrent,
+            Self::TooFewCharacterClasses { .. } => RuleId::TooFewCharacterClasses,
+            Self::TooManyRepeatedCharacters { .. } => RuleId::TooManyRepeatedCharacters,
+            Self::TooFewUniqueCharacters { .. } => RuleId::TooFewUniqueCharacters,
+            Self::TooFewCharacterCategories { .. } => RuleId::TooFewCharacterCategories,
+            Self::AccountName { .. } => RuleId::ContainsAccountName,
         }
     }
 }
 
-/// Formats 3421 as "3,421" (English grouping; the messages are English).
-pub fn group_thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+/// A rule in force, as a form lists it before the user types: one variant per rule, with the
+/// config values its sentence names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requirement {
+    MinLength {
+        min: u32,
+    },
+    MaxLength {
+        max: u32,
+    },
+    /// With [`Strength::WithAdvice`], the sentence also says what works well; without it when
+    /// the advice under the rules says more (the directory wants several kinds of characters).
+    MinStrength {
+        score: u8,
+        advice: Strength,
+    },
+    NoPersonalData,
+    NotDenylisted,
+    NotBreached,
+    /// Not one of the last `count` passwords.
+    History {
+        count: u32,
+    },
+    DiffersFromCurrent,
+    CharacterClasses {
+        min: u8,
+    },
+    MaxRepeated {
+        max: u32,
+    },
+    UniqueCharacters {
+        min: u32,
+    },
+    CharacterCategories {
+        min: u8,
+        scheme: CategoryScheme,
+    },
+    AccountName {
+        rule: NameRule,
+    },
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{} {many}", group_thousands(n))
-    }
+/// Whether [`Requirement::MinStrength`] says what works well.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strength {
+    WithAdvice,
+    Plain,
 }
 
-/// Joins phrases as "a", "a or b", "a, b or c".
-fn join_or(parts: &[&str]) -> String {
-    match parts {
-        [] => String::new(),
-        [one] => (*one).to_string(),
-        [init @ .., last] => format!("{} or {last}", init.join(", ")),
-    }
+/// The advice under the rules. It never suggests what a rule in force refuses: when the
+/// directory wants several kinds of characters, words alone are not enough.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Advice {
+    /// A few unrelated words with spaces.
+    Words,
+    /// Words, plus a capital letter and a digit or a symbol (a space is no symbol to AD).
+    WordsForActiveDirectory,
+    /// Words with spaces, plus a capital letter and a digit (389-DS).
+    WordsForDs389,
 }
 
-/// The refusal messages. Each takes only non-secret facts.
-pub mod message {
-    use super::*;
-
-    pub fn too_short(min: u32) -> String {
-        format!("Use at least {}.", plural(min.into(), "character", "characters"))
-    }
-    pub fn too_long(max: u32) -> String {
-        format!("Use no more than {}.", plural(max.into(), "character", "characters"))
-    }
-    /// `hint` is zxcvbn's own fixed sentence(s), which never quote the password.
-    pub fn too_weak(hint: Option<String>) -> String {
-        let base = "This password would be too easy to guess.";
-        match hint {
-            Some(hint) => format!("{base} {hint}"),
-            None => format!("{base} Try a longer phrase of several unrelated words."),
-        }
-    }
-    pub fn contains_personal_data(fields: &[PersonalField]) -> String {
-        let phrases: Vec<&str> = fields.iter().map(|f| f.phrase()).collect();
-        format!(
-            "This password contains {}. Choose one that does not include your name, \
-             username or email address.",
-            join_or(&phrases)
-        )
-    }
-    pub fn denylisted() -> String {
-        "This password is on our list of passwords that are too common or easy to guess. \
-         Choose another."
-            .to_string()
-    }
-    /// HIBP counts how often a password was seen in breach corpora, not in how many breaches.
-    pub fn breached(count: u32) -> String {
-        format!(
-            "This password has appeared {} in known data breaches. Choose another.",
-            plural(count.into(), "time", "times")
-        )
-    }
-    pub fn reused() -> String {
-        "You have used this password before. Choose one you have not used recently.".to_string()
-    }
-    pub fn same_as_current() -> String {
-        "This is your current password. Choose a new one.".to_string()
-    }
-    pub fn too_few_character_classes(min: u8) -> String {
-        format!("Use at least {min} of these: lowercase letters, uppercase letters, digits, symbols.")
-    }
-    pub fn too_many_repeated_characters(max: u32) -> String {
-        format!(
-            "Do not repeat the same character more than {} in a row.",
-            plural(max.into(), "time", "times")
-        )
-    }
-    pub fn too_few_unique_characters(min: u32) -> String {
-        format!("Use at least {} different characters.", group_thousands(min.into()))
-    }
-    pub fn too_few_character_categories(min: u8, scheme: CategoryScheme) -> String {
-        format!("Use at least {min} of these: {}.", categories(scheme))
-    }
-    pub fn contains_account_name(rule: NameRule) -> String {
-        match rule {
-            NameRule::ActiveDirectory => "This password contains your username or part of your full name. \
-                                          Choose one without them."
-                .to_string(),
-            NameRule::Ds389 { .. } => "This password contains your username, your name or your email address. \
-                                       Choose one without them."
-                .to_string(),
-        }
-    }
-}
-
-/// The categories of a scheme, in words.
-fn categories(scheme: CategoryScheme) -> &'static str {
-    match scheme {
-        CategoryScheme::ActiveDirectory => {
-            "uppercase letters, lowercase letters, digits, symbols such as ! # % * - _ ? \
-             (a space does not count as a symbol)"
-        }
-        CategoryScheme::Ds389 => {
-            "uppercase letters A-Z, lowercase letters a-z, digits, symbols or spaces, \
-             letters outside A-Z (such as é or ß)"
-        }
-    }
-}
-
-/// The rule texts shown before typing. Each takes only config values.
-pub mod text {
-    use super::*;
-
-    pub fn min_length(min: u32) -> String {
-        format!("At least {}", plural(min.into(), "character", "characters"))
-    }
-    pub fn max_length(max: u32) -> String {
-        format!("At most {}", plural(max.into(), "character", "characters"))
-    }
-    pub fn min_strength(score: u8) -> String {
-        format!("Hard to guess (strength {score} out of 4 or better): a few unrelated words work well")
-    }
-    pub fn personal_data() -> String {
-        "Does not contain your name, username or email address".to_string()
-    }
-    pub fn denylist() -> String {
-        "Not a commonly used password".to_string()
-    }
-    pub fn breached() -> String {
-        "Not found in known data breaches".to_string()
-    }
-    pub fn history(n: u32) -> String {
-        if n == 1 {
-            "Not your previous password".to_string()
-        } else {
-            format!("Not one of your last {n} passwords")
-        }
-    }
-    pub fn current() -> String {
-        "Different from your current password".to_string()
-    }
-    pub fn character_classes(min: u8) -> String {
-        format!("At least {min} of: lowercase letters, uppercase letters, digits, symbols")
-    }
-    pub fn repeated(max: u32) -> String {
-        format!(
-            "No character repeated more than {} in a row",
-            plural(max.into(), "time", "times")
-        )
-    }
-    pub fn unique(min: u32) -> String {
-        format!("At least {} different characters", group_thousands(min.into()))
-    }
-    /// A minimum age, in the largest whole unit ("1 day", "36 hours").
-    pub fn age(secs: u64) -> String {
-        let (n, one, many) = match secs {
-            s if s % 86_400 == 0 => (s / 86_400, "day", "days"),
-            s if s % 3_600 == 0 => (s / 3_600, "hour", "hours"),
-            s if s % 60 == 0 => (s / 60, "minute", "minutes"),
-            s => (s, "second", "seconds"),
-        };
-        plural(n, one, many)
-    }
-    /// [`min_strength`] without its advice, for when the advice line says more.
-    pub fn min_strength_plain(score: u8) -> String {
-        format!("Hard to guess (strength {score} out of 4 or better)")
-    }
-    pub fn character_categories(min: u8, scheme: CategoryScheme) -> String {
-        format!("At least {min} of: {}", categories(scheme))
-    }
-    pub fn account_name(rule: NameRule) -> String {
-        match rule {
-            NameRule::ActiveDirectory => {
-                "Does not contain your username, nor any part of your full name of 3 letters or more".to_string()
-            }
-            NameRule::Ds389 { .. } => "Does not contain your username, your name or your email address".to_string(),
-        }
-    }
-    /// The advice under the rules. It must never suggest what a rule in force refuses: when
-    /// the directory wants several kinds of characters, words alone are not enough.
-    pub fn advice(categories: Option<(u8, CategoryScheme)>) -> String {
+impl Advice {
+    pub(crate) fn for_categories(categories: Option<(u8, CategoryScheme)>) -> Self {
         match categories {
-            None | Some((0..=1, _)) => {
-                "A few unrelated words with spaces make a long password that is easy to type and remember.".into()
-            }
-            Some((_, CategoryScheme::ActiveDirectory)) => {
-                "A few unrelated words make a long password that is easy to remember. Here they are not \
-                 enough alone: also write one word with a capital letter and add a digit or a symbol \
-                 (a space does not count)."
-                    .into()
-            }
-            Some((_, CategoryScheme::Ds389)) => {
-                "A few unrelated words with spaces make a long password that is easy to remember. Here \
-                 they are not enough alone: also write one word with a capital letter and add a digit."
-                    .into()
-            }
+            None | Some((0..=1, _)) => Self::Words,
+            Some((_, CategoryScheme::ActiveDirectory)) => Self::WordsForActiveDirectory,
+            Some((_, CategoryScheme::Ds389)) => Self::WordsForDs389,
         }
     }
 }
@@ -338,42 +258,6 @@ pub mod text {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn check(input: u64, expected: &str) {
-        assert_eq!(group_thousands(input), expected);
-    }
-
-    #[test]
-    fn thousands_table() {
-        check(0, "0");
-        check(999, "999");
-        check(1_000, "1,000");
-        check(3_421, "3,421");
-        check(123_456_789, "123,456,789");
-        check(u64::from(u32::MAX), "4,294,967,295");
-    }
-
-    #[test]
-    fn messages_read_well() {
-        assert_eq!(
-            message::breached(3_421),
-            "This password has appeared 3,421 times in known data breaches. Choose another."
-        );
-        assert_eq!(
-            message::breached(1),
-            "This password has appeared 1 time in known data breaches. Choose another."
-        );
-        assert_eq!(message::too_short(15), "Use at least 15 characters.");
-        assert_eq!(text::min_length(15), "At least 15 characters");
-        assert_eq!(text::age(86_400), "1 day");
-        assert_eq!(text::age(129_600), "36 hours");
-        assert_eq!(text::age(90), "90 seconds");
-        assert_eq!(
-            message::contains_personal_data(&[PersonalField::Login, PersonalField::GivenName, PersonalField::Surname]),
-            "This password contains your username, your first name or your last name. \
-             Choose one that does not include your name, username or email address."
-        );
-    }
 
     #[test]
     fn rule_ids_serialise_to_their_stable_names() {
@@ -395,5 +279,23 @@ mod tests {
         for id in all {
             assert_eq!(serde_json::to_string(&id).ok(), Some(format!("\"{}\"", id.as_str())));
         }
+    }
+
+    #[test]
+    fn each_reason_names_its_rule() {
+        assert_eq!(Reason::Breached { count: 3 }.rule(), RuleId::Breached);
+        assert_eq!(
+            Reason::AccountName {
+                rule: NameRule::ActiveDirectory
+            }
+            .rule(),
+            RuleId::ContainsAccountName
+        );
+        assert_eq!(Violation::from(Reason::SameAsCurrent).rule, RuleId::SameAsCurrent);
+        assert_eq!(
+            Advice::for_categories(Some((3, CategoryScheme::Ds389))),
+            Advice::WordsForDs389
+        );
+        assert_eq!(Advice::for_categories(Some((1, CategoryScheme::Ds389))), Advice::Words);
     }
 }

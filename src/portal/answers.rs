@@ -14,9 +14,10 @@ use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
 
 use super::PortalState;
-use super::lang::tr;
+use super::lang::{self, tr};
 use super::outcome::Outcome;
 use super::pages::{FieldErrors, FormKind, FormView, Tone};
+use super::wording;
 use crate::web::form::FormError;
 use crate::web::limits::Limited;
 
@@ -119,13 +120,15 @@ impl Again<'_> {
                 rules,
                 advice,
             } => {
-                self.view.rules = rules;
-                self.view.advice = advice;
-                self.view = self.view.with_violations(&violations);
+                let lang = lang::current();
+                self.view = self
+                    .view
+                    .with_rules(&lang, &rules, advice)
+                    .with_violations(&lang, &violations);
                 self.page(StatusCode::UNPROCESSABLE_ENTITY)
             }
-            Outcome::DirectoryRefused { message } => self.fields(FieldErrors {
-                new_password: Some(message),
+            Outcome::DirectoryRefused { reason } => self.fields(FieldErrors {
+                new_password: Some(wording::refusal(&lang::current(), reason)),
                 ..FieldErrors::default()
             }),
             Outcome::WrongCredentials => {

@@ -11,7 +11,7 @@ use super::PortalState;
 use super::outcome::{Flow, Outcome, Typed, directory_down, store_down};
 use crate::campaign::state::Via;
 use crate::directory::{AccountDetails, BindCheck, DirectoryError, PasswordError};
-use crate::policy::{CheckInput, DirectoryRules, Password, RuleId, Subject, Violation, hash_for_history};
+use crate::policy::{CheckInput, DirectoryRules, Password, Reason, Subject, Violation, hash_for_history};
 use crate::secret::Secret;
 use crate::store::{AccountRecord, AuditEntry, Completion};
 
@@ -100,10 +100,7 @@ impl Change<'_> {
         if typed.current.is_none() && policy.config().differs_from_current {
             let secret = Secret::new(typed.new.expose());
             match self.state.directory().is_current_password(self.dn(), &secret).await {
-                Ok(Some(true)) => violations.push(Violation {
-                    rule: RuleId::SameAsCurrent,
-                    message: "This is your current password. Choose a new one.".into(),
-                }),
+                Ok(Some(true)) => violations.push(Violation::from(Reason::SameAsCurrent)),
                 Ok(Some(false)) => {}
                 Ok(None) => tracing::info!(
                     dn = %self.dn(),
@@ -138,9 +135,9 @@ impl Change<'_> {
         match result {
             Ok(()) => Ok(()),
             Err(PasswordError::WrongCurrentPassword) => Err(Outcome::WrongCredentials),
-            Err(PasswordError::Refused { message, detail }) => {
-                tracing::info!(detail, "portal: the directory refused a new password");
-                Err(Outcome::DirectoryRefused { message })
+            Err(PasswordError::Refused { reason, detail }) => {
+                tracing::info!(detail, ?reason, "portal: the directory refused a new password");
+                Err(Outcome::DirectoryRefused { reason })
             }
             Err(PasswordError::Directory(e)) => Err(directory_down(&e)),
         }

@@ -23,7 +23,7 @@ use super::form::problem_message;
 use super::lang::{self, tr};
 use super::pages::{FieldErrors, FormKind, FormView, Tone};
 use super::refusals::{self, About};
-use crate::policy::{Password, RuleDescription};
+use crate::policy::{Advice, Password, RuleDescription};
 use crate::store::AuditEntry;
 use crate::web::client::Client;
 use crate::web::form::{self, FieldProblem, Form, FormError};
@@ -91,7 +91,7 @@ async fn shown_rules(state: &PortalState, dn: Option<&str>) -> Shown {
 /// What [`shown_rules`] found.
 struct Shown {
     rules: Vec<RuleDescription>,
-    advice: String,
+    advice: Advice,
 }
 
 fn rules_view(
@@ -107,13 +107,14 @@ fn rules_view(
         login,
         action,
         needs_current: kind == FormKind::Change || state.config().auth.link_needs_current(),
-        rules: shown.rules,
-        advice: shown.advice,
+        rules: Vec::new(),
+        advice: String::new(),
         failed: Vec::new(),
         errors: Vec::new(),
         field_errors: FieldErrors::default(),
         csrf,
     }
+    .with_rules(&lang::current(), &shown.rules, shown.advice)
 }
 
 pub async fn reset_form(

@@ -40,6 +40,7 @@ pub mod pages;
 mod refusals;
 mod state;
 pub mod tls;
+pub mod wording;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -2,7 +2,8 @@
 //! through and its [`Outcome`], shared by the flows (`change`), their common end (`commit`)
 //! and the pages (`answers`).
 
-use crate::policy::{Password, RuleDescription, Violation};
+use crate::directory::Refusal;
+use crate::policy::{Advice, Password, RuleDescription, Violation};
 use crate::store::StoreError;
 use crate::web::limits::Limited;
 
@@ -16,10 +17,10 @@ pub enum Outcome {
     Violations {
         violations: Vec<Violation>,
         rules: Vec<RuleDescription>,
-        advice: String,
+        advice: Advice,
     },
-    /// The directory's own rules refused it; the message is in plain words.
-    DirectoryRefused { message: String },
+    /// The directory's own rules refused it, for this reason.
+    DirectoryRefused { reason: Refusal },
     /// Unknown login or wrong current password: one answer for both.
     WrongCredentials,
     /// The link is unknown, spent, expired, revoked, or its account is no longer expected to change.

@@ -12,7 +12,8 @@ use minijinja::{ErrorKind, UndefinedBehavior};
 use serde::Serialize;
 
 use super::lang::{self, LangError, tr};
-use crate::policy::{RuleDescription, RuleId, Violation};
+use super::wording;
+use crate::policy::{Advice, Reason, Requirement, RuleDescription, RuleId, Violation};
 use crate::web::pages::{Page, TemplateError, Templates};
 
 const TEMPLATES: [(&str, &str); 9] = [
@@ -64,8 +65,9 @@ pub struct FormView {
     /// Where the form posts to.
     pub action: String,
     pub needs_current: bool,
-    /// The rules in force for the account (`[policy]` with the directory's own as a floor).
-    pub rules: Vec<RuleDescription>,
+    /// The rules in force for the account (`[policy]` with the directory's own as a floor), in
+    /// the page's language.
+    pub rules: Vec<ShownRule>,
     /// The advice under the rules; never suggests what one of them refuses.
     pub advice: String,
     /// Rule ids that the last attempt broke.
@@ -75,11 +77,32 @@ pub struct FormView {
     pub csrf: String,
 }
 
+/// A rule as a form lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShownRule {
+    pub rule: RuleId,
+    pub text: String,
+}
+
 impl FormView {
-    /// Lists every violation, at the top and on the new-password field.
-    pub fn with_violations(mut self, violations: &[Violation]) -> Self {
+    /// Lists `rules` and `advice` in `lang`.
+    pub fn with_rules(mut self, lang: &str, rules: &[RuleDescription], advice: Advice) -> Self {
+        self.rules = rules
+            .iter()
+            .map(|r| ShownRule {
+                rule: r.rule,
+                text: wording::requirement(lang, &r.requirement),
+            })
+            .collect();
+        self.advice = wording::advice(lang, advice);
+        self
+    }
+
+    /// Lists every violation in `lang`, at the top and on the new-password field.
+    pub fn with_violations(mut self, lang: &str, violations: &[Violation]) -> Self {
         self.failed = violations.iter().map(|v| v.rule).collect();
-        self.errors.extend(violations.iter().map(|v| v.message.clone()));
+        self.errors
+            .extend(violations.iter().map(|v| wording::reason(lang, &v.reason)));
         self.field_errors.new_password = Some(match violations.len() {
             1 => tr("form.violations.one", &[]),
             n => tr("form.violations.many", &[("count", &n.to_string())]),
@@ -334,16 +357,15 @@ impl Pages {
     }
 
     fn self_test(&self, lang: &str) -> Result<(), TemplateError> {
-        let rules = vec![RuleDescription {
+        let rules = [RuleDescription {
             rule: RuleId::TooShort,
-            text: "At least 15 characters".into(),
+            requirement: Requirement::MinLength { min: 15 },
             source: crate::policy::PWRESETD.into(),
         }];
-        let violation = Violation {
-            rule: RuleId::TooShort,
-            message: "Use at least 15 characters.".into(),
-        };
-        let view = sample_form(rules).with_violations(&[violation]);
+        let violation = Violation::from(Reason::TooShort { min: 15 });
+        let view = sample_form()
+            .with_rules(lang, &rules, Advice::Words)
+            .with_violations(lang, &[violation]);
         for (name, needs_current) in [("reset.html", false), ("reset.html", true), ("change.html", true)] {
             let view = FormView {
                 needs_current,
@@ -380,14 +402,14 @@ impl Pages {
     }
 }
 
-fn sample_form(rules: Vec<RuleDescription>) -> FormView {
+fn sample_form() -> FormView {
     FormView {
         title: "Choose a new password".into(),
         login: "jdoe".into(),
         action: "/reset/x".into(),
         needs_current: false,
-        rules,
-        advice: "A few unrelated words".into(),
+        rules: Vec::new(),
+        advice: String::new(),
         failed: Vec::new(),
         errors: Vec::new(),
         field_errors: FieldErrors::default(),
@@ -402,26 +424,27 @@ mod tests {
     #[test]
     fn every_page_renders_and_escapes() {
         let pages = Pages::new("").unwrap();
-        let mut view = sample_form(vec![RuleDescription {
+        let rules = [RuleDescription {
             rule: RuleId::Reused,
-            text: "Not one of your last 5 passwords".into(),
+            requirement: Requirement::History { count: 5 },
             source: crate::policy::PWRESETD.into(),
-        }]);
+        }];
+        let mut view = sample_form().with_rules("en", &rules, Advice::Words);
         view.login = "<script>alert(1)</script>".into();
         let page = pages.form(StatusCode::OK, FormKind::Link, &view);
         assert_eq!(page.status, StatusCode::OK);
         assert!(!page.html.contains("<script>"), "{}", page.html);
         assert!(page.html.contains("&lt;script&gt;"));
         assert!(page.html.contains("Not one of your last 5 passwords"));
-        assert!(page.html.contains("<p class=\"hint\">A few unrelated words</p>"));
+        assert!(
+            page.html
+                .contains("<p class=\"hint\">A few unrelated words with spaces")
+        );
         assert!(page.html.contains("name=\"viewport\""));
         assert!(page.html.contains("href=\"/static/portal.css\""));
         assert!(!page.html.contains("style="), "inline styles are blocked by the CSP");
         assert!(!page.html.contains("current_password"));
-        let failed = view.with_violations(&[Violation {
-            rule: RuleId::Reused,
-            message: "You have used this password before.".into(),
-        }]);
+        let failed = view.with_violations("en", &[Violation::from(Reason::Reused)]);
         let html = pages
             .form(StatusCode::UNPROCESSABLE_ENTITY, FormKind::Change, &failed)
             .html;

@@ -224,7 +224,8 @@ async fn effective(services: &Services, plan: &Plan) -> Vec<Check> {
             }
             (None, None) => "[policy] alone (the directory's own rules are unknown)".to_owned(),
         };
-        let lines = policy.effective(rules.as_ref()).report();
+        let say = |r: &_| crate::portal::wording::requirement(crate::portal::lang::FALLBACK, r);
+        let lines = policy.effective(rules.as_ref()).report(say);
         checks.push(Check::ok(
             "effective policy",
             format!("{under}:\n      {}", lines.join("\n      ")),

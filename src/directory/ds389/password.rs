@@ -9,7 +9,7 @@ use ldap3::Mod;
 
 use super::super::conn::{Endpoint, Pool};
 use super::super::controls::{self, PpolicyError};
-use super::super::{BindCheck, DirectoryError, PasswordError, ops};
+use super::super::{BindCheck, DirectoryError, PasswordError, Refusal, ops};
 use crate::secret::Secret;
 
 /// Binds as `dn` with the password policy control. A marked account's bind succeeds with the
@@ -98,42 +98,25 @@ fn refusal(dn: &str, op: &'static str, answer: ops::Answer) -> Result<(), Passwo
         return Ok(());
     }
     let lower = answer.text.to_ascii_lowercase();
-    let message = match (answer.rc, controls::ppolicy_error(&answer.ctrls)) {
-        (19, Some(PpolicyError::PasswordInHistory)) => {
-            "You have used this password before. Choose one you have never used here.".to_owned()
-        }
-        (19, Some(PpolicyError::PasswordTooYoung)) => "Your password was changed very recently and cannot be \
-                                                      changed again yet. Call the helpdesk if you need it now."
-            .to_owned(),
-        (19, Some(PpolicyError::PasswordTooShort)) => {
-            "The directory requires a longer password. Choose a longer one.".to_owned()
-        }
-        (19, Some(PpolicyError::InsufficientPasswordQuality)) => {
-            "The directory found this password too weak: it needs more characters or more variety (lowercase, \
-             uppercase, digits, symbols), and must not contain your name. Choose another one."
-                .to_owned()
-        }
+    let reason = match (answer.rc, controls::ppolicy_error(&answer.ctrls)) {
+        (19, Some(PpolicyError::PasswordInHistory)) => Refusal::UsedBefore,
+        (19, Some(PpolicyError::PasswordTooYoung)) => Refusal::TooRecent,
+        (19, Some(PpolicyError::PasswordTooShort)) => Refusal::TooShort { min: None },
+        (19, Some(PpolicyError::InsufficientPasswordQuality)) => Refusal::InsufficientQuality,
         (19, _) if lower.contains("at least") && lower.contains("characters") => {
-            let n = lower
+            let min = lower
                 .split("at least ")
                 .nth(1)
                 .and_then(|s| s.split(' ').next())
                 .and_then(|s| s.parse::<u32>().ok());
-            match n {
-                Some(n) => format!("The directory requires at least {n} characters. Choose a longer password."),
-                None => "The directory requires a longer password. Choose a longer one.".to_owned(),
-            }
+            Refusal::TooShort { min }
         }
-        (19, _) if lower.contains("history") => {
-            "You have used this password before. Choose one you have never used here.".to_owned()
-        }
-        (19, _) => "The directory refused this password: it may be too weak, or your current or a recent \
-                    password. Choose another one."
-            .to_owned(),
+        (19, _) if lower.contains("history") => Refusal::UsedBefore,
+        (19, _) => Refusal::WeakOrRecent,
         _ => return Err(PasswordError::Directory(answer.into_error(op, dn))),
     };
     Err(PasswordError::Refused {
-        message,
+        reason,
         detail: super::super::error::describe_rc(answer.rc, &answer.text),
     })
 }
