@@ -1,5 +1,6 @@
 //! One pass over a campaign's due mails: the first notice after marking, reminders before the
-//! deadline, the `locked` mail once the deadline locked the account. Used by `campaign notify NAME` (once, e.g. from a timer) and by the daemon.
+//! deadline, the `locked` mail once the deadline locked the account. Used by `campaign notify
+//! NAME` (once, e.g. from a timer) and by the daemon.
 //!
 //! Per mail: a fresh one-time link is issued, the intent (and the link's hash) is committed to
 //! the store, the mail is sent, then the result is recorded. A clean stop lets in-flight mails
