@@ -1,5 +1,5 @@
-//! One mail: render it, commit the intent (and the new link's hash) to the store, send it,
-//! record the result. Used by a pass ([`super::pass`]) for due notices and reminders, and by
+//! One mail: render it, commit the intent (and the new link's hash, and the mail's labels: its
+//! reference code and Message-ID) to the store, send it, record the result. Used by a pass ([`super::pass`]) for due notices and reminders, and by
 //! the daemon for a new link on demand and the "changed" confirmation.
 //!
 //! Must not decide who is due for what (the pass and `campaign::schedule` do) nor retry (the
@@ -13,7 +13,7 @@ use super::MailSettings;
 use super::message::{self, Recipient};
 use super::templates::{Kind, Templates, Vars};
 use super::transport::{Mailer, SendError};
-use crate::store::{MailOutcome, Store, StoreError};
+use crate::store::{MailLabel, MailOutcome, Store, StoreError};
 use crate::token::{self, Links};
 
 /// Everything a mail (and so a pass) needs besides the store.
@@ -80,6 +80,10 @@ pub async fn deliver(
         Ok(link) => link,
         Err(e) => return Ok(One::Unusable(format!("cannot draw a random token: {e}"))),
     };
+    let reference = match token::reference() {
+        Ok(r) => r,
+        Err(e) => return Ok(One::Unusable(format!("cannot draw a random reference code: {e}"))),
+    };
     let vars = Vars {
         display_name: target.display_name.clone(),
         login: target.login.clone(),
@@ -88,6 +92,7 @@ pub async fn deliver(
         link: link.as_ref().map(|(t, p)| p.url(t.token.expose())),
         changed_at: (kind == Kind::Changed).then_some(now),
         now,
+        reference: token::show_reference(&reference),
     };
     let (kind_s, step) = row;
     let built = match build(mail, target, kind, &vars) {
@@ -99,15 +104,22 @@ pub async fn deliver(
         (t.hash, now + ttl)
     });
     let (to, tok) = (built.to.to_string(), token.clone());
+    let label = MailLabel {
+        reference,
+        message_id: built.message_id.clone(),
+        token_hash: token.as_ref().map(|(h, _)| h.clone()),
+    };
     let id = store
         .run(move |s| {
-            s.begin_mail(
+            let id = s.begin_mail(
                 account_id,
                 kind_s,
                 step,
                 &to,
                 tok.as_ref().map(|(h, e)| (h.as_str(), *e)),
-            )
+            )?;
+            s.label_mail(id, &label)?;
+            Ok(id)
         })
         .await?;
     let (outcome, unusable) = outcome_of(mail.mailer.send(&built.message).await);

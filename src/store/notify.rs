@@ -37,7 +37,7 @@ impl MailState {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub(super) fn parse(s: &str) -> Option<Self> {
         [
             MailState::Sending,
             MailState::Sent,
