@@ -123,7 +123,8 @@ async fn the_campaign_page_shows_its_chart(s: &Setup, b: &Client) -> std::path::
 /// Every helpdesk page state, checked by axe-core and photographed on both screens: sign-in,
 /// a refused sign-in, home, search results, the account view (with its language), the
 /// account after an action, a locked account (with its unlock form), the campaign page (with
-/// the locked count), a 404.
+/// the locked count), a 404, search pages one and two, a refused short search, the mail
+/// check's form and its two answers.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_helpdesk_page_passes_axe_on_a_phone_and_a_desktop() {
     let s = Setup::start("hda11y").await;
@@ -173,6 +174,36 @@ async fn every_helpdesk_page_passes_axe_on_a_phone_and_a_desktop() {
             .await
             .unwrap();
         check("unknown-account").await;
+        search_pages_and_mail_checks(&s, &b, &check).await;
         b.close().await.unwrap();
     }
+}
+
+/// Search results over two pages, a search refused as too short, and "is this mail ours?"
+/// empty, for a mail pwresetd sent, and for one it did not send; each state through `check`.
+async fn search_pages_and_mail_checks(s: &Setup, b: &Client, check: &impl AsyncFn(&str)) {
+    b.goto(&format!("{}/helpdesk/?q=example.org&limit=2", s.base))
+        .await
+        .unwrap();
+    b.wait().for_element(Locator::Css("a[rel=next]")).await.unwrap();
+    check("search-page-1").await;
+    click(b, "a[rel=next]").await;
+    b.wait().for_element(Locator::Css("a[rel=prev]")).await.unwrap();
+    assert!(text_of(b, "main").await.contains("Accounts 3 to 4"));
+    check("search-page-2").await;
+    b.goto(&format!("{}/helpdesk/?q=an", s.base)).await.unwrap();
+    assert!(text_of(b, ".problem").await.contains("at least 3 characters"));
+    check("search-too-short").await;
+    b.goto(&format!("{}/helpdesk/mails", s.base)).await.unwrap();
+    check("mail-check").await;
+    let sent = s.smtp.messages()[0].parse();
+    let id = sent.header("Message-ID").unwrap().trim().to_owned();
+    type_into(b, "text", &id).await;
+    submit(b, "form[action='/helpdesk/mails'] button").await;
+    assert!(text_of(b, "#answer").await.contains("Sent by pwresetd"));
+    check("mail-ours").await;
+    type_into(b, "text", "ABCD-EFGH-JKMN").await;
+    submit(b, "form[action='/helpdesk/mails'] button").await;
+    assert!(text_of(b, "#answer").await.contains("Not sent by pwresetd"));
+    check("mail-not-ours").await;
 }

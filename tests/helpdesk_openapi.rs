@@ -219,13 +219,25 @@ fn cases() -> Vec<Case> {
     let extend = "POST /api/v1/accounts/{login}/extend";
     let mark = "POST /api/v1/accounts/{login}/mark";
     let unlock = "POST /api/v1/accounts/{login}/unlock";
+    let check = "POST /api/v1/mails/check";
     let (campaigns, campaign) = ("GET /api/v1/campaigns", "GET /api/v1/campaigns/{name}");
     let progress = "GET /api/v1/campaigns/{name}/progress";
     let list = "GET /api/v1/campaigns/{name}/lists/{list}";
     let ours = format!("/api/v1/campaigns/{CAMPAIGN}");
     vec![
         case(search, "/api/v1/accounts?query=ann", None, 200),
+        case(search, "/api/v1/accounts?query=example.org&offset=2&limit=2", None, 200),
         case(search, "/api/v1/accounts?query=", None, 400),
+        case(search, "/api/v1/accounts?query=an", None, 400),
+        case(search, "/api/v1/accounts?query=ann&limit=0", None, 400),
+        case(
+            check,
+            "/api/v1/mails/check",
+            Some(json!({"text": "<forged@example.org>"})),
+            200,
+        ),
+        case(check, "/api/v1/mails/check", Some(json!({"text": " "})), 400),
+        case(check, "/api/v1/mails/check", Some(json!({"link": "x"})), 400),
         case(account, "/api/v1/accounts/ann", None, 200),
         case(account, "/api/v1/accounts/nomail", None, 200),
         case(account, "/api/v1/accounts/ghost", None, 404),
@@ -320,6 +332,12 @@ async fn every_operation_answers_as_documented_to_each_caller(
     }
     let (status, _) = s.call("GET", "/api/v1/accounts/ann", Auth::Cookie(&op1), None).await;
     assert_eq!(status, 200);
+    // A mail pwresetd sent: the answer with the mail's details matches the spec too.
+    let sent = s.smtp.messages()[0].parse();
+    let id = sent.header("Message-ID").unwrap().to_owned();
+    let body = Some(json!({ "text": id }));
+    let template = "/api/v1/mails/check";
+    assert_eq!(p.call("POST", template, template, Auth::Token, body).await, 200);
 
     // Every operation was exercised with 200, 401 and 403.
     for (method, path) in documented {

@@ -52,6 +52,43 @@ fn vars() -> Vars {
         link: Some("https://portal.example.org/reset/abc?x=1&y=2".into()),
         changed_at: Some(at("2026-11-27T09:15:00Z")),
         now: at("2026-11-27T09:00:00Z"),
+        reference: "7K3M-Q9TX-2HDP".into(),
+    }
+}
+
+/// Every mail's footer carries its reference code, in the text and the HTML part, in each
+/// language's words; a mail without one (none drawn) says nothing of it.
+#[test]
+fn every_mail_prints_its_reference_code_in_its_footer() {
+    let t = load(|_| {});
+    let v = vars();
+    for (language, words) in [
+        ("en", "Reference of this message: "),
+        ("fr", "Référence de ce message : "),
+    ] {
+        for kind in Kind::ALL {
+            let r = render(&t, kind, Some(language), &v);
+            assert!(
+                r.text.contains(&format!("{words}7K3M-Q9TX-2HDP")),
+                "{language}/{kind}: {}",
+                r.text
+            );
+            assert!(
+                r.html.contains(words) && r.html.contains("7K3M-Q9TX-2HDP"),
+                "{language}/{kind}: {}",
+                r.html
+            );
+            let none = render(
+                &t,
+                kind,
+                Some(language),
+                &Vars {
+                    reference: String::new(),
+                    ..v.clone()
+                },
+            );
+            assert!(!none.text.contains(words.trim()) && !none.html.contains(words.trim()));
+        }
     }
 }
 
@@ -134,7 +171,8 @@ fn english_notice_reads_right() {
         "{}",
         r.text
     );
-    assert!(r.text.trim_end().ends_with("IT Security"), "{}", r.text);
+    let footer = "IT Security\n\nReference of this message: 7K3M-Q9TX-2HDP (the IT helpdesk can tell from it";
+    assert!(r.text.contains(footer), "the signature, then the reference: {}", r.text);
 }
 
 #[test]
@@ -291,7 +329,11 @@ fn empty_values_fall_back_to_wording_in_the_templates() {
         "{}",
         r.text
     );
-    assert!(r.text.trim_end().ends_with("The IT team"), "{}", r.text);
+    assert!(
+        r.text.contains("The IT team\n\nReference of this message: "),
+        "{}",
+        r.text
+    );
     let r = render(&t, Kind::Changed, Some("fr"), &v);
     assert!(
         r.text

@@ -79,6 +79,9 @@ _pwresetd() {
             pwresetd__subcmd__helpdesk,account)
                 cmd="pwresetd__subcmd__helpdesk__subcmd__account"
                 ;;
+            pwresetd__subcmd__helpdesk,check-mail)
+                cmd="pwresetd__subcmd__helpdesk__subcmd__check__subcmd__mail"
+                ;;
             pwresetd__subcmd__helpdesk,exempt)
                 cmd="pwresetd__subcmd__helpdesk__subcmd__exempt"
                 ;;
@@ -541,7 +544,7 @@ _pwresetd() {
             return 0
             ;;
         pwresetd__subcmd__helpdesk)
-            opts="-h --url --token-file --ca-file --config --log-format --help account search resend exempt extend mark unlock token"
+            opts="-h --url --token-file --ca-file --config --log-format --help account search check-mail resend exempt extend mark unlock token"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -575,6 +578,40 @@ _pwresetd() {
             return 0
             ;;
         pwresetd__subcmd__helpdesk__subcmd__account)
+            opts="-h --json --url --token-file --ca-file --config --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pwresetd__subcmd__helpdesk__subcmd__check__subcmd__mail)
             opts="-h --json --url --token-file --ca-file --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -781,12 +818,20 @@ _pwresetd() {
             return 0
             ;;
         pwresetd__subcmd__helpdesk__subcmd__search)
-            opts="-h --json --url --token-file --ca-file --config --log-format --help"
+            opts="-h --offset --limit --json --url --token-file --ca-file --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --offset)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -154,21 +154,22 @@ complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_see
 json\t''"
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from show" -l json -d 'Print the rules as JSON: [{"rule", "text", "source"}]'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand policy; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -l token-file -d 'A file holding the API token (NAME.SECRET) on its first line' -r -F
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -l ca-file -d 'CA certificates (PEM) to trust for an https URL, instead of the system\'s' -r -F
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -l config -d 'Configuration file' -r -F
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search check-mail resend exempt extend mark unlock token" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search check-mail resend exempt extend mark unlock token" -l token-file -d 'A file holding the API token (NAME.SECRET) on its first line' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search check-mail resend exempt extend mark unlock token" -l ca-file -d 'CA certificates (PEM) to trust for an https URL, instead of the system\'s' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search check-mail resend exempt extend mark unlock token" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search check-mail resend exempt extend mark unlock token" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -s h -l help -d 'Print help'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -f -a "account" -d 'Show everything about one account (directory, campaigns, mails, history, audit)'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -f -a "search" -d 'Find accounts by login, display name or mail address'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -f -a "resend" -d 'Send the account a new one-time link now'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -f -a "exempt" -d 'Take the account out of the campaign (clears its flag unless it was set before)'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -f -a "extend" -d 'Give the account a later deadline (RFC 3339, e.g. 2027-01-15T17:00:00Z)'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -f -a "mark" -d 'Put the account back in the campaign and set its flag'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -f -a "unlock" -d 'Unlock an account the campaign\'s deadline locked (the lock state from before comes back) and mail it a new link; do it once you have checked who is asking'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search resend exempt extend mark unlock token" -f -a "token" -d 'Manage API tokens'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search check-mail resend exempt extend mark unlock token" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search check-mail resend exempt extend mark unlock token" -f -a "account" -d 'Show everything about one account (directory, campaigns, mails, history, audit)'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search check-mail resend exempt extend mark unlock token" -f -a "search" -d 'Find accounts by any part (3 characters or more) of a login, display name or mail address, in the campaigns and the directory; one page at a time'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search check-mail resend exempt extend mark unlock token" -f -a "check-mail" -d 'Is this mail ours? Give the mail\'s Message-ID, its link or the reference code from its footer (as an argument, or on standard input with `-` or nothing, which keeps a link\'s token out of the process list). Exit 0: pwresetd sent it; 1: it did not'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search check-mail resend exempt extend mark unlock token" -f -a "resend" -d 'Send the account a new one-time link now'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search check-mail resend exempt extend mark unlock token" -f -a "exempt" -d 'Take the account out of the campaign (clears its flag unless it was set before)'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search check-mail resend exempt extend mark unlock token" -f -a "extend" -d 'Give the account a later deadline (RFC 3339, e.g. 2027-01-15T17:00:00Z)'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search check-mail resend exempt extend mark unlock token" -f -a "mark" -d 'Put the account back in the campaign and set its flag'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search check-mail resend exempt extend mark unlock token" -f -a "unlock" -d 'Unlock an account the campaign\'s deadline locked (the lock state from before comes back) and mail it a new link; do it once you have checked who is asking'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and not __fish_seen_subcommand_from account search check-mail resend exempt extend mark unlock token" -f -a "token" -d 'Manage API tokens'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from account" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from account" -l token-file -d 'A file holding the API token (NAME.SECRET) on its first line' -r -F
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from account" -l ca-file -d 'CA certificates (PEM) to trust for an https URL, instead of the system\'s' -r -F
@@ -177,6 +178,8 @@ complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_s
 json\t''"
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from account" -l json
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from account" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from search" -l offset -d 'Skip this many accounts (the next page starts where the previous one said)' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from search" -l limit -d 'Accounts per page (1 to 100)' -r
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from search" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from search" -l token-file -d 'A file holding the API token (NAME.SECRET) on its first line' -r -F
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from search" -l ca-file -d 'CA certificates (PEM) to trust for an https URL, instead of the system\'s' -r -F
@@ -185,6 +188,14 @@ complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_s
 json\t''"
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from search" -l json
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from search" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from check-mail" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from check-mail" -l token-file -d 'A file holding the API token (NAME.SECRET) on its first line' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from check-mail" -l ca-file -d 'CA certificates (PEM) to trust for an https URL, instead of the system\'s' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from check-mail" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from check-mail" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from check-mail" -l json
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from check-mail" -s h -l help -d 'Print help'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from resend" -l campaign -d 'The campaign (needed only when the account is in several open campaigns)' -r
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from resend" -l reason -r
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand helpdesk; and __fish_seen_subcommand_from resend" -l url -d 'The helpdesk\'s base URL: the admin listener (http://host:9187) or the proxy in front of it' -r

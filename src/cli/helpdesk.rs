@@ -14,8 +14,11 @@ use serde_json::{Value, json};
 
 use super::{EX_SOFTWARE, EX_UNAVAILABLE, EX_USAGE, Failure};
 use crate::helpdesk::client::{Client, Reply, segment};
+
+mod print;
 use crate::helpdesk::tokens;
 use crate::secret::Secret;
+use print::{print_account, print_done, print_mail_check, print_search};
 
 /// An answer, whether `--json` was asked, and how to print it otherwise.
 type Answer = (Reply, bool, fn(&Value));
@@ -58,9 +61,24 @@ pub enum HelpdeskCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Find accounts by login, display name or mail address.
+    /// Find accounts by any part (3 characters or more) of a login, display name or mail
+    /// address, in the campaigns and the directory; one page at a time.
     Search {
         query: String,
+        /// Skip this many accounts (the next page starts where the previous one said).
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// Accounts per page (1 to 100).
+        #[arg(long, default_value_t = 25)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Is this mail ours? Give the mail's Message-ID, its link or the reference code from its
+    /// footer (as an argument, or on standard input with `-` or nothing, which keeps a link's
+    /// token out of the process list). Exit 0: pwresetd sent it; 1: it did not.
+    CheckMail {
+        text: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -178,12 +196,30 @@ fn remote(client: &Client, command: HelpdeskCommand) -> Result<ExitCode, Failure
             json,
             print_account,
         ),
-        HelpdeskCommand::Search { query, json } => {
+        HelpdeskCommand::Search {
+            query,
+            offset,
+            limit,
+            json,
+        } => {
             let q = percent_encoding::utf8_percent_encode(&query, percent_encoding::NON_ALPHANUMERIC);
             (
-                send(client.get(&format!("/api/v1/accounts?query={q}")))?,
+                send(client.get(&format!("/api/v1/accounts?query={q}&offset={offset}&limit={limit}")))?,
                 json,
                 print_search,
+            )
+        }
+        HelpdeskCommand::CheckMail { text, json } => {
+            let text = match text.filter(|t| t != "-") {
+                Some(t) => t,
+                None => std::io::read_to_string(std::io::stdin())
+                    .map_err(|e| Failure::new(EX_USAGE, anyhow!("reading the mail's text from standard input: {e}")))?,
+            };
+            let body = json!({ "text": text.trim() });
+            (
+                send(client.post_json("/api/v1/mails/check", &body))?,
+                json,
+                print_mail_check,
             )
         }
         HelpdeskCommand::Resend { target, reason } => action(client, "resend", target, json!({ "reason": reason }))?,
@@ -222,6 +258,10 @@ fn remote(client: &Client, command: HelpdeskCommand) -> Result<ExitCode, Failure
     } else {
         show(&body);
     }
+    // A mail check's negative answer: "not ours".
+    if body["ours"] == Value::Bool(false) {
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -241,154 +281,4 @@ fn action(client: &Client, name: &str, target: Target, mut body: Value) -> Resul
     }
     let path = format!("/api/v1/accounts/{}/{name}", segment(&target.login));
     Ok((send(client.post_json(&path, &body))?, target.json, print_done))
-}
-
-fn s(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn print_done(v: &Value) {
-    println!("{}", s(&v["message"]));
-    println!(
-        "  {} in {}: {}, deadline {}",
-        s(&v["login"]),
-        s(&v["campaign"]),
-        s(&v["state"]),
-        s(&v["deadline"])
-    );
-}
-
-fn print_search(v: &Value) {
-    let results = v["results"].as_array().cloned().unwrap_or_default();
-    if results.is_empty() {
-        println!("No account matches {}.", s(&v["query"]));
-    }
-    for r in results {
-        let campaigns: Vec<String> = r["campaigns"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|c| format!("{}:{}", s(&c["campaign"]), s(&c["state"])))
-                    .collect()
-            })
-            .unwrap_or_default();
-        println!(
-            "{:<20} {:<28} {:<32} {}",
-            s(&r["login"]),
-            s(&r["display_name"]),
-            r["mail"]
-                .as_array()
-                .map(|m| m.iter().map(s).collect::<Vec<_>>().join(","))
-                .unwrap_or_default(),
-            campaigns.join(" ")
-        );
-    }
-    if v["truncated"] == Value::Bool(true) {
-        println!("(more match: be more precise)");
-    }
-}
-
-fn print_account(v: &Value) {
-    println!("Account {}", s(&v["login"]));
-    if let Some(e) = v["directory_error"].as_str() {
-        println!("  directory          unavailable: {e}");
-    }
-    let d = &v["directory"];
-    if d.is_null() {
-        println!("  directory          not found");
-    } else {
-        println!("  DN                 {}", s(&d["dn"]));
-        println!("  display name       {}", s(&d["display_name"]));
-        let mail: Vec<String> = d["mail"]
-            .as_array()
-            .map(|m| m.iter().map(s).collect())
-            .unwrap_or_default();
-        println!(
-            "  mail               {}",
-            if mail.is_empty() { "-".into() } else { mail.join(", ") }
-        );
-        println!(
-            "  must change flag   {}",
-            if d["flagged"] == Value::Bool(true) {
-                "SET"
-            } else {
-                "not set"
-            }
-        );
-        println!("  password changed   {}", s(&d["password_changed_at"]));
-        println!(
-            "  locked             {}",
-            if d["locked"] == Value::Bool(true) {
-                s(&d["locked_at"])
-            } else {
-                "no".into()
-            }
-        );
-        println!("  failed binds       {}", s(&d["failure_count"]));
-    }
-    for c in v["campaigns"].as_array().cloned().unwrap_or_default() {
-        println!("Campaign {} ({})", s(&c["campaign"]), s(&c["campaign_state"]));
-        println!("  state              {}", s(&c["state"]));
-        println!(
-            "  deadline           {}{}",
-            s(&c["deadline"]),
-            if c["deadline_extended"] == Value::Bool(true) {
-                " (extended)"
-            } else {
-                ""
-            }
-        );
-        println!("  live link expires  {}", s(&c["live_link_expires_at"]));
-        if !c["last_error"].is_null() {
-            println!("  last error         {}", s(&c["last_error"]));
-        }
-        if c["lock"].is_object() {
-            println!("  at the deadline    {}", lock_line(&c["lock"]));
-        }
-        let actions: Vec<String> = c["actions"]
-            .as_array()
-            .map(|a| a.iter().map(s).collect())
-            .unwrap_or_default();
-        println!(
-            "  actions            {}",
-            if actions.is_empty() {
-                "none".into()
-            } else {
-                actions.join(", ")
-            }
-        );
-        for h in c["history"].as_array().cloned().unwrap_or_default() {
-            println!(
-                "  {}  {}  {}",
-                s(&h["at"]),
-                s(&h["what"]),
-                h["detail"].as_str().unwrap_or("")
-            );
-        }
-    }
-}
-
-/// The deadline's lock in words: its state, what set it, who undid it.
-fn lock_line(lock: &Value) -> String {
-    let what = if lock["set_by"] == "prior_lock" {
-        "locked before the deadline, left as it was".to_owned()
-    } else {
-        format!(
-            "{} by the campaign's deadline {}",
-            s(&lock["action"]),
-            s(&lock["locked_at"])
-        )
-    };
-    match lock["state"].as_str() {
-        Some("unlocked") => format!(
-            "unlocked {} by {} ({what})",
-            s(&lock["unlocked_at"]),
-            s(&lock["unlocked_by"])
-        ),
-        state => format!("{} ({what})", state.unwrap_or("-").to_uppercase()),
-    }
 }

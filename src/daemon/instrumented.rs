@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 use super::metrics::{Metrics, Op, OpError};
 use crate::directory::config::Flavor;
 use crate::directory::{
-    AccountDetails, AtDeadline, BindCheck, Directory, DirectoryError, Lockout, PasswordError, Presence, ScanItem,
-    Warning,
+    Account, AccountDetails, AtDeadline, BindCheck, Directory, DirectoryError, Lockout, PasswordError, Presence,
+    ScanItem, Warning,
 };
 use crate::policy::DirectoryRules;
 use crate::secret::Secret;
@@ -101,6 +101,10 @@ impl Directory for Instrumented {
 
     async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError> {
         timed!(self, "lookup", self.inner.find_by_login(login))
+    }
+
+    async fn search_accounts(&self, text: &str, limit: i32) -> Result<(Vec<Account>, bool), DirectoryError> {
+        timed!(self, "lookup", self.inner.search_accounts(text, limit))
     }
 
     async fn read(&self, dn: &str) -> Result<Option<AccountDetails>, DirectoryError> {

@@ -287,6 +287,23 @@ impl<Q: Quirks> Directory for LdapDirectory<Q> {
         }
     }
 
+    async fn search_accounts(&self, text: &str, limit: i32) -> Result<(Vec<Account>, bool), DirectoryError> {
+        let c = &self.shared.config;
+        let x = ldap_escape(text);
+        let filter = format!(
+            "(&{}(|({}=*{x}*)({}=*{x}*)({}=*{x}*)))",
+            c.user_filter, c.login_attribute, c.display_name_attribute, c.mail_attribute
+        );
+        let attrs = self.account_attrs();
+        let (entries, more) = search::read_some(&self.shared.pool, &c.base_dn, &filter, &attrs, limit).await?;
+        let accounts = entries
+            .iter()
+            .map(|e| self.account(e))
+            .filter(|a| !a.login.is_empty())
+            .collect();
+        Ok((accounts, more))
+    }
+
     async fn read(&self, dn: &str) -> Result<Option<AccountDetails>, DirectoryError> {
         match self.shared.entry(dn, &self.detail_attrs()).await? {
             Some(e) => Ok(Some(self.details(&e).await?)),

@@ -127,6 +127,11 @@ pub trait Directory: Send + Sync {
     /// Looks an account up by login (in scope of the user filter); `None` when unknown.
     async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError>;
 
+    /// At most `limit` accounts (in scope of the user filter) whose login, display name or mail
+    /// address contains `text` (the directory's own matching rules: case-insensitive for the
+    /// usual attributes), and whether more matched. The text is escaped: `*()\` are characters.
+    async fn search_accounts(&self, text: &str, limit: i32) -> Result<(Vec<Account>, bool), DirectoryError>;
+
     /// Reads one account by DN; `None` when the entry no longer exists.
     async fn read(&self, dn: &str) -> Result<Option<AccountDetails>, DirectoryError>;
 

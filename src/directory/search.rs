@@ -149,6 +149,45 @@ pub(crate) async fn read(
     }
 }
 
+/// Reads at most `limit` entries matching `filter` under `base` (subtree), asking the server
+/// for that size limit; `true` when it stopped there (sizeLimitExceeded, rc 4), whether at our
+/// limit or at a lower one of its own.
+pub(crate) async fn read_some(
+    pool: &Pool,
+    base: &str,
+    filter: &str,
+    attrs: &[&str],
+    limit: i32,
+) -> Result<(Vec<Entry>, bool), DirectoryError> {
+    let url = &pool.endpoint().url;
+    let secs = pool.endpoint().timeout_secs();
+    let mut ldap = pool.get().await?;
+    let res = ldap
+        .with_search_options(ldap3::SearchOptions::new().sizelimit(limit))
+        .with_timeout(pool.endpoint().timeout)
+        .search(base, Scope::Subtree, filter, attrs.to_vec())
+        .await
+        .map_err(|e| DirectoryError::from_op(url, "search", base, e, secs))?;
+    let entries = || {
+        res.0
+            .iter()
+            .filter(|e| !e.is_ref() && !e.is_intermediate())
+            .map(|e| Entry::from_search(SearchEntry::construct(e.clone())))
+            .collect::<Vec<_>>()
+    };
+    match res.1.rc {
+        0 => Ok((entries(), false)),
+        4 => Ok((entries(), true)),
+        32 => Ok((Vec::new(), false)),
+        rc => Err(DirectoryError::Operation {
+            op: "search",
+            dn: base.to_owned(),
+            rc,
+            text: res.1.text.clone(),
+        }),
+    }
+}
+
 /// A cheap liveness check through the pool: a bound connection answers a root DSE read.
 pub(crate) async fn ping(pool: &Pool) -> Result<(), DirectoryError> {
     read(pool, "", Scope::Base, "(objectClass=*)", &["1.1"]).await.map(drop)

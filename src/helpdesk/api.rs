@@ -16,8 +16,8 @@ use serde::Deserialize;
 use super::actions::{self, Action, Request};
 use super::auth::{self, Client, Operator};
 use super::error::ApiError;
-use super::view;
 use super::{HelpdeskState, MAX_BODY};
+use super::{mail_check, search, view};
 
 mod campaigns;
 pub use campaigns::LIST_MAX;
@@ -37,6 +37,7 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<HelpdeskSt
         ("POST", "/api/v1/accounts/{login}/extend", post(extend)),
         ("POST", "/api/v1/accounts/{login}/mark", post(mark)),
         ("POST", "/api/v1/accounts/{login}/unlock", post(unlock)),
+        ("POST", "/api/v1/mails/check", post(check_mail)),
         ("GET", "/api/v1/campaigns", get(campaigns)),
         ("GET", "/api/v1/campaigns/{name}", get(campaign)),
         ("GET", "/api/v1/campaigns/{name}/progress", get(campaign_progress)),
@@ -81,6 +82,8 @@ async fn who(state: &HelpdeskState, headers: &HeaderMap, client: Client) -> Resu
 #[derive(Deserialize)]
 struct SearchQuery {
     query: String,
+    offset: Option<usize>,
+    limit: Option<usize>,
 }
 
 async fn search(
@@ -88,10 +91,15 @@ async fn search(
     client: Client,
     headers: HeaderMap,
     query: Result<Query<SearchQuery>, QueryRejection>,
-) -> Result<Json<view::SearchResult>, ApiError> {
+) -> Result<Json<search::SearchResult>, ApiError> {
     who(&state, &headers, client).await?;
-    let Query(q) = query.map_err(|_| ApiError::bad_request("invalid_query", "give the text to find as ?query=…"))?;
-    Ok(Json(view::search(&state, &q.query).await?))
+    let Query(q) = query.map_err(|e| {
+        ApiError::bad_request(
+            "invalid_query",
+            format!("give ?query=TEXT (3 characters or more), optionally &offset=N&limit=N: {e}"),
+        )
+    })?;
+    Ok(Json(search::search(&state, &q.query, q.offset, q.limit).await?))
 }
 
 async fn account(
@@ -103,6 +111,32 @@ async fn account(
     who(&state, &headers, client).await?;
     let Path(login) = login.map_err(|e| bad_path(&e))?;
     Ok(Json(view::account(&state, &login).await?))
+}
+
+/// The body of a mail check: the pasted Message-ID, link or reference code. A POST, so that a
+/// pasted link's token never sits in a URL (access logs, history).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckBody {
+    text: String,
+}
+
+async fn check_mail(
+    State(state): State<HelpdeskState>,
+    client: Client,
+    headers: HeaderMap,
+    raw: Body,
+) -> Result<Json<mail_check::MailCheck>, ApiError> {
+    let operator = who(&state, &headers, client).await?;
+    admit_post(&state, &headers)?;
+    let bytes = axum::body::to_bytes(raw, MAX_BODY).await.map_err(|_| too_large())?;
+    let body: CheckBody = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_body",
+            format!("send {{\"text\": \"<Message-ID, link or reference code>\"}}: {e}"),
+        )
+    })?;
+    Ok(Json(mail_check::check(&state, &operator, &body.text).await?))
 }
 
 /// The body of an action. Unknown fields are refused (a typo must not be ignored).

@@ -27,7 +27,8 @@
 //! login that matches no account is recorded masked ([`crate::web::mask`]).
 //!
 //! Module map: [`config`] the section; [`auth`] who is asking; [`sign_in`] signing in;
-//! [`standing`] whose password must change first; [`view`] what an operator sees; [`actions`]
+//! [`standing`] whose password must change first; [`view`] what an operator sees; [`search`]
+//! finding accounts; [`mail_check`] whether a mail is ours; [`actions`]
 //! what they can do; [`progress`] campaign views, chart and CSV; [`api`] and [`web`] the two
 //! front ends; [`client`] the CLI's HTTP client.
 
@@ -37,9 +38,11 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod mail_check;
 pub mod pages;
 pub mod payload;
 pub mod progress;
+pub mod search;
 pub mod session;
 pub mod sign_in;
 pub mod standing;
@@ -152,6 +155,8 @@ struct Inner {
     /// Refused API tokens, per address (apart from sign-ins: junk tokens must not lock a
     /// person's sign-in out, nor failed sign-ins a script's token).
     token_limiter: Limiter,
+    /// "Is this mail ours?" lookups, per operator.
+    lookups: Limiter,
     budget: Arc<Budget>,
     masker: Masker,
     portal_url: url::Url,
@@ -198,6 +203,7 @@ impl HelpdeskState {
             inner: Arc::new(Inner {
                 tokens: tokens::Tokens::load(config.api_tokens_file.as_deref())?,
                 token_limiter: Limiter::new(&config.login_rate_limit),
+                lookups: Limiter::new(&mail_check::LOOKUPS),
                 budget: parts.budget,
                 masker: Masker::new()?,
                 portal_url: parts.portal_url,
@@ -245,6 +251,9 @@ impl HelpdeskState {
     }
     pub(crate) fn token_limiter(&self) -> &Limiter {
         &self.inner.token_limiter
+    }
+    pub(crate) fn lookups(&self) -> &Limiter {
+        &self.inner.lookups
     }
     pub(crate) fn budget(&self) -> &Arc<Budget> {
         &self.inner.budget

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::web::pages::{Page, TemplateError, Templates};
 
-const TEMPLATES: [(&str, &str); 7] = [
+const TEMPLATES: [(&str, &str); 8] = [
     ("base.html", include_str!("../../templates/helpdesk/base.html")),
     ("login.html", include_str!("../../templates/helpdesk/login.html")),
     ("home.html", include_str!("../../templates/helpdesk/home.html")),
@@ -17,6 +17,7 @@ const TEMPLATES: [(&str, &str); 7] = [
     ("campaign.html", include_str!("../../templates/helpdesk/campaign.html")),
     ("list.html", include_str!("../../templates/helpdesk/list.html")),
     ("message.html", include_str!("../../templates/helpdesk/message.html")),
+    ("mails.html", include_str!("../../templates/helpdesk/mails.html")),
 ];
 
 /// The style sheet, served at `/helpdesk/static/helpdesk.css`.

@@ -11,71 +11,11 @@ use crate::campaign::deadline::AtDeadline;
 use crate::campaign::state::{AccountState, CampaignState, Event, PriorFlag, apply};
 use crate::directory::AccountDetails;
 use crate::store::{
-    AccountRecord, AuditEntry, Campaign, Found, LockRecord, LockState, MailRecord, MailState, Store, StoreError,
+    AccountRecord, AuditEntry, Campaign, LockRecord, LockState, MailRecord, MailState, Store, StoreError,
 };
 
 /// Audit records shown per account.
 const AUDIT_LIMIT: usize = 200;
-/// Longest search text accepted.
-pub const MAX_QUERY: usize = 200;
-/// Accounts a search returns at most.
-pub const SEARCH_LIMIT: usize = 50;
-
-/// What a search found.
-#[derive(Debug, Clone, Serialize)]
-pub struct SearchResult {
-    pub query: String,
-    pub results: Vec<Found>,
-    /// More accounts matched than were returned.
-    pub truncated: bool,
-}
-
-/// Accounts in campaigns whose login, display name or mail contains `query`, and the account
-/// whose login is exactly `query` in the directory (it may be in no campaign). The text is
-/// taken literally everywhere: LIKE wildcards are escaped, and the directory filter is built
-/// with `ldap_escape`.
-pub async fn search(state: &HelpdeskState, query: &str) -> Result<SearchResult, ApiError> {
-    let q = query.trim().to_owned();
-    if q.is_empty() || q.len() > MAX_QUERY || q.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("give 1 to {MAX_QUERY} characters of a login, display name or mail address"),
-        ));
-    }
-    let key = q.clone();
-    let (mut results, truncated) = state
-        .store()
-        .run(move |s| s.search_accounts(&key, SEARCH_LIMIT))
-        .await
-        .map_err(|e| ApiError::store(&e))?;
-    match state.directory().find_by_login(&q).await {
-        Ok(Some(d))
-            if !results
-                .iter()
-                .any(|f| crate::directory::dn::equal(&f.dn, &d.account.dn)) =>
-        {
-            results.insert(
-                0,
-                Found {
-                    login: Some(d.account.login),
-                    dn: d.account.dn,
-                    display_name: d.account.display_name,
-                    mail: d.account.mail,
-                    campaigns: Vec::new(),
-                },
-            );
-        }
-        Ok(_) => {}
-        // The store's answer is still worth showing.
-        Err(e) => tracing::warn!(error = %e, "helpdesk search: directory lookup failed"),
-    }
-    Ok(SearchResult {
-        query: q,
-        results,
-        truncated,
-    })
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct AccountView {
     pub login: String,

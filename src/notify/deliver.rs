@@ -1,5 +1,5 @@
-//! One mail: render it, commit the intent (and the new link's hash) to the store, send it,
-//! record the result. Used by a pass ([`super::pass`]) for due notices and reminders, and by
+//! One mail: render it, commit the intent (and the new link's hash, and the mail's labels: its
+//! reference code and Message-ID) to the store, send it, record the result. Used by a pass ([`super::pass`]) for due notices and reminders, and by
 //! the daemon for a new link on demand and the "changed" confirmation.
 //!
 //! Must not decide who is due for what (the pass and `campaign::schedule` do) nor retry (the
@@ -13,7 +13,7 @@ use super::MailSettings;
 use super::message::{self, Recipient};
 use super::templates::{Kind, Templates, Vars};
 use super::transport::{Mailer, SendError};
-use crate::store::{MailOutcome, Store, StoreError};
+use crate::store::{MailLabel, MailOutcome, Store, StoreError};
 use crate::token::{self, Links};
 
 /// Everything a mail (and so a pass) needs besides the store.
@@ -60,16 +60,36 @@ pub enum One {
     Unusable(String),
 }
 
-/// Renders and sends one mail of `kind` to `target`, recorded as (`row.0`, `row.1`) in the
-/// store; with `links`, a fresh one-time link goes with it. Intent before, result after.
+/// Under which row of the store a mail is recorded: its kind, step and, for a reminder, the
+/// point it is due for (`campaign::schedule`). A (kind, step) pair is a row without a point.
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    pub kind: &'static str,
+    pub step: u32,
+    pub point: Option<chrono::DateTime<Utc>>,
+}
+
+impl From<(&'static str, u32)> for Row {
+    fn from((kind, step): (&'static str, u32)) -> Row {
+        Row {
+            kind,
+            step,
+            point: None,
+        }
+    }
+}
+
+/// Renders and sends one mail of `kind` to `target`, recorded as `row` in the store; with
+/// `links`, a fresh one-time link goes with it. Intent before, result after.
 pub async fn deliver(
     mail: &Mail,
     store: &Store,
     target: &Target,
     kind: Kind,
-    row: (&'static str, u32),
+    row: impl Into<Row>,
     links: Option<&Links>,
 ) -> Result<One, StoreError> {
+    let row = row.into();
     let now = Utc::now();
     let account_id = target.account_id;
     if target.mail.iter().all(|m| m.trim().is_empty()) {
@@ -80,6 +100,10 @@ pub async fn deliver(
         Ok(link) => link,
         Err(e) => return Ok(One::Unusable(format!("cannot draw a random token: {e}"))),
     };
+    let reference = match token::reference() {
+        Ok(r) => r,
+        Err(e) => return Ok(One::Unusable(format!("cannot draw a random reference code: {e}"))),
+    };
     let vars = Vars {
         display_name: target.display_name.clone(),
         login: target.login.clone(),
@@ -88,8 +112,8 @@ pub async fn deliver(
         link: link.as_ref().map(|(t, p)| p.url(t.token.expose())),
         changed_at: (kind == Kind::Changed).then_some(now),
         now,
+        reference: token::show_reference(&reference),
     };
-    let (kind_s, step) = row;
     let built = match build(mail, target, kind, &vars) {
         Ok(b) => b,
         Err(why) => return unbuildable(store, target, row, why).await,
@@ -99,15 +123,21 @@ pub async fn deliver(
         (t.hash, now + ttl)
     });
     let (to, tok) = (built.to.to_string(), token.clone());
+    let label = MailLabel {
+        reference,
+        message_id: built.message_id.clone(),
+        token_hash: token.as_ref().map(|(h, _)| h.clone()),
+    };
     let id = store
         .run(move |s| {
-            s.begin_mail(
+            let id = s.begin_mail_for(
                 account_id,
-                kind_s,
-                step,
+                (row.kind, row.step, row.point),
                 &to,
                 tok.as_ref().map(|(h, e)| (h.as_str(), *e)),
-            )
+            )?;
+            s.label_mail(id, &label)?;
+            Ok(id)
         })
         .await?;
     let (outcome, unusable) = outcome_of(mail.mailer.send(&built.message).await);
@@ -135,15 +165,10 @@ fn build(mail: &Mail, target: &Target, kind: Kind, vars: &Vars) -> Result<messag
 }
 
 /// A mail that cannot be built (a malformed address) fails for good, and is recorded so.
-async fn unbuildable(
-    store: &Store,
-    target: &Target,
-    (kind, step): (&'static str, u32),
-    why: String,
-) -> Result<One, StoreError> {
+async fn unbuildable(store: &Store, target: &Target, row: Row, why: String) -> Result<One, StoreError> {
     let (account_id, to) = (target.account_id, target.mail.first().cloned().unwrap_or_default());
     let id = store
-        .run(move |s| s.begin_mail(account_id, kind, step, &to, None))
+        .run(move |s| s.begin_mail_for(account_id, (row.kind, row.step, row.point), &to, None))
         .await?;
     let outcome = MailOutcome::Failed { reply: why };
     let o = outcome.clone();

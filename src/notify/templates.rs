@@ -87,6 +87,8 @@ pub struct Vars {
     pub changed_at: Option<DateTime<Utc>>,
     /// The time of rendering, for `days_left`.
     pub now: DateTime<Utc>,
+    /// The mail's reference code as printed in its footer (`7K3M-Q9TX-2HDP`); empty: none.
+    pub reference: String,
 }
 
 /// The link used by samples (`pwresetd mail test`, the load-time check).
@@ -103,6 +105,7 @@ impl Vars {
             link: Some(SAMPLE_LINK.into()),
             changed_at: Some(now),
             now,
+            reference: "7K3M-Q9TX-2HDP".into(),
         }
     }
 }

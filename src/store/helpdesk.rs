@@ -1,4 +1,4 @@
-//! What the helpdesk reads and writes: searching accounts, an operator's change to one account
+//! What the helpdesk reads and writes: an operator's change to one account
 //! (state, deadline, links and the audit record in one transaction, refused if the account moved
 //! meanwhile), the newest audit records, campaign progress and account lists.
 
@@ -7,22 +7,6 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{AccountRecord, AuditEntry, Store, StoreError, audit, db, parse_time, timestamp};
 use crate::campaign::state::AccountState;
-
-/// One account found by a search, with where it stands in each campaign.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Found {
-    pub login: Option<String>,
-    pub dn: String,
-    pub display_name: Option<String>,
-    pub mail: Vec<String>,
-    pub campaigns: Vec<FoundIn>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct FoundIn {
-    pub campaign: String,
-    pub state: AccountState,
-}
 
 /// An operator's change to one account row.
 #[derive(Debug, Clone)]
@@ -97,73 +81,7 @@ impl AccountList {
     }
 }
 
-/// `text` as a LIKE pattern matching it anywhere, with `%`, `_` and `\` taken literally.
-fn contains_pattern(text: &str) -> String {
-    let mut p = String::with_capacity(text.len() + 2);
-    p.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
 impl Store {
-    /// Accounts whose login, display name or mail address contains `query` (case-insensitive for
-    /// ASCII), exact logins first; at most `limit` accounts. `true` when more matched.
-    pub fn search_accounts(&self, query: &str, limit: usize) -> Result<(Vec<Found>, bool), StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT a.login, a.dn, a.display_name, a.mail, c.name, a.state
-                 FROM accounts a JOIN campaigns c ON c.id = a.campaign_id
-                 WHERE a.login LIKE ?1 ESCAPE '\\' OR a.display_name LIKE ?1 ESCAPE '\\'
-                    OR a.mail LIKE ?1 ESCAPE '\\'
-                 ORDER BY (a.login = ?2 COLLATE NOCASE) DESC, a.login, a.dn, a.campaign_id
-                 LIMIT ?3",
-            )
-            .map_err(db("search accounts"))?;
-        // Enough rows for `limit` accounts in a few campaigns each, and one more to tell.
-        let rows = stmt
-            .query_map(params![contains_pattern(query), query, (limit * 8 + 1) as i64], |r| {
-                let mail: String = r.get(3)?;
-                Ok((
-                    r.get::<_, Option<String>>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    serde_json::from_str::<Vec<String>>(&mail).unwrap_or_default(),
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            })
-            .map_err(db("search accounts"))?;
-        let mut found: Vec<Found> = Vec::new();
-        let mut more = false;
-        for row in rows {
-            let (login, dn, display_name, mail, campaign, state) = row.map_err(db("search accounts"))?;
-            let state = AccountState::parse(&state).unwrap_or(AccountState::Pending);
-            if let Some(f) = found.iter_mut().find(|f| f.dn.eq_ignore_ascii_case(&dn)) {
-                f.campaigns.push(FoundIn { campaign, state });
-                continue;
-            }
-            if found.len() == limit {
-                more = true;
-                break;
-            }
-            found.push(Found {
-                login,
-                dn,
-                display_name,
-                mail,
-                campaigns: vec![FoundIn { campaign, state }],
-            });
-        }
-        Ok((found, more))
-    }
-
     /// Applies an operator's change in one transaction: the state (and `marked_at` when the
     /// account is marked anew), the deadline, the revoked links and the audit record.
     /// `Ok(Err(current))` when the account is no longer in `expected` (nothing written).
@@ -288,7 +206,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::{Account, ScanItem};
+    use crate::directory::ScanItem;
     use crate::store::MailOutcome;
     use crate::store::tests::{account, open, spec};
 
@@ -363,48 +281,6 @@ mod tests {
         let trail = store.audit_recent(None, Some("ann"), 2).unwrap();
         assert_eq!(trail.len(), 2);
         assert_eq!(trail[0].action, "helpdesk.mark");
-    }
-
-    #[test]
-    fn search_treats_wildcards_literally_and_groups_campaigns() {
-        let (_d, store) = open();
-        let (a, _) = store.create_or_resume(&spec("a"), "t").unwrap();
-        let (b, _) = store.create_or_resume(&spec("b"), "t").unwrap();
-        let odd = ScanItem::InScope(Account {
-            dn: "uid=o\\2Aneil,ou=people,dc=example,dc=org".into(),
-            login: "o*neil_x".into(),
-            mail: vec![],
-            display_name: Some("Ó Néill (100%)".into()),
-            given_name: None,
-            surname: None,
-            language: None,
-            flagged: false,
-            policy: None,
-        });
-        for c in [a.id, b.id] {
-            store
-                .insert_scanned(c, &[account("ann", false), account("annabel", false), odd.clone()])
-                .unwrap();
-        }
-        let (found, more) = store.search_accounts("ann", 10).unwrap();
-        assert!(!more);
-        assert_eq!(found.len(), 2);
-        assert_eq!(found[0].login.as_deref(), Some("ann"), "the exact login first");
-        assert_eq!(found[0].campaigns.len(), 2);
-        assert_eq!(store.search_accounts("ANNABEL@EXAMPLE", 10).unwrap().0.len(), 1);
-        for (query, hits) in [
-            ("*", 1),
-            ("%", 1),
-            ("_", 1),
-            ("n_x", 0),
-            ("100%)", 1),
-            ("\\", 0),
-            (")(", 0),
-        ] {
-            assert_eq!(store.search_accounts(query, 10).unwrap().0.len(), hits, "{query}");
-        }
-        let (one, more) = store.search_accounts("example.org", 1).unwrap();
-        assert_eq!((one.len(), more), (1, true));
     }
 
     #[test]

@@ -129,6 +129,50 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE accounts ADD COLUMN unlocked_at TEXT;
     ALTER TABLE accounts ADD COLUMN unlocked_by TEXT;
     "#,
+    // 10: the helpdesk's search by any part of a login, display name or mail address: a
+    //    trigram index (case-insensitive), kept by triggers, filled for the accounts already
+    //    there. Contentless: the text stays in `accounts`. And the labels of every mail sent
+    //    (its reference code, Message-ID and link's token hash), for "is this mail ours?".
+    r#"
+    CREATE VIRTUAL TABLE accounts_search USING fts5(
+        login, display_name, mail, content = '', contentless_delete = 1, tokenize = 'trigram');
+    INSERT INTO accounts_search (rowid, login, display_name, mail)
+        SELECT id, login, display_name, (SELECT group_concat(value, ' ') FROM json_each(accounts.mail))
+        FROM accounts;
+    CREATE TRIGGER accounts_search_insert AFTER INSERT ON accounts BEGIN
+        INSERT INTO accounts_search (rowid, login, display_name, mail) VALUES (NEW.id, NEW.login,
+            NEW.display_name, (SELECT group_concat(value, ' ') FROM json_each(NEW.mail)));
+    END;
+    CREATE TRIGGER accounts_search_update AFTER UPDATE OF login, display_name, mail ON accounts BEGIN
+        DELETE FROM accounts_search WHERE rowid = OLD.id;
+        INSERT INTO accounts_search (rowid, login, display_name, mail) VALUES (NEW.id, NEW.login,
+            NEW.display_name, (SELECT group_concat(value, ' ') FROM json_each(NEW.mail)));
+    END;
+    CREATE TRIGGER accounts_search_delete AFTER DELETE ON accounts BEGIN
+        DELETE FROM accounts_search WHERE rowid = OLD.id;
+    END;
+    CREATE TABLE mail_labels (
+        id              INTEGER PRIMARY KEY,
+        notification_id INTEGER NOT NULL REFERENCES notifications(id),
+        reference       TEXT NOT NULL UNIQUE,
+        message_id      TEXT NOT NULL,
+        token_hash      TEXT,
+        created_at      TEXT NOT NULL
+    );
+    CREATE INDEX mail_labels_by_message_id ON mail_labels (message_id);
+    CREATE INDEX mail_labels_by_token ON mail_labels (token_hash);
+    "#,
+    // 11: the point (deadline − offset) each reminder was sent for, so that a later deadline
+    //     re-arms the reminders (campaign::schedule); NULL for other mails and older reminders.
+    r#"
+    ALTER TABLE notifications ADD COLUMN point TEXT;
+    "#,
+    // 12: a foreground command waiting for the service's lease on a campaign: the service
+    //     hands the lease over to it at its next stop (store/lease.rs).
+    r#"
+    ALTER TABLE leases ADD COLUMN wanted_by TEXT;
+    ALTER TABLE leases ADD COLUMN wanted_until TEXT;
+    "#,
 ];
 
 /// The schema version after which the records written before the chain are chained.

@@ -403,6 +403,22 @@ impl Directory for FakeDirectory {
         Ok(dn.and_then(|dn| state.details(&dn)))
     }
 
+    async fn search_accounts(&self, text: &str, limit: i32) -> Result<(Vec<Account>, bool), DirectoryError> {
+        let mut state = self.state();
+        state.gate("search")?;
+        let text = text.to_lowercase();
+        let has = |v: &str| v.to_lowercase().contains(&text);
+        let found: Vec<Account> = state
+            .entries
+            .values()
+            .filter(|e| e.in_scope)
+            .map(|e| e.account.clone())
+            .filter(|a| has(&a.login) || a.display_name.as_deref().is_some_and(has) || a.mail.iter().any(|m| has(m)))
+            .collect();
+        let more = found.len() > limit as usize;
+        Ok((found.into_iter().take(limit as usize).collect(), more))
+    }
+
     async fn read(&self, dn: &str) -> Result<Option<AccountDetails>, DirectoryError> {
         let mut state = self.state();
         state.gate("read")?;

@@ -14,18 +14,23 @@ use crate::helpdesk::actions::{self, Action, Request};
 use crate::helpdesk::auth::{Client, Credential};
 use crate::helpdesk::client::segment;
 use crate::helpdesk::error::ApiError;
+use crate::helpdesk::search::{self, SearchResult};
 use crate::helpdesk::view;
 
 #[derive(Deserialize)]
 pub(super) struct HomeQuery {
     q: Option<String>,
+    offset: Option<usize>,
+    limit: Option<usize>,
 }
 
 #[derive(Serialize)]
 struct HomeView {
     query: Option<String>,
-    results: Option<Vec<crate::store::Found>>,
-    truncated: bool,
+    /// One page of a search's answer.
+    found: Option<SearchResult>,
+    /// Why the search was refused (too short, …).
+    problem: Option<String>,
     campaigns: Vec<crate::engine::Status>,
 }
 
@@ -39,14 +44,18 @@ pub(super) async fn home(
         Ok(o) => o,
         Err(r) => return r,
     };
-    let q = query.ok().and_then(|Query(q)| q.q).filter(|q| !q.trim().is_empty());
-    let found = match &q {
-        Some(q) => match view::search(&state, q).await {
-            Ok(r) => Some(r),
-            Err(e) => return error_page(&state, &headers, &e),
-        },
-        None => None,
+    let (q, offset, limit) = match query {
+        Ok(Query(h)) => (h.q.filter(|q| !q.trim().is_empty()), h.offset, h.limit),
+        Err(_) => (None, None, None),
     };
+    let (mut found, mut problem, mut status) = (None, None, StatusCode::OK);
+    if let Some(q) = &q {
+        match search::search(&state, q, offset, limit).await {
+            Ok(r) => found = Some(r),
+            Err(e) if e.status == StatusCode::BAD_REQUEST => (problem, status) = (Some(e.message), e.status),
+            Err(e) => return error_page(&state, &headers, &e),
+        }
+    }
     let campaigns = state
         .store()
         .run(|s| {
@@ -60,18 +69,15 @@ pub(super) async fn home(
         Ok(c) => c,
         Err(e) => return error_page(&state, &headers, &ApiError::store(&e)),
     };
+    let title = if q.is_some() { "Search" } else { "Helpdesk" };
     let view = HomeView {
         query: q,
-        truncated: found.as_ref().is_some_and(|f| f.truncated),
-        results: found.map(|f| f.results),
+        found,
+        problem,
         campaigns,
     };
     let (f, cookie) = frame(&state, &headers, Some(&operator));
-    let title = if view.results.is_some() { "Search" } else { "Helpdesk" };
-    send(
-        state.pages().render(StatusCode::OK, "home.html", title, &f, &view),
-        cookie,
-    )
+    send(state.pages().render(status, "home.html", title, &f, &view), cookie)
 }
 
 pub(super) async fn account(

@@ -3,10 +3,11 @@
 //! answer is a redirect back to the page with a one-shot message (kept in the session).
 //! Every form carries a CSRF field ([`crate::web::csrf`]); signing in is rate-limited per
 //! address and login. This file holds the routes and what every page handler shares (the
-//! frame, error pages, form admission); `sign_in`, `accounts` and `campaigns` the pages.
+//! frame, error pages, form admission); `sign_in`, `accounts`, `campaigns` and `mails` the pages.
 
 mod accounts;
 mod campaigns;
+mod mails;
 mod sign_in;
 
 use axum::Router;
@@ -31,7 +32,9 @@ use crate::web::pages::{Page, stylesheet};
 const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The fields the helpdesk's forms send.
-const FIELDS: [&str; 7] = ["csrf", "login", "password", "action", "campaign", "reason", "deadline"];
+const FIELDS: [&str; 8] = [
+    "csrf", "login", "password", "action", "campaign", "reason", "deadline", "text",
+];
 
 pub fn routes() -> Router<HelpdeskState> {
     Router::new()
@@ -41,6 +44,7 @@ pub fn routes() -> Router<HelpdeskState> {
         .route("/helpdesk/logout", post(logout))
         .route("/helpdesk/accounts/{login}", get(account))
         .route("/helpdesk/accounts/{login}/act", post(act))
+        .route("/helpdesk/mails", get(mails::form).post(mails::check))
         .route("/helpdesk/campaigns/{name}", get(campaign))
         .route("/helpdesk/campaigns/{name}/chart.svg", get(chart))
         .route("/helpdesk/campaigns/{name}/lists/{list}", get(list))

@@ -26,6 +26,7 @@ struct Context<'a> {
     changed_at: String,
     language: &'a str,
     subject: Option<&'a str>,
+    reference: &'a str,
 }
 
 impl Templates {
@@ -69,6 +70,7 @@ impl Templates {
                 .unwrap_or_default(),
             language,
             subject: None,
+            reference: &vars.reference,
         };
         let text_name = format!("{language}/{}.txt", kind.name());
         let rendered = self.render_one(&text_name, &ctx)?;
