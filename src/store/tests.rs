@@ -337,3 +337,25 @@ fn concurrent_writers_never_fork_a_chain() {
     assert_eq!(records.len(), 100);
     verify(&records).unwrap();
 }
+
+/// The helpdesk's account view (`accounts_for`) finds an account by login or DN through
+/// indexes, not by reading every account: at 100k accounts a scan costs a request tens of ms.
+#[test]
+fn looking_an_account_up_by_login_or_dn_uses_indexes() {
+    let (_dir, store) = open();
+    let conn = store.lock();
+    let plan: Vec<String> = conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT a.id FROM accounts a JOIN campaigns c ON c.id = a.campaign_id
+             WHERE (a.login = ?1 OR a.dn = ?2) ORDER BY a.campaign_id",
+        )
+        .unwrap()
+        .query_map(["jdoe", "uid=jdoe,dc=example,dc=org"], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let text = plan.join("\n");
+    assert!(text.contains("accounts_by_login"), "{text}");
+    assert!(text.contains("accounts_by_dn"), "{text}");
+    assert!(!plan.iter().any(|step| step.starts_with("SCAN a")), "{text}");
+}

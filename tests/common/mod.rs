@@ -354,11 +354,28 @@ pub fn json(out: &Output) -> serde_json::Value {
 }
 
 /// A loopback port that was free a moment ago (for a server started later).
+///
+/// Chosen below the kernel's ephemeral range (32768 and up by default): a port the kernel hands
+/// out for `:0` can be taken again at once as the source port of any outgoing connection (an
+/// LDAP or SMTP client of a test running beside), and the server then fails with "Address
+/// already in use". Ports are never handed out twice within one test process.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Each process starts at its own offset, so test binaries run side by side rarely meet.
+    let _ = NEXT.compare_exchange(
+        0,
+        (std::process::id() % 10_000) as u16,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..12_000 {
+        let port = 20_000 + NEXT.fetch_add(1, Ordering::SeqCst) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between 20000 and 31999")
 }
 
 /// The value of the hidden field `name` in a page.
