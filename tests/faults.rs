@@ -3,7 +3,9 @@
 //! scenario ends with the same invariant check: the directory's flags are exactly the store's
 //! marked accounts (none lost, none extra), nothing pending or failed, the audit chain verifies
 //! and records the start and every resume; for mail, every account with an address got its
-//! notice, and no more than the mails that can have been in flight at a fault were repeated.
+//! notice, and no more than the mails that can have been in flight at a fault were repeated;
+//! for the portal (in-process, and in `serve` killed mid-submit), the store says "completed"
+//! only for a password a real bind accepts, and a retry with the same link completes.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
@@ -157,15 +159,16 @@ async fn a_black_holed_directory_is_waited_out_or_stops_the_run_resumably() {
     assert_exact(&f, "bh", N, 1..=1).await;
 }
 
-/// Resets every few hundred operations with 200 ms of latency both ways, from the start of the
-/// marking: the run rides them out (retrying on fresh connections) and the result is exact,
-/// with no resume needed. A reset during the scan is another matter: the scan is not retried
-/// within the run, which stops with exit 69 and is resumed (shown first, then marking goes on).
+/// Resets every few hundred operations with 200 ms of latency both ways, from the start: the
+/// scan is cut (a page is larger than the reset interval) and started again on a fresh
+/// connection within `directory.outage_wait` (the proxy heals after the first cut, so that the
+/// next scan can finish); the marking then rides out the resets, retrying on fresh connections.
+/// One run, exit 0, no resume, and the result is exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resets_every_few_hundred_operations_and_latency_lose_and_repeat_nothing() {
     const N: usize = 1500;
     // Paced, so that the fault set once marking has begun covers most of it.
-    let extra = "timeout = \"10s\"\nmax_concurrency = 32\nmax_ops_per_second = 300";
+    let extra = "timeout = \"10s\"\nmax_concurrency = 32\nmax_ops_per_second = 300\noutage_wait = \"60s\"";
     let (f, proxy) = proxied_fixture("resets", N, extra).await;
     // A modify and its answer carry ~250 bytes over StartTLS: a reset every ~200 operations.
     // A page of the scan (500 entries) is larger than that: every scan is cut.
@@ -174,30 +177,33 @@ async fn resets_every_few_hundred_operations_and_latency_lose_and_repeat_nothing
         reset_every: Some(50_000),
     };
     proxy.set(faulty);
-    let out = f.run(&start_args("rs"));
-    assert_eq!(out.status.code(), Some(69), "{}", text(&out));
-    assert!(text(&out).contains("lost during search"), "{}", text(&out));
+    let mut child = spawn(&f, &start_args("rs"), "start");
+    let started = Instant::now();
+    while proxy.resets() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the scan was never cut");
+        assert!(child.try_wait().unwrap().is_none(), "finished before the scan was cut");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(
         marked_in_store(&f.store_path()),
         0,
         "nothing marked before the whole scope is read"
     );
-
     proxy.heal();
-    let mut child = spawn(&f, &["campaign", "start", "--name", "rs", "--yes"], "start");
     wait_marked(&f, &mut child, 1);
     proxy.set(faulty);
     let before = proxy.resets();
     let code = exit_code(&mut child, Duration::from_secs(300));
     let said = std::fs::read_to_string(f.dir.path().join("start.stderr")).unwrap();
     assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("scanning again"), "the cut scan was not retried: {said}");
     let resets = proxy.resets() - before;
     assert!(
         resets >= 2,
         "only {resets} resets while marking: the fault did not bite"
     );
     proxy.heal();
-    assert_exact(&f, "rs", N, 1..=1).await;
+    assert_exact(&f, "rs", N, 0..=0).await;
 }
 
 /// Who got how many notices, from the SMTP capture server.
@@ -376,4 +382,321 @@ async fn sigkill_at_random_points_loses_nothing_and_repeats_only_mails_in_flight
     );
     let again = f.run(&["campaign", "notify", "k"]);
     assert!(text(&again).contains("0 sent"), "{}", text(&again));
+}
+
+/// Whether `password` binds as `dn` straight at slapd (no proxy) and the account is no longer
+/// restricted (it can read its own entry): what "the directory has the new password" means.
+async fn directory_has(dn: &str, password: &str) -> bool {
+    let Ok(mut ldap) = common::bind(dn, password).await else {
+        return false;
+    };
+    let res = ldap
+        .search(dn, ldap3::Scope::Base, "(objectClass=*)", vec!["1.1"])
+        .await
+        .unwrap();
+    let _ = ldap.unbind().await;
+    res.1.rc == 0
+}
+
+/// One submit of the link form for `uid`, `before_post` run between the form and the post:
+/// (status, body).
+async fn submit_link(p: &common::portal::Portal, link: &str, password: &str, before_post: &dyn Fn()) -> (u16, String) {
+    let c = common::portal::client();
+    let url = p.reset_url(link);
+    let token = common::portal::form_csrf(&c, &url).await;
+    before_post();
+    let fields = [
+        ("csrf", token.as_str()),
+        ("new_password", password),
+        ("confirm_password", password),
+    ];
+    common::portal::submit(&c, &url, &fields).await
+}
+
+/// A page a person may see: no 500, no internals (error chains, addresses, DNs).
+fn plain(status: u16, body: &str) {
+    assert_ne!(status, 500, "{body}");
+    for internal in ["panicked", "Error {", "ldap://", "uid=", "rc="] {
+        assert!(!body.contains(internal), "the page shows {internal:?}: {body}");
+    }
+}
+
+/// The portal's submit with the directory (through the proxy) failing at each step:
+/// - gone before the write: a plain "try again" page, nothing written, nothing recorded;
+/// - gone between the write and the verification bind (the pool's connection is open, the
+///   bind's new one is refused): a plain "could not confirm" page and no completion, though the
+///   directory has the password; healed, a retry with the same link and the same password
+///   completes (it is not refused as "your current password");
+/// - gone right after the verification bind: the change completes, and the directory has it.
+///
+/// In every case the store says "completed" only for a password a real bind accepts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_failing_during_the_portal_submit_never_records_an_unwritten_password() {
+    use common::portal::{Options, Portal, STRONG, STRONG2};
+    use pwresetd::campaign::state::AccountState;
+    let upstream = common::slapd().url().trim_start_matches("ldap://").to_owned();
+    let proxy = FaultProxy::start(&upstream);
+    let options = Options {
+        directory_url: Some(format!("ldap://127.0.0.1:{}", proxy.port())),
+        ..Options::default()
+    };
+    let p = Portal::start("pfault", &["pf.before", "pf.verify", "pf.commit"], options).await;
+    // The pool's connections (2 by default) open before the fault, as in a running portal.
+    let warm = async |uid: &str| {
+        for _ in 0..4 {
+            p.directory.read(&p.fixture.dn(uid)).await.unwrap().unwrap();
+        }
+    };
+
+    let link = p.link("pf.before", chrono::Duration::hours(1), 0);
+    let (status, body) = submit_link(&p, &link, STRONG, &|| proxy.set(Fault::Refuse)).await;
+    plain(status, &body);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("Nothing was changed"), "{body}");
+    proxy.heal();
+    assert_eq!(p.record("pf.before").state, AccountState::Marked);
+    assert!(!directory_has(&p.fixture.dn("pf.before"), STRONG).await);
+
+    let dn = p.fixture.dn("pf.verify");
+    let link = p.link("pf.verify", chrono::Duration::hours(1), 0);
+    warm("pf.verify").await;
+    let refused = proxy.resets();
+    let (status, body) = submit_link(&p, &link, STRONG2, &|| proxy.set(Fault::RefuseNew)).await;
+    plain(status, &body);
+    assert!(proxy.resets() > refused, "the verification bind was not cut");
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("could not confirm"), "{body}");
+    assert_eq!(
+        p.record("pf.verify").state,
+        AccountState::Marked,
+        "not recorded as completed"
+    );
+    proxy.heal();
+    let (status, body) = submit_link(&p, &link, STRONG2, &|| ()).await;
+    assert_eq!(status, 200, "the retry with the same link and password: {body}");
+    assert!(body.contains("has been changed"), "{body}");
+    assert_eq!(p.record("pf.verify").state, AccountState::Completed);
+    assert!(directory_has(&dn, STRONG2).await);
+
+    let dn = p.fixture.dn("pf.commit");
+    let link = p.link("pf.commit", chrono::Duration::hours(1), 0);
+    warm("pf.commit").await;
+    let (status, body) = submit_link(&p, &link, STRONG, &|| proxy.set(Fault::LastConnection)).await;
+    plain(status, &body);
+    assert_eq!(status, 200, "{body}");
+    let cut = Instant::now();
+    while *proxy.current() != Fault::Refuse {
+        assert!(
+            cut.elapsed() < Duration::from_secs(10),
+            "the directory was not cut after the bind"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.heal();
+    assert_eq!(p.record("pf.commit").state, AccountState::Completed);
+    assert!(directory_has(&dn, STRONG).await);
+
+    for uid in ["pf.before", "pf.verify", "pf.commit"] {
+        let record = p.record(uid);
+        if record.state == AccountState::Completed {
+            assert!(directory_has(&record.dn, STRONG).await || directory_has(&record.dn, STRONG2).await);
+        }
+    }
+    p.stop().await;
+}
+
+/// The one-time link in the spooled notice to `to`, as a full URL.
+fn spooled_link(spool: &Path, to: &str, portal: u16) -> Option<String> {
+    let prefix = format!("http://127.0.0.1:{portal}/reset/");
+    for entry in std::fs::read_dir(spool).ok()?.flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        if text
+            .lines()
+            .any(|l| l.starts_with("To: ") && l.contains(&format!("<{to}>")))
+        {
+            // Not every mail carries a link (the "password changed" one does not).
+            if let Some(token) = text.split(&prefix).nth(1).and_then(|t| t.get(..43)) {
+                return Some(format!("{prefix}{token}"));
+            }
+        }
+    }
+    None
+}
+
+/// Starts `serve`; returns once its portal answers.
+async fn serve(f: &Fixture, admin: u16, portal: u16) -> common::daemon::Daemon {
+    let mut d = common::daemon::Daemon::start(&f.config, admin, portal);
+    assert!(
+        d.wait_notification("READY=1", Duration::from_secs(60)).is_some(),
+        "serve did not start: {}",
+        d.log_text()
+    );
+    d
+}
+
+/// SIGKILL of `serve` at seeded random points: while its worker finishes the marking a killed
+/// `campaign start` left (3 points), during its mail pass (3 points), and with a portal submit
+/// in flight (3 delays after the post). Each is followed by a restart; at the end the state is
+/// exact, everyone has a notice with at most `max_connections` repeats per kill, and for each
+/// interrupted submit the store says "completed" only if the directory has the password — the
+/// account completed either by the portal, by reconciliation (the password changed), or by a
+/// retry with the same link. The seed is printed; `PWRESETD_KILL_SEED=N` replays a run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_serve_at_random_points_loses_nothing() {
+    use common::portal::STRONG;
+    const N: usize = 600;
+    const KILLS: usize = 3;
+    const CONNECTIONS: usize = 2;
+    let seed = std::env::var("PWRESETD_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| u64::from(common::rand_u32()));
+    eprintln!("serve kill points from seed {seed} (replay with PWRESETD_KILL_SEED={seed})");
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let f = Fixture::with_config("servekill", &users(N), "max_ops_per_second = 200").await;
+    let (admin, portal) = (common::free_port(), common::free_port());
+    let spool = f.dir.path().join("spool");
+    f.append_config(&format!(
+        "[mail]\ntransport = \"file\"\nspool_dir = \"{}\"\nfrom = \"it@example.org\"\n\
+         max_messages_per_second = 100\nmax_connections = {CONNECTIONS}\n\
+         [portal]\nlisten = \"127.0.0.1:{portal}\"\npublic_url = \"http://127.0.0.1:{portal}\"\n\
+         [daemon]\nadmin_listen = \"127.0.0.1:{admin}\"\nreconcile_interval = \"1s\"\n\
+         notify_interval = \"1s\"\nshutdown_grace = \"5s\"\n",
+        spool.display()
+    ));
+    let store = f.store_path();
+    let marked = || u64::try_from(marked_in_store(&store)).unwrap();
+    kill_at(&f, &start_args("sk"), "start", 1 + rng.below(N as u64 / 10), &marked);
+
+    let mut points: Vec<u64> = (0..KILLS).map(|_| marked() + 1 + rng.below(N as u64 / 2)).collect();
+    points.sort_unstable();
+    eprintln!("serve killed at {points:?} marked");
+    for p in &points {
+        let mut d = serve(&f, admin, portal).await;
+        let started = Instant::now();
+        while marked() < *p {
+            assert!(started.elapsed() < Duration::from_secs(120), "serve did not mark");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = d.child.kill();
+        d.child.wait().unwrap();
+    }
+
+    let sent = || spooled(&spool).values().sum::<usize>() as u64;
+    let mut points: Vec<u64> = (0..KILLS).map(|_| 1 + rng.below(N as u64 - 1)).collect();
+    points.sort_unstable();
+    eprintln!("serve killed at {points:?} mails out");
+    for p in &points {
+        let mut d = serve(&f, admin, portal).await;
+        let started = Instant::now();
+        while sent() < *p {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "serve sent no mail: {}",
+                d.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = d.child.kill();
+        d.child.wait().unwrap();
+    }
+
+    // Submits in flight: each of three accounts posts its form, serve is killed after a seeded
+    // delay (before, during or after the directory write), then restarted.
+    let mut d = serve(&f, admin, portal).await;
+    common::eventually("every notice", Duration::from_secs(120), async || {
+        (spooled(&spool).len() == N).then_some(())
+    })
+    .await;
+    let who: Vec<String> = (0..KILLS).map(|i| format!("f{:05}", i * 7)).collect();
+    for uid in &who {
+        let link = spooled_link(&spool, &format!("{uid}@example.org"), portal).unwrap();
+        let c = common::portal::client();
+        let token = common::portal::form_csrf(&c, &link).await;
+        // A submit takes some 30-50 ms here: the kill lands before, inside or after it.
+        let delay = Duration::from_micros(rng.below(60_000));
+        eprintln!("{uid}: serve killed {delay:?} into the submit");
+        let post = tokio::spawn(async move {
+            let fields = [
+                ("csrf", token.as_str()),
+                ("new_password", STRONG),
+                ("confirm_password", STRONG),
+            ];
+            let started = Instant::now();
+            let answer = c.post(&link).form(&fields).send().await.map(|r| r.status().as_u16());
+            (started.elapsed(), answer.ok())
+        });
+        tokio::time::sleep(delay).await;
+        let _ = d.child.kill();
+        d.child.wait().unwrap();
+        let (took, answer) = post.await.unwrap();
+        eprintln!("{uid}: the post ended after {took:?} with {answer:?}");
+        d = serve(&f, admin, portal).await;
+    }
+    // Reconciliation (every second) completes an account whose password changed.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for uid in &who {
+        let dn = f.dn(uid);
+        let link = spooled_link(&spool, &format!("{uid}@example.org"), portal).unwrap();
+        eprintln!("{uid}: {} after the restart", account_state(&store, &dn));
+        if account_state(&store, &dn) != "completed" {
+            assert!(
+                !directory_has(&dn, STRONG).await,
+                "{uid}: written, not completed after reconciliation"
+            );
+            let c = common::portal::client();
+            let token = common::portal::form_csrf(&c, &link).await;
+            let fields = [
+                ("csrf", token.as_str()),
+                ("new_password", STRONG),
+                ("confirm_password", STRONG),
+            ];
+            let (status, body) = common::portal::submit(&c, &link, &fields).await;
+            assert_eq!(status, 200, "{uid}: the retry with the same link: {body}");
+        }
+        assert_eq!(account_state(&store, &dn), "completed", "{uid}");
+        assert!(
+            directory_has(&dn, STRONG).await,
+            "{uid}: completed without the password"
+        );
+    }
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(Duration::from_secs(30)), Some(0), "{}", d.log_text());
+
+    let status = json(&f.run(&["campaign", "status", "sk", "--json"]));
+    assert_eq!(status["in_scope"], N as u64, "{status}");
+    assert_eq!(status["pending"], 0, "{status}");
+    assert_eq!(status["failed"], 0, "{status}");
+    let completed = status["completed"].as_u64().unwrap();
+    assert_eq!(completed, who.len() as u64, "{status}");
+    let flagged = f.flagged().await;
+    let expected: HashSet<String> = (0..N)
+        .map(|i| format!("f{i:05}"))
+        .filter(|u| !who.contains(u))
+        .map(|u| f.dn(&u))
+        .collect();
+    assert!(
+        flagged == expected,
+        "flags in the directory differ from the store's marked accounts"
+    );
+    let verify = f.run(&["audit", "verify", "--store"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    let got = spooled(&spool);
+    let notices = got.len();
+    assert!(notices >= N, "everyone got a notice: {notices}");
+    let repeats: usize = got.values().map(|n| n - 1).sum();
+    // At most the mails in flight at each kill of the mail pass, and one "password changed"
+    // mail to each account that changed it.
+    assert!(
+        repeats <= KILLS * CONNECTIONS + who.len(),
+        "{repeats} repeated mails > {KILLS} kills x {CONNECTIONS} in flight + {} changes (seed {seed})",
+        who.len()
+    );
+}
+
+/// The store's state of the account at `dn` (its only campaign's record).
+fn account_state(store: &Path, dn: &str) -> String {
+    let conn = rusqlite::Connection::open_with_flags(store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    conn.query_row("SELECT state FROM accounts WHERE dn = ?1", [dn], |r| r.get(0))
+        .unwrap()
 }

@@ -9,12 +9,18 @@ use crate::config::{ConfigError, parse_duration};
 /// The earliest a reminder may be: a year before the deadline (campaigns are weeks long).
 const MAX_REMINDER: Duration = Duration::from_secs(365 * 86400);
 
+/// The longest a campaign command waits for the service: past an hour a human is better told.
+const MAX_SERVICE_WAIT: Duration = Duration::from_secs(3600);
+
 #[derive(Debug, Clone)]
 pub struct CampaignConfig {
     /// Reminder offsets before the deadline, in the order they fall (largest first).
     pub reminders: Vec<Duration>,
     /// The largest share of the scope one deadline run may lock or disable (1.0: no guard).
     pub max_lock_fraction: f64,
+    /// How long `campaign revert|notify|set|deadline --now` waits for the running service to
+    /// hand the campaign over before giving up with exit 75 (0: does not wait).
+    pub service_wait: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -22,6 +28,7 @@ pub struct CampaignConfig {
 pub struct RawCampaign {
     reminders: Vec<String>,
     max_lock_fraction: f64,
+    service_wait: String,
 }
 
 impl Default for RawCampaign {
@@ -29,6 +36,7 @@ impl Default for RawCampaign {
         RawCampaign {
             reminders: vec!["72h".into(), "24h".into()],
             max_lock_fraction: 0.5,
+            service_wait: "2m".into(),
         }
     }
 }
@@ -61,9 +69,17 @@ impl RawCampaign {
                 ),
             ));
         }
+        let service_wait = parse_duration("campaign.service_wait", &self.service_wait)?;
+        if service_wait > MAX_SERVICE_WAIT {
+            return Err(ConfigError::invalid(
+                "campaign.service_wait",
+                format!("{:?} is more than an hour; write \"1h\" or less", self.service_wait),
+            ));
+        }
         Ok(CampaignConfig {
             reminders: super::schedule::ordered(&reminders),
             max_lock_fraction: self.max_lock_fraction,
+            service_wait,
         })
     }
 }
@@ -87,5 +103,13 @@ mod tests {
             Err(("campaign.reminders", "more than a year")),
         );
         case("reminders = [\"366d\"]", Err(("campaign.reminders", "365d")));
+    }
+
+    #[test]
+    fn the_wait_for_the_service_is_at_most_an_hour() {
+        case("service_wait = \"0s\"", Ok(()));
+        case("service_wait = \"1h\"", Ok(()));
+        case("service_wait = \"61m\"", Err(("campaign.service_wait", "1h")));
+        case("service_wait = \"soon\"", Err(("campaign.service_wait", "")));
     }
 }

@@ -38,6 +38,10 @@ pub use mail::MailGlue;
 use reload::Reloadable;
 pub use services::Services;
 
+/// Time allowed to send the request headers on the admin listener: a slow-loris client must not
+/// hold one of its bounded connections (and so `/healthz`) for long.
+const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Changes the log filter at run time (SIGHUP).
 pub type SetLogFilter = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
@@ -102,6 +106,7 @@ impl Listeners {
 /// Spawns the worker, the portal and the admin listener; all stop when `stop` is cancelled.
 fn start(s: Services, listeners: Listeners, stop: &CancellationToken) -> (JoinSet<()>, Reloadable) {
     let metrics_token = s.config.daemon.metrics_token.clone();
+    let (admin_max_connections, grace) = (s.config.daemon.admin_max_connections, s.config.daemon.shutdown_grace);
     let (config_tx, config_rx) = watch::channel(Arc::new(s.config));
     let worker = worker::Worker {
         directory: s.directory.clone(),
@@ -130,10 +135,14 @@ fn start(s: Services, listeners: Listeners, stop: &CancellationToken) -> (JoinSe
     });
     let admin_stop = stop.clone().cancelled_owned();
     let app = admin::router(health, crate::helpdesk::router(s.helpdesk));
+    let bounds = crate::web::listener::Bounds {
+        name: "admin",
+        max_connections: admin_max_connections,
+        header_timeout: ADMIN_HEADER_TIMEOUT,
+        drain: grace,
+    };
     tasks.spawn(async move {
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listeners.admin, app).with_graceful_shutdown(admin_stop);
-        if let Err(e) = served.await {
+        if let Err(e) = crate::web::listener::serve(app, listeners.admin, bounds, None, admin_stop).await {
             tracing::error!(error = %e, "admin listener");
         }
     });

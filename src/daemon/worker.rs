@@ -128,19 +128,29 @@ impl Worker {
         if !wanted {
             return Ok(());
         }
-        let _lease = match LeaseGuard::acquire(&self.store, campaign.id, &self.holder).await? {
+        // A foreground command asking for the campaign stops this pass at the next account
+        // (`stop` below) and gets the lease when the guard drops (engine/lease.rs).
+        let lease = match LeaseGuard::yielding(&self.store, campaign.id, &self.holder, &self.stop).await? {
             Ok(guard) => guard,
             Err(other) => {
                 tracing::debug!(holder = %other, "campaign worked by another process");
                 return Ok(());
             }
         };
+        let stop = lease.stop(&self.stop);
+        // Read again under the lease: a command that held it before may have changed the
+        // campaign (reverted it, changed its deadline action) since this tick read it.
+        let name = campaign.name.clone();
+        let Some(campaign) = self.store.run(move |s| s.campaign(&name)).await? else {
+            return Ok(());
+        };
+        let campaign = &campaign;
         let settings = Settings {
             concurrency: config.directory.max_concurrency,
             ops_per_second: config.directory.max_ops_per_second,
             batch: 256,
             outage_wait: config.directory.outage_wait,
-            stop: Some(self.stop.clone()),
+            stop: Some(stop.clone()),
         };
         let bar = runner::silent();
         let dir = self.directory.clone();
@@ -148,11 +158,11 @@ impl Worker {
             CampaignState::Marking => {
                 let summary = runner::mark(dir, &self.store, campaign, &settings, &bar).await?;
                 tracing::info!(marked = summary.done, failed = summary.failed, "marking run");
-                self.finish_if_done(campaign, CampaignState::Active).await?;
+                self.finish_if_done(campaign, CampaignState::Active, &stop).await?;
             }
             CampaignState::Reverting => {
                 runner::revert(dir, &self.store, campaign, &settings, &bar).await?;
-                self.finish_if_done(campaign, CampaignState::Reverted).await?;
+                self.finish_if_done(campaign, CampaignState::Reverted, &stop).await?;
             }
             CampaignState::Active => {
                 if reconcile_due {
@@ -163,12 +173,12 @@ impl Worker {
                     due.reconciled.insert(campaign.id, now);
                 }
                 if let (true, Some(mail)) = (mail_due, &self.mail) {
-                    if let Err(e) = mail.run(campaign, config, &self.stop).await {
+                    if let Err(e) = mail.run(campaign, config, &stop).await {
                         tracing::warn!(error = %e, "mail pass");
                     }
                     due.mailed.insert(campaign.id, now);
                 }
-                if reconcile_due {
+                if reconcile_due && !stop.is_cancelled() {
                     self.enforce(campaign, config, &settings).await?;
                 }
             }
@@ -206,16 +216,22 @@ impl Worker {
         Ok(())
     }
 
-    /// Moves the campaign on when nothing is left to do in its current state.
+    /// Moves the campaign on when nothing is left to do in its current state (not when the pass
+    /// stopped: at shutdown, or for a command that now holds the campaign and may change it).
     #[tracing::instrument(skip_all, fields(campaign = %campaign.name))]
-    async fn finish_if_done(&self, campaign: &Campaign, next: CampaignState) -> Result<(), StoreError> {
+    async fn finish_if_done(
+        &self,
+        campaign: &Campaign,
+        next: CampaignState,
+        stop: &CancellationToken,
+    ) -> Result<(), StoreError> {
         let c = campaign.clone();
         let status = self.store.run(move |s| Status::read(s, &c)).await?;
         let left = match next {
             CampaignState::Active => status.pending + status.failed + u64::from(!status.scan_complete),
             _ => status.pending + status.marked + status.failed,
         };
-        if left == 0 && !self.stop.is_cancelled() {
+        if left == 0 && !stop.is_cancelled() {
             let id = campaign.id;
             self.store.run(move |s| s.set_campaign_state(id, next)).await?;
             tracing::info!(state = next.as_str(), "campaign state");

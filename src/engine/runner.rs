@@ -16,7 +16,7 @@ use crate::store::{Campaign, Store, StoreError, WorkItem};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-use super::executor::{Action, Executor};
+use super::executor::{Action, Executor, retrying};
 pub use super::work::{Progress, RunError, Settings, Summary, silent};
 
 /// Scans (when needed) and records the whole scope, then marks every in-scope account of
@@ -139,8 +139,29 @@ enum Scan {
 }
 
 /// Scans the directory and records what it finds in batches; once the directory has given the
-/// whole scope, marks the scan complete. Nothing is marked here.
+/// whole scope, marks the scan complete. Nothing is marked here. A scan cut off by an outage
+/// (a connection lost, a timeout) is started again from the top on a fresh connection until
+/// `directory.outage_wait` has passed since the first cut: a paged search cannot be continued
+/// on another connection, and recording what was already recorded changes nothing.
 async fn record_scan(dir: Arc<dyn Directory>, store: &Store, id: i64, settings: &Settings) -> Result<Scan, RunError> {
+    let attempt = || async {
+        let scanned = scan_once(dir.clone(), store, id, settings).await;
+        match scanned {
+            Err(RunError::Scan(e)) if e.is_unavailable() && !settings.stopping() => {
+                tracing::warn!(campaign_id = id, error = %e, "the scan was cut off; scanning again (what it recorded stays)");
+                Err(e)
+            }
+            other => Ok(other),
+        }
+    };
+    match retrying(settings.outage_wait, attempt).await {
+        Ok(done) => done,
+        Err(e) => Err(RunError::Scan(e)),
+    }
+}
+
+/// One pass of [`record_scan`].
+async fn scan_once(dir: Arc<dyn Directory>, store: &Store, id: i64, settings: &Settings) -> Result<Scan, RunError> {
     let batch = settings.batch;
     let (scan_tx, mut scan_rx) = mpsc::channel(batch * 2);
     let scanner = tokio::spawn(async move { dir.scan(scan_tx).await });

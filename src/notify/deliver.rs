@@ -60,16 +60,36 @@ pub enum One {
     Unusable(String),
 }
 
-/// Renders and sends one mail of `kind` to `target`, recorded as (`row.0`, `row.1`) in the
-/// store; with `links`, a fresh one-time link goes with it. Intent before, result after.
+/// Under which row of the store a mail is recorded: its kind, step and, for a reminder, the
+/// point it is due for (`campaign::schedule`). A (kind, step) pair is a row without a point.
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    pub kind: &'static str,
+    pub step: u32,
+    pub point: Option<chrono::DateTime<Utc>>,
+}
+
+impl From<(&'static str, u32)> for Row {
+    fn from((kind, step): (&'static str, u32)) -> Row {
+        Row {
+            kind,
+            step,
+            point: None,
+        }
+    }
+}
+
+/// Renders and sends one mail of `kind` to `target`, recorded as `row` in the store; with
+/// `links`, a fresh one-time link goes with it. Intent before, result after.
 pub async fn deliver(
     mail: &Mail,
     store: &Store,
     target: &Target,
     kind: Kind,
-    row: (&'static str, u32),
+    row: impl Into<Row>,
     links: Option<&Links>,
 ) -> Result<One, StoreError> {
+    let row = row.into();
     let now = Utc::now();
     let account_id = target.account_id;
     if target.mail.iter().all(|m| m.trim().is_empty()) {
@@ -94,7 +114,6 @@ pub async fn deliver(
         now,
         reference: token::show_reference(&reference),
     };
-    let (kind_s, step) = row;
     let built = match build(mail, target, kind, &vars) {
         Ok(b) => b,
         Err(why) => return unbuildable(store, target, row, why).await,
@@ -111,10 +130,9 @@ pub async fn deliver(
     };
     let id = store
         .run(move |s| {
-            let id = s.begin_mail(
+            let id = s.begin_mail_for(
                 account_id,
-                kind_s,
-                step,
+                (row.kind, row.step, row.point),
                 &to,
                 tok.as_ref().map(|(h, e)| (h.as_str(), *e)),
             )?;
@@ -147,15 +165,10 @@ fn build(mail: &Mail, target: &Target, kind: Kind, vars: &Vars) -> Result<messag
 }
 
 /// A mail that cannot be built (a malformed address) fails for good, and is recorded so.
-async fn unbuildable(
-    store: &Store,
-    target: &Target,
-    (kind, step): (&'static str, u32),
-    why: String,
-) -> Result<One, StoreError> {
+async fn unbuildable(store: &Store, target: &Target, row: Row, why: String) -> Result<One, StoreError> {
     let (account_id, to) = (target.account_id, target.mail.first().cloned().unwrap_or_default());
     let id = store
-        .run(move |s| s.begin_mail(account_id, kind, step, &to, None))
+        .run(move |s| s.begin_mail_for(account_id, (row.kind, row.step, row.point), &to, None))
         .await?;
     let outcome = MailOutcome::Failed { reply: why };
     let o = outcome.clone();

@@ -1,5 +1,6 @@
 //! One pass over a campaign's due mails: the first notice after marking, reminders before the
-//! deadline, the `locked` mail once the deadline locked the account. Used by `campaign notify NAME` (once, e.g. from a timer) and by the daemon.
+//! deadline, the `locked` mail once the deadline locked the account. Used by `campaign notify
+//! NAME` (once, e.g. from a timer) and by the daemon.
 //!
 //! Per mail: a fresh one-time link is issued, the intent (and the link's hash) is committed to
 //! the store, the mail is sent, then the result is recorded. A clean stop lets in-flight mails
@@ -17,7 +18,7 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 
-pub use super::deliver::{Mail, One, Target, deliver};
+pub use super::deliver::{Mail, One, Row, Target, deliver};
 use super::templates::Kind;
 use crate::campaign::schedule::{self, Due};
 use crate::store::{Campaign, MailCandidate, MailOutcome, Store, StoreError};
@@ -176,7 +177,7 @@ type JobBatch = stream::Iter<std::vec::IntoIter<Result<Job, StoreError>>>;
 struct Job {
     target: Target,
     kind: Kind,
-    row: (&'static str, u32),
+    row: Row,
     with_link: bool,
 }
 
@@ -218,22 +219,22 @@ impl Pass<'_> {
         let deadline = c.deadline.unwrap_or(campaign.deadline);
         // A mail whose result is unknown (killed) or that must be retried goes out again as
         // what it was; otherwise the schedule decides.
-        let (kind, row, step, with_link) = match &c.unfinished {
+        let (kind, row, step, with_link, point) = match &c.unfinished {
             Some((kind, step)) => match kind.as_str() {
-                "notice" => (Kind::Notice, "notice", *step, true),
-                "reminder" => (Kind::Reminder, "reminder", *step, true),
-                "resend" => (Kind::Notice, "resend", *step, true),
-                crate::store::REQUESTED => (Kind::Notice, crate::store::REQUESTED, *step, true),
-                "changed" => (Kind::Changed, "changed", *step, false),
-                "locked" => (Kind::Locked, "locked", *step, false),
+                "notice" => (Kind::Notice, "notice", *step, true, None),
+                "reminder" => (Kind::Reminder, "reminder", *step, true, None),
+                "resend" => (Kind::Notice, "resend", *step, true, None),
+                crate::store::REQUESTED => (Kind::Notice, crate::store::REQUESTED, *step, true, None),
+                "changed" => (Kind::Changed, "changed", *step, false, None),
+                "locked" => (Kind::Locked, "locked", *step, false, None),
                 _ => return None,
             },
             // Once per lock (one row, step 0); a locked account gets no link.
-            None if c.locked_mail_due => (Kind::Locked, "locked", 0, false),
+            None if c.locked_mail_due => (Kind::Locked, "locked", 0, false, None),
             None if c.locked => return None,
             None => match schedule::due(now, deadline, self.reminders, c.sent)? {
-                Due::Notice => (Kind::Notice, "notice", 0, true),
-                Due::Reminder(n) => (Kind::Reminder, "reminder", n, true),
+                Due::Notice => (Kind::Notice, "notice", 0, true, None),
+                Due::Reminder { step, point } => (Kind::Reminder, "reminder", step, true, Some(point)),
             },
         };
         if c.mail.iter().all(|m| m.trim().is_empty()) && c.no_address_recorded {
@@ -251,7 +252,7 @@ impl Pass<'_> {
         Some(Job {
             target,
             kind,
-            row: (row, step),
+            row: Row { kind: row, step, point },
             with_link,
         })
     }

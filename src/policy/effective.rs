@@ -151,7 +151,7 @@ impl<'a> Effective<'a> {
         if cfg.history == 0 && self.history() > 0 {
             let position = rules
                 .iter()
-                .position(|r| rule_of(&r.0) > RuleId::Reused)
+                .position(|r| r.0.rule() > RuleId::Reused)
                 .unwrap_or(rules.len());
             rules.insert(position, (history, directory_source));
         }
@@ -168,7 +168,7 @@ impl<'a> Effective<'a> {
         rules
             .into_iter()
             .map(|(requirement, source)| RuleDescription {
-                rule: rule_of(&requirement),
+                rule: requirement.rule(),
                 requirement,
                 source: source.to_owned(),
             })
@@ -205,25 +205,6 @@ impl<'a> Effective<'a> {
             )
         }));
         lines
-    }
-}
-
-/// The rule a requirement states.
-fn rule_of(requirement: &Requirement) -> RuleId {
-    match requirement {
-        Requirement::MinLength { .. } => RuleId::TooShort,
-        Requirement::MaxLength { .. } => RuleId::TooLong,
-        Requirement::MinStrength { .. } => RuleId::TooWeak,
-        Requirement::NoPersonalData => RuleId::ContainsPersonalData,
-        Requirement::NotDenylisted => RuleId::Denylisted,
-        Requirement::NotBreached => RuleId::Breached,
-        Requirement::History { .. } => RuleId::Reused,
-        Requirement::DiffersFromCurrent => RuleId::SameAsCurrent,
-        Requirement::CharacterClasses { .. } => RuleId::TooFewCharacterClasses,
-        Requirement::MaxRepeated { .. } => RuleId::TooManyRepeatedCharacters,
-        Requirement::UniqueCharacters { .. } => RuleId::TooFewUniqueCharacters,
-        Requirement::CharacterCategories { .. } => RuleId::TooFewCharacterCategories,
-        Requirement::AccountName { .. } => RuleId::ContainsAccountName,
     }
 }
 

@@ -226,6 +226,27 @@ pub enum Requirement {
     },
 }
 
+impl Requirement {
+    /// The rule this requirement states.
+    pub fn rule(&self) -> RuleId {
+        match self {
+            Self::MinLength { .. } => RuleId::TooShort,
+            Self::MaxLength { .. } => RuleId::TooLong,
+            Self::MinStrength { .. } => RuleId::TooWeak,
+            Self::NoPersonalData => RuleId::ContainsPersonalData,
+            Self::NotDenylisted => RuleId::Denylisted,
+            Self::NotBreached => RuleId::Breached,
+            Self::History { .. } => RuleId::Reused,
+            Self::DiffersFromCurrent => RuleId::SameAsCurrent,
+            Self::CharacterClasses { .. } => RuleId::TooFewCharacterClasses,
+            Self::MaxRepeated { .. } => RuleId::TooManyRepeatedCharacters,
+            Self::UniqueCharacters { .. } => RuleId::TooFewUniqueCharacters,
+            Self::CharacterCategories { .. } => RuleId::TooFewCharacterCategories,
+            Self::AccountName { .. } => RuleId::ContainsAccountName,
+        }
+    }
+}
+
 /// Whether [`Requirement::MinStrength`] says what works well.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Strength {

@@ -100,6 +100,10 @@ impl Change<'_> {
         if typed.current.is_none() && policy.config().differs_from_current {
             let secret = Secret::new(typed.new.expose());
             match self.state.directory().is_current_password(self.dn(), &secret).await {
+                // A retry after an unconfirmed write of this very password: not the old one.
+                Ok(Some(true)) if self.state.unconfirmed().written(self.dn(), typed.new.expose()) => {
+                    tracing::info!("portal: the current password is the one an unconfirmed attempt wrote; retrying")
+                }
                 Ok(Some(true)) => violations.push(Violation::from(Reason::SameAsCurrent)),
                 Ok(Some(false)) => {}
                 Ok(None) => tracing::info!(
@@ -124,6 +128,8 @@ impl Change<'_> {
     async fn write(&self, typed: &Typed) -> Result<(), Outcome> {
         let new = Secret::new(typed.new.expose());
         let directory = self.state.directory();
+        // Before the write: its answer may be lost after the directory applied it.
+        self.state.unconfirmed().note(self.dn(), typed.new.expose());
         let result = match &typed.current {
             Some(current) => {
                 directory
@@ -139,7 +145,12 @@ impl Change<'_> {
                 tracing::info!(detail, ?reason, "portal: the directory refused a new password");
                 Err(Outcome::DirectoryRefused { reason })
             }
-            Err(PasswordError::Directory(e)) => Err(directory_down(&e)),
+            // The write may have been applied before its answer was lost: not "nothing was
+            // changed". The note above lets a retry with the same password go through.
+            Err(PasswordError::Directory(e)) => {
+                tracing::error!(error = %e, "portal: the password write failed; it may have been applied; not recorded as completed");
+                Err(Outcome::NotConfirmed)
+            }
         }
     }
 
@@ -204,10 +215,14 @@ impl Change<'_> {
             .await;
         match done {
             Ok(Some(record)) => {
+                self.state.unconfirmed().forget(self.dn());
                 let (notifier, details) = (self.state.notifier(), self.details.clone());
                 tokio::spawn(async move { notifier.password_changed(&record, &details).await });
             }
-            Ok(None) => tracing::warn!("portal: password changed but no open record to complete"),
+            Ok(None) => {
+                self.state.unconfirmed().forget(self.dn());
+                tracing::warn!("portal: password changed but no open record to complete")
+            }
             Err(e) => {
                 tracing::error!(error = %e, "portal: password changed in the directory but the store could not record it; reconciliation will see it")
             }

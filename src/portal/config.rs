@@ -78,6 +78,8 @@ pub struct PortalConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<Cidr>,
+    /// Connections served at once; more are refused with a 503 (see [`crate::web::listener`]).
+    pub max_connections: usize,
 }
 
 impl PortalConfig {
@@ -115,6 +117,13 @@ impl PortalConfig {
     }
 }
 
+/// Connections the portal serves at once unless `portal.max_connections` says otherwise: room
+/// for hundreds of people at once (a browser opens a few each), well below the file descriptors
+/// the unit allows.
+const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// The most `portal.max_connections` may be (each costs a file descriptor).
+const MAX_CONNECTIONS: usize = 100_000;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawPortal {
@@ -128,6 +137,7 @@ pub struct RawPortal {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     trusted_proxies: Vec<String>,
+    max_connections: usize,
 }
 
 impl Default for RawPortal {
@@ -143,6 +153,7 @@ impl Default for RawPortal {
             tls_cert: None,
             tls_key: None,
             trusted_proxies: Vec::new(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -189,7 +200,17 @@ impl RawPortal {
                 ),
             )
         })?;
+        if !(1..=MAX_CONNECTIONS).contains(&self.max_connections) {
+            return Err(ConfigError::invalid(
+                "portal.max_connections",
+                format!(
+                    "{} is not between 1 and {MAX_CONNECTIONS}; the default is {DEFAULT_MAX_CONNECTIONS} (keep it below the unit's LimitNOFILE)",
+                    self.max_connections
+                ),
+            ));
+        }
         Ok(PortalConfig {
+            max_connections: self.max_connections,
             public_url,
             token_ttl,
             listen,
@@ -312,6 +333,12 @@ mod tests {
         check(
             "trusted_proxies = [\"proxy.local\"]",
             Err(("portal.trusted_proxies", "CIDR")),
+        );
+        check("max_connections = 20", Ok(()));
+        check("max_connections = 0", Err(("portal.max_connections", "between 1")));
+        check(
+            "max_connections = 1000000",
+            Err(("portal.max_connections", "between 1")),
         );
         check("unknown = 1", Err(("(parse)", "unknown")));
     }

@@ -147,8 +147,7 @@ pub async fn reset_form(
             );
             state.pages().form(StatusCode::OK, FormKind::Link, &view)
         }
-        (Link::Locked, _) => state.pages().locked(csrf),
-        _ => state.pages().gone(csrf),
+        (unusable, _) => state.pages().unusable_link(&unusable, csrf),
     })
 }
 
@@ -263,11 +262,7 @@ pub async fn reset_submit(
             if let Err(l) = state.limiter().address(client) {
                 return too_many(&state, l);
             }
-            return match unusable {
-                Link::Locked => state.pages().locked(&csrf),
-                _ => state.pages().gone(&csrf),
-            }
-            .into_response();
+            return state.pages().unusable_link(&unusable, &csrf).into_response();
         }
         Err(e) => {
             tracing::error!(error = %e, "portal: store unavailable");

@@ -40,20 +40,20 @@ pub mod pages;
 mod refusals;
 mod state;
 pub mod tls;
+mod unconfirmed;
 pub mod wording;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
-use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 
 pub use config::{Auth, PortalConfig};
 pub use notifier::{Call, ChangeNotifier, LogNotifier, RecordingNotifier};
 pub use state::{PortalParts, PortalState, SetupError};
 
 use crate::web::headers;
+use crate::web::listener::Bounds;
 
 /// A request (headers, body, flow) must finish within this; the change itself runs detached
 /// and is not cut short (see `handlers::detached`).
@@ -103,21 +103,12 @@ pub async fn serve_with(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let handle = axum_server::Handle::<SocketAddr>::new();
-    let trigger = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        trigger.graceful_shutdown(Some(DRAIN));
-    });
+    let bounds = Bounds {
+        name: "portal",
+        max_connections: state.config().max_connections,
+        header_timeout: HEADER_TIMEOUT,
+        drain: DRAIN,
+    };
     let tls = state.tls();
-    let app = wrap(router(state)).into_make_service_with_connect_info::<SocketAddr>();
-    let mut server = axum_server::Server::<SocketAddr>::from_listener(listener).handle(handle);
-    server.http_builder().http1().header_read_timeout(HEADER_TIMEOUT);
-    match tls {
-        Some(config) => {
-            let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(config)).handshake_timeout(HEADER_TIMEOUT);
-            server.acceptor(acceptor).serve(app).await
-        }
-        None => server.serve(app).await,
-    }
+    crate::web::listener::serve(wrap(router(state)), listener, bounds, tls, shutdown).await
 }

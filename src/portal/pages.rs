@@ -39,23 +39,6 @@ pub struct Pages {
     helpdesk: String,
 }
 
-/// Why a link's page is the 410 one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Unusable {
-    Gone,
-    Locked,
-}
-
-impl Unusable {
-    /// The prefix of the page's keys in the catalogues.
-    fn words(self) -> &'static str {
-        match self {
-            Unusable::Gone => "gone",
-            Unusable::Locked => "locked",
-        }
-    }
-}
-
 #[derive(Serialize)]
 struct UnusableView<'a> {
     title: String,
@@ -286,7 +269,7 @@ impl Pages {
 
     /// The 410 page for a link that cannot be used, with the "send me a new link" form.
     pub fn gone(&self, csrf: &str) -> Page {
-        self.unusable(Unusable::Gone, csrf)
+        self.unusable("gone", csrf)
     }
 
     /// The page for a link of an account locked at the deadline: what happened and how to reach
@@ -294,11 +277,19 @@ impl Pages {
     /// so that the answer separates nothing but what the link's holder may know (see
     /// `super::links::look_up`).
     pub fn locked(&self, csrf: &str) -> Page {
-        self.unusable(Unusable::Locked, csrf)
+        self.unusable("locked", csrf)
     }
 
-    fn unusable(&self, why: Unusable, csrf: &str) -> Page {
-        let words = why.words();
+    /// The page for a link that opens no form: [`Self::locked`] or [`Self::gone`].
+    pub fn unusable_link(&self, link: &super::links::Link, csrf: &str) -> Page {
+        match link {
+            super::links::Link::Locked => self.locked(csrf),
+            _ => self.gone(csrf),
+        }
+    }
+
+    /// `words`: the prefix of the page's keys in the catalogues (`gone`, `locked`).
+    fn unusable(&self, words: &'static str, csrf: &str) -> Page {
         let view = UnusableView {
             title: tr(&format!("{words}.title"), &[]),
             words,
@@ -384,16 +375,15 @@ impl Pages {
         }
         self.try_render("done.html", minijinja::context! { title => "t", login => "l" }, lang)?;
         self.try_render("resent.html", minijinja::context! { title => "t", csrf => "c" }, lang)?;
-        for why in [Unusable::Gone, Unusable::Locked] {
-            for helpdesk in ["", "+33 1 23 45 67 89"] {
-                let view = UnusableView {
-                    title: tr(&format!("{}.title", why.words()), &[]),
-                    words: why.words(),
-                    helpdesk,
-                    csrf: "c",
-                };
-                self.try_render("gone.html", &view, lang)?;
-            }
+        for (words, helpdesk) in [("gone", ""), ("locked", ""), ("gone", "4242"), ("locked", "4242")] {
+            let title = tr(&format!("{words}.title"), &[]);
+            let view = UnusableView {
+                title,
+                words,
+                helpdesk,
+                csrf: "c",
+            };
+            self.try_render("gone.html", &view, lang)?;
         }
         self.try_render(
             "index.html",

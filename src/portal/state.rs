@@ -13,6 +13,7 @@ use super::notifier::ChangeNotifier;
 use super::pages::Pages;
 use super::pages::PagesError;
 use super::tls::{self, TlsError};
+use super::unconfirmed::Unconfirmed;
 use crate::directory::Directory;
 use crate::policy::Policy;
 use crate::store::Store;
@@ -68,6 +69,8 @@ struct Inner {
     masker: Masker,
     cpu: Semaphore,
     in_flight: Mutex<HashSet<String>>,
+    /// Passwords written without confirmation, so that a retry may type the same one again.
+    unconfirmed: Unconfirmed,
     tls: Option<Arc<rustls::ServerConfig>>,
 }
 
@@ -116,6 +119,7 @@ impl PortalState {
                 pages: Pages::new(&parts.helpdesk)?,
                 cpu: Semaphore::new(cores),
                 in_flight: Mutex::new(HashSet::new()),
+                unconfirmed: Unconfirmed::new()?,
                 tls,
                 config,
                 directory: parts.directory,
@@ -163,6 +167,9 @@ impl PortalState {
     }
     pub(super) fn masker(&self) -> &Masker {
         &self.inner.masker
+    }
+    pub(super) fn unconfirmed(&self) -> &Unconfirmed {
+        &self.inner.unconfirmed
     }
     pub(super) fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
         self.inner.tls.clone()

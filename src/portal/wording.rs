@@ -98,6 +98,31 @@ impl<'a> Say<'a> {
         out
     }
 
+    /// `key` with `{n}`, grouped the language's way.
+    fn numbered(&mut self, key: &str, n: u64) -> String {
+        let n = self.number(n);
+        self.key(key, &[("n", &n)])
+    }
+
+    /// `key` with `{min}` and the `{categories}` of `scheme`.
+    fn categories(&mut self, key: &str, min: u8, scheme: CategoryScheme) -> String {
+        let scheme = match scheme {
+            CategoryScheme::ActiveDirectory => "categories.ad",
+            CategoryScheme::Ds389 => "categories.ds389",
+        };
+        let categories = self.key(scheme, &[]);
+        self.key(key, &[("min", &min.to_string()), ("categories", &categories)])
+    }
+
+    /// `key.ad` or `key.ds389`: what each directory calls part of the account's name.
+    fn account_name(&mut self, key: &str, rule: NameRule) -> String {
+        let flavour = match rule {
+            NameRule::ActiveDirectory => "ad",
+            NameRule::Ds389 { .. } => "ds389",
+        };
+        self.key(&format!("{key}.{flavour}"), &[])
+    }
+
     /// "a", "a or b", "a, b or c" in the language's words.
     fn or_list(&mut self, parts: Vec<String>) -> String {
         match parts.split_last() {
@@ -137,21 +162,11 @@ impl<'a> Say<'a> {
                 self.key("reason.character-classes", &[("min", &min.to_string())])
             }
             Reason::TooManyRepeatedCharacters { max } => self.count("reason.repeated", (*max).into()),
-            Reason::TooFewUniqueCharacters { min } => {
-                let n = self.number((*min).into());
-                self.key("reason.unique", &[("n", &n)])
-            }
+            Reason::TooFewUniqueCharacters { min } => self.numbered("reason.unique", (*min).into()),
             Reason::TooFewCharacterCategories { min, scheme } => {
-                let categories = self.key(scheme_key(*scheme), &[]);
-                self.key(
-                    "reason.character-categories",
-                    &[("min", &min.to_string()), ("categories", &categories)],
-                )
+                self.categories("reason.character-categories", *min, *scheme)
             }
-            Reason::AccountName { rule } => match rule {
-                NameRule::ActiveDirectory => self.key("reason.account-name.ad", &[]),
-                NameRule::Ds389 { .. } => self.key("reason.account-name.ds389", &[]),
-            },
+            Reason::AccountName { rule } => self.account_name("reason.account-name", *rule),
         }
     }
 
@@ -173,21 +188,11 @@ impl<'a> Say<'a> {
             Requirement::DiffersFromCurrent => self.key("rule.current", &[]),
             Requirement::CharacterClasses { min } => self.key("rule.character-classes", &[("min", &min.to_string())]),
             Requirement::MaxRepeated { max } => self.count("rule.repeated", (*max).into()),
-            Requirement::UniqueCharacters { min } => {
-                let n = self.number((*min).into());
-                self.key("rule.unique", &[("n", &n)])
-            }
+            Requirement::UniqueCharacters { min } => self.numbered("rule.unique", (*min).into()),
             Requirement::CharacterCategories { min, scheme } => {
-                let categories = self.key(scheme_key(*scheme), &[]);
-                self.key(
-                    "rule.character-categories",
-                    &[("min", &min.to_string()), ("categories", &categories)],
-                )
+                self.categories("rule.character-categories", *min, *scheme)
             }
-            Requirement::AccountName { rule } => match rule {
-                NameRule::ActiveDirectory => self.key("rule.account-name.ad", &[]),
-                NameRule::Ds389 { .. } => self.key("rule.account-name.ds389", &[]),
-            },
+            Requirement::AccountName { rule } => self.account_name("rule.account-name", *rule),
         }
     }
 
@@ -224,13 +229,6 @@ fn field_key(field: PersonalField) -> &'static str {
         PersonalField::GivenName => "personal.given-name",
         PersonalField::Surname => "personal.surname",
         PersonalField::MailLocalPart => "personal.mail",
-    }
-}
-
-fn scheme_key(scheme: CategoryScheme) -> &'static str {
-    match scheme {
-        CategoryScheme::ActiveDirectory => "categories.ad",
-        CategoryScheme::Ds389 => "categories.ds389",
     }
 }
 

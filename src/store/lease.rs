@@ -1,5 +1,10 @@
 //! Leases: exactly one process (a `campaign start` or a daemon) works a campaign at a time. A
 //! lease expires unless renewed, so a killed holder does not block the campaign for long.
+//!
+//! A foreground command that meets the service's lease asks for it ([`Store::request_lease`]);
+//! the service sees the request, stops its pass at the next account and hands the lease over
+//! ([`Store::release_or_hand_over`]) instead of releasing it, so that nobody can slip in
+//! between. One request at a time: a second command meets the first one's and is refused.
 
 use std::time::Duration;
 
@@ -18,7 +23,9 @@ impl Store {
         let n = conn
             .execute(
                 "INSERT INTO leases (campaign_id, holder, expires_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (campaign_id) DO UPDATE SET holder = ?2, expires_at = ?3
+                 ON CONFLICT (campaign_id) DO UPDATE SET holder = ?2, expires_at = ?3,
+                     wanted_by = CASE WHEN leases.holder = ?2 THEN leases.wanted_by END,
+                     wanted_until = CASE WHEN leases.holder = ?2 THEN leases.wanted_until END
                  WHERE leases.holder = ?2 OR leases.expires_at < ?4",
                 params![campaign_id, holder, timestamp(expires), timestamp(now)],
             )
@@ -38,7 +45,8 @@ impl Store {
         let n = self
             .lock()
             .execute(
-                "UPDATE leases SET holder = ?3, expires_at = ?4 WHERE campaign_id = ?1 AND holder = ?2",
+                "UPDATE leases SET holder = ?3, expires_at = ?4, wanted_by = NULL, wanted_until = NULL
+                 WHERE campaign_id = ?1 AND holder = ?2",
                 params![campaign_id, previous, holder, timestamp(expires)],
             )
             .map_err(db("take over lease"))?;
@@ -54,6 +62,97 @@ impl Store {
             )
             .map(drop)
             .map_err(db("release lease"))
+    }
+
+    /// Asks `holder`'s lease on a campaign for `waiter`, valid for `ttl` (renewed while the
+    /// waiter waits, so a killed waiter's request lapses). `Ok(None)`: asked (or already
+    /// asked by `waiter`); `Ok(Some(other))`: another waiter asked first; nothing changes.
+    /// When `holder` no longer holds the lease, nothing is asked and `Ok(None)` is returned:
+    /// the waiter's next attempt to take it tells.
+    pub fn request_lease(
+        &self,
+        campaign_id: i64,
+        holder: &str,
+        waiter: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        let now = Utc::now();
+        let until = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(10));
+        let conn = self.lock();
+        conn.execute(
+            "UPDATE leases SET wanted_by = ?3, wanted_until = ?4
+             WHERE campaign_id = ?1 AND holder = ?2
+                 AND (wanted_by IS NULL OR wanted_by = ?3 OR wanted_until < ?5)",
+            params![campaign_id, holder, waiter, timestamp(until), timestamp(now)],
+        )
+        .map_err(db("request lease"))?;
+        let wanted: Option<Option<String>> = conn
+            .query_row(
+                "SELECT wanted_by FROM leases WHERE campaign_id = ?1 AND holder = ?2",
+                params![campaign_id, holder],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db("request lease"))?;
+        Ok(wanted.flatten().filter(|w| w != waiter))
+    }
+
+    /// Withdraws `waiter`'s request (it stopped waiting).
+    pub fn withdraw_lease_request(&self, campaign_id: i64, waiter: &str) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                "UPDATE leases SET wanted_by = NULL, wanted_until = NULL WHERE campaign_id = ?1 AND wanted_by = ?2",
+                params![campaign_id, waiter],
+            )
+            .map(drop)
+            .map_err(db("withdraw lease request"))
+    }
+
+    /// Whether somebody waits for `holder`'s lease on a campaign (a request still valid).
+    pub fn lease_wanted(&self, campaign_id: i64, holder: &str) -> Result<bool, StoreError> {
+        self.lock()
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM leases WHERE campaign_id = ?1 AND holder = ?2
+                     AND wanted_by IS NOT NULL AND wanted_until >= ?3)",
+                params![campaign_id, holder, timestamp(Utc::now())],
+                |r| r.get(0),
+            )
+            .map_err(db("read lease request"))
+    }
+
+    /// Gives the lease up (when `holder` holds it): to the waiter whose request is still valid,
+    /// for `ttl`, else to nobody. Returns the waiter it went to.
+    pub fn release_or_hand_over(
+        &self,
+        campaign_id: i64,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        let now = Utc::now();
+        let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(1));
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db("release lease"))?;
+        let waiter: Option<String> = tx
+            .query_row(
+                "UPDATE leases SET holder = wanted_by, expires_at = ?3, wanted_by = NULL, wanted_until = NULL
+                 WHERE campaign_id = ?1 AND holder = ?2 AND wanted_by IS NOT NULL AND wanted_until >= ?4
+                 RETURNING holder",
+                params![campaign_id, holder, timestamp(expires), timestamp(now)],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db("hand over lease"))?;
+        if waiter.is_none() {
+            tx.execute(
+                "DELETE FROM leases WHERE campaign_id = ?1 AND holder = ?2",
+                params![campaign_id, holder],
+            )
+            .map_err(db("release lease"))?;
+        }
+        tx.commit().map_err(db("release lease"))?;
+        Ok(waiter)
     }
 
     /// Who holds the lease on a campaign now, if anyone.
@@ -132,6 +231,60 @@ mod tests {
             !store.take_over_lease(c.id, "a", "d", long).unwrap(),
             "a no longer holds it"
         );
+    }
+
+    #[test]
+    fn a_requested_lease_is_handed_over_not_released() {
+        let (_d, store) = open();
+        let (c, _) = store.create_or_resume(&spec("a"), "t").unwrap();
+        let (long, id) = (Duration::from_secs(60), c.id);
+        assert!(store.acquire_lease(id, "daemon", long).unwrap());
+        assert!(!store.lease_wanted(id, "daemon").unwrap());
+        assert_eq!(store.request_lease(id, "daemon", "cli1", long).unwrap(), None);
+        assert_eq!(
+            store.request_lease(id, "daemon", "cli1", long).unwrap(),
+            None,
+            "asked again"
+        );
+        assert_eq!(
+            store.request_lease(id, "daemon", "cli2", long).unwrap().as_deref(),
+            Some("cli1"),
+            "one waiter at a time"
+        );
+        assert!(store.lease_wanted(id, "daemon").unwrap());
+        assert!(
+            store.acquire_lease(id, "daemon", long).unwrap(),
+            "renewal keeps the request"
+        );
+        assert!(store.lease_wanted(id, "daemon").unwrap());
+        assert_eq!(
+            store.release_or_hand_over(id, "daemon", long).unwrap().as_deref(),
+            Some("cli1")
+        );
+        assert_eq!(store.lease_holder(id).unwrap().as_deref(), Some("cli1"));
+        assert!(!store.acquire_lease(id, "daemon", long).unwrap(), "no slipping in");
+        assert!(!store.lease_wanted(id, "cli1").unwrap(), "the request is used up");
+        assert_eq!(store.release_or_hand_over(id, "cli1", long).unwrap(), None);
+        assert_eq!(store.lease_holder(id).unwrap(), None);
+
+        // A withdrawn or lapsed request: released, not handed over.
+        assert!(store.acquire_lease(id, "daemon", long).unwrap());
+        store.request_lease(id, "daemon", "cli1", long).unwrap();
+        store.withdraw_lease_request(id, "cli1").unwrap();
+        assert!(!store.lease_wanted(id, "daemon").unwrap());
+        store
+            .request_lease(id, "daemon", "cli2", Duration::from_millis(1))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(!store.lease_wanted(id, "daemon").unwrap());
+        assert_eq!(
+            store.request_lease(id, "daemon", "cli3", long).unwrap(),
+            None,
+            "a lapsed request does not block the next"
+        );
+        store.withdraw_lease_request(id, "cli3").unwrap();
+        assert_eq!(store.release_or_hand_over(id, "daemon", long).unwrap(), None);
+        assert_eq!(store.lease_holder(id).unwrap(), None);
     }
 
     #[test]

@@ -126,6 +126,8 @@ impl Store {
                     AND n.state IN {DONE_NOTICE}),
                 (SELECT MAX(step) FROM notifications n WHERE n.account_id = a.id AND n.kind = 'reminder'
                     AND n.state IN ('sent', 'failed')),
+                (SELECT MAX(point) FROM notifications n WHERE n.account_id = a.id AND n.kind = 'reminder'
+                    AND n.state IN ('sent', 'failed')),
                 (SELECT kind || ':' || step FROM notifications n WHERE n.account_id = a.id
                     AND n.state IN ('sending', 'retry') ORDER BY n.id LIMIT 1),
                 EXISTS (SELECT 1 FROM notifications n WHERE n.account_id = a.id AND n.state = 'no_address'),
@@ -139,7 +141,7 @@ impl Store {
         let rows = stmt
             .query_map(params![campaign_id, after_id, limit as i64], |r| {
                 let mail: String = r.get(3)?;
-                let unfinished: Option<String> = r.get(9)?;
+                let unfinished: Option<String> = r.get(10)?;
                 Ok(MailCandidate {
                     account_id: r.get(0)?,
                     dn: r.get(1)?,
@@ -151,14 +153,15 @@ impl Store {
                     sent: Sent {
                         notice_at: r.get::<_, Option<String>>(7)?.as_deref().map(parse_time),
                         last_reminder: r.get::<_, Option<u32>>(8)?.unwrap_or(0),
+                        last_point: r.get::<_, Option<String>>(9)?.as_deref().map(parse_time),
                     },
                     unfinished: unfinished.and_then(|u| {
                         let (kind, step) = u.split_once(':')?;
                         Some((kind.to_owned(), step.parse().ok()?))
                     }),
-                    no_address_recorded: r.get(10)?,
-                    locked: r.get(11)?,
-                    locked_mail_due: r.get::<_, Option<bool>>(12)?.unwrap_or(false),
+                    no_address_recorded: r.get(11)?,
+                    locked: r.get(12)?,
+                    locked_mail_due: r.get::<_, Option<bool>>(13)?.unwrap_or(false),
                 })
             })
             .map_err(db("read mail candidates"))?;
@@ -175,14 +178,28 @@ impl Store {
         recipient: &str,
         token: Option<(&str, DateTime<Utc>)>,
     ) -> Result<i64, StoreError> {
+        self.begin_mail_for(account_id, (kind, step, None), recipient, token)
+    }
+
+    /// [`begin_mail`](Store::begin_mail) for (kind, step, point): a reminder records the point
+    /// it is due for (kept when a retry records the intent again without one).
+    pub fn begin_mail_for(
+        &self,
+        account_id: i64,
+        (kind, step, point): (&str, u32, Option<DateTime<Utc>>),
+        recipient: &str,
+        token: Option<(&str, DateTime<Utc>)>,
+    ) -> Result<i64, StoreError> {
         let now = timestamp(Utc::now());
+        let point = point.map(timestamp);
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db("record mail intent"))?;
         tx.execute(
-            "INSERT INTO notifications (account_id, kind, step, state, recipient, created_at)
-             VALUES (?1, ?2, ?3, 'sending', ?4, ?5)
-             ON CONFLICT (account_id, kind, step) DO UPDATE SET state = 'sending', recipient = ?4, error = NULL",
-            params![account_id, kind, step, recipient, now],
+            "INSERT INTO notifications (account_id, kind, step, state, recipient, created_at, point)
+             VALUES (?1, ?2, ?3, 'sending', ?4, ?5, ?6)
+             ON CONFLICT (account_id, kind, step) DO UPDATE SET state = 'sending', recipient = ?4, error = NULL,
+                 point = COALESCE(?6, point)",
+            params![account_id, kind, step, recipient, now, point],
         )
         .map_err(db("record mail intent"))?;
         let id: i64 = tx

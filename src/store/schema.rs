@@ -162,6 +162,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX mail_labels_by_message_id ON mail_labels (message_id);
     CREATE INDEX mail_labels_by_token ON mail_labels (token_hash);
     "#,
+    // 11: the point (deadline − offset) each reminder was sent for, so that a later deadline
+    //     re-arms the reminders (campaign::schedule); NULL for other mails and older reminders.
+    r#"
+    ALTER TABLE notifications ADD COLUMN point TEXT;
+    "#,
+    // 12: a foreground command waiting for the service's lease on a campaign: the service
+    //     hands the lease over to it at its next stop (store/lease.rs).
+    r#"
+    ALTER TABLE leases ADD COLUMN wanted_by TEXT;
+    ALTER TABLE leases ADD COLUMN wanted_until TEXT;
+    "#,
 ];
 
 /// The schema version after which the records written before the chain are chained.

@@ -2,7 +2,8 @@
 //! CSRF ([`csrf`]), rate limits ([`limits`]), the budget of failed password binds per account
 //! ([`budget`]), who is asking ([`client`]), typed logins in records ([`mask`]), strict form reading
 //! ([`form`]), cookies ([`cookies`]), the security headers every response carries
-//! ([`headers`]) and the page response with its template environment ([`pages`]).
+//! ([`headers`]), the page response with its template environment ([`pages`]) and serving a
+//! router with a header timeout and a bound on concurrent connections ([`listener`]).
 //!
 //! Sits below `portal` and `helpdesk` and must import neither: what a page says, which fields a
 //! form has and which routes exist belong to them. Knows HTTP but no domain (no directory, store
@@ -15,6 +16,7 @@ pub mod csrf;
 pub mod form;
 pub mod headers;
 pub mod limits;
+pub mod listener;
 pub mod mask;
 pub mod pages;
 

@@ -33,12 +33,19 @@ pub enum Fault {
     BlackHole,
     /// Resets new connections at once, and open ones at their next chunk (the server is gone).
     Refuse,
+    /// Open connections pass; new ones are reset at once. Cuts exactly the operations that
+    /// open a connection of their own (a bind as a user) while a warm pool goes on.
+    RefuseNew,
+    /// Open connections pass and one more new one is accepted (new ones after it are reset);
+    /// once that one has closed, `Refuse`. Cuts everything right after a one-off connection
+    /// (the verification bind) has done its work.
+    LastConnection,
 }
 
 /// A running proxy; dropping it stops it and closes every connection.
 pub struct FaultProxy {
     addr: SocketAddr,
-    fault: watch::Sender<Fault>,
+    fault: Arc<watch::Sender<Fault>>,
     stats: Arc<Stats>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -55,7 +62,8 @@ impl FaultProxy {
     /// Starts a proxy to `upstream` (`host:port`), passing traffic.
     pub fn start(upstream: &str) -> FaultProxy {
         let upstream = upstream.to_owned();
-        let (fault, rx) = watch::channel(Fault::Pass);
+        let fault = Arc::new(watch::channel(Fault::Pass).0);
+        let tx = fault.clone();
         let stats = Arc::new(Stats::default());
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -69,7 +77,7 @@ impl FaultProxy {
                 let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 ready_tx.send(listener.local_addr().unwrap()).unwrap();
                 tokio::select! {
-                    _ = accept_loop(listener, upstream, rx, stats2) => {}
+                    _ = accept_loop(listener, upstream, tx, stats2) => {}
                     _ = stopped => {}
                 }
             });
@@ -91,6 +99,11 @@ impl FaultProxy {
     /// Changes the fault; open connections follow it from their next chunk.
     pub fn set(&self, fault: Fault) {
         self.fault.send_replace(fault);
+    }
+
+    /// The fault in force (the proxy itself moves on from `LastConnection`).
+    pub fn current(&self) -> watch::Ref<'_, Fault> {
+        self.fault.borrow()
     }
 
     pub fn heal(&self) {
@@ -124,24 +137,32 @@ impl Drop for FaultProxy {
     }
 }
 
-async fn accept_loop(listener: TcpListener, upstream: String, fault: watch::Receiver<Fault>, stats: Arc<Stats>) {
+async fn accept_loop(listener: TcpListener, upstream: String, set: Arc<watch::Sender<Fault>>, stats: Arc<Stats>) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let Ok((client, _)) = listener.accept().await else {
             continue;
         };
         stats.accepted.fetch_add(1, Ordering::Relaxed);
-        if *fault.borrow() == Fault::Refuse {
+        let now = *set.borrow();
+        if matches!(now, Fault::Refuse | Fault::RefuseNew) {
             reset(client, &stats);
             continue;
         }
-        let (upstream, fault, stats) = (upstream.clone(), fault.clone(), stats.clone());
+        let last = now == Fault::LastConnection;
+        if last {
+            set.send_replace(Fault::RefuseNew);
+        }
+        let (upstream, set, stats) = (upstream.clone(), set.clone(), stats.clone());
         conns.spawn(async move {
             let Ok(server) = TcpStream::connect(&upstream).await else {
                 reset(client, &stats);
                 return;
             };
-            connection(client, server, fault, stats).await;
+            connection(client, server, set.subscribe(), stats).await;
+            if last {
+                set.send_replace(Fault::Refuse);
+            }
         });
         while conns.try_join_next().is_some() {}
     }
@@ -212,7 +233,7 @@ async fn pump(
             loop {
                 let current = *fault.borrow_and_update();
                 match current {
-                    Fault::Pass => break,
+                    Fault::Pass | Fault::RefuseNew | Fault::LastConnection => break,
                     Fault::Degraded { latency, reset_every } => {
                         tokio::time::sleep_until(arrived + latency).await;
                         let mut c = carried.lock().unwrap();

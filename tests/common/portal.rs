@@ -24,6 +24,10 @@ pub struct Options {
     pub per_account: u32,
     /// Replaces the plain-HTTP public URL (e.g. to serve HTTPS).
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Replaces the directory URL (e.g. a fault proxy in front of slapd).
+    pub directory_url: Option<String>,
+    /// Replaces `portal.max_connections`.
+    pub max_connections: Option<usize>,
     /// `mail.helpdesk`: how the "locked" and "gone" pages say to reach the helpdesk.
     pub helpdesk: String,
 }
@@ -36,6 +40,8 @@ impl Default for Options {
             per_address: 1000,
             per_account: 1000,
             tls: None,
+            directory_url: None,
+            max_connections: None,
             helpdesk: "call 4242".into(),
         }
     }
@@ -69,7 +75,10 @@ impl Portal {
             })
             .collect();
         let fixture = Fixture::new(name, &users).await;
-        let config = pwresetd::daemon::config::load(&fixture.config).unwrap();
+        let mut config = pwresetd::daemon::config::load(&fixture.config).unwrap();
+        if let Some(url) = &options.directory_url {
+            config.directory.url = url.clone();
+        }
         let directory = directory::connect(&config.directory).unwrap();
         let store = Store::open(&fixture.store_path()).unwrap();
         let policy = Arc::new(Policy::load(&options.policy).unwrap());
@@ -105,6 +114,9 @@ impl Portal {
         portal.rate_limit.per_address = options.per_address;
         portal.rate_limit.per_account = options.per_account;
         portal.tls = options.tls.clone();
+        if let Some(max) = options.max_connections {
+            portal.max_connections = max;
+        }
         let state = PortalState::new(PortalParts {
             config: portal,
             directory: directory.clone(),

@@ -145,13 +145,23 @@ async fn an_extended_deadline_moves_the_reminders() {
     assert_eq!(m.of("user0001"), ON_TIME, "the others keep the campaign's deadline");
 }
 
-/// What the schedule does today: reminders are numbered per account, and a number already sent
-/// is not sent again for a later deadline (no re-arming after the last reminder).
+/// An extension after the last reminder re-arms the reminders relative to the new deadline:
+/// each new point (72 h and 24 h before hour 240: hours 168 and 216) is sent once, numbered on
+/// from the reminders already sent. (Until issue 15 nothing more was sent.)
 #[tokio::test(start_paused = true)]
-async fn an_extension_after_the_last_reminder_sends_no_more() {
-    let mut m = Mailing::start(1).await;
+async fn an_extension_after_the_last_reminder_re_arms_the_reminders() {
+    let mut m = Mailing::start(2).await;
     m.passes(0..=150).await;
     m.extend("user0000", 240);
     m.passes(151..=264).await;
-    assert_eq!(m.of("user0000"), ON_TIME);
+    let re_armed = [
+        (0, "notice", 0),
+        (96, "reminder", 1),
+        (144, "reminder", 2),
+        (168, "reminder", 3),
+        (216, "reminder", 4),
+    ];
+    assert_eq!(m.of("user0000"), re_armed);
+    assert_eq!(m.of("user0001"), ON_TIME, "the others keep the campaign's deadline");
+    assert_eq!(m.spooled(), 8);
 }

@@ -161,3 +161,91 @@ async fn a_campaign_stuck_at_a_limit_does_not_hold_up_the_others() {
     assert_eq!(bed.dir.marks(), marks_before, "nothing of \"c\" was marked");
     assert_eq!(bed.campaign().state, CampaignState::Marking);
 }
+
+/// A command asking for a campaign the worker is marking gets it mid-pass (the worker stops at
+/// the next account and hands the lease straight over), the worker leaves the campaign alone
+/// while the command holds it, and finishes the pass once it is released.
+#[tokio::test(start_paused = true)]
+async fn a_waiting_command_gets_the_campaign_mid_pass_and_the_worker_goes_on_after_it() {
+    let bed = Bed::with_people(200);
+    bed.dir.set_latency(Duration::from_millis(100));
+    let (stop, task) = start(&bed, "", None);
+    while bed.dir.marks() < 20 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut told = None;
+    let waiter = "cli@elsewhere:1:0";
+    let guard = LeaseGuard::wait_for(&bed.store, bed.campaign_id, waiter, Duration::from_secs(60), |h| {
+        told = Some(h.to_owned())
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(told.as_deref(), Some(HOLDER), "it said whom it waits for");
+    let at_hand_over = bed.dir.marks();
+    assert!(at_hand_over < 200, "mid-pass: {at_hand_over}");
+    assert_eq!(
+        bed.store.lease_holder(bed.campaign_id).unwrap().as_deref(),
+        Some(waiter)
+    );
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(bed.dir.marks(), at_hand_over, "nothing while the command holds it");
+    assert_eq!(bed.campaign().state, CampaignState::Marking);
+
+    drop(guard);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(bed.dir.marks(), 200, "the rest, each once");
+    assert_eq!(bed.campaign().state, CampaignState::Active);
+    stop.cancel();
+    task.await.unwrap();
+}
+
+/// A holder named as the service that never hands over: the wait ends at its bound, with the
+/// request withdrawn; a foreground holder is refused at once, without a request.
+#[tokio::test(start_paused = true)]
+async fn the_wait_is_bounded_and_foreground_holders_are_refused_at_once() {
+    use pwresetd::engine::lease::Refused;
+    let bed = Bed::with_people(1);
+    let id = bed.campaign_id;
+    let stuck = LeaseGuard::acquire(&bed.store, id, "daemon@elsewhere:1:0")
+        .await
+        .unwrap()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let refused = LeaseGuard::wait_for(&bed.store, id, "cli@elsewhere:2:0", Duration::from_secs(5), |_| {})
+        .await
+        .unwrap()
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&refused, Refused::TimedOut { holder, .. } if holder == "daemon@elsewhere:1:0"),
+        "{refused:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(5));
+    assert!(
+        !bed.store.lease_wanted(id, "daemon@elsewhere:1:0").unwrap(),
+        "withdrawn"
+    );
+    drop(stuck);
+
+    let _cli = LeaseGuard::acquire(&bed.store, id, "cli@elsewhere:3:0")
+        .await
+        .unwrap()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let refused = LeaseGuard::wait_for(&bed.store, id, "cli@elsewhere:4:0", Duration::from_secs(60), |_| {
+        panic!("no waiting for a foreground command")
+    })
+    .await
+    .unwrap()
+    .err()
+    .unwrap();
+    assert_eq!(
+        refused,
+        Refused::Held {
+            holder: "cli@elsewhere:3:0".into()
+        }
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(!bed.store.lease_wanted(id, "cli@elsewhere:3:0").unwrap());
+}

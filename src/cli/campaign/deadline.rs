@@ -91,6 +91,9 @@ pub(super) async fn set(config: &Config, name: &str, args: &EnforcementArgs) -> 
     if wanted.at_deadline.acts() && wanted.at_deadline != campaign.enforcement.at_deadline {
         lock_preflight(&directory(config)?, wanted.at_deadline).await?;
     }
+    // Held while writing, so that a pass of the service never acts on a half-read change: the
+    // service's next pass reads the new enforcement.
+    let _lease = lease(&store, &campaign, Some(config.campaign.service_wait)).await?;
     let (id, who) = (campaign.id, actor());
     store
         .run(move |s| s.set_enforcement(id, wanted, &who, "campaign.set"))
@@ -142,7 +145,7 @@ pub(super) async fn deadline(
             capitalised(campaign.enforcement.at_deadline)
         ))?;
     }
-    let _lease = lease(&store, &campaign).await?;
+    let _lease = lease(&store, &campaign, Some(config.campaign.service_wait)).await?;
     let bar = progress_bar("locking");
     let progress: Arc<dyn runner::Progress> = bar.clone();
     let who = format!("{} (deadline --now)", actor());

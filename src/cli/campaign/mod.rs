@@ -17,6 +17,7 @@ use start::start;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::anyhow;
 use chrono::Utc;
@@ -25,7 +26,7 @@ use clap::{Args, Subcommand};
 use super::{EX_TEMPFAIL, EX_USAGE, Failure, load_config};
 use crate::daemon::config::Config;
 use crate::engine::Status;
-use crate::engine::lease::LeaseGuard;
+use crate::engine::lease::{LeaseGuard, Refused};
 use crate::engine::runner::Settings;
 use crate::store::{AuditEntry, Campaign, Store};
 
@@ -163,22 +164,51 @@ fn confirm(question: &str) -> Result<(), Failure> {
     }
 }
 
-/// Takes the campaign's lease for this command, or explains who holds it (exit 75).
-async fn lease(store: &Store, campaign: &Campaign) -> Result<LeaseGuard, Failure> {
+/// Takes the campaign's lease for this command, or explains who holds it (exit 75). With a
+/// `wait` (`campaign.service_wait`), when the running service holds it, asks for it and waits
+/// that long, saying so on stderr; exit 75 naming the other process when another command
+/// holds it (or already waits), or when the wait runs out.
+async fn lease(store: &Store, campaign: &Campaign, wait: Option<Duration>) -> Result<LeaseGuard, Failure> {
     let holder = crate::store::holder_name("cli");
-    match LeaseGuard::acquire(store, campaign.id, &holder)
+    let name = &campaign.name;
+    let Some(wait) = wait else {
+        return match LeaseGuard::acquire(store, campaign.id, &holder)
+            .await
+            .map_err(anyhow::Error::new)?
+        {
+            Ok(guard) => Ok(guard),
+            Err(holder) => Err(refused(name, Refused::Held { holder })),
+        };
+    };
+    let waiting = |service: &str| {
+        eprintln!(
+            "campaign {name} is being worked on by the service ({service}); waiting up to {} for it to hand the campaign over (campaign.service_wait)",
+            humantime::format_duration(wait)
+        );
+    };
+    match LeaseGuard::wait_for(store, campaign.id, &holder, wait, waiting)
         .await
         .map_err(anyhow::Error::new)?
     {
         Ok(guard) => Ok(guard),
-        Err(other) => Err(Failure::new(
-            EX_TEMPFAIL,
-            anyhow!(
-                "campaign {} is being worked on by {other}; try again when it is done (leases expire after a minute)",
-                campaign.name
-            ),
-        )),
+        Err(why) => Err(refused(name, why)),
     }
+}
+
+fn refused(name: &str, why: Refused) -> Failure {
+    let why = match why {
+        Refused::Held { holder } => format!(
+            "campaign {name} is being worked on by {holder}; try again when it is done (leases expire after a minute)"
+        ),
+        Refused::Waiting { waiter } => {
+            format!("campaign {name} is already waited for by {waiter}; try again when it is done")
+        }
+        Refused::TimedOut { holder, waited } => format!(
+            "the service ({holder}) did not hand campaign {name} over within {}; nothing was changed: run the same command again (or raise campaign.service_wait)",
+            humantime::format_duration(Duration::from_secs(waited.as_secs()))
+        ),
+    };
+    Failure::new(EX_TEMPFAIL, anyhow!("{why}"))
 }
 
 async fn audit(

@@ -31,7 +31,7 @@ pub(super) async fn notify(config: &Config, name: &str) -> Result<ExitCode, Fail
         templates: std::sync::Arc::new(templates),
         mailer: std::sync::Arc::new(mailer),
     };
-    let _lease = lease(&store, &campaign).await?;
+    let _lease = lease(&store, &campaign, Some(config.campaign.service_wait)).await?;
     // SIGTERM/SIGINT: start no new mail, let those in flight finish and be recorded.
     let stop = CancellationToken::new();
     let watcher = {

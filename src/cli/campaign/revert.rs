@@ -21,13 +21,16 @@ pub(super) async fn revert(config: &Config, name: &str, yes: bool) -> Result<Exi
     }
     let dir = directory(config)?;
     dir.check().await.map_err(anyhow::Error::new)?;
+    // The lease first (waiting for the service when it works the campaign): a command that
+    // gives up has changed nothing, and the service never sees the campaign reverting
+    // halfway through one of its passes.
+    let _lease = lease(&store, &campaign, Some(config.campaign.service_wait)).await?;
     let id = campaign.id;
     store
         .run(move |s| s.set_campaign_state(id, CampaignState::Reverting))
         .await
         .map_err(anyhow::Error::new)?;
     audit(&store, &actor(), "campaign.revert", name, None).await?;
-    let _lease = lease(&store, &campaign).await?;
     let bar = progress_bar("reverting");
     let progress: Arc<dyn runner::Progress> = bar.clone();
     let result = runner::revert(dir, &store, &campaign, &settings(config), &progress).await;

@@ -137,7 +137,7 @@ pub(super) async fn start(config: &Config, args: StartArgs) -> Result<ExitCode, 
         )),
     )
     .await?;
-    let _lease = lease(&store, &campaign).await?;
+    let _lease = lease(&store, &campaign, None).await?;
     let bar = progress_bar("marking");
     let progress: Arc<dyn runner::Progress> = bar.clone();
     let result = runner::mark(dir, &store, &campaign, &settings(config), &progress).await;

@@ -29,6 +29,8 @@ pub struct DaemonConfig {
     /// When set, `/metrics` answers only `Authorization: Bearer <this>` (read from
     /// `daemon.metrics_token_file`).
     pub metrics_token: Option<Secret>,
+    /// Connections served at once on `admin_listen` (see [`crate::web::listener`]).
+    pub admin_max_connections: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -42,6 +44,7 @@ pub(super) struct RawDaemon {
     shutdown_grace: String,
     log_level: String,
     metrics_token_file: Option<PathBuf>,
+    admin_max_connections: usize,
 }
 
 impl Default for RawDaemon {
@@ -55,6 +58,7 @@ impl Default for RawDaemon {
             shutdown_grace: "10s".into(),
             log_level: "info".into(),
             metrics_token_file: None,
+            admin_max_connections: 64,
         }
     }
 }
@@ -99,7 +103,17 @@ impl RawDaemon {
                 ),
             ));
         }
+        if !(1..=100_000).contains(&self.admin_max_connections) {
+            return Err(ConfigError::invalid(
+                "daemon.admin_max_connections",
+                format!(
+                    "{} is not between 1 and 100000; the default is 64",
+                    self.admin_max_connections
+                ),
+            ));
+        }
         Ok(DaemonConfig {
+            admin_max_connections: self.admin_max_connections,
             admin_listen,
             reconcile_interval: positive("daemon.reconcile_interval", &self.reconcile_interval)?,
             notify_interval: positive("daemon.notify_interval", &self.notify_interval)?,

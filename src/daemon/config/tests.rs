@@ -252,3 +252,16 @@ fn mail_backoff_keys_default_and_their_cap() {
         Ok(()),
     );
 }
+
+#[test]
+fn admin_max_connections_defaults_and_bounds() {
+    let c = load_str(BASE, &[]).unwrap();
+    assert_eq!(c.daemon.admin_max_connections, 64);
+    assert_eq!(c.portal.max_connections, 512);
+    check(
+        &format!("{BASE}[daemon]\nadmin_max_connections = 0\n"),
+        &[],
+        Err(("daemon.admin_max_connections", "between 1 and 100000")),
+    );
+    check(&format!("{BASE}[daemon]\nadmin_max_connections = 8\n"), &[], Ok(()));
+}
