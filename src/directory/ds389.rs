@@ -16,7 +16,9 @@
 //! The user's change is Password Modify with the old password (over TLS). The link flow's set is
 //! a `replace: userPassword` as the service account: a member of `passwordAdminDN` skips the
 //! server's checks (pwresetd's `[policy]` is then the only one), a non-member's set is checked
-//! like a user's. Disabled accounts (`nsAccountLock: TRUE`) are excluded from the scope.
+//! like a user's. A member's set also marks the account, after the server has answered:
+//! `reset.rs` waits for that write before taking the mark off. Disabled accounts
+//! (`nsAccountLock: TRUE`) are excluded from the scope.
 //! Whether a candidate is the current password cannot be told: the service account cannot read
 //! `userPassword`, 389 compares its values as stored (hashed), and a bind would count as a failure.
 //! A scope larger than the server's size or look-through limits needs the service account's own
@@ -26,6 +28,7 @@ mod limits;
 mod lock;
 mod password;
 mod policy;
+mod reset;
 
 use std::collections::HashSet;
 
@@ -60,6 +63,12 @@ fn governing(named: Option<&str>) -> (&str, &'static str) {
         Some(dn) => (dn, "named by pwdpolicysubentry"),
         None => (GLOBAL_POLICY, "the global policy"),
     }
+}
+
+/// Takes the mark off. Only the mark goes: an expiry the server set since (a change) stays.
+/// rc 16 = not marked.
+async fn clear(s: &Shared, dn: &str) -> Result<(), DirectoryError> {
+    ops::modify_ok(&s.pool, dn, "clear", vec![Mod::Delete(EXPIRY, HashSet::from([MARK]))]).await
 }
 
 /// Whether a `passwordExpirationTime` value restricts the account now.
@@ -143,8 +152,7 @@ impl Quirks for Ds389 {
     }
 
     async fn clear(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {
-        // Only the mark goes: an expiry the server set since (a change) stays. rc 16 = not marked.
-        ops::modify_ok(&s.pool, dn, "clear", vec![Mod::Delete(EXPIRY, HashSet::from([MARK]))]).await
+        clear(s, dn).await
     }
 
     async fn check_password(&self, s: &Shared, dn: &str, password: &Secret) -> Result<BindCheck, DirectoryError> {
@@ -156,33 +164,8 @@ impl Quirks for Ds389 {
     }
 
     async fn set_password(&self, s: &Shared, dn: &str, new: &Secret) -> Result<(), PasswordError> {
-        password::set_as_admin(&s.pool, dn, new).await?;
-        // A passwordAdminDN member's set marks the account (1970 expiry): take that off, and
-        // read it back. Under parallel load the test suite has seen the account still marked
-        // after the delete (cause not pinned down: a late write of the reset's expiry is the
-        // suspect), so the delete is repeated a few times before giving up with an error.
-        for attempt in 0..5u64 {
-            self.clear(s, dn).await?;
-            let entry = s.entry(dn, &[EXPIRY]).await?;
-            let still_marked = entry.is_some_and(|e| e.first(EXPIRY).is_some_and(|v| v == MARK));
-            if !still_marked {
-                if attempt > 0 {
-                    tracing::warn!(
-                        dn,
-                        attempt,
-                        "389-DS: the reset's expiry came back after the first clear"
-                    );
-                }
-                return Ok(());
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
-        }
-        Err(PasswordError::Directory(DirectoryError::Operation {
-            op: "clear the reset's mark after an administrative set",
-            dn: dn.to_owned(),
-            rc: 0,
-            text: format!("{EXPIRY} is still {MARK} after five deletes"),
-        }))
+        // A passwordAdminDN member's set marks the account, after the server's answer: see reset.rs.
+        reset::set(s, dn, new).await
     }
 
     async fn lock_state(&self, s: &Shared, dn: &str, _: AtDeadline) -> Result<Option<bool>, DirectoryError> {

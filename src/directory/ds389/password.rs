@@ -84,11 +84,24 @@ pub(super) async fn change_as_user(
 
 /// The service account's set: `replace: userPassword` (a plain write gets the server's reason
 /// in its text when it checks). A `passwordAdminDN` member skips the server's checks and marks
-/// the account; a non-member's set is checked like a user's change.
-pub(super) async fn set_as_admin(pool: &Pool, dn: &str, new: &Secret) -> Result<(), PasswordError> {
-    let mods = vec![Mod::Replace("userPassword", HashSet::from([new.expose()]))];
+/// the account; a non-member's set is checked like a user's. `drop_expiry`: a
+/// `passwordExpirationTime` value deleted in the same operation (see `reset.rs`); when it is no
+/// longer there the server answers rc 16 and nothing changed: `Ok(false)`.
+pub(super) async fn set_as_admin(
+    pool: &Pool,
+    dn: &str,
+    new: &Secret,
+    drop_expiry: Option<&str>,
+) -> Result<bool, PasswordError> {
+    let mut mods = vec![Mod::Replace("userPassword", HashSet::from([new.expose()]))];
+    if let Some(value) = drop_expiry {
+        mods.push(Mod::Delete("passwordExpirationTime", HashSet::from([value])));
+    }
     let answer = ops::modify(pool, dn, "password set", mods, vec![controls::ppolicy_request()]).await?;
-    refusal(dn, "password set", answer)
+    if answer.rc == 16 && drop_expiry.is_some() {
+        return Ok(false);
+    }
+    refusal(dn, "password set", answer).map(|()| true)
 }
 
 /// Success, or why 389 refused the password: the password policy response control's error when
