@@ -48,6 +48,7 @@ fuzz_target!(|data: &[u8]| {
             let sent = Sent {
                 notice_at: Some(now - chrono::Duration::days(1)),
                 last_reminder: 0,
+                last_point: None,
             };
             let _ = due(now, now + chrono::Duration::days(30), &config.campaign.reminders, sent);
         }
