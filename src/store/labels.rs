@@ -31,8 +31,9 @@ pub enum LinkState {
     Expired,
 }
 
-/// A mail pwresetd sent, found by one of its labels.
-#[derive(Debug, Clone, Serialize)]
+/// A mail pwresetd sent, found by one of its labels (a store row: the helpdesk's payload is
+/// `helpdesk::mail_check::MailAnswer`).
+#[derive(Debug, Clone)]
 pub struct SentMail {
     pub campaign: String,
     pub login: Option<String>,
