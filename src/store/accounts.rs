@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use super::db::{DbResult, Params, Row, params};
 use chrono::{DateTime, Utc};
-use rusqlite::params;
 
 use super::{Store, StoreError, db, parse_time};
 use crate::campaign::state::AccountState;
@@ -105,7 +105,7 @@ impl Store {
     pub(super) fn query_accounts(
         &self,
         condition: &str,
-        params: impl rusqlite::Params,
+        params: impl Params,
     ) -> Result<Vec<AccountRecord>, StoreError> {
         let conn = self.lock();
         let sql = format!(
@@ -120,12 +120,11 @@ impl Store {
     }
 }
 
-fn account_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccountRecord> {
+fn account_from_row(r: &Row<'_>) -> DbResult<AccountRecord> {
     let mail: String = r.get(4)?;
     let state: String = r.get(5)?;
-    let time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
-        Ok(r.get::<_, Option<String>>(i)?.as_deref().map(parse_time))
-    };
+    let time =
+        |i: usize| -> DbResult<Option<DateTime<Utc>>> { Ok(r.get::<_, Option<String>>(i)?.as_deref().map(parse_time)) };
     Ok(AccountRecord {
         id: r.get(0)?,
         campaign: r.get(1)?,

@@ -7,8 +7,8 @@
 //! [`Store::audit`], is an IMMEDIATE transaction, so the head read and the insert hold the
 //! database's write lock together and two processes cannot fork a chain.
 
+use super::db::{Behavior, Conn, OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::chain::{AuditRecord, GENESIS};
@@ -26,9 +26,15 @@ pub struct AuditEntry {
 
 /// Appends `entry` to its campaign's chain. The caller holds an IMMEDIATE transaction (or
 /// the write lock by an earlier write in it).
-pub(super) fn append(conn: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
+pub(super) fn append(conn: &Conn, entry: &AuditEntry) -> Result<(), StoreError> {
+    // PostgreSQL: the store's write lock, so two instances never chain onto one head.
+    conn.lock_writes().map_err(db("read audit chain"))?;
+    let head_sql = match entry.campaign {
+        Some(_) => "SELECT hash FROM audit WHERE campaign = ?1 ORDER BY id DESC LIMIT 1",
+        None => "SELECT hash FROM audit WHERE campaign IS NULL AND CAST(?1 AS TEXT) IS NULL ORDER BY id DESC LIMIT 1",
+    };
     let head: Option<String> = conn
-        .prepare_cached("SELECT hash FROM audit WHERE campaign IS ?1 ORDER BY id DESC LIMIT 1")
+        .prepare_cached(head_sql)
         .and_then(|mut s| s.query_row([&entry.campaign], |r| r.get(0)).optional())
         .map_err(db("read audit chain"))?;
     let id: i64 = conn
@@ -69,7 +75,7 @@ pub(super) fn append(conn: &Connection, entry: &AuditEntry) -> Result<(), StoreE
 
 /// Chains the records written before the chain existed (the migration that added it), in id
 /// order, each into its campaign's chain.
-pub(super) fn chain_existing(conn: &Connection) -> Result<(), StoreError> {
+pub(super) fn chain_existing(conn: &Conn) -> Result<(), StoreError> {
     let records = read_records(conn, None)?;
     let mut heads = std::collections::HashMap::new();
     let mut update = conn
@@ -90,11 +96,11 @@ pub(super) fn chain_existing(conn: &Connection) -> Result<(), StoreError> {
 }
 
 /// The records of one campaign (or all), in id order, as stored.
-fn read_records(conn: &Connection, campaign: Option<&str>) -> Result<Vec<AuditRecord>, StoreError> {
+fn read_records(conn: &Conn, campaign: Option<&str>) -> Result<Vec<AuditRecord>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT id, at, actor, action, campaign, account, detail, prev, hash FROM audit
-             WHERE ?1 IS NULL OR campaign = ?1 ORDER BY id",
+             WHERE CAST(?1 AS TEXT) IS NULL OR campaign = ?1 ORDER BY id",
         )
         .map_err(db("read audit"))?;
     let rows = stmt
@@ -119,7 +125,7 @@ impl Store {
     pub fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .transaction_with_behavior(Behavior::Immediate)
             .map_err(db("write audit"))?;
         append(&tx, entry)?;
         tx.commit().map_err(db("write audit"))
@@ -137,7 +143,7 @@ impl Store {
         let mut stmt = conn
             .prepare_cached(
                 "SELECT at, actor, action, campaign, account, detail FROM audit
-                 WHERE (?1 IS NULL OR campaign = ?1) AND (?2 IS NULL OR account = ?2) ORDER BY id",
+                 WHERE (CAST(?1 AS TEXT) IS NULL OR campaign = ?1) AND (CAST(?2 AS TEXT) IS NULL OR account = ?2) ORDER BY id",
             )
             .map_err(db("read audit"))?;
         let rows = stmt

@@ -4,8 +4,8 @@
 //! Owns the `campaigns` table's rows; accounts, mails and the audit trail live in the sibling
 //! modules. Must not decide when a campaign changes state: the runner and the CLI do.
 
+use super::db::{DbError, DbResult, OptionalExtension, Row, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, db, parse_time, timestamp};
@@ -80,24 +80,32 @@ impl Store {
         let now = timestamp(Utc::now());
         let scope = serde_json::to_string(&spec.scope).map_err(|e| StoreError::Worker(e.to_string()))?;
         let conn = self.lock();
-        conn.execute(
-            "INSERT INTO campaigns (name, reason, deadline, scope, state, created_at, created_by, updated_at,
+        let created: Option<i64> = conn
+            .query_row(
+                "INSERT INTO campaigns (name, reason, deadline, scope, state, created_at, created_by, updated_at,
                  at_deadline, grace_secs)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6, ?8, ?9)",
-            params![
-                spec.name,
-                spec.reason,
-                timestamp(spec.deadline),
-                scope,
-                CampaignState::Marking.as_str(),
-                now,
-                actor,
-                enforcement.at_deadline.as_str(),
-                enforcement.grace.as_secs() as i64
-            ],
-        )
-        .map_err(db("create campaign"))?;
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6, ?8, ?9) ON CONFLICT (name) DO NOTHING RETURNING id",
+                params![
+                    spec.name,
+                    spec.reason,
+                    timestamp(spec.deadline),
+                    scope,
+                    CampaignState::Marking.as_str(),
+                    now,
+                    actor,
+                    enforcement.at_deadline.as_str(),
+                    enforcement.grace.as_secs() as i64
+                ],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db("create campaign"))?;
         drop(conn);
+        if created.is_none() {
+            // Another instance created it between the check and the insert (a shared store):
+            // resume it, or report how it differs.
+            return self.create_or_resume_with(spec, enforcement, actor);
+        }
         let campaign = self
             .campaign(&spec.name)?
             .ok_or(StoreError::Worker("campaign vanished".into()))?;
@@ -175,7 +183,7 @@ fn differences(existing: &Campaign, spec: &CampaignSpec) -> Vec<String> {
 const CAMPAIGN_COLUMNS: &str =
     "id, name, reason, deadline, scope, state, scan_complete, created_at, created_by, at_deadline, grace_secs";
 
-fn campaign_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Campaign> {
+fn campaign_from_row(r: &Row<'_>) -> DbResult<Campaign> {
     let scope: String = r.get(4)?;
     let state: String = r.get(5)?;
     Ok(Campaign {
@@ -183,8 +191,10 @@ fn campaign_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Campaign> {
         name: r.get(1)?,
         reason: r.get(2)?,
         deadline: parse_time(&r.get::<_, String>(3)?),
-        scope: serde_json::from_str(&scope)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(e)))?,
+        scope: serde_json::from_str(&scope).map_err(|e| DbError::Conversion {
+            column: 4,
+            message: e.to_string(),
+        })?,
         state: CampaignState::parse(&state).unwrap_or(CampaignState::Marking),
         scan_complete: r.get(6)?,
         created_at: parse_time(&r.get::<_, String>(7)?),

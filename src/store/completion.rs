@@ -1,8 +1,8 @@
 //! Completing an account: the state, the spent link, the password history and the audit record,
 //! written in one transaction so that none exists without the others.
 
+use super::db::{Behavior, params};
 use chrono::Utc;
-use rusqlite::{TransactionBehavior, params};
 
 use super::{AccountRecord, AuditEntry, Store, StoreError, audit, db, timestamp};
 use crate::campaign::state::{AccountState, Event, Via, apply};
@@ -27,7 +27,7 @@ impl Store {
         let mut conn = self.lock();
         // IMMEDIATE: the audit chain's head is read and extended under the write lock.
         let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .transaction_with_behavior(Behavior::Immediate)
             .map_err(db("complete account"))?;
         let (state, dn): (String, String) = tx
             .query_row("SELECT state, dn FROM accounts WHERE id = ?1", [c.account_id], |r| {
@@ -106,9 +106,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::{account, open, spec};
+    use crate::store::tests::{account, on_both_backends, open, spec};
 
-    #[test]
     fn completion_is_atomic_and_history_trimmed() {
         let (_d, store) = open();
         let (c, _) = store.create_or_resume(&spec("a"), "t").unwrap();
@@ -158,4 +157,6 @@ mod tests {
         assert!(store.open_accounts_for_login("ann").unwrap().is_empty());
         assert_eq!(store.audit_trail(None, Some("ann")).unwrap().len(), 1);
     }
+
+    on_both_backends!(completion_is_atomic_and_history_trimmed);
 }

@@ -2,8 +2,8 @@
 //! (state, deadline, links and the audit record in one transaction, refused if the account moved
 //! meanwhile), the newest audit records, campaign progress and account lists.
 
+use super::db::{Behavior, OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{AccountRecord, AuditEntry, Store, StoreError, audit, db, parse_time, timestamp};
 use crate::campaign::state::AccountState;
@@ -90,7 +90,7 @@ impl Store {
         let mut conn = self.lock();
         // IMMEDIATE: the audit chain's head is read and extended under the write lock.
         let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .transaction_with_behavior(Behavior::Immediate)
             .map_err(db("operator change"))?;
         let n = tx
             .execute(
@@ -143,8 +143,8 @@ impl Store {
             .prepare_cached(
                 "SELECT at, actor, action, campaign, account, detail FROM (
                      SELECT id, at, actor, action, campaign, account, detail FROM audit
-                     WHERE (?1 IS NULL OR campaign = ?1) AND (?2 IS NULL OR account = ?2)
-                     ORDER BY id DESC LIMIT ?3)
+                     WHERE (CAST(?1 AS TEXT) IS NULL OR campaign = ?1) AND (CAST(?2 AS TEXT) IS NULL OR account = ?2)
+                     ORDER BY id DESC LIMIT ?3) AS recent
                  ORDER BY id",
             )
             .map_err(db("read audit"))?;
@@ -208,7 +208,7 @@ mod tests {
     use super::*;
     use crate::directory::ScanItem;
     use crate::store::MailOutcome;
-    use crate::store::tests::{account, open, spec};
+    use crate::store::tests::{account, on_both_backends, open, spec};
 
     fn change(id: i64, expected: AccountState, next: AccountState) -> OperatorChange {
         OperatorChange {
@@ -228,7 +228,6 @@ mod tests {
         }
     }
 
-    #[test]
     fn operator_changes_are_guarded_and_audited() {
         let (_d, store) = open();
         let (c, _) = store.create_or_resume(&spec("a"), "t").unwrap();
@@ -283,7 +282,6 @@ mod tests {
         assert_eq!(trail[0].action, "helpdesk.mark");
     }
 
-    #[test]
     fn lists_and_progress() {
         let (_d, store) = open();
         let (c, _) = store.create_or_resume(&spec("a"), "t").unwrap();
@@ -330,4 +328,6 @@ mod tests {
         assert!(p.completions.is_empty());
         assert_eq!(AccountList::parse("no_mail"), Some(AccountList::NoMail));
     }
+
+    on_both_backends!(operator_changes_are_guarded_and_audited, lists_and_progress);
 }

@@ -3,8 +3,8 @@
 //! the mail goes out — one row per attempt, so a mail sent twice (a kill mid-send) is known by
 //! both. The helpdesk's "is this mail ours?" reads them. Never a token in clear.
 
+use super::db::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{MailState, Store, StoreError, db, parse_time, timestamp};
@@ -135,9 +135,8 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::MailOutcome;
-    use crate::store::tests::{account, open, spec};
+    use crate::store::tests::{account, on_both_backends, open, spec};
 
-    #[test]
     fn a_mail_is_found_by_each_label_and_nothing_else() {
         let (_d, store) = open();
         let (c, _) = store.create_or_resume(&spec("a"), "t").unwrap();
@@ -185,4 +184,6 @@ mod tests {
         let found = store.find_mail(None, Some("7K3MQ9TX2HDP"), None, later_still).unwrap();
         assert_eq!(found.unwrap().link, LinkState::Expired);
     }
+
+    on_both_backends!(a_mail_is_found_by_each_label_and_nothing_else);
 }

@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
+use super::db::params;
 use chrono::Utc;
-use rusqlite::params;
 
 use super::{Store, StoreError, db, timestamp};
 
@@ -76,7 +76,7 @@ impl Store {
         waiter: &str,
         ttl: Duration,
     ) -> Result<Option<String>, StoreError> {
-        use rusqlite::OptionalExtension;
+        use super::db::OptionalExtension;
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(10));
         let conn = self.lock();
@@ -129,7 +129,7 @@ impl Store {
         holder: &str,
         ttl: Duration,
     ) -> Result<Option<String>, StoreError> {
-        use rusqlite::OptionalExtension;
+        use super::db::OptionalExtension;
         let now = Utc::now();
         let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(1));
         let mut conn = self.lock();
@@ -157,7 +157,7 @@ impl Store {
 
     /// Who holds the lease on a campaign now, if anyone.
     pub fn lease_holder(&self, campaign_id: i64) -> Result<Option<String>, StoreError> {
-        use rusqlite::OptionalExtension;
+        use super::db::OptionalExtension;
         self.lock()
             .query_row(
                 "SELECT holder FROM leases WHERE campaign_id = ?1 AND expires_at >= ?2",
@@ -203,9 +203,8 @@ pub fn holder_is_dead(holder: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::{open, spec};
+    use crate::store::tests::{on_both_backends, open, spec};
 
-    #[test]
     fn one_holder_at_a_time_until_expiry() {
         let (_d, store) = open();
         let (c, _) = store.create_or_resume(&spec("a"), "t").unwrap();
@@ -233,7 +232,6 @@ mod tests {
         );
     }
 
-    #[test]
     fn a_requested_lease_is_handed_over_not_released() {
         let (_d, store) = open();
         let (c, _) = store.create_or_resume(&spec("a"), "t").unwrap();
@@ -299,4 +297,9 @@ mod tests {
         );
         assert!(!holder_is_dead("garbage"));
     }
+
+    on_both_backends!(
+        one_holder_at_a_time_until_expiry,
+        a_requested_lease_is_handed_over_not_released
+    );
 }

@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
+use super::db::{DbResult, OptionalExtension, Params, Row, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{AuditEntry, Store, StoreError, db, parse_time, timestamp};
@@ -61,7 +61,7 @@ pub struct LockRecord {
 const LOCK_COLUMNS: &str =
     "a.id, a.dn, a.login, a.lock_state, a.prior_locked, a.locked_at, a.locked_by, a.unlocked_at, a.unlocked_by";
 
-fn lock_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LockRecord> {
+fn lock_from_row(r: &Row<'_>) -> DbResult<LockRecord> {
     Ok(LockRecord {
         id: r.get(0)?,
         dn: r.get(1)?,
@@ -79,7 +79,7 @@ fn lock_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LockRecord> {
 /// campaign's) at or before `due_before` (`None`: whatever their deadline, for `--now`).
 const CANDIDATES: &str = "a.campaign_id = ?1 AND a.state = 'marked'
      AND (a.lock_state IS NULL OR a.lock_state = 'locking')
-     AND (?2 IS NULL OR COALESCE(a.deadline, c.deadline) <= ?2)";
+     AND (CAST(?2 AS TEXT) IS NULL OR COALESCE(a.deadline, c.deadline) <= ?2)";
 
 impl Store {
     /// Records a campaign's enforcement with an audit record, in one transaction.
@@ -295,7 +295,7 @@ impl Store {
         Ok(n == 1)
     }
 
-    fn query_locks(&self, condition: &str, params: impl rusqlite::Params) -> Result<Vec<LockRecord>, StoreError> {
+    fn query_locks(&self, condition: &str, params: impl Params) -> Result<Vec<LockRecord>, StoreError> {
         let conn = self.lock();
         let sql =
             format!("SELECT {LOCK_COLUMNS} FROM accounts a JOIN campaigns c ON c.id = a.campaign_id WHERE {condition}");

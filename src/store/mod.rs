@@ -16,13 +16,17 @@ mod campaigns;
 pub mod chain;
 mod completion;
 pub mod config;
+pub mod db;
 mod helpdesk;
 mod labels;
 mod lease;
 mod lock;
 mod notify;
+mod pg;
 mod schema;
+mod schema_pg;
 mod search;
+mod value;
 mod work;
 pub use accounts::AccountRecord;
 pub use audit::AuditEntry;
@@ -38,18 +42,23 @@ pub use search::{Found, FoundIn};
 pub use work::{Update, WorkItem};
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::Connection;
+use postgres::Socket;
+use postgres::tls::{MakeTlsConnect, TlsConnect};
 use thiserror::Error;
+
+use db::{Conn, DbError};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("cannot open the store {path}: {message}; check store.path and that its directory exists and is writable")]
     Open { path: PathBuf, message: String },
+    #[error("cannot open the store at {url}: {message}; check store.url and that the database is reachable")]
+    OpenPostgres { url: String, message: String },
     #[error("store {op}: {source}")]
-    Database { op: &'static str, source: rusqlite::Error },
+    Database { op: &'static str, source: DbError },
     #[error("campaign {name:?} already exists with different parameters ({}); use the same parameters to resume it, or another name", differences.join("; "))]
     CampaignMismatch { name: String, differences: Vec<String> },
     #[error("the store was written by a newer pwresetd (schema {found}, this one knows {known}); upgrade pwresetd")]
@@ -58,7 +67,7 @@ pub enum StoreError {
     Worker(String),
 }
 
-fn db(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+fn db(op: &'static str) -> impl FnOnce(DbError) -> StoreError {
     move |source| StoreError::Database { op, source }
 }
 
@@ -73,10 +82,46 @@ fn parse_time(s: &str) -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
+/// The connection(s) behind a [`Store`].
+enum Backend {
+    /// One connection: SQLite has one writer, and the lock orders the store's own calls.
+    Sqlite(Mutex<Conn>),
+    /// A bounded pool: instances and requests write at once; see `db::Conn::lock_writes`.
+    Postgres(pg::PgPool),
+}
+
+/// A connection borrowed for one store call.
+enum Guard<'a> {
+    Shared(MutexGuard<'a, Conn>),
+    Pooled(Conn),
+}
+
+impl std::ops::Deref for Guard<'_> {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        match self {
+            Guard::Shared(g) => g,
+            Guard::Pooled(c) => c,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Guard<'_> {
+    fn deref_mut(&mut self) -> &mut Conn {
+        match self {
+            Guard::Shared(g) => g,
+            Guard::Pooled(c) => c,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
+    backend: Arc<Backend>,
 }
+
+/// How many connections one instance keeps to PostgreSQL at most.
+const PG_POOL_SIZE: u32 = 10;
 
 impl Store {
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
@@ -90,36 +135,64 @@ impl Store {
                 return Err(open_err(format!("directory {} does not exist", parent.display())));
             }
         }
-        let mut conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
+        let conn = rusqlite::Connection::open(path).map_err(|e| open_err(e.to_string()))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| open_err(e.to_string()))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
             .map_err(|e| open_err(e.to_string()))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| open_err(e.to_string()))?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(|e| open_err(e.to_string()))?;
+        let mut conn = Conn::Sqlite(conn);
         migrate(&mut conn)?;
         Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
+            backend: Arc::new(Backend::Sqlite(Mutex::new(conn))),
         })
+    }
+
+    /// Opens the store in the PostgreSQL database at `url` (its password, when not in the URL,
+    /// from `password`), connecting through `tls`, and brings its schema up to date. Blocks:
+    /// call it off the async runtime (`spawn_blocking`).
+    pub fn open_postgres<T>(url: &str, password: Option<&str>, tls: T) -> Result<Store, StoreError>
+    where
+        T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+        T::TlsConnect: Send,
+        T::Stream: Send,
+        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+    {
+        let open_err = |message: String| StoreError::OpenPostgres {
+            url: redact_url(url),
+            message,
+        };
+        let pool = pg::PgPool::new(url, password, tls, PG_POOL_SIZE).map_err(open_err)?;
+        let store = Store {
+            backend: Arc::new(Backend::Postgres(pool)),
+        };
+        migrate(&mut store.lock()).map_err(|e| match e {
+            StoreError::Database { source, .. } => open_err(source.to_string()),
+            e => e,
+        })?;
+        Ok(store)
     }
 
     /// The database's schema version and the newest this build knows (equal once opened).
     pub fn schema_version(&self) -> Result<(i64, i64), StoreError> {
-        let version = self
-            .lock()
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(db("read schema version"))?;
+        let version = schema_version(&self.lock())?;
         Ok((version, schema::MIGRATIONS.len() as i64))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves SQLite consistent (transactions roll back).
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Whether the store is on PostgreSQL (several instances may share it).
+    pub fn is_shared(&self) -> bool {
+        matches!(*self.backend, Backend::Postgres(_))
     }
 
-    /// Runs `f` on the blocking pool (SQLite calls block).
+    fn lock(&self) -> Guard<'_> {
+        match &*self.backend {
+            // A panic while holding the lock leaves SQLite consistent (transactions roll back).
+            Backend::Sqlite(conn) => Guard::Shared(conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
+            Backend::Postgres(pool) => Guard::Pooled(pool.get()),
+        }
+    }
+
+    /// Runs `f` on the blocking pool (the database calls block; PostgreSQL's client must not
+    /// run inside an async task at all).
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
@@ -131,10 +204,31 @@ impl Store {
     }
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .map_err(db("read schema version"))?;
+/// `url` without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("REDACTED"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn schema_version(conn: &Conn) -> Result<i64, StoreError> {
+    let sql = if conn.is_postgres() {
+        "SELECT COALESCE(MAX(version), 0) FROM schema_version"
+    } else {
+        "PRAGMA user_version"
+    };
+    conn.query_row(sql, [], |r| r.get(0)).map_err(db("read schema version"))
+}
+
+fn migrate(conn: &mut Conn) -> Result<(), StoreError> {
+    if conn.is_postgres() {
+        return schema_pg::migrate(conn);
+    }
+    let version = schema_version(conn)?;
     let known = schema::MIGRATIONS.len() as i64;
     if version > known {
         return Err(StoreError::TooNew { found: version, known });
@@ -145,7 +239,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         if i + 1 == schema::AUDIT_CHAINED {
             audit::chain_existing(&tx)?;
         }
-        tx.pragma_update(None, "user_version", (i + 1) as i64)
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
             .map_err(db("migrate"))?;
         tx.commit().map_err(db("migrate"))?;
     }

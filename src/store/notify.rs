@@ -4,8 +4,8 @@
 //! is committed before the mail goes out and the result after. A row left `sending` by a killed
 //! process is sent again on the next pass — only the mails in flight at the kill can repeat.
 
+use super::db::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Store, StoreError, db, parse_time, timestamp};
@@ -131,7 +131,7 @@ impl Store {
                 (SELECT kind || ':' || step FROM notifications n WHERE n.account_id = a.id
                     AND n.state IN ('sending', 'retry') ORDER BY n.id LIMIT 1),
                 EXISTS (SELECT 1 FROM notifications n WHERE n.account_id = a.id AND n.state = 'no_address'),
-                COALESCE(a.lock_state IN ('locking', 'locked'), 0),
+                COALESCE(a.lock_state IN ('locking', 'locked'), FALSE),
                 a.lock_state = 'locked' AND a.prior_locked = 0
                     AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.account_id = a.id AND n.kind = 'locked')
              FROM accounts a WHERE a.campaign_id = ?1 AND a.state = 'marked' AND a.id > ?2
@@ -198,7 +198,7 @@ impl Store {
             "INSERT INTO notifications (account_id, kind, step, state, recipient, created_at, point)
              VALUES (?1, ?2, ?3, 'sending', ?4, ?5, ?6)
              ON CONFLICT (account_id, kind, step) DO UPDATE SET state = 'sending', recipient = ?4, error = NULL,
-                 point = COALESCE(?6, point)",
+                 point = COALESCE(?6, notifications.point)",
             params![account_id, kind, step, recipient, now, point],
         )
         .map_err(db("record mail intent"))?;
@@ -345,9 +345,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::{account, open, spec};
+    use crate::store::tests::{account, on_both_backends, open, spec};
 
-    #[test]
     fn intent_then_result_and_token_rotation() {
         let (_d, store) = open();
         let (c, _) = store.create_or_resume(&spec("a"), "t").unwrap();
@@ -431,7 +430,6 @@ mod tests {
         assert_eq!(store.mail_history(bob.account_id).unwrap().len(), 1);
     }
 
-    #[test]
     fn the_locked_mail_is_due_once_per_lock_the_deadline_set() {
         let (_d, store) = open();
         let (c, _) = store.create_or_resume(&spec("a"), "t").unwrap();
@@ -485,4 +483,9 @@ mod tests {
             "never locked again"
         );
     }
+
+    on_both_backends!(
+        intent_then_result_and_token_rotation,
+        the_locked_mail_is_due_once_per_lock_the_deadline_set
+    );
 }

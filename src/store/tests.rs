@@ -33,13 +33,113 @@ pub(super) fn account(login: &str, flagged: bool) -> ScanItem {
     })
 }
 
-pub(super) fn open() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("state.db")).unwrap();
-    (dir, store)
+/// Where a test's store lives: a temp dir (SQLite), or a database of its own on the test
+/// PostgreSQL (`PWRESETD_TEST_PG_URL`), dropped after the test. Tests run in parallel.
+pub(super) enum TestDb {
+    Sqlite(tempfile::TempDir),
+    Postgres(pg_test::Database),
 }
 
-#[test]
+impl TestDb {
+    /// Another store on the same database: another process's connections.
+    pub(super) fn reopen(&self) -> Store {
+        match self {
+            TestDb::Sqlite(dir) => Store::open(&dir.path().join("state.db")).unwrap(),
+            TestDb::Postgres(db) => db.open(),
+        }
+    }
+}
+
+thread_local! {
+    static ON_POSTGRES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A store for one test, on the backend the test runs on (see [`on_both_backends`]).
+pub(super) fn open() -> (TestDb, Store) {
+    let db = if ON_POSTGRES.get() {
+        TestDb::Postgres(pg_test::Database::create())
+    } else {
+        TestDb::Sqlite(tempfile::tempdir().unwrap())
+    };
+    let store = db.reopen();
+    (db, store)
+}
+
+/// Runs `test` on PostgreSQL; without `PWRESETD_TEST_PG_URL` it is skipped, unless
+/// `PWRESETD_REQUIRE_PG=1` (scripts/test) makes that a failure.
+pub(super) fn on_postgres(test: fn()) {
+    if std::env::var_os(pg_test::URL_VAR).is_none() {
+        assert!(
+            std::env::var("PWRESETD_REQUIRE_PG").as_deref() != Ok("1"),
+            "PWRESETD_REQUIRE_PG=1 but {} is not set",
+            pg_test::URL_VAR
+        );
+        eprintln!("skipped: {} is not set", pg_test::URL_VAR);
+        return;
+    }
+    ON_POSTGRES.set(true);
+    test();
+}
+
+/// `on_both_backends!(a, b)`: the test functions `a` and `b` (no `#[test]` of their own) run
+/// as `sqlite::a` and `postgres::a`, …
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name() } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { $crate::store::tests::on_postgres(super::$name) } )*
+        }
+    };
+}
+pub(super) use on_both_backends;
+
+pub(super) mod pg_test {
+    //! A database of its own per test on the test server.
+    pub const URL_VAR: &str = "PWRESETD_TEST_PG_URL";
+
+    pub struct Database {
+        admin: String,
+        pub url: String,
+        name: String,
+    }
+
+    fn client(url: &str) -> postgres::Client {
+        postgres::Client::connect(url, postgres::NoTls).unwrap_or_else(|e| panic!("{url}: {e}"))
+    }
+
+    impl Database {
+        pub fn create() -> Database {
+            let admin = std::env::var(URL_VAR).unwrap();
+            let name = format!("pwresetd_test_{:016x}", rand::random::<u64>());
+            client(&admin)
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .unwrap();
+            let mut url = url::Url::parse(&admin).unwrap();
+            url.set_path(&format!("/{name}"));
+            Database {
+                admin,
+                url: url.to_string(),
+                name,
+            }
+        }
+
+        pub fn open(&self) -> super::Store {
+            super::Store::open_postgres(&self.url, None, postgres::NoTls).unwrap()
+        }
+    }
+
+    impl Drop for Database {
+        fn drop(&mut self) {
+            let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            if let Err(e) = client(&self.admin).batch_execute(&drop) {
+                eprintln!("{drop}: {e}");
+            }
+        }
+    }
+}
+
 fn create_resume_and_mismatch() {
     let (_d, store) = open();
     let (c, o) = store.create_or_resume(&spec("a"), "test").unwrap();
@@ -60,7 +160,6 @@ fn create_resume_and_mismatch() {
     assert_eq!(store.campaigns().unwrap().len(), 1);
 }
 
-#[test]
 fn scan_insert_is_idempotent_and_records_prior_flag() {
     let (_d, store) = open();
     let (c, _) = store.create_or_resume(&spec("a"), "test").unwrap();
@@ -92,7 +191,6 @@ fn scan_insert_is_idempotent_and_records_prior_flag() {
     assert_eq!(store.exclusions(c.id).unwrap()["exclude_filter"], 1);
 }
 
-#[test]
 fn record_results_and_retry_failed() {
     let (_d, store) = open();
     let (c, _) = store.create_or_resume(&spec("a"), "test").unwrap();
@@ -125,12 +223,9 @@ fn record_results_and_retry_failed() {
     );
 }
 
-#[test]
 fn reopen_keeps_data_and_schema_version() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
+    let (db, store) = open();
     {
-        let store = Store::open(&path).unwrap();
         store.create_or_resume(&spec("a"), "test").unwrap();
         store
             .audit(&AuditEntry {
@@ -143,7 +238,10 @@ fn reopen_keeps_data_and_schema_version() {
             })
             .unwrap();
     }
-    let store = Store::open(&path).unwrap();
+    drop(store);
+    let store = db.reopen();
+    let (version, known) = store.schema_version().unwrap();
+    assert_eq!(version, known);
     assert_eq!(store.campaigns().unwrap().len(), 1);
     assert_eq!(store.audit_trail(Some("a"), None).unwrap().len(), 1);
     assert!(store.audit_trail(Some("b"), None).unwrap().is_empty());
@@ -155,7 +253,6 @@ fn open_in_missing_directory_names_it() {
     assert!(err.to_string().contains("/nonexistent/dir does not exist"), "{err}");
 }
 
-#[test]
 fn guarded_updates_lose_to_changes_made_meanwhile() {
     let (_d, store) = open();
     let (c, _) = store.create_or_resume(&spec("a"), "test").unwrap();
@@ -204,7 +301,6 @@ fn verify(records: &[AuditRecord]) -> Result<chain::Verified, chain::Broken> {
     Ok(v.finish())
 }
 
-#[test]
 fn every_audit_writer_chains_its_record() {
     use crate::campaign::state::Via;
     let (_d, store) = open();
@@ -258,7 +354,6 @@ fn every_audit_writer_chains_its_record() {
     );
 }
 
-#[test]
 fn the_audit_trail_refuses_updates_and_deletes() {
     let (_d, store) = open();
     store.audit(&entry(Some("a"), "campaign.start")).unwrap();
@@ -269,7 +364,6 @@ fn the_audit_trail_refuses_updates_and_deletes() {
     }
 }
 
-#[test]
 fn a_record_changed_in_the_store_is_found() {
     let (_d, store) = open();
     for action in ["one", "two", "three"] {
@@ -277,10 +371,13 @@ fn a_record_changed_in_the_store_is_found() {
     }
     {
         let conn = store.lock();
-        conn.execute_batch(
-            "DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'someone else' WHERE action = 'two'",
-        )
-        .unwrap();
+        let drop = match conn.is_postgres() {
+            true => "DROP TRIGGER audit_no_update ON audit",
+            false => "DROP TRIGGER audit_no_update",
+        };
+        conn.execute_batch(drop).unwrap();
+        conn.execute_batch("UPDATE audit SET actor = 'someone else' WHERE action = 'two'")
+            .unwrap();
     }
     let err = verify(&store.audit_records(None).unwrap()).unwrap_err();
     assert!(matches!(err, chain::Broken::Changed { line: 2, .. }), "{err}");
@@ -317,12 +414,10 @@ fn records_written_before_the_chain_are_chained_by_the_migration() {
     verify(&records).unwrap();
 }
 
-#[test]
 fn concurrent_writers_never_fork_a_chain() {
-    // Two stores on one file are two connections, as two processes would have.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
-    let stores = [Store::open(&path).unwrap(), Store::open(&path).unwrap()];
+    // Two stores on one database are two processes' connections (on PostgreSQL each a pool).
+    let (db, first) = open();
+    let stores = [first, db.reopen()];
     std::thread::scope(|s| {
         for (i, store) in stores.iter().enumerate() {
             s.spawn(move || {
@@ -359,3 +454,15 @@ fn looking_an_account_up_by_login_or_dn_uses_indexes() {
     assert!(text.contains("accounts_by_dn"), "{text}");
     assert!(!plan.iter().any(|step| step.starts_with("SCAN a")), "{text}");
 }
+
+on_both_backends!(
+    create_resume_and_mismatch,
+    scan_insert_is_idempotent_and_records_prior_flag,
+    record_results_and_retry_failed,
+    reopen_keeps_data_and_schema_version,
+    guarded_updates_lose_to_changes_made_meanwhile,
+    every_audit_writer_chains_its_record,
+    the_audit_trail_refuses_updates_and_deletes,
+    a_record_changed_in_the_store_is_found,
+    concurrent_writers_never_fork_a_chain,
+);

@@ -4,8 +4,8 @@
 //!
 //! Must not decide states: the transitions come from `campaign::state`; this only writes them.
 
+use super::db::{Behavior, OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{TransactionBehavior, params};
 
 use super::{AuditEntry, Store, StoreError, audit, db, parse_time, timestamp};
 use crate::campaign::scope::ScanItem;
@@ -64,7 +64,7 @@ impl Store {
                     "INSERT INTO accounts (campaign_id, dn, login, mail, display_name, language, state,
                          prior_flagged, excluded_reason, marked_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                     ON CONFLICT (campaign_id, dn) DO NOTHING",
+                     ON CONFLICT (campaign_id, dn) DO NOTHING RETURNING id",
                 )
                 .map_err(db("record scan"))?;
             for item in items {
@@ -76,24 +76,28 @@ impl Store {
                             .unwrap_or(AccountState::Pending);
                         let mail = serde_json::to_string(&a.mail).unwrap_or_else(|_| "[]".into());
                         let marked_at = (state == AccountState::Marked).then_some(&now);
-                        let n = stmt
-                            .execute(params![
-                                campaign_id,
-                                a.dn,
-                                a.login,
-                                mail,
-                                a.display_name,
-                                a.language,
-                                state.as_str(),
-                                a.flagged,
-                                None::<String>,
-                                marked_at,
-                                now
-                            ])
+                        let inserted: Option<i64> = stmt
+                            .query_row(
+                                params![
+                                    campaign_id,
+                                    a.dn,
+                                    a.login,
+                                    mail,
+                                    a.display_name,
+                                    a.language,
+                                    state.as_str(),
+                                    a.flagged,
+                                    None::<String>,
+                                    marked_at,
+                                    now
+                                ],
+                                |r| r.get(0),
+                            )
+                            .optional()
                             .map_err(db("record scan"))?;
-                        if n == 1 && state == AccountState::Pending {
+                        if let (Some(id), AccountState::Pending) = (inserted, state) {
                             fresh.push(WorkItem {
-                                id: tx.last_insert_rowid(),
+                                id,
                                 dn: a.dn.clone(),
                                 state,
                                 prior_flagged: false,
@@ -102,7 +106,7 @@ impl Store {
                         }
                     }
                     ScanItem::Excluded { dn, login, reason } => {
-                        stmt.execute(params![
+                        let row = params![
                             campaign_id,
                             dn,
                             login,
@@ -114,8 +118,8 @@ impl Store {
                             reason.as_str(),
                             None::<String>,
                             now
-                        ])
-                        .map_err(db("record scan"))?;
+                        ];
+                        stmt.query_row(row, |_| Ok(())).optional().map_err(db("record scan"))?;
                     }
                 }
             }
@@ -178,7 +182,7 @@ impl Store {
         let mut conn = self.lock();
         // IMMEDIATE: the audit chain's head is read and extended under the write lock.
         let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .transaction_with_behavior(Behavior::Immediate)
             .map_err(db("record results"))?;
         {
             let mut stmt = tx
@@ -187,7 +191,7 @@ impl Store {
                          marked_at = CASE WHEN ?2 = 'marked' THEN ?4 ELSE marked_at END,
                          completed_at = CASE WHEN ?2 = 'completed' THEN ?4 ELSE completed_at END,
                          completed_via = CASE WHEN ?2 = 'completed' THEN ?5 ELSE completed_via END
-                     WHERE id = ?1 AND (?6 IS NULL OR state = ?6)",
+                     WHERE id = ?1 AND (CAST(?6 AS TEXT) IS NULL OR state = ?6)",
                 )
                 .map_err(db("record results"))?;
             let mut about = tx

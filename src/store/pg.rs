@@ -1,0 +1,252 @@
+//! The PostgreSQL side of the store's connection ([`super::db`]): a bounded pool of sync
+//! `postgres` clients, each with its prepared statements cached by their SQL text, the `?N` →
+//! `$N` rewrite, and the value conversions that follow the server's inferred parameter types
+//! (a bool bound where the column is BIGINT is stored as 0/1, as on SQLite).
+//!
+//! Must not be used from inside an async task: `postgres::Client` blocks on its own runtime.
+//! The store runs on tokio's blocking pool ([`super::Store::run`]); a pool dropped inside a
+//! runtime closes its connections on a thread of its own.
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use postgres::tls::{MakeTlsConnect, TlsConnect};
+use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use postgres::{Client, Socket};
+
+use super::db::{Conn, DbError, DbResult, Value};
+
+/// The store's write lock (see [`Conn::lock_writes`]), held until the transaction ends.
+pub(super) const WRITE_LOCK: &str = "SELECT pg_advisory_xact_lock(7370821605842710001)";
+/// Held while the schema is brought up to date, so that two instances starting at once on a
+/// fresh database do not both create it.
+pub(super) const MIGRATE_LOCK: &str = "SELECT pg_advisory_xact_lock(7370821605842710002)";
+
+type Connect = dyn Fn() -> Result<Client, postgres::Error> + Send + Sync;
+
+/// Opens the pool's connections.
+pub struct Manager {
+    connect: Box<Connect>,
+}
+
+/// One pooled client and its prepared statements.
+pub struct PgClient {
+    client: Client,
+    statements: HashMap<String, postgres::Statement>,
+}
+
+pub type PgConn = r2d2::PooledConnection<Manager>;
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = PgClient;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<PgClient, postgres::Error> {
+        Ok(PgClient {
+            client: (self.connect)()?,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut PgClient) -> Result<(), postgres::Error> {
+        conn.client.simple_query("").map(drop)
+    }
+
+    fn has_broken(&self, conn: &mut PgClient) -> bool {
+        conn.client.is_closed()
+    }
+}
+
+/// The pool (dropped off the async runtime, see the module's doc).
+pub struct PgPool {
+    pool: Option<r2d2::Pool<Manager>>,
+}
+
+impl PgPool {
+    /// A pool of at most `size` connections to `url`; connects lazily (the first query waits
+    /// up to 10 s for a connection and reports why there is none).
+    pub fn new<T>(url: &str, password: Option<&str>, tls: T, size: u32) -> Result<PgPool, String>
+    where
+        T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+        T::TlsConnect: Send,
+        T::Stream: Send,
+        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+    {
+        let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| describe(&e))?;
+        if let Some(password) = password {
+            config.password(password);
+        }
+        config.connect_timeout(Duration::from_secs(10));
+        let connect = move || config.connect(tls.clone());
+        let pool = r2d2::Pool::builder()
+            .max_size(size)
+            .min_idle(Some(1))
+            .test_on_check_out(false)
+            .connection_timeout(Duration::from_secs(10))
+            .build_unchecked(Manager {
+                connect: Box::new(connect),
+            });
+        Ok(PgPool { pool: Some(pool) })
+    }
+
+    /// A connection, or the reason there is none (reported by its first query).
+    pub fn get(&self) -> Conn {
+        match self.pool.as_ref().map(r2d2::Pool::get) {
+            Some(Ok(c)) => Conn::Postgres(Box::new(std::cell::RefCell::new(c))),
+            Some(Err(e)) => Conn::Unavailable(e.to_string()),
+            None => Conn::Unavailable("the pool is closed".into()),
+        }
+    }
+}
+
+impl Drop for PgPool {
+    fn drop(&mut self) {
+        // Closing a `postgres::Client` blocks on its runtime, which panics inside another.
+        if let Some(pool) = self.pool.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                std::thread::spawn(move || drop(pool));
+            }
+        }
+    }
+}
+
+impl PgClient {
+    pub fn prepare(&mut self, sql: &str) -> DbResult<postgres::Statement> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let stmt = self.client.prepare(&rewrite(sql))?;
+        self.statements.insert(sql.to_owned(), stmt.clone());
+        Ok(stmt)
+    }
+
+    pub fn execute(&mut self, sql: &str, params: &[Value]) -> DbResult<usize> {
+        let stmt = self.prepare(sql)?;
+        self.execute_prepared(&stmt, params)
+    }
+
+    pub fn execute_prepared(&mut self, stmt: &postgres::Statement, params: &[Value]) -> DbResult<usize> {
+        let n = self.client.execute(stmt, &refs(params))?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    pub fn query(&mut self, stmt: &postgres::Statement, params: &[Value]) -> DbResult<Vec<postgres::Row>> {
+        Ok(self.client.query(stmt, &refs(params))?)
+    }
+
+    pub fn batch(&mut self, sql: &str) -> DbResult<()> {
+        Ok(self.client.batch_execute(sql)?)
+    }
+}
+
+fn refs(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
+}
+
+/// `?N` → `$N` outside string literals (the store's SQL has no other `?`).
+pub(super) fn rewrite(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut in_literal = false;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            in_literal = !in_literal;
+        }
+        if c == '?' && !in_literal && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The server's message (postgres' own Display says only "db error").
+pub(super) fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => match e.source() {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// Column `i` as a [`Value`], by its PostgreSQL type.
+pub(super) fn column_value(row: &postgres::Row, i: usize) -> DbResult<Value> {
+    let ty = row
+        .columns()
+        .get(i)
+        .map(|c| c.type_().clone())
+        .ok_or(DbError::Conversion {
+            column: i,
+            message: "no such column".into(),
+        })?;
+    let v = match ty {
+        Type::INT8 => row.try_get::<_, Option<i64>>(i)?.map(Value::Int),
+        Type::INT4 => row.try_get::<_, Option<i32>>(i)?.map(|v| Value::Int(v.into())),
+        Type::INT2 => row.try_get::<_, Option<i16>>(i)?.map(|v| Value::Int(v.into())),
+        Type::BOOL => row.try_get::<_, Option<bool>>(i)?.map(Value::Bool),
+        Type::FLOAT8 => row.try_get::<_, Option<f64>>(i)?.map(Value::Real),
+        Type::FLOAT4 => row.try_get::<_, Option<f32>>(i)?.map(|v| Value::Real(v.into())),
+        Type::BYTEA => row.try_get::<_, Option<Vec<u8>>>(i)?.map(Value::Blob),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+            row.try_get::<_, Option<String>>(i)?.map(Value::Text)
+        }
+        other => {
+            return Err(DbError::Conversion {
+                column: i,
+                message: format!("unsupported PostgreSQL type {other}"),
+            });
+        }
+    };
+    Ok(v.unwrap_or(Value::Null))
+}
+
+type BoxError = Box<dyn StdError + Sync + Send>;
+
+fn int_to_sql(i: i64, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+    match *ty {
+        Type::INT4 => i32::try_from(i)?.to_sql(ty, out),
+        Type::INT2 => i16::try_from(i)?.to_sql(ty, out),
+        Type::BOOL => (i != 0).to_sql(ty, out),
+        Type::FLOAT8 => (i as f64).to_sql(ty, out),
+        Type::TEXT | Type::VARCHAR => i.to_string().to_sql(ty, out),
+        _ => i.to_sql(ty, out),
+    }
+}
+
+impl ToSql for Value {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        match self {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(i) => int_to_sql(*i, ty, out),
+            Value::Bool(b) if *ty == Type::BOOL => b.to_sql(ty, out),
+            Value::Bool(b) => int_to_sql(i64::from(*b), ty, out),
+            Value::Real(f) if *ty == Type::FLOAT4 => (*f as f32).to_sql(ty, out),
+            Value::Real(f) => f.to_sql(ty, out),
+            Value::Text(s) => s.to_sql(ty, out),
+            Value::Blob(b) => b.to_sql(ty, out),
+        }
+    }
+
+    /// Any type: the conversion follows the type the server inferred (see `to_sql`).
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_are_rewritten_outside_literals() {
+        assert_eq!(
+            super::rewrite("SELECT ?1, '?2', ?10 WHERE a = 'it''s ?3' AND b = ?3"),
+            "SELECT $1, '?2', $10 WHERE a = 'it''s ?3' AND b = $3"
+        );
+    }
+}
