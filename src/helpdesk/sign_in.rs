@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::HelpdeskState;
 use super::auth::is_operator;
 use super::error::ApiError;
-use super::session::Session;
+use super::session::{Session, SessionError};
 use super::standing::{self, MustChange, Observed};
 use crate::directory::{AccountDetails, BindCheck};
 use crate::secret::Secret;
@@ -150,10 +150,10 @@ async fn start(
         observed,
         standing_due: false,
     };
-    let (_, cookie) = state
-        .sessions()
-        .create(session)
-        .map_err(|e| ApiError::internal(&format!("no randomness for a session id: {e}")))?;
+    let (_, cookie) = state.sessions().create(session).await.map_err(|e| match e {
+        SessionError::Store(e) => ApiError::store(&e),
+        other => ApiError::internal(&other.to_string()),
+    })?;
     let audit = AuditEntry {
         at: chrono::Utc::now(),
         actor: format!("helpdesk:{login}"),

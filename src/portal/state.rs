@@ -112,8 +112,8 @@ impl PortalState {
         Ok(PortalState {
             inner: Arc::new(Inner {
                 csrf: Csrf::new(config.scheme(), config.origin())?,
-                limiter: Limiter::new(&config.rate_limit),
-                links: Limiter::new(&config.rate_limit),
+                limiter: Limiter::new(&config.rate_limit, parts.store.clone(), "portal"),
+                links: Limiter::new(&config.rate_limit, parts.store.clone(), "portal.link"),
                 budget: parts.budget,
                 masker: Masker::new()?,
                 pages: Pages::new(&parts.helpdesk)?,

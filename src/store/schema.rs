@@ -178,6 +178,33 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX accounts_by_dn ON accounts (dn);
     "#,
+    // 14: state several `serve` instances share and a restart keeps: the rate limits' buckets
+    //     (store/rate_limits.rs; keys are SHA-256 hashes, times milliseconds since the epoch)
+    //     and the helpdesk's web sessions (store/sessions.rs; keyed by the hash of the id).
+    r#"
+    CREATE TABLE rate_limits (
+        key      TEXT PRIMARY KEY,
+        tat      BIGINT NOT NULL,
+        refusals BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE INDEX rate_limits_by_tat ON rate_limits (tat);
+    CREATE TABLE helpdesk_sessions (
+        id_hash             TEXT PRIMARY KEY,
+        login               TEXT NOT NULL,
+        dn                  TEXT NOT NULL,
+        operator            BOOLEAN NOT NULL,
+        flagged             BOOLEAN NOT NULL,
+        password_changed_at TEXT,
+        standing_checked    BIGINT NOT NULL,
+        checked_at          BIGINT NOT NULL,
+        created_at          BIGINT NOT NULL,
+        last_seen           BIGINT NOT NULL,
+        expires_at          BIGINT NOT NULL,
+        flash               TEXT
+    );
+    CREATE INDEX helpdesk_sessions_by_expiry ON helpdesk_sessions (expires_at);
+    CREATE INDEX helpdesk_sessions_by_last_seen ON helpdesk_sessions (last_seen);
+    "#,
 ];
 
 /// The schema version after which the records written before the chain are chained.
