@@ -1,6 +1,7 @@
 //! State that several `pwresetd serve` instances on one store share, and that a restart keeps
 //! (issue 16): the portal's rate limits count the attempts made on every instance (per account
-//! and per address) and survive a restart; a helpdesk operator signed in on instance A is
+//! and per address) and survive a restart, and so does the budget of failed password binds; a
+//! helpdesk operator signed in on instance A is
 //! signed in on instance B (the cookie replayed against B's listener), also after B restarts,
 //! and signing out on A ends the session on B. Two real daemons on one SQLite store file, the
 //! shared slapd, the SMTP capture server.
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::daemon::Daemon;
-use common::helpdesk::{Auth, Setup};
+use common::helpdesk::{Auth, Setup, sign_in_page};
 use common::portal::{STRONG, client, form_csrf, submit};
 use common::{USER_PASSWORD, free_port};
 
@@ -124,6 +125,23 @@ async fn two_instances_share_rate_limits_and_helpdesk_sessions_across_restarts()
         "the attempts on A and B were not counted together: {statuses:?}"
     );
 
+    // The budget of failed binds (slapd: pwdMaxFailure 5, so 3) is one: carl's failed helpdesk
+    // sign-ins alternate between A and B, and carl is never locked.
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let base = if i % 2 == 0 { &s.base } else { &base_b };
+        statuses.push(sign_in_page(base, "carl", "Wrong-guess-2").await.0);
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 429],
+        "the budget was not spent across A and B"
+    );
+    assert!(
+        common::bind(&s.f.dn("carl"), USER_PASSWORD).await.is_ok(),
+        "carl locked"
+    );
+
     // An operator signs in on A; B knows the session.
     let op = s.sign_in("op1", USER_PASSWORD).await.unwrap();
     assert_eq!(status_with_cookie(&base_b, &op).await, 200);
@@ -141,6 +159,11 @@ async fn two_instances_share_rate_limits_and_helpdesk_sessions_across_restarts()
         status_with_cookie(&base_b, &op).await,
         200,
         "B forgot the session on restart"
+    );
+    assert_eq!(
+        sign_in_page(&base_b, "carl", USER_PASSWORD).await.0,
+        429,
+        "B forgot carl's failed binds on restart"
     );
 
     // Per address: new logins each time (no account is over its limit), alternating; the

@@ -66,7 +66,7 @@ pub async fn sign_in(
         failures,
         window: lockout.counting_window(),
     });
-    let attempt = match state.budget().reserve(&key, allowance) {
+    let attempt = match state.budget().reserve(&key, allowance).await {
         Ok(a) => a,
         Err(limited) => {
             refused(state, found.as_ref(), login, client, "helpdesk.sign_in_limited").await;
@@ -74,7 +74,7 @@ pub async fn sign_in(
         }
     };
     let Some(details) = found else {
-        attempt.failed();
+        attempt.failed().await;
         refused(state, None, login, client, "helpdesk.sign_in_failed").await;
         return Ok(SignIn::WrongCredentials);
     };
@@ -84,11 +84,11 @@ pub async fn sign_in(
         .await
         .map_err(|e| ApiError::directory(&e))?;
     if bind == BindCheck::Refused {
-        attempt.failed();
+        attempt.failed().await;
         refused(state, Some(&details), login, client, "helpdesk.sign_in_failed").await;
         return Ok(SignIn::WrongCredentials);
     }
-    attempt.succeeded();
+    attempt.succeeded().await;
     let observed = Observed {
         flagged: details.account.flagged || bind == BindCheck::MustChange,
         password_changed_at: details.password_changed_at,

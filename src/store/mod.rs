@@ -12,6 +12,7 @@
 
 mod accounts;
 mod audit;
+mod bind_budget;
 mod campaigns;
 pub mod chain;
 mod completion;
@@ -28,6 +29,7 @@ mod sessions;
 mod work;
 pub use accounts::AccountRecord;
 pub use audit::AuditEntry;
+pub use bind_budget::{BindEnd, Reservation};
 pub use campaigns::{Campaign, CampaignSpec, Opened, Scope};
 pub use chain::AuditRecord;
 pub use completion::Completion;

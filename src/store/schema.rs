@@ -179,8 +179,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX accounts_by_dn ON accounts (dn);
     "#,
     // 14: state several `serve` instances share and a restart keeps: the rate limits' buckets
-    //     (store/rate_limits.rs; keys are SHA-256 hashes, times milliseconds since the epoch)
-    //     and the helpdesk's web sessions (store/sessions.rs; keyed by the hash of the id).
+    //     (store/rate_limits.rs; keys are SHA-256 hashes, times milliseconds since the epoch),
+    //     the helpdesk's web sessions (store/sessions.rs; keyed by the hash of the id) and the
+    //     budget of failed password binds with its reservations (store/bind_budget.rs).
     r#"
     CREATE TABLE rate_limits (
         key      TEXT PRIMARY KEY,
@@ -204,6 +205,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX helpdesk_sessions_by_expiry ON helpdesk_sessions (expires_at);
     CREATE INDEX helpdesk_sessions_by_last_seen ON helpdesk_sessions (last_seen);
+    CREATE TABLE bind_budget (
+        key        TEXT PRIMARY KEY,
+        failures   BIGINT NOT NULL,
+        expires_at BIGINT,
+        in_flight  BIGINT NOT NULL
+    );
+    CREATE INDEX bind_budget_by_expiry ON bind_budget (expires_at);
+    CREATE TABLE bind_reservations (
+        id          TEXT PRIMARY KEY,
+        key         TEXT NOT NULL,
+        reserved_at BIGINT NOT NULL,
+        window_ms   BIGINT NOT NULL
+    );
+    CREATE INDEX bind_reservations_by_time ON bind_reservations (reserved_at);
     "#,
 ];
 

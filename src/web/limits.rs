@@ -61,10 +61,6 @@ impl RateLimit {
     }
 }
 
-/// Keys remembered per table before pruning, by the in-memory tables that remain
-/// ([`super::budget`]).
-pub const MAX_KEYS: usize = 100_000;
-
 /// Every this many attempts an instance deletes up to [`PRUNE_BATCH`] expired keys: more than
 /// the at most two keys each attempt can add, so the table cannot outgrow one window's keys.
 pub const PRUNE_EVERY: u64 = 64;
