@@ -1,10 +1,10 @@
 //! State that several `pwresetd serve` instances on one store share, and that a restart keeps
 //! (issue 16): the portal's rate limits count the attempts made on every instance (per account
 //! and per address) and survive a restart, and so does the budget of failed password binds; a
-//! helpdesk operator signed in on instance A is
-//! signed in on instance B (the cookie replayed against B's listener), also after B restarts,
-//! and signing out on A ends the session on B. Two real daemons on one SQLite store file, the
-//! shared slapd, the SMTP capture server.
+//! helpdesk operator signed in on instance A is signed in on instance B (the cookie replayed
+//! against B's listener), also after B restarts, and signing out on A ends the session on B; a
+//! form shown by one instance is accepted by the other (one CSRF key). Two real daemons on one SQLite store file, the shared slapd, the SMTP
+//! capture server.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
@@ -52,12 +52,13 @@ fn start(config: &Path, admin: u16, portal: u16) -> Daemon {
     d
 }
 
-/// One wrong current password posted to `/change` on the portal at `base` for `login`; the
-/// status (429 when a rate limit refused it).
-async fn wrong_guess(base: &str, login: &str) -> u16 {
+/// One wrong current password posted to `/change` on the portal at `base` for `login`, on the
+/// form another instance (`shown_by`) showed, as a load balancer may send them; the status (429
+/// when a rate limit refused it, 403 if the CSRF key were not shared).
+async fn wrong_guess(shown_by: &str, base: &str, login: &str) -> u16 {
     let c = client();
     let change = format!("{base}/change");
-    let token = form_csrf(&c, &change).await;
+    let token = form_csrf(&c, &format!("{shown_by}/change")).await;
     let fields = [
         ("csrf", token.as_str()),
         ("login", login),
@@ -116,10 +117,14 @@ async fn two_instances_share_rate_limits_and_helpdesk_sessions_across_restarts()
     // Per account: bob's attempts alternate between A and B; the bucket is one.
     let mut statuses = Vec::new();
     for i in 0..=PER_ACCOUNT {
-        let portal = if i % 2 == 0 { &s.portal } else { &portal_url_b };
-        statuses.push(wrong_guess(portal, "bob").await);
+        let (shown_by, portal) = if i % 2 == 0 {
+            (&portal_url_b, &s.portal)
+        } else {
+            (&s.portal, &portal_url_b)
+        };
+        statuses.push(wrong_guess(shown_by, portal, "bob").await);
     }
-    assert!(statuses[..PER_ACCOUNT].iter().all(|&c| c != 429), "{statuses:?}");
+    assert!(statuses[..PER_ACCOUNT].iter().all(|&c| c == 401), "{statuses:?}");
     assert_eq!(
         statuses[PER_ACCOUNT], 429,
         "the attempts on A and B were not counted together: {statuses:?}"
@@ -151,7 +156,7 @@ async fn two_instances_share_rate_limits_and_helpdesk_sessions_across_restarts()
     assert_eq!(b.wait_exit(Duration::from_secs(20)), Some(0), "{}", b.log_text());
     let b = start(&config_b, admin_b, portal_b);
     assert_eq!(
-        wrong_guess(&portal_url_b, "bob").await,
+        wrong_guess(&s.portal, &portal_url_b, "bob").await,
         429,
         "B forgot bob's attempts on restart"
     );
@@ -171,10 +176,14 @@ async fn two_instances_share_rate_limits_and_helpdesk_sessions_across_restarts()
     let left = PER_ADDRESS - (PER_ACCOUNT + 2);
     let mut statuses = Vec::new();
     for i in 0..=left {
-        let portal = if i % 2 == 0 { &s.portal } else { &portal_url_b };
-        statuses.push(wrong_guess(portal, &format!("nobody{i}")).await);
+        let (shown_by, portal) = if i % 2 == 0 {
+            (&portal_url_b, &s.portal)
+        } else {
+            (&s.portal, &portal_url_b)
+        };
+        statuses.push(wrong_guess(shown_by, portal, &format!("nobody{i}")).await);
     }
-    assert!(statuses[..left].iter().all(|&c| c != 429), "{statuses:?}");
+    assert!(statuses[..left].iter().all(|&c| c == 401), "{statuses:?}");
     assert_eq!(
         statuses[left], 429,
         "the address's attempts on A and B were not counted together: {statuses:?}"

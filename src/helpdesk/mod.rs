@@ -133,7 +133,7 @@ pub enum SetupError {
     Tokens(#[from] tokens::TokenError),
     #[error(transparent)]
     Templates(#[from] TemplateError),
-    #[error("reading random bytes for the CSRF key: {0}")]
+    #[error("drawing or reading the CSRF key: {0}")]
     Randomness(#[from] std::io::Error),
 }
 
@@ -214,7 +214,7 @@ impl HelpdeskState {
                     config.membership_recheck,
                     scheme,
                 ),
-                csrf: Csrf::new(scheme, origin)?,
+                csrf: Csrf::shared(&parts.store, "csrf.helpdesk", scheme, origin)?,
                 limiter: Limiter::new(&config.login_rate_limit, parts.store.clone(), "helpdesk.sign_in"),
                 pages: pages::Pages::new()?,
                 in_flight: Mutex::new(HashSet::new()),

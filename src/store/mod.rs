@@ -25,6 +25,7 @@ mod notify;
 mod rate_limits;
 mod schema;
 mod search;
+mod secrets;
 mod sessions;
 mod work;
 pub use accounts::AccountRecord;

@@ -181,7 +181,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 14: state several `serve` instances share and a restart keeps: the rate limits' buckets
     //     (store/rate_limits.rs; keys are SHA-256 hashes, times milliseconds since the epoch),
     //     the helpdesk's web sessions (store/sessions.rs; keyed by the hash of the id) and the
-    //     budget of failed password binds with its reservations (store/bind_budget.rs).
+    //     budget of failed password binds with its reservations (store/bind_budget.rs), and
+    //     the keys every instance must hold alike (store/secrets.rs: the CSRF keys).
     r#"
     CREATE TABLE rate_limits (
         key      TEXT PRIMARY KEY,
@@ -219,6 +220,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         window_ms   BIGINT NOT NULL
     );
     CREATE INDEX bind_reservations_by_time ON bind_reservations (reserved_at);
+    CREATE TABLE shared_secrets (
+        name  TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
     "#,
 ];
 
