@@ -172,10 +172,10 @@ async fn set_up(users: usize, legacy: std::ops::Range<usize>) -> Res<Setup> {
     let state = PortalState::new(PortalParts {
         config: portal,
         directory: directory.clone(),
-        store,
+        store: store.clone(),
         policy,
         notifier: Arc::new(LogNotifier),
-        budget: Arc::new(pwresetd::web::budget::Budget::default()),
+        budget: Arc::new(pwresetd::web::budget::Budget::new(store)),
         helpdesk: String::new(),
     })?;
     tokio::spawn(pwresetd::portal::serve(state, listener, std::future::pending()));

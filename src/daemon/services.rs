@@ -74,7 +74,7 @@ impl Services {
         });
         let policy = Arc::new(Policy::load(&config.policy).map_err(BuildError::Policy)?);
         // One budget of failed password binds per account, whichever front end binds.
-        let budget = Arc::new(Budget::default());
+        let budget = Arc::new(Budget::new(store.clone()));
         let portal = PortalState::new(PortalParts {
             config: config.portal.clone(),
             directory: directory.clone(),

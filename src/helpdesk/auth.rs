@@ -71,7 +71,7 @@ pub async fn operator(state: &HelpdeskState, headers: &HeaderMap, client: IpAddr
             "sign in at /helpdesk/login, or send Authorization: Bearer NAME.SECRET",
         ));
     };
-    let Some(session) = state.sessions().get(&id) else {
+    let Some(session) = state.sessions().get(&id).await.map_err(|e| ApiError::store(&e))? else {
         return Err(ApiError::unauthenticated(
             "session_expired",
             "the session has ended; sign in again at /helpdesk/login",
@@ -119,6 +119,7 @@ async fn token(state: &HelpdeskState, presented: &str, client: IpAddr) -> Result
         state
             .token_limiter()
             .address(client)
+            .await
             .map_err(|l| too_many_tokens(l.retry_after))?;
     }
     let verified = tokens.verify(presented).await;
@@ -132,6 +133,7 @@ async fn token(state: &HelpdeskState, presented: &str, client: IpAddr) -> Result
             state
                 .token_limiter()
                 .address(client)
+                .await
                 .map_err(|l| too_many_tokens(l.retry_after))?;
         }
         state.audit(actor, "helpdesk.token_refused", None, detail).await;
@@ -154,7 +156,7 @@ async fn token(state: &HelpdeskState, presented: &str, client: IpAddr) -> Result
 /// Checks the session's group membership again (`helpdesk.membership_recheck`).
 async fn recheck(state: &HelpdeskState, id: &str, mut session: Session) -> Result<Session, ApiError> {
     let operator = is_operator(state, &session.dn).await?;
-    state.sessions().checked(id, operator);
+    state.sessions().checked(id, operator).await;
     if session.operator && !operator {
         tracing::info!(login = %session.login, "helpdesk: no longer in the operator group");
     }
@@ -178,7 +180,7 @@ async fn in_good_standing(state: &HelpdeskState, id: &str, session: &Session, cl
                 password_changed_at: None,
             },
         };
-        state.sessions().observed(id, observed);
+        state.sessions().observed(id, observed).await;
         observed
     } else {
         session.observed
@@ -187,7 +189,10 @@ async fn in_good_standing(state: &HelpdeskState, id: &str, session: &Session, cl
     let Some(why) = standing::decide(observed, &records) else {
         return Ok(());
     };
-    state.sessions().end(id);
+    if let Err(e) = state.sessions().end(id).await {
+        // The next request finds the same standing and refuses again.
+        tracing::warn!(error = %e, "helpdesk: cannot end a session in the store");
+    }
     tracing::info!(login = %session.login, reason = %why.reason(), "helpdesk: session ended: the password must change");
     let detail = format!("session ended: {}; address={client}", why.reason());
     let actor = format!("helpdesk:{}", session.login);

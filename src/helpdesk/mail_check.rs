@@ -113,7 +113,7 @@ pub async fn check(state: &HelpdeskState, operator: &Operator, text: &str) -> Re
             format!("paste the mail's Message-ID, its link or its reference code (at most {MAX_TEXT} characters)"),
         ));
     }
-    if let Err(l) = state.lookups().account(&operator.actor()) {
+    if let Err(l) = state.lookups().account(&operator.actor()).await {
         if l.first {
             let detail = "mail lookups: rate limit reached".to_owned();
             state

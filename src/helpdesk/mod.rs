@@ -133,7 +133,7 @@ pub enum SetupError {
     Tokens(#[from] tokens::TokenError),
     #[error(transparent)]
     Templates(#[from] TemplateError),
-    #[error("reading random bytes for the CSRF key: {0}")]
+    #[error("drawing or reading the CSRF key: {0}")]
     Randomness(#[from] std::io::Error),
 }
 
@@ -202,19 +202,20 @@ impl HelpdeskState {
         Ok(HelpdeskState {
             inner: Arc::new(Inner {
                 tokens: tokens::Tokens::load(config.api_tokens_file.as_deref())?,
-                token_limiter: Limiter::new(&config.login_rate_limit),
-                lookups: Limiter::new(&mail_check::LOOKUPS),
+                token_limiter: Limiter::new(&config.login_rate_limit, parts.store.clone(), "helpdesk.token"),
+                lookups: Limiter::new(&mail_check::LOOKUPS, parts.store.clone(), "helpdesk.lookup"),
                 budget: parts.budget,
                 masker: Masker::new()?,
                 portal_url: parts.portal_url,
                 sessions: session::Sessions::new(
+                    parts.store.clone(),
                     config.session_idle,
                     config.session_max,
                     config.membership_recheck,
                     scheme,
                 ),
-                csrf: Csrf::new(scheme, origin)?,
-                limiter: Limiter::new(&config.login_rate_limit),
+                csrf: Csrf::shared(&parts.store, "csrf.helpdesk", scheme, origin)?,
+                limiter: Limiter::new(&config.login_rate_limit, parts.store.clone(), "helpdesk.sign_in"),
                 pages: pages::Pages::new()?,
                 in_flight: Mutex::new(HashSet::new()),
                 config,

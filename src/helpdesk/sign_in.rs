@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::HelpdeskState;
 use super::auth::is_operator;
 use super::error::ApiError;
-use super::session::Session;
+use super::session::{Session, SessionError};
 use super::standing::{self, MustChange, Observed};
 use crate::directory::{AccountDetails, BindCheck};
 use crate::secret::Secret;
@@ -66,7 +66,7 @@ pub async fn sign_in(
         failures,
         window: lockout.counting_window(),
     });
-    let attempt = match state.budget().reserve(&key, allowance) {
+    let attempt = match state.budget().reserve(&key, allowance).await {
         Ok(a) => a,
         Err(limited) => {
             refused(state, found.as_ref(), login, client, "helpdesk.sign_in_limited").await;
@@ -74,7 +74,7 @@ pub async fn sign_in(
         }
     };
     let Some(details) = found else {
-        attempt.failed();
+        attempt.failed().await;
         refused(state, None, login, client, "helpdesk.sign_in_failed").await;
         return Ok(SignIn::WrongCredentials);
     };
@@ -84,11 +84,11 @@ pub async fn sign_in(
         .await
         .map_err(|e| ApiError::directory(&e))?;
     if bind == BindCheck::Refused {
-        attempt.failed();
+        attempt.failed().await;
         refused(state, Some(&details), login, client, "helpdesk.sign_in_failed").await;
         return Ok(SignIn::WrongCredentials);
     }
-    attempt.succeeded();
+    attempt.succeeded().await;
     let observed = Observed {
         flagged: details.account.flagged || bind == BindCheck::MustChange,
         password_changed_at: details.password_changed_at,
@@ -150,10 +150,10 @@ async fn start(
         observed,
         standing_due: false,
     };
-    let (_, cookie) = state
-        .sessions()
-        .create(session)
-        .map_err(|e| ApiError::internal(&format!("no randomness for a session id: {e}")))?;
+    let (_, cookie) = state.sessions().create(session).await.map_err(|e| match e {
+        SessionError::Store(e) => ApiError::store(&e),
+        other => ApiError::internal(&other.to_string()),
+    })?;
     let audit = AuditEntry {
         at: chrono::Utc::now(),
         actor: format!("helpdesk:{login}"),

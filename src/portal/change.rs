@@ -116,7 +116,7 @@ pub async fn via_current_password(state: PortalState, login: String, typed: Type
         Err(outcome) => return outcome,
     };
     let Some(details) = found else {
-        attempt.failed();
+        attempt.failed().await;
         return Outcome::WrongCredentials;
     };
     let dn = details.account.dn.clone();
@@ -180,7 +180,7 @@ async fn reserve(
         ),
         None => (budget::login_key(login), About::Typed(login.to_owned())),
     };
-    state.budget().reserve(&key, allowance).map_err(|limited| {
+    state.budget().reserve(&key, allowance).await.map_err(|limited| {
         tracing::info!("portal: an account's budget of failed password binds is spent");
         refusals::record(state, about, "portal.lockout_budget_spent", limited, client);
         Outcome::Limited(limited)
@@ -197,11 +197,11 @@ async fn authenticate(
 ) -> Result<(), Outcome> {
     match directory.check_password(dn, &Secret::new(current.expose())).await {
         Ok(BindCheck::Refused) => {
-            attempt.failed();
+            attempt.failed().await;
             Err(Outcome::WrongCredentials)
         }
         Ok(BindCheck::Unrestricted | BindCheck::MustChange) => {
-            attempt.succeeded();
+            attempt.succeeded().await;
             Ok(())
         }
         // Unsettled: counted as a failure, the bind may have reached the directory.

@@ -184,7 +184,7 @@ async fn admit(
     address: Address,
 ) -> Result<Form, Response> {
     if address == Address::Counted {
-        state.limiter().address(client).map_err(|l| too_many(state, l))?;
+        state.limiter().address(client).await.map_err(|l| too_many(state, l))?;
     }
     let form = super::form::read(headers, body)
         .await
@@ -198,8 +198,8 @@ async fn admit(
 
 /// Counts one post for the typed `login`; the refusal when none is left (a trip is audited,
 /// once per trip).
-fn per_login(state: &PortalState, login: &str, client: IpAddr) -> Option<Response> {
-    let limited = state.limiter().account(login).err()?;
+async fn per_login(state: &PortalState, login: &str, client: IpAddr) -> Option<Response> {
+    let limited = state.limiter().account(login).await.err()?;
     let about = About::Typed(login.to_owned());
     refusals::record(state, about, "portal.rate_limited", limited, client);
     Some(too_many(state, limited))
@@ -259,7 +259,7 @@ pub async fn reset_submit(
     let target: LinkTarget = match change::look_up(&state, &link).await {
         Ok(Link::Usable(t)) => *t,
         Ok(unusable) => {
-            if let Err(l) = state.limiter().address(client) {
+            if let Err(l) = state.limiter().address(client).await {
                 return too_many(&state, l);
             }
             return state.pages().unusable_link(&unusable, &csrf).into_response();
@@ -270,7 +270,7 @@ pub async fn reset_submit(
         }
     };
     lang::prefer(target.account.language.as_deref());
-    if let Err(l) = state.links().account(&target.hash) {
+    if let Err(l) = state.links().account(&target.hash).await {
         return too_many(&state, l);
     }
     let shown = shown_rules(&state, Some(&target.token.dn)).await;
@@ -310,7 +310,7 @@ pub async fn change_submit(
         Ok(l) => l.trim().to_owned(),
         Err(e) => return bad_form(&state, &e),
     };
-    if let Some(refused) = per_login(&state, &login, client) {
+    if let Some(refused) = per_login(&state, &login, client).await {
         return refused;
     }
     let csrf = form.optional("csrf").unwrap_or_default().to_owned();
@@ -364,7 +364,7 @@ pub async fn resend(
         Ok(l) => l.trim().to_owned(),
         Err(e) => return bad_form(&state, &e),
     };
-    if let Some(refused) = per_login(&state, &login, client) {
+    if let Some(refused) = per_login(&state, &login, client).await {
         return refused;
     }
     if form::check_value(&login).is_ok() {

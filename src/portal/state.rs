@@ -30,7 +30,7 @@ pub enum SetupError {
     Tls(#[from] TlsError),
     #[error(transparent)]
     Templates(#[from] PagesError),
-    #[error("reading random bytes for the CSRF key: {0}")]
+    #[error("drawing or reading the CSRF key: {0}")]
     Randomness(#[from] std::io::Error),
 }
 
@@ -111,9 +111,9 @@ impl PortalState {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(PortalState {
             inner: Arc::new(Inner {
-                csrf: Csrf::new(config.scheme(), config.origin())?,
-                limiter: Limiter::new(&config.rate_limit),
-                links: Limiter::new(&config.rate_limit),
+                csrf: Csrf::shared(&parts.store, "csrf.portal", config.scheme(), config.origin())?,
+                limiter: Limiter::new(&config.rate_limit, parts.store.clone(), "portal"),
+                links: Limiter::new(&config.rate_limit, parts.store.clone(), "portal.link"),
                 budget: parts.budget,
                 masker: Masker::new()?,
                 pages: Pages::new(&parts.helpdesk)?,

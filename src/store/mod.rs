@@ -12,6 +12,7 @@
 
 mod accounts;
 mod audit;
+mod bind_budget;
 mod campaigns;
 pub mod chain;
 mod completion;
@@ -23,13 +24,17 @@ mod lease;
 mod lock;
 mod notify;
 mod pg;
+mod rate_limits;
 mod schema;
 mod schema_pg;
 mod search;
+mod secrets;
+mod sessions;
 mod value;
 mod work;
 pub use accounts::AccountRecord;
 pub use audit::AuditEntry;
+pub use bind_budget::{BindEnd, Reservation};
 pub use campaigns::{Campaign, CampaignSpec, Opened, Scope};
 pub use chain::AuditRecord;
 pub use completion::Completion;
@@ -38,7 +43,9 @@ pub use labels::{LinkState, MailLabel, SentMail};
 pub use lease::{holder_is_dead, holder_name};
 pub use lock::{LockRecord, LockState};
 pub use notify::{MailCandidate, MailOutcome, MailRecord, MailState, REQUESTED, TokenRecord};
+pub use rate_limits::{RateBounds, RateTake};
 pub use search::{Found, FoundIn};
+pub use sessions::{SessionRow, SessionSpan};
 pub use work::{Update, WorkItem};
 
 use std::path::{Path, PathBuf};

@@ -178,6 +178,53 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX accounts_by_dn ON accounts (dn);
     "#,
+    // 14: state several `serve` instances share and a restart keeps: the rate limits' buckets
+    //     (store/rate_limits.rs; keys are SHA-256 hashes, times milliseconds since the epoch),
+    //     the helpdesk's web sessions (store/sessions.rs; keyed by the hash of the id) and the
+    //     budget of failed password binds with its reservations (store/bind_budget.rs), and
+    //     the keys every instance must hold alike (store/secrets.rs: the CSRF keys).
+    r#"
+    CREATE TABLE rate_limits (
+        key      TEXT PRIMARY KEY,
+        tat      BIGINT NOT NULL,
+        refusals BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE INDEX rate_limits_by_tat ON rate_limits (tat);
+    CREATE TABLE helpdesk_sessions (
+        id_hash             TEXT PRIMARY KEY,
+        login               TEXT NOT NULL,
+        dn                  TEXT NOT NULL,
+        operator            BOOLEAN NOT NULL,
+        flagged             BOOLEAN NOT NULL,
+        password_changed_at TEXT,
+        standing_checked    BIGINT NOT NULL,
+        checked_at          BIGINT NOT NULL,
+        created_at          BIGINT NOT NULL,
+        last_seen           BIGINT NOT NULL,
+        expires_at          BIGINT NOT NULL,
+        flash               TEXT
+    );
+    CREATE INDEX helpdesk_sessions_by_expiry ON helpdesk_sessions (expires_at);
+    CREATE INDEX helpdesk_sessions_by_last_seen ON helpdesk_sessions (last_seen);
+    CREATE TABLE bind_budget (
+        key        TEXT PRIMARY KEY,
+        failures   BIGINT NOT NULL,
+        expires_at BIGINT,
+        in_flight  BIGINT NOT NULL
+    );
+    CREATE INDEX bind_budget_by_expiry ON bind_budget (expires_at);
+    CREATE TABLE bind_reservations (
+        id          TEXT PRIMARY KEY,
+        key         TEXT NOT NULL,
+        reserved_at BIGINT NOT NULL,
+        window_ms   BIGINT NOT NULL
+    );
+    CREATE INDEX bind_reservations_by_time ON bind_reservations (reserved_at);
+    CREATE TABLE shared_secrets (
+        name  TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version after which the records written before the chain are chained.

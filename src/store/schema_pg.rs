@@ -153,7 +153,51 @@ CREATE INDEX accounts_search_mail ON accounts USING gin (pwresetd_mail_text(mail
 "#;
 
 /// The PostgreSQL twins of SQLite's migrations after [`PG_BASE_VERSION`], in order.
-const PG_AFTER: &[&str] = &[];
+const PG_AFTER: &[&str] = &[
+    // 14: rate limits, helpdesk sessions, bind budget, shared keys (schema.rs's 14; bools as 0/1).
+    r#"
+    CREATE TABLE rate_limits (
+        key      TEXT PRIMARY KEY,
+        tat      BIGINT NOT NULL,
+        refusals BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE INDEX rate_limits_by_tat ON rate_limits (tat);
+    CREATE TABLE helpdesk_sessions (
+        id_hash             TEXT PRIMARY KEY,
+        login               TEXT NOT NULL,
+        dn                  TEXT NOT NULL,
+        operator            BIGINT    NOT NULL,
+        flagged             BIGINT    NOT NULL,
+        password_changed_at TEXT,
+        standing_checked    BIGINT NOT NULL,
+        checked_at          BIGINT NOT NULL,
+        created_at          BIGINT NOT NULL,
+        last_seen           BIGINT NOT NULL,
+        expires_at          BIGINT NOT NULL,
+        flash               TEXT
+    );
+    CREATE INDEX helpdesk_sessions_by_expiry ON helpdesk_sessions (expires_at);
+    CREATE INDEX helpdesk_sessions_by_last_seen ON helpdesk_sessions (last_seen);
+    CREATE TABLE bind_budget (
+        key        TEXT PRIMARY KEY,
+        failures   BIGINT NOT NULL,
+        expires_at BIGINT,
+        in_flight  BIGINT NOT NULL
+    );
+    CREATE INDEX bind_budget_by_expiry ON bind_budget (expires_at);
+    CREATE TABLE bind_reservations (
+        id          TEXT PRIMARY KEY,
+        key         TEXT NOT NULL,
+        reserved_at BIGINT NOT NULL,
+        window_ms   BIGINT NOT NULL
+    );
+    CREATE INDEX bind_reservations_by_time ON bind_reservations (reserved_at);
+    CREATE TABLE shared_secrets (
+        name  TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    "#,
+];
 
 /// Brings the schema up to date in one transaction, under an advisory lock (two instances
 /// starting at once on a fresh database).

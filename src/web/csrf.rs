@@ -6,7 +6,10 @@
 //!    `SameSite=Strict`, `Path=/`; `Secure` and the `__Host-` prefix when the site is reached
 //!    over HTTPS, so a sibling subdomain cannot plant one), unless it already holds one.
 //! 2. The form carries a hidden field `csrf` = base64url(HMAC-SHA256(server key, cookie)). The
-//!    server key is 256 random bits drawn at start-up and never leaves memory.
+//!    server key is 256 random bits, drawn once per site and kept in the store
+//!    ([`Csrf::shared`]), so that a form shown by one `serve` instance is accepted by any other
+//!    on the same store (behind a load balancer) and after a restart. Whoever reads the store
+//!    could compute fields, but would still need the victim's `HttpOnly` cookie.
 //! 3. A POST is accepted only when the cookie is present and the field equals the HMAC of it
 //!    (compared in constant time). A cross-site page can make a browser POST, but it can neither
 //!    read the cookie nor compute the HMAC, and `SameSite=Strict` keeps the cookie off
@@ -16,8 +19,7 @@
 //!    the field is looked at. (`null` must pass: with `Referrer-Policy: no-referrer` browsers
 //!    send `Origin: null` on our own form posts.)
 //!
-//! A restart draws a new key, so a form left open across a restart is refused once; reloading
-//! the page fixes it. Must not log cookie or field values.
+//! Must not log cookie, field or key values.
 
 use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
@@ -28,6 +30,7 @@ use rand::rngs::OsRng;
 use sha2::Sha256;
 
 use super::{Scheme, cookies};
+use crate::store::Store;
 
 /// Domain separation for the HMAC. Its wording predates the helpdesk; both sites use it, each
 /// with its own key.
@@ -73,6 +76,23 @@ impl Csrf {
             scheme,
             origin,
         })
+    }
+
+    /// The key kept in the store under `name` (drawn now if there is none yet), shared by
+    /// every instance on that store. `scheme`, `origin`: as for [`Csrf::new`].
+    pub fn shared(store: &Store, name: &str, scheme: Scheme, origin: String) -> std::io::Result<Csrf> {
+        let fresh = URL_SAFE_NO_PAD.encode(random32()?);
+        let kept = zeroize::Zeroizing::new(
+            store
+                .shared_secret(name, &fresh)
+                .map_err(|e| std::io::Error::other(e.to_string()))?,
+        );
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        match URL_SAFE_NO_PAD.decode(kept.as_bytes()).map(zeroize::Zeroizing::new) {
+            Ok(bytes) if bytes.len() == 32 => key.copy_from_slice(&bytes),
+            _ => return Err(std::io::Error::other(format!("the store's key {name} is malformed"))),
+        }
+        Ok(Csrf { key, scheme, origin })
     }
 
     pub fn cookie_name(&self) -> &'static str {
@@ -171,6 +191,20 @@ mod tests {
         assert_eq!(csrf.verify(&h, Some(&field)), Ok(()));
         let h = headers(&[("cookie", &jar), ("origin", "http://127.0.0.1:8080")]);
         assert_eq!(csrf.verify(&h, Some(&field)), Ok(()));
+    }
+
+    #[test]
+    fn instances_on_one_store_share_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        let origin = || "http://127.0.0.1:8080".to_owned();
+        let a = Csrf::shared(&store, "csrf.portal", Scheme::Http, origin()).unwrap();
+        let b = Csrf::shared(&store, "csrf.portal", Scheme::Http, origin()).unwrap();
+        let other = Csrf::shared(&store, "csrf.helpdesk", Scheme::Http, origin()).unwrap();
+        let (session, _) = a.session_for_page(&HeaderMap::new()).unwrap();
+        let h = headers(&[("cookie", &format!("pwresetd-csrf={session}"))]);
+        assert_eq!(b.verify(&h, Some(&a.field(&session))), Ok(()));
+        assert_eq!(other.verify(&h, Some(&a.field(&session))), Err(Refusal::BadField));
     }
 
     #[test]

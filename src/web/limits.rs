@@ -1,20 +1,32 @@
-//! Rate limits on form submissions (the portal's forms, the helpdesk's sign-in), per client
-//! address and per account, in memory; and the three settings that configure them.
+//! Rate limits on form submissions (the portal's forms, the helpdesk's sign-in, its API tokens
+//! and lookups), per client address and per account; and the three settings that configure them.
 //!
 //! Each key has a token bucket of `n` attempts refilled evenly over `window` (kept as one
 //! instant per key, the GCRA "theoretical arrival time"): a person may use all `n` at once, then
 //! gets one more every `window / n`. Keys: the client address (IPv6 by /64, see
 //! [`super::client::bucket`]) and the account, as the login typed or the login a link belongs
-//! to, lowercased, so unknown and known logins are counted alike. Memory is bounded: at
-//! [`MAX_KEYS`] keys the refilled ones are dropped; if none can be, new keys are refused (fail
-//! closed) until some refill. Limits reset on restart. Must not see passwords.
+//! to, lowercased, so unknown and known logins are counted alike.
+//!
+//! The buckets live in the store (`store::rate_limits`), so that every `serve` instance on one
+//! store counts the same attempts and a restart forgets none; each attempt is one atomic
+//! statement there, run on the blocking pool. This file owns the arithmetic (pure: [`Gcra`]) and
+//! the keys. A key is stored as the SHA-256 of its limiter's name and the key, not in clear: the
+//! table then holds no login or address for a reader of the database or a backup. Not keyed
+//! (no HMAC): a key would have to be shared by every instance, and whoever reads the store can
+//! already read every login (accounts) and the addresses in the audit trail, so a secret would
+//! hide nothing more from them. Rows whose bucket is full again are deleted in bounded batches
+//! every [`PRUNE_EVERY`] attempts, so the table holds at most the keys seen within one window.
+//! If the store fails, the attempt is refused (fail closed) and the failure logged once until
+//! the store answers again. Must not see passwords.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
 
 use crate::config::{ConfigError, parse_duration};
+use crate::store::{RateBounds, RateTake, Store};
 
 /// Attempts allowed per key within a window (a token bucket refilled over the window).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,51 +61,57 @@ impl RateLimit {
     }
 }
 
-/// Keys remembered per table before pruning.
-pub const MAX_KEYS: usize = 100_000;
+/// Every this many attempts an instance deletes up to [`PRUNE_BATCH`] expired keys: more than
+/// the at most two keys each attempt can add, so the table cannot outgrow one window's keys.
+pub const PRUNE_EVERY: u64 = 64;
+pub const PRUNE_BATCH: i64 = 512;
 
-#[derive(Debug)]
-struct Table {
-    burst: u32,
-    interval: Duration,
-    /// Key → the instant at which its bucket is full again, and whether a refusal was already
-    /// reported since the key was last allowed.
-    full_at: HashMap<String, (Instant, bool)>,
+/// One bucket's parameters, in milliseconds: the pure part of the limiter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gcra {
+    /// One attempt's worth of time (window / burst).
+    interval: i64,
+    /// The whole bucket (interval × burst).
+    capacity: i64,
 }
 
-impl Table {
-    fn new(burst: u32, window: Duration) -> Table {
-        Table {
-            burst,
-            interval: window / burst.max(1),
-            full_at: HashMap::new(),
+impl Gcra {
+    pub fn new(burst: u32, window: Duration) -> Gcra {
+        let interval = (window / burst.max(1)).as_millis().clamp(1, i64::MAX as u128) as i64;
+        Gcra {
+            interval,
+            capacity: interval.saturating_mul(i64::from(burst.max(1))),
         }
     }
 
-    /// Takes one attempt for `key`; `Err` with the wait when none is left.
-    fn take(&mut self, key: &str, now: Instant) -> Result<(), Limited> {
-        let capacity = self.interval * self.burst;
-        if !self.full_at.contains_key(key) && self.full_at.len() >= MAX_KEYS {
-            self.full_at.retain(|_, (full, _)| *full > now);
-            if self.full_at.len() >= MAX_KEYS {
-                return Err(Limited {
-                    retry_after: self.interval,
-                    first: false,
-                });
-            }
+    /// What the store needs to decide one attempt at `now`.
+    pub fn bounds(&self, now: i64) -> RateBounds {
+        RateBounds {
+            now,
+            interval: self.interval,
+            limit: now + self.capacity - self.interval,
         }
-        let (full, reported) = self.full_at.get(key).copied().unwrap_or((now, false));
-        let next = full.max(now) + self.interval;
-        // Allowed while the bucket, after this attempt, holds at most `burst` attempts' worth.
-        if next.duration_since(now) > capacity {
-            self.full_at.insert(key.to_owned(), (full, true));
-            return Err(Limited {
-                retry_after: next.duration_since(now) - capacity,
-                first: !reported,
-            });
+    }
+
+    /// What the store's answer means: allowed, or refused with the wait until the next
+    /// attempt fits (the TAT was kept: it is one interval short of allowing one more).
+    pub fn verdict(&self, now: i64, take: RateTake) -> Result<(), Limited> {
+        if take.refusals == 0 {
+            return Ok(());
         }
-        self.full_at.insert(key.to_owned(), (next, false));
-        Ok(())
+        let wait = take.tat.saturating_sub(self.bounds(now).limit).max(1);
+        Err(Limited {
+            retry_after: Duration::from_millis(wait as u64),
+            first: take.refusals == 1,
+        })
+    }
+
+    /// The answer when the store could not be asked: refused, try again in one interval.
+    fn closed(&self) -> Limited {
+        Limited {
+            retry_after: Duration::from_millis(self.interval as u64),
+            first: false,
+        }
     }
 }
 
@@ -106,43 +124,109 @@ pub struct Limited {
     pub first: bool,
 }
 
-#[derive(Debug)]
-pub struct Limiter {
-    addresses: Mutex<Table>,
-    accounts: Mutex<Table>,
+/// Which of a limiter's two buckets a key belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Address,
+    Account,
 }
 
-fn lock(table: &Mutex<Table>) -> std::sync::MutexGuard<'_, Table> {
-    // The table stays consistent whatever panicked while holding it.
-    table.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+pub struct Limiter {
+    store: Store,
+    /// Names this limiter's keys apart from the other limiters' in the shared table.
+    name: &'static str,
+    addresses: Gcra,
+    accounts: Gcra,
+    attempts: AtomicU64,
+    failing: AtomicBool,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("name", &self.name)
+            .field("addresses", &self.addresses)
+            .field("accounts", &self.accounts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Limiter {
-    pub fn new(limit: &RateLimit) -> Limiter {
+    /// A limiter called `name` (unique per limiter: "portal", "helpdesk.sign_in", …).
+    pub fn new(limit: &RateLimit, store: Store, name: &'static str) -> Limiter {
         Limiter {
-            addresses: Mutex::new(Table::new(limit.per_address, limit.window)),
-            accounts: Mutex::new(Table::new(limit.per_account, limit.window)),
+            store,
+            name,
+            addresses: Gcra::new(limit.per_address, limit.window),
+            accounts: Gcra::new(limit.per_account, limit.window),
+            attempts: AtomicU64::new(0),
+            failing: AtomicBool::new(false),
         }
     }
 
     /// Counts one submission from `address`.
-    pub fn address(&self, address: IpAddr) -> Result<(), Limited> {
-        self.address_at(address, Instant::now())
-    }
-
-    fn address_at(&self, address: IpAddr, now: Instant) -> Result<(), Limited> {
+    pub async fn address(&self, address: IpAddr) -> Result<(), Limited> {
         let key = super::client::bucket(address).to_string();
-        lock(&self.addresses).take(&key, now)
+        self.take(Kind::Address, &key).await
     }
 
     /// Counts one submission for the account `login`.
-    pub fn account(&self, login: &str) -> Result<(), Limited> {
-        self.account_at(login, Instant::now())
+    pub async fn account(&self, login: &str) -> Result<(), Limited> {
+        self.take(Kind::Account, &account_key(login)).await
     }
 
-    fn account_at(&self, login: &str, now: Instant) -> Result<(), Limited> {
-        lock(&self.accounts).take(&account_key(login), now)
+    async fn take(&self, kind: Kind, key: &str) -> Result<(), Limited> {
+        let gcra = match kind {
+            Kind::Address => self.addresses,
+            Kind::Account => self.accounts,
+        };
+        let hashed = stored_key(self.name, kind, key);
+        let prune = self.attempts.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1;
+        let now = now_millis();
+        let bounds = gcra.bounds(now);
+        let answer = self
+            .store
+            .run(move |s| {
+                let take = s.take_rate(&hashed, bounds)?;
+                if prune {
+                    s.prune_rate_limits(now, PRUNE_BATCH)?;
+                }
+                Ok(take)
+            })
+            .await;
+        match answer {
+            Ok(take) => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(limiter = self.name, "rate limits: the store answers again");
+                }
+                gcra.verdict(now, take)
+            }
+            Err(e) => {
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    tracing::error!(limiter = self.name, error = %e, "rate limits: the store failed; refusing attempts until it answers");
+                }
+                Err(gcra.closed())
+            }
+        }
     }
+}
+
+/// Milliseconds since the Unix epoch: wall-clock time, the one instances on several hosts share
+/// (skew between them shifts a bucket by that much, no more).
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The key as stored: the hex SHA-256 of the limiter's name, the bucket and the key.
+fn stored_key(name: &str, kind: Kind, key: &str) -> String {
+    let kind = match kind {
+        Kind::Address => "address",
+        Kind::Account => "account",
+    };
+    let digest = Sha256::digest(format!("{name}\0{kind}\0{key}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Logins compare case-insensitively in directories; long ones are cut (they are not real).
@@ -154,65 +238,92 @@ fn account_key(login: &str) -> String {
 mod tests {
     use super::*;
 
-    fn limiter(per_address: u32, per_account: u32, window_secs: u64) -> Limiter {
-        Limiter::new(&RateLimit {
-            per_address,
-            per_account,
-            window: Duration::from_secs(window_secs),
-        })
-    }
-
     #[test]
-    fn burst_then_one_per_interval() {
-        let l = limiter(3, 2, 60);
-        let t0 = Instant::now();
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        for i in 0..3 {
-            assert_eq!(l.address_at(ip, t0), Ok(()), "attempt {i}");
-        }
-        let refused = l.address_at(ip, t0).unwrap_err();
-        assert_eq!(refused.retry_after, Duration::from_secs(20));
-        assert!(refused.first, "the first refusal is reported");
-        let again = l.address_at(ip, t0 + Duration::from_secs(19)).unwrap_err();
-        assert!(!again.first, "the rest of the burst is not");
-        assert_eq!(l.address_at(ip, t0 + Duration::from_secs(20)), Ok(()));
-        assert!(
-            l.address_at(ip, t0 + Duration::from_secs(21)).unwrap_err().first,
-            "allowed in between"
+    fn bounds_and_verdicts() {
+        // 3 attempts per 60 s: interval 20 s.
+        let g = Gcra::new(3, Duration::from_secs(60));
+        assert_eq!(
+            g.bounds(1_000),
+            RateBounds {
+                now: 1_000,
+                interval: 20_000,
+                limit: 41_000
+            }
         );
-        // Another address has its own bucket; after a whole window the bucket is full again.
-        assert_eq!(l.address_at("192.0.2.2".parse().unwrap(), t0), Ok(()));
-        for _ in 0..3 {
-            assert_eq!(l.address_at(ip, t0 + Duration::from_secs(200)), Ok(()));
-        }
+        let check = |tat: i64, refusals: i64, expected: Result<(), Limited>| {
+            assert_eq!(
+                g.verdict(1_000, RateTake { tat, refusals }),
+                expected,
+                "tat {tat}, refusals {refusals}"
+            );
+        };
+        let refused = |ms: u64, first: bool| {
+            Err(Limited {
+                retry_after: Duration::from_millis(ms),
+                first,
+            })
+        };
+        check(61_000, 0, Ok(()));
+        // Full bucket (TAT a whole capacity ahead): one interval's wait, first refusal reported.
+        check(61_000, 1, refused(20_000, true));
+        check(50_000, 2, refused(9_000, false));
+        // Never a zero wait (the header says at least one second anyway).
+        check(41_000, 1, refused(1, true));
+        // Odd windows round to whole milliseconds, never to a zero interval.
+        assert_eq!(Gcra::new(7, Duration::from_millis(3)).bounds(0).interval, 1);
+        assert_eq!(g.closed().retry_after, Duration::from_secs(20));
     }
 
     #[test]
-    fn accounts_are_case_insensitive_and_v6_grouped() {
-        let l = limiter(2, 2, 60);
-        let t0 = Instant::now();
-        assert_eq!(l.account_at("JDoe", t0), Ok(()));
-        assert_eq!(l.account_at(" jdoe", t0), Ok(()));
-        assert!(l.account_at("jdoe", t0).is_err());
-        assert_eq!(l.account_at("ann", t0), Ok(()));
-        let a: IpAddr = "2001:db8:0:1::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:0:1:ffff::2".parse().unwrap();
-        assert_eq!(l.address_at(a, t0), Ok(()));
-        assert_eq!(l.address_at(b, t0), Ok(()));
-        assert!(l.address_at(a, t0).is_err());
+    fn keys_are_hashed_apart() {
+        let k = stored_key("portal", Kind::Account, "jdoe");
+        assert_eq!(k.len(), 64);
+        assert!(!k.contains("jdoe"));
+        assert_ne!(k, stored_key("portal", Kind::Address, "jdoe"));
+        assert_ne!(k, stored_key("helpdesk.sign_in", Kind::Account, "jdoe"));
+        assert_eq!(account_key(" JDoe"), "jdoe");
     }
 
-    #[test]
-    fn table_is_bounded_and_prunes_refilled_keys() {
-        let mut t = Table::new(1, Duration::from_secs(10));
-        let t0 = Instant::now();
-        for i in 0..MAX_KEYS {
-            t.take(&i.to_string(), t0).unwrap();
+    fn limiter(store: &Store, name: &'static str) -> Limiter {
+        let limit = RateLimit {
+            per_address: 3,
+            per_account: 2,
+            window: Duration::from_secs(600),
+        };
+        Limiter::new(&limit, store.clone(), name)
+    }
+
+    #[tokio::test]
+    async fn limiters_on_one_store_share_their_buckets() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        // Two instances' limiters of the same name count together; another name apart.
+        let (a, b, other) = (
+            limiter(&store, "portal"),
+            limiter(&store, "portal"),
+            limiter(&store, "helpdesk"),
+        );
+        assert_eq!(a.account("JDoe").await, Ok(()));
+        assert_eq!(b.account(" jdoe").await, Ok(()));
+        let refused = a.account("jdoe").await.unwrap_err();
+        assert!(
+            refused.first && refused.retry_after > Duration::from_secs(290),
+            "{refused:?}"
+        );
+        assert!(!b.account("jdoe").await.unwrap_err().first);
+        assert_eq!(other.account("jdoe").await, Ok(()));
+        // IPv6 by /64.
+        let (x, y): (IpAddr, IpAddr) = (
+            "2001:db8:0:1::1".parse().unwrap(),
+            "2001:db8:0:1:ffff::2".parse().unwrap(),
+        );
+        for l in [&a, &b, &a] {
+            assert_eq!(l.address(x).await, Ok(()));
         }
-        // Full of live keys: a new key is refused (fail closed)...
-        assert!(t.take("new", t0).is_err());
-        // ...until they have refilled, when they are dropped.
-        assert_eq!(t.take("new", t0 + Duration::from_secs(11)), Ok(()));
-        assert_eq!(t.full_at.len(), 1);
+        assert!(b.address(y).await.is_err());
+        // A reopened store (a restart) still remembers.
+        drop((a, b, other, store));
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        assert!(limiter(&store, "portal").account("jdoe").await.is_err());
     }
 }

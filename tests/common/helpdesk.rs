@@ -348,10 +348,10 @@ impl InProcess {
         let state = pwresetd::helpdesk::HelpdeskState::new(pwresetd::helpdesk::HelpdeskParts {
             config: config.helpdesk.clone(),
             directory,
-            store,
+            store: store.clone(),
             resender: Arc::new(pwresetd::helpdesk::NoMailer),
             admin_listen: address,
-            budget: Arc::new(pwresetd::web::budget::Budget::default()),
+            budget: Arc::new(pwresetd::web::budget::Budget::new(store)),
             portal_url: config.portal.public_url.clone(),
         })
         .unwrap();

@@ -123,7 +123,7 @@ impl Portal {
             store: store.clone(),
             policy: policy.clone(),
             notifier: notifier.clone(),
-            budget: Arc::new(pwresetd::web::budget::Budget::default()),
+            budget: Arc::new(pwresetd::web::budget::Budget::new(store.clone())),
             helpdesk: options.helpdesk.clone(),
         })
         .unwrap();

@@ -53,7 +53,7 @@ pub(super) async fn home(
         match search::search(&state, q, offset, limit).await {
             Ok(r) => found = Some(r),
             Err(e) if e.status == StatusCode::BAD_REQUEST => (problem, status) = (Some(e.message), e.status),
-            Err(e) => return error_page(&state, &headers, &e),
+            Err(e) => return error_page(&state, &headers, &e).await,
         }
     }
     let campaigns = state
@@ -67,7 +67,7 @@ pub(super) async fn home(
         .await;
     let campaigns = match campaigns {
         Ok(c) => c,
-        Err(e) => return error_page(&state, &headers, &ApiError::store(&e)),
+        Err(e) => return error_page(&state, &headers, &ApiError::store(&e)).await,
     };
     let title = if q.is_some() { "Search" } else { "Helpdesk" };
     let view = HomeView {
@@ -76,7 +76,7 @@ pub(super) async fn home(
         problem,
         campaigns,
     };
-    let (f, cookie) = frame(&state, &headers, Some(&operator));
+    let (f, cookie) = frame(&state, &headers, Some(&operator)).await;
     send(state.pages().render(status, "home.html", title, &f, &view), cookie)
 }
 
@@ -91,11 +91,11 @@ pub(super) async fn account(
         Err(r) => return r,
     };
     let Ok(Path(login)) = login else {
-        return bad_path(&state, &headers);
+        return bad_path(&state, &headers).await;
     };
     match view::account(&state, &login).await {
         Ok(view) => {
-            let (f, cookie) = frame(&state, &headers, Some(&operator));
+            let (f, cookie) = frame(&state, &headers, Some(&operator)).await;
             send(
                 state
                     .pages()
@@ -103,7 +103,7 @@ pub(super) async fn account(
                 cookie,
             )
         }
-        Err(e) => error_page(&state, &headers, &e),
+        Err(e) => error_page(&state, &headers, &e).await,
     }
 }
 
@@ -120,11 +120,11 @@ pub(super) async fn act(
         Err(r) => return r,
     };
     let Ok(Path(login)) = login else {
-        return bad_path(&state, &headers);
+        return bad_path(&state, &headers).await;
     };
     let form = match admit(&state, &headers, body).await {
         Ok(f) => f,
-        Err(e) => return error_page(&state, &headers, &e),
+        Err(e) => return error_page(&state, &headers, &e).await,
     };
     let action = match form.optional("action") {
         Some("resend") => Ok(Action::Resend),
@@ -152,7 +152,7 @@ pub(super) async fn act(
         Err(e) => format!("Not done: {}", e.message),
     };
     if let Credential::Session(id) = &operator.credential {
-        state.sessions().flash(id, message);
+        state.sessions().flash(id, message).await;
     }
     redirect(&format!("/helpdesk/accounts/{}", segment(&login)))
 }

@@ -44,11 +44,11 @@ pub(super) async fn campaign(
         Err(r) => return r,
     };
     let Ok(Path(name)) = name else {
-        return bad_path(&state, &headers);
+        return bad_path(&state, &headers).await;
     };
     let (c, status, raw) = match campaign_data(&state, &name, true).await {
         Ok(d) => d,
-        Err(e) => return error_page(&state, &headers, &e),
+        Err(e) => return error_page(&state, &headers, &e).await,
     };
     let progress = CampaignProgress::new(status, &c.scope.base_dn, &raw, Utc::now());
     let lists: Vec<ListLink> = AccountList::ALL
@@ -58,7 +58,7 @@ pub(super) async fn campaign(
             label: label(*l),
         })
         .collect();
-    let (f, cookie) = frame(&state, &headers, Some(&operator));
+    let (f, cookie) = frame(&state, &headers, Some(&operator)).await;
     let mail_down_since = state.resender().mail_server_down_since();
     let page = minijinja::context! { progress => progress, lists => lists, mail_down_since => mail_down_since };
     send(
@@ -111,11 +111,11 @@ pub(super) async fn list(
         Err(r) => return r,
     };
     let Ok(Path((name, list))) = path else {
-        return bad_path(&state, &headers);
+        return bad_path(&state, &headers).await;
     };
     let (c, kind, records, truncated) = match list_rows(&state, &name, &list, LIST_PAGE_ROWS).await {
         Ok(r) => r,
-        Err(e) => return error_page(&state, &headers, &e),
+        Err(e) => return error_page(&state, &headers, &e).await,
     };
     let page = ListPage {
         campaign: c.name,
@@ -125,7 +125,7 @@ pub(super) async fn list(
         records: crate::helpdesk::payload::rows(&records),
         truncated,
     };
-    let (f, cookie) = frame(&state, &headers, Some(&operator));
+    let (f, cookie) = frame(&state, &headers, Some(&operator)).await;
     send(
         state
             .pages()
@@ -148,6 +148,6 @@ pub(super) async fn list_csv(
     };
     match list_rows(&state, &name, &list, LIST_MAX).await {
         Ok((c, kind, records, _)) => csv_response(&c.name, kind, progress::csv(&records)),
-        Err(e) => error_page(&state, &headers, &e),
+        Err(e) => error_page(&state, &headers, &e).await,
     }
 }

@@ -20,14 +20,14 @@ struct MailsView {
     problem: Option<String>,
 }
 
-fn page(
+async fn page(
     state: &HelpdeskState,
     headers: &HeaderMap,
     operator: &Operator,
     status: StatusCode,
     view: &MailsView,
 ) -> Response {
-    let (f, cookie) = frame(state, headers, Some(operator));
+    let (f, cookie) = frame(state, headers, Some(operator)).await;
     send(
         state
             .pages()
@@ -38,7 +38,7 @@ fn page(
 
 pub(super) async fn form(State(state): State<HelpdeskState>, client: Client, headers: HeaderMap) -> Response {
     match signed_in(&state, &headers, &client).await {
-        Ok(operator) => page(&state, &headers, &operator, StatusCode::OK, &MailsView::default()),
+        Ok(operator) => page(&state, &headers, &operator, StatusCode::OK, &MailsView::default()).await,
         Err(r) => r,
     }
 }
@@ -55,7 +55,7 @@ pub(super) async fn check(
     };
     let form = match admit(&state, &headers, body).await {
         Ok(f) => f,
-        Err(e) => return error_page(&state, &headers, &e),
+        Err(e) => return error_page(&state, &headers, &e).await,
     };
     let text = form.optional("text").unwrap_or_default();
     match mail_check::check(&state, &operator, text).await {
@@ -64,15 +64,15 @@ pub(super) async fn check(
                 answer: Some(answer),
                 problem: None,
             };
-            page(&state, &headers, &operator, StatusCode::OK, &view)
+            page(&state, &headers, &operator, StatusCode::OK, &view).await
         }
         Err(e) if e.status == StatusCode::BAD_REQUEST || e.status == StatusCode::TOO_MANY_REQUESTS => {
             let view = MailsView {
                 answer: None,
                 problem: Some(e.message),
             };
-            page(&state, &headers, &operator, e.status, &view)
+            page(&state, &headers, &operator, e.status, &view).await
         }
-        Err(e) => error_page(&state, &headers, &e),
+        Err(e) => error_page(&state, &headers, &e).await,
     }
 }

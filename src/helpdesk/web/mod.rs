@@ -65,7 +65,11 @@ fn redirect(to: &str) -> Response {
 }
 
 /// The frame of a page and the CSRF cookie to set when the browser has none.
-fn frame(state: &HelpdeskState, headers: &HeaderMap, operator: Option<&Operator>) -> (Frame, Option<HeaderValue>) {
+async fn frame(
+    state: &HelpdeskState,
+    headers: &HeaderMap,
+    operator: Option<&Operator>,
+) -> (Frame, Option<HeaderValue>) {
     let (session, cookie) = match state.csrf().session_for_page(headers) {
         Ok(s) => s,
         Err(e) => {
@@ -73,10 +77,10 @@ fn frame(state: &HelpdeskState, headers: &HeaderMap, operator: Option<&Operator>
             (String::new(), None)
         }
     };
-    let flash = operator.and_then(|o| match &o.credential {
-        Credential::Session(id) => state.sessions().take_flash(id),
-        Credential::Token => None,
-    });
+    let flash = match operator.map(|o| &o.credential) {
+        Some(Credential::Session(id)) => state.sessions().take_flash(id).await,
+        Some(Credential::Token) | None => None,
+    };
     let frame = Frame {
         operator: operator.map(|o| o.name.clone()),
         csrf: state.csrf().field(&session),
@@ -91,27 +95,27 @@ fn send(mut page: Page, cookie: Option<HeaderValue>) -> Response {
 }
 
 /// The answer to a path that could not be read.
-fn bad_path(state: &HelpdeskState, headers: &HeaderMap) -> Response {
+async fn bad_path(state: &HelpdeskState, headers: &HeaderMap) -> Response {
     let e = ApiError::bad_request("invalid_path", "unreadable path");
-    error_page(state, headers, &e)
+    error_page(state, headers, &e).await
 }
 
 /// An error as a page (401 goes to the sign-in page, unless the session ended because its
 /// password must change: that says so, with the way to the portal).
-fn error_page(state: &HelpdeskState, headers: &HeaderMap, e: &ApiError) -> Response {
+async fn error_page(state: &HelpdeskState, headers: &HeaderMap, e: &ApiError) -> Response {
     if e.code == auth::MUST_CHANGE {
-        return must_change_page(state, headers, &e.message);
+        return must_change_page(state, headers, &e.message).await;
     }
     if e.status == StatusCode::UNAUTHORIZED {
         return redirect("/helpdesk/login");
     }
     // A signed-in non-operator still gets a sign-out button.
-    let name = state
-        .sessions()
-        .id_from(headers)
-        .and_then(|id| state.sessions().get(&id))
-        .map(|s| s.login);
-    let (mut f, cookie) = frame(state, headers, None);
+    let name = match state.sessions().id_from(headers) {
+        // A store that cannot say only costs the button.
+        Some(id) => state.sessions().get(&id).await.ok().flatten().map(|s| s.login),
+        None => None,
+    };
+    let (mut f, cookie) = frame(state, headers, None).await;
     f.operator = name;
     let title = match e.status {
         StatusCode::FORBIDDEN => "Not a helpdesk operator",
@@ -125,16 +129,17 @@ fn error_page(state: &HelpdeskState, headers: &HeaderMap, e: &ApiError) -> Respo
 }
 
 /// "Change your password first", with the portal's address.
-fn must_change_page(state: &HelpdeskState, headers: &HeaderMap, message: &str) -> Response {
-    let (f, cookie) = frame(state, headers, None);
+async fn must_change_page(state: &HelpdeskState, headers: &HeaderMap, message: &str) -> Response {
+    let (f, cookie) = frame(state, headers, None).await;
     send(state.pages().must_change(&f, message, state.portal_url()), cookie)
 }
 
 /// The signed-in operator, or the response that says why not.
 async fn signed_in(state: &HelpdeskState, headers: &HeaderMap, client: &Client) -> Result<Operator, Response> {
-    auth::operator(state, headers, client.0)
-        .await
-        .map_err(|e| error_page(state, headers, &e))
+    match auth::operator(state, headers, client.0).await {
+        Ok(operator) => Ok(operator),
+        Err(e) => Err(error_page(state, headers, &e).await),
+    }
 }
 
 /// Reads a form body (see [`form::read`]: the size is checked before reading) as an

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::{admit, error_page, frame, must_change_page, redirect, send, too_many};
 use crate::helpdesk::HelpdeskState;
 use crate::helpdesk::auth::{self, Client};
+use crate::helpdesk::error::ApiError;
 use crate::helpdesk::sign_in::{SIGN_IN_FAILURE_FLOOR, SignIn, sign_in};
 use crate::secret::Secret;
 use crate::web::form;
@@ -18,7 +19,7 @@ pub(super) async fn login_form(State(state): State<HelpdeskState>, client: Clien
     if state.sessions().id_from(&headers).is_some() && auth::operator(&state, &headers, client.0).await.is_ok() {
         return redirect("/helpdesk/");
     }
-    let (f, cookie) = frame(&state, &headers, None);
+    let (f, cookie) = frame(&state, &headers, None).await;
     let page = state.pages().render(
         StatusCode::OK,
         "login.html",
@@ -36,17 +37,17 @@ pub(super) async fn login_submit(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    if let Err(l) = state.limiter().address(client.0) {
-        return error_page(&state, &headers, &too_many(l));
+    if let Err(l) = state.limiter().address(client.0).await {
+        return error_page(&state, &headers, &too_many(l)).await;
     }
     let form = match admit(&state, &headers, body).await {
         Ok(f) => f,
-        Err(e) => return error_page(&state, &headers, &e),
+        Err(e) => return error_page(&state, &headers, &e).await,
     };
     let login = form.optional("login").unwrap_or_default().trim().to_owned();
     let password = Secret::new(form.optional("password").unwrap_or_default());
-    if let Err(l) = state.limiter().account(&login) {
-        return error_page(&state, &headers, &too_many(l));
+    if let Err(l) = state.limiter().account(&login).await {
+        return error_page(&state, &headers, &too_many(l)).await;
     }
     let shaped = form::check_value(&login).is_ok() && form::check_value(password.expose()).is_ok();
     let outcome = if shaped {
@@ -62,7 +63,7 @@ pub(super) async fn login_submit(
         }
         Ok(SignIn::WrongCredentials) => {
             tokio::time::sleep_until(started + SIGN_IN_FAILURE_FLOOR).await;
-            let (f, cookie) = frame(&state, &headers, None);
+            let (f, cookie) = frame(&state, &headers, None).await;
             let shown = if form::check_value(&login).is_ok() {
                 login
             } else {
@@ -79,22 +80,24 @@ pub(super) async fn login_submit(
         }
         Ok(SignIn::MustChange(why)) => {
             let e = auth::must_change(&why);
-            must_change_page(&state, &headers, &e.message)
+            must_change_page(&state, &headers, &e.message).await
         }
-        Ok(SignIn::Limited(l)) => error_page(&state, &headers, &too_many(l)),
-        Err(e) => error_page(&state, &headers, &e),
+        Ok(SignIn::Limited(l)) => error_page(&state, &headers, &too_many(l)).await,
+        Err(e) => error_page(&state, &headers, &e).await,
     }
 }
 
 pub(super) async fn logout(State(state): State<HelpdeskState>, headers: HeaderMap, body: Body) -> Response {
     if let Err(e) = admit(&state, &headers, body).await {
-        return error_page(&state, &headers, &e);
+        return error_page(&state, &headers, &e).await;
     }
     if let Some(id) = state.sessions().id_from(&headers) {
-        if let Some(s) = state.sessions().get(&id) {
+        if let Ok(Some(s)) = state.sessions().get(&id).await {
             tracing::info!(login = %s.login, "helpdesk: signed out");
         }
-        state.sessions().end(&id);
+        if let Err(e) = state.sessions().end(&id).await {
+            return error_page(&state, &headers, &ApiError::store(&e)).await;
+        }
     }
     let mut r = redirect("/helpdesk/login");
     r.headers_mut()
