@@ -6,7 +6,7 @@
 //!
 //! This file owns opening the database, its schema migrations, the connection lock, the error
 //! type and the timestamp format; each table's queries live in a submodule (`campaigns`,
-//! `accounts`, `work`, `audit`, `notify`, `helpdesk`, `completion`, `lease`, `lock`), every one an
+//! `accounts`, `work`, `audit`, `notify`, `helpdesk`, `completion`, `lease`, `fence`, `lock`), every one an
 //! `impl Store` block, so callers see one type and the paths `crate::store::*`. `chain` is the
 //! audit trail's hash chain (pure), which `audit verify` also uses on exported files.
 
@@ -16,6 +16,7 @@ mod campaigns;
 pub mod chain;
 mod completion;
 pub mod config;
+mod fence;
 mod helpdesk;
 mod labels;
 mod lease;
@@ -29,9 +30,10 @@ pub use audit::AuditEntry;
 pub use campaigns::{Campaign, CampaignSpec, Opened, Scope};
 pub use chain::AuditRecord;
 pub use completion::Completion;
+pub use fence::Fence;
 pub use helpdesk::{AccountList, OperatorChange, Progress};
 pub use labels::{LinkState, MailLabel, SentMail};
-pub use lease::{holder_is_dead, holder_name};
+pub use lease::{LeaseInfo, holder_is_dead, holder_name};
 pub use lock::{LockRecord, LockState};
 pub use notify::{MailCandidate, MailOutcome, MailRecord, MailState, REQUESTED, TokenRecord};
 pub use search::{Found, FoundIn};
@@ -54,6 +56,14 @@ pub enum StoreError {
     CampaignMismatch { name: String, differences: Vec<String> },
     #[error("the store was written by a newer pwresetd (schema {found}, this one knows {known}); upgrade pwresetd")]
     TooNew { found: i64, known: i64 },
+    #[error(
+        "campaign {campaign:?} was taken over by {holder} (this process's lease epoch {epoch} is stale); the write was refused"
+    )]
+    Fenced {
+        campaign: String,
+        holder: String,
+        epoch: i64,
+    },
     #[error("store worker stopped: {0}")]
     Worker(String),
 }
@@ -76,6 +86,9 @@ fn parse_time(s: &str) -> DateTime<Utc> {
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// Set on a lease holder's handle ([`Store::fenced`]): its campaign writes are refused
+    /// once the lease has passed on.
+    fence: Option<Arc<Fence>>,
 }
 
 impl Store {
@@ -102,6 +115,7 @@ impl Store {
         migrate(&mut conn)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            fence: None,
         })
     }
 

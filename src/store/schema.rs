@@ -178,6 +178,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX accounts_by_dn ON accounts (dn);
     "#,
+    // 14: the lease's fencing epoch, raised each time the lease passes to another holder; a
+    //     holder's campaign writes carry it and are refused once it moved on (store/fence.rs).
+    r#"
+    ALTER TABLE leases ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version after which the records written before the chain are chained.
