@@ -121,6 +121,7 @@ impl MailPass for MailGlue {
         &self,
         campaign: &crate::store::Campaign,
         config: &Config,
+        store: &Store,
         stop: &CancellationToken,
     ) -> Result<(), PassError> {
         if self.lock_backoff().waiting() {
@@ -128,7 +129,7 @@ impl MailPass for MailGlue {
         }
         let summary = pass::run(
             &self.current(),
-            &self.store,
+            store,
             campaign,
             &config.campaign.reminders,
             &config.portal.links(),

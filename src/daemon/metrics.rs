@@ -65,6 +65,10 @@ pub struct Metrics {
     pub accounts: Family<CampaignState, Gauge>,
     /// Only campaigns that are marking or active: an alert on "deadline near" needs no filter.
     pub deadline: Family<CampaignName, Gauge>,
+    /// 1 on the instance holding the campaign's lease, 0 on the others (campaigns not reverted).
+    pub lease_held: Family<CampaignName, Gauge>,
+    /// Campaign work stopped because another instance had taken the lease over (fencing).
+    pub fenced: Counter,
     pub marks: Counter,
     pub directory_seconds: Family<Op, Histogram, fn() -> Histogram>,
     pub directory_errors: Family<OpError, Counter>,
@@ -87,6 +91,18 @@ impl Metrics {
             "campaign_deadline_timestamp_seconds",
             "Deadline of each campaign that is marking or active (Unix time)",
             deadline.clone(),
+        );
+        let lease_held = Family::<CampaignName, Gauge>::default();
+        registry.register(
+            "campaign_lease_held",
+            "1 when this instance holds the campaign's lease (works it), else 0",
+            lease_held.clone(),
+        );
+        let fenced = Counter::default();
+        registry.register(
+            "campaign_fenced",
+            "Campaign writes refused because another instance had taken the campaign's lease over",
+            fenced.clone(),
         );
         let marks = Counter::default();
         registry.register("marks", "Accounts marked as must-change by this process", marks.clone());
@@ -139,6 +155,8 @@ impl Metrics {
             registry,
             accounts,
             deadline,
+            lease_held,
+            fenced,
             marks,
             directory_seconds,
             directory_errors,

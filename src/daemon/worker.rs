@@ -32,7 +32,15 @@ const TICK: Duration = Duration::from_secs(5);
 /// A pass over due mails for one campaign; provided by the daemon once the mailer is set up.
 #[async_trait::async_trait]
 pub trait MailPass: Send + Sync {
-    async fn run(&self, campaign: &Campaign, config: &Config, stop: &CancellationToken) -> Result<(), PassError>;
+    /// `store`: the lease holder's fenced handle (its mail intents are refused once another
+    /// instance has taken the campaign over).
+    async fn run(
+        &self,
+        campaign: &Campaign,
+        config: &Config,
+        store: &Store,
+        stop: &CancellationToken,
+    ) -> Result<(), PassError>;
 
     /// Since when the mail server is down, for the STATUS line; `None` while it answers.
     fn mail_server_down_since(&self) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -71,8 +79,10 @@ impl Worker {
             if let Err(e) = self.tick(&mut due).await {
                 tracing::warn!(error = %e, "campaign worker");
             }
+            // A short lease is taken over sooner: look at least three times per TTL.
+            let tick = TICK.min(self.config.borrow().daemon.lease_ttl / 3);
             tokio::select! {
-                _ = tokio::time::sleep(TICK) => {}
+                _ = tokio::time::sleep(tick) => {}
                 _ = self.stop.cancelled() => {}
             }
         }
@@ -93,6 +103,13 @@ impl Worker {
             }
             match self.work(campaign, &config, due).await {
                 Ok(()) => {
+                    due.retry.remove(&campaign.id);
+                }
+                // Taken over while working (this process stalled past its lease): the other
+                // instance works it now; this one competes for the lease again like any other.
+                Err(RunError::Store(StoreError::Fenced { holder, epoch, .. })) => {
+                    self.metrics.fenced.inc();
+                    tracing::warn!(campaign = %campaign.name, %holder, epoch, "campaign taken over by another instance: its lease passed on while this one worked, the late write was refused (fenced); stopping work on it");
                     due.retry.remove(&campaign.id);
                 }
                 Err(e) => {
@@ -130,14 +147,18 @@ impl Worker {
         }
         // A foreground command asking for the campaign stops this pass at the next account
         // (`stop` below) and gets the lease when the guard drops (engine/lease.rs).
-        let lease = match LeaseGuard::yielding(&self.store, campaign.id, &self.holder, &self.stop).await? {
+        let ttl = config.daemon.lease_ttl;
+        let lease = match LeaseGuard::yielding(&self.store, campaign.id, &self.holder, ttl, &self.stop).await? {
             Ok(guard) => guard,
             Err(other) => {
                 tracing::debug!(holder = %other, "campaign worked by another process");
                 return Ok(());
             }
         };
+        let _held = Held::new(&self.metrics, &campaign.name);
         let stop = lease.stop(&self.stop);
+        // Every campaign write below goes through the fenced handle (store/fence.rs).
+        let store = &lease.store();
         // Read again under the lease: a command that held it before may have changed the
         // campaign (reverted it, changed its deadline action) since this tick read it.
         let name = campaign.name.clone();
@@ -156,30 +177,32 @@ impl Worker {
         let dir = self.directory.clone();
         match campaign.state {
             CampaignState::Marking => {
-                let summary = runner::mark(dir, &self.store, campaign, &settings, &bar).await?;
+                let summary = runner::mark(dir, store, campaign, &settings, &bar).await?;
                 tracing::info!(marked = summary.done, failed = summary.failed, "marking run");
-                self.finish_if_done(campaign, CampaignState::Active, &stop).await?;
+                finish_if_done(store, campaign, CampaignState::Active, &stop).await?;
             }
             CampaignState::Reverting => {
-                runner::revert(dir, &self.store, campaign, &settings, &bar).await?;
-                self.finish_if_done(campaign, CampaignState::Reverted, &stop).await?;
+                runner::revert(dir, store, campaign, &settings, &bar).await?;
+                finish_if_done(store, campaign, CampaignState::Reverted, &stop).await?;
             }
             CampaignState::Active => {
                 if reconcile_due {
-                    let s = runner::reconcile(dir, &self.store, campaign, &settings, &bar).await?;
+                    let s = runner::reconcile(dir, store, campaign, &settings, &bar).await?;
                     if s.done + s.failed > 0 {
                         tracing::info!(changed = s.done, failed = s.failed, "reconciled");
                     }
                     due.reconciled.insert(campaign.id, now);
                 }
                 if let (true, Some(mail)) = (mail_due, &self.mail) {
-                    if let Err(e) = mail.run(campaign, config, &stop).await {
-                        tracing::warn!(error = %e, "mail pass");
+                    match mail.run(campaign, config, store, &stop).await {
+                        Ok(()) => {}
+                        Err(PassError::Store(e @ StoreError::Fenced { .. })) => return Err(e.into()),
+                        Err(e) => tracing::warn!(error = %e, "mail pass"),
                     }
                     due.mailed.insert(campaign.id, now);
                 }
                 if reconcile_due && !stop.is_cancelled() {
-                    self.enforce(campaign, config, &settings).await?;
+                    self.enforce(store, campaign, config, &settings).await?;
                 }
             }
             CampaignState::Reverted => {}
@@ -189,7 +212,13 @@ impl Worker {
 
     /// Applies the campaign's deadline action to the accounts whose deadline + grace has passed
     /// (nothing when it has none). Runs with reconciliation, so within `daemon.reconcile_interval`.
-    async fn enforce(&self, campaign: &Campaign, config: &Config, settings: &Settings) -> Result<(), RunError> {
+    async fn enforce(
+        &self,
+        store: &Store,
+        campaign: &Campaign,
+        config: &Config,
+        settings: &Settings,
+    ) -> Result<(), RunError> {
         if !campaign.enforcement.at_deadline.acts() {
             return Ok(());
         }
@@ -200,7 +229,7 @@ impl Worker {
         let progress = runner::silent();
         let run = Run {
             dir: self.directory.clone(),
-            store: &self.store,
+            store,
             settings,
             protected: &protected,
             progress: &progress,
@@ -216,25 +245,24 @@ impl Worker {
         Ok(())
     }
 
-    /// Moves the campaign on when nothing is left to do in its current state (not when the pass
-    /// stopped: at shutdown, or for a command that now holds the campaign and may change it).
-    #[tracing::instrument(skip_all, fields(campaign = %campaign.name))]
-    async fn finish_if_done(
-        &self,
-        campaign: &Campaign,
-        next: CampaignState,
-        stop: &CancellationToken,
-    ) -> Result<(), StoreError> {
-        let c = campaign.clone();
-        let status = self.store.run(move |s| Status::read(s, &c)).await?;
-        let left = match next {
-            CampaignState::Active => status.pending + status.failed + u64::from(!status.scan_complete),
-            _ => status.pending + status.marked + status.failed,
-        };
-        if left == 0 && !stop.is_cancelled() {
-            let id = campaign.id;
-            self.store.run(move |s| s.set_campaign_state(id, next)).await?;
-            tracing::info!(state = next.as_str(), "campaign state");
+    /// `campaign_lease_held`: 1 for the campaigns whose current lease this instance holds, 0
+    /// for the others not reverted (every instance knows every campaign: they share the store).
+    async fn publish_leases(&self, campaigns: &[Campaign]) -> Result<(), StoreError> {
+        let ids: Vec<i64> = campaigns.iter().map(|c| c.id).collect();
+        let leases = self
+            .store
+            .run(move |s| ids.iter().map(|id| s.lease_info(*id)).collect::<Result<Vec<_>, _>>())
+            .await?;
+        for (c, lease) in campaigns.iter().zip(leases) {
+            let label = metrics::CampaignName {
+                campaign: c.name.clone(),
+            };
+            if c.state == CampaignState::Reverted {
+                self.metrics.lease_held.remove(&label);
+                continue;
+            }
+            let held = lease.is_some_and(|l| l.current && l.holder == self.holder);
+            self.metrics.lease_held.get_or_create(&label).set(i64::from(held));
         }
         Ok(())
     }
@@ -246,6 +274,7 @@ impl Worker {
             .store
             .run(move |s| list.iter().map(|c| Status::read(s, c)).collect::<Result<Vec<_>, _>>())
             .await?;
+        self.publish_leases(campaigns).await?;
         let mut line = Vec::new();
         for s in &statuses {
             for (state, n) in [
@@ -296,6 +325,53 @@ impl Worker {
         systemd::status(&line.join("; "));
         Ok(())
     }
+}
+
+/// `campaign_lease_held` is 1 while this instance works the campaign under its lease (set when
+/// the lease is taken, back to 0 when the pass ends and the lease is released).
+struct Held<'a> {
+    metrics: &'a Metrics,
+    label: metrics::CampaignName,
+}
+
+impl<'a> Held<'a> {
+    fn new(metrics: &'a Metrics, campaign: &str) -> Self {
+        let label = metrics::CampaignName {
+            campaign: campaign.to_owned(),
+        };
+        metrics.lease_held.get_or_create(&label).set(1);
+        Held { metrics, label }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.metrics.lease_held.get_or_create(&self.label).set(0);
+    }
+}
+
+/// Moves the campaign on when nothing is left to do in its current state (not when the pass
+/// stopped: at shutdown, or for a command that now holds the campaign and may change it).
+/// `store`: the lease holder's fenced handle.
+#[tracing::instrument(skip_all, fields(campaign = %campaign.name))]
+async fn finish_if_done(
+    store: &Store,
+    campaign: &Campaign,
+    next: CampaignState,
+    stop: &CancellationToken,
+) -> Result<(), StoreError> {
+    let c = campaign.clone();
+    let status = store.run(move |s| Status::read(s, &c)).await?;
+    let left = match next {
+        CampaignState::Active => status.pending + status.failed + u64::from(!status.scan_complete),
+        _ => status.pending + status.marked + status.failed,
+    };
+    if left == 0 && !stop.is_cancelled() {
+        let id = campaign.id;
+        store.run(move |s| s.set_campaign_state(id, next)).await?;
+        tracing::info!(state = next.as_str(), "campaign state");
+    }
+    Ok(())
 }
 
 /// 8120 → "8,120".

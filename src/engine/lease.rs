@@ -6,6 +6,10 @@
 //! sees the request, cancels the pass's stop token (in-flight work is finished and recorded,
 //! nothing new starts) and, when dropped, hands the lease straight to the waiter. Two
 //! foreground commands never wait for each other: the second is refused at once.
+//!
+//! A guard knows its lease's fencing epoch: [`LeaseGuard::store`] is a store handle whose
+//! campaign writes are refused once the lease has passed to another holder (store/fence.rs),
+//! so a holder that stalled past its TTL and was taken over cannot commit late work.
 //! Must not decide what the holder does with the campaign.
 
 use std::time::Duration;
@@ -14,10 +18,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{Store, StoreError};
+use crate::store::{Fence, Store, StoreError};
 
-/// How long a lease lasts without renewal; renewed every third of it.
-pub const LEASE_TTL: Duration = Duration::from_secs(60);
+/// How long a lease lasts without renewal (`daemon.lease_ttl`'s default); renewed every third
+/// of it.
+pub const LEASE_TTL: Duration = Duration::from_secs(30);
 
 /// How often a yielding holder looks for a request, and a waiter for the lease.
 const POLL: Duration = Duration::from_millis(500);
@@ -33,6 +38,8 @@ pub struct LeaseGuard {
     store: Store,
     campaign_id: i64,
     holder: String,
+    ttl: Duration,
+    epoch: i64,
     renewal: JoinHandle<()>,
     handover: Option<CancellationToken>,
 }
@@ -54,10 +61,11 @@ impl LeaseGuard {
         store: &Store,
         campaign_id: i64,
         holder: &str,
+        ttl: Duration,
     ) -> Result<Result<LeaseGuard, String>, StoreError> {
-        Ok(Self::try_take(store, campaign_id, holder)
+        Ok(Self::try_take(store, campaign_id, holder, ttl)
             .await?
-            .map(|()| Self::hold(store, campaign_id, holder, None))
+            .map(|epoch| Self::hold(store, (campaign_id, epoch), holder, ttl, None))
             .map_err(named))
     }
 
@@ -68,11 +76,12 @@ impl LeaseGuard {
         store: &Store,
         campaign_id: i64,
         holder: &str,
+        ttl: Duration,
         stop: &CancellationToken,
     ) -> Result<Result<LeaseGuard, String>, StoreError> {
-        Ok(Self::try_take(store, campaign_id, holder)
+        Ok(Self::try_take(store, campaign_id, holder, ttl)
             .await?
-            .map(|()| Self::hold(store, campaign_id, holder, Some(stop.child_token())))
+            .map(|epoch| Self::hold(store, (campaign_id, epoch), holder, ttl, Some(stop.child_token())))
             .map_err(named))
     }
 
@@ -82,15 +91,15 @@ impl LeaseGuard {
     pub async fn wait_for(
         store: &Store,
         campaign_id: i64,
-        holder: &str,
+        (holder, ttl): (&str, Duration),
         wait: Duration,
         waiting: impl FnOnce(&str),
     ) -> Result<Result<LeaseGuard, Refused>, StoreError> {
         let started = Instant::now();
         let mut waiting = Some(waiting);
         loop {
-            let other = match Self::try_take(store, campaign_id, holder).await? {
-                Ok(()) => return Ok(Ok(Self::hold(store, campaign_id, holder, None))),
+            let other = match Self::try_take(store, campaign_id, holder, ttl).await? {
+                Ok(epoch) => return Ok(Ok(Self::hold(store, (campaign_id, epoch), holder, ttl, None))),
                 // Released between our attempt and our look: try again.
                 Err(None) => continue,
                 Err(Some(other)) => other,
@@ -112,8 +121,8 @@ impl LeaseGuard {
             if started.elapsed() >= wait {
                 Self::withdraw(store, campaign_id, holder).await?;
                 // Handed over between the last look and the withdrawal: take it after all.
-                if Self::try_take(store, campaign_id, holder).await?.is_ok() {
-                    return Ok(Ok(Self::hold(store, campaign_id, holder, None)));
+                if let Ok(epoch) = Self::try_take(store, campaign_id, holder, ttl).await? {
+                    return Ok(Ok(Self::hold(store, (campaign_id, epoch), holder, ttl, None)));
                 }
                 let waited = started.elapsed();
                 return Ok(Err(Refused::TimedOut { holder: other, waited }));
@@ -128,17 +137,38 @@ impl LeaseGuard {
         self.handover.clone().unwrap_or_else(|| parent.clone())
     }
 
+    /// What this holder's writes carry: the campaign, the holder and the lease's epoch.
+    pub fn fence(&self) -> Fence {
+        Fence {
+            campaign_id: self.campaign_id,
+            holder: self.holder.clone(),
+            epoch: self.epoch,
+        }
+    }
+
+    /// The store through which the holder works the campaign: its campaign writes are refused
+    /// ([`StoreError::Fenced`]) once the lease has passed on.
+    pub fn store(&self) -> Store {
+        self.store.fenced(self.fence())
+    }
+
     async fn withdraw(store: &Store, campaign_id: i64, holder: &str) -> Result<(), StoreError> {
         let h = holder.to_owned();
         store.run(move |s| s.withdraw_lease_request(campaign_id, &h)).await
     }
 
-    /// Takes or renews the lease (taking over a holder that no longer exists); the current
-    /// holder's name when somebody else has it (`None`: nobody, it was released meanwhile).
-    async fn try_take(store: &Store, campaign_id: i64, holder: &str) -> Result<Result<(), Option<String>>, StoreError> {
+    /// Takes or renews the lease (taking over a holder that no longer exists) and returns its
+    /// epoch; the current holder's name when somebody else has it (`None`: nobody, it was
+    /// released meanwhile).
+    async fn try_take(
+        store: &Store,
+        campaign_id: i64,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Result<i64, Option<String>>, StoreError> {
         let h = holder.to_owned();
-        if store.run(move |s| s.acquire_lease(campaign_id, &h, LEASE_TTL)).await? {
-            return Ok(Ok(()));
+        if store.run(move |s| s.acquire_lease(campaign_id, &h, ttl)).await? {
+            return Self::epoch(store, campaign_id, holder).await;
         }
         let other = store.run(move |s| s.lease_holder(campaign_id)).await?;
         let taken = match &other {
@@ -147,29 +177,46 @@ impl LeaseGuard {
             Some(previous) if crate::store::holder_is_dead(previous) => {
                 let (p, h) = (previous.clone(), holder.to_owned());
                 tracing::warn!(campaign_id, previous = %p, "taking over the lease of a process that no longer exists");
-                store
-                    .run(move |s| s.take_over_lease(campaign_id, &p, &h, LEASE_TTL))
-                    .await?
+                store.run(move |s| s.take_over_lease(campaign_id, &p, &h, ttl)).await?
             }
             _ => false,
         };
-        Ok(if taken { Ok(()) } else { Err(other) })
+        if taken {
+            return Self::epoch(store, campaign_id, holder).await;
+        }
+        Ok(Err(other))
     }
 
-    fn hold(store: &Store, campaign_id: i64, holder: &str, handover: Option<CancellationToken>) -> LeaseGuard {
+    /// The epoch of the lease `holder` just took (another holder's name, in the unlikely case
+    /// the lease ran out and passed on in between).
+    async fn epoch(store: &Store, campaign_id: i64, holder: &str) -> Result<Result<i64, Option<String>>, StoreError> {
+        let h = holder.to_owned();
+        match store.run(move |s| s.lease_epoch(campaign_id, &h)).await? {
+            Some(epoch) => Ok(Ok(epoch)),
+            None => Ok(Err(store.run(move |s| s.lease_holder(campaign_id)).await?)),
+        }
+    }
+
+    fn hold(
+        store: &Store,
+        (campaign_id, epoch): (i64, i64),
+        holder: &str,
+        ttl: Duration,
+        handover: Option<CancellationToken>,
+    ) -> LeaseGuard {
         let (s, h, wanted) = (store.clone(), holder.to_owned(), handover.clone());
         let renewal = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(POLL);
+            let mut tick = tokio::time::interval(POLL.min(ttl / 3));
             let mut renewed = Instant::now();
             loop {
                 tick.tick().await;
-                if renewed.elapsed() >= LEASE_TTL / 3 {
+                if renewed.elapsed() >= ttl / 3 {
                     renewed = Instant::now();
-                    let h2 = h.clone();
-                    match s.run(move |s| s.acquire_lease(campaign_id, &h2, LEASE_TTL)).await {
-                        Ok(true) => {}
-                        Ok(false) => tracing::error!(campaign_id, "lease taken over by another process"),
-                        Err(e) => tracing::warn!(campaign_id, error = %e, "cannot renew the lease"),
+                    if !renew(&s, (campaign_id, epoch), &h, ttl).await {
+                        // Taken over. Not cancelling the pass here is deliberate: after a
+                        // stall this timer may run after the next write, so the fence (which
+                        // refuses that write) is what stops the holder (ARCHITECTURE.md).
+                        return;
                     }
                 }
                 let Some(token) = wanted.as_ref().filter(|t| !t.is_cancelled()) else {
@@ -189,8 +236,34 @@ impl LeaseGuard {
             store: store.clone(),
             campaign_id,
             holder: holder.to_owned(),
+            ttl,
+            epoch,
             renewal,
             handover,
+        }
+    }
+}
+
+/// Renews the lease; false once it has passed to another holder (its epoch moved on), which is
+/// then logged once here.
+async fn renew(store: &Store, (campaign_id, epoch): (i64, i64), holder: &str, ttl: Duration) -> bool {
+    let h = holder.to_owned();
+    let renewed = store
+        .run(move |s| Ok(s.acquire_lease(campaign_id, &h, ttl)? && s.lease_epoch(campaign_id, &h)? == Some(epoch)))
+        .await;
+    match renewed {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::warn!(
+                campaign_id,
+                epoch,
+                "the campaign's lease was taken over by another process while held"
+            );
+            false
+        }
+        Err(e) => {
+            tracing::warn!(campaign_id, error = %e, "cannot renew the lease");
+            true
         }
     }
 }
@@ -204,7 +277,7 @@ impl Drop for LeaseGuard {
         self.renewal.abort();
         match self
             .store
-            .release_or_hand_over(self.campaign_id, &self.holder, LEASE_TTL)
+            .release_or_hand_over(self.campaign_id, &self.holder, self.ttl)
         {
             Ok(Some(waiter)) => tracing::info!(campaign_id = self.campaign_id, %waiter, "lease handed over"),
             Ok(None) => {}

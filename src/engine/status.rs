@@ -34,6 +34,18 @@ pub struct Status {
     /// What happens at the deadline, and the grace before it does.
     pub enforcement: Enforcement,
     pub excluded_by_reason: BTreeMap<String, u64>,
+    /// Which instance works the campaign (its lease); `None` when none ever did.
+    pub lease: Option<Lease>,
+}
+
+/// A campaign's lease as an operator reads it: the holder (the instance's name,
+/// `daemon@host:pid:random` or `cli@…`) and whether it is current. A lease is held during a
+/// pass and released after it, so between passes the last holder shows, not current.
+#[derive(Debug, Clone, Serialize)]
+pub struct Lease {
+    pub holder: String,
+    pub current: bool,
+    pub expires_at: DateTime<Utc>,
 }
 
 impl Status {
@@ -60,6 +72,11 @@ impl Status {
             locked: store.count_locked(campaign.id)?,
             enforcement: campaign.enforcement,
             excluded_by_reason: store.exclusions(campaign.id)?,
+            lease: store.lease_info(campaign.id)?.map(|l| Lease {
+                holder: l.holder,
+                current: l.current,
+                expires_at: l.expires_at,
+            }),
         })
     }
 }

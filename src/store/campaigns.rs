@@ -133,23 +133,25 @@ impl Store {
     }
 
     pub fn set_campaign_state(&self, id: i64, state: CampaignState) -> Result<(), StoreError> {
-        self.lock()
-            .execute(
+        self.fenced_write("update campaign", |c| {
+            c.execute(
                 "UPDATE campaigns SET state = ?2, updated_at = ?3 WHERE id = ?1",
                 params![id, state.as_str(), timestamp(Utc::now())],
             )
             .map(drop)
             .map_err(db("update campaign"))
+        })
     }
 
     pub fn set_scan_complete(&self, id: i64) -> Result<(), StoreError> {
-        self.lock()
-            .execute(
+        self.fenced_write("update campaign", |c| {
+            c.execute(
                 "UPDATE campaigns SET scan_complete = 1, updated_at = ?2 WHERE id = ?1",
                 params![id, timestamp(Utc::now())],
             )
             .map(drop)
             .map_err(db("update campaign"))
+        })
     }
 }
 

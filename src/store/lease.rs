@@ -22,8 +22,9 @@ impl Store {
         let conn = self.lock();
         let n = conn
             .execute(
-                "INSERT INTO leases (campaign_id, holder, expires_at) VALUES (?1, ?2, ?3)
+                "INSERT INTO leases (campaign_id, holder, expires_at, epoch) VALUES (?1, ?2, ?3, 1)
                  ON CONFLICT (campaign_id) DO UPDATE SET holder = ?2, expires_at = ?3,
+                     epoch = CASE WHEN leases.holder = ?2 THEN leases.epoch ELSE leases.epoch + 1 END,
                      wanted_by = CASE WHEN leases.holder = ?2 THEN leases.wanted_by END,
                      wanted_until = CASE WHEN leases.holder = ?2 THEN leases.wanted_until END
                  WHERE leases.holder = ?2 OR leases.expires_at < ?4",
@@ -45,7 +46,8 @@ impl Store {
         let n = self
             .lock()
             .execute(
-                "UPDATE leases SET holder = ?3, expires_at = ?4, wanted_by = NULL, wanted_until = NULL
+                "UPDATE leases SET holder = ?3, expires_at = ?4, wanted_by = NULL, wanted_until = NULL,
+                     epoch = epoch + 1
                  WHERE campaign_id = ?1 AND holder = ?2",
                 params![campaign_id, previous, holder, timestamp(expires)],
             )
@@ -53,13 +55,11 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Gives the lease up (when `holder` holds it).
+    /// Gives the lease up (when `holder` holds it). The row stays, expired, so that the next
+    /// holder's epoch is higher than every earlier one (store/fence.rs).
     pub fn release_lease(&self, campaign_id: i64, holder: &str) -> Result<(), StoreError> {
         self.lock()
-            .execute(
-                "DELETE FROM leases WHERE campaign_id = ?1 AND holder = ?2",
-                params![campaign_id, holder],
-            )
+            .execute(RELEASE, params![campaign_id, holder, released()])
             .map(drop)
             .map_err(db("release lease"))
     }
@@ -136,7 +136,8 @@ impl Store {
         let tx = conn.transaction().map_err(db("release lease"))?;
         let waiter: Option<String> = tx
             .query_row(
-                "UPDATE leases SET holder = wanted_by, expires_at = ?3, wanted_by = NULL, wanted_until = NULL
+                "UPDATE leases SET holder = wanted_by, expires_at = ?3, wanted_by = NULL, wanted_until = NULL,
+                     epoch = epoch + 1
                  WHERE campaign_id = ?1 AND holder = ?2 AND wanted_by IS NOT NULL AND wanted_until >= ?4
                  RETURNING holder",
                 params![campaign_id, holder, timestamp(expires), timestamp(now)],
@@ -145,11 +146,8 @@ impl Store {
             .optional()
             .map_err(db("hand over lease"))?;
         if waiter.is_none() {
-            tx.execute(
-                "DELETE FROM leases WHERE campaign_id = ?1 AND holder = ?2",
-                params![campaign_id, holder],
-            )
-            .map_err(db("release lease"))?;
+            tx.execute(RELEASE, params![campaign_id, holder, released()])
+                .map_err(db("release lease"))?;
         }
         tx.commit().map_err(db("release lease"))?;
         Ok(waiter)
@@ -166,6 +164,52 @@ impl Store {
             )
             .optional()
             .map_err(db("read lease"))
+    }
+}
+
+/// A released lease: expired, its holder and epoch kept.
+const RELEASE: &str = "UPDATE leases SET expires_at = ?3, wanted_by = NULL, wanted_until = NULL
+     WHERE campaign_id = ?1 AND holder = ?2";
+
+/// The expiry of a released lease: long past.
+fn released() -> String {
+    timestamp(chrono::DateTime::UNIX_EPOCH)
+}
+
+/// Who holds a campaign's lease and whether it is current (the helpdesk and `/metrics` show it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseInfo {
+    pub holder: String,
+    pub epoch: i64,
+    pub expires_at: chrono::DateTime<Utc>,
+    /// Not expired (nor released).
+    pub current: bool,
+}
+
+impl Store {
+    /// The lease row of a campaign, current or not; `None` when nobody ever held it.
+    pub fn lease_info(&self, campaign_id: i64) -> Result<Option<LeaseInfo>, StoreError> {
+        use super::db::OptionalExtension;
+        let now = Utc::now();
+        self.lock()
+            .query_row(
+                "SELECT holder, epoch, expires_at FROM leases WHERE campaign_id = ?1",
+                params![campaign_id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)),
+            )
+            .optional()
+            .map_err(db("read lease"))
+            .map(|row| {
+                row.map(|(holder, epoch, expires)| {
+                    let expires_at = super::parse_time(&expires);
+                    LeaseInfo {
+                        holder,
+                        epoch,
+                        expires_at,
+                        current: expires_at >= now,
+                    }
+                })
+            })
     }
 }
 

@@ -92,6 +92,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db("set enforcement"))?;
+        self.check_fence(&tx)?;
         let now = timestamp(Utc::now());
         tx.execute(
             "UPDATE campaigns SET at_deadline = ?2, grace_secs = ?3, updated_at = ?4 WHERE id = ?1",
@@ -203,14 +204,14 @@ impl Store {
     /// Records the lock state found before locking, if the account is still marked and not yet
     /// being locked. `false`: it changed meanwhile (or is already being locked): do not lock.
     pub fn record_lock_prior(&self, account_id: i64, prior_locked: bool) -> Result<bool, StoreError> {
-        let n = self
-            .lock()
-            .execute(
+        let n = self.fenced_write("record lock", |c| {
+            c.execute(
                 "UPDATE accounts SET lock_state = 'locking', prior_locked = ?2, updated_at = ?3
                  WHERE id = ?1 AND state = 'marked' AND lock_state IS NULL",
                 params![account_id, prior_locked, timestamp(Utc::now())],
             )
-            .map_err(db("record lock"))?;
+            .map_err(db("record lock"))
+        })?;
         Ok(n == 1)
     }
 
@@ -256,6 +257,7 @@ impl Store {
         let now = timestamp(Utc::now());
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db("record lock"))?;
+        self.check_fence(&tx)?;
         // `from` is one of this module's constants, never a value from outside.
         let n = tx
             .execute(

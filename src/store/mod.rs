@@ -6,7 +6,7 @@
 //!
 //! This file owns opening the database, its schema migrations, the connection lock, the error
 //! type and the timestamp format; each table's queries live in a submodule (`campaigns`,
-//! `accounts`, `work`, `audit`, `notify`, `helpdesk`, `completion`, `lease`, `lock`), every one an
+//! `accounts`, `work`, `audit`, `notify`, `helpdesk`, `completion`, `lease`, `fence`, `lock`), every one an
 //! `impl Store` block, so callers see one type and the paths `crate::store::*`. `chain` is the
 //! audit trail's hash chain (pure), which `audit verify` also uses on exported files.
 
@@ -18,6 +18,7 @@ pub mod chain;
 mod completion;
 pub mod config;
 pub mod db;
+mod fence;
 mod helpdesk;
 mod labels;
 mod lease;
@@ -38,9 +39,10 @@ pub use bind_budget::{BindEnd, Reservation};
 pub use campaigns::{Campaign, CampaignSpec, Opened, Scope};
 pub use chain::AuditRecord;
 pub use completion::Completion;
+pub use fence::Fence;
 pub use helpdesk::{AccountList, OperatorChange, Progress};
 pub use labels::{LinkState, MailLabel, SentMail};
-pub use lease::{holder_is_dead, holder_name};
+pub use lease::{LeaseInfo, holder_is_dead, holder_name};
 pub use lock::{LockRecord, LockState};
 pub use notify::{MailCandidate, MailOutcome, MailRecord, MailState, REQUESTED, TokenRecord};
 pub use rate_limits::{RateBounds, RateTake};
@@ -70,6 +72,14 @@ pub enum StoreError {
     CampaignMismatch { name: String, differences: Vec<String> },
     #[error("the store was written by a newer pwresetd (schema {found}, this one knows {known}); upgrade pwresetd")]
     TooNew { found: i64, known: i64 },
+    #[error(
+        "campaign {campaign:?} was taken over by {holder} (this process's lease epoch {epoch} is stale); the write was refused"
+    )]
+    Fenced {
+        campaign: String,
+        holder: String,
+        epoch: i64,
+    },
     #[error("store worker stopped: {0}")]
     Worker(String),
 }
@@ -125,6 +135,9 @@ impl std::ops::DerefMut for Guard<'_> {
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<Backend>,
+    /// Set on a lease holder's handle ([`Store::fenced`]): its campaign writes are refused
+    /// once the lease has passed on.
+    fence: Option<Arc<Fence>>,
 }
 
 /// How many connections one instance keeps to PostgreSQL at most.
@@ -151,6 +164,7 @@ impl Store {
         migrate(&mut conn)?;
         Ok(Store {
             backend: Arc::new(Backend::Sqlite(Mutex::new(conn))),
+            fence: None,
         })
     }
 
@@ -171,6 +185,7 @@ impl Store {
         let pool = pg::PgPool::new(url, password, tls, PG_POOL_SIZE).map_err(open_err)?;
         let store = Store {
             backend: Arc::new(Backend::Postgres(pool)),
+            fence: None,
         };
         migrate(&mut store.lock()).map_err(|e| match e {
             StoreError::Database { source, .. } => open_err(source.to_string()),

@@ -194,6 +194,7 @@ impl Store {
         let point = point.map(timestamp);
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db("record mail intent"))?;
+        self.check_fence(&tx)?;
         tx.execute(
             "INSERT INTO notifications (account_id, kind, step, state, recipient, created_at, point)
              VALUES (?1, ?2, ?3, 'sending', ?4, ?5, ?6)
@@ -228,6 +229,7 @@ impl Store {
         let now = timestamp(Utc::now());
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db("record mail result"))?;
+        self.check_fence(&tx)?;
         let (state, message_id, error) = match outcome {
             MailOutcome::Sent { message_id } => (MailState::Sent, Some(message_id.as_str()), None),
             MailOutcome::Failed { reply } => (MailState::Failed, None, Some(reply.as_str())),
@@ -268,14 +270,15 @@ impl Store {
     /// Records, once, that an account has no mail address.
     pub fn record_no_address(&self, account_id: i64) -> Result<(), StoreError> {
         let now = timestamp(Utc::now());
-        self.lock()
-            .execute(
+        self.fenced_write("record missing address", |c| {
+            c.execute(
                 "INSERT INTO notifications (account_id, kind, step, state, created_at, finished_at)
                  VALUES (?1, 'notice', 0, 'no_address', ?2, ?2) ON CONFLICT DO NOTHING",
                 params![account_id, now],
             )
             .map(drop)
             .map_err(db("record missing address"))
+        })
     }
 
     /// The mail history of one account row, oldest first.

@@ -224,6 +224,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         name  TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );
+    // 15: the lease's fencing epoch, raised each time the lease passes to another holder; a
+    //     holder's campaign writes carry it and are refused once it moved on (store/fence.rs).
+    r#"
+    ALTER TABLE leases ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
     "#,
 ];
 

@@ -197,6 +197,10 @@ const PG_AFTER: &[&str] = &[
         value TEXT NOT NULL
     );
     "#,
+    // 15: the lease's fencing epoch (store/fence.rs).
+    r#"
+    ALTER TABLE leases ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Brings the schema up to date in one transaction, under an advisory lock (two instances

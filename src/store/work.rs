@@ -57,6 +57,7 @@ impl Store {
         let now = timestamp(Utc::now());
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db("record scan"))?;
+        self.check_fence(&tx)?;
         let mut fresh = Vec::new();
         {
             let mut stmt = tx
@@ -130,12 +131,13 @@ impl Store {
 
     /// Puts failed accounts back to pending so a new run retries them; returns how many.
     pub fn retry_failed(&self, campaign_id: i64) -> Result<usize, StoreError> {
-        self.lock()
-            .execute(
+        self.fenced_write("retry failed", |c| {
+            c.execute(
                 "UPDATE accounts SET state = 'pending', updated_at = ?2 WHERE campaign_id = ?1 AND state = 'failed'",
                 params![campaign_id, timestamp(Utc::now())],
             )
             .map_err(db("retry failed"))
+        })
     }
 
     /// Accounts in one of `states`, in id order after `after_id`, at most `limit`. Accounts the
@@ -184,6 +186,7 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(Behavior::Immediate)
             .map_err(db("record results"))?;
+        self.check_fence(&tx)?;
         {
             let mut stmt = tx
                 .prepare_cached(

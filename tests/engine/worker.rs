@@ -8,7 +8,7 @@ use pwresetd::campaign::state::CampaignState;
 use pwresetd::daemon::config::Config;
 use pwresetd::daemon::metrics::Metrics;
 use pwresetd::daemon::worker::{MailPass, Worker};
-use pwresetd::engine::lease::LeaseGuard;
+use pwresetd::engine::lease::{LEASE_TTL, LeaseGuard};
 use pwresetd::engine::runner;
 use pwresetd::notify::pass::PassError;
 use pwresetd::store::{Campaign, Store};
@@ -30,9 +30,9 @@ struct Passes {
 
 #[async_trait::async_trait]
 impl MailPass for Passes {
-    async fn run(&self, campaign: &Campaign, _: &Config, _: &CancellationToken) -> Result<(), PassError> {
+    async fn run(&self, campaign: &Campaign, _: &Config, _: &Store, _: &CancellationToken) -> Result<(), PassError> {
         let holder = self.store.lease_holder(campaign.id)?;
-        let intruder = LeaseGuard::acquire(&self.store, campaign.id, "cli@elsewhere:1:0").await?;
+        let intruder = LeaseGuard::acquire(&self.store, campaign.id, "cli@elsewhere:1:0", LEASE_TTL).await?;
         self.seen.lock().unwrap().push((holder, intruder.is_err()));
         Ok(())
     }
@@ -90,7 +90,7 @@ async fn the_worker_marks_then_reconciles_and_mails_at_their_intervals() {
 #[tokio::test(start_paused = true)]
 async fn a_campaign_leased_elsewhere_is_left_alone() {
     let bed = Bed::with_people(20);
-    let elsewhere = LeaseGuard::acquire(&bed.store, bed.campaign_id, "cli@elsewhere:1:0")
+    let elsewhere = LeaseGuard::acquire(&bed.store, bed.campaign_id, "cli@elsewhere:1:0", LEASE_TTL)
         .await
         .unwrap()
         .unwrap();
@@ -175,9 +175,13 @@ async fn a_waiting_command_gets_the_campaign_mid_pass_and_the_worker_goes_on_aft
     }
     let mut told = None;
     let waiter = "cli@elsewhere:1:0";
-    let guard = LeaseGuard::wait_for(&bed.store, bed.campaign_id, waiter, Duration::from_secs(60), |h| {
-        told = Some(h.to_owned())
-    })
+    let guard = LeaseGuard::wait_for(
+        &bed.store,
+        bed.campaign_id,
+        (waiter, LEASE_TTL),
+        Duration::from_secs(60),
+        |h| told = Some(h.to_owned()),
+    )
     .await
     .unwrap()
     .unwrap();
@@ -207,16 +211,22 @@ async fn the_wait_is_bounded_and_foreground_holders_are_refused_at_once() {
     use pwresetd::engine::lease::Refused;
     let bed = Bed::with_people(1);
     let id = bed.campaign_id;
-    let stuck = LeaseGuard::acquire(&bed.store, id, "daemon@elsewhere:1:0")
+    let stuck = LeaseGuard::acquire(&bed.store, id, "daemon@elsewhere:1:0", LEASE_TTL)
         .await
         .unwrap()
         .unwrap();
     let started = tokio::time::Instant::now();
-    let refused = LeaseGuard::wait_for(&bed.store, id, "cli@elsewhere:2:0", Duration::from_secs(5), |_| {})
-        .await
-        .unwrap()
-        .err()
-        .unwrap();
+    let refused = LeaseGuard::wait_for(
+        &bed.store,
+        id,
+        ("cli@elsewhere:2:0", LEASE_TTL),
+        Duration::from_secs(5),
+        |_| {},
+    )
+    .await
+    .unwrap()
+    .err()
+    .unwrap();
     assert!(
         matches!(&refused, Refused::TimedOut { holder, .. } if holder == "daemon@elsewhere:1:0"),
         "{refused:?}"
@@ -228,14 +238,18 @@ async fn the_wait_is_bounded_and_foreground_holders_are_refused_at_once() {
     );
     drop(stuck);
 
-    let _cli = LeaseGuard::acquire(&bed.store, id, "cli@elsewhere:3:0")
+    let _cli = LeaseGuard::acquire(&bed.store, id, "cli@elsewhere:3:0", LEASE_TTL)
         .await
         .unwrap()
         .unwrap();
     let started = tokio::time::Instant::now();
-    let refused = LeaseGuard::wait_for(&bed.store, id, "cli@elsewhere:4:0", Duration::from_secs(60), |_| {
-        panic!("no waiting for a foreground command")
-    })
+    let refused = LeaseGuard::wait_for(
+        &bed.store,
+        id,
+        ("cli@elsewhere:4:0", LEASE_TTL),
+        Duration::from_secs(60),
+        |_| panic!("no waiting for a foreground command"),
+    )
     .await
     .unwrap()
     .err()

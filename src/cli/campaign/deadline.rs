@@ -93,7 +93,15 @@ pub(super) async fn set(config: &Config, name: &str, args: &EnforcementArgs) -> 
     }
     // Held while writing, so that a pass of the service never acts on a half-read change: the
     // service's next pass reads the new enforcement.
-    let _lease = lease(&store, &campaign, Some(config.campaign.service_wait)).await?;
+    let held = lease(
+        &store,
+        &campaign,
+        Some(config.campaign.service_wait),
+        config.daemon.lease_ttl,
+    )
+    .await?;
+    // The campaign writes below are fenced: refused should the lease pass on meanwhile.
+    let store = held.store();
     let (id, who) = (campaign.id, actor());
     store
         .run(move |s| s.set_enforcement(id, wanted, &who, "campaign.set"))
@@ -145,7 +153,15 @@ pub(super) async fn deadline(
             capitalised(campaign.enforcement.at_deadline)
         ))?;
     }
-    let _lease = lease(&store, &campaign, Some(config.campaign.service_wait)).await?;
+    let held = lease(
+        &store,
+        &campaign,
+        Some(config.campaign.service_wait),
+        config.daemon.lease_ttl,
+    )
+    .await?;
+    // The campaign writes below are fenced: refused should the lease pass on meanwhile.
+    let store = held.store();
     let bar = progress_bar("locking");
     let progress: Arc<dyn runner::Progress> = bar.clone();
     let who = format!("{} (deadline --now)", actor());

@@ -168,11 +168,16 @@ fn confirm(question: &str) -> Result<(), Failure> {
 /// `wait` (`campaign.service_wait`), when the running service holds it, asks for it and waits
 /// that long, saying so on stderr; exit 75 naming the other process when another command
 /// holds it (or already waits), or when the wait runs out.
-async fn lease(store: &Store, campaign: &Campaign, wait: Option<Duration>) -> Result<LeaseGuard, Failure> {
+async fn lease(
+    store: &Store,
+    campaign: &Campaign,
+    wait: Option<Duration>,
+    ttl: Duration,
+) -> Result<LeaseGuard, Failure> {
     let holder = crate::store::holder_name("cli");
     let name = &campaign.name;
     let Some(wait) = wait else {
-        return match LeaseGuard::acquire(store, campaign.id, &holder)
+        return match LeaseGuard::acquire(store, campaign.id, &holder, ttl)
             .await
             .map_err(anyhow::Error::new)?
         {
@@ -186,7 +191,7 @@ async fn lease(store: &Store, campaign: &Campaign, wait: Option<Duration>) -> Re
             humantime::format_duration(wait)
         );
     };
-    match LeaseGuard::wait_for(store, campaign.id, &holder, wait, waiting)
+    match LeaseGuard::wait_for(store, campaign.id, (&holder, ttl), wait, waiting)
         .await
         .map_err(anyhow::Error::new)?
     {
@@ -198,7 +203,7 @@ async fn lease(store: &Store, campaign: &Campaign, wait: Option<Duration>) -> Re
 fn refused(name: &str, why: Refused) -> Failure {
     let why = match why {
         Refused::Held { holder } => format!(
-            "campaign {name} is being worked on by {holder}; try again when it is done (leases expire after a minute)"
+            "campaign {name} is being worked on by {holder}; try again when it is done (a lease left by a stopped process runs out after daemon.lease_ttl)"
         ),
         Refused::Waiting { waiter } => {
             format!("campaign {name} is already waited for by {waiter}; try again when it is done")

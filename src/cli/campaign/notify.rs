@@ -31,7 +31,15 @@ pub(super) async fn notify(config: &Config, name: &str) -> Result<ExitCode, Fail
         templates: std::sync::Arc::new(templates),
         mailer: std::sync::Arc::new(mailer),
     };
-    let _lease = lease(&store, &campaign, Some(config.campaign.service_wait)).await?;
+    let held = lease(
+        &store,
+        &campaign,
+        Some(config.campaign.service_wait),
+        config.daemon.lease_ttl,
+    )
+    .await?;
+    // The campaign writes below are fenced: refused should the lease pass on meanwhile.
+    let store = held.store();
     // SIGTERM/SIGINT: start no new mail, let those in flight finish and be recorded.
     let stop = CancellationToken::new();
     let watcher = {

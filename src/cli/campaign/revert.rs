@@ -24,7 +24,15 @@ pub(super) async fn revert(config: &Config, name: &str, yes: bool) -> Result<Exi
     // The lease first (waiting for the service when it works the campaign): a command that
     // gives up has changed nothing, and the service never sees the campaign reverting
     // halfway through one of its passes.
-    let _lease = lease(&store, &campaign, Some(config.campaign.service_wait)).await?;
+    let held = lease(
+        &store,
+        &campaign,
+        Some(config.campaign.service_wait),
+        config.daemon.lease_ttl,
+    )
+    .await?;
+    // The campaign writes below are fenced: refused should the lease pass on meanwhile.
+    let store = held.store();
     let id = campaign.id;
     store
         .run(move |s| s.set_campaign_state(id, CampaignState::Reverting))

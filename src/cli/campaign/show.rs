@@ -87,6 +87,9 @@ pub(super) fn print_status(s: &Status) {
     for (reason, n) in &s.excluded_by_reason {
         println!("    {n:>8}  {reason}");
     }
+    if let Some(lease) = s.lease.as_ref().filter(|l| l.current) {
+        println!("  worked by  {}", lease.holder);
+    }
 }
 
 pub(super) async fn status(config: &Config, name: &str, as_json: bool) -> Result<ExitCode, Failure> {

@@ -137,7 +137,9 @@ pub(super) async fn start(config: &Config, args: StartArgs) -> Result<ExitCode, 
         )),
     )
     .await?;
-    let _lease = lease(&store, &campaign, None).await?;
+    let held = lease(&store, &campaign, None, config.daemon.lease_ttl).await?;
+    // The campaign writes below are fenced: refused should the lease pass on meanwhile.
+    let store = held.store();
     let bar = progress_bar("marking");
     let progress: Arc<dyn runner::Progress> = bar.clone();
     let result = runner::mark(dir, &store, &campaign, &settings(config), &progress).await;

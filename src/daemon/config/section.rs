@@ -31,6 +31,9 @@ pub struct DaemonConfig {
     pub metrics_token: Option<Secret>,
     /// Connections served at once on `admin_listen` (see [`crate::web::listener`]).
     pub admin_max_connections: usize,
+    /// How long a campaign's lease lasts unrenewed: renewed every third of it, taken over by
+    /// another instance once it has run out (engine/lease.rs).
+    pub lease_ttl: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,6 +48,7 @@ pub(super) struct RawDaemon {
     log_level: String,
     metrics_token_file: Option<PathBuf>,
     admin_max_connections: usize,
+    lease_ttl: String,
 }
 
 impl Default for RawDaemon {
@@ -59,6 +63,7 @@ impl Default for RawDaemon {
             log_level: "info".into(),
             metrics_token_file: None,
             admin_max_connections: 64,
+            lease_ttl: "30s".into(),
         }
     }
 }
@@ -113,6 +118,7 @@ impl RawDaemon {
             ));
         }
         Ok(DaemonConfig {
+            lease_ttl: lease_ttl(&self.lease_ttl)?,
             admin_max_connections: self.admin_max_connections,
             admin_listen,
             reconcile_interval: positive("daemon.reconcile_interval", &self.reconcile_interval)?,
@@ -124,6 +130,20 @@ impl RawDaemon {
             metrics_token: metrics_token(base, self.metrics_token_file.as_deref())?,
         })
     }
+}
+
+/// `daemon.lease_ttl`, between 5 s (renewals every third of it must not crowd the store) and
+/// 10 min (a dead holder's campaign waits that long for another instance).
+fn lease_ttl(value: &str) -> Result<Duration, ConfigError> {
+    const KEY: &str = "daemon.lease_ttl";
+    let ttl = parse_duration(KEY, value)?;
+    if !(Duration::from_secs(5)..=Duration::from_secs(600)).contains(&ttl) {
+        return Err(ConfigError::invalid(
+            KEY,
+            format!("{value:?} is not between \"5s\" and \"10m\"; the default is \"30s\""),
+        ));
+    }
+    Ok(ttl)
 }
 
 /// The bearer token `/metrics` asks for, read from its file; a short one is refused (a scraper's

@@ -265,3 +265,17 @@ fn admin_max_connections_defaults_and_bounds() {
     );
     check(&format!("{BASE}[daemon]\nadmin_max_connections = 8\n"), &[], Ok(()));
 }
+
+#[test]
+fn lease_ttl_defaults_and_bounds() {
+    let c = load_str(BASE, &[]).unwrap();
+    assert_eq!(c.daemon.lease_ttl, std::time::Duration::from_secs(30));
+    for bad in ["4s", "11m"] {
+        check(
+            &format!("{BASE}[daemon]\nlease_ttl = \"{bad}\"\n"),
+            &[],
+            Err(("daemon.lease_ttl", "between \"5s\" and \"10m\"")),
+        );
+    }
+    check(&format!("{BASE}[daemon]\nlease_ttl = \"5s\"\n"), &[], Ok(()));
+}

@@ -1,0 +1,340 @@
+//! Two `pwresetd serve` instances on one store (SQLite, WAL, one host: the test bed for
+//! several instances; PostgreSQL shares the same lease and fence code), one slapd and one SMTP
+//! capture server, with their own listeners and holder names: one campaign worker at a time,
+//! a dead holder taken over within `daemon.lease_ttl`, a stalled holder's late writes refused
+//! by the lease's fencing epoch, and a link mailed by one instance completed on the other's
+//! portal. Real slapd, the real binary, real SMTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::daemon::Daemon;
+use common::smtp::SmtpServer;
+use common::{Fixture, User, eventually, free_port, json, text};
+
+/// Accounts per campaign: a mail pass of several seconds at [`RATE`].
+const N: usize = 2000;
+/// Mails in flight at once per instance: the most a kill or a stall can repeat.
+const CONNECTIONS: usize = 2;
+/// Mails per second per instance, so that the pass is long enough to interrupt.
+const RATE: u32 = 150;
+/// `daemon.lease_ttl` in these tests (its minimum).
+const TTL: Duration = Duration::from_secs(5);
+
+/// One instance: its config file and its (admin, portal) ports.
+struct Instance {
+    config: PathBuf,
+    ports: (u16, u16),
+}
+
+struct Bed {
+    f: Fixture,
+    smtp: SmtpServer,
+    a: Instance,
+    b: Instance,
+}
+
+impl Bed {
+    /// `n` users, a campaign `ha` marked by the CLI, and a config per instance (same store,
+    /// directory and SMTP server; own ports and public URL).
+    async fn new(name: &str, n: usize) -> Bed {
+        let users: Vec<User> = (0..n).map(|i| User::new(&format!("h{i:05}"))).collect();
+        let f = Fixture::new(name, &users).await;
+        let smtp = SmtpServer::start(&[]);
+        let instance = |tag: &str| {
+            let ports = (free_port(), free_port());
+            let config = f.dir.path().join(format!("serve-{tag}.toml"));
+            let directory = common::config_toml(&f.ou, f.dir.path(), "");
+            std::fs::write(&config, format!("{directory}\n{}", sections(&smtp, ports))).unwrap();
+            Instance { config, ports }
+        };
+        let (a, b) = (instance("a"), instance("b"));
+        f.append_config(&sections(&smtp, a.ports));
+        let deadline = "2099-01-01T00:00:00Z";
+        let out = f.run(&[
+            "campaign",
+            "start",
+            "--name",
+            "ha",
+            "--reason",
+            "Intrusion",
+            "--deadline",
+            deadline,
+            "--yes",
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        Bed { f, smtp, a, b }
+    }
+
+    fn serve(&self, which: &Instance) -> Daemon {
+        let mut d = Daemon::start(&which.config, which.ports.0, which.ports.1);
+        assert!(
+            d.wait_notification("READY=1", Duration::from_secs(60)).is_some(),
+            "{}",
+            d.log_text()
+        );
+        d
+    }
+
+    /// How many notices each recipient received.
+    fn received(&self) -> HashMap<String, usize> {
+        let mut out = HashMap::new();
+        for m in self.smtp.messages() {
+            for to in m.rcpt_tos() {
+                *out.entry(to).or_default() += 1;
+            }
+        }
+        out
+    }
+
+    fn sent(&self) -> usize {
+        self.received().values().sum()
+    }
+
+    /// Waits until at least `n` mails arrived (bounded: a stuck pass fails).
+    async fn wait_sent(&self, n: usize, what: &str) {
+        eventually(what, Duration::from_secs(180), async || {
+            (self.sent() >= n).then_some(())
+        })
+        .await;
+    }
+
+    /// The end of every scenario: every account has its notice, repeats are at most `repeats`,
+    /// the store recorded one sent notice per account, and its counts equal the directory's
+    /// flags.
+    async fn assert_exact(&self, repeats: usize) {
+        self.wait_sent(N, "every notice").await;
+        // Let in-flight and late mails land before counting.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let got = self.received();
+        assert_eq!(got.len(), N, "everyone got a notice");
+        let extra: usize = got.values().map(|n| n - 1).sum();
+        let twice: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
+        eprintln!("{extra} repeated notices: {twice:?}");
+        assert!(extra <= repeats, "{extra} repeats > {repeats} in flight: {twice:?}");
+        eventually("the store records every notice", Duration::from_secs(30), async || {
+            (notices_sent(&self.f.store_path()) == N as i64).then_some(())
+        })
+        .await;
+        let status = json(&self.f.run(&["campaign", "status", "ha", "--json"]));
+        assert_eq!(status["marked"], N as u64, "{status}");
+        assert_eq!(status["pending"], 0, "{status}");
+        assert_eq!(status["failed"], 0, "{status}");
+        assert_eq!(self.f.flagged().await.len(), N, "the directory's flags");
+        let verify = self.f.run(&["audit", "verify", "--store"]);
+        assert!(verify.status.success(), "{}", text(&verify));
+    }
+}
+
+/// The sections both instances share, with their own listeners and public URL.
+fn sections(smtp: &SmtpServer, (admin, portal): (u16, u16)) -> String {
+    format!(
+        r#"
+[portal]
+listen = "127.0.0.1:{portal}"
+public_url = "http://127.0.0.1:{portal}"
+
+[daemon]
+admin_listen = "127.0.0.1:{admin}"
+reconcile_interval = "1h"
+notify_interval = "1s"
+shutdown_grace = "5s"
+lease_ttl = "{ttl}s"
+
+[mail]
+transport = "smtp"
+smtp_url = "{url}"
+starttls = false
+allow_insecure = true
+from = "IT Security <it-security@example.org>"
+retry_initial = "100ms"
+timeout = "20s"
+max_connections = {CONNECTIONS}
+max_messages_per_second = {RATE}
+"#,
+        ttl = TTL.as_secs(),
+        url = smtp.url()
+    )
+}
+
+/// Notices the store records as sent.
+fn notices_sent(store: &Path) -> i64 {
+    let Ok(conn) = rusqlite::Connection::open_with_flags(store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+        return -1;
+    };
+    conn.query_row(
+        "SELECT COUNT(*) FROM notifications WHERE kind = 'notice' AND state = 'sent'",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap_or(-1)
+}
+
+/// `pwresetd_campaign_lease_held{campaign="ha"}` on an instance's `/metrics` (None: no answer).
+async fn lease_held(d: &Daemon) -> Option<bool> {
+    let (status, body) = d.admin_get("/metrics").await;
+    if status != 200 {
+        return None;
+    }
+    body.lines()
+        .find_map(|l| l.strip_prefix("pwresetd_campaign_lease_held{campaign=\"ha\"} "))
+        .map(|v| v.trim() == "1")
+}
+
+/// Which of the two holds the campaign, once one does: 0 for `a`, 1 for `b`.
+async fn holder(a: &Daemon, b: &Daemon) -> usize {
+    eventually(
+        "an instance holds the campaign",
+        Duration::from_secs(60),
+        async || match (lease_held(a).await, lease_held(b).await) {
+            (Some(true), _) => Some(0),
+            (_, Some(true)) => Some(1),
+            _ => None,
+        },
+    )
+    .await
+}
+
+/// Waits until `d` holds the campaign; how long it took.
+async fn taken_over(d: &Daemon, since: Instant) -> Duration {
+    eventually(
+        "the other instance takes the campaign over",
+        Duration::from_secs(60),
+        async || (lease_held(d).await == Some(true)).then_some(()),
+    )
+    .await;
+    since.elapsed()
+}
+
+/// SIGSTOPs `d` outside a store write: a process stopped inside a SQLite write transaction
+/// holds the file's write lock, and the other instance could not write (nor take the lease)
+/// until it resumes (with PostgreSQL, the same for the rows it locked). Tries again when the
+/// stop landed inside one.
+fn stop_outside_a_write(d: &Daemon, store: &Path) {
+    let conn = rusqlite::Connection::open(store).unwrap();
+    for _ in 0..200 {
+        d.signal("STOP");
+        if conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok() {
+            return;
+        }
+        d.signal("CONT");
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    panic!("could not stop the instance outside a store write");
+}
+
+/// The one-time link in the first captured notice whose link points at `portal`: (recipient,
+/// token path `/reset/…`).
+fn link_to(smtp: &SmtpServer, portal: u16) -> Option<(String, String)> {
+    let prefix = format!("http://127.0.0.1:{portal}/reset/");
+    smtp.messages().iter().find_map(|m| {
+        let raw = String::from_utf8_lossy(&m.raw);
+        let token = raw.split(&prefix).nth(1)?.get(..43)?.to_owned();
+        Some((m.rcpt_tos().first()?.clone(), format!("/reset/{token}")))
+    })
+}
+
+/// Whether `password` binds as `dn` at slapd and the account can read its own entry.
+async fn directory_has(dn: &str, password: &str) -> bool {
+    let Ok(mut ldap) = common::bind(dn, password).await else {
+        return false;
+    };
+    let res = ldap
+        .search(dn, ldap3::Scope::Base, "(objectClass=*)", vec!["1.1"])
+        .await
+        .unwrap();
+    let _ = ldap.unbind().await;
+    res.1.rc == 0
+}
+
+/// SIGKILL of the instance holding the campaign in the middle of its mail pass: the other
+/// takes it over within the lease's TTL and finishes the pass; every account has one notice
+/// but for the mails in flight at the kill; the store's counts equal the directory's flags. Then
+/// a link the killed instance mailed completes on the other's portal (a real bind proves it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_holder_is_taken_over_and_nothing_is_lost_or_sent_twice() {
+    let bed = Bed::new("hakill", N).await;
+    let (a, b) = (bed.serve(&bed.a), bed.serve(&bed.b));
+    let first = holder(&a, &b).await;
+    bed.wait_sent(N / 4, "a quarter of the notices").await;
+    let (mut dead, live, dead_ports) = if first == 0 {
+        (a, b, bed.a.ports)
+    } else {
+        (b, a, bed.b.ports)
+    };
+    let killed = Instant::now();
+    let _ = dead.child.kill(); // SIGKILL
+    dead.child.wait().unwrap();
+    eprintln!("killed the holder at {} mails", bed.sent());
+    let took = taken_over(&live, killed).await;
+    eprintln!("taken over after {took:?}");
+    assert!(took < TTL * 2, "took {took:?}, lease_ttl {TTL:?}");
+    bed.assert_exact(CONNECTIONS).await;
+
+    // (c) A link the dead instance mailed (pointing at its portal) completes on the live one.
+    let (to, path) = link_to(&bed.smtp, dead_ports.1).expect("a link mailed by the killed instance");
+    let uid = to.split('@').next().unwrap();
+    let url = format!("http://127.0.0.1:{}{path}", live.portal);
+    let c = common::portal::client();
+    let csrf = common::portal::form_csrf(&c, &url).await;
+    let password = common::portal::STRONG;
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("new_password", password),
+        ("confirm_password", password),
+    ];
+    let (status, body) = common::portal::submit(&c, &url, &fields).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        directory_has(&bed.f.dn(uid), password).await,
+        "{uid}: the new password binds"
+    );
+    drop(live);
+}
+
+/// SIGSTOP of the holder in the middle of its mail pass, past its TTL: the other takes the
+/// campaign over and goes on; SIGCONT of the first: its late writes (mail intents, results)
+/// are refused by the fence, it logs whom the campaign went to and sends nothing new, so that
+/// nothing is sent twice beyond the mails it had in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_holder_is_fenced_when_it_wakes_up() {
+    let bed = Bed::new("hastop", N).await;
+    let (a, b) = (bed.serve(&bed.a), bed.serve(&bed.b));
+    let first = holder(&a, &b).await;
+    bed.wait_sent(N / 4, "a quarter of the notices").await;
+    let (stalled, live) = if first == 0 { (a, b) } else { (b, a) };
+    let stopped = Instant::now();
+    stop_outside_a_write(&stalled, &bed.f.store_path());
+    let at_stop = bed.sent();
+    eprintln!("stopped the holder at {at_stop} mails");
+    let took = taken_over(&live, stopped).await;
+    eprintln!("taken over after {took:?}");
+    assert!(
+        took >= TTL / 2,
+        "taken over after {took:?}: before the stalled lease ran out"
+    );
+    bed.wait_sent(at_stop + 200, "the new holder goes on").await;
+    stalled.signal("CONT");
+
+    let fenced = eventually("the woken instance is fenced", Duration::from_secs(60), async || {
+        let (_, body) = stalled.admin_get("/metrics").await;
+        body.lines()
+            .find_map(|l| l.strip_prefix("pwresetd_campaign_fenced_total "))
+            .filter(|v| v.trim() != "0")
+            .map(str::to_owned)
+    })
+    .await;
+    eprintln!("fenced: {fenced}");
+    let log = stalled.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("campaign taken over by another instance"))
+        .unwrap_or_else(|| panic!("no fenced warning: {log}"));
+    assert!(line.contains("WARN") && line.contains("holder=daemon@"), "{line}");
+    bed.assert_exact(CONNECTIONS).await;
+    drop((stalled, live));
+}
