@@ -21,6 +21,7 @@ mod labels;
 mod lease;
 mod lock;
 mod notify;
+mod notify_batch;
 mod schema;
 mod search;
 mod work;
@@ -34,6 +35,7 @@ pub use labels::{LinkState, MailLabel, SentMail};
 pub use lease::{holder_is_dead, holder_name};
 pub use lock::{LockRecord, LockState};
 pub use notify::{MailCandidate, MailOutcome, MailRecord, MailState, REQUESTED, TokenRecord};
+pub use notify_batch::{Finished, Intent};
 pub use search::{Found, FoundIn};
 pub use work::{Update, WorkItem};
 
