@@ -93,36 +93,46 @@ pub async fn search(
 ) -> Result<SearchResult, ApiError> {
     let q = checked_query(query)?;
     let (offset, limit) = checked_page(offset, limit)?;
-    let (directory, directory_truncated, directory_error) =
-        match state.directory().search_accounts(&q, DIRECTORY_LIMIT).await {
-            Ok((found, more)) => (found, more, None),
-            Err(e) => {
-                tracing::warn!(error = %e, "helpdesk search: the directory could not be searched");
-                (Vec::new(), false, Some(e.to_string()))
-            }
-        };
+    // The two sources are asked at once: a broad query costs the store most (every match is
+    // sorted), a narrow one the directory (an unindexed substring filter reads every entry).
     let key = q.clone();
-    let mut all = state
-        .store()
-        .run(move |s| {
-            // The first offset + limit + 1 in order from the store, and every directory match
-            // it does not know: their merge holds this page and tells whether one follows.
-            let (mut found, _) = s.search_accounts(&key, offset + limit + 1)?;
-            for a in directory {
-                if let Some(campaigns) = s.directory_hit(&key, &a.login, &a.dn)? {
-                    found.push(Found {
-                        login: Some(a.login),
-                        dn: a.dn,
-                        display_name: a.display_name,
-                        mail: a.mail,
-                        campaigns,
-                    });
+    let (asked, stored) = tokio::join!(
+        state.directory().search_accounts(&q, DIRECTORY_LIMIT),
+        // The first offset + limit + 1 in order from the store: merged with every directory
+        // match it does not know, they hold this page and tell whether one follows.
+        state.store().run(move |s| s.search_accounts(&key, offset + limit + 1)),
+    );
+    let (directory, directory_truncated, directory_error) = match asked {
+        Ok((found, more)) => (found, more, None),
+        Err(e) => {
+            tracing::warn!(error = %e, "helpdesk search: the directory could not be searched");
+            (Vec::new(), false, Some(e.to_string()))
+        }
+    };
+    let (mut all, _) = stored.map_err(|e| ApiError::store(&e))?;
+    if !directory.is_empty() {
+        let key = q.clone();
+        let extra = state
+            .store()
+            .run(move |s| {
+                let mut extra = Vec::new();
+                for a in directory {
+                    if let Some(campaigns) = s.directory_hit(&key, &a.login, &a.dn)? {
+                        extra.push(Found {
+                            login: Some(a.login),
+                            dn: a.dn,
+                            display_name: a.display_name,
+                            mail: a.mail,
+                            campaigns,
+                        });
+                    }
                 }
-            }
-            Ok(found)
-        })
-        .await
-        .map_err(|e| ApiError::store(&e))?;
+                Ok(extra)
+            })
+            .await
+            .map_err(|e| ApiError::store(&e))?;
+        all.extend(extra);
+    }
     all.sort_by_cached_key(|f| f.order_key(&q));
     // Should the two sources disagree on a match (exotic case folding), an account is listed once.
     all.dedup_by(|a, b| a.dn.eq_ignore_ascii_case(&b.dn));

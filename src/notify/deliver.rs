@@ -7,13 +7,13 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::MailSettings;
 use super::message::{self, Recipient};
 use super::templates::{Kind, Templates, Vars};
 use super::transport::{Mailer, SendError};
-use crate::store::{MailLabel, MailOutcome, Store, StoreError};
+use crate::store::{Finished, Intent, MailLabel, MailOutcome, Store, StoreError};
 use crate::token::{self, Links};
 
 /// Everything a mail (and so a pass) needs besides the store.
@@ -79,6 +79,85 @@ impl From<(&'static str, u32)> for Row {
     }
 }
 
+/// What is drawn for a mail before it is rendered: its variables, the new link's hash and
+/// expiry, its reference code. Owned, so rendering can run on the blocking pool.
+pub struct Drawn {
+    vars: Vars,
+    token: Option<(String, DateTime<Utc>)>,
+    reference: String,
+}
+
+/// A mail built and ready to send, with what its intent records.
+pub struct Ready {
+    pub built: message::Built,
+    pub to: String,
+    pub token: Option<(String, DateTime<Utc>)>,
+    pub label: MailLabel,
+}
+
+impl Ready {
+    /// The intent to record before `self` goes out as `row`.
+    pub fn intent(&self, account_id: i64, row: Row) -> Intent<'_> {
+        Intent {
+            account_id,
+            row: (row.kind, row.step, row.point),
+            recipient: &self.to,
+            token: self.token.as_ref().map(|(h, e)| (h.as_str(), *e)),
+            label: Some(&self.label),
+        }
+    }
+
+    /// How the send of `self` ended, for the store.
+    pub fn finished<'a>(&'a self, id: i64, outcome: &'a MailOutcome) -> Finished<'a> {
+        Finished {
+            id,
+            outcome,
+            token_hash: self.token.as_ref().map(|(h, _)| h.as_str()),
+        }
+    }
+}
+
+/// Draws a fresh link (with `links`) and a reference code for a mail of `kind` to `target`;
+/// `Err` (in words) when no random number can be drawn.
+pub fn draw(target: &Target, kind: Kind, links: Option<&Links>, now: DateTime<Utc>) -> Result<Drawn, String> {
+    let link = links
+        .map(|p| token::issue().map(|t| (t, p)))
+        .transpose()
+        .map_err(|e| format!("cannot draw a random token: {e}"))?;
+    let reference = token::reference().map_err(|e| format!("cannot draw a random reference code: {e}"))?;
+    let vars = Vars {
+        display_name: target.display_name.clone(),
+        login: target.login.clone(),
+        reason: target.reason.clone(),
+        deadline: target.deadline,
+        link: link.as_ref().map(|(t, p)| p.url(t.token.expose())),
+        changed_at: (kind == Kind::Changed).then_some(now),
+        now,
+        reference: token::show_reference(&reference),
+    };
+    let token = link.map(|(t, p)| {
+        let ttl = chrono::Duration::from_std(p.ttl).unwrap_or(chrono::Duration::hours(72));
+        (t.hash, now + ttl)
+    });
+    Ok(Drawn { vars, token, reference })
+}
+
+/// Renders and builds a drawn mail (CPU only); `Err` (in words) when it cannot be built.
+pub fn render(mail: &Mail, target: &Target, kind: Kind, drawn: Drawn) -> Result<Ready, String> {
+    let built = build(mail, target, kind, &drawn.vars)?;
+    let label = MailLabel {
+        reference: drawn.reference,
+        message_id: built.message_id.clone(),
+        token_hash: drawn.token.as_ref().map(|(h, _)| h.clone()),
+    };
+    Ok(Ready {
+        to: built.to.to_string(),
+        built,
+        token: drawn.token,
+        label,
+    })
+}
+
 /// Renders and sends one mail of `kind` to `target`, recorded as `row` in the store; with
 /// `links`, a fresh one-time link goes with it. Intent before, result after.
 pub async fn deliver(
@@ -90,60 +169,28 @@ pub async fn deliver(
     links: Option<&Links>,
 ) -> Result<One, StoreError> {
     let row = row.into();
-    let now = Utc::now();
     let account_id = target.account_id;
     if target.mail.iter().all(|m| m.trim().is_empty()) {
         store.run(move |s| s.record_no_address(account_id)).await?;
         return Ok(One::NoAddress);
     }
-    let link = match links.map(|p| token::issue().map(|t| (t, p))).transpose() {
-        Ok(link) => link,
-        Err(e) => return Ok(One::Unusable(format!("cannot draw a random token: {e}"))),
+    let drawn = match draw(target, kind, links, Utc::now()) {
+        Ok(d) => d,
+        Err(why) => return Ok(One::Unusable(why)),
     };
-    let reference = match token::reference() {
-        Ok(r) => r,
-        Err(e) => return Ok(One::Unusable(format!("cannot draw a random reference code: {e}"))),
-    };
-    let vars = Vars {
-        display_name: target.display_name.clone(),
-        login: target.login.clone(),
-        reason: target.reason.clone(),
-        deadline: target.deadline,
-        link: link.as_ref().map(|(t, p)| p.url(t.token.expose())),
-        changed_at: (kind == Kind::Changed).then_some(now),
-        now,
-        reference: token::show_reference(&reference),
-    };
-    let built = match build(mail, target, kind, &vars) {
-        Ok(b) => b,
+    let ready = match render(mail, target, kind, drawn) {
+        Ok(r) => Arc::new(r),
         Err(why) => return unbuildable(store, target, row, why).await,
     };
-    let token = link.map(|(t, p)| {
-        let ttl = chrono::Duration::from_std(p.ttl).unwrap_or(chrono::Duration::hours(72));
-        (t.hash, now + ttl)
-    });
-    let (to, tok) = (built.to.to_string(), token.clone());
-    let label = MailLabel {
-        reference,
-        message_id: built.message_id.clone(),
-        token_hash: token.as_ref().map(|(h, _)| h.clone()),
-    };
+    let r = ready.clone();
     let id = store
-        .run(move |s| {
-            let id = s.begin_mail_for(
-                account_id,
-                (row.kind, row.step, row.point),
-                &to,
-                tok.as_ref().map(|(h, e)| (h.as_str(), *e)),
-            )?;
-            s.label_mail(id, &label)?;
-            Ok(id)
-        })
-        .await?;
-    let (outcome, unusable) = outcome_of(mail.mailer.send(&built.message).await);
+        .run(move |s| s.finish_then_begin(None, Some(r.intent(account_id, row))))
+        .await?
+        .unwrap_or_default();
+    let (outcome, unusable) = outcome_of(mail.mailer.send(&ready.built.message).await);
     let o = outcome.clone();
     store
-        .run(move |s| s.finish_mail(id, &o, token.as_ref().map(|(h, _)| h.as_str())))
+        .run(move |s| s.finish_then_begin(Some(ready.finished(id, &o)), None).map(drop))
         .await?;
     Ok(match unusable {
         Some(why) => One::Unusable(why),
@@ -165,7 +212,7 @@ fn build(mail: &Mail, target: &Target, kind: Kind, vars: &Vars) -> Result<messag
 }
 
 /// A mail that cannot be built (a malformed address) fails for good, and is recorded so.
-async fn unbuildable(store: &Store, target: &Target, row: Row, why: String) -> Result<One, StoreError> {
+pub async fn unbuildable(store: &Store, target: &Target, row: Row, why: String) -> Result<One, StoreError> {
     let (account_id, to) = (target.account_id, target.mail.first().cloned().unwrap_or_default());
     let id = store
         .run(move |s| s.begin_mail_for(account_id, (row.kind, row.step, row.point), &to, None))
@@ -178,7 +225,7 @@ async fn unbuildable(store: &Store, target: &Target, row: Row, why: String) -> R
 
 /// What a send's result means for the store, and, when no mail can go through now, why (naming
 /// the server and its last failure).
-fn outcome_of(sent: Result<super::Delivery, SendError>) -> (MailOutcome, Option<String>) {
+pub fn outcome_of(sent: Result<super::Delivery, SendError>) -> (MailOutcome, Option<String>) {
     match sent {
         Ok(delivery) => (
             MailOutcome::Sent {

@@ -3,7 +3,9 @@
 //! NAME` (once, e.g. from a timer) and by the daemon.
 //!
 //! Per mail: a fresh one-time link is issued, the intent (and the link's hash) is committed to
-//! the store, the mail is sent, then the result is recorded. A clean stop lets in-flight mails
+//! the store, the mail is sent, then the result is recorded — with the intent of the session's
+//! next mail, in one transaction ([`super::slot`]): each session has one mail whose result is
+//! not recorded at any time, as with a transaction per step. A clean stop lets in-flight mails
 //! finish and record: nobody gets a duplicate. After a kill, only the mails in flight at that
 //! moment (left `sending`) are sent again on the next pass. When the mail server is down or
 //! cannot be used, the pass starts no further mail, records those in flight as due again, and
@@ -21,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub use super::deliver::{Mail, One, Row, Target, deliver};
 use super::templates::Kind;
 use crate::campaign::schedule::{self, Due};
-use crate::store::{Campaign, MailCandidate, MailOutcome, Store, StoreError};
+use crate::store::{Campaign, MailCandidate, Store, StoreError};
 use crate::token::Links;
 
 /// What a pass did.
@@ -115,35 +117,24 @@ pub async fn run_at(
         driver,
         halted: AtomicBool::new(false),
     };
-    let mut summary = PassSummary::default();
-    let mut stopped = None;
     let parallel = mail.settings.max_connections.max(1);
-    // One stream of due mails over every batch of candidates, sent `parallel` at a time: the
-    // next batch is read while the last mails of the previous one are still in flight, so no
-    // session waits for the slowest mail of a batch. Batches are keyed by account id, so a batch
-    // read early never overlaps the one before it.
-    let mut results = pass.pipeline(parallel);
-    // A store error stops new mails; those in flight still finish and record before it is
-    // returned (as a clean stop does).
-    let mut failure = None;
-    while let Some(one) = results.next().await {
-        let one = match one {
-            Ok(one) => one,
-            Err(e) => {
-                pass.halted.store(true, Ordering::Relaxed);
-                failure.get_or_insert(e);
-                continue;
-            }
-        };
-        match one {
-            One::Nothing => {}
-            One::NoAddress => summary.no_address += 1,
-            One::Outcome(MailOutcome::Sent { .. }) => summary.sent += 1,
-            One::Outcome(MailOutcome::Failed { .. }) => summary.failed += 1,
-            One::Outcome(MailOutcome::Retry { .. }) => summary.retry += 1,
-            One::Unusable(why) => stopped = Some(why),
-        }
+    // One stream of due mails over every batch of candidates, taken by `parallel` sessions (the
+    // slots of [`super::slot`]): the next batch is read while the last mails of the previous one
+    // are still in flight, so no session waits for the slowest mail of a batch. Batches are
+    // keyed by account id, so a batch read early never overlaps the one before it.
+    let jobs = tokio::sync::Mutex::new(pass.jobs());
+    let ends = futures_util::future::join_all((0..parallel).map(|_| super::slot::run(&pass, &jobs))).await;
+    let (mut summary, mut stopped, mut failure) = (PassSummary::default(), None, None);
+    for end in ends {
+        summary.sent += end.summary.sent;
+        summary.failed += end.summary.failed;
+        summary.retry += end.summary.retry;
+        summary.no_address += end.summary.no_address;
+        stopped = stopped.or(end.stopped);
+        failure = failure.or(end.failure);
     }
+    // A store error stopped new mails; those in flight finished and recorded before it is
+    // returned (as a clean stop does).
     if let Some(e) = failure {
         return Err(e.into());
     }
@@ -159,37 +150,34 @@ pub async fn run_at(
 }
 
 /// What one pass works with, for each of its mails.
-struct Pass<'a> {
-    mail: &'a Mail,
-    store: &'a Store,
+pub(super) struct Pass<'a> {
+    pub(super) mail: &'a Mail,
+    pub(super) store: &'a Store,
     campaign: &'a Campaign,
     reminders: &'a [Duration],
-    links: &'a Links,
-    driver: &'a Driver<'a>,
+    pub(super) links: &'a Links,
+    pub(super) driver: &'a Driver<'a>,
     /// Set when the mail server is down or unusable: no further mail is started.
-    halted: AtomicBool,
+    pub(super) halted: AtomicBool,
 }
 
 /// One batch of due mails, as a stream for the pass's pipeline.
-type JobBatch = stream::Iter<std::vec::IntoIter<Result<Job, StoreError>>>;
+pub(super) type JobBatch = stream::Iter<std::vec::IntoIter<Result<Job, StoreError>>>;
 
 /// A mail due now: to whom, which, and under which row of the store.
-struct Job {
-    target: Target,
-    kind: Kind,
-    row: Row,
-    with_link: bool,
+pub(super) struct Job {
+    pub(super) target: Target,
+    pub(super) kind: Kind,
+    pub(super) row: Row,
+    pub(super) with_link: bool,
 }
 
 impl Pass<'_> {
-    /// Every due mail, sent `parallel` at a time, as their results come. Boxed: with the
-    /// closures' types visible, rustc cannot prove the daemon's pass future `Send` ("one type is
-    /// more general than the other").
-    fn pipeline(&self, parallel: usize) -> BoxStream<'_, Result<One, StoreError>> {
+    /// Every due mail, in account id order. Boxed: with the closures' types visible, rustc
+    /// cannot prove the daemon's pass future `Send` ("one type is more general than the other").
+    fn jobs(&self) -> BoxStream<'_, Result<Job, StoreError>> {
         stream::try_unfold(0i64, move |after| self.next_batch(after))
             .try_flatten()
-            .map_ok(move |job| self.send(job))
-            .try_buffer_unordered(parallel)
             .boxed()
     }
 
@@ -209,7 +197,7 @@ impl Pass<'_> {
         Ok(Some((stream::iter(jobs), next)))
     }
 
-    fn stopping(&self) -> bool {
+    pub(super) fn stopping(&self) -> bool {
         self.halted.load(Ordering::Relaxed) || self.driver.stop.is_some_and(CancellationToken::is_cancelled)
     }
 
@@ -255,20 +243,6 @@ impl Pass<'_> {
             row: Row { kind: row, step, point },
             with_link,
         })
-    }
-
-    /// Sends one planned mail, unless the pass is stopping: a mail not started is not recorded.
-    async fn send(&self, job: Job) -> Result<One, StoreError> {
-        if self.stopping() {
-            return Ok(One::Nothing);
-        }
-        let links = job.with_link.then_some(self.links);
-        let one = deliver(self.mail, self.store, &job.target, job.kind, job.row, links).await?;
-        if matches!(one, One::Unusable(_)) {
-            self.halted.store(true, Ordering::Relaxed);
-        }
-        self.driver.progress.advance(1);
-        Ok(one)
     }
 
     /// The mails still due now (with an address), after the pass stopped.

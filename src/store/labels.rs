@@ -68,23 +68,34 @@ fn link_state(
     }
 }
 
+/// Inserts the labels of notification `notification_id` (on a transaction when the caller has one).
+pub(super) fn insert_label(
+    conn: &super::db::Conn,
+    notification_id: i64,
+    label: &MailLabel,
+    now: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO mail_labels (notification_id, reference, message_id, token_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            notification_id,
+            label.reference,
+            label.message_id,
+            label.token_hash,
+            now
+        ])
+    })
+    .map(drop)
+    .map_err(db("record mail label"))
+}
+
 impl Store {
     /// Records the labels of the mail about to be sent as notification `notification_id`.
     pub fn label_mail(&self, notification_id: i64, label: &MailLabel) -> Result<(), StoreError> {
-        self.lock()
-            .execute(
-                "INSERT INTO mail_labels (notification_id, reference, message_id, token_hash, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    notification_id,
-                    label.reference,
-                    label.message_id,
-                    label.token_hash,
-                    timestamp(Utc::now())
-                ],
-            )
-            .map(drop)
-            .map_err(db("record mail label"))
+        insert_label(&self.lock(), notification_id, label, &timestamp(Utc::now()))
     }
 
     /// The mail with any of these labels. One query whatever is given (a `None` matches

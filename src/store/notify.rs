@@ -8,6 +8,7 @@ use super::db::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::notify_batch::{Finished, Intent, record_intent, record_result};
 use super::{Store, StoreError, db, parse_time, timestamp};
 use crate::campaign::schedule::Sent;
 
@@ -191,32 +192,17 @@ impl Store {
         token: Option<(&str, DateTime<Utc>)>,
     ) -> Result<i64, StoreError> {
         let now = timestamp(Utc::now());
-        let point = point.map(timestamp);
+        let intent = Intent {
+            account_id,
+            row: (kind, step, point),
+            recipient,
+            token,
+            label: None,
+        };
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db("record mail intent"))?;
         self.check_fence(&tx)?;
-        tx.execute(
-            "INSERT INTO notifications (account_id, kind, step, state, recipient, created_at, point)
-             VALUES (?1, ?2, ?3, 'sending', ?4, ?5, ?6)
-             ON CONFLICT (account_id, kind, step) DO UPDATE SET state = 'sending', recipient = ?4, error = NULL,
-                 point = COALESCE(?6, notifications.point)",
-            params![account_id, kind, step, recipient, now, point],
-        )
-        .map_err(db("record mail intent"))?;
-        let id: i64 = tx
-            .query_row(
-                "SELECT id FROM notifications WHERE account_id = ?1 AND kind = ?2 AND step = ?3",
-                params![account_id, kind, step],
-                |r| r.get(0),
-            )
-            .map_err(db("record mail intent"))?;
-        if let Some((hash, expires)) = token {
-            tx.execute(
-                "INSERT INTO tokens (hash, account_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                params![hash, account_id, now, timestamp(expires)],
-            )
-            .map_err(db("record token"))?;
-        }
+        let id = record_intent(&tx, intent, &now)?;
         tx.commit().map_err(db("record mail intent"))?;
         Ok(id)
     }
@@ -230,29 +216,15 @@ impl Store {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db("record mail result"))?;
         self.check_fence(&tx)?;
-        let (state, message_id, error) = match outcome {
-            MailOutcome::Sent { message_id } => (MailState::Sent, Some(message_id.as_str()), None),
-            MailOutcome::Failed { reply } => (MailState::Failed, None, Some(reply.as_str())),
-            MailOutcome::Retry { error } => (MailState::Retry, None, Some(error.as_str())),
-        };
-        tx.execute(
-            "UPDATE notifications SET state = ?2, message_id = ?3, error = ?4, finished_at = ?5 WHERE id = ?1",
-            params![id, state.as_str(), message_id, error, now],
-        )
-        .map_err(db("record mail result"))?;
-        let kind: String = tx
-            .query_row("SELECT kind FROM notifications WHERE id = ?1", [id], |r| r.get(0))
-            .map_err(db("record mail result"))?;
-        if let Some(hash) = token_hash.filter(|_| !(state == MailState::Sent && kind == REQUESTED)) {
-            let revoke = match state {
-                MailState::Sent => {
-                    "UPDATE tokens SET revoked_at = ?2 WHERE hash != ?1 AND revoked_at IS NULL AND used_at IS NULL
-                     AND account_id = (SELECT account_id FROM tokens WHERE hash = ?1)"
-                }
-                _ => "UPDATE tokens SET revoked_at = ?2 WHERE hash = ?1",
-            };
-            tx.execute(revoke, params![hash, now]).map_err(db("revoke tokens"))?;
-        }
+        record_result(
+            &tx,
+            Finished {
+                id,
+                outcome,
+                token_hash,
+            },
+            &now,
+        )?;
         tx.commit().map_err(db("record mail result"))
     }
 
