@@ -224,6 +224,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         name  TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );
+    "#,
     // 15: the lease's fencing epoch, raised each time the lease passes to another holder; a
     //     holder's campaign writes carry it and are refused once it moved on (store/fence.rs).
     r#"
