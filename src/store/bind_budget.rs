@@ -96,9 +96,9 @@ impl Store {
             BindEnd::Failed if released == 1 => tx.execute(
                 &format!(
                     "UPDATE bind_budget SET in_flight = in_flight - 1, failures = {LIVE_FAILURES} + 1,
-                         expires_at = ?3 + ?2 WHERE key = ?1"
+                         expires_at = ?2 WHERE key = ?1"
                 ),
-                params![key, window, now],
+                params![key, now + window, now],
             ),
             BindEnd::Failed => Ok(0),
             BindEnd::Succeeded => tx.execute(

@@ -41,14 +41,15 @@ impl Store {
     pub fn take_rate(&self, key: &str, b: RateBounds) -> Result<RateTake, StoreError> {
         self.lock()
             .query_row(
-                "INSERT INTO rate_limits (key, tat, refusals) VALUES (?1, ?2 + ?3, 0)
+                "INSERT INTO rate_limits (key, tat, refusals) VALUES (?1, ?5, 0)
                  ON CONFLICT (key) DO UPDATE SET
                      tat = CASE WHEN rate_limits.tat > ?4 THEN rate_limits.tat
                                 WHEN rate_limits.tat > ?2 THEN rate_limits.tat + ?3
-                                ELSE ?2 + ?3 END,
+                                ELSE ?5 END,
                      refusals = CASE WHEN rate_limits.tat > ?4 THEN rate_limits.refusals + 1 ELSE 0 END
                  RETURNING tat, refusals",
-                params![key, b.now, b.interval, b.limit],
+                // now + interval computed here: PostgreSQL cannot type `$2 + $3` alone.
+                params![key, b.now, b.interval, b.limit, b.now + b.interval],
                 |r| {
                     Ok(RateTake {
                         tat: r.get(0)?,

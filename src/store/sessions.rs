@@ -107,11 +107,12 @@ impl Store {
             .query_row(
                 &format!(
                     "UPDATE helpdesk_sessions SET last_seen = ?2,
-                         expires_at = CASE WHEN ?2 + ?3 < created_at + ?4 THEN ?2 + ?3 ELSE created_at + ?4 END
+                         expires_at = CASE WHEN ?3 < created_at + ?4 THEN ?3 ELSE created_at + ?4 END
                      WHERE id_hash = ?1 AND expires_at > ?2
                      RETURNING {COLUMNS}"
                 ),
-                params![hash, now, span.idle, span.max],
+                // The idle end computed here: PostgreSQL cannot type `$2 + $3` alone.
+                params![hash, now, now + span.idle, span.max],
                 row,
             )
             .optional()
