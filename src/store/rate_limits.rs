@@ -110,6 +110,26 @@ mod tests {
     }
 
     #[test]
+    fn two_instances_at_once_never_get_more_than_the_burst() {
+        let (d, store) = open();
+        let other = Store::open(&d.path().join("state.db")).unwrap();
+        let allowed = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for st in [&store, &other, &store, &other] {
+                let allowed = &allowed;
+                s.spawn(move || {
+                    for _ in 0..25 {
+                        if st.take_rate("k", bounds(0)).unwrap().refusals == 0 {
+                            allowed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(allowed.into_inner(), 3);
+    }
+
+    #[test]
     fn expired_keys_are_pruned_in_batches() {
         let (_d, store) = open();
         for i in 0..5 {
