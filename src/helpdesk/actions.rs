@@ -260,7 +260,7 @@ async fn attempt(state: &HelpdeskState, operator: &Operator, login: &str, reques
             "operators cannot act on their own account (resend, exempt, extend, mark, unlock): ask another operator",
         ));
     }
-    let Some(_claim) = state.claim(record.id) else {
+    let Some(_claim) = state.claim(record.id).await.map_err(|e| ApiError::store(&e))? else {
         return Err(ApiError::conflict(
             "busy",
             "another action on this account is in progress; try again in a moment",

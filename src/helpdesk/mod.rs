@@ -50,9 +50,8 @@ pub mod tokens;
 pub mod view;
 pub mod web;
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -61,8 +60,9 @@ use axum::Router;
 pub use config::HelpdeskConfig;
 
 use crate::directory::Directory;
-use crate::store::{AccountRecord, AuditEntry, Store};
+use crate::store::{AccountRecord, AuditEntry, Store, StoreError};
 use crate::web::budget::Budget;
+use crate::web::claims::{self, Claim};
 use crate::web::client::{Cidr, TrustedProxies};
 use crate::web::csrf::Csrf;
 use crate::web::headers;
@@ -161,7 +161,6 @@ struct Inner {
     masker: Masker,
     portal_url: url::Url,
     pages: pages::Pages,
-    in_flight: Mutex<HashSet<i64>>,
 }
 
 impl std::fmt::Debug for HelpdeskState {
@@ -169,18 +168,6 @@ impl std::fmt::Debug for HelpdeskState {
         f.debug_struct("HelpdeskState")
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
-    }
-}
-
-/// Held while an action on one account row is in flight; frees it when dropped.
-pub struct Claim {
-    state: HelpdeskState,
-    id: i64,
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        self.state.in_flight().remove(&self.id);
     }
 }
 
@@ -217,7 +204,6 @@ impl HelpdeskState {
                 csrf: Csrf::shared(&parts.store, "csrf.helpdesk", scheme, origin)?,
                 limiter: Limiter::new(&config.login_rate_limit, parts.store.clone(), "helpdesk.sign_in"),
                 pages: pages::Pages::new()?,
-                in_flight: Mutex::new(HashSet::new()),
                 config,
                 directory: parts.directory,
                 store: parts.store,
@@ -304,16 +290,10 @@ impl HelpdeskState {
         }
     }
 
-    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
-        self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Claims account row `id` for one action; `None` when another action on it is in flight.
-    pub(crate) fn claim(&self, id: i64) -> Option<Claim> {
-        self.in_flight().insert(id).then(|| Claim {
-            state: self.clone(),
-            id,
-        })
+    /// Claims account row `id` for one action (on every instance); `None` when another action
+    /// on it is in flight.
+    pub(crate) async fn claim(&self, id: i64) -> Result<Option<Claim>, StoreError> {
+        claims::claim(&self.inner.store, format!("helpdesk:{id}")).await
     }
 }
 

@@ -50,8 +50,10 @@ pub async fn via_link(state: PortalState, link: String, typed: Typed, client: Ip
         Ok(None) => return Outcome::LinkGone,
         Err(e) => return store_down(&e),
     };
-    let Some(_claim) = state.claim(&first.token.dn) else {
-        return Outcome::Busy;
+    let _claim = match state.claim(&first.token.dn).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Outcome::Busy,
+        Err(e) => return store_down(&e),
     };
     // Again under the claim: a parallel request may have spent the link meanwhile.
     let target = match open_link(&state, &link).await {
@@ -123,8 +125,10 @@ pub async fn via_current_password(state: PortalState, login: String, typed: Type
     if let Err(outcome) = authenticate(state.directory(), &dn, &current, attempt).await {
         return outcome;
     }
-    let Some(_claim) = state.claim(&dn) else {
-        return Outcome::Busy;
+    let _claim = match state.claim(&dn).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Outcome::Busy,
+        Err(e) => return store_down(&e),
     };
     let records = match open_records(&state, &details).await {
         Ok(r) if r.is_empty() => return Outcome::NothingToDo,

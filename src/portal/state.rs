@@ -3,8 +3,7 @@
 //! policy work (argon2, zxcvbn) runs on the blocking pool, at most one job per core, and at most
 //! one password change per account is in flight.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
@@ -16,8 +15,9 @@ use super::tls::{self, TlsError};
 use super::unconfirmed::Unconfirmed;
 use crate::directory::Directory;
 use crate::policy::Policy;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::web::budget::Budget;
+use crate::web::claims::{self, Claim};
 use crate::web::client::{Cidr, TrustedProxies};
 use crate::web::csrf::Csrf;
 use crate::web::limits::Limiter;
@@ -68,7 +68,6 @@ struct Inner {
     budget: Arc<Budget>,
     masker: Masker,
     cpu: Semaphore,
-    in_flight: Mutex<HashSet<String>>,
     /// Passwords written without confirmation, so that a retry may type the same one again.
     unconfirmed: Unconfirmed,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -79,18 +78,6 @@ impl std::fmt::Debug for PortalState {
         f.debug_struct("PortalState")
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
-    }
-}
-
-/// Held while a change for one account is in flight; frees the account when dropped.
-pub struct InFlight {
-    state: PortalState,
-    key: String,
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.state.in_flight().remove(&self.key);
     }
 }
 
@@ -118,7 +105,6 @@ impl PortalState {
                 masker: Masker::new()?,
                 pages: Pages::new(&parts.helpdesk)?,
                 cpu: Semaphore::new(cores),
-                in_flight: Mutex::new(HashSet::new()),
                 unconfirmed: Unconfirmed::new()?,
                 tls,
                 config,
@@ -175,20 +161,10 @@ impl PortalState {
         self.inner.tls.clone()
     }
 
-    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.inner
-            .in_flight
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Claims the account `dn` for one change; `None` when a change for it is in flight.
-    pub(super) fn claim(&self, dn: &str) -> Option<InFlight> {
-        let key = dn.to_lowercase();
-        self.in_flight().insert(key.clone()).then(|| InFlight {
-            state: self.clone(),
-            key,
-        })
+    /// Claims the account `dn` for one change (on every instance); `None` when a change for it
+    /// is in flight.
+    pub(super) async fn claim(&self, dn: &str) -> Result<Option<Claim>, StoreError> {
+        claims::claim(&self.inner.store, format!("portal:{}", dn.to_lowercase())).await
     }
 
     /// Runs CPU-heavy `work` on the blocking pool, at most one job per core at a time, so the

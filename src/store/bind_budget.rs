@@ -96,9 +96,9 @@ impl Store {
             BindEnd::Failed if released == 1 => tx.execute(
                 &format!(
                     "UPDATE bind_budget SET in_flight = in_flight - 1, failures = {LIVE_FAILURES} + 1,
-                         expires_at = ?3 + ?2 WHERE key = ?1"
+                         expires_at = ?2 WHERE key = ?1"
                 ),
-                params![key, window, now],
+                params![key, now + window, now],
             ),
             BindEnd::Failed => Ok(0),
             BindEnd::Succeeded => tx.execute(
@@ -122,6 +122,13 @@ impl Store {
     pub fn sweep_bind_reservations(&self, now: i64, stale: i64, batch: i64) -> Result<usize, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db("sweep bind reservations"))?;
+        // A write first (see `insert_session`): the ended chains go.
+        tx.execute(
+            "DELETE FROM bind_budget WHERE key IN (SELECT key FROM bind_budget
+                 WHERE in_flight <= 0 AND (expires_at IS NULL OR expires_at <= ?1) ORDER BY expires_at LIMIT ?2)",
+            params![now, batch],
+        )
+        .map_err(db("prune bind budgets"))?;
         let old: Vec<(String, String, i64)> = {
             let mut q = tx
                 .prepare(
@@ -147,12 +154,6 @@ impl Store {
             )
             .map_err(db("sweep bind reservations"))?;
         }
-        tx.execute(
-            "DELETE FROM bind_budget WHERE key IN (SELECT key FROM bind_budget
-                 WHERE in_flight <= 0 AND (expires_at IS NULL OR expires_at <= ?1) ORDER BY expires_at LIMIT ?2)",
-            params![now, batch],
-        )
-        .map_err(db("prune bind budgets"))?;
         tx.commit().map_err(db("sweep bind reservations"))?;
         Ok(old.len())
     }
@@ -208,6 +209,27 @@ mod tests {
         fail(&store, "8", 1);
         assert!(matches!(reserve(&store, "9", 2, 2), Reservation::Refused { .. }));
         assert_eq!(reserve(&store, "10", 1 + WINDOW, 2), Reservation::Reserved);
+    }
+
+    #[test]
+    fn two_instances_at_once_never_pass_the_budget() {
+        let (d, store) = open();
+        let other = Store::open(&d.path().join("state.db")).unwrap();
+        let reserved = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for (n, st) in [&store, &other, &store, &other].into_iter().enumerate() {
+                let reserved = &reserved;
+                s.spawn(move || {
+                    for i in 0..25 {
+                        let id = format!("{n}.{i}");
+                        if st.reserve_bind("k", &id, 0, 2, WINDOW).unwrap() == Reservation::Reserved {
+                            reserved.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(reserved.into_inner(), 2);
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod audit;
 mod bind_budget;
 mod campaigns;
 pub mod chain;
+mod claims;
 mod completion;
 pub mod config;
 pub mod db;

@@ -41,14 +41,15 @@ impl Store {
     pub fn take_rate(&self, key: &str, b: RateBounds) -> Result<RateTake, StoreError> {
         self.lock()
             .query_row(
-                "INSERT INTO rate_limits (key, tat, refusals) VALUES (?1, ?2 + ?3, 0)
+                "INSERT INTO rate_limits (key, tat, refusals) VALUES (?1, ?5, 0)
                  ON CONFLICT (key) DO UPDATE SET
                      tat = CASE WHEN rate_limits.tat > ?4 THEN rate_limits.tat
                                 WHEN rate_limits.tat > ?2 THEN rate_limits.tat + ?3
-                                ELSE ?2 + ?3 END,
+                                ELSE ?5 END,
                      refusals = CASE WHEN rate_limits.tat > ?4 THEN rate_limits.refusals + 1 ELSE 0 END
                  RETURNING tat, refusals",
-                params![key, b.now, b.interval, b.limit],
+                // now + interval computed here: PostgreSQL cannot type `$2 + $3` alone.
+                params![key, b.now, b.interval, b.limit, b.now + b.interval],
                 |r| {
                     Ok(RateTake {
                         tat: r.get(0)?,
@@ -106,6 +107,26 @@ mod tests {
         // Another key has its own bucket; a long pause refills from now, not from the old TAT.
         assert_eq!(take(&store, "other", t0), (t0 + 20_000, 0));
         assert_eq!(take(&store, "k", t0 + 500_000), (t0 + 520_000, 0));
+    }
+
+    #[test]
+    fn two_instances_at_once_never_get_more_than_the_burst() {
+        let (d, store) = open();
+        let other = Store::open(&d.path().join("state.db")).unwrap();
+        let allowed = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for st in [&store, &other, &store, &other] {
+                let allowed = &allowed;
+                s.spawn(move || {
+                    for _ in 0..25 {
+                        if st.take_rate("k", bounds(0)).unwrap().refusals == 0 {
+                            allowed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(allowed.into_inner(), 3);
     }
 
     #[test]

@@ -182,7 +182,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     //     (store/rate_limits.rs; keys are SHA-256 hashes, times milliseconds since the epoch),
     //     the helpdesk's web sessions (store/sessions.rs; keyed by the hash of the id) and the
     //     budget of failed password binds with its reservations (store/bind_budget.rs), and
-    //     the keys every instance must hold alike (store/secrets.rs: the CSRF keys).
+    //     the keys every instance must hold alike (store/secrets.rs: the CSRF keys), and the
+    //     claims on accounts while a change or action is in flight (store/claims.rs).
     r#"
     CREATE TABLE rate_limits (
         key      TEXT PRIMARY KEY,
@@ -223,6 +224,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE TABLE shared_secrets (
         name  TEXT PRIMARY KEY,
         value TEXT NOT NULL
+    );
+    CREATE TABLE claims (
+        key        TEXT PRIMARY KEY,
+        holder     TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
     );
     "#,
     // 15: the lease's fencing epoch, raised each time the lease passes to another holder; a

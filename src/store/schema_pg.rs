@@ -196,6 +196,11 @@ const PG_AFTER: &[&str] = &[
         name  TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );
+    CREATE TABLE claims (
+        key        TEXT PRIMARY KEY,
+        holder     TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+    );
     "#,
     // 15: the lease's fencing epoch (store/fence.rs).
     r#"

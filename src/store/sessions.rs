@@ -64,18 +64,9 @@ impl Store {
         max_sessions: i64,
     ) -> Result<(), StoreError> {
         let mut conn = self.lock();
+        // The write first: a transaction that read before writing could not take SQLite's write
+        // lock once another process wrote meanwhile (WAL snapshot), busy timeout or not.
         let tx = conn.transaction().map_err(db("start a session"))?;
-        let kept: i64 = tx
-            .query_row("SELECT COUNT(*) FROM helpdesk_sessions", [], |r| r.get(0))
-            .map_err(db("count sessions"))?;
-        if kept >= max_sessions {
-            tx.execute(
-                "DELETE FROM helpdesk_sessions WHERE id_hash IN
-                     (SELECT id_hash FROM helpdesk_sessions ORDER BY last_seen LIMIT ?1)",
-                params![kept - max_sessions + 1],
-            )
-            .map_err(db("evict sessions"))?;
-        }
         let expires = (s.last_seen + span.idle).min(s.created + span.max);
         tx.execute(
             "INSERT INTO helpdesk_sessions (id_hash, login, dn, operator, flagged, password_changed_at,
@@ -96,6 +87,17 @@ impl Store {
             ],
         )
         .map_err(db("start a session"))?;
+        let kept: i64 = tx
+            .query_row("SELECT COUNT(*) FROM helpdesk_sessions", [], |r| r.get(0))
+            .map_err(db("count sessions"))?;
+        if kept > max_sessions {
+            tx.execute(
+                "DELETE FROM helpdesk_sessions WHERE id_hash IN
+                     (SELECT id_hash FROM helpdesk_sessions ORDER BY last_seen LIMIT ?1)",
+                params![kept - max_sessions],
+            )
+            .map_err(db("evict sessions"))?;
+        }
         tx.commit().map_err(db("start a session"))
     }
 
@@ -107,11 +109,12 @@ impl Store {
             .query_row(
                 &format!(
                     "UPDATE helpdesk_sessions SET last_seen = ?2,
-                         expires_at = CASE WHEN ?2 + ?3 < created_at + ?4 THEN ?2 + ?3 ELSE created_at + ?4 END
+                         expires_at = CASE WHEN ?3 < created_at + ?4 THEN ?3 ELSE created_at + ?4 END
                      WHERE id_hash = ?1 AND expires_at > ?2
                      RETURNING {COLUMNS}"
                 ),
-                params![hash, now, span.idle, span.max],
+                // The idle end computed here: PostgreSQL cannot type `$2 + $3` alone.
+                params![hash, now, now + span.idle, span.max],
                 row,
             )
             .optional()

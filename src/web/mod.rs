@@ -1,15 +1,18 @@
 //! The web plumbing both HTTP front ends share, the users' portal and the operators' helpdesk:
 //! CSRF ([`csrf`]), rate limits ([`limits`]), the budget of failed password binds per account
-//! ([`budget`]), who is asking ([`client`]), typed logins in records ([`mask`]), strict form reading
+//! ([`budget`]), one change per account at a time ([`claims`]), who is asking ([`client`]), typed logins in records ([`mask`]), strict form reading
 //! ([`form`]), cookies ([`cookies`]), the security headers every response carries
 //! ([`headers`]), the page response with its template environment ([`pages`]) and serving a
 //! router with a header timeout and a bound on concurrent connections ([`listener`]).
 //!
 //! Sits below `portal` and `helpdesk` and must import neither: what a page says, which fields a
-//! form has and which routes exist belong to them. Knows HTTP but no domain (no directory, store
-//! or policy); from the rest of the crate it uses only `config` (errors, durations) and `token`.
+//! form has and which routes exist belong to them. Knows HTTP but no domain (no directory or
+//! policy); from the rest of the crate it uses only `config` (errors, durations), `token`, and
+//! `store` for the state every instance on one store shares (rate limits, the budget, claims,
+//! CSRF keys).
 
 pub mod budget;
+pub mod claims;
 pub mod client;
 pub mod cookies;
 pub mod csrf;
