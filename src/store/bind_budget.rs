@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn two_instances_at_once_never_pass_the_budget() {
         let (d, store) = open();
-        let other = Store::open(&d.path().join("state.db")).unwrap();
+        let other = d.reopen();
         let reserved = std::sync::atomic::AtomicUsize::new(0);
         std::thread::scope(|s| {
             for (n, st) in [&store, &other, &store, &other].into_iter().enumerate() {

@@ -59,13 +59,12 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::store::tests::open;
 
     #[test]
     fn one_holder_at_a_time_until_released_or_expired() {
         let (d, store) = open();
-        let other = Store::open(&d.path().join("state.db")).unwrap();
+        let other = d.reopen();
         assert!(store.claim("k", "a", 0, 100).unwrap());
         assert!(!other.claim("k", "b", 50, 150).unwrap());
         assert!(other.claim("j", "b", 50, 150).unwrap());

@@ -13,8 +13,8 @@
 //! link revocation); `notify.rs`'s one-mail functions call it. Must not decide what is due, nor
 //! send anything.
 
-use chrono::{DateTime, Utc};
 use super::db::{Conn, params};
+use chrono::{DateTime, Utc};
 
 use super::labels::insert_label;
 use super::{MailLabel, MailOutcome, MailState, REQUESTED, Store, StoreError, db, timestamp};

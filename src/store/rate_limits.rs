@@ -112,7 +112,7 @@ mod tests {
     #[test]
     fn two_instances_at_once_never_get_more_than_the_burst() {
         let (d, store) = open();
-        let other = Store::open(&d.path().join("state.db")).unwrap();
+        let other = d.reopen();
         let allowed = std::sync::atomic::AtomicUsize::new(0);
         std::thread::scope(|s| {
             for st in [&store, &other, &store, &other] {

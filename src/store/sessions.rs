@@ -9,8 +9,8 @@
 //! `helpdesk::session`'s; this file only keeps the rows. Plain SQL with `?N` placeholders,
 //! for both backends. Must not see session ids or passwords.
 
-use chrono::{DateTime, Utc};
 use super::db::{OptionalExtension, params};
+use chrono::{DateTime, Utc};
 
 use super::{Store, StoreError, db, parse_time, timestamp};
 
