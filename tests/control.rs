@@ -316,7 +316,9 @@ async fn foreground_commands_refuse_each_other_and_the_wait_is_bounded() {
     let later = (Utc::now() + chrono::Duration::minutes(10)).to_rfc3339_opts(SecondsFormat::Millis, true);
     store
         .execute(
-            "INSERT INTO leases (campaign_id, holder, expires_at) SELECT id, 'daemon@elsewhere:1:0', ?1 FROM campaigns",
+            // The row stays after a release (expired, keeping its fencing epoch).
+            "INSERT INTO leases (campaign_id, holder, expires_at) SELECT id, 'daemon@elsewhere:1:0', ?1 FROM campaigns
+             WHERE true ON CONFLICT (campaign_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
             [&later],
         )
         .unwrap();
