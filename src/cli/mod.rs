@@ -343,7 +343,13 @@ fn directory(config: &Config) -> Result<Arc<dyn Directory>, Failure> {
 }
 
 async fn open_store(config: &Config) -> Result<Store, Failure> {
-    let path = config.store.path.clone();
+    // Until the PostgreSQL backend lands (pgstore), `store.url` is validated but cannot be opened.
+    let Some(path) = config.store.sqlite_path().map(std::path::Path::to_owned) else {
+        return Err(Failure::from(anyhow::anyhow!(
+            "store.url {}: this build has no PostgreSQL backend yet",
+            config.store.describe()
+        )));
+    };
     tokio::task::spawn_blocking(move || Store::open(&path))
         .await
         .context("store worker")?

@@ -119,7 +119,13 @@ pub fn load_mail(config: &Config) -> Result<Mail, BuildError> {
 }
 
 async fn open_store(config: &Config) -> Result<Store, BuildError> {
-    let path = config.store.path.clone();
+    // Until the PostgreSQL backend lands (pgstore), `store.url` is validated but cannot be opened.
+    let Some(path) = config.store.sqlite_path().map(std::path::Path::to_owned) else {
+        return Err(BuildError::Store(StoreError::Open {
+            path: config.store.describe().into(),
+            message: "this build has no PostgreSQL backend yet".into(),
+        }));
+    };
     tokio::task::spawn_blocking(move || Store::open(&path))
         .await
         .map_err(|e| StoreError::Worker(e.to_string()))

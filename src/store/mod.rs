@@ -23,6 +23,7 @@ mod lock;
 mod notify;
 mod schema;
 mod search;
+pub mod tls;
 mod work;
 pub use accounts::AccountRecord;
 pub use audit::AuditEntry;
