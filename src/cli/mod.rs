@@ -343,8 +343,8 @@ fn directory(config: &Config) -> Result<Arc<dyn Directory>, Failure> {
 }
 
 async fn open_store(config: &Config) -> Result<Store, Failure> {
-    let path = config.store.path.clone();
-    tokio::task::spawn_blocking(move || Store::open(&path))
+    let store = config.store.clone();
+    tokio::task::spawn_blocking(move || Store::open_config(&store))
         .await
         .context("store worker")?
         .map_err(|e| Failure::from(anyhow::Error::new(e)))

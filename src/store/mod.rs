@@ -26,6 +26,7 @@ mod pg;
 mod schema;
 mod schema_pg;
 mod search;
+pub mod tls;
 mod value;
 mod work;
 pub use accounts::AccountRecord;
@@ -45,10 +46,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use postgres::Socket;
-use postgres::tls::{MakeTlsConnect, TlsConnect};
 use thiserror::Error;
 
+use config::{PgConfig, StoreConfig};
 use db::{Conn, DbError};
 
 #[derive(Debug, Error)]
@@ -147,21 +147,27 @@ impl Store {
         })
     }
 
-    /// Opens the store in the PostgreSQL database at `url` (its password, when not in the URL,
-    /// from `password`), connecting through `tls`, and brings its schema up to date. Blocks:
-    /// call it off the async runtime (`spawn_blocking`).
-    pub fn open_postgres<T>(url: &str, password: Option<&str>, tls: T) -> Result<Store, StoreError>
-    where
-        T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
-        T::TlsConnect: Send,
-        T::Stream: Send,
-        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
-    {
+    /// Opens the store `config` names (SQLite or PostgreSQL). Blocks: call it off the async
+    /// runtime (`spawn_blocking`).
+    pub fn open_config(config: &StoreConfig) -> Result<Store, StoreError> {
+        match config {
+            StoreConfig::Sqlite { path } => Store::open(path),
+            StoreConfig::Postgres(pg) => Store::open_postgres(pg),
+        }
+    }
+
+    /// Opens the store in the PostgreSQL database `pg` names, through the rustls connector of
+    /// [`tls`], and brings its schema up to date. Blocks: call it off the async runtime.
+    pub fn open_postgres(pg: &PgConfig) -> Result<Store, StoreError> {
         let open_err = |message: String| StoreError::OpenPostgres {
-            url: redact_url(url),
+            url: pg.url.clone(),
             message,
         };
-        let pool = pg::PgPool::new(url, password, tls, PG_POOL_SIZE).map_err(open_err)?;
+        let tls = tls::connector(pg).map_err(|e| open_err(e.to_string()))?;
+        let pool = pg::PgPool::new(pg.client_config(), tls, PG_POOL_SIZE).map_err(|e| {
+            let hint = tls::certificate_hint(&e).map(|h| format!(": {h}")).unwrap_or_default();
+            open_err(format!("{}{hint}", pg::describe(&e)))
+        })?;
         let store = Store {
             backend: Arc::new(Backend::Postgres(pool)),
         };
@@ -201,17 +207,6 @@ impl Store {
         tokio::task::spawn_blocking(move || f(&store))
             .await
             .map_err(|e| StoreError::Worker(e.to_string()))?
-    }
-}
-
-/// `url` without its password, for messages.
-fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("REDACTED"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
     }
 }
 

@@ -65,21 +65,18 @@ pub struct PgPool {
 }
 
 impl PgPool {
-    /// A pool of at most `size` connections to `url`; connects lazily (the first query waits
-    /// up to 10 s for a connection and reports why there is none).
-    pub fn new<T>(url: &str, password: Option<&str>, tls: T, size: u32) -> Result<PgPool, String>
+    /// A pool of at most `size` connections made with `config` and `tls`. One connection is
+    /// made at once, so that a refused one is reported with its cause (a certificate the
+    /// connector refused, a wrong password) rather than as a pool's timeout.
+    pub fn new<T>(config: postgres::Config, tls: T, size: u32) -> Result<PgPool, postgres::Error>
     where
         T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
         T::TlsConnect: Send,
         T::Stream: Send,
         <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
     {
-        let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| describe(&e))?;
-        if let Some(password) = password {
-            config.password(password);
-        }
-        config.connect_timeout(Duration::from_secs(10));
         let connect = move || config.connect(tls.clone());
+        drop(connect()?);
         let pool = r2d2::Pool::builder()
             .max_size(size)
             .min_idle(Some(1))

@@ -37,7 +37,7 @@ pub(super) fn account(login: &str, flagged: bool) -> ScanItem {
 /// PostgreSQL (`PWRESETD_TEST_PG_URL`), dropped after the test. Tests run in parallel.
 pub(super) enum TestDb {
     Sqlite(tempfile::TempDir),
-    Postgres(pg_test::Database),
+    Postgres(Box<pg_test::Database>),
 }
 
 impl TestDb {
@@ -57,7 +57,7 @@ thread_local! {
 /// A store for one test, on the backend the test runs on (see [`on_both_backends`]).
 pub(super) fn open() -> (TestDb, Store) {
     let db = if ON_POSTGRES.get() {
-        TestDb::Postgres(pg_test::Database::create())
+        TestDb::Postgres(Box::new(pg_test::Database::create()))
     } else {
         TestDb::Sqlite(tempfile::tempdir().unwrap())
     };
@@ -96,37 +96,57 @@ macro_rules! on_both_backends {
 pub(super) use on_both_backends;
 
 pub(super) mod pg_test {
-    //! A database of its own per test on the test server.
+    //! A database of its own per test on the test server (scripts/pg-start's variables).
+    use std::path::{Path, PathBuf};
+
+    use crate::secret::Secret;
+    use crate::store::config::PgConfig;
+
     pub const URL_VAR: &str = "PWRESETD_TEST_PG_URL";
 
     pub struct Database {
-        admin: String,
-        pub url: String,
+        admin: PgConfig,
+        pub config: PgConfig,
         name: String,
     }
 
-    fn client(url: &str) -> postgres::Client {
-        postgres::Client::connect(url, postgres::NoTls).unwrap_or_else(|e| panic!("{url}: {e}"))
+    /// The server's URL with `database`, as PgConfig validates it (TLS verified against
+    /// PWRESETD_TEST_PG_CA; without one, the URL must say sslmode=disable).
+    fn config(database: Option<&str>) -> PgConfig {
+        let mut url = url::Url::parse(&std::env::var(URL_VAR).unwrap()).unwrap();
+        if let Some(database) = database {
+            url.set_path(&format!("/{database}"));
+        }
+        let password = std::env::var("PWRESETD_TEST_PG_PASSWORD_FILE").unwrap();
+        let password = Secret::from_file(Path::new(&password)).unwrap();
+        let ca = std::env::var_os("PWRESETD_TEST_PG_CA").map(PathBuf::from);
+        let insecure = ca.is_none();
+        PgConfig::new(url.as_str(), password, ca, insecure).unwrap()
+    }
+
+    fn client(pg: &PgConfig) -> postgres::Client {
+        let tls = crate::store::tls::connector(pg).unwrap();
+        pg.client_config()
+            .connect(tls)
+            .unwrap_or_else(|e| panic!("{}: {e}", pg.url))
     }
 
     impl Database {
         pub fn create() -> Database {
-            let admin = std::env::var(URL_VAR).unwrap();
+            let admin = config(None);
             let name = format!("pwresetd_test_{:016x}", rand::random::<u64>());
             client(&admin)
                 .batch_execute(&format!("CREATE DATABASE {name}"))
                 .unwrap();
-            let mut url = url::Url::parse(&admin).unwrap();
-            url.set_path(&format!("/{name}"));
             Database {
                 admin,
-                url: url.to_string(),
+                config: config(Some(&name)),
                 name,
             }
         }
 
         pub fn open(&self) -> super::Store {
-            super::Store::open_postgres(&self.url, None, postgres::NoTls).unwrap()
+            super::Store::open_postgres(&self.config).unwrap()
         }
     }
 
