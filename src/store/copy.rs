@@ -5,7 +5,7 @@
 //! Owns the list of tables to copy; must not change a row on the way (the audit chain's hashes
 //! cover every field, so `audit verify --store` still passes on the copy).
 
-use super::db::{Conn, FromValue, Params, Value, params};
+use super::db::{Behavior, Conn, FromValue, Params, Value, params};
 use super::{Store, StoreError, db};
 
 /// Every table of the schema, parents before children (foreign keys), and whether its key is an
@@ -49,8 +49,9 @@ impl Store {
         }
         let source = self.lock();
         let mut conn = target.lock();
-        let tx = conn.transaction().map_err(db("copy store"))?;
-        tx.lock_writes().map_err(db("copy store"))?;
+        let tx = conn
+            .transaction_with_behavior(Behavior::Immediate)
+            .map_err(db("copy store"))?;
         for (table, _) in TABLES {
             let rows = count(&tx, table)?;
             if rows > 0 {

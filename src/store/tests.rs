@@ -453,6 +453,55 @@ fn concurrent_writers_never_fork_a_chain() {
     verify(&records).unwrap();
 }
 
+fn two_instances_complete_an_account_once_and_share_one_campaign() {
+    use crate::campaign::state::Via;
+    let (db, first) = open();
+    let stores = [first, db.reopen()];
+    let opened: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = stores
+            .iter()
+            .map(|store| s.spawn(move || store.create_or_resume(&spec("a"), "t").unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(opened[0].0.id, opened[1].0.id, "one campaign");
+    assert_eq!(opened.iter().filter(|(_, o)| *o == Opened::Created).count(), 1);
+    let logins: Vec<String> = (0..20).map(|i| format!("u{i}")).collect();
+    let items: Vec<_> = logins.iter().map(|l| account(l, true)).collect();
+    stores[0].insert_scanned(opened[0].0.id, &items).unwrap();
+    let ids: Vec<i64> = logins
+        .iter()
+        .map(|l| stores[0].accounts_for(l, None).unwrap()[0].id)
+        .collect();
+    let done: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = stores
+            .iter()
+            .map(|store| {
+                let ids = &ids;
+                s.spawn(move || {
+                    ids.iter()
+                        .filter(|id| {
+                            let c = Completion {
+                                account_id: **id,
+                                via: Via::Portal,
+                                token_hash: None,
+                                history: None,
+                                audit: entry(Some("a"), "password.changed"),
+                            };
+                            store.complete(&c).unwrap().is_ok()
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(done, ids.len(), "each account completed once, by one instance");
+    let records = stores[1].audit_records(None).unwrap();
+    assert_eq!(records.len(), ids.len());
+    verify(&records).unwrap();
+}
+
 /// The helpdesk's account view (`accounts_for`) finds an account by login or DN through
 /// indexes, not by reading every account: at 100k accounts a scan costs a request tens of ms.
 #[test]
@@ -485,4 +534,5 @@ on_both_backends!(
     the_audit_trail_refuses_updates_and_deletes,
     a_record_changed_in_the_store_is_found,
     concurrent_writers_never_fork_a_chain,
+    two_instances_complete_an_account_once_and_share_one_campaign,
 );
