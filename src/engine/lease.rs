@@ -202,9 +202,10 @@ fn named(holder: Option<String>) -> String {
 impl Drop for LeaseGuard {
     fn drop(&mut self) {
         self.renewal.abort();
+        let (id, holder) = (self.campaign_id, &self.holder);
         match self
             .store
-            .release_or_hand_over(self.campaign_id, &self.holder, LEASE_TTL)
+            .run_blocking(|s| s.release_or_hand_over(id, holder, LEASE_TTL))
         {
             Ok(Some(waiter)) => tracing::info!(campaign_id = self.campaign_id, %waiter, "lease handed over"),
             Ok(None) => {}

@@ -199,6 +199,19 @@ impl Store {
         }
     }
 
+    /// Runs `f` now, blocking, where awaiting [`run`](Store::run) is impossible (a `Drop`):
+    /// inside an async runtime on a thread of its own, since PostgreSQL's client must not run
+    /// on a runtime's thread; inline elsewhere.
+    pub fn run_blocking<T: Send>(&self, f: impl FnOnce(&Store) -> T + Send) -> T {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return f(self);
+        }
+        std::thread::scope(|s| match s.spawn(|| f(self)).join() {
+            Ok(v) => v,
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
+    }
+
     /// Runs `f` on the blocking pool (the database calls block; PostgreSQL's client must not
     /// run inside an async task at all).
     pub async fn run<T: Send + 'static>(
