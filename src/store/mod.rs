@@ -21,6 +21,7 @@ mod labels;
 mod lease;
 mod lock;
 mod notify;
+pub mod pg_connect;
 mod schema;
 mod search;
 pub mod tls;
