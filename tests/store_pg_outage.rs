@@ -7,100 +7,15 @@
 //! has PostgreSQL), skip elsewhere, and fail under `PWRESETD_REQUIRE_PG=1` without it.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
-use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use pwresetd::secret::Secret;
+use common::pg::PrivatePg;
 use pwresetd::store::config::PgConfig;
 use pwresetd::store::pg_connect::{PgConnectError, connect_bounded};
 use pwresetd::store::tls::connector;
-
-/// A PostgreSQL of this test's own.
-struct PrivatePg {
-    dir: tempfile::TempDir,
-    env: HashMap<String, String>,
-}
-
-impl PrivatePg {
-    /// `None` (skip) where the suite has no PostgreSQL.
-    fn start() -> Option<PrivatePg> {
-        if std::env::var_os("PWRESETD_TEST_PG_URL").is_none() {
-            assert!(
-                std::env::var("PWRESETD_REQUIRE_PG").as_deref() != Ok("1"),
-                "PWRESETD_REQUIRE_PG=1 but PWRESETD_TEST_PG_URL is not set: run scripts/test"
-            );
-            eprintln!("skipped: no PWRESETD_TEST_PG_URL (scripts/pg-start)");
-            return None;
-        }
-        // The server runs as the postgres user: its folder must be traversable.
-        let dir = tempfile::Builder::new().prefix("pwresetd-pgo.").tempdir().unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut pg = PrivatePg {
-            dir,
-            env: HashMap::new(),
-        };
-        pg.script("pg-start", &[]);
-        pg.env = read_env(&pg.path().join("env"));
-        Some(pg)
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().join("pg")
-    }
-
-    fn script(&self, name: &str, args: &[&str]) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(name);
-        let out = Command::new(script).arg(self.path()).args(args).output().unwrap();
-        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-
-    fn config(&self) -> PgConfig {
-        let password = Secret::from_file(Path::new(&self.env["PWRESETD_TEST_PG_PASSWORD_FILE"])).unwrap();
-        let ca = PathBuf::from(&self.env["PWRESETD_TEST_PG_CA"]);
-        PgConfig::new(&self.env["PWRESETD_TEST_PG_URL"], password, Some(ca), false).unwrap()
-    }
-
-    fn postmaster(&self) -> String {
-        let pidfile = std::fs::read_to_string(self.path().join("data/postmaster.pid")).unwrap();
-        pidfile.lines().next().unwrap().trim().to_owned()
-    }
-
-    fn signal(&self, signal: &str) {
-        assert!(
-            Command::new("kill")
-                .args([signal, &self.postmaster()])
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-}
-
-impl Drop for PrivatePg {
-    fn drop(&mut self) {
-        // SIGCONT first: a test that failed while the server was frozen must not leave it so.
-        if let Ok(pidfile) = std::fs::read_to_string(self.path().join("data/postmaster.pid")) {
-            let pid = pidfile.lines().next().unwrap_or_default().trim().to_owned();
-            let _ = Command::new("kill").args(["-CONT", &pid]).status();
-        }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-stop");
-        let _ = Command::new(script).arg(self.path()).output();
-    }
-}
-
-fn read_env(path: &Path) -> HashMap<String, String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-        .collect()
-}
 
 /// `connect_bounded(limit)`, itself watched: a regression that hangs fails the test instead of
 /// hanging the suite.
