@@ -22,6 +22,11 @@ pub const PASSWORD_CREDENTIAL: &str = "db-password";
 /// (and `/readyz`) in bounded time, not hang it.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long sent data may stay unacknowledged when the URL sets no `tcp_user_timeout`: a query
+/// to a host that vanished (power, network) fails after it instead of after the kernel's
+/// ~15 minutes of retransmissions.
+pub const DEFAULT_TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Where the store lives.
 #[derive(Debug, Clone)]
 pub enum StoreConfig {
@@ -114,7 +119,9 @@ impl PgConfig {
 
     /// The connection parameters, password included, TLS mode set from `sslmode`
     /// (`VerifyFull` is `Require` here: the connector of `store::tls` verifies the chain and the
-    /// host name), with [`DEFAULT_CONNECT_TIMEOUT`] when the URL sets none.
+    /// host name), with [`DEFAULT_CONNECT_TIMEOUT`] and [`DEFAULT_TCP_USER_TIMEOUT`] when the URL
+    /// sets none. `connect_timeout` bounds only the TCP connect: bound the whole connect with
+    /// [`super::pg_connect::connect_bounded`].
     pub fn client_config(&self) -> postgres::Config {
         let mut config = self.client.clone();
         config.password(self.password.expose());
@@ -125,6 +132,9 @@ impl PgConfig {
         });
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(DEFAULT_TCP_USER_TIMEOUT);
         }
         config
     }

@@ -24,6 +24,7 @@ mod lease;
 mod lock;
 mod notify;
 mod pg;
+pub mod pg_connect;
 mod schema;
 mod schema_pg;
 mod search;
@@ -65,6 +66,8 @@ pub enum StoreError {
     CampaignMismatch { name: String, differences: Vec<String> },
     #[error("the store was written by a newer pwresetd (schema {found}, this one knows {known}); upgrade pwresetd")]
     TooNew { found: i64, known: i64 },
+    #[error("the database did not answer within {0} s")]
+    NoAnswer(u64),
     #[error("store worker stopped: {0}")]
     Worker(String),
 }
@@ -124,6 +127,8 @@ pub struct Store {
 
 /// How many connections one instance keeps to PostgreSQL at most.
 const PG_POOL_SIZE: u32 = 10;
+/// How long [`Store::run`] waits for PostgreSQL before it reports the database unavailable.
+const PG_ANSWER_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl Store {
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
@@ -168,7 +173,11 @@ impl Store {
         let tls = tls::connector(pg).map_err(|e| open_err(e.to_string()))?;
         let pool = pg::PgPool::new(pg.client_config(), tls, PG_POOL_SIZE).map_err(|e| {
             let hint = tls::certificate_hint(&e).map(|h| format!(": {h}")).unwrap_or_default();
-            open_err(format!("{}{hint}", pg::describe(&e)))
+            let message = match &e {
+                pg_connect::PgConnectError::Postgres(e) => pg::describe(e),
+                e => e.to_string(),
+            };
+            open_err(format!("{message}{hint}"))
         })?;
         let store = Store {
             backend: Arc::new(Backend::Postgres(pool)),
@@ -219,9 +228,16 @@ impl Store {
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| StoreError::Worker(e.to_string()))?
+        let call = tokio::task::spawn_blocking(move || f(&store));
+        let done = match *self.backend {
+            // A PostgreSQL server that accepts but does not answer would hold the caller (a
+            // portal request) for ever: give up, leaving the blocked call to end on its own.
+            Backend::Postgres(_) => tokio::time::timeout(PG_ANSWER_LIMIT, call)
+                .await
+                .map_err(|_| StoreError::NoAnswer(PG_ANSWER_LIMIT.as_secs()))?,
+            Backend::Sqlite(_) => call.await,
+        };
+        done.map_err(|e| StoreError::Worker(e.to_string()))?
     }
 }
 

@@ -2,7 +2,8 @@
 //! per test, config files, running the real binary, and the small waits and page readers every
 //! tier uses. Every test file's support lives in this one tree: `daemon` (the real `serve`),
 //! `smtp` (the capture server), `flavor` (AD and 389-DS beside slapd), `portal` (served
-//! in-process), `helpdesk` (the daemon with operators and a token), `browser` (headless
+//! in-process), `helpdesk` (the daemon with operators and a token), `pg` (PostgreSQL: the suite's, or a
+//! private one to stop and freeze), `browser` (headless
 //! Chromium), and `fake_directory` (in memory, for the middle tier that needs no server).
 #![allow(dead_code)]
 // Fixture helpers fail the test on any surprise; that is what unwrap is for here.
@@ -15,6 +16,7 @@ pub mod fake_directory;
 pub mod fault_proxy;
 pub mod flavor;
 pub mod helpdesk;
+pub mod pg;
 pub mod portal;
 pub mod smtp;
 

@@ -208,6 +208,7 @@ fn the_client_config_carries_password_tls_mode_and_a_timeout() {
     assert_eq!(client.get_user(), Some("pwresetd"));
     assert_eq!(client.get_dbname(), Some("pwresetd"));
     assert_eq!(client.get_connect_timeout(), Some(&DEFAULT_CONNECT_TIMEOUT));
+    assert_eq!(client.get_tcp_user_timeout(), Some(&DEFAULT_TCP_USER_TIMEOUT));
     assert_eq!(StoreConfig::Postgres(Box::new(c.clone())).describe(), URL);
     assert_eq!(
         StoreConfig::Postgres(Box::new(c)).local_dir(None),
