@@ -80,3 +80,42 @@ fn a_stopped_server_refuses_at_once_and_serves_its_data_again_when_restarted() {
     let n: i32 = back.unwrap().query_one("SELECT n FROM kept", &[]).unwrap().get(0);
     assert_eq!(n, 42);
 }
+
+/// `kill SIGNAL` to the private server's postmaster and its backends (the pool's open
+/// connections are served by the backends: freezing the postmaster alone leaves them answering).
+fn signal_all(server: &PrivatePg, signal: &str) {
+    let children = std::process::Command::new("pgrep")
+        .args(["-P", &server.postmaster()])
+        .output()
+        .unwrap();
+    for pid in String::from_utf8_lossy(&children.stdout).split_whitespace() {
+        let _ = std::process::Command::new("kill").args([signal, pid]).status();
+    }
+    server.signal(signal);
+}
+
+/// A store call against a frozen server gives up (`StoreError::NoAnswer`) rather than holding
+/// its caller (a portal request) for ever, and the store works again once the server is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_call_gives_up_when_the_server_does_not_answer() {
+    let Some(server) = PrivatePg::start() else { return };
+    let pg = server.config();
+    let store = tokio::task::spawn_blocking(move || pwresetd::store::Store::open_postgres(&pg))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.run(|s| s.campaigns()).await.unwrap().is_empty());
+
+    signal_all(&server, "-STOP");
+    let started = Instant::now();
+    let frozen = tokio::time::timeout(Duration::from_secs(40), store.run(|s| s.campaigns())).await;
+    signal_all(&server, "-CONT");
+    let took = started.elapsed();
+    match frozen.expect("Store::run did not return: it hangs") {
+        Err(pwresetd::store::StoreError::NoAnswer(secs)) => assert_eq!(secs, 15),
+        other => panic!("against a frozen server: {other:?}"),
+    }
+    assert!(took < Duration::from_secs(25), "gave up after {took:?}");
+
+    assert!(store.run(|s| s.campaigns()).await.unwrap().is_empty(), "back");
+}
