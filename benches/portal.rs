@@ -85,7 +85,7 @@ async fn set_up(users: usize, legacy: std::ops::Range<usize>) -> Res<Setup> {
     )?;
     let config = pwresetd::daemon::config::load(&config_path)?;
     let directory = directory::connect(&config.directory)?;
-    let store = Store::open(&config.store.path)?;
+    let store = Store::open(config.store.sqlite_path().ok_or("a SQLite store")?)?;
     let policy = Arc::new(Policy::load(&PolicyConfig::default())?);
 
     let started = Instant::now();

@@ -1125,7 +1125,7 @@ async fn a_second_campaign_gets_the_bits_back_after_each_kind_of_change(case: &C
     )
     .await;
     let config = pwresetd::daemon::config::load(&case.config).unwrap();
-    let store = Store::open(&config.store.path).unwrap();
+    let store = Store::open(config.store.sqlite_path().unwrap()).unwrap();
     let campaign = store.campaign("c2").unwrap().unwrap();
     let settings = Settings {
         concurrency: 2,

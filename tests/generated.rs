@@ -86,7 +86,7 @@ Never a password: those come from files or systemd credentials.
 The log filter (e.g. \fBinfo\fR, \fBpwresetd=debug\fR); wins over \fBdaemon.log_level\fR.
 .TP
 \fBCREDENTIALS_DIRECTORY\fR
-Set by systemd (\fBLoadCredential=\fR): the files \fBbind\-password\fR and \fBsmtp\-password\fR are read from it.
+Set by systemd (\fBLoadCredential=\fR): the files \fBbind\-password\fR, \fBsmtp\-password\fR and \fBdb\-password\fR are read from it.
 .TP
 \fBSTATE_DIRECTORY\fR
 Set by systemd (\fBStateDirectory=\fR): the store defaults to \fIstate.db\fR in it.

@@ -52,7 +52,7 @@ async fn reconcile_completes_restores_and_records_gone() {
 
     let config = pwresetd::daemon::config::load(&f.config).unwrap();
     let dir = pwresetd::directory::connect(&config.directory).unwrap();
-    let store = Store::open(&config.store.path).unwrap();
+    let store = Store::open(config.store.sqlite_path().unwrap()).unwrap();
     let campaign = store.campaign("rc").unwrap().unwrap();
     let settings = Settings {
         concurrency: 4,

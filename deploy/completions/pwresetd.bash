@@ -43,6 +43,9 @@ _pwresetd() {
             pwresetd,serve)
                 cmd="pwresetd__subcmd__serve"
                 ;;
+            pwresetd,store)
+                cmd="pwresetd__subcmd__store"
+                ;;
             pwresetd__subcmd__audit,export)
                 cmd="pwresetd__subcmd__audit__subcmd__export"
                 ;;
@@ -115,6 +118,9 @@ _pwresetd() {
             pwresetd__subcmd__policy,show)
                 cmd="pwresetd__subcmd__policy__subcmd__show"
                 ;;
+            pwresetd__subcmd__store,migrate)
+                cmd="pwresetd__subcmd__store__subcmd__migrate"
+                ;;
             *)
                 ;;
         esac
@@ -122,7 +128,7 @@ _pwresetd() {
 
     case "${cmd}" in
         pwresetd)
-            opts="-h -V --config --log-format --help --version check-config serve campaign account mail policy helpdesk audit breach-index"
+            opts="-h -V --config --log-format --help --version check-config serve campaign account mail policy helpdesk audit breach-index store"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1126,6 +1132,66 @@ _pwresetd() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pwresetd__subcmd__store)
+            opts="-h --config --log-format --help migrate"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pwresetd__subcmd__store__subcmd__migrate)
+            opts="-h --from --to --password-file --ca-file --allow-insecure --config --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -38,6 +38,7 @@ complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "policy" -d 'Check
 complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "helpdesk" -d 'The helpdesk API from an operator\'s workstation; `helpdesk token create` for API tokens'
 complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "audit" -d 'Export the hash-chained audit trail, or verify a chain (an export, or the store)'
 complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "breach-index" -d 'Build the breached-password index from a Have I Been Pwned SHA-1 file'
+complete -c pwresetd -n "__fish_pwresetd_needs_command" -f -a "store" -d 'Move a SQLite store into PostgreSQL (`store migrate`)'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand check-config" -l config -d 'Configuration file' -r -F
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand check-config" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"
@@ -284,3 +285,17 @@ complete -c pwresetd -n "__fish_pwresetd_using_subcommand breach-index; and __fi
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand breach-index; and __fish_seen_subcommand_from build" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand breach-index; and __fish_seen_subcommand_from build" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand store; and not __fish_seen_subcommand_from migrate" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand store; and not __fish_seen_subcommand_from migrate" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand store; and not __fish_seen_subcommand_from migrate" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand store; and not __fish_seen_subcommand_from migrate" -f -a "migrate" -d 'Copy a SQLite store into an empty PostgreSQL database, then compare every table\'s row count (exit 1 naming the table that differs; a non-empty target is refused)'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand store; and __fish_seen_subcommand_from migrate" -l from -d 'The SQLite store (`[store] path`); stop the service first' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand store; and __fish_seen_subcommand_from migrate" -l to -d 'The PostgreSQL database, as `[store] url` (no password in it)' -r
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand store; and __fish_seen_subcommand_from migrate" -l password-file -d 'The file holding the database password (as `[store] password_file`)' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand store; and __fish_seen_subcommand_from migrate" -l ca-file -d 'The CA that signed the database server\'s certificate (as `[store] ca_file`)' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand store; and __fish_seen_subcommand_from migrate" -l config -d 'Configuration file' -r -F
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand store; and __fish_seen_subcommand_from migrate" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand store; and __fish_seen_subcommand_from migrate" -l allow-insecure -d 'Allow `sslmode=disable`/`prefer` in the URL (test databases only)'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand store; and __fish_seen_subcommand_from migrate" -s h -l help -d 'Print help'

@@ -15,6 +15,7 @@ mod helpdesk;
 mod mail;
 mod output;
 pub mod policy;
+mod store;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -89,6 +90,9 @@ enum Command {
     /// Build the breached-password index from a Have I Been Pwned SHA-1 file.
     #[command(subcommand, name = "breach-index")]
     BreachIndex(policy::BreachIndexCommand),
+    /// Move a SQLite store into PostgreSQL (`store migrate`).
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 /// A failure with the exit code it maps to.
@@ -290,6 +294,7 @@ async fn run(cli: Cli, log: LogControl) -> Result<ExitCode, Failure> {
         Command::BreachIndex(cmd) => Ok(policy::run_breach_index(cmd)?),
         Command::Helpdesk(args) => helpdesk::run(args).await,
         Command::Audit(cmd) => audit::run(&cli.config, cmd).await,
+        Command::Store(cmd) => store::run(cmd).await,
     }
 }
 
@@ -343,8 +348,8 @@ fn directory(config: &Config) -> Result<Arc<dyn Directory>, Failure> {
 }
 
 async fn open_store(config: &Config) -> Result<Store, Failure> {
-    let path = config.store.path.clone();
-    tokio::task::spawn_blocking(move || Store::open(&path))
+    let store = config.store.clone();
+    tokio::task::spawn_blocking(move || Store::open_config(&store))
         .await
         .context("store worker")?
         .map_err(|e| Failure::from(anyhow::Error::new(e)))

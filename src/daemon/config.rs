@@ -124,9 +124,8 @@ fn validate(
     state_dir: Option<&Path>,
 ) -> Result<Config, ConfigError> {
     let origin = Origin { base, credentials };
-    let store = raw.store.validate(origin, state_dir);
-    let store_dir = store.path.parent().unwrap_or(Path::new("."));
-    let directory = raw.directory.validate(origin, store_dir)?;
+    let store = raw.store.validate(origin, state_dir)?;
+    let directory = raw.directory.validate(origin, &store.local_dir(state_dir))?;
     let helpdesk = raw.helpdesk.validate(&directory.base_dn, base)?;
     let mut policy = raw.policy;
     policy.validate().map_err(|e| policy_error(e.to_string()))?;

@@ -56,7 +56,7 @@ fn warn_restart_only(old: &Config, new: &Config) {
             "directory",
             format!("{:?}", old.directory) != format!("{:?}", new.directory),
         ),
-        ("store", old.store.path != new.store.path),
+        ("store", old.store.describe() != new.store.describe()),
         ("portal.listen", old.portal.listen != new.portal.listen),
         (
             "daemon.admin_listen",

@@ -119,8 +119,8 @@ pub fn load_mail(config: &Config) -> Result<Mail, BuildError> {
 }
 
 async fn open_store(config: &Config) -> Result<Store, BuildError> {
-    let path = config.store.path.clone();
-    tokio::task::spawn_blocking(move || Store::open(&path))
+    let store = config.store.clone();
+    tokio::task::spawn_blocking(move || Store::open_config(&store))
         .await
         .map_err(|e| StoreError::Worker(e.to_string()))
         .and_then(|r| r)

@@ -275,9 +275,10 @@ fn named(holder: Option<String>) -> String {
 impl Drop for LeaseGuard {
     fn drop(&mut self) {
         self.renewal.abort();
+        let (id, holder, ttl) = (self.campaign_id, &self.holder, self.ttl);
         match self
             .store
-            .release_or_hand_over(self.campaign_id, &self.holder, self.ttl)
+            .run_blocking(|s| s.release_or_hand_over(id, holder, ttl))
         {
             Ok(Some(waiter)) => tracing::info!(campaign_id = self.campaign_id, %waiter, "lease handed over"),
             Ok(None) => {}

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::db::{DbResult, OptionalExtension, Params, Row, params};
+use super::db::{Behavior, DbResult, OptionalExtension, Params, Row, params};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -91,7 +91,11 @@ impl Store {
         action: &str,
     ) -> Result<(), StoreError> {
         let mut conn = self.lock();
-        let tx = conn.transaction().map_err(db("set enforcement"))?;
+        // IMMEDIATE: the audit chain's write lock first, before any row lock (on PostgreSQL
+        // a row lock taken first could deadlock with a batch that holds the chain's lock).
+        let tx = conn
+            .transaction_with_behavior(Behavior::Immediate)
+            .map_err(db("set enforcement"))?;
         self.check_fence(&tx)?;
         let now = timestamp(Utc::now());
         tx.execute(
@@ -109,7 +113,7 @@ impl Store {
             .optional()
             .map_err(db("set enforcement"))?;
         if let Some(campaign) = campaign {
-            // Through the chain (`audit::append`): the UPDATE above holds the write lock.
+            // Through the chain (`audit::append`), under the transaction's write lock.
             super::audit::append(
                 &tx,
                 &AuditEntry {
@@ -256,7 +260,11 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let now = timestamp(Utc::now());
         let mut conn = self.lock();
-        let tx = conn.transaction().map_err(db("record lock"))?;
+        // IMMEDIATE: the audit chain's write lock first, before any row lock (on PostgreSQL
+        // a row lock taken first could deadlock with a batch that holds the chain's lock).
+        let tx = conn
+            .transaction_with_behavior(Behavior::Immediate)
+            .map_err(db("record lock"))?;
         self.check_fence(&tx)?;
         // `from` is one of this module's constants, never a value from outside.
         let n = tx
@@ -280,7 +288,7 @@ impl Store {
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .map_err(db("record lock"))?;
-            // Through the chain (`audit::append`): the UPDATE above holds the write lock.
+            // Through the chain (`audit::append`), under the transaction's write lock.
             super::audit::append(
                 &tx,
                 &AuditEntry {

@@ -18,6 +18,7 @@ pub mod chain;
 mod claims;
 mod completion;
 pub mod config;
+mod copy;
 pub mod db;
 mod fence;
 mod helpdesk;
@@ -27,12 +28,14 @@ mod lock;
 mod notify;
 mod notify_batch;
 mod pg;
+pub mod pg_connect;
 mod rate_limits;
 mod schema;
 mod schema_pg;
 mod search;
 mod secrets;
 mod sessions;
+pub mod tls;
 mod value;
 mod work;
 pub use accounts::AccountRecord;
@@ -41,6 +44,7 @@ pub use bind_budget::{BindEnd, Reservation};
 pub use campaigns::{Campaign, CampaignSpec, Opened, Scope};
 pub use chain::AuditRecord;
 pub use completion::Completion;
+pub use copy::CopyError;
 pub use fence::Fence;
 pub use helpdesk::{AccountList, OperatorChange, Progress};
 pub use labels::{LinkState, MailLabel, SentMail};
@@ -57,10 +61,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use postgres::Socket;
-use postgres::tls::{MakeTlsConnect, TlsConnect};
 use thiserror::Error;
 
+use config::{PgConfig, StoreConfig};
 use db::{Conn, DbError};
 
 #[derive(Debug, Error)]
@@ -83,6 +86,8 @@ pub enum StoreError {
         holder: String,
         epoch: i64,
     },
+    #[error("the database did not answer within {0} s")]
+    NoAnswer(u64),
     #[error("store worker stopped: {0}")]
     Worker(String),
 }
@@ -145,6 +150,8 @@ pub struct Store {
 
 /// How many connections one instance keeps to PostgreSQL at most.
 const PG_POOL_SIZE: u32 = 10;
+/// How long [`Store::run`] waits for PostgreSQL before it reports the database unavailable.
+const PG_ANSWER_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl Store {
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
@@ -171,21 +178,31 @@ impl Store {
         })
     }
 
-    /// Opens the store in the PostgreSQL database at `url` (its password, when not in the URL,
-    /// from `password`), connecting through `tls`, and brings its schema up to date. Blocks:
-    /// call it off the async runtime (`spawn_blocking`).
-    pub fn open_postgres<T>(url: &str, password: Option<&str>, tls: T) -> Result<Store, StoreError>
-    where
-        T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
-        T::TlsConnect: Send,
-        T::Stream: Send,
-        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
-    {
+    /// Opens the store `config` names (SQLite or PostgreSQL). Blocks: call it off the async
+    /// runtime (`spawn_blocking`).
+    pub fn open_config(config: &StoreConfig) -> Result<Store, StoreError> {
+        match config {
+            StoreConfig::Sqlite { path } => Store::open(path),
+            StoreConfig::Postgres(pg) => Store::open_postgres(pg),
+        }
+    }
+
+    /// Opens the store in the PostgreSQL database `pg` names, through the rustls connector of
+    /// [`tls`], and brings its schema up to date. Blocks: call it off the async runtime.
+    pub fn open_postgres(pg: &PgConfig) -> Result<Store, StoreError> {
         let open_err = |message: String| StoreError::OpenPostgres {
-            url: redact_url(url),
+            url: pg.url.clone(),
             message,
         };
-        let pool = pg::PgPool::new(url, password, tls, PG_POOL_SIZE).map_err(open_err)?;
+        let tls = tls::connector(pg).map_err(|e| open_err(e.to_string()))?;
+        let pool = pg::PgPool::new(pg.client_config(), tls, PG_POOL_SIZE).map_err(|e| {
+            let hint = tls::certificate_hint(&e).map(|h| format!(": {h}")).unwrap_or_default();
+            let message = match &e {
+                pg_connect::PgConnectError::Postgres(e) => pg::describe(e),
+                e => e.to_string(),
+            };
+            open_err(format!("{message}{hint}"))
+        })?;
         let store = Store {
             backend: Arc::new(Backend::Postgres(pool)),
             fence: None,
@@ -216,6 +233,19 @@ impl Store {
         }
     }
 
+    /// Runs `f` now, blocking, where awaiting [`run`](Store::run) is impossible (a `Drop`):
+    /// inside an async runtime on a thread of its own, since PostgreSQL's client must not run
+    /// on a runtime's thread; inline elsewhere.
+    pub fn run_blocking<T: Send>(&self, f: impl FnOnce(&Store) -> T + Send) -> T {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return f(self);
+        }
+        std::thread::scope(|s| match s.spawn(|| f(self)).join() {
+            Ok(v) => v,
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
+    }
+
     /// Runs `f` on the blocking pool (the database calls block; PostgreSQL's client must not
     /// run inside an async task at all).
     pub async fn run<T: Send + 'static>(
@@ -223,20 +253,16 @@ impl Store {
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| StoreError::Worker(e.to_string()))?
-    }
-}
-
-/// `url` without its password, for messages.
-fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("REDACTED"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
+        let call = tokio::task::spawn_blocking(move || f(&store));
+        let done = match *self.backend {
+            // A PostgreSQL server that accepts but does not answer would hold the caller (a
+            // portal request) for ever: give up, leaving the blocked call to end on its own.
+            Backend::Postgres(_) => tokio::time::timeout(PG_ANSWER_LIMIT, call)
+                .await
+                .map_err(|_| StoreError::NoAnswer(PG_ANSWER_LIMIT.as_secs()))?,
+            Backend::Sqlite(_) => call.await,
+        };
+        done.map_err(|e| StoreError::Worker(e.to_string()))?
     }
 }
 

@@ -17,6 +17,7 @@ use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, Socket};
 
 use super::db::{Conn, DbError, DbResult, Value};
+use super::pg_connect::{PgConnectError, connect_bounded};
 
 /// The store's write lock (see [`Conn::lock_writes`]), held until the transaction ends.
 pub(super) const WRITE_LOCK: &str = "SELECT pg_advisory_xact_lock(7370821605842710001)";
@@ -24,7 +25,10 @@ pub(super) const WRITE_LOCK: &str = "SELECT pg_advisory_xact_lock(73708216058427
 /// fresh database do not both create it.
 pub(super) const MIGRATE_LOCK: &str = "SELECT pg_advisory_xact_lock(7370821605842710002)";
 
-type Connect = dyn Fn() -> Result<Client, postgres::Error> + Send + Sync;
+type Connect = dyn Fn() -> Result<Client, PgConnectError> + Send + Sync;
+
+/// How long a connect may wait for a server that accepts but does not answer.
+const CONNECT_LIMIT: Duration = Duration::from_secs(10);
 
 /// Opens the pool's connections.
 pub struct Manager {
@@ -41,17 +45,17 @@ pub type PgConn = r2d2::PooledConnection<Manager>;
 
 impl r2d2::ManageConnection for Manager {
     type Connection = PgClient;
-    type Error = postgres::Error;
+    type Error = PgConnectError;
 
-    fn connect(&self) -> Result<PgClient, postgres::Error> {
+    fn connect(&self) -> Result<PgClient, PgConnectError> {
         Ok(PgClient {
             client: (self.connect)()?,
             statements: HashMap::new(),
         })
     }
 
-    fn is_valid(&self, conn: &mut PgClient) -> Result<(), postgres::Error> {
-        conn.client.simple_query("").map(drop)
+    fn is_valid(&self, conn: &mut PgClient) -> Result<(), PgConnectError> {
+        Ok(conn.client.simple_query("").map(drop)?)
     }
 
     fn has_broken(&self, conn: &mut PgClient) -> bool {
@@ -65,21 +69,18 @@ pub struct PgPool {
 }
 
 impl PgPool {
-    /// A pool of at most `size` connections to `url`; connects lazily (the first query waits
-    /// up to 10 s for a connection and reports why there is none).
-    pub fn new<T>(url: &str, password: Option<&str>, tls: T, size: u32) -> Result<PgPool, String>
+    /// A pool of at most `size` connections made with `config` and `tls`. One connection is
+    /// made at once, so that a refused one is reported with its cause (a certificate the
+    /// connector refused, a wrong password) rather than as a pool's timeout.
+    pub fn new<T>(config: postgres::Config, tls: T, size: u32) -> Result<PgPool, PgConnectError>
     where
         T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
         T::TlsConnect: Send,
         T::Stream: Send,
         <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
     {
-        let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| describe(&e))?;
-        if let Some(password) = password {
-            config.password(password);
-        }
-        config.connect_timeout(Duration::from_secs(10));
-        let connect = move || config.connect(tls.clone());
+        let connect = move || connect_bounded(&config, tls.clone(), CONNECT_LIMIT);
+        drop(connect()?);
         let pool = r2d2::Pool::builder()
             .max_size(size)
             .min_idle(Some(1))

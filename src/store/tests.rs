@@ -37,7 +37,7 @@ pub(super) fn account(login: &str, flagged: bool) -> ScanItem {
 /// PostgreSQL (`PWRESETD_TEST_PG_URL`), dropped after the test. Tests run in parallel.
 pub(super) enum TestDb {
     Sqlite(tempfile::TempDir),
-    Postgres(pg_test::Database),
+    Postgres(Box<pg_test::Database>),
 }
 
 impl TestDb {
@@ -57,7 +57,7 @@ thread_local! {
 /// A store for one test, on the backend the test runs on (see [`on_both_backends`]).
 pub(super) fn open() -> (TestDb, Store) {
     let db = if ON_POSTGRES.get() {
-        TestDb::Postgres(pg_test::Database::create())
+        TestDb::Postgres(Box::new(pg_test::Database::create()))
     } else {
         TestDb::Sqlite(tempfile::tempdir().unwrap())
     };
@@ -96,37 +96,57 @@ macro_rules! on_both_backends {
 pub(super) use on_both_backends;
 
 pub(super) mod pg_test {
-    //! A database of its own per test on the test server.
+    //! A database of its own per test on the test server (scripts/pg-start's variables).
+    use std::path::{Path, PathBuf};
+
+    use crate::secret::Secret;
+    use crate::store::config::PgConfig;
+
     pub const URL_VAR: &str = "PWRESETD_TEST_PG_URL";
 
     pub struct Database {
-        admin: String,
-        pub url: String,
+        admin: PgConfig,
+        pub config: PgConfig,
         name: String,
     }
 
-    fn client(url: &str) -> postgres::Client {
-        postgres::Client::connect(url, postgres::NoTls).unwrap_or_else(|e| panic!("{url}: {e}"))
+    /// The server's URL with `database`, as PgConfig validates it (TLS verified against
+    /// PWRESETD_TEST_PG_CA; without one, the URL must say sslmode=disable).
+    fn config(database: Option<&str>) -> PgConfig {
+        let mut url = url::Url::parse(&std::env::var(URL_VAR).unwrap()).unwrap();
+        if let Some(database) = database {
+            url.set_path(&format!("/{database}"));
+        }
+        let password = std::env::var("PWRESETD_TEST_PG_PASSWORD_FILE").unwrap();
+        let password = Secret::from_file(Path::new(&password)).unwrap();
+        let ca = std::env::var_os("PWRESETD_TEST_PG_CA").map(PathBuf::from);
+        let insecure = ca.is_none();
+        PgConfig::new(url.as_str(), password, ca, insecure).unwrap()
+    }
+
+    fn client(pg: &PgConfig) -> postgres::Client {
+        let tls = crate::store::tls::connector(pg).unwrap();
+        pg.client_config()
+            .connect(tls)
+            .unwrap_or_else(|e| panic!("{}: {e}", pg.url))
     }
 
     impl Database {
         pub fn create() -> Database {
-            let admin = std::env::var(URL_VAR).unwrap();
+            let admin = config(None);
             let name = format!("pwresetd_test_{:016x}", rand::random::<u64>());
             client(&admin)
                 .batch_execute(&format!("CREATE DATABASE {name}"))
                 .unwrap();
-            let mut url = url::Url::parse(&admin).unwrap();
-            url.set_path(&format!("/{name}"));
             Database {
                 admin,
-                url: url.to_string(),
+                config: config(Some(&name)),
                 name,
             }
         }
 
         pub fn open(&self) -> super::Store {
-            super::Store::open_postgres(&self.url, None, postgres::NoTls).unwrap()
+            super::Store::open_postgres(&self.config).unwrap()
         }
     }
 
@@ -433,6 +453,55 @@ fn concurrent_writers_never_fork_a_chain() {
     verify(&records).unwrap();
 }
 
+fn two_instances_complete_an_account_once_and_share_one_campaign() {
+    use crate::campaign::state::Via;
+    let (db, first) = open();
+    let stores = [first, db.reopen()];
+    let opened: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = stores
+            .iter()
+            .map(|store| s.spawn(move || store.create_or_resume(&spec("a"), "t").unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(opened[0].0.id, opened[1].0.id, "one campaign");
+    assert_eq!(opened.iter().filter(|(_, o)| *o == Opened::Created).count(), 1);
+    let logins: Vec<String> = (0..20).map(|i| format!("u{i}")).collect();
+    let items: Vec<_> = logins.iter().map(|l| account(l, true)).collect();
+    stores[0].insert_scanned(opened[0].0.id, &items).unwrap();
+    let ids: Vec<i64> = logins
+        .iter()
+        .map(|l| stores[0].accounts_for(l, None).unwrap()[0].id)
+        .collect();
+    let done: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = stores
+            .iter()
+            .map(|store| {
+                let ids = &ids;
+                s.spawn(move || {
+                    ids.iter()
+                        .filter(|id| {
+                            let c = Completion {
+                                account_id: **id,
+                                via: Via::Portal,
+                                token_hash: None,
+                                history: None,
+                                audit: entry(Some("a"), "password.changed"),
+                            };
+                            store.complete(&c).unwrap().is_ok()
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(done, ids.len(), "each account completed once, by one instance");
+    let records = stores[1].audit_records(None).unwrap();
+    assert_eq!(records.len(), ids.len());
+    verify(&records).unwrap();
+}
+
 /// The helpdesk's account view (`accounts_for`) finds an account by login or DN through
 /// indexes, not by reading every account: at 100k accounts a scan costs a request tens of ms.
 #[test]
@@ -465,4 +534,5 @@ on_both_backends!(
     the_audit_trail_refuses_updates_and_deletes,
     a_record_changed_in_the_store_is_found,
     concurrent_writers_never_fork_a_chain,
+    two_instances_complete_an_account_once_and_share_one_campaign,
 );

@@ -342,7 +342,7 @@ impl InProcess {
         use std::sync::Arc;
         let config = pwresetd::daemon::config::load(config).unwrap();
         let directory = pwresetd::directory::connect(&config.directory).unwrap();
-        let store = pwresetd::store::Store::open(&config.store.path).unwrap();
+        let store = pwresetd::store::Store::open(config.store.sqlite_path().unwrap()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let state = pwresetd::helpdesk::HelpdeskState::new(pwresetd::helpdesk::HelpdeskParts {

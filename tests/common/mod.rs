@@ -2,7 +2,8 @@
 //! per test, config files, running the real binary, and the small waits and page readers every
 //! tier uses. Every test file's support lives in this one tree: `daemon` (the real `serve`),
 //! `smtp` (the capture server), `flavor` (AD and 389-DS beside slapd), `portal` (served
-//! in-process), `helpdesk` (the daemon with operators and a token), `browser` (headless
+//! in-process), `helpdesk` (the daemon with operators and a token), `pg` (PostgreSQL: the suite's, or a
+//! private one to stop and freeze), `browser` (headless
 //! Chromium), and `fake_directory` (in memory, for the middle tier that needs no server).
 #![allow(dead_code)]
 // Fixture helpers fail the test on any surprise; that is what unwrap is for here.
@@ -15,6 +16,7 @@ pub mod fake_directory;
 pub mod fault_proxy;
 pub mod flavor;
 pub mod helpdesk;
+pub mod pg;
 pub mod portal;
 pub mod smtp;
 
@@ -315,15 +317,45 @@ default_policy_dn = "{policy}"
 {directory_extra}
 
 [store]
-path = "{store}"
+{store}
 "#,
         url = s.url(),
         ca = s.get("LDAP_CA_FILE"),
         bind_dn = s.get("LDAP_BIND_DN"),
         bind_pw = s.get("LDAP_BIND_PASSWORD_FILE"),
         policy = s.get("LDAP_POLICY_DN"),
-        store = dir.join("state.db").display(),
+        store = store_section(dir),
     )
+}
+
+/// `PWRESETD_TEST_STORE_ON_PG=1 scripts/test --test NAME` puts each fixture's store in a
+/// fresh database of scripts/pg-start's PostgreSQL (suites that read `state.db` directly fail).
+fn store_section(dir: &Path) -> String {
+    if std::env::var_os("PWRESETD_TEST_STORE_ON_PG").is_none() {
+        return format!("path = \"{}\"", dir.join("state.db").display());
+    }
+    let var = |k: &str| std::env::var(k).unwrap();
+    let (url, pw, ca) = (
+        var("PWRESETD_TEST_PG_URL"),
+        var("PWRESETD_TEST_PG_PASSWORD_FILE"),
+        var("PWRESETD_TEST_PG_CA"),
+    );
+    let secret = pwresetd::secret::Secret::from_file(Path::new(&pw)).unwrap();
+    let pg = pwresetd::store::config::PgConfig::new(&url, secret, Some(ca.clone().into()), false).unwrap();
+    let name = format!("it_{:016x}", rand::random::<u64>());
+    let tls = pwresetd::store::tls::connector(&pg).unwrap();
+    std::thread::spawn(move || {
+        let mut c = pg.client_config().connect(tls).unwrap();
+        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        name
+    })
+    .join()
+    .map(|name| {
+        let mut u = url::Url::parse(&url).unwrap();
+        u.set_path(&format!("/{name}"));
+        format!("url = \"{u}\"\npassword_file = \"{pw}\"\nca_file = \"{ca}\"")
+    })
+    .unwrap()
 }
 
 /// Runs the real binary with a config file (its output kept for the password check).

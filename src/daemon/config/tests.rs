@@ -40,7 +40,10 @@ fn minimal_config_loads_with_defaults() {
     assert_eq!(c.directory.bind_password.expose(), "s3cret");
     assert_eq!(c.directory.timeout, Duration::from_secs(30));
     assert_eq!(c.directory.outage_wait, Duration::from_secs(120));
-    assert_eq!(c.store.path, PathBuf::from("/var/lib/pwresetd/state.db"));
+    assert_eq!(
+        c.store.sqlite_path(),
+        Some(PathBuf::from("/var/lib/pwresetd/state.db").as_path())
+    );
 }
 
 type Expected = Result<(), (&'static str, &'static str)>;
@@ -142,7 +145,7 @@ fn environment_overrides_the_file() {
     )
     .unwrap();
     assert_eq!(c.directory.max_concurrency, 3);
-    assert_eq!(c.store.path, PathBuf::from("/tmp/x.db"));
+    assert_eq!(c.store.sqlite_path(), Some(PathBuf::from("/tmp/x.db").as_path()));
     check(
         BASE,
         &[("PWRESETD_DIRECTORY__BIND_PASSWORD", "x")],
@@ -164,14 +167,17 @@ fn systemd_credential_and_state_directory() {
     )
     .unwrap();
     assert_eq!(c.directory.bind_password.expose(), "fromcred");
-    assert_eq!(c.store.path, PathBuf::from("/var/lib/x/state.db"));
+    assert_eq!(
+        c.store.sqlite_path(),
+        Some(PathBuf::from("/var/lib/x/state.db").as_path())
+    );
 }
 
 #[test]
 fn relative_paths_resolve_against_the_config_file() {
     let c = load_str(&format!("{BASE}[store]\npath = \"state.db\"\n"), &[]).unwrap();
-    assert!(c.store.path.is_absolute());
-    assert!(c.store.path.ends_with("state.db"));
+    assert!(c.store.sqlite_path().unwrap().is_absolute());
+    assert!(c.store.sqlite_path().unwrap().ends_with("state.db"));
 }
 
 #[test]

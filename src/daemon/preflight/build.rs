@@ -107,7 +107,7 @@ impl Loaded {
             None => "no API tokens file (helpdesk.api_tokens_file): operators sign in".to_owned(),
         };
         let parts = vec![
-            (Part::Store, format!("{}: opened", config.store.path.display())),
+            (Part::Store, format!("{}: opened", config.store.describe())),
             (Part::Directory, directory),
             (Part::Templates, templates),
             (Part::Mailer, transport),
