@@ -276,10 +276,7 @@ impl Drop for LeaseGuard {
     fn drop(&mut self) {
         self.renewal.abort();
         let (id, holder, ttl) = (self.campaign_id, &self.holder, self.ttl);
-        match self
-            .store
-            .run_blocking(|s| s.release_or_hand_over(id, holder, ttl))
-        {
+        match self.store.run_blocking(|s| s.release_or_hand_over(id, holder, ttl)) {
             Ok(Some(waiter)) => tracing::info!(campaign_id = self.campaign_id, %waiter, "lease handed over"),
             Ok(None) => {}
             Err(e) => tracing::warn!(campaign_id = self.campaign_id, error = %e, "cannot release the lease"),

@@ -162,6 +162,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::tests::on_both_backends;
     use crate::store::tests::open;
 
     const WINDOW: i64 = 300_000;
@@ -175,7 +176,6 @@ mod tests {
         store.settle_bind("k", id, BindEnd::Failed, now, WINDOW).unwrap();
     }
 
-    #[test]
     fn failures_chain_and_a_success_forgets_them() {
         let (_d, store) = open();
         fail(&store, "1", 0);
@@ -211,7 +211,6 @@ mod tests {
         assert_eq!(reserve(&store, "10", 1 + WINDOW, 2), Reservation::Reserved);
     }
 
-    #[test]
     fn two_instances_at_once_never_pass_the_budget() {
         let (d, store) = open();
         let other = d.reopen();
@@ -232,7 +231,6 @@ mod tests {
         assert_eq!(reserved.into_inner(), 2);
     }
 
-    #[test]
     fn reservations_in_flight_use_the_budget_and_stale_ones_become_failures() {
         let (_d, store) = open();
         assert_eq!(reserve(&store, "a", 0, 2), Reservation::Reserved);
@@ -255,4 +253,10 @@ mod tests {
             .unwrap();
         assert_eq!(rows, 0);
     }
+
+    on_both_backends!(
+        failures_chain_and_a_success_forgets_them,
+        two_instances_at_once_never_pass_the_budget,
+        reservations_in_flight_use_the_budget_and_stale_ones_become_failures
+    );
 }

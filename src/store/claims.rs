@@ -59,9 +59,9 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::tests::on_both_backends;
     use crate::store::tests::open;
 
-    #[test]
     fn one_holder_at_a_time_until_released_or_expired() {
         let (d, store) = open();
         let other = d.reopen();
@@ -83,4 +83,6 @@ mod tests {
         assert!(!store.take_over_claim("k", "a", "d", 300).unwrap());
         assert_eq!(other.claim_holder("j").unwrap().as_deref(), Some("b"));
     }
+
+    on_both_backends!(one_holder_at_a_time_until_released_or_expired);
 }

@@ -101,13 +101,13 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::tests::on_both_backends;
     use std::time::Duration;
 
     use super::*;
     use crate::campaign::state::CampaignState;
     use crate::store::tests::{open, spec};
 
-    #[test]
     fn the_epoch_rises_with_each_new_holder_and_a_stale_fence_is_refused() {
         let (_d, store) = open();
         let (c, _) = store.create_or_resume(&spec("a"), "t").unwrap();
@@ -169,4 +169,6 @@ mod tests {
         });
         assert!(matches!(d.record_no_address(1), Err(StoreError::Fenced { .. })));
     }
+
+    on_both_backends!(the_epoch_rises_with_each_new_holder_and_a_stale_fence_is_refused);
 }

@@ -133,6 +133,7 @@ pub(super) fn record_result(conn: &Conn, f: Finished<'_>, now: &str) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::tests::on_both_backends;
     use crate::store::tests::{account, open, spec};
 
     fn label(n: u32) -> MailLabel {
@@ -166,7 +167,6 @@ mod tests {
             .collect()
     }
 
-    #[test]
     fn a_result_and_the_next_intent_commit_together_or_not_at_all() {
         let (_d, store) = open();
         let (c, _) = store.create_or_resume(&spec("a"), "t").unwrap();
@@ -219,4 +219,6 @@ mod tests {
         assert_eq!(store.finish_then_begin(Some(bob_done), None).unwrap(), None);
         assert_eq!(states(&store, "bob"), ["sent"]);
     }
+
+    on_both_backends!(a_result_and_the_next_intent_commit_together_or_not_at_all);
 }

@@ -75,6 +75,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::tests::on_both_backends;
     use crate::store::tests::open;
 
     /// Burst 3 over 60 s: interval 20 s, capacity 60 s.
@@ -91,7 +92,6 @@ mod tests {
         (t.tat, t.refusals)
     }
 
-    #[test]
     fn burst_then_one_per_interval() {
         let (_d, store) = open();
         let t0 = 1_000_000;
@@ -109,7 +109,6 @@ mod tests {
         assert_eq!(take(&store, "k", t0 + 500_000), (t0 + 520_000, 0));
     }
 
-    #[test]
     fn two_instances_at_once_never_get_more_than_the_burst() {
         let (d, store) = open();
         let other = d.reopen();
@@ -129,7 +128,6 @@ mod tests {
         assert_eq!(allowed.into_inner(), 3);
     }
 
-    #[test]
     fn expired_keys_are_pruned_in_batches() {
         let (_d, store) = open();
         for i in 0..5 {
@@ -142,4 +140,10 @@ mod tests {
         // The live keys kept their state.
         assert_eq!(take(&store, "k4", 22_000), (44_000, 0));
     }
+
+    on_both_backends!(
+        burst_then_one_per_interval,
+        two_instances_at_once_never_get_more_than_the_burst,
+        expired_keys_are_pruned_in_batches
+    );
 }

@@ -26,13 +26,15 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::tests::on_both_backends;
     use crate::store::tests::open;
 
-    #[test]
     fn the_first_value_stays() {
         let (_d, store) = open();
         assert_eq!(store.shared_secret("a", "one").unwrap(), "one");
         assert_eq!(store.shared_secret("a", "two").unwrap(), "one");
         assert_eq!(store.shared_secret("b", "two").unwrap(), "two");
     }
+
+    on_both_backends!(the_first_value_stays);
 }

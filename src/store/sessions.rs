@@ -216,6 +216,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::tests::on_both_backends;
     use crate::store::tests::open;
 
     const SPAN: SessionSpan = SessionSpan {
@@ -237,7 +238,6 @@ mod tests {
         }
     }
 
-    #[test]
     fn lifecycle_idle_and_absolute_end() {
         let (_d, store) = open();
         store.insert_session("h", &session("op1", 0), SPAN, 10).unwrap();
@@ -254,7 +254,6 @@ mod tests {
         assert_eq!(store.touch_session("nobody", 0, SPAN).unwrap(), None);
     }
 
-    #[test]
     fn updates_flash_and_end() {
         let (_d, store) = open();
         store.insert_session("h", &session("op1", 0), SPAN, 10).unwrap();
@@ -282,7 +281,6 @@ mod tests {
         assert_eq!(store.touch_session("h", 40, SPAN).unwrap(), None);
     }
 
-    #[test]
     fn bounded_and_pruned() {
         let (_d, store) = open();
         for (i, h) in ["a", "b", "c"].iter().enumerate() {
@@ -299,4 +297,10 @@ mod tests {
         assert_eq!(store.prune_sessions(1_450, 1).unwrap(), 1);
         assert_eq!(store.prune_sessions(1_450, 1).unwrap(), 0);
     }
+
+    on_both_backends!(
+        lifecycle_idle_and_absolute_end,
+        updates_flash_and_end,
+        bounded_and_pruned
+    );
 }
