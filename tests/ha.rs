@@ -1,5 +1,5 @@
-//! Two `pwresetd serve` instances on one store (SQLite, WAL, one host: the test bed for
-//! several instances; PostgreSQL shares the same lease and fence code), one slapd and one SMTP
+//! Two `pwresetd serve` instances on one store — a SQLite file (WAL, one host), and a fresh
+//! database on scripts/pg-start's PostgreSQL, each scenario on both — one slapd and one SMTP
 //! capture server, with their own listeners and holder names: one campaign worker at a time,
 //! a dead holder taken over within `daemon.lease_ttl`, a stalled holder's late writes refused
 //! by the lease's fencing epoch, and a link mailed by one instance completed on the other's
@@ -9,11 +9,12 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
 use common::smtp::SmtpServer;
+use common::store::Backend;
 use common::{Fixture, User, eventually, free_port, json, text};
 
 /// Accounts per campaign: a mail pass of several seconds at [`RATE`].
@@ -41,13 +42,14 @@ struct Bed {
 impl Bed {
     /// `n` users, a campaign `ha` marked by the CLI, and a config per instance (same store,
     /// directory and SMTP server; own ports and public URL).
-    async fn new(name: &str, n: usize) -> Bed {
+    async fn new(backend: Backend, name: &str, n: usize) -> Bed {
         let users: Vec<User> = (0..n).map(|i| User::new(&format!("h{i:05}"))).collect();
-        let f = Fixture::new(name, &users).await;
+        let f = Fixture::on(backend, name, &users, "").await;
         let smtp = SmtpServer::start(&[]);
         let instance = |tag: &str| {
             let ports = (free_port(), free_port());
             let config = f.dir.path().join(format!("serve-{tag}.toml"));
+            // The fixture's folder keeps its store: both configs name the same one.
             let directory = common::config_toml(&f.ou, f.dir.path(), "");
             std::fs::write(&config, format!("{directory}\n{}", sections(&smtp, ports))).unwrap();
             Instance { config, ports }
@@ -120,7 +122,8 @@ impl Bed {
         eprintln!("{extra} repeated notices: {twice:?}");
         assert!(extra <= repeats, "{extra} repeats > {repeats} in flight: {twice:?}");
         eventually("the store records every notice", Duration::from_secs(30), async || {
-            (notices_sent(&self.f.store_path()) == N as i64).then_some(())
+            let sent = "SELECT COUNT(*) FROM notifications WHERE kind = 'notice' AND state = 'sent'";
+            (self.f.store_count(sent) == Some(N as i64)).then_some(())
         })
         .await;
         let status = json(&self.f.run(&["campaign", "status", "ha", "--json"]));
@@ -164,19 +167,6 @@ max_messages_per_second = {RATE}
     )
 }
 
-/// Notices the store records as sent.
-fn notices_sent(store: &Path) -> i64 {
-    let Ok(conn) = rusqlite::Connection::open_with_flags(store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
-        return -1;
-    };
-    conn.query_row(
-        "SELECT COUNT(*) FROM notifications WHERE kind = 'notice' AND state = 'sent'",
-        [],
-        |r| r.get(0),
-    )
-    .unwrap_or(-1)
-}
-
 /// `pwresetd_campaign_lease_held{campaign="ha"}` on an instance's `/metrics` (None: no answer).
 async fn lease_held(d: &Daemon) -> Option<bool> {
     let (status, body) = d.admin_get("/metrics").await;
@@ -213,15 +203,16 @@ async fn taken_over(d: &Daemon, since: Instant) -> Duration {
     since.elapsed()
 }
 
-/// SIGSTOPs `d` outside a store write: a process stopped inside a SQLite write transaction
-/// holds the file's write lock, and the other instance could not write (nor take the lease)
-/// until it resumes (with PostgreSQL, the same for the rows it locked). Tries again when the
-/// stop landed inside one.
-fn stop_outside_a_write(d: &Daemon, store: &Path) {
-    let conn = rusqlite::Connection::open(store).unwrap();
+/// SIGSTOPs `d` outside a store transaction: a process stopped inside a SQLite write
+/// transaction holds the file's write lock, and inside a PostgreSQL transaction the locks of
+/// the rows it wrote — a fenced write's first is the lease row — so the other instance could
+/// not write (nor take the lease) until it resumes. Tries again when the stop landed inside one.
+fn stop_outside_a_write(d: &Daemon, f: &Fixture) {
     for _ in 0..200 {
         d.signal("STOP");
-        if conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok() {
+        // A statement the server was running when the client stopped ends by itself.
+        std::thread::sleep(Duration::from_millis(20));
+        if common::store::no_open_write(f.dir.path()) {
             return;
         }
         d.signal("CONT");
@@ -259,8 +250,20 @@ async fn directory_has(dn: &str, password: &str) -> bool {
 /// but for the mails in flight at the kill; the store's counts equal the directory's flags. Then
 /// a link the killed instance mailed completes on the other's portal (a real bind proves it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_holder_is_taken_over_and_nothing_is_lost_or_sent_twice() {
-    let bed = Bed::new("hakill", N).await;
+async fn on_sqlite_a_killed_holder_is_taken_over_and_nothing_is_lost_or_sent_twice() {
+    killed_holder(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_killed_holder_is_taken_over_and_nothing_is_lost_or_sent_twice() {
+    killed_holder(Backend::Postgres).await;
+}
+
+async fn killed_holder(backend: Backend) {
+    if !backend.available() {
+        return;
+    }
+    let bed = Bed::new(backend, "hakill", N).await;
     let (a, b) = (bed.serve(&bed.a), bed.serve(&bed.b));
     let first = holder(&a, &b).await;
     bed.wait_sent(N / 4, "a quarter of the notices").await;
@@ -304,14 +307,26 @@ async fn a_killed_holder_is_taken_over_and_nothing_is_lost_or_sent_twice() {
 /// are refused by the fence, it logs whom the campaign went to and sends nothing new, so that
 /// nothing is sent twice beyond the mails it had in flight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_holder_is_fenced_when_it_wakes_up() {
-    let bed = Bed::new("hastop", N).await;
+async fn on_sqlite_a_stalled_holder_is_fenced_when_it_wakes_up() {
+    stalled_holder(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_stalled_holder_is_fenced_when_it_wakes_up() {
+    stalled_holder(Backend::Postgres).await;
+}
+
+async fn stalled_holder(backend: Backend) {
+    if !backend.available() {
+        return;
+    }
+    let bed = Bed::new(backend, "hastop", N).await;
     let (a, b) = (bed.serve(&bed.a), bed.serve(&bed.b));
     let first = holder(&a, &b).await;
     bed.wait_sent(N / 4, "a quarter of the notices").await;
     let (stalled, live) = if first == 0 { (a, b) } else { (b, a) };
     let stopped = Instant::now();
-    stop_outside_a_write(&stalled, &bed.f.store_path());
+    stop_outside_a_write(&stalled, &bed.f);
     let at_stop = bed.sent();
     eprintln!("stopped the holder at {at_stop} mails");
     let took = taken_over(&live, stopped).await;

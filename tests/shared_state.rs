@@ -3,8 +3,9 @@
 //! and per address) and survive a restart, and so does the budget of failed password binds; a
 //! helpdesk operator signed in on instance A is signed in on instance B (the cookie replayed
 //! against B's listener), also after B restarts, and signing out on A ends the session on B; a
-//! form shown by one instance is accepted by the other (one CSRF key). Two real daemons on one SQLite store file, the shared slapd, the SMTP
-//! capture server.
+//! form shown by one instance is accepted by the other (one CSRF key). Two real daemons on one
+//! store — a SQLite file, and a fresh database on scripts/pg-start's PostgreSQL — the shared
+//! slapd, the SMTP capture server.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use common::daemon::Daemon;
 use common::helpdesk::{Auth, Setup, sign_in_page};
 use common::portal::{STRONG, client, form_csrf, submit};
+use common::store::Backend;
 use common::{USER_PASSWORD, free_port};
 
 const ACCOUNT: &str = "/api/v1/accounts/ann";
@@ -102,10 +104,22 @@ async fn status_with_cookie(base: &str, cookie: &str) -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn two_instances_share_rate_limits_and_helpdesk_sessions_across_restarts() {
+async fn two_instances_on_sqlite_share_rate_limits_and_helpdesk_sessions_across_restarts() {
+    share_rate_limits_and_sessions(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_on_postgres_share_rate_limits_and_helpdesk_sessions_across_restarts() {
+    share_rate_limits_and_sessions(Backend::Postgres).await;
+}
+
+async fn share_rate_limits_and_sessions(backend: Backend) {
+    if !backend.available() {
+        return;
+    }
     let portal_extra =
         format!("auth = \"any\"\nrate_limit_per_account = {PER_ACCOUNT}\nrate_limit_per_address = {PER_ADDRESS}");
-    let s = Setup::start_with("shared", &portal_extra).await;
+    let s = Setup::start_on(backend, "shared", &portal_extra).await;
     let (admin_b, portal_b) = (free_port(), free_port());
     let config_b = second_config(&s.f.config, admin_b, portal_b);
     let mut b = start(&config_b, admin_b, portal_b);

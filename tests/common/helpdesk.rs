@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::daemon::Daemon;
 use super::smtp::SmtpServer;
+use super::store::Backend;
 use super::{Fixture, User, free_port, hidden, text};
 
 pub const CAMPAIGN: &str = "hd-incident";
@@ -169,7 +170,12 @@ impl Setup {
 
     /// [`Setup::start`], with extra `[portal]` lines (e.g. `auth = "any"`).
     pub async fn start_with(name: &str, portal_extra: &str) -> Setup {
-        let f = Fixture::new(name, &population()).await;
+        Self::start_on(Backend::suite_default(), name, portal_extra).await
+    }
+
+    /// Like [`Setup::start_with`], with the store on `backend`.
+    pub async fn start_on(backend: Backend, name: &str, portal_extra: &str) -> Setup {
+        let f = Fixture::on(backend, name, &population(), "").await;
         let group = add_operator_groups(&f).await;
         let (token, token_file, tokens) = create_token(&f);
         let metrics_token = f.dir.path().join("metrics-token");

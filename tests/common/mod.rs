@@ -2,9 +2,10 @@
 //! per test, config files, running the real binary, and the small waits and page readers every
 //! tier uses. Every test file's support lives in this one tree: `daemon` (the real `serve`),
 //! `smtp` (the capture server), `flavor` (AD and 389-DS beside slapd), `portal` (served
-//! in-process), `helpdesk` (the daemon with operators and a token), `pg` (PostgreSQL: the suite's, or a
-//! private one to stop and freeze), `browser` (headless
-//! Chromium), and `fake_directory` (in memory, for the middle tier that needs no server).
+//! in-process), `helpdesk` (the daemon with operators and a token), `pg` (PostgreSQL: the suite's,
+//! or a private one to stop and freeze), `store` (a fixture's store on SQLite or PostgreSQL, read
+//! either way), `browser` (headless Chromium), and `fake_directory` (in memory, for the middle
+//! tier that needs no server).
 #![allow(dead_code)]
 // Fixture helpers fail the test on any surprise; that is what unwrap is for here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -19,6 +20,7 @@ pub mod helpdesk;
 pub mod pg;
 pub mod portal;
 pub mod smtp;
+pub mod store;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -172,6 +174,12 @@ impl Fixture {
 
     /// Like [`Fixture::new`], with extra TOML lines in the `[directory]` section.
     pub async fn with_config(name: &str, users: &[User], directory_extra: &str) -> Fixture {
+        Self::on(store::Backend::suite_default(), name, users, directory_extra).await
+    }
+
+    /// Like [`Fixture::with_config`], with the store on `backend` (a fresh PostgreSQL
+    /// database; `PWRESETD_TEST_STORE_ON_PG=1` makes that every fixture's default).
+    pub async fn on(backend: store::Backend, name: &str, users: &[User], directory_extra: &str) -> Fixture {
         let s = slapd();
         let suffix: u32 = rand_u32();
         let ou = format!("ou={name}-{suffix:08x},{}", s.get("LDAP_PEOPLE_DN"));
@@ -190,6 +198,7 @@ impl Fixture {
         add_users(&ldap, &ou, users).await;
         let _ = ldap.unbind().await;
         let dir = artifacts::tempdir();
+        store::choose(dir.path(), backend);
         let config = dir.path().join("pwresetd.toml");
         std::fs::write(&config, config_toml(&ou, dir.path(), directory_extra)).unwrap();
         Fixture { ou, dir, config }
@@ -201,6 +210,12 @@ impl Fixture {
 
     pub fn store_path(&self) -> PathBuf {
         self.dir.path().join("state.db")
+    }
+
+    /// The one number `sql` selects from this fixture's store, SQLite or PostgreSQL (`None`
+    /// while it cannot be read).
+    pub fn store_count(&self, sql: &str) -> Option<i64> {
+        store::count(self.dir.path(), sql)
     }
 
     /// Runs the real binary with this fixture's config.
@@ -324,38 +339,8 @@ default_policy_dn = "{policy}"
         bind_dn = s.get("LDAP_BIND_DN"),
         bind_pw = s.get("LDAP_BIND_PASSWORD_FILE"),
         policy = s.get("LDAP_POLICY_DN"),
-        store = store_section(dir),
+        store = store::section(dir),
     )
-}
-
-/// `PWRESETD_TEST_STORE_ON_PG=1 scripts/test --test NAME` puts each fixture's store in a
-/// fresh database of scripts/pg-start's PostgreSQL (suites that read `state.db` directly fail).
-fn store_section(dir: &Path) -> String {
-    if std::env::var_os("PWRESETD_TEST_STORE_ON_PG").is_none() {
-        return format!("path = \"{}\"", dir.join("state.db").display());
-    }
-    let var = |k: &str| std::env::var(k).unwrap();
-    let (url, pw, ca) = (
-        var("PWRESETD_TEST_PG_URL"),
-        var("PWRESETD_TEST_PG_PASSWORD_FILE"),
-        var("PWRESETD_TEST_PG_CA"),
-    );
-    let secret = pwresetd::secret::Secret::from_file(Path::new(&pw)).unwrap();
-    let pg = pwresetd::store::config::PgConfig::new(&url, secret, Some(ca.clone().into()), false).unwrap();
-    let name = format!("it_{:016x}", rand::random::<u64>());
-    let tls = pwresetd::store::tls::connector(&pg).unwrap();
-    std::thread::spawn(move || {
-        let mut c = pg.client_config().connect(tls).unwrap();
-        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-        name
-    })
-    .join()
-    .map(|name| {
-        let mut u = url::Url::parse(&url).unwrap();
-        u.set_path(&format!("/{name}"));
-        format!("url = \"{u}\"\npassword_file = \"{pw}\"\nca_file = \"{ca}\"")
-    })
-    .unwrap()
 }
 
 /// Runs the real binary with a config file (its output kept for the password check).
