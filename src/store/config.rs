@@ -27,6 +27,13 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// ~15 minutes of retransmissions.
 pub const DEFAULT_TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The server ends a session of ours idle inside a transaction for this long, when the URL sets
+/// no `options`: an instance paused there (SIGSTOP, a frozen VM, a half-open connection) holds
+/// the locks of the rows it wrote — a fenced write's first is its lease row — and another
+/// instance's take-over of the lease would wait for it without end. Our transactions run their
+/// statements back to back, so only a stalled client reaches it.
+pub const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Where the store lives.
 #[derive(Debug, Clone)]
 pub enum StoreConfig {
@@ -119,8 +126,8 @@ impl PgConfig {
 
     /// The connection parameters, password included, TLS mode set from `sslmode`
     /// (`VerifyFull` is `Require` here: the connector of `store::tls` verifies the chain and the
-    /// host name), with [`DEFAULT_CONNECT_TIMEOUT`] and [`DEFAULT_TCP_USER_TIMEOUT`] when the URL
-    /// sets none. `connect_timeout` bounds only the TCP connect: bound the whole connect with
+    /// host name), with [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_TCP_USER_TIMEOUT`] and
+    /// [`DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT`] when the URL sets none. `connect_timeout` bounds only the TCP connect: bound the whole connect with
     /// [`super::pg_connect::connect_bounded`].
     pub fn client_config(&self) -> postgres::Config {
         let mut config = self.client.clone();
@@ -135,6 +142,10 @@ impl PgConfig {
         }
         if config.get_tcp_user_timeout().is_none() {
             config.tcp_user_timeout(DEFAULT_TCP_USER_TIMEOUT);
+        }
+        if config.get_options().is_none() {
+            let ms = DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT.as_millis();
+            config.options(&format!("-c idle_in_transaction_session_timeout={ms}"));
         }
         config
     }
