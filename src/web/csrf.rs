@@ -82,9 +82,11 @@ impl Csrf {
     /// every instance on that store. `scheme`, `origin`: as for [`Csrf::new`].
     pub fn shared(store: &Store, name: &str, scheme: Scheme, origin: String) -> std::io::Result<Csrf> {
         let fresh = URL_SAFE_NO_PAD.encode(random32()?);
+        // Called while the services are built, inside the runtime: PostgreSQL's client must
+        // not block a runtime thread, hence `run_blocking`.
         let kept = zeroize::Zeroizing::new(
             store
-                .shared_secret(name, &fresh)
+                .run_blocking(|s| s.shared_secret(name, &fresh))
                 .map_err(|e| std::io::Error::other(e.to_string()))?,
         );
         let mut key = zeroize::Zeroizing::new([0u8; 32]);
