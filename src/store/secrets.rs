@@ -9,22 +9,18 @@ use super::db::params;
 use super::{Store, StoreError, db};
 
 impl Store {
-    /// The value kept under `name`, after storing `fresh` there if it held none. Called once
-    /// at start-up by the portal's and the helpdesk's constructors, which are not async but run
-    /// on the runtime's thread: hence [`Store::run_blocking`] (PostgreSQL's client panics there).
+    /// The value kept under `name`, after storing `fresh` there if it held none.
     pub fn shared_secret(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
-        self.run_blocking(|store| {
-            let conn = store.lock();
-            conn.execute(
-                "INSERT INTO shared_secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-                params![name, fresh],
-            )
-            .map_err(db("store a shared key"))?;
-            conn.query_row("SELECT value FROM shared_secrets WHERE name = ?1", params![name], |r| {
-                r.get(0)
-            })
-            .map_err(db("read a shared key"))
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO shared_secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+            params![name, fresh],
+        )
+        .map_err(db("store a shared key"))?;
+        conn.query_row("SELECT value FROM shared_secrets WHERE name = ?1", params![name], |r| {
+            r.get(0)
         })
+        .map_err(db("read a shared key"))
     }
 }
 
