@@ -203,22 +203,22 @@ async fn taken_over(d: &Daemon, since: Instant) -> Duration {
     since.elapsed()
 }
 
-/// SIGSTOPs `d` where [`common::store::stopped_as_wanted`] says: on SQLite outside a write
-/// transaction (inside one, it would hold the file's write lock and the other instance could
-/// not take the lease until it resumes); on PostgreSQL inside one, holding its lease row's lock
-/// until the server ends its session. Tries again until the stop lands there.
-fn stop_holder(d: &Daemon, f: &Fixture) {
-    for _ in 0..400 {
+/// SIGSTOPs `d` outside a store transaction: a process stopped inside a SQLite write
+/// transaction holds the file's write lock, and inside a PostgreSQL transaction the locks of
+/// the rows it wrote — a fenced write's first is the lease row — so the other instance could
+/// not write (nor take the lease) until it resumes. Tries again when the stop landed inside one.
+fn stop_outside_a_write(d: &Daemon, f: &Fixture) {
+    for _ in 0..200 {
         d.signal("STOP");
-        // Long enough for the other instance's short transactions to end (PostgreSQL).
-        std::thread::sleep(Duration::from_millis(60));
-        if common::store::stopped_as_wanted(f.dir.path()) {
+        // A statement the server was running when the client stopped ends by itself.
+        std::thread::sleep(Duration::from_millis(20));
+        if common::store::no_open_write(f.dir.path()) {
             return;
         }
         d.signal("CONT");
         std::thread::sleep(Duration::from_millis(3));
     }
-    panic!("could not stop the instance where the scenario wants it");
+    panic!("could not stop the instance outside a store write");
 }
 
 /// The one-time link in the first captured notice whose link points at `portal`: (recipient,
@@ -302,8 +302,7 @@ async fn killed_holder(backend: Backend) {
     drop(live);
 }
 
-/// SIGSTOP of the holder in the middle of its mail pass, past its TTL (on PostgreSQL inside a
-/// transaction: the server ends its session, then its lease row is free): the other takes the
+/// SIGSTOP of the holder in the middle of its mail pass, past its TTL: the other takes the
 /// campaign over and goes on; SIGCONT of the first: its late writes (mail intents, results)
 /// are refused by the fence, it logs whom the campaign went to and sends nothing new, so that
 /// nothing is sent twice beyond the mails it had in flight.
@@ -327,7 +326,7 @@ async fn stalled_holder(backend: Backend) {
     bed.wait_sent(N / 4, "a quarter of the notices").await;
     let (stalled, live) = if first == 0 { (a, b) } else { (b, a) };
     let stopped = Instant::now();
-    stop_holder(&stalled, &bed.f);
+    stop_outside_a_write(&stalled, &bed.f);
     let at_stop = bed.sent();
     eprintln!("stopped the holder at {at_stop} mails");
     let took = taken_over(&live, stopped).await;

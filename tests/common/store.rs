@@ -1,7 +1,7 @@
 //! The store a fixture's config points at — a SQLite file in the fixture's folder or a fresh
 //! database on the suite's PostgreSQL (scripts/pg-start) — chosen once per fixture folder so
 //! that every config written there (several `serve` instances) shares it, and read the same
-//! way whatever the backend (a count, where a stopped instance stands).
+//! way whatever the backend (a count, whether a stopped instance holds a transaction open).
 
 use std::path::Path;
 
@@ -122,29 +122,23 @@ pub fn count(dir: &Path, sql: &str) -> Option<i64> {
     }
 }
 
-/// Whether the process stopped a moment ago stands where the scenario wants it. SQLite: outside
-/// a write transaction (`BEGIN IMMEDIATE` succeeds), since one stopped inside holds the file's
-/// write lock and nobody else can write until it resumes. PostgreSQL: inside one — the hard
-/// case — a session of this database idle for a while in a transaction that updated `leases`
-/// (a fenced write; the other instance's transactions run their statements back to back): it
-/// holds the lease row's lock until the server ends it (`idle_in_transaction_session_timeout`,
-/// which pwresetd sets), and only then can the other instance take the lease over.
-pub fn stopped_as_wanted(dir: &Path) -> bool {
+/// Whether no other session holds a transaction open on the store of `dir`, so that a process
+/// stopped now blocks nobody: SQLite's write lock is free (`BEGIN IMMEDIATE` succeeds); no
+/// other PostgreSQL session of this database is idle (or stuck) in a transaction, which would
+/// keep its row locks — the lease row's among them — until it resumes.
+pub fn no_open_write(dir: &Path) -> bool {
     match database(dir) {
         None => {
             let conn = rusqlite::Connection::open(dir.join("state.db")).unwrap();
             conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok()
         }
         Some(name) => {
-            // The table lock an UPDATE of `leases` took, held by a session idle in that transaction.
-            let sql = "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-                       WHERE a.datname = current_database() AND a.state = 'idle in transaction' \
-                       AND a.state_change < now() - interval '50 ms' \
-                       AND l.relation = 'leases'::regclass AND l.mode = 'RowExclusiveLock'";
-            let stuck = with_client(suite_pg(Some(&name)), move |c| {
+            let sql = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                       AND pid <> pg_backend_pid() AND xact_start IS NOT NULL";
+            let open = with_client(suite_pg(Some(&name)), move |c| {
                 c.query_one(sql, &[]).unwrap().get::<_, i64>(0)
             });
-            stuck.is_some_and(|n| n > 0)
+            open == Some(0)
         }
     }
 }
