@@ -25,7 +25,11 @@ fn main() {
 /// Writes `$OUT_DIR/portal_catalogues.rs`: `const CATALOGUES: &[(&str, &str)]`, each language
 /// tag (the file's stem) with the file's text, in the order of the tags.
 fn portal_catalogues() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/portal/lang");
+    // The run's CARGO_MANIFEST_DIR, not the one compiled into this script (`env!`): one
+    // target dir shared by two work trees reuses the script, and the other tree's folder may
+    // be gone, which silently compiled in no language at all.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let dir = Path::new(&manifest).join("templates/portal/lang");
     // A directory: cargo reruns this script when any file in it changes, or one is added.
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -33,6 +37,11 @@ fn portal_catalogues() {
         .unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|e| e == "toml"));
     files.sort();
+    if files.is_empty() {
+        // A build script reports by failing: a portal without its English catalogue would
+        // only fail at start-up.
+        panic!("no language catalogue (*.toml) in {}", dir.display());
+    }
     let mut code = String::from("const CATALOGUES: &[(&str, &str)] = &[\n");
     for file in &files {
         let tag = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
