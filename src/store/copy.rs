@@ -25,6 +25,7 @@ const TABLES: &[(&str, bool)] = &[
     ("bind_reservations", false),
     ("shared_secrets", false),
     ("claims", false),
+    ("unconfirmed_passwords", false),
 ];
 
 /// Rows read from SQLite at a time.

@@ -36,6 +36,7 @@ mod search;
 mod secrets;
 mod sessions;
 pub mod tls;
+mod unconfirmed;
 mod value;
 mod work;
 pub use accounts::AccountRecord;
