@@ -26,6 +26,7 @@ const TABLES: &[(&str, bool)] = &[
     ("shared_secrets", false),
     ("claims", false),
     ("unconfirmed_passwords", false),
+    ("dont_expire_ledger", false),
 ];
 
 /// Rows read from SQLite at a time.

@@ -20,6 +20,7 @@ mod completion;
 pub mod config;
 mod copy;
 pub mod db;
+mod dont_expire;
 mod fence;
 mod helpdesk;
 mod labels;

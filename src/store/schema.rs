@@ -246,6 +246,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX unconfirmed_passwords_by_expiry ON unconfirmed_passwords (expires_at);
     "#,
+    // 17: Active Directory's DONT_EXPIRE_PASSWORD clear-and-restore ledger, shared by every
+    //     instance (store/dont_expire.rs; until now a SQLite file per host, imported on first use).
+    r#"
+    CREATE TABLE dont_expire_ledger (
+        dn_key            TEXT PRIMARY KEY,
+        dn                TEXT NOT NULL,
+        pwd_last_set_zero BIGINT NOT NULL,
+        cleared_at        TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version after which the records written before the chain are chained.

@@ -215,6 +215,15 @@ const PG_AFTER: &[&str] = &[
     );
     CREATE INDEX unconfirmed_passwords_by_expiry ON unconfirmed_passwords (expires_at);
     "#,
+    // 17: the DONT_EXPIRE_PASSWORD ledger (store/dont_expire.rs).
+    r#"
+    CREATE TABLE dont_expire_ledger (
+        dn_key            TEXT PRIMARY KEY,
+        dn                TEXT NOT NULL,
+        pwd_last_set_zero BIGINT NOT NULL,
+        cleared_at        TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// Brings the schema up to date in one transaction, under an advisory lock (two instances
