@@ -5,12 +5,14 @@
 mod deadline;
 mod notify;
 mod revert;
+mod set;
 mod show;
 mod start;
 
-use deadline::{deadline, set};
+use deadline::deadline;
 use notify::notify;
 use revert::revert;
+use set::set;
 use show::{list, plan_cmd, status};
 use start::start;
 
@@ -61,9 +63,13 @@ pub enum CampaignCommand {
         #[arg(long)]
         yes: bool,
     },
-    /// Change what happens at the campaign's deadline (audited).
+    /// Move the campaign's deadline, change what happens at it (audited).
     Set {
         name: String,
+        /// The new deadline, RFC 3339 (e.g. 2026-12-11T17:00:00Z); in the future. Accounts whose
+        /// own (extended) deadline is later keep it.
+        #[arg(long)]
+        deadline: Option<String>,
         #[command(flatten)]
         enforcement: EnforcementArgs,
     },
@@ -121,7 +127,11 @@ pub async fn run(path: &Path, cmd: CampaignCommand) -> Result<ExitCode, Failure>
         CampaignCommand::List { json } => list(&config, json).await,
         CampaignCommand::Notify { name } => notify(&config, &name).await,
         CampaignCommand::Revert { name, yes } => revert(&config, &name, yes).await,
-        CampaignCommand::Set { name, enforcement } => set(&config, &name, &enforcement).await,
+        CampaignCommand::Set {
+            name,
+            deadline,
+            enforcement,
+        } => set(&config, &name, deadline.as_deref(), &enforcement).await,
         CampaignCommand::Deadline {
             name,
             plan,
