@@ -15,7 +15,7 @@ use futures_util::stream::BoxStream;
 use tokio::sync::Mutex;
 
 use super::deliver::{self, One, Ready};
-use super::pass::{Job, Pass, PassSummary};
+use super::pass_state::{Job, Pass, PassSummary};
 use crate::store::{MailOutcome, StoreError};
 
 /// How a session ended.

@@ -20,6 +20,7 @@ mod completion;
 pub mod config;
 mod copy;
 pub mod db;
+mod db_error;
 mod fence;
 mod helpdesk;
 mod labels;
@@ -200,7 +201,7 @@ impl Store {
         let pool = pg::PgPool::new(pg.client_config(), tls, PG_POOL_SIZE).map_err(|e| {
             let hint = tls::certificate_hint(&e).map(|h| format!(": {h}")).unwrap_or_default();
             let message = match &e {
-                pg_connect::PgConnectError::Postgres(e) => pg::describe(e),
+                pg_connect::PgConnectError::Postgres(e) => db_error::describe(e),
                 e => e.to_string(),
             };
             open_err(format!("{message}{hint}"))
@@ -231,7 +232,7 @@ impl Store {
         match &*self.backend {
             // A panic while holding the lock leaves SQLite consistent (transactions roll back).
             Backend::Sqlite(conn) => Guard::Shared(conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
-            Backend::Postgres(pool) => Guard::Pooled(pool.get()),
+            Backend::Postgres(pool) => Guard::Pooled(db::Conn::pooled(pool)),
         }
     }
 
