@@ -67,17 +67,19 @@ impl Served {
         let expires = Utc::now() + chrono::Duration::hours(1);
         let id = self
             .store
-            .begin_mail(record.id, "notice", 0, "x@example.org", Some((&issued.hash, expires)))
+            .run_blocking(|s| s.begin_mail(record.id, "notice", 0, "x@example.org", Some((&issued.hash, expires))))
             .unwrap();
         let sent = MailOutcome::Sent {
             message_id: format!("<{login}@test>"),
         };
-        self.store.finish_mail(id, &sent, Some(&issued.hash)).unwrap();
+        self.store
+            .run_blocking(|s| s.finish_mail(id, &sent, Some(&issued.hash)))
+            .unwrap();
         format!("{}/reset/{}", self.url, issued.token.expose())
     }
 
     fn record(&self, login: &str, dn: &str) -> pwresetd::store::AccountRecord {
-        let records = self.store.accounts_for(login, Some(dn)).unwrap();
+        let records = self.store.run_blocking(|s| s.accounts_for(login, Some(dn))).unwrap();
         records.into_iter().find(|r| r.dn.eq_ignore_ascii_case(dn)).unwrap()
     }
 

@@ -29,6 +29,7 @@ mod lock;
 mod move_deadline;
 mod notify;
 mod notify_batch;
+pub mod off_runtime;
 mod pg;
 pub mod pg_connect;
 mod rate_limits;
@@ -229,6 +230,7 @@ impl Store {
     }
 
     fn lock(&self) -> Guard<'_> {
+        off_runtime::check();
         match &*self.backend {
             // A panic while holding the lock leaves SQLite consistent (transactions roll back).
             Backend::Sqlite(conn) => Guard::Shared(conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
@@ -256,7 +258,7 @@ impl Store {
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let store = self.clone();
-        let call = tokio::task::spawn_blocking(move || f(&store));
+        let call = tokio::task::spawn_blocking(move || off_runtime::blocking(|| f(&store)));
         let done = match *self.backend {
             // A PostgreSQL server that accepts but does not answer would hold the caller (a
             // portal request) for ever: give up, leaving the blocked call to end on its own.
