@@ -91,7 +91,7 @@ pub(super) async fn deadline(
 ) -> Result<ExitCode, Failure> {
     let store = open_store(config).await?;
     let campaign = find(&store, name).await?;
-    let dir = directory(config)?;
+    let dir = directory(config, Some(&store))?;
     let when = if now { When::Now } else { When::Due(Utc::now()) };
     if plan || !now {
         let p = deadline::plan(dir.as_ref(), &store, &campaign, when, &protected(config), guard(config))

@@ -39,7 +39,7 @@ pub(super) async fn set(
         .map_err(|r| Failure::new(EX_USAGE, anyhow!("campaign {name}: {}", r.0)))?;
     let wanted = enforcement(args, campaign.enforcement)?;
     if wanted.at_deadline.acts() && wanted.at_deadline != campaign.enforcement.at_deadline {
-        lock_preflight(&directory(config)?, wanted.at_deadline).await?;
+        lock_preflight(&directory(config, Some(&store))?, wanted.at_deadline).await?;
     }
     // Held while writing, so that a pass of the service never acts on a half-read change: the
     // service's next pass reads the new deadline and enforcement.
