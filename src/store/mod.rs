@@ -260,7 +260,8 @@ impl Store {
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let store = self.clone();
-        let call = tokio::task::spawn_blocking(move || off_runtime::blocking(|| f(&store)));
+        // A fenced handle's lost connection is looked at again (store/fence.rs).
+        let call = tokio::task::spawn_blocking(move || off_runtime::blocking(|| f(&store)).map_err(|e| store.refenced(e)));
         let done = match *self.backend {
             // A PostgreSQL server that accepts but does not answer would hold the caller (a
             // portal request) for ever: give up, leaving the blocked call to end on its own.
