@@ -48,6 +48,12 @@ pub enum StoreConfig {
     Postgres(Box<PgConfig>),
 }
 
+/// Connections one instance keeps to PostgreSQL at most when `store.pool_size` is unset.
+pub const DEFAULT_POOL_SIZE: u32 = 10;
+/// The largest `store.pool_size`: PostgreSQL's own default `max_connections` is 100, shared by
+/// every instance and tool.
+pub const MAX_POOL_SIZE: u32 = 100;
+
 /// A validated `store.url` and its companions.
 #[derive(Debug, Clone)]
 pub struct PgConfig {
@@ -60,6 +66,8 @@ pub struct PgConfig {
     pub tls: PgTls,
     /// `idle_in_transaction_session_timeout` for our sessions, unless the URL sets `options`.
     pub idle_in_transaction_timeout: Duration,
+    /// Connections this instance keeps at most (`store.pool_size`).
+    pub pool_size: u32,
     /// The URL parsed, without `sslmode` and without the password.
     client: postgres::Config,
 }
@@ -140,6 +148,7 @@ impl PgConfig {
             allow_insecure,
             tls,
             idle_in_transaction_timeout: DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT,
+            pool_size: DEFAULT_POOL_SIZE,
             client,
         })
     }
@@ -181,6 +190,7 @@ pub struct RawStore {
     ca_file: Option<PathBuf>,
     #[serde(default)]
     allow_insecure: bool,
+    pool_size: Option<u32>,
 }
 
 impl RawStore {
@@ -205,6 +215,7 @@ impl RawStore {
             ("store.password_file", self.password_file.is_some()),
             ("store.ca_file", self.ca_file.is_some()),
             ("store.allow_insecure", self.allow_insecure),
+            ("store.pool_size", self.pool_size.is_some()),
         ] {
             if set {
                 return Err(ConfigError::invalid(
@@ -226,7 +237,20 @@ impl RawStore {
         let (_, sslmode) = parse_url(url)?;
         tls_mode(sslmode.as_deref(), self.allow_insecure)?;
         let ca_file = self.ca_file.as_deref().map(|p| origin.resolve(p));
-        PgConfig::new(url, self.password(origin)?, ca_file, self.allow_insecure)
+        let mut pg = PgConfig::new(url, self.password(origin)?, ca_file, self.allow_insecure)?;
+        if let Some(size) = self.pool_size {
+            if !(1..=MAX_POOL_SIZE).contains(&size) {
+                return Err(ConfigError::invalid(
+                    "store.pool_size",
+                    format!(
+                        "{size} is not between 1 and {MAX_POOL_SIZE}; the default is {DEFAULT_POOL_SIZE} \
+                         (keep instances x pool_size below the server's max_connections)"
+                    ),
+                ));
+            }
+            pg.pool_size = size;
+        }
+        Ok(pg)
     }
 
     fn password(&self, origin: Origin<'_>) -> Result<Secret, ConfigError> {

@@ -126,6 +126,19 @@ fn refusals_name_the_key_and_the_fix() {
             format!("url = \"{URL}?sslmode=disable\"\n{pw}ca_file = \"ca.pem\"\nallow_insecure = true"),
             Err(("store.ca_file", "sslmode=disable")),
         ),
+        (
+            "pool_size = 4".into(),
+            Err(("store.pool_size", "only applies to a PostgreSQL store")),
+        ),
+        (
+            format!("url = \"{URL}\"\n{pw}pool_size = 0"),
+            Err(("store.pool_size", "not between 1 and 100")),
+        ),
+        (
+            format!("url = \"{URL}\"\n{pw}pool_size = 101"),
+            Err(("store.pool_size", "max_connections")),
+        ),
+        (format!("url = \"{URL}\"\n{pw}pool_size = 100"), Ok(())),
         (format!("url = \"{URL}\"\n{pw}"), Ok(())),
         (
             format!("url = \"{URL}?sslmode=verify-full&application_name=x\"\n{pw}ca_file = \"ca.pem\""),
@@ -143,6 +156,19 @@ fn refusals_name_the_key_and_the_fix() {
     for (text, expected) in cases {
         check(&text, validate(&text, d, None), expected);
     }
+}
+
+#[test]
+fn the_pool_size_is_ten_unless_set() {
+    let dir = fixture();
+    let c = pg(&format!("url = \"{URL}\"\npassword_file = \"pw\""), dir.path());
+    assert_eq!(c.pool_size, DEFAULT_POOL_SIZE);
+    assert_eq!(DEFAULT_POOL_SIZE, 10);
+    let c = pg(
+        &format!("url = \"{URL}\"\npassword_file = \"pw\"\npool_size = 3"),
+        dir.path(),
+    );
+    assert_eq!(c.pool_size, 3);
 }
 
 #[test]
