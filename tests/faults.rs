@@ -401,8 +401,13 @@ async fn directory_has(dn: &str, password: &str) -> bool {
 /// One submit of the link form for `uid`, `before_post` run between the form and the post:
 /// (status, body).
 async fn submit_link(p: &common::portal::Portal, link: &str, password: &str, before_post: &dyn Fn()) -> (u16, String) {
+    submit_at(&p.reset_url(link), password, before_post).await
+}
+
+/// One submit of the link form at `url` (any instance's), as [`submit_link`].
+async fn submit_at(url: &str, password: &str, before_post: &dyn Fn()) -> (u16, String) {
     let c = common::portal::client();
-    let url = p.reset_url(link);
+    let url = url.to_owned();
     let token = common::portal::form_csrf(&c, &url).await;
     before_post();
     let fields = [
@@ -502,6 +507,80 @@ async fn a_directory_failing_during_the_portal_submit_never_records_an_unwritten
             assert!(directory_has(&record.dn, STRONG).await || directory_has(&record.dn, STRONG2).await);
         }
     }
+    p.stop().await;
+}
+
+/// Issue 16: the note of an unconfirmed write is in the store, so the retry may land on another
+/// instance (a second portal on the same store file, opened anew as another `serve` would).
+/// Instance A's verification bind is cut (the directory holds the new password, nothing is
+/// recorded); on B:
+/// - the same link and the same password complete (not refused as "your current password");
+/// - after another unconfirmed write, a different password is checked as usual: a weak one is
+///   refused by the policy, a strong one completes;
+/// - a note vouches for its own password only: with a note for STRONG2 (an attempt whose write
+///   never reached the directory), the old password the directory still holds is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unconfirmed_write_on_one_instance_lets_the_retry_on_another_reuse_the_password() {
+    use common::portal::{Options, Portal, STRONG, STRONG2};
+    use pwresetd::campaign::state::AccountState;
+    let upstream = common::slapd().url().trim_start_matches("ldap://").to_owned();
+    let proxy = FaultProxy::start(&upstream);
+    let options = Options {
+        directory_url: Some(format!("ldap://127.0.0.1:{}", proxy.port())),
+        ..Options::default()
+    };
+    let p = Portal::start("pshared", &["ps.same", "ps.other", "ps.burnt"], options).await;
+    let b = p.another_instance().await;
+    let unconfirmed = async |uid: &str, password: &str| {
+        let link = p.link(uid, chrono::Duration::hours(1), 0);
+        // The pool's connections open before the fault, as in a running portal.
+        for _ in 0..4 {
+            p.directory.read(&p.fixture.dn(uid)).await.unwrap().unwrap();
+        }
+        let (status, body) = submit_link(&p, &link, password, &|| proxy.set(Fault::RefuseNew)).await;
+        proxy.heal();
+        assert_eq!(status, 502, "{uid}: {body}");
+        assert_eq!(p.record(uid).state, AccountState::Marked, "{uid}");
+        assert!(directory_has(&p.fixture.dn(uid), password).await, "{uid}");
+        link
+    };
+    let now = || chrono::Utc::now().timestamp();
+
+    let link = unconfirmed("ps.same", STRONG2).await;
+    let (status, body) = submit_at(&b.reset_url(&link), STRONG2, &|| ()).await;
+    assert_eq!(status, 200, "the retry on the other instance: {body}");
+    assert_eq!(p.record("ps.same").state, AccountState::Completed);
+    let key = p.fixture.dn("ps.same").to_lowercase();
+    assert_eq!(
+        p.store.unconfirmed_password(&key, now()).unwrap(),
+        None,
+        "deleted once recorded"
+    );
+
+    let link = unconfirmed("ps.other", STRONG2).await;
+    let key = p.fixture.dn("ps.other").to_lowercase();
+    let noted = p.store.unconfirmed_password(&key, now()).unwrap().unwrap();
+    assert!(noted.starts_with("$argon2id$"), "the store keeps an argon2id hash only");
+    let (status, body) = submit_at(&b.reset_url(&link), "password", &|| ()).await;
+    assert_eq!(status, 422, "a weak password is still refused: {body}");
+    let (status, body) = submit_at(&b.reset_url(&link), STRONG, &|| ()).await;
+    assert_eq!(status, 200, "another strong password: {body}");
+    assert_eq!(p.record("ps.other").state, AccountState::Completed);
+    assert!(directory_has(&p.fixture.dn("ps.other"), STRONG).await);
+
+    let dn = p.fixture.dn("ps.burnt");
+    let phc = pwresetd::policy::hash_for_history(&pwresetd::policy::Password::new(STRONG2), &[]).unwrap();
+    assert!(phc.starts_with("$argon2id$"), "only an argon2id hash is stored");
+    p.store
+        .note_unconfirmed(&dn.to_lowercase(), &phc, now(), now() + 3600)
+        .unwrap();
+    let link = p.link("ps.burnt", chrono::Duration::hours(1), 0);
+    let (status, body) = submit_at(&b.reset_url(&link), common::USER_PASSWORD, &|| ()).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("This is your current password"), "{body}");
+    assert_eq!(p.record("ps.burnt").state, AccountState::Marked);
+
+    b.stop().await;
     p.stop().await;
 }
 

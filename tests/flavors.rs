@@ -1087,10 +1087,17 @@ async fn active_directory_dont_expire_clear_and_restore() {
         case.restriction("nx1", USER_PASSWORD).await,
         Restriction::BindRefused("773".into())
     );
-    assert!(
-        case.dir.path().join("dont-expire-restore.db").is_file(),
-        "ledger beside the store"
-    );
+    // The ledger is in the store (every instance shares it), not in a file beside it.
+    let store = Store::open(&case.store_path()).unwrap();
+    let entry = |login: &str| {
+        store
+            .ledger_entry(&pwresetd::directory::ledger_key(&case.dn(login)))
+            .unwrap()
+    };
+    assert_eq!(entry("nx1"), Some(false), "nx1 in the store's ledger");
+    assert_eq!(entry("nx2"), Some(true), "nx2's prior pwdLastSet 0 kept");
+    assert_eq!(entry("ord"), None);
+    assert!(!case.dir.path().join("dont-expire-restore.db").exists());
 
     let out = case.run(&["campaign", "revert", "c1", "--yes"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -1101,17 +1108,27 @@ async fn active_directory_dont_expire_clear_and_restore() {
         "nx2's prior pwdLastSet 0 restored"
     );
     assert_eq!(case.restriction("nx1", USER_PASSWORD).await, Restriction::Free);
+    assert_eq!(
+        (entry("nx1"), entry("nx2")),
+        (None, None),
+        "off the ledger once restored"
+    );
     a_second_campaign_gets_the_bits_back_after_each_kind_of_change(&case).await;
 }
 
-/// Second campaign: nx1 completes through the portal's user change, nx2 changes elsewhere
-/// (and reconciliation sees it).
+/// Second campaign: nx1 completes through the portal's user change on another host (its own
+/// ledger path, which holds nothing: the entry the CLI made is found in the shared store), nx2
+/// changes elsewhere (and reconciliation sees it).
 async fn a_second_campaign_gets_the_bits_back_after_each_kind_of_change(case: &Case) {
     let uac = |v: Option<String>| v.unwrap().parse::<u32>().unwrap();
     let never = async |login| uac(case.attr(login, "userAccountControl").await) & 0x1_0000 != 0;
     start(case, "c2");
     assert!(!never("nx1").await && !never("nx2").await);
-    let d = case.directory();
+    let mut host_b = pwresetd::daemon::config::load(&case.config).unwrap().directory;
+    host_b.dont_expire = pwresetd::directory::config::DontExpire::ClearAndRestore {
+        ledger: case.dir.path().join("host-b").join("dont-expire-restore.db"),
+    };
+    let d = case.directory_with(&host_b);
     d.change_password_as_user(&case.dn("nx1"), &Secret::new(USER_PASSWORD), &Secret::new(NEW))
         .await
         .unwrap();

@@ -30,7 +30,7 @@ struct View<'a> {
 pub async fn run(path: &Path, args: AccountArgs) -> Result<ExitCode, Failure> {
     let config = load_config(path)?;
     let store = open_store(&config).await?;
-    let dir = directory(&config)?;
+    let dir = directory(&config, Some(&store))?;
     let details = dir.find_by_login(&args.login).await.map_err(anyhow::Error::new)?;
     let (login, dn) = (args.login.clone(), details.as_ref().map(|d| d.account.dn.clone()));
     let campaigns = store

@@ -306,7 +306,7 @@ async fn run_policy(path: &std::path::Path, cmd: policy::PolicyCommand) -> Resul
         return Ok(policy::run_policy(cmd, &crate::policy::PolicyConfig::default(), None).await?);
     }
     let config = load_config(path)?;
-    let lookup = DirectoryLookup(directory(&config)?);
+    let lookup = DirectoryLookup(directory(&config, None)?);
     Ok(policy::run_policy(cmd, &config.policy, Some(&lookup)).await?)
 }
 
@@ -342,9 +342,12 @@ fn load_config(path: &std::path::Path) -> Result<Config, Failure> {
     config::load(path).map_err(|e| Failure::new(EX_USAGE, e))
 }
 
-/// Builds the directory client (no connection yet).
-fn directory(config: &Config) -> Result<Arc<dyn Directory>, Failure> {
-    directory::connect(&config.directory).map_err(|e| Failure::from(anyhow::Error::new(e)))
+/// Builds the directory client (no connection yet); with `store`, Active Directory's
+/// DONT_EXPIRE_PASSWORD ledger is kept there (a command that clears or restores the bit must
+/// give it).
+fn directory(config: &Config, store: Option<&Store>) -> Result<Arc<dyn Directory>, Failure> {
+    let ledger = store.map(|s| Arc::new(s.clone()) as Arc<dyn directory::LedgerStore>);
+    directory::connect_with_ledger(&config.directory, ledger).map_err(|e| Failure::from(anyhow::Error::new(e)))
 }
 
 async fn open_store(config: &Config) -> Result<Store, Failure> {

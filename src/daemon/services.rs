@@ -61,7 +61,9 @@ impl Services {
     pub async fn build(config: Config) -> Result<Services, BuildError> {
         let metrics = Arc::new(Metrics::new());
         let store = open_store(&config).await?;
-        let raw = directory::connect(&config.directory).map_err(BuildError::Directory)?;
+        // The DONT_EXPIRE_PASSWORD ledger lives in the store, so every instance restores what any cleared.
+        let ledger: Arc<dyn directory::LedgerStore> = Arc::new(store.clone());
+        let raw = directory::connect_with_ledger(&config.directory, Some(ledger)).map_err(BuildError::Directory)?;
         let directory: Arc<dyn Directory> = Arc::new(Instrumented::new(raw, metrics.clone()));
         let loaded = load_mail(&config)?;
         metrics.watch_mail(loaded.mailer.health().clone());

@@ -27,13 +27,14 @@ mod rights;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use ldap3::{Mod, Scope, ldap_escape};
 use tokio::sync::OnceCell;
 
 use super::common::{PolicyNames, Quirks, Shared};
-use super::ledger::Ledger;
+use super::ledger::{Ledger, LedgerStore};
 use super::search::{self, Entry};
 use super::{
     Account, AccountDetails, AtDeadline, BindCheck, DirectoryError, ExclusionReason, LimitKind, Lockout, PasswordError,
@@ -98,19 +99,23 @@ impl PwState {
 /// Active Directory's quirks, and the state they keep: the DONT_EXPIRE_PASSWORD ledger and the
 /// domain's name. The rest of the work is [`LdapDirectory`](super::common::LdapDirectory)'s.
 pub struct ActiveDirectory {
+    /// With clear-and-restore: an earlier version's ledger file, imported on first use.
     ledger_path: Option<PathBuf>,
+    /// Where the ledger lives (the store), when the caller gave one.
+    ledger_store: Option<Arc<dyn LedgerStore>>,
     ledger: OnceCell<Ledger>,
     domain: OnceCell<String>,
 }
 
 impl ActiveDirectory {
-    pub fn new(config: &DirectoryConfig) -> Self {
+    pub fn new(config: &DirectoryConfig, ledger_store: Option<Arc<dyn LedgerStore>>) -> Self {
         let ledger_path = match &config.dont_expire {
             DontExpire::Skip => None,
             DontExpire::ClearAndRestore { ledger } => Some(ledger.clone()),
         };
         ActiveDirectory {
             ledger_path,
+            ledger_store,
             ledger: OnceCell::new(),
             domain: OnceCell::new(),
         }

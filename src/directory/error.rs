@@ -53,10 +53,13 @@ pub enum DirectoryError {
         text: String,
         fix: String,
     },
-    /// The Active Directory flavour's record of cleared DONT_EXPIRE_PASSWORD bits
-    /// (`directory.dont_expire_ledger`) cannot be used.
-    #[error("DONT_EXPIRE_PASSWORD ledger {}: {message}; check directory.dont_expire_ledger", path.display())]
-    Ledger { path: std::path::PathBuf, message: String },
+    /// The Active Directory flavour's record of cleared DONT_EXPIRE_PASSWORD bits, kept in the
+    /// store, cannot be used.
+    #[error("DONT_EXPIRE_PASSWORD ledger (in the store): {message}")]
+    Ledger { message: String },
+    /// An earlier version's ledger file (`directory.dont_expire_ledger`) cannot be imported.
+    #[error("DONT_EXPIRE_PASSWORD ledger file {}: {message}; check directory.dont_expire_ledger", path.display())]
+    LedgerFile { path: std::path::PathBuf, message: String },
 }
 
 /// Which of the server's limits stopped a search. The result codes mean the same on every

@@ -46,6 +46,7 @@ use crate::policy::DirectoryRules;
 use crate::secret::Secret;
 use common::LdapDirectory;
 pub use error::{DirectoryError, LimitKind, PasswordError, Refusal};
+pub use ledger::{Cleared, LedgerError, LedgerStore, key as ledger_key};
 pub use lockout::{Lockout, Threshold};
 
 /// Everything the directory says about one account, for the helpdesk view.
@@ -236,10 +237,20 @@ pub enum BindCheck {
 
 /// Builds the directory client for the configured flavour. Does not connect yet.
 pub fn connect(config: &DirectoryConfig) -> Result<Arc<dyn Directory>, DirectoryError> {
+    connect_with_ledger(config, None)
+}
+
+/// [`connect`], with where Active Directory's DONT_EXPIRE_PASSWORD ledger lives (the store,
+/// shared by every instance). Without one, clear-and-restore refuses to clear or restore (a
+/// command that opens no store has no business doing either).
+pub fn connect_with_ledger(
+    config: &DirectoryConfig,
+    ledger: Option<Arc<dyn LedgerStore>>,
+) -> Result<Arc<dyn Directory>, DirectoryError> {
     match config.flavor {
         Flavor::Openldap => Ok(Arc::new(LdapDirectory::new(config, openldap::OpenLdap)?)),
         Flavor::ActiveDirectory => {
-            let quirks = active_directory::ActiveDirectory::new(config);
+            let quirks = active_directory::ActiveDirectory::new(config, ledger);
             Ok(Arc::new(LdapDirectory::new(config, quirks)?))
         }
         Flavor::Ds389 => Ok(Arc::new(LdapDirectory::new(config, ds389::Ds389)?)),

@@ -74,6 +74,18 @@ pub fn hash_for_history(password: &Password, history: &[String]) -> Result<Strin
     hash_with_salt_string(password, &salt)
 }
 
+/// Whether `password` is the one `phc` (a [`hash_for_history`] string) was made from: one
+/// argon2id computation, compared in constant time. For a single stored hash outside the
+/// history (the portal's unconfirmed writes).
+pub fn matches_hash(password: &Password, phc: &str) -> Result<bool, HistoryError> {
+    is_reused(
+        &normalise(password.expose()),
+        std::slice::from_ref(&phc.to_owned()),
+        1,
+        None,
+    )
+}
+
 fn fresh_salt() -> Result<SaltString, HistoryError> {
     use rand::TryRngCore;
     let mut salt = [0u8; 16];
@@ -227,6 +239,14 @@ mod tests {
         check("old one", &["a", "b", "old one"], 2, false); // beyond the limit
         check("old one", &["a", "b", "old one"], 3, true);
         check("", &[""], 1, true);
+    }
+
+    #[test]
+    fn matches_hash_is_true_for_its_own_password_only() {
+        let phc = hash_for_history(&Password::new("correct horse"), &[]).unwrap();
+        assert!(matches_hash(&Password::new("correct horse"), &phc).unwrap());
+        assert!(!matches_hash(&Password::new("correct horsE"), &phc).unwrap());
+        assert!(matches_hash(&Password::new("x"), "not a phc").is_err());
     }
 
     #[test]

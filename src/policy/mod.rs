@@ -26,6 +26,7 @@
 //! CheckInput { password: &Password, current: Option<&Password>, history: &[String], subject: &Subject }
 //! Verdict { is_accepted(), violations() -> &[Violation { rule: RuleId, reason: Reason }] }
 //! hash_for_history(&Password, history: &[String]) -> Result<String, HistoryError>   argon2id PHC for the store
+//! matches_hash(&Password, phc: &str) -> Result<bool, HistoryError>                    one stored hash checked
 //! breach::{build, build_with, BreachIndex::open, BreachIndex::lookup, sha1}
 //! ```
 //!
@@ -60,7 +61,7 @@ pub use config::{MAX_HISTORY, PolicyConfig, PolicyConfigError};
 pub use denylist::{Denylist, DenylistError};
 pub use directory::{Categories, CategoryScheme, DirectoryRules, NameRule};
 pub use effective::Effective;
-pub use history::{HISTORY_PARAMS, HistoryError, hash_for_history};
+pub use history::{HISTORY_PARAMS, HistoryError, hash_for_history, matches_hash};
 pub use personal::{PersonalField, Subject};
 pub use rules::{
     Advice, PWRESETD, Reason, Requirement, RuleDescription, RuleId, Strength, StrengthSuggestion, StrengthWarning,

@@ -9,6 +9,7 @@ use chrono::Utc;
 
 use super::PortalState;
 use super::outcome::{Flow, Outcome, Typed, directory_down, store_down};
+use super::unconfirmed;
 use crate::campaign::state::Via;
 use crate::directory::{AccountDetails, BindCheck, DirectoryError, PasswordError};
 use crate::policy::{CheckInput, DirectoryRules, Password, Reason, Subject, Violation, hash_for_history};
@@ -113,7 +114,7 @@ impl Change<'_> {
             let secret = Secret::new(typed.new.expose());
             match self.state.directory().is_current_password(self.dn(), &secret).await {
                 // A retry after an unconfirmed write of this very password: not the old one.
-                Ok(Some(true)) if self.state.unconfirmed().written(self.dn(), typed.new.expose()) => {
+                Ok(Some(true)) if unconfirmed::written(self.state, self.dn(), &typed.new).await? => {
                     tracing::info!("portal: the current password is the one an unconfirmed attempt wrote; retrying")
                 }
                 Ok(Some(true)) => violations.push(Violation::from(Reason::SameAsCurrent)),
@@ -140,8 +141,6 @@ impl Change<'_> {
     async fn write(&self, typed: &Typed) -> Result<(), Outcome> {
         let new = Secret::new(typed.new.expose());
         let directory = self.state.directory();
-        // Before the write: its answer may be lost after the directory applied it.
-        self.state.unconfirmed().note(self.dn(), typed.new.expose());
         let result = match &typed.current {
             Some(current) => {
                 directory
@@ -158,9 +157,10 @@ impl Change<'_> {
                 Err(Outcome::DirectoryRefused { reason })
             }
             // The write may have been applied before its answer was lost: not "nothing was
-            // changed". The note above lets a retry with the same password go through.
+            // changed". The note lets a retry with the same password go through.
             Err(PasswordError::Directory(e)) => {
                 tracing::error!(error = %e, "portal: the password write failed; it may have been applied; not recorded as completed");
+                unconfirmed::note(self.state, self.dn(), &typed.new).await;
                 Err(Outcome::NotConfirmed)
             }
         }
@@ -177,10 +177,12 @@ impl Change<'_> {
             Ok(BindCheck::Unrestricted) => Ok(()),
             Ok(other) => {
                 tracing::error!(bind = ?other, "portal: password written but the verification bind is not unrestricted; not recorded as completed");
+                unconfirmed::note(self.state, self.dn(), new).await;
                 Err(Outcome::NotConfirmed)
             }
             Err(e) => {
                 tracing::error!(error = %e, "portal: password written but could not be verified; not recorded as completed");
+                unconfirmed::note(self.state, self.dn(), new).await;
                 Err(Outcome::NotConfirmed)
             }
         }
@@ -192,6 +194,7 @@ impl Change<'_> {
         let token_hash = self.token_hash.clone();
         let detail = format!("flow={} address={}", self.flow.as_str(), self.client);
         let dn = self.dn().to_owned();
+        let noted = unconfirmed::key(&dn);
         let done = self
             .state
             .store()
@@ -222,19 +225,19 @@ impl Change<'_> {
                         Err(refused) => tracing::warn!(account = record.id, refused, "portal: completion refused"),
                     }
                 }
+                // Recorded: a note of an earlier unconfirmed attempt vouches for nothing now.
+                if let Err(e) = s.forget_unconfirmed(&noted) {
+                    tracing::warn!(error = %e, "portal: cannot delete an unconfirmed password's note; it expires on its own");
+                }
                 Ok(first)
             })
             .await;
         match done {
             Ok(Some(record)) => {
-                self.state.unconfirmed().forget(self.dn());
                 let (notifier, details) = (self.state.notifier(), self.details.clone());
                 tokio::spawn(async move { notifier.password_changed(&record, &details).await });
             }
-            Ok(None) => {
-                self.state.unconfirmed().forget(self.dn());
-                tracing::warn!("portal: password changed but no open record to complete")
-            }
+            Ok(None) => tracing::warn!("portal: password changed but no open record to complete"),
             Err(e) => {
                 tracing::error!(error = %e, "portal: password changed in the directory but the store could not record it; reconciliation will see it")
             }

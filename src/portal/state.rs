@@ -12,7 +12,6 @@ use super::notifier::ChangeNotifier;
 use super::pages::Pages;
 use super::pages::PagesError;
 use super::tls::{self, TlsError};
-use super::unconfirmed::Unconfirmed;
 use crate::directory::Directory;
 use crate::policy::Policy;
 use crate::store::{Store, StoreError};
@@ -68,8 +67,6 @@ struct Inner {
     budget: Arc<Budget>,
     masker: Masker,
     cpu: Semaphore,
-    /// Passwords written without confirmation, so that a retry may type the same one again.
-    unconfirmed: Unconfirmed,
     tls: Option<Arc<rustls::ServerConfig>>,
 }
 
@@ -105,7 +102,6 @@ impl PortalState {
                 masker: Masker::new()?,
                 pages: Pages::new(&parts.helpdesk)?,
                 cpu: Semaphore::new(cores),
-                unconfirmed: Unconfirmed::new()?,
                 tls,
                 config,
                 directory: parts.directory,
@@ -153,9 +149,6 @@ impl PortalState {
     }
     pub(super) fn masker(&self) -> &Masker {
         &self.inner.masker
-    }
-    pub(super) fn unconfirmed(&self) -> &Unconfirmed {
-        &self.inner.unconfirmed
     }
     pub(super) fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
         self.inner.tls.clone()

@@ -3,125 +3,75 @@
 //! does not record such a change as completed, so the person retries with the same link — and
 //! most people type the same password again. The directory now holds it, so the link flow's
 //! "not the current password" rule would refuse it as if it were the old, compromised one.
-//! This list tells the two apart: a current password that this process itself wrote for the
-//! account, for someone who held a valid link or the current password, is not the old one.
+//! A note tells the two apart: a current password that the portal itself wrote for the account,
+//! for someone who held a valid link or the current password, is not the old one.
 //!
-//! Only a keyed hash (HMAC-SHA256 under a key drawn at start-up) is kept, one per account, in
-//! memory: a restart forgets them (the retry must then choose another password, as before).
-//! Never logs, never stores anything on disk.
+//! The notes are in the store (`store/unconfirmed.rs`), so a retry that a load balancer sends
+//! to another `serve` instance, or that comes after a restart, finds them. Only an argon2id
+//! hash with a fresh salt is kept (the history's hasher), never a fast or keyed hash: the store
+//! is a database others may read, and a key kept beside the hashes would protect nothing. The
+//! hash costs one argon2id computation when a write goes unconfirmed, and one more when the
+//! candidate is the account's current password: both rare. A note is written after the failure
+//! (not before every write: the common path stays free of it); a process killed between the
+//! write and its answer leaves no note, and reconciliation then completes the account (its
+//! password changed). A note lasts [`LIFETIME_SECS`] and is deleted when the account's change is
+//! recorded. Never logs the password or its hash.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use chrono::Utc;
 
-use hmac::{Hmac, Mac};
-use rand::TryRngCore;
-use rand::rngs::OsRng;
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
+use super::PortalState;
+use super::outcome::{Outcome, store_down};
+use crate::policy::{Password, hash_for_history, matches_hash};
 
-/// At most this many accounts are remembered; past it the oldest note is dropped (a retry of
-/// that account then needs another password: safe, only less convenient).
-const CAPACITY: usize = 10_000;
+/// How long a note vouches for its password: a retry comes within minutes; an hour leaves
+/// room for a directory outage, and the link's own lifetime still bounds the retry.
+const LIFETIME_SECS: i64 = 3600;
 
-pub struct Unconfirmed {
-    key: [u8; 32],
-    /// Account key (lowercased DN) → (order of the note, keyed hash of the password).
-    notes: Mutex<HashMap<String, (u64, [u8; 32])>>,
-    counter: std::sync::atomic::AtomicU64,
+/// The note's key: DNs compare case-insensitively.
+pub(super) fn key(dn: &str) -> String {
+    dn.to_lowercase()
 }
 
-impl std::fmt::Debug for Unconfirmed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Unconfirmed([redacted])")
-    }
-}
-
-impl Unconfirmed {
-    /// An empty list with a fresh random key.
-    pub fn new() -> std::io::Result<Unconfirmed> {
-        let mut key = [0u8; 32];
-        OsRng.try_fill_bytes(&mut key).map_err(std::io::Error::other)?;
-        Ok(Unconfirmed {
-            key,
-            notes: Mutex::new(HashMap::new()),
-            counter: std::sync::atomic::AtomicU64::new(0),
-        })
-    }
-
-    fn digest(&self, dn: &str, password: &str) -> [u8; 32] {
-        // HMAC accepts keys of any length: new_from_slice cannot fail here.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
-        // The DN is part of the input: a note for one account never vouches for another.
-        mac.update(dn.to_lowercase().as_bytes());
-        mac.update(&[0]);
-        mac.update(password.as_bytes());
-        mac.finalize().into_bytes().into()
-    }
-
-    fn notes(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, [u8; 32])>> {
-        self.notes.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Notes that `password` is about to be written for `dn` (before the write: its answer may
-    /// be lost after the directory applied it).
-    pub fn note(&self, dn: &str, password: &str) {
-        let digest = self.digest(dn, password);
-        let order = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut notes = self.notes();
-        if notes.len() >= CAPACITY && !notes.contains_key(&dn.to_lowercase()) {
-            let oldest = notes.iter().min_by_key(|(_, (o, _))| *o).map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                notes.remove(&oldest);
-            }
+/// Notes that `password` was sent to `dn` without confirmation. A failure is logged, not
+/// returned: the person then has to choose another password on the retry, as before.
+pub(super) async fn note(state: &PortalState, dn: &str, password: &Password) {
+    let new = password.clone();
+    let phc = match state.cpu(move || hash_for_history(&new, &[])).await {
+        Some(Ok(phc)) => phc,
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "portal: cannot hash an unconfirmed password; a retry must choose another one");
+            return;
         }
-        notes.insert(dn.to_lowercase(), (order, digest));
-    }
-
-    /// Whether `password` is the one last noted for `dn` (compared in constant time).
-    pub fn written(&self, dn: &str, password: &str) -> bool {
-        let digest = self.digest(dn, password);
-        self.notes()
-            .get(&dn.to_lowercase())
-            .is_some_and(|(_, noted)| bool::from(noted.ct_eq(&digest)))
-    }
-
-    /// Forgets `dn`'s note once its change is recorded (or the write was refused).
-    pub fn forget(&self, dn: &str) {
-        self.notes().remove(&dn.to_lowercase());
+        None => return,
+    };
+    let (key, now) = (key(dn), Utc::now().timestamp());
+    let noted = state
+        .store()
+        .run(move |s| s.note_unconfirmed(&key, &phc, now, now + LIFETIME_SECS))
+        .await;
+    if let Err(e) = noted {
+        tracing::error!(error = %e, "portal: cannot note an unconfirmed password; a retry must choose another one");
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_note_vouches_for_its_password_and_account_only_until_forgotten() {
-        let u = Unconfirmed::new().unwrap();
-        let dn = "uid=a,ou=people,dc=example,dc=org";
-        assert!(!u.written(dn, "pw one"));
-        u.note(dn, "pw one");
-        assert!(u.written(dn, "pw one"));
-        assert!(
-            u.written(&dn.to_uppercase(), "pw one"),
-            "DNs compare case-insensitively"
-        );
-        assert!(!u.written(dn, "pw two"));
-        assert!(!u.written("uid=b,ou=people,dc=example,dc=org", "pw one"));
-        u.note(dn, "pw two");
-        assert!(!u.written(dn, "pw one"), "the last note wins");
-        u.forget(dn);
-        assert!(!u.written(dn, "pw two"));
-    }
-
-    #[test]
-    fn the_oldest_note_goes_past_the_capacity() {
-        let u = Unconfirmed::new().unwrap();
-        for i in 0..=CAPACITY {
-            u.note(&format!("uid={i}"), "pw");
+/// Whether `password`, which the directory holds as `dn`'s current one, is the one an
+/// unconfirmed attempt wrote (on any instance). A hash that cannot be checked counts as "no"
+/// (the password is then refused as the current one: fail closed).
+pub(super) async fn written(state: &PortalState, dn: &str, password: &Password) -> Result<bool, Outcome> {
+    let (key, now) = (key(dn), Utc::now().timestamp());
+    let phc = state
+        .store()
+        .run(move |s| s.unconfirmed_password(&key, now))
+        .await
+        .map_err(|e| store_down(&e))?;
+    let Some(phc) = phc else { return Ok(false) };
+    let candidate = password.clone();
+    match state.cpu(move || matches_hash(&candidate, &phc)).await {
+        Some(Ok(matches)) => Ok(matches),
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "portal: an unconfirmed password's note cannot be checked; treating it as absent");
+            Ok(false)
         }
-        assert!(!u.written("uid=0", "pw"));
-        assert!(u.written(&format!("uid={CAPACITY}"), "pw"));
-        assert_eq!(u.notes().len(), CAPACITY);
+        None => Err(Outcome::Unavailable),
     }
 }

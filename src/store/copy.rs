@@ -25,6 +25,8 @@ const TABLES: &[(&str, bool)] = &[
     ("bind_reservations", false),
     ("shared_secrets", false),
     ("claims", false),
+    ("unconfirmed_passwords", false),
+    ("dont_expire_ledger", false),
 ];
 
 /// Rows read from SQLite at a time.

@@ -236,6 +236,26 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE leases ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 16: passwords the portal sent to the directory without confirming them, as argon2id PHC
+    //     strings with an expiry, shared by every instance (store/unconfirmed.rs).
+    r#"
+    CREATE TABLE unconfirmed_passwords (
+        dn_key     TEXT PRIMARY KEY,
+        phc        TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+    );
+    CREATE INDEX unconfirmed_passwords_by_expiry ON unconfirmed_passwords (expires_at);
+    "#,
+    // 17: Active Directory's DONT_EXPIRE_PASSWORD clear-and-restore ledger, shared by every
+    //     instance (store/dont_expire.rs; until now a SQLite file per host, imported on first use).
+    r#"
+    CREATE TABLE dont_expire_ledger (
+        dn_key            TEXT PRIMARY KEY,
+        dn                TEXT NOT NULL,
+        pwd_last_set_zero BIGINT NOT NULL,
+        cleared_at        TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version after which the records written before the chain are chained.

@@ -206,6 +206,24 @@ const PG_AFTER: &[&str] = &[
     r#"
     ALTER TABLE leases ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;
     "#,
+    // 16: unconfirmed passwords (store/unconfirmed.rs).
+    r#"
+    CREATE TABLE unconfirmed_passwords (
+        dn_key     TEXT PRIMARY KEY,
+        phc        TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+    );
+    CREATE INDEX unconfirmed_passwords_by_expiry ON unconfirmed_passwords (expires_at);
+    "#,
+    // 17: the DONT_EXPIRE_PASSWORD ledger (store/dont_expire.rs).
+    r#"
+    CREATE TABLE dont_expire_ledger (
+        dn_key            TEXT PRIMARY KEY,
+        dn                TEXT NOT NULL,
+        pwd_last_set_zero BIGINT NOT NULL,
+        cleared_at        TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// Brings the schema up to date in one transaction, under an advisory lock (two instances

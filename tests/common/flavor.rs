@@ -202,10 +202,17 @@ impl Case {
         super::pwresetd(&self.config, args)
     }
 
-    /// The library's directory client for this case's config.
+    /// The library's directory client for this case's config (its DONT_EXPIRE_PASSWORD ledger
+    /// in the case's store, as `serve` and the CLI keep it).
     pub fn directory(&self) -> Arc<dyn Directory> {
         let config = pwresetd::daemon::config::load(&self.config).unwrap();
-        directory::connect(&config.directory).unwrap()
+        self.directory_with(&config.directory)
+    }
+
+    /// The directory client for `config` (e.g. another host's), with the case's store.
+    pub fn directory_with(&self, config: &pwresetd::directory::config::DirectoryConfig) -> Arc<dyn Directory> {
+        let store = pwresetd::store::Store::open(&self.store_path()).unwrap();
+        directory::connect_with_ledger(config, Some(Arc::new(store))).unwrap()
     }
 
     /// Rewrites the config with other extra `[directory]` lines.

@@ -55,8 +55,8 @@ pub struct Portal {
     pub policy: Arc<Policy>,
     pub notifier: Arc<RecordingNotifier>,
     pub campaign_id: i64,
-    stop: Option<oneshot::Sender<()>>,
-    served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    options: Options,
+    served: Instance,
 }
 
 /// A password every default policy accepts for the fixture users.
@@ -105,43 +105,35 @@ impl Portal {
         }
         store.insert_scanned(campaign.id, &items).unwrap();
 
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let scheme = if options.tls.is_some() { "https" } else { "http" };
-        let url = format!("{scheme}://127.0.0.1:{port}");
-        let mut portal = PortalConfig::for_url(&url).unwrap();
-        portal.auth = options.auth;
-        portal.rate_limit.per_address = options.per_address;
-        portal.rate_limit.per_account = options.per_account;
-        portal.tls = options.tls.clone();
-        if let Some(max) = options.max_connections {
-            portal.max_connections = max;
-        }
-        let state = PortalState::new(PortalParts {
-            config: portal,
-            directory: directory.clone(),
-            store: store.clone(),
-            policy: policy.clone(),
-            notifier: notifier.clone(),
-            budget: Arc::new(pwresetd::web::budget::Budget::new(store.clone())),
-            helpdesk: options.helpdesk.clone(),
-        })
-        .unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let served = tokio::spawn(pwresetd::portal::serve(state, listener, async move {
-            let _ = stopped.await;
-        }));
+        let served = Instance::serve(
+            &options,
+            directory.clone(),
+            store.clone(),
+            policy.clone(),
+            notifier.clone(),
+        )
+        .await;
         Portal {
-            url,
+            url: served.url.clone(),
             fixture,
             store,
             directory,
             policy,
             notifier,
             campaign_id: campaign.id,
-            stop: Some(stop),
-            served: Some(served),
+            options,
+            served,
         }
+    }
+
+    /// A second portal instance on the same store file, opened anew (as another `serve` process
+    /// would), reaching the directory straight (never through `options.directory_url`).
+    pub async fn another_instance(&self) -> Instance {
+        let config = pwresetd::daemon::config::load(&self.fixture.config).unwrap();
+        let directory = directory::connect(&config.directory).unwrap();
+        let store = Store::open(&self.fixture.store_path()).unwrap();
+        let notifier = Arc::new(RecordingNotifier::default());
+        Instance::serve(&self.options, directory, store, self.policy.clone(), notifier).await
     }
 
     /// The store's open record of `uid`.
@@ -187,17 +179,66 @@ impl Portal {
         format!("{}/reset/{link}", self.url)
     }
 
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+    pub async fn stop(self) {
+        self.served.stop().await
+    }
+}
+
+/// One portal served in-process until [`Instance::stop`].
+pub struct Instance {
+    pub url: String,
+    stop: oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Instance {
+    async fn serve(
+        options: &Options,
+        directory: Arc<dyn Directory>,
+        store: Store,
+        policy: Arc<Policy>,
+        notifier: Arc<RecordingNotifier>,
+    ) -> Instance {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let scheme = if options.tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://127.0.0.1:{port}");
+        let mut portal = PortalConfig::for_url(&url).unwrap();
+        portal.auth = options.auth;
+        portal.rate_limit.per_address = options.per_address;
+        portal.rate_limit.per_account = options.per_account;
+        portal.tls = options.tls.clone();
+        if let Some(max) = options.max_connections {
+            portal.max_connections = max;
         }
-        if let Some(served) = self.served.take() {
-            tokio::time::timeout(Duration::from_secs(15), served)
-                .await
-                .expect("portal drains within 15 s")
-                .unwrap()
-                .unwrap();
-        }
+        let state = PortalState::new(PortalParts {
+            config: portal,
+            directory,
+            budget: Arc::new(pwresetd::web::budget::Budget::new(store.clone())),
+            store,
+            policy,
+            notifier,
+            helpdesk: options.helpdesk.clone(),
+        })
+        .unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = tokio::spawn(pwresetd::portal::serve(state, listener, async move {
+            let _ = stopped.await;
+        }));
+        Instance { url, stop, served }
+    }
+
+    pub fn reset_url(&self, link: &str) -> String {
+        format!("{}/reset/{link}", self.url)
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(15), self.served)
+            .await
+            .expect("portal drains within 15 s")
+            .unwrap()
+            .unwrap();
     }
 }
 

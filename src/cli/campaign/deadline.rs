@@ -89,7 +89,7 @@ pub(super) async fn set(config: &Config, name: &str, args: &EnforcementArgs) -> 
     let campaign = find(&store, name).await?;
     let wanted = enforcement(args, campaign.enforcement)?;
     if wanted.at_deadline.acts() && wanted.at_deadline != campaign.enforcement.at_deadline {
-        lock_preflight(&directory(config)?, wanted.at_deadline).await?;
+        lock_preflight(&directory(config, Some(&store))?, wanted.at_deadline).await?;
     }
     // Held while writing, so that a pass of the service never acts on a half-read change: the
     // service's next pass reads the new enforcement.
@@ -125,7 +125,7 @@ pub(super) async fn deadline(
 ) -> Result<ExitCode, Failure> {
     let store = open_store(config).await?;
     let campaign = find(&store, name).await?;
-    let dir = directory(config)?;
+    let dir = directory(config, Some(&store))?;
     let when = if now { When::Now } else { When::Due(Utc::now()) };
     if plan || !now {
         let p = deadline::plan(dir.as_ref(), &store, &campaign, when, &protected(config), guard(config))

@@ -19,7 +19,7 @@ pub(super) async fn revert(config: &Config, name: &str, yes: bool) -> Result<Exi
             "Revert campaign {name}: clear the flag on the accounts it marked?"
         ))?;
     }
-    let dir = directory(config)?;
+    let dir = directory(config, Some(&store))?;
     dir.check().await.map_err(anyhow::Error::new)?;
     // The lease first (waiting for the service when it works the campaign): a command that
     // gives up has changed nothing, and the service never sees the campaign reverting

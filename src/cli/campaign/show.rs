@@ -10,7 +10,7 @@ use crate::engine::Status;
 use crate::engine::plan::{self, Plan};
 
 pub(super) async fn plan_cmd(config: &Config, as_json: bool) -> Result<ExitCode, Failure> {
-    let dir = directory(config)?;
+    let dir = directory(config, None)?;
     let plan = plan::plan(dir)
         .await
         .map_err(|e| Failure::from(anyhow::Error::new(e)))?;

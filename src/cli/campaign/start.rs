@@ -101,7 +101,7 @@ pub(super) async fn start(config: &Config, args: StartArgs) -> Result<ExitCode, 
             .map_err(|r| Failure::new(EX_USAGE, anyhow!("campaign {}: {}", c.name, r.0)))?;
     }
     let enforcement = start_enforcement(&args, existing.as_ref())?;
-    let dir = directory(config)?;
+    let dir = directory(config, Some(&store))?;
     let warnings = dir.check().await.map_err(anyhow::Error::new)?;
     for w in &warnings {
         eprintln!("WARNING: {}", w.message);

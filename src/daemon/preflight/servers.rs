@@ -265,7 +265,10 @@ fn directory_failure(check: &'static str, e: &DirectoryError) -> Check {
             "give the service account read access to the scope and to the password policy entries"
         }
         DirectoryError::Operation { .. } => "correct what the directory's answer names, then run check-config again",
-        DirectoryError::Ledger { .. } => "make directory.dont_expire_ledger writable by the service user",
+        DirectoryError::Ledger { .. } => "check that the store ([store]) answers and accepts writes",
+        DirectoryError::LedgerFile { .. } => {
+            "make directory.dont_expire_ledger (an earlier version's file, imported once) readable and its folder writable by the service user"
+        }
         // The flavour's own words: the setting and the service account to lift the limit for.
         DirectoryError::Limit { fix, .. } => return Check::fail(check, e.without_fix(), fix.as_str()),
     };

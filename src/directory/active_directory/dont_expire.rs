@@ -24,19 +24,19 @@ pub(super) enum Restore {
 }
 
 impl ActiveDirectory {
-    /// The ledger, opened on first use; `None` unless `dont_expire_accounts = "clear-and-restore"`.
+    /// The ledger, opened on first use (an earlier version's file imported then); `None`
+    /// unless `dont_expire_accounts = "clear-and-restore"`.
     pub(super) async fn ledger(&self) -> Result<Option<&Ledger>, DirectoryError> {
-        let Some(path) = &self.ledger_path else { return Ok(None) };
+        let Some(legacy) = &self.ledger_path else {
+            return Ok(None);
+        };
         let ledger = self
             .ledger
             .get_or_try_init(|| async {
-                let p = path.clone();
-                tokio::task::spawn_blocking(move || Ledger::open(&p))
-                    .await
-                    .map_err(|e| DirectoryError::Ledger {
-                        path: path.clone(),
-                        message: e.to_string(),
-                    })?
+                let store = self.ledger_store.clone().ok_or_else(|| DirectoryError::Ledger {
+                    message: "this command does not open the store the ledger is kept in".into(),
+                })?;
+                Ledger::open(store, legacy).await
             })
             .await?;
         Ok(Some(ledger))

@@ -67,8 +67,9 @@ pub enum DontExpire {
     /// Left out of the scope and listed by `campaign plan` (the default: they are usually service
     /// accounts, and forcing their change breaks whatever uses them).
     Skip,
-    /// In scope: marking clears the bit (after recording that in `ledger`), and revert, the
-    /// account's own password change, or reconciliation seeing it changed sets it again.
+    /// In scope: marking clears the bit (after recording that in the store's ledger), and
+    /// revert, the account's own password change, or reconciliation seeing it changed sets it
+    /// again. `ledger`: the file an earlier version kept the ledger in, imported on first use.
     ClearAndRestore { ledger: PathBuf },
 }
 
@@ -82,7 +83,8 @@ pub(super) struct FlavorKeys<'a> {
     pub dont_expire_ledger: Option<&'a Path>,
 }
 
-/// The file remembering which accounts had DONT_EXPIRE_PASSWORD cleared, when not configured.
+/// The file earlier versions remembered cleared DONT_EXPIRE_PASSWORD bits in (now imported into
+/// the store on first use), when not configured.
 pub const DEFAULT_LEDGER_NAME: &str = "dont-expire-restore.db";
 
 impl FlavorKeys<'_> {
