@@ -23,7 +23,6 @@ pub enum DbError {
     Unavailable(String),
 }
 
-
 impl DbError {
     /// Whether the connection itself failed (closed, ended by the server, unreachable) rather
     /// than the statement: a fenced write that fails so may have been cut off because its

@@ -259,7 +259,8 @@ impl Store {
     ) -> Result<T, StoreError> {
         let store = self.clone();
         // A fenced handle's lost connection is looked at again (store/fence.rs).
-        let call = tokio::task::spawn_blocking(move || off_runtime::blocking(|| f(&store)).map_err(|e| store.refenced(e)));
+        let call =
+            tokio::task::spawn_blocking(move || off_runtime::blocking(|| f(&store)).map_err(|e| store.refenced(e)));
         let done = match *self.backend {
             // A PostgreSQL server that accepts but does not answer would hold the caller (a
             // portal request) for ever: give up, leaving the blocked call to end on its own.
