@@ -1,8 +1,8 @@
 //! Campaign commands while `pwresetd serve` works the campaign (issue 15): `campaign revert`,
 //! `notify`, `set` and `deadline --now` ask the service for the campaign, wait for it to hand
 //! the lease over (bounded) and then do what they do without the service; two foreground
-//! commands still refuse each other (exit 75). And the reminders an extended deadline re-arms,
-//! as the SMTP capture server receives them. Real slapd, the real binary, real SMTP.
+//! commands still refuse each other (exit 75). And the reminders an extended deadline (one
+//! person's, or the campaign's) re-arms, as the SMTP capture server receives them. Real slapd, the real binary, real SMTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
@@ -285,6 +285,16 @@ async fn notify_set_and_deadline_now_while_serve_works_the_campaign() {
     assert!(links.values().all(|n| *n == 1), "a duplicate: {links:?}");
     let received = bed.received();
     assert!(received.values().all(|n| *n == 2), "notice + locked: {received:?}");
+
+    // Once the deadline's action has locked accounts, the deadline no longer moves.
+    let later = (Utc::now() + chrono::Duration::days(30)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    let out = bed.f.run(&["campaign", "set", "cm", "--deadline", &later]);
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains(&format!("already locked {people} accounts")) && said.contains("unlock LOGIN"),
+        "{said}"
+    );
     bed.stop(d);
 }
 
@@ -433,5 +443,88 @@ async fn an_extension_after_the_last_reminder_re_arms_the_reminders() {
     ];
     let expected: Vec<(String, u32)> = expected.iter().map(|(k, n)| (k.to_string(), *n)).collect();
     assert_eq!(rows, expected);
+    bed.stop(d);
+}
+
+/// A reminder 10 s before a deadline 25 s away: each of two people gets the notice and the
+/// reminder. The helpdesk gives one of them a deadline of their own, a minute later; then
+/// `campaign set --deadline` (audited as the Unix user, while the service works) moves the
+/// campaign's 15 s later: the other's reminder point of the new deadline sends once more, the
+/// extension is kept (no mail for it yet). A deadline in the past is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_moved_campaign_deadline_re_arms_the_reminders_and_keeps_a_later_extension() {
+    let users = [User::new("moved"), User::new("own")];
+    let bed = Bed::with_users("ctl-move", &users, 100, "reminders = [\"10s\"]", Api::With).await;
+    let secs = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let deadline: chrono::DateTime<Utc> = secs(Utc::now() + chrono::Duration::seconds(25)).parse().unwrap();
+    bed.start_until("mv", &secs(deadline), &[]);
+    let d = bed.serve();
+    let count = |login: &str| {
+        bed.received()
+            .get(&format!("{login}@example.org"))
+            .copied()
+            .unwrap_or(0)
+    };
+    eventually("notice and reminder each", Duration::from_secs(30), async || {
+        (count("moved") == 2 && count("own") == 2).then_some(())
+    })
+    .await;
+    let token = std::fs::read_to_string(bed.f.dir.path().join("my-token")).unwrap();
+    let api = |path: &str| {
+        let url = format!("http://127.0.0.1:{}/api/v1/{path}", bed.ports.0);
+        (reqwest::Client::new(), url, token.trim().to_owned())
+    };
+    let (client, url, bearer) = api("accounts/own/extend");
+    let own = secs(deadline + chrono::Duration::seconds(60));
+    let r = client
+        .post(url)
+        .bearer_auth(&bearer)
+        .json(&serde_json::json!({"deadline": own, "reason": "on leave"}))
+        .send()
+        .await
+        .unwrap();
+    let (code, body) = (r.status().as_u16(), r.text().await.unwrap());
+    assert_eq!(code, 200, "{body}");
+
+    let past = bed
+        .f
+        .run(&["campaign", "set", "mv", "--deadline", "2020-01-01T00:00:00Z"]);
+    assert_eq!(past.status.code(), Some(64), "{}", text(&past));
+    assert!(
+        stderr(&past).contains("in the past; give a later time"),
+        "{}",
+        text(&past)
+    );
+    let moved = deadline + chrono::Duration::seconds(15);
+    let out = bed.f.run(&["campaign", "set", "mv", "--deadline", &secs(moved)]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("1 accounts keep their own, later deadline"), "{said}");
+    let (client, url, bearer) = api("campaigns/mv");
+    let status: serde_json::Value = client
+        .get(url)
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shown: chrono::DateTime<Utc> = status["deadline"].as_str().unwrap().parse().unwrap();
+    assert_eq!(shown, moved, "{status}");
+    let audited =
+        "SELECT COUNT(*) FROM audit WHERE action = 'campaign.set' AND actor LIKE 'cli:%' AND detail LIKE 'deadline %'";
+    assert_eq!(bed.f.store_count(audited), Some(1));
+
+    let at = |secs: i64| {
+        let wait = (deadline + chrono::Duration::seconds(secs) - Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        tokio::time::sleep(wait)
+    };
+    at(1).await;
+    assert_eq!(count("moved"), 2, "nothing before the new point");
+    at(9).await;
+    assert_eq!((count("moved"), count("own")), (3, 2), "{}", d.log_text());
     bed.stop(d);
 }

@@ -552,14 +552,18 @@ async fn an_unconfirmed_write_on_one_instance_lets_the_retry_on_another_reuse_th
     assert_eq!(p.record("ps.same").state, AccountState::Completed);
     let key = p.fixture.dn("ps.same").to_lowercase();
     assert_eq!(
-        p.store.unconfirmed_password(&key, now()).unwrap(),
+        p.store.run_blocking(|s| s.unconfirmed_password(&key, now())).unwrap(),
         None,
         "deleted once recorded"
     );
 
     let link = unconfirmed("ps.other", STRONG2).await;
     let key = p.fixture.dn("ps.other").to_lowercase();
-    let noted = p.store.unconfirmed_password(&key, now()).unwrap().unwrap();
+    let noted = p
+        .store
+        .run_blocking(|s| s.unconfirmed_password(&key, now()))
+        .unwrap()
+        .unwrap();
     assert!(noted.starts_with("$argon2id$"), "the store keeps an argon2id hash only");
     let (status, body) = submit_at(&b.reset_url(&link), "password", &|| ()).await;
     assert_eq!(status, 422, "a weak password is still refused: {body}");
@@ -572,7 +576,7 @@ async fn an_unconfirmed_write_on_one_instance_lets_the_retry_on_another_reuse_th
     let phc = pwresetd::policy::hash_for_history(&pwresetd::policy::Password::new(STRONG2), &[]).unwrap();
     assert!(phc.starts_with("$argon2id$"), "only an argon2id hash is stored");
     p.store
-        .note_unconfirmed(&dn.to_lowercase(), &phc, now(), now() + 3600)
+        .run_blocking(|s| s.note_unconfirmed(&dn.to_lowercase(), &phc, now(), now() + 3600))
         .unwrap();
     let link = p.link("ps.burnt", chrono::Duration::hours(1), 0);
     let (status, body) = submit_at(&b.reset_url(&link), common::USER_PASSWORD, &|| ()).await;

@@ -339,7 +339,7 @@ async fn the_deadline_locks_exactly_the_unchanged_accounts(kind: Kind, case: &Ca
     let status = json(&case.run(&["campaign", "status", "life", "--json"]));
     assert_eq!(status["locked"], unchanged.len(), "{status}");
     let store = Store::open(&case.store_path()).unwrap();
-    let trail = store.audit_trail(Some("life"), None).unwrap();
+    let trail = store.run_blocking(|s| s.audit_trail(Some("life"), None)).unwrap();
     let locks: Vec<&AuditEntry> = trail.iter().filter(|e| e.action == "account.locked").collect();
     assert_eq!(locks.len(), unchanged.len(), "{locks:?}");
     let pre_locked = case.login("u3");
@@ -643,16 +643,16 @@ async fn killed_deadline_run_resumes(kind: Kind) {
         .spawn()
         .unwrap();
     let store = Store::open(&case.store_path()).unwrap();
-    let id = store.campaign("big").unwrap().unwrap().id;
+    let id = store.run_blocking(|s| s.campaign("big")).unwrap().unwrap().id;
     let started = Instant::now();
-    while store.count_locked(id).unwrap() < 3 {
+    while store.run_blocking(|s| s.count_locked(id)).unwrap() < 3 {
         assert!(started.elapsed() < Duration::from_secs(30), "locking did not progress");
         assert!(child.try_wait().unwrap().is_none(), "finished before the kill");
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let at_kill = store.count_locked(id).unwrap();
+    let at_kill = store.run_blocking(|s| s.count_locked(id)).unwrap();
     assert!(
         at_kill < RESUME_USERS as u64,
         "the kill came too late: {at_kill} locked"
@@ -660,8 +660,8 @@ async fn killed_deadline_run_resumes(kind: Kind) {
 
     let out = case.run(&["campaign", "deadline", "big", "--now", "--yes"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(store.count_locked(id).unwrap(), RESUME_USERS as u64);
-    let trail = store.audit_trail(Some("big"), None).unwrap();
+    assert_eq!(store.run_blocking(|s| s.count_locked(id)).unwrap(), RESUME_USERS as u64);
+    let trail = store.run_blocking(|s| s.audit_trail(Some("big"), None)).unwrap();
     let mut locked: Vec<String> = trail
         .iter()
         .filter(|e| e.action == "account.locked")
@@ -680,7 +680,7 @@ async fn killed_deadline_run_resumes(kind: Kind) {
     }
     assert!(
         store
-            .audit_trail(Some("big"), None)
+            .run_blocking(|s| s.audit_trail(Some("big"), None))
             .unwrap()
             .iter()
             .all(|e| e.detail.as_deref().is_none_or(|d| !d.contains("already locked"))),
@@ -835,7 +835,7 @@ fn expect_admin_set_checked(kind: Kind) -> bool {
 /// Completes `login`'s record in `campaign` as the portal does after a change.
 fn complete(store: &Store, campaign: &str, login: &str) {
     let record = store
-        .accounts_for(login, None)
+        .run_blocking(|s| s.accounts_for(login, None))
         .unwrap()
         .into_iter()
         .find(|r| r.campaign == campaign)
@@ -849,12 +849,14 @@ fn complete(store: &Store, campaign: &str, login: &str) {
         detail: None,
     };
     let done = store
-        .complete(&Completion {
-            account_id: record.id,
-            via: Via::Portal,
-            token_hash: None,
-            history: None,
-            audit,
+        .run_blocking(|s| {
+            s.complete(&Completion {
+                account_id: record.id,
+                via: Via::Portal,
+                token_hash: None,
+                history: None,
+                audit,
+            })
         })
         .unwrap();
     assert_eq!(done, Ok(()));
@@ -1143,7 +1145,7 @@ async fn a_second_campaign_gets_the_bits_back_after_each_kind_of_change(case: &C
     .await;
     let config = pwresetd::daemon::config::load(&case.config).unwrap();
     let store = Store::open(config.store.sqlite_path().unwrap()).unwrap();
-    let campaign = store.campaign("c2").unwrap().unwrap();
+    let campaign = store.run_blocking(|s| s.campaign("c2")).unwrap().unwrap();
     let settings = Settings {
         concurrency: 2,
         ops_per_second: 0,

@@ -104,7 +104,7 @@ async fn notices_go_out_once_with_working_links() {
     let token = mail.split("https://pw.example.org/reset/").nth(1).unwrap()[..pwresetd::token::TOKEN_LEN].to_owned();
     assert!(pwresetd::token::well_formed(&token));
     let record = store
-        .token(&pwresetd::token::hash(&token))
+        .run_blocking(|s| s.token(&pwresetd::token::hash(&token)))
         .unwrap()
         .expect("token stored by hash");
     assert_eq!(record.login.as_deref(), Some("n07"));

@@ -169,12 +169,16 @@ fn the_store_records_one_completion_via_the_portal(flow: &LinkFlow) {
     let record = p.record("weakling");
     assert_eq!(record.state, AccountState::Completed);
     assert_eq!(record.completed_via.as_deref(), Some("portal"));
-    let tok = p.store.token(&pwresetd::token::hash(link)).unwrap().unwrap();
+    let tok = p
+        .store
+        .run_blocking(|s| s.token(&pwresetd::token::hash(link)))
+        .unwrap()
+        .unwrap();
     assert!(tok.used_at.is_some());
-    let history = p.store.password_history(&record.dn, 10).unwrap();
+    let history = p.store.run_blocking(|s| s.password_history(&record.dn, 10)).unwrap();
     assert_eq!(history.len(), 1);
     assert!(history[0].starts_with("$argon2id$"));
-    let audit = p.store.audit_trail(None, Some("weakling")).unwrap();
+    let audit = p.store.run_blocking(|s| s.audit_trail(None, Some("weakling"))).unwrap();
     let changed: Vec<_> = audit.iter().filter(|a| a.action == "password.changed").collect();
     assert_eq!(changed.len(), 1, "{audit:?}");
     assert_eq!(changed[0].actor, "portal");
@@ -241,8 +245,12 @@ async fn a_link_of_an_account_locked_at_the_deadline_is_gone() {
     let link = p.link("locked", HOUR, 0);
     assert_eq!(get(&c, &p.reset_url(&link)).await.0, 200, "live before the lock");
     let id = p.record("locked").id;
-    assert!(p.store.record_lock_prior(id, false).unwrap());
-    assert!(p.store.record_locked(id, "deadline", "at the deadline (lock)").unwrap());
+    assert!(p.store.run_blocking(|s| s.record_lock_prior(id, false)).unwrap());
+    assert!(
+        p.store
+            .run_blocking(|s| s.record_locked(id, "deadline", "at the deadline (lock)"))
+            .unwrap()
+    );
     let (status, page) = get(&c, &p.reset_url(&link)).await;
     assert_eq!(status, 410, "{page}");
     p.stop().await;
@@ -336,7 +344,10 @@ async fn the_right_password_changes_it_by_the_users_own_modify_and_clears_the_fl
     assert!(can_search(p, "restricted", STRONG).await);
     let record = p.record("restricted");
     assert_eq!(record.state, AccountState::Completed);
-    let audit = p.store.audit_trail(None, Some("restricted")).unwrap();
+    let audit = p
+        .store
+        .run_blocking(|s| s.audit_trail(None, Some("restricted")))
+        .unwrap();
     assert!(
         audit
             .iter()
@@ -470,32 +481,36 @@ async fn history_of_portal_changes_is_enforced() {
             login_attribute: "uid".into(),
         },
     };
-    let (second, _) = p.store.create_or_resume(&spec, "test").unwrap();
+    let (second, _) = p.store.run_blocking(|s| s.create_or_resume(&spec, "test")).unwrap();
     let details = p.directory.find_by_login("again").await.unwrap().unwrap();
     p.store
-        .insert_scanned(second.id, &[pwresetd::directory::ScanItem::InScope(details.account)])
+        .run_blocking(|s| s.insert_scanned(second.id, &[pwresetd::directory::ScanItem::InScope(details.account)]))
         .unwrap();
-    let open = p.store.open_accounts_for_login("again").unwrap();
+    let open = p.store.run_blocking(|s| s.open_accounts_for_login("again")).unwrap();
     assert_eq!(open.len(), 1);
     let issued = pwresetd::token::issue().unwrap();
     let id = p
         .store
-        .begin_mail(
-            open[0].id,
-            "notice",
-            0,
-            "again@example.org",
-            Some((&issued.hash, Utc::now() + HOUR)),
-        )
+        .run_blocking(|s| {
+            s.begin_mail(
+                open[0].id,
+                "notice",
+                0,
+                "again@example.org",
+                Some((&issued.hash, Utc::now() + HOUR)),
+            )
+        })
         .unwrap();
     p.store
-        .finish_mail(
-            id,
-            &pwresetd::store::MailOutcome::Sent {
-                message_id: "<x>".into(),
-            },
-            Some(&issued.hash),
-        )
+        .run_blocking(|s| {
+            s.finish_mail(
+                id,
+                &pwresetd::store::MailOutcome::Sent {
+                    message_id: "<x>".into(),
+                },
+                Some(&issued.hash),
+            )
+        })
         .unwrap();
     let url = p.reset_url(issued.token.expose());
     let (status, body) = submit(&c, &url, &ok).await;
@@ -511,7 +526,7 @@ async fn history_of_portal_changes_is_enforced() {
     ];
     let (status, body) = submit(&c, &url, &fresh).await;
     assert_eq!(status, 200, "{body}");
-    let history = p.store.password_history(&open[0].dn, 10).unwrap();
+    let history = p.store.run_blocking(|s| s.password_history(&open[0].dn, 10)).unwrap();
     assert_eq!(history.len(), 2);
     let salt = |phc: &str| phc.split('$').nth(4).map(str::to_owned);
     assert_eq!(salt(&history[0]), salt(&history[1]), "one salt per account");
@@ -967,7 +982,7 @@ mod auth_modes_close_the_other_flow {
         assert_eq!(status, 200, "{body}");
         assert!(p.fixture.flagged().await.is_empty());
         assert_eq!(bind_check(&p, "m3", STRONG).await, BindCheck::Unrestricted);
-        let audit = p.store.audit_trail(None, Some("m3")).unwrap();
+        let audit = p.store.run_blocking(|s| s.audit_trail(None, Some("m3"))).unwrap();
         assert!(audit.iter().any(|a| {
             a.detail
                 .as_deref()
@@ -996,7 +1011,7 @@ async fn resend_answers_alike_and_notifies_only_open_accounts() {
             login: "lostlink".into()
         }]
     );
-    let audit = p.store.audit_trail(None, Some("lostlink")).unwrap();
+    let audit = p.store.run_blocking(|s| s.audit_trail(None, Some("lostlink"))).unwrap();
     assert!(
         audit
             .iter()

@@ -53,7 +53,7 @@ async fn reconcile_completes_restores_and_records_gone() {
     let config = pwresetd::daemon::config::load(&f.config).unwrap();
     let dir = pwresetd::directory::connect(&config.directory).unwrap();
     let store = Store::open(config.store.sqlite_path().unwrap()).unwrap();
-    let campaign = store.campaign("rc").unwrap().unwrap();
+    let campaign = store.run_blocking(|s| s.campaign("rc")).unwrap().unwrap();
     let settings = Settings {
         concurrency: 4,
         ops_per_second: 0,
@@ -77,7 +77,9 @@ async fn reconcile_completes_restores_and_records_gone() {
     assert_eq!(status["gone"], 1);
     let changed = json(&f.run(&["account", "changed", "--json"]));
     assert_eq!(changed["campaigns"][0]["completed_via"], "directory", "{changed}");
-    let trail = store.audit_trail(Some("rc"), Some("cleared")).unwrap();
+    let trail = store
+        .run_blocking(|s| s.audit_trail(Some("rc"), Some("cleared")))
+        .unwrap();
     assert!(trail.iter().any(|a| a.action == "flag.restored"), "{trail:?}");
 
     // A second pass changes nothing.

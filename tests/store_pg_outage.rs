@@ -100,10 +100,12 @@ fn signal_all(server: &PrivatePg, signal: &str) {
 async fn a_store_call_gives_up_when_the_server_does_not_answer() {
     let Some(server) = PrivatePg::start() else { return };
     let pg = server.config();
-    let store = tokio::task::spawn_blocking(move || pwresetd::store::Store::open_postgres(&pg))
-        .await
-        .unwrap()
-        .unwrap();
+    let store = tokio::task::spawn_blocking(move || {
+        pwresetd::store::off_runtime::blocking(|| pwresetd::store::Store::open_postgres(&pg))
+    })
+    .await
+    .unwrap()
+    .unwrap();
     assert!(store.run(|s| s.campaigns()).await.unwrap().is_empty());
 
     signal_all(&server, "-STOP");

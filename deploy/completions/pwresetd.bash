@@ -434,12 +434,16 @@ _pwresetd() {
             return 0
             ;;
         pwresetd__subcmd__campaign__subcmd__set)
-            opts="-h --at-deadline --grace --config --log-format --help"
+            opts="-h --deadline --at-deadline --grace --config --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --deadline)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --at-deadline)
                     COMPREPLY=($(compgen -W "none lock disable" -- "${cur}"))
                     return 0

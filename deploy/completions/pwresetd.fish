@@ -58,7 +58,7 @@ complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fi
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert set deadline" -f -a "notify" -d 'Send the notices and reminders due now, then exit (the daemon does this on its own; this suits a timer or a one-off run)'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert set deadline" -f -a "list" -d 'All campaigns in the store'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert set deadline" -f -a "revert" -d 'Clear the flag on accounts this campaign marked (not those flagged before it, nor those that completed). Resumable'
-complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert set deadline" -f -a "set" -d 'Change what happens at the campaign\'s deadline (audited)'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert set deadline" -f -a "set" -d 'Move the campaign\'s deadline, change what happens at it (audited)'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and not __fish_seen_subcommand_from plan start status notify list revert set deadline" -f -a "deadline" -d 'The deadline\'s action: `--plan` lists who it would lock now and why (writes nothing; with `--now`, who `--now` would lock); `--now` applies it to every account still marked, before the deadline (e.g. evidence of active misuse)'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from plan" -l config -d 'Configuration file' -r -F
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from plan" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
@@ -96,6 +96,7 @@ complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_s
 json\t''"
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from revert" -l yes -d 'Do not ask for confirmation'
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from revert" -s h -l help -d 'Print help'
+complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from set" -l deadline -d 'The new deadline, RFC 3339 (e.g. 2026-12-11T17:00:00Z); in the future. Accounts whose own (extended) deadline is later keep it' -r
 complete -c pwresetd -n "__fish_pwresetd_using_subcommand campaign; and __fish_seen_subcommand_from set" -l at-deadline -d 'At deadline + grace: none (the default), lock or disable every account still marked' -r -f -a "none\t''
 lock\t''
 disable\t''"

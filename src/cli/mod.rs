@@ -29,7 +29,7 @@ use crate::config::ConfigError;
 use crate::daemon::config::{self, Config};
 use crate::daemon::services::BuildError;
 use crate::directory::{self, Directory, DirectoryError};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, off_runtime};
 
 /// `pwresetd --version`: the release and the commit it was built from (build.rs; "unknown"
 /// outside a git checkout).
@@ -352,7 +352,7 @@ fn directory(config: &Config, store: Option<&Store>) -> Result<Arc<dyn Directory
 
 async fn open_store(config: &Config) -> Result<Store, Failure> {
     let store = config.store.clone();
-    tokio::task::spawn_blocking(move || Store::open_config(&store))
+    tokio::task::spawn_blocking(move || off_runtime::blocking(|| Store::open_config(&store)))
         .await
         .context("store worker")?
         .map_err(|e| Failure::from(anyhow::Error::new(e)))

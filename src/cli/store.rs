@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use super::{EX_USAGE, Failure};
 use crate::secret::Secret;
 use crate::store::config::PgConfig;
-use crate::store::{CopyError, Store};
+use crate::store::{CopyError, Store, off_runtime};
 
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
@@ -55,9 +55,11 @@ pub async fn run(cmd: StoreCommand) -> Result<ExitCode, Failure> {
         PgConfig::new(&args.to, password, args.ca_file, args.allow_insecure).map_err(|e| Failure::new(EX_USAGE, e))?;
     let from = args.from;
     let copied = tokio::task::spawn_blocking(move || -> Result<_, anyhow::Error> {
-        let source = Store::open(&from)?;
-        let target = Store::open_postgres(&pg)?;
-        Ok(source.copy_into(&target))
+        off_runtime::blocking(|| {
+            let source = Store::open(&from)?;
+            let target = Store::open_postgres(&pg)?;
+            Ok(source.copy_into(&target))
+        })
     })
     .await
     .context("store worker")??;

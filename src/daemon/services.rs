@@ -22,7 +22,7 @@ use crate::notify::pass::Mail;
 use crate::notify::{Mailer, MailerError, TemplateError, Templates};
 use crate::policy::{Policy, PolicyLoadError};
 use crate::portal::{PortalParts, PortalState};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, off_runtime};
 use crate::web::budget::Budget;
 
 /// Why the service cannot be built; each message names the key or file to fix.
@@ -122,7 +122,7 @@ pub fn load_mail(config: &Config) -> Result<Mail, BuildError> {
 
 async fn open_store(config: &Config) -> Result<Store, BuildError> {
     let store = config.store.clone();
-    tokio::task::spawn_blocking(move || Store::open_config(&store))
+    tokio::task::spawn_blocking(move || off_runtime::blocking(|| Store::open_config(&store)))
         .await
         .map_err(|e| StoreError::Worker(e.to_string()))
         .and_then(|r| r)

@@ -13,6 +13,7 @@ mod deliver;
 pub mod health;
 pub mod message;
 pub mod pass;
+mod pass_state;
 mod slot;
 mod smtp;
 pub mod spool;

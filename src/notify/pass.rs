@@ -13,7 +13,7 @@
 //! mail stays due and goes out once on a later pass. Progress goes to a [`Progress`] (the CLI's
 //! bar, or nothing); no terminal types here.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -21,21 +21,12 @@ use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 
 pub use super::deliver::{Mail, One, Row, Target, deliver};
+pub use super::pass_state::{Driver, PassSummary, Progress, Silent};
+use super::pass_state::{Job, Pass};
 use super::templates::Kind;
 use crate::campaign::schedule::{self, Due};
 use crate::store::{Campaign, MailCandidate, Store, StoreError};
 use crate::token::Links;
-
-/// What a pass did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PassSummary {
-    pub sent: u64,
-    /// Refused for good (recorded with the server's reply).
-    pub failed: u64,
-    /// Transient failures: tried again on the next pass.
-    pub retry: u64,
-    pub no_address: u64,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PassError {
@@ -55,30 +46,6 @@ pub enum PassError {
         summary: PassSummary,
         due: u64,
     },
-}
-
-/// Where a pass reports progress: the mails it found due, and those it has dealt with.
-pub trait Progress: Send + Sync {
-    /// `n` more mails are due.
-    fn add_work(&self, n: u64);
-    /// `n` mails were sent, or their failure recorded.
-    fn advance(&self, n: u64);
-}
-
-/// Progress that nobody watches.
-pub struct Silent;
-
-impl Progress for Silent {
-    fn add_work(&self, _: u64) {}
-    fn advance(&self, _: u64) {}
-}
-
-/// How a pass is driven: its clock (tests drive days of reminders on tokio's paused time), its
-/// clean stop, and where it reports progress.
-pub struct Driver<'a> {
-    pub now: &'a (dyn Fn() -> DateTime<Utc> + Sync),
-    pub stop: Option<&'a CancellationToken>,
-    pub progress: &'a dyn Progress,
 }
 
 /// Sends every mail due now for `campaign`; stops early (cleanly) when `stop` is cancelled.
@@ -149,28 +116,8 @@ pub async fn run_at(
     }
 }
 
-/// What one pass works with, for each of its mails.
-pub(super) struct Pass<'a> {
-    pub(super) mail: &'a Mail,
-    pub(super) store: &'a Store,
-    campaign: &'a Campaign,
-    reminders: &'a [Duration],
-    pub(super) links: &'a Links,
-    pub(super) driver: &'a Driver<'a>,
-    /// Set when the mail server is down or unusable: no further mail is started.
-    pub(super) halted: AtomicBool,
-}
-
 /// One batch of due mails, as a stream for the pass's pipeline.
 pub(super) type JobBatch = stream::Iter<std::vec::IntoIter<Result<Job, StoreError>>>;
-
-/// A mail due now: to whom, which, and under which row of the store.
-pub(super) struct Job {
-    pub(super) target: Target,
-    pub(super) kind: Kind,
-    pub(super) row: Row,
-    pub(super) with_link: bool,
-}
 
 impl Pass<'_> {
     /// Every due mail, in account id order. Boxed: with the closures' types visible, rustc
@@ -195,10 +142,6 @@ impl Pass<'_> {
         let jobs: Vec<Result<Job, StoreError>> = batch.into_iter().filter_map(|c| self.plan(now, c)).map(Ok).collect();
         self.driver.progress.add_work(jobs.len() as u64);
         Ok(Some((stream::iter(jobs), next)))
-    }
-
-    pub(super) fn stopping(&self) -> bool {
-        self.halted.load(Ordering::Relaxed) || self.driver.stop.is_some_and(CancellationToken::is_cancelled)
     }
 
     /// The mail due now for `c`, if any.

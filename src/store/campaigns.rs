@@ -162,9 +162,10 @@ fn differences(existing: &Campaign, spec: &CampaignSpec) -> Vec<String> {
     }
     if existing.deadline != spec.deadline {
         d.push(format!(
-            "deadline {} ≠ {}",
+            "deadline {} ≠ {}: `campaign set {} --deadline` moves it",
             timestamp(existing.deadline),
-            timestamp(spec.deadline)
+            timestamp(spec.deadline),
+            existing.name
         ));
     }
     let (a, b) = (&existing.scope, &spec.scope);

@@ -32,7 +32,12 @@ pub const DEFAULT_TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 /// the locks of the rows it wrote — a fenced write's first is its lease row — and another
 /// instance's take-over of the lease would wait for it without end. Our transactions run their
 /// statements back to back, so only a stalled client reaches it.
-pub const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
+///
+/// The service's configuration sets it to half of `daemon.lease_ttl` ([`StoreConfig::for_lease_ttl`]),
+/// the expiry a lease holder writes (engine/lease.rs): a holder stalled inside a transaction
+/// then loses its row locks when its lease runs out, and the take-over still lands within the
+/// TTL. This default is that of the default TTL (30 s), for tools that read no `[daemon]`.
+pub const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Where the store lives.
 #[derive(Debug, Clone)]
@@ -59,6 +64,8 @@ pub struct PgConfig {
     pub ca_file: Option<PathBuf>,
     pub allow_insecure: bool,
     pub tls: PgTls,
+    /// `idle_in_transaction_session_timeout` for our sessions, unless the URL sets `options`.
+    pub idle_in_transaction_timeout: Duration,
     /// Connections this instance keeps at most (`store.pool_size`).
     pub pool_size: u32,
     /// The URL parsed, without `sslmode` and without the password.
@@ -83,6 +90,18 @@ impl StoreConfig {
         match self {
             StoreConfig::Sqlite { path } => Some(path),
             StoreConfig::Postgres(_) => None,
+        }
+    }
+
+    /// This store with PostgreSQL's idle-in-transaction limit at half of `lease_ttl`
+    /// (`daemon.lease_ttl`; see [`DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT`]).
+    pub fn for_lease_ttl(self, lease_ttl: Duration) -> StoreConfig {
+        match self {
+            StoreConfig::Postgres(mut pg) => {
+                pg.idle_in_transaction_timeout = lease_ttl / 2;
+                StoreConfig::Postgres(pg)
+            }
+            sqlite => sqlite,
         }
     }
 
@@ -128,6 +147,7 @@ impl PgConfig {
             ca_file,
             allow_insecure,
             tls,
+            idle_in_transaction_timeout: DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT,
             pool_size: DEFAULT_POOL_SIZE,
             client,
         })
@@ -136,7 +156,8 @@ impl PgConfig {
     /// The connection parameters, password included, TLS mode set from `sslmode`
     /// (`VerifyFull` is `Require` here: the connector of `store::tls` verifies the chain and the
     /// host name), with [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_TCP_USER_TIMEOUT`] and
-    /// [`DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT`] when the URL sets none. `connect_timeout` bounds only the TCP connect: bound the whole connect with
+    /// `idle_in_transaction_timeout` ([`DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT`]) when the URL sets
+    /// none (its own `options` win: a site that set them knows its server). `connect_timeout` bounds only the TCP connect: bound the whole connect with
     /// [`super::pg_connect::connect_bounded`].
     pub fn client_config(&self) -> postgres::Config {
         let mut config = self.client.clone();
@@ -153,7 +174,7 @@ impl PgConfig {
             config.tcp_user_timeout(DEFAULT_TCP_USER_TIMEOUT);
         }
         if config.get_options().is_none() {
-            let ms = DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT.as_millis();
+            let ms = self.idle_in_transaction_timeout.as_millis();
             config.options(&format!("-c idle_in_transaction_session_timeout={ms}"));
         }
         config
@@ -335,6 +356,10 @@ fn parse_url(url: &str) -> Result<(postgres::Config, Option<String>), ConfigErro
         parsed.set_query(None);
     } else {
         parsed.query_pairs_mut().clear().extend_pairs(rest);
+        // Form encoding writes a space as `+` (a literal `+` as `%2B`), which the PostgreSQL
+        // client does not decode: `options=-c%20x%3D1` would reach the server as `-c+x=1`.
+        let query = parsed.query().map(|q| q.replace('+', "%20"));
+        parsed.set_query(query.as_deref());
     }
     let client = postgres::Config::from_str(parsed.as_str()).map_err(|e| {
         // The client's message ("invalid connection string") puts the detail in its source.

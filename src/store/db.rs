@@ -1,5 +1,5 @@
 //! The store's database connection, whichever the backend: SQLite (one connection, the embedded
-//! default) or PostgreSQL (a pool, [`super::pg`]). Its surface copies what the store used of
+//! default) or PostgreSQL (a pool, [`super::pg`]). Its errors are in [`super::db_error`]. Its surface copies what the store used of
 //! rusqlite — `execute`, `query_row`, `optional`, `prepare`/`query_map`, `transaction`,
 //! `execute_batch`, `params!`, `row.get(i)` — so that every table's
 //! queries are written once, with `?N` placeholders, and run on both.
@@ -10,28 +10,10 @@
 
 use std::cell::RefCell;
 
-use thiserror::Error;
-
+pub use super::db_error::{DbError, DbResult};
 use super::pg::{self, PgConn};
 pub(crate) use super::value::params;
 pub use super::value::{FromValue, Params, ToValue, Value};
-
-/// What a query failed with, on either backend.
-#[derive(Debug, Error)]
-pub enum DbError {
-    #[error("{0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("{}", pg::describe(.0))]
-    Postgres(#[from] postgres::Error),
-    #[error("query returned no rows")]
-    NoRows,
-    #[error("column {column}: {message}")]
-    Conversion { column: usize, message: String },
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-}
-
-pub type DbResult<T> = Result<T, DbError>;
 
 /// `.optional()` on a `query_row` result: no row is `None`, as rusqlite's `OptionalExtension`.
 pub trait OptionalExtension<T> {
@@ -103,6 +85,15 @@ pub enum Conn {
 }
 
 impl Conn {
+    /// A connection from PostgreSQL's pool, or the reason there is none (reported by its first
+    /// query).
+    pub(super) fn pooled(pool: &pg::PgPool) -> Conn {
+        match pool.get() {
+            Ok(c) => Conn::Postgres(Box::new(RefCell::new(c))),
+            Err(why) => Conn::Unavailable(why),
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         !matches!(self, Conn::Sqlite(_))
     }

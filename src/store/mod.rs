@@ -20,14 +20,17 @@ mod completion;
 pub mod config;
 mod copy;
 pub mod db;
+mod db_error;
 mod dont_expire;
 mod fence;
 mod helpdesk;
 mod labels;
 mod lease;
 mod lock;
+mod move_deadline;
 mod notify;
 mod notify_batch;
+pub mod off_runtime;
 mod pg;
 pub mod pg_connect;
 mod rate_limits;
@@ -52,6 +55,7 @@ pub use helpdesk::{AccountList, OperatorChange, Progress};
 pub use labels::{LinkState, MailLabel, SentMail};
 pub use lease::{LeaseInfo, holder_is_dead, holder_name};
 pub use lock::{LockRecord, LockState};
+pub use move_deadline::DeadlineMove;
 pub use notify::{MailCandidate, MailOutcome, MailRecord, MailState, REQUESTED, TokenRecord};
 pub use notify_batch::{Finished, Intent};
 pub use rate_limits::{RateBounds, RateTake};
@@ -198,7 +202,7 @@ impl Store {
         let pool = pg::PgPool::new(pg.client_config(), tls, pg.pool_size).map_err(|e| {
             let hint = tls::certificate_hint(&e).map(|h| format!(": {h}")).unwrap_or_default();
             let message = match &e {
-                pg_connect::PgConnectError::Postgres(e) => pg::describe(e),
+                pg_connect::PgConnectError::Postgres(e) => db_error::describe(e),
                 e => e.to_string(),
             };
             open_err(format!("{message}{hint}"))
@@ -226,10 +230,11 @@ impl Store {
     }
 
     fn lock(&self) -> Guard<'_> {
+        off_runtime::check();
         match &*self.backend {
             // A panic while holding the lock leaves SQLite consistent (transactions roll back).
             Backend::Sqlite(conn) => Guard::Shared(conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
-            Backend::Postgres(pool) => Guard::Pooled(pool.get()),
+            Backend::Postgres(pool) => Guard::Pooled(db::Conn::pooled(pool)),
         }
     }
 
@@ -253,7 +258,9 @@ impl Store {
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let store = self.clone();
-        let call = tokio::task::spawn_blocking(move || f(&store));
+        // A fenced handle's lost connection is looked at again (store/fence.rs).
+        let call =
+            tokio::task::spawn_blocking(move || off_runtime::blocking(|| f(&store)).map_err(|e| store.refenced(e)));
         let done = match *self.backend {
             // A PostgreSQL server that accepts but does not answer would hold the caller (a
             // portal request) for ever: give up, leaving the blocked call to end on its own.

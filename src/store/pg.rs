@@ -16,10 +16,11 @@ use postgres::tls::{MakeTlsConnect, TlsConnect};
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, Socket};
 
-use super::db::{Conn, DbError, DbResult, Value};
+use super::db_error::{DbError, DbResult};
 use super::pg_connect::{PgConnectError, connect_bounded};
+use super::value::Value;
 
-/// The store's write lock (see [`Conn::lock_writes`]), held until the transaction ends.
+/// The store's write lock (see `Conn::lock_writes`), held until the transaction ends.
 pub(super) const WRITE_LOCK: &str = "SELECT pg_advisory_xact_lock(7370821605842710001)";
 /// Held while the schema is brought up to date, so that two instances starting at once on a
 /// fresh database do not both create it.
@@ -92,12 +93,12 @@ impl PgPool {
         Ok(PgPool { pool: Some(pool) })
     }
 
-    /// A connection, or the reason there is none (reported by its first query).
-    pub fn get(&self) -> Conn {
+    /// A connection, or the reason there is none.
+    pub fn get(&self) -> Result<PgConn, String> {
         match self.pool.as_ref().map(r2d2::Pool::get) {
-            Some(Ok(c)) => Conn::Postgres(Box::new(std::cell::RefCell::new(c))),
-            Some(Err(e)) => Conn::Unavailable(e.to_string()),
-            None => Conn::Unavailable("the pool is closed".into()),
+            Some(Ok(c)) => Ok(c),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("the pool is closed".into()),
         }
     }
 }
@@ -162,17 +163,6 @@ pub(super) fn rewrite(sql: &str) -> String {
         }
     }
     out
-}
-
-/// The server's message (postgres' own Display says only "db error").
-pub(super) fn describe(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => match e.source() {
-            Some(source) => format!("{e}: {source}"),
-            None => e.to_string(),
-        },
-    }
 }
 
 /// Column `i` as a [`Value`], by its PostgreSQL type.

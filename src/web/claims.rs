@@ -80,11 +80,8 @@ mod tests {
             "claim@{}:4194304:0000abcd",
             holder_name("x").split(['@', ':']).nth(1).unwrap()
         );
-        assert!(
-            store
-                .claim("portal:uid=a", &dead, now_millis(), now_millis() + 60_000)
-                .unwrap()
-        );
+        let taken = store.run_blocking(|s| s.claim("portal:uid=a", &dead, now_millis(), now_millis() + 60_000));
+        assert!(taken.unwrap());
         assert!(claim(&store, "portal:uid=a".into()).await.unwrap().is_some());
     }
 

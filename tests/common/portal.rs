@@ -96,14 +96,14 @@ impl Portal {
                 login_attribute: "uid".into(),
             },
         };
-        let (campaign, _) = store.create_or_resume(&spec, "test").unwrap();
+        let (campaign, _) = store.run_blocking(|s| s.create_or_resume(&spec, "test")).unwrap();
         let mut items = Vec::new();
         for u in &users {
             let uid = u.uid.clone().unwrap();
             let details = directory.find_by_login(&uid).await.unwrap().unwrap();
             items.push(ScanItem::InScope(details.account));
         }
-        store.insert_scanned(campaign.id, &items).unwrap();
+        store.run_blocking(|s| s.insert_scanned(campaign.id, &items)).unwrap();
 
         let served = Instance::serve(
             &options,
@@ -140,7 +140,7 @@ impl Portal {
     pub fn record(&self, uid: &str) -> AccountRecord {
         let dn = self.fixture.dn(uid);
         self.store
-            .accounts_for(uid, Some(&dn))
+            .run_blocking(|s| s.accounts_for(uid, Some(&dn)))
             .unwrap()
             .into_iter()
             .find(|r| r.dn == dn)
@@ -155,22 +155,26 @@ impl Portal {
         let kind = if step == 0 { "notice" } else { "reminder" };
         let id = self
             .store
-            .begin_mail(
-                record.id,
-                kind,
-                step,
-                &format!("{uid}@example.org"),
-                Some((&issued.hash, Utc::now() + ttl)),
-            )
+            .run_blocking(|s| {
+                s.begin_mail(
+                    record.id,
+                    kind,
+                    step,
+                    &format!("{uid}@example.org"),
+                    Some((&issued.hash, Utc::now() + ttl)),
+                )
+            })
             .unwrap();
         self.store
-            .finish_mail(
-                id,
-                &MailOutcome::Sent {
-                    message_id: format!("<{uid}-{step}@test>"),
-                },
-                Some(&issued.hash),
-            )
+            .run_blocking(|s| {
+                s.finish_mail(
+                    id,
+                    &MailOutcome::Sent {
+                        message_id: format!("<{uid}-{step}@test>"),
+                    },
+                    Some(&issued.hash),
+                )
+            })
             .unwrap();
         issued.token.expose().to_owned()
     }

@@ -36,7 +36,7 @@ async fn marked_past_deadline(grace: Duration) -> Bed {
     bed.mark(&settings(4, 0)).await.unwrap();
     let enforcement = Enforcement { grace, ..LOCK };
     bed.store
-        .set_enforcement(bed.campaign_id, enforcement, "test", "campaign.set")
+        .run_blocking(|s| s.set_enforcement(bed.campaign_id, enforcement, "test", "campaign.set"))
         .unwrap();
     bed
 }
@@ -84,7 +84,7 @@ async fn the_daemon_locks_within_the_reconcile_interval_after_deadline_and_grace
     for i in 0..10 {
         assert_eq!(bed.dir.lock_writes(&dn(&format!("user{i:04}"))), (1, 0), "locked once");
     }
-    assert_eq!(bed.store.count_locked(bed.campaign_id).unwrap(), 10);
+    assert_eq!(bed.store.run_blocking(|s| s.count_locked(bed.campaign_id)).unwrap(), 10);
     assert!(
         early.dir.locked().is_empty(),
         "the grace has not passed: nothing locked"
@@ -97,7 +97,7 @@ async fn the_guard_refuses_a_run_that_would_lock_most_of_the_scope() {
     let refused = apply(&bed, 0.5, &Protected::default()).await;
     assert!(matches!(refused, Err(RunError::TooMany(t)) if t.would_lock == 10 && t.in_scope == 10));
     assert!(bed.dir.locked().is_empty(), "nothing locked");
-    assert_eq!(bed.store.count_locked(bed.campaign_id).unwrap(), 0);
+    assert_eq!(bed.store.run_blocking(|s| s.count_locked(bed.campaign_id)).unwrap(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -133,7 +133,7 @@ async fn revert_restores_the_prior_lock_state_and_the_service_account_is_never_l
         (0, 0),
         "never unlocked: it was locked before"
     );
-    assert_eq!(bed.store.count_locked(bed.campaign_id).unwrap(), 0);
+    assert_eq!(bed.store.run_blocking(|s| s.count_locked(bed.campaign_id)).unwrap(), 0);
 }
 
 /// The `locked` mail goes out once per lock the deadline set: not again on a later pass (a
@@ -161,13 +161,13 @@ async fn each_lock_the_deadline_set_is_mailed_once() {
     }
     let accounts = bed
         .store
-        .accounts_in_state(bed.campaign_id, AccountState::Marked, 100)
+        .run_blocking(|s| s.accounts_in_state(bed.campaign_id, AccountState::Marked, 100))
         .unwrap();
     assert_eq!(accounts.len(), 10);
     for account in accounts {
         let mails: Vec<(String, MailState)> = bed
             .store
-            .mail_history(account.id)
+            .run_blocking(|s| s.mail_history(account.id))
             .unwrap()
             .into_iter()
             .map(|m| (m.kind, m.state))

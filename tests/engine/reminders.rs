@@ -68,7 +68,12 @@ impl Mailing {
 
     /// The helpdesk extends `login`'s deadline to `hour` after the start.
     fn extend(&self, login: &str, hour: u32) {
-        let account = self.bed.store.accounts_for(login, None).unwrap().remove(0);
+        let account = self
+            .bed
+            .store
+            .run_blocking(|s| s.accounts_for(login, None))
+            .unwrap()
+            .remove(0);
         let change = OperatorChange {
             account_id: account.id,
             expected: AccountState::Marked,
@@ -84,7 +89,11 @@ impl Mailing {
                 detail: None,
             },
         };
-        self.bed.store.operator_change(&change).unwrap().unwrap();
+        self.bed
+            .store
+            .run_blocking(|s| s.operator_change(&change))
+            .unwrap()
+            .unwrap();
     }
 
     fn of(&self, login: &str) -> Vec<(u32, &str, u32)> {
@@ -103,10 +112,10 @@ impl Mailing {
 fn note(bed: &Bed, sent: &mut Timeline, hour: u32) {
     for account in bed
         .store
-        .accounts_in_state(bed.campaign_id, AccountState::Marked, 1000)
+        .run_blocking(|s| s.accounts_in_state(bed.campaign_id, AccountState::Marked, 1000))
         .unwrap()
     {
-        let history = bed.store.mail_history(account.id).unwrap();
+        let history = bed.store.run_blocking(|s| s.mail_history(account.id)).unwrap();
         let seen = sent.entry(account.login.unwrap()).or_default();
         for m in &history[seen.len()..] {
             seen.push((hour, m.kind.clone(), m.step));

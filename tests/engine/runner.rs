@@ -161,7 +161,10 @@ async fn a_blip_is_retried_and_a_refusal_fails_one_account() {
     assert_eq!((summary.done, summary.failed), (19, 1), "{summary:?}");
     assert!(start.elapsed() >= Duration::from_millis(200), "retried after a pause");
     assert_eq!(bed.dns(Failed), BTreeSet::from([dn("user0007")]));
-    let failed = bed.store.accounts_in_state(bed.campaign_id, Failed, 10).unwrap();
+    let failed = bed
+        .store
+        .run_blocking(|s| s.accounts_in_state(bed.campaign_id, Failed, 10))
+        .unwrap();
     let error = failed[0].last_error.as_deref().unwrap_or_default();
     assert!(error.contains("insufficientAccessRights (50)"), "{error}");
     assert_eq!(bed.dir.flagged().len(), 19);
@@ -218,11 +221,14 @@ async fn reconcile_follows_what_happened_in_the_directory() {
     assert_eq!(bed.dns(Marked), BTreeSet::from([keep, cleared]));
     assert_eq!(bed.dns(Completed), BTreeSet::from([changed]));
     assert_eq!(bed.dns(Gone), BTreeSet::from([deleted, moved]));
-    let completed = bed.store.accounts_in_state(bed.campaign_id, Completed, 1).unwrap();
+    let completed = bed
+        .store
+        .run_blocking(|s| s.accounts_in_state(bed.campaign_id, Completed, 1))
+        .unwrap();
     assert_eq!(completed[0].completed_via.as_deref(), Some("directory"));
     let actions: BTreeSet<String> = bed
         .store
-        .audit_trail(Some("c"), None)
+        .run_blocking(|s| s.audit_trail(Some("c"), None))
         .unwrap()
         .into_iter()
         .map(|a| a.action)

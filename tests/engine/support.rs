@@ -30,7 +30,9 @@ impl Bed {
     pub fn new(dir: Arc<FakeDirectory>, deadline: DateTime<Utc>) -> Bed {
         let tmp = crate::common::artifacts::tempdir();
         let store = Store::open(&tmp.path().join("state.db")).unwrap();
-        let (campaign, _) = store.create_or_resume(&spec("c", deadline), "test").unwrap();
+        let (campaign, _) = store
+            .run_blocking(|s| s.create_or_resume(&spec("c", deadline), "test"))
+            .unwrap();
         Bed {
             tmp,
             store,
@@ -52,7 +54,7 @@ impl Bed {
 
     /// The campaign as the store has it now.
     pub fn campaign(&self) -> Campaign {
-        self.store.campaign("c").unwrap().unwrap()
+        self.store.run_blocking(|s| s.campaign("c")).unwrap().unwrap()
     }
 
     pub async fn mark(&self, settings: &Settings) -> Result<Summary, RunError> {
@@ -92,13 +94,16 @@ impl Bed {
 
     /// The DNs the store has in `state`.
     pub fn dns(&self, state: AccountState) -> BTreeSet<String> {
-        let accounts = self.store.accounts_in_state(self.campaign_id, state, 100_000).unwrap();
+        let accounts = self
+            .store
+            .run_blocking(|s| s.accounts_in_state(self.campaign_id, state, 100_000))
+            .unwrap();
         accounts.into_iter().map(|a| a.dn).collect()
     }
 
     /// How many accounts the store has in each state (states with none left out).
     pub fn counts(&self) -> BTreeMap<AccountState, u64> {
-        let mut counts = self.store.counts(self.campaign_id).unwrap();
+        let mut counts = self.store.run_blocking(|s| s.counts(self.campaign_id)).unwrap();
         counts.retain(|_, n| *n > 0);
         counts
     }

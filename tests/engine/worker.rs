@@ -31,7 +31,7 @@ struct Passes {
 #[async_trait::async_trait]
 impl MailPass for Passes {
     async fn run(&self, campaign: &Campaign, _: &Config, _: &Store, _: &CancellationToken) -> Result<(), PassError> {
-        let holder = self.store.lease_holder(campaign.id)?;
+        let holder = self.store.run_blocking(|s| s.lease_holder(campaign.id))?;
         let intruder = LeaseGuard::acquire(&self.store, campaign.id, "cli@elsewhere:1:0", LEASE_TTL).await?;
         self.seen.lock().unwrap().push((holder, intruder.is_err()));
         Ok(())
@@ -84,7 +84,11 @@ async fn the_worker_marks_then_reconciles_and_mails_at_their_intervals() {
         );
         assert!(intruder_refused, "nobody else can take it meanwhile");
     }
-    assert_eq!(bed.store.lease_holder(bed.campaign_id).unwrap(), None, "released");
+    assert_eq!(
+        bed.store.run_blocking(|s| s.lease_holder(bed.campaign_id)).unwrap(),
+        None,
+        "released"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -137,7 +141,7 @@ async fn a_campaign_stuck_at_a_limit_does_not_hold_up_the_others() {
         ..bed.spec()
     };
     spec_d.reason = "second".into();
-    let (d, _) = bed.store.create_or_resume(&spec_d, "test").unwrap();
+    let (d, _) = bed.store.run_blocking(|s| s.create_or_resume(&spec_d, "test")).unwrap();
     runner::mark(
         bed.dir.clone(),
         &bed.store,
@@ -147,7 +151,9 @@ async fn a_campaign_stuck_at_a_limit_does_not_hold_up_the_others() {
     )
     .await
     .unwrap();
-    bed.store.set_campaign_state(d.id, CampaignState::Active).unwrap();
+    bed.store
+        .run_blocking(|s| s.set_campaign_state(d.id, CampaignState::Active))
+        .unwrap();
     let marks_before = bed.dir.marks();
     bed.dir.limit_scan_at(5);
 
@@ -189,7 +195,10 @@ async fn a_waiting_command_gets_the_campaign_mid_pass_and_the_worker_goes_on_aft
     let at_hand_over = bed.dir.marks();
     assert!(at_hand_over < 200, "mid-pass: {at_hand_over}");
     assert_eq!(
-        bed.store.lease_holder(bed.campaign_id).unwrap().as_deref(),
+        bed.store
+            .run_blocking(|s| s.lease_holder(bed.campaign_id))
+            .unwrap()
+            .as_deref(),
         Some(waiter)
     );
     tokio::time::sleep(Duration::from_secs(30)).await;
@@ -233,7 +242,9 @@ async fn the_wait_is_bounded_and_foreground_holders_are_refused_at_once() {
     );
     assert!(started.elapsed() >= Duration::from_secs(5));
     assert!(
-        !bed.store.lease_wanted(id, "daemon@elsewhere:1:0").unwrap(),
+        !bed.store
+            .run_blocking(|s| s.lease_wanted(id, "daemon@elsewhere:1:0"))
+            .unwrap(),
         "withdrawn"
     );
     drop(stuck);
@@ -261,5 +272,9 @@ async fn the_wait_is_bounded_and_foreground_holders_are_refused_at_once() {
         }
     );
     assert!(started.elapsed() < Duration::from_secs(1));
-    assert!(!bed.store.lease_wanted(id, "cli@elsewhere:3:0").unwrap());
+    assert!(
+        !bed.store
+            .run_blocking(|s| s.lease_wanted(id, "cli@elsewhere:3:0"))
+            .unwrap()
+    );
 }

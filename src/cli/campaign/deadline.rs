@@ -1,5 +1,5 @@
-//! `pwresetd campaign set` (what happens at the deadline) and `campaign deadline` (who would be
-//! locked now; locking them now), with the checks that make a lock safe to ask for: the flavour's
+//! `pwresetd campaign deadline` (who would be locked now; locking them now), with the checks that
+//! make a lock safe to ask for (also for `campaign start` and `campaign set`): the flavour's
 //! lock must take effect in the scope (exit 69 and the fix otherwise), and the guard on the
 //! share of the scope one run may lock.
 
@@ -12,7 +12,7 @@ use chrono::Utc;
 
 use super::super::output::{json, progress_bar};
 use super::super::{EX_UNAVAILABLE, EX_USAGE, Failure, actor, directory, open_store};
-use super::{EnforcementArgs, confirm, find, lease, settings};
+use super::{EnforcementArgs, Take, confirm, find, lease, settings};
 use crate::campaign::deadline::{AtDeadline, Enforcement, Guard};
 use crate::daemon::config::Config;
 use crate::directory::{Directory, Impact};
@@ -81,40 +81,6 @@ fn guard(config: &Config) -> Guard {
     }
 }
 
-pub(super) async fn set(config: &Config, name: &str, args: &EnforcementArgs) -> Result<ExitCode, Failure> {
-    if args.at_deadline.is_none() && args.grace.is_none() {
-        return Err(Failure::new(EX_USAGE, anyhow!("give --at-deadline and/or --grace")));
-    }
-    let store = open_store(config).await?;
-    let campaign = find(&store, name).await?;
-    let wanted = enforcement(args, campaign.enforcement)?;
-    if wanted.at_deadline.acts() && wanted.at_deadline != campaign.enforcement.at_deadline {
-        lock_preflight(&directory(config, Some(&store))?, wanted.at_deadline).await?;
-    }
-    // Held while writing, so that a pass of the service never acts on a half-read change: the
-    // service's next pass reads the new enforcement.
-    let held = lease(
-        &store,
-        &campaign,
-        Some(config.campaign.service_wait),
-        config.daemon.lease_ttl,
-    )
-    .await?;
-    // The campaign writes below are fenced: refused should the lease pass on meanwhile.
-    let store = held.store();
-    let (id, who) = (campaign.id, actor());
-    store
-        .run(move |s| s.set_enforcement(id, wanted, &who, "campaign.set"))
-        .await
-        .map_err(anyhow::Error::new)?;
-    println!(
-        "Campaign {name}: at deadline + {}: {}.",
-        humantime::format_duration(wanted.grace),
-        wanted.at_deadline.as_str()
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
 pub(super) async fn deadline(
     config: &Config,
     name: &str,
@@ -153,15 +119,8 @@ pub(super) async fn deadline(
             capitalised(campaign.enforcement.at_deadline)
         ))?;
     }
-    let held = lease(
-        &store,
-        &campaign,
-        Some(config.campaign.service_wait),
-        config.daemon.lease_ttl,
-    )
-    .await?;
     // The campaign writes below are fenced: refused should the lease pass on meanwhile.
-    let store = held.store();
+    let (_held, store) = lease(&store, &campaign, config, Take::FromTheService).await?;
     let bar = progress_bar("locking");
     let progress: Arc<dyn runner::Progress> = bar.clone();
     let who = format!("{} (deadline --now)", actor());

@@ -255,3 +255,42 @@ fn the_client_config_carries_password_tls_mode_and_a_timeout() {
     );
     assert_eq!(c.client_config().get_ssl_mode(), postgres::config::SslMode::Prefer);
 }
+
+#[test]
+fn the_idle_in_transaction_limit_follows_the_lease_ttl_unless_the_url_sets_options() {
+    let dir = fixture();
+    let options = |store: StoreConfig| match store {
+        StoreConfig::Postgres(pg) => pg.client_config().get_options().map(str::to_owned),
+        other => panic!("{other:?}"),
+    };
+    let plain = || {
+        StoreConfig::Postgres(Box::new(pg(
+            &format!("url = \"{URL}\"\npassword_file = \"pw\""),
+            dir.path(),
+        )))
+    };
+    assert_eq!(
+        options(plain()).as_deref(),
+        Some("-c idle_in_transaction_session_timeout=15000"),
+        "without a [daemon]: half the default lease_ttl"
+    );
+    assert_eq!(
+        options(plain().for_lease_ttl(Duration::from_secs(5))).as_deref(),
+        Some("-c idle_in_transaction_session_timeout=2500"),
+        "half of daemon.lease_ttl: a holder stalled in a transaction loses its locks with its lease"
+    );
+    let own = pg(
+        &format!("url = \"{URL}?options=-c%20statement_timeout%3D1000\"\npassword_file = \"pw\""),
+        dir.path(),
+    );
+    let own = StoreConfig::Postgres(Box::new(own)).for_lease_ttl(Duration::from_secs(5));
+    assert_eq!(
+        options(own).as_deref(),
+        Some("-c statement_timeout=1000"),
+        "the URL's own options win"
+    );
+    let sqlite = validate("", dir.path(), None)
+        .unwrap()
+        .for_lease_ttl(Duration::from_secs(5));
+    assert!(sqlite.sqlite_path().is_some());
+}
