@@ -90,7 +90,7 @@ impl Store {
     ) -> Result<Vec<AccountRecord>, StoreError> {
         self.query_accounts(
             "a.campaign_id = ?1 AND a.state = ?2 ORDER BY a.id LIMIT ?3",
-            params![campaign_id, state.as_str(), limit as i64],
+            params![campaign_id, state.as_str(), limit],
         )
     }
 

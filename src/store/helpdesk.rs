@@ -149,7 +149,7 @@ impl Store {
             )
             .map_err(db("read audit"))?;
         let rows = stmt
-            .query_map(params![campaign, account, limit as i64], |r| {
+            .query_map(params![campaign, account, limit], |r| {
                 Ok(AuditEntry {
                     at: parse_time(&r.get::<_, String>(0)?),
                     actor: r.get(1)?,
@@ -199,7 +199,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<AccountRecord>, StoreError> {
         let condition = format!("a.campaign_id = ?1 AND {} ORDER BY a.id LIMIT ?2", list.condition());
-        self.query_accounts(&condition, params![campaign_id, limit as i64])
+        self.query_accounts(&condition, params![campaign_id, limit])
     }
 }
 

@@ -161,7 +161,7 @@ impl Store {
         let due = due_before.map(timestamp);
         self.query_locks(
             &format!("{CANDIDATES} AND a.id > ?3 ORDER BY a.id LIMIT ?4"),
-            params![campaign_id, due, after_id, limit as i64],
+            params![campaign_id, due, after_id, limit],
         )
     }
 
@@ -185,7 +185,7 @@ impl Store {
     pub fn locks_after(&self, campaign_id: i64, after_id: i64, limit: usize) -> Result<Vec<LockRecord>, StoreError> {
         self.query_locks(
             "a.campaign_id = ?1 AND a.lock_state IN ('locking', 'locked') AND a.id > ?2 ORDER BY a.id LIMIT ?3",
-            params![campaign_id, after_id, limit as i64],
+            params![campaign_id, after_id, limit],
         )
     }
 

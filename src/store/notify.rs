@@ -140,7 +140,7 @@ impl Store {
         );
         let mut stmt = conn.prepare_cached(&sql).map_err(db("read mail candidates"))?;
         let rows = stmt
-            .query_map(params![campaign_id, after_id, limit as i64], |r| {
+            .query_map(params![campaign_id, after_id, limit], |r| {
                 let mail: String = r.get(3)?;
                 let unfinished: Option<String> = r.get(10)?;
                 Ok(MailCandidate {

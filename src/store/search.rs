@@ -104,7 +104,10 @@ impl Store {
         let campaigns: i64 = conn
             .query_row("SELECT count(*) FROM campaigns", [], |r| r.get(0))
             .map_err(db("search accounts"))?;
-        let rows_needed = (limit as i64 + 1).saturating_mul(campaigns.max(1));
+        let rows_needed = i64::try_from(limit)
+            .unwrap_or(i64::MAX)
+            .saturating_add(1)
+            .saturating_mul(campaigns.max(1));
         let rows = stmt
             .query_map(params![pattern, query, rows_needed], |r| {
                 let mail: String = r.get(3)?;

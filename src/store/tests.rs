@@ -231,6 +231,14 @@ fn record_results_and_retry_failed() {
     assert!(ann.marked_at.is_some());
     let failed = store.accounts_in_state(c.id, AccountState::Failed, 10).unwrap();
     assert_eq!(failed[0].last_error.as_deref(), Some("insufficientAccessRights (50)"));
+    // No limit (`usize::MAX`) is the largest i64, not -1: PostgreSQL refuses a negative LIMIT.
+    assert_eq!(
+        store
+            .accounts_in_state(c.id, AccountState::Failed, usize::MAX)
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(store.retry_failed(c.id).unwrap(), 1);
     let work = store.work_after(c.id, &[AccountState::Pending], 0, 10).unwrap();
     assert_eq!(work.len(), 1);

@@ -27,8 +27,10 @@ macro_rules! int_values {
     ($($t:ty),*) => {$(
         impl ToValue for $t {
             fn to_value(&self) -> Value {
-                // Every integer the store keeps fits an i64 (ids, counts, seconds, steps).
-                Value::Int(*self as i64)
+                // Every integer the store keeps fits an i64 (ids, counts, seconds, steps); a
+                // larger one is a "no limit" (`usize::MAX`), kept as the largest i64 rather than
+                // wrapped to -1 (PostgreSQL refuses a negative LIMIT; SQLite reads it as none).
+                Value::Int(i64::try_from(*self as i128).unwrap_or(i64::MAX))
             }
         }
         impl FromValue for $t {

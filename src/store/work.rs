@@ -163,7 +163,7 @@ impl Store {
         );
         let mut stmt = conn.prepare_cached(&sql).map_err(db("read work"))?;
         let rows = stmt
-            .query_map(params![campaign_id, after_id, limit as i64], |r| {
+            .query_map(params![campaign_id, after_id, limit], |r| {
                 let state: String = r.get(2)?;
                 Ok(WorkItem {
                     id: r.get(0)?,
