@@ -404,3 +404,60 @@ async fn a_stricter_ppolicy_for_one_account() {
 async fn a_stricter_389ds_local_policy_for_one_account() {
     a_stricter_policy_for_one_account(Kind::Ds389).await;
 }
+
+// ------------------------------------------------------------- the policy entry, remembered
+
+/// Sets the policy entry `policy`'s minimum length, as an administrator would.
+async fn set_min_length(case: &Case, policy: &str, min_length: u32) {
+    let mut ldap = case.admin().await;
+    let min = min_length.to_string();
+    let res = ldap
+        .modify(
+            policy,
+            vec![Mod::Replace("pwdMinLength", HashSet::from([min.as_str()]))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let _ = ldap.unbind().await;
+}
+
+/// A form page lists the policy entry's rules as read at most `directory.rules_cache` ago (a
+/// burst of changes keeps the directory busy); a submit checks against the rules read at that
+/// moment, and so refreshes what the pages list; after the cache's time a page reads them anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_lists_the_remembered_policy_and_a_submit_reads_it_anew() {
+    let ttl = std::time::Duration::from_secs(5);
+    let people = [Person::new("strict", "Strict Person")];
+    let case = Case::new(Kind::OpenLdap, "remembered", &people, "rules_cache = \"5s\"\n").await;
+    let policy = govern(&case, "strict", 20).await;
+    let port = free_port();
+    case.append_config(&portal_and_mail(case.dir.path(), port));
+    start_campaign(&case.config, "remembered");
+    let served = Served::start(&case.config, port).await;
+    let c = client();
+    let link = served.link(&case.login("strict"), &case.dn("strict"));
+    let (_, form) = get(&c, &link).await;
+    assert!(form.contains("At least 20 characters"), "{form}");
+
+    // Within the cache's time, the page still lists what it read.
+    set_min_length(&case, &policy, 24).await;
+    let (_, form) = get(&c, &link).await;
+    assert!(form.contains("At least 20 characters"), "remembered: {form}");
+
+    // The submit reads the policy now: 21 characters are refused by the new rule, before any write.
+    let (status, body) = set_through_link(&c, &link, &format!("{NINETEEN}Kw")).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("Use at least 24 characters."), "{body}");
+    assert!(
+        case.flagged().await.contains(&case.dn("strict").to_lowercase()),
+        "still flagged"
+    );
+
+    // After the cache's time, the page reads the policy again.
+    set_min_length(&case, &policy, 26).await;
+    tokio::time::sleep(ttl + std::time::Duration::from_millis(500)).await;
+    let (_, form) = get(&c, &link).await;
+    assert!(form.contains("At least 26 characters"), "read anew: {form}");
+    served.stop().await;
+}

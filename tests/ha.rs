@@ -1,9 +1,12 @@
 //! Two `pwresetd serve` instances on one store — a SQLite file (WAL, one host), and a fresh
 //! database on scripts/pg-start's PostgreSQL, each scenario on both — one slapd and one SMTP
 //! capture server, with their own listeners and holder names: one campaign worker at a time,
-//! a dead holder taken over within `daemon.lease_ttl`, a stalled holder's late writes refused
-//! by the lease's fencing epoch, and a link mailed by one instance completed on the other's
-//! portal. Real slapd, the real binary, real SMTP.
+//! a dead holder taken over within `daemon.lease_ttl` (measured from its death), a stalled
+//! holder's late writes refused by the lease's fencing epoch — on PostgreSQL also a holder
+//! stalled inside a transaction, whose lost connection counts as fenced — the lease kept
+//! between passes (`pwresetd_campaign_lease_held` 1 on the holder, 0 on the other), and a link
+//! mailed by one instance completed on the other's portal. Real slapd, the real binary, real
+//! SMTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
@@ -30,6 +33,8 @@ const TTL: Duration = Duration::from_secs(5);
 struct Instance {
     config: PathBuf,
     ports: (u16, u16),
+    /// Created by the test to stop the instance inside a store transaction ([`Bed::serve`]).
+    stop_file: PathBuf,
 }
 
 struct Bed {
@@ -42,7 +47,7 @@ struct Bed {
 impl Bed {
     /// `n` users, a campaign `ha` marked by the CLI, and a config per instance (same store,
     /// directory and SMTP server; own ports and public URL).
-    async fn new(backend: Backend, name: &str, n: usize) -> Bed {
+    async fn new(backend: Backend, name: &str, n: usize, connections: usize) -> Bed {
         let users: Vec<User> = (0..n).map(|i| User::new(&format!("h{i:05}"))).collect();
         let f = Fixture::on(backend, name, &users, "").await;
         let smtp = SmtpServer::start(&[]);
@@ -51,11 +56,16 @@ impl Bed {
             let config = f.dir.path().join(format!("serve-{tag}.toml"));
             // The fixture's folder keeps its store: both configs name the same one.
             let directory = common::config_toml(&f.ou, f.dir.path(), "");
-            std::fs::write(&config, format!("{directory}\n{}", sections(&smtp, ports))).unwrap();
-            Instance { config, ports }
+            std::fs::write(&config, format!("{directory}\n{}", sections(&smtp, ports, connections))).unwrap();
+            let stop_file = f.dir.path().join(format!("stop-{tag}"));
+            Instance {
+                config,
+                ports,
+                stop_file,
+            }
         };
         let (a, b) = (instance("a"), instance("b"));
-        f.append_config(&sections(&smtp, a.ports));
+        f.append_config(&sections(&smtp, a.ports, connections));
         let deadline = "2099-01-01T00:00:00Z";
         let out = f.run(&[
             "campaign",
@@ -73,7 +83,10 @@ impl Bed {
     }
 
     fn serve(&self, which: &Instance) -> Daemon {
-        let mut d = Daemon::start(&which.config, which.ports.0, which.ports.1);
+        // The debug build's test hook (store/fence.rs): the instance stops itself inside its
+        // next fenced write's transaction once this file exists.
+        let hook = [("PWRESETD_TEST_STOP_IN_FENCED_WRITE", which.stop_file.as_path())];
+        let mut d = Daemon::start_with(&which.config, which.ports, &hook);
         assert!(
             d.wait_notification("READY=1", Duration::from_secs(60)).is_some(),
             "{}",
@@ -137,7 +150,7 @@ impl Bed {
 }
 
 /// The sections both instances share, with their own listeners and public URL.
-fn sections(smtp: &SmtpServer, (admin, portal): (u16, u16)) -> String {
+fn sections(smtp: &SmtpServer, (admin, portal): (u16, u16), connections: usize) -> String {
     format!(
         r#"
 [portal]
@@ -159,7 +172,7 @@ allow_insecure = true
 from = "IT Security <it-security@example.org>"
 retry_initial = "100ms"
 timeout = "20s"
-max_connections = {CONNECTIONS}
+max_connections = {connections}
 max_messages_per_second = {RATE}
 "#,
         ttl = TTL.as_secs(),
@@ -263,7 +276,7 @@ async fn killed_holder(backend: Backend) {
     if !backend.available() {
         return;
     }
-    let bed = Bed::new(backend, "hakill", N).await;
+    let bed = Bed::new(backend, "hakill", N, CONNECTIONS).await;
     let (a, b) = (bed.serve(&bed.a), bed.serve(&bed.b));
     let first = holder(&a, &b).await;
     bed.wait_sent(N / 4, "a quarter of the notices").await;
@@ -278,7 +291,7 @@ async fn killed_holder(backend: Backend) {
     eprintln!("killed the holder at {} mails", bed.sent());
     let took = taken_over(&live, killed).await;
     eprintln!("taken over after {took:?}");
-    assert!(took < TTL * 2, "took {took:?}, lease_ttl {TTL:?}");
+    assert!(took < TTL, "taken over after {took:?}: not within lease_ttl {TTL:?}");
     bed.assert_exact(CONNECTIONS).await;
 
     // (c) A link the dead instance mailed (pointing at its portal) completes on the live one.
@@ -303,43 +316,86 @@ async fn killed_holder(backend: Backend) {
 }
 
 /// SIGSTOP of the holder in the middle of its mail pass, past its TTL: the other takes the
-/// campaign over and goes on; SIGCONT of the first: its late writes (mail intents, results)
-/// are refused by the fence, it logs whom the campaign went to and sends nothing new, so that
-/// nothing is sent twice beyond the mails it had in flight.
+/// campaign over within the TTL and goes on; SIGCONT of the first: its late writes (mail
+/// intents, results) are refused by the fence, it logs whom the campaign went to and sends
+/// nothing new, so that nothing is sent twice beyond the mails it had in flight. Meanwhile the
+/// lease is kept between passes: the metric says which instance holds the campaign.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sqlite_a_stalled_holder_is_fenced_when_it_wakes_up() {
-    stalled_holder(Backend::Sqlite).await;
+    stalled_holder(Backend::Sqlite, Stall::OutsideAWrite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres_a_stalled_holder_is_fenced_when_it_wakes_up() {
-    stalled_holder(Backend::Postgres).await;
+    stalled_holder(Backend::Postgres, Stall::OutsideAWrite).await;
 }
 
-async fn stalled_holder(backend: Backend) {
+/// The holder stops inside a fenced write's transaction, holding its lease row's lock: the
+/// server ends that session after half the TTL (`idle_in_transaction_session_timeout`, from
+/// `daemon.lease_ttl`), the other instance takes over within the TTL, and the woken holder's
+/// write, which fails on its lost connection, counts as fenced. PostgreSQL only: on SQLite a
+/// process stopped inside a write transaction holds the file's write lock until it resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_holder_stalled_inside_a_transaction_is_fenced_when_it_wakes_up() {
+    stalled_holder(Backend::Postgres, Stall::InsideATransaction).await;
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stall {
+    OutsideAWrite,
+    InsideATransaction,
+}
+
+async fn stalled_holder(backend: Backend, stall: Stall) {
     if !backend.available() {
         return;
     }
-    let bed = Bed::new(backend, "hastop", N).await;
+    // Stalled inside a transaction: one mail at a time, so that the woken holder's next store
+    // call is the one on its lost connection (with two, the other session's fence check may
+    // refuse first and hide whether a lost connection counts as fenced).
+    let connections = match stall {
+        Stall::OutsideAWrite => CONNECTIONS,
+        Stall::InsideATransaction => 1,
+    };
+    let bed = Bed::new(backend, "hastop", N, connections).await;
     let (a, b) = (bed.serve(&bed.a), bed.serve(&bed.b));
     let first = holder(&a, &b).await;
     bed.wait_sent(N / 4, "a quarter of the notices").await;
-    let (stalled, live) = if first == 0 { (a, b) } else { (b, a) };
-    let stopped = Instant::now();
-    stop_outside_a_write(&stalled, &bed.f);
+    let (stalled, live, stop_file) = if first == 0 {
+        (a, b, &bed.a.stop_file)
+    } else {
+        (b, a, &bed.b.stop_file)
+    };
+    let stopped = match stall {
+        Stall::OutsideAWrite => {
+            let stopped = Instant::now();
+            stop_outside_a_write(&stalled, &bed.f);
+            stopped
+        }
+        Stall::InsideATransaction => {
+            std::fs::write(stop_file, "").unwrap();
+            let stopped = wait_stopped(&stalled);
+            assert!(
+                !common::store::no_open_write(bed.f.dir.path()),
+                "the holder stopped inside a transaction"
+            );
+            stopped
+        }
+    };
     let at_stop = bed.sent();
-    eprintln!("stopped the holder at {at_stop} mails");
+    eprintln!("stopped the holder ({stall:?}) at {at_stop} mails");
     let took = taken_over(&live, stopped).await;
     eprintln!("taken over after {took:?}");
     assert!(
-        took >= TTL / 2,
+        took >= TTL / 4,
         "taken over after {took:?}: before the stalled lease ran out"
     );
+    assert!(took < TTL, "taken over after {took:?}: not within lease_ttl {TTL:?}");
     bed.wait_sent(at_stop + 200, "the new holder goes on").await;
     stalled.signal("CONT");
     // The counts first: without the fence the woken instance resumes its pass and repeats
     // what the new holder sent meanwhile.
-    bed.assert_exact(CONNECTIONS).await;
+    bed.assert_exact(connections).await;
 
     let fenced = eventually("the woken instance is fenced", Duration::from_secs(60), async || {
         let (_, body) = stalled.admin_get("/metrics").await;
@@ -356,5 +412,35 @@ async fn stalled_holder(backend: Backend) {
         .find(|l| l.contains("campaign taken over by another instance"))
         .unwrap_or_else(|| panic!("no fenced warning: {log}"));
     assert!(line.contains("WARN") && line.contains("holder=daemon@"), "{line}");
+    held_between_passes(&live, &stalled).await;
     drop((stalled, live));
+}
+
+/// The lease stays with its holder between passes (the campaign is idle here: every notice
+/// sent): `campaign_lease_held` is 1 on `holder` and 0 on `other` at every look.
+async fn held_between_passes(holder: &Daemon, other: &Daemon) {
+    for _ in 0..8 {
+        let seen = (lease_held(holder).await, lease_held(other).await);
+        assert_eq!(seen, (Some(true), Some(false)), "(holder, other) holds the campaign");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+}
+
+/// Waits until `d`'s process is stopped (state `T` in /proc/PID/stat); when that was seen.
+fn wait_stopped(d: &Daemon) -> Instant {
+    let stat = format!("/proc/{}/stat", d.child.id());
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        let text = std::fs::read_to_string(&stat).unwrap();
+        // `PID (COMM) STATE …`: the state follows the last parenthesis.
+        if text
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('T'))
+        {
+            return Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("the holder did not stop itself inside a fenced write: {}", d.log_text());
 }

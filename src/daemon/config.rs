@@ -131,13 +131,15 @@ fn validate(
     policy.validate().map_err(|e| policy_error(e.to_string()))?;
     policy.denylist_file = policy.denylist_file.map(|p| resolve(base, &p));
     policy.breached_index = policy.breached_index.map(|p| resolve(base, &p));
+    let daemon = raw.daemon.validate(base)?;
     Ok(Config {
         directory,
-        store,
+        // A holder stalled inside a PostgreSQL transaction must not outlast its lease.
+        store: store.for_lease_ttl(daemon.lease_ttl),
         policy,
         campaign: raw.campaign.validate()?,
         portal: raw.portal.validate()?,
-        daemon: raw.daemon.validate(base)?,
+        daemon,
         mail: raw
             .mail
             .validate(base, credentials)

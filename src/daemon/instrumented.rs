@@ -99,6 +99,18 @@ impl Directory for Instrumented {
         timed!(self, "rules", self.inner.password_rules(dn))
     }
 
+    async fn policy_rules(&self, policy: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError> {
+        timed!(self, "rules", self.inner.policy_rules(policy))
+    }
+
+    async fn remembered_password_rules(&self, dn: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError> {
+        timed!(self, "rules", self.inner.remembered_password_rules(dn))
+    }
+
+    fn forget_policies(&self) {
+        self.inner.forget_policies();
+    }
+
     async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError> {
         timed!(self, "lookup", self.inner.find_by_login(login))
     }

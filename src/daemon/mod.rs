@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod config;
 pub mod instrumented;
+mod leases;
 mod mail;
 pub mod metrics;
 pub mod preflight;

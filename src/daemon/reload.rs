@@ -1,6 +1,8 @@
 //! SIGHUP: read the configuration again and apply what can change without a restart
 //! (mail templates, link settings, the password policy, reminders and intervals, the log
-//! filter). An invalid new configuration is logged and the running one kept.
+//! filter), and forget the directory's policies read earlier (an operator who changed one and
+//! reloads expects the form pages to list it). An invalid new configuration is logged and the
+//! running one kept.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,6 +33,7 @@ impl Reloadable {
                 }
                 self.mail.reload(templates, new.portal.links());
                 self.portal.set_policy(Arc::new(policy));
+                self.portal.directory().forget_policies();
                 let _ = self.config.send(Arc::new(new));
                 tracing::info!(config = %path.display(), "configuration reloaded");
             }

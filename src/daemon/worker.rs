@@ -1,7 +1,7 @@
 //! The campaign worker: finishes interrupted marking and reverts, reconciles active campaigns
 //! with the directory, sends due mails, and publishes progress (metrics and systemd STATUS).
-//! It holds a campaign's lease while working on it, so that a CLI run or another daemon never
-//! works the same campaign at the same time.
+//! It holds a campaign's lease (leases.rs) while the service runs, so that a CLI run or another
+//! daemon never works the same campaign at the same time.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::leases::Leases;
 use super::metrics::{self, Metrics};
 use super::systemd;
 use crate::campaign::deadline::Guard;
@@ -21,7 +22,7 @@ use crate::daemon::config::Config;
 use crate::directory::Directory;
 use crate::engine::Status;
 use crate::engine::deadline::{self, Protected, Run, When};
-use crate::engine::lease::LeaseGuard;
+use crate::engine::lease::{self, LeaseGuard};
 use crate::engine::runner::{self, RunError, Settings};
 use crate::notify::pass::PassError;
 use crate::store::{Campaign, Store, StoreError};
@@ -72,36 +73,56 @@ struct Due {
 const RETRY_MAX: Duration = Duration::from_secs(300);
 
 impl Worker {
-    /// Works until `stop` is cancelled; in-flight work is finished and recorded first.
+    /// Works until `stop` is cancelled; in-flight work is finished and recorded first, and the
+    /// leases are released (dropped with `leases`), so another instance takes over at once.
     pub async fn run(self) {
         let mut due = Due::default();
+        let mut leases = Leases::new(self.metrics.clone(), &self.holder);
         while !self.stop.is_cancelled() {
-            if let Err(e) = self.tick(&mut due).await {
-                tracing::warn!(error = %e, "campaign worker");
-            }
-            // A short lease is taken over sooner: look at least three times per TTL.
-            let tick = TICK.min(self.config.borrow().daemon.lease_ttl / 3);
+            let ttl = self.config.borrow().daemon.lease_ttl;
+            // A standby looks again when the lease it waits for runs out (engine/lease.rs:
+            // take-over within the TTL), and everyone at least three times per TTL.
+            let next = match self.tick(&mut due, &mut leases).await {
+                Ok(expiry) => expiry.unwrap_or(TICK).min(TICK).min(ttl / 3),
+                Err(e) => {
+                    tracing::warn!(error = %e, "campaign worker");
+                    lease::renewal(ttl).min(TICK)
+                }
+            };
+            let wanted = leases.handover_tokens();
             tokio::select! {
-                _ = tokio::time::sleep(tick) => {}
+                _ = tokio::time::sleep(next) => {}
                 _ = self.stop.cancelled() => {}
+                _ = any_cancelled(&wanted) => {}
             }
         }
     }
 
-    async fn tick(&self, due: &mut Due) -> Result<(), RunError> {
+    /// Works each campaign due under its lease; when to look again for another holder's
+    /// expired lease.
+    async fn tick(&self, due: &mut Due, leases: &mut Leases) -> Result<Option<Duration>, RunError> {
         let config = self.config.borrow().clone();
         let campaigns = self.store.run(|s| s.campaigns()).await?;
+        leases.let_go_unwanted();
         for campaign in &campaigns {
             if self.stop.is_cancelled() {
                 break;
             }
+            if campaign.state == CampaignState::Reverted {
+                leases.let_go(campaign.id);
+                continue;
+            }
+            let ttl = config.daemon.lease_ttl;
+            let Some(lease) = leases.take(&self.store, campaign, ttl, &self.stop).await? else {
+                continue;
+            };
             // One campaign's failure (e.g. its scan stopped at a server limit) must not keep the
             // others from being worked: log it, pause that campaign, go on.
             let now = Instant::now();
             if due.retry.get(&campaign.id).is_some_and(|(at, _)| now < *at) {
                 continue;
             }
-            match self.work(campaign, &config, due).await {
+            match self.work(campaign, &config, due, lease).await {
                 Ok(()) => {
                     due.retry.remove(&campaign.id);
                 }
@@ -111,6 +132,7 @@ impl Worker {
                     self.metrics.fenced.inc();
                     tracing::warn!(campaign = %campaign.name, %holder, epoch, "campaign taken over by another instance: its lease passed on while this one worked, the late write was refused (fenced); stopping work on it");
                     due.retry.remove(&campaign.id);
+                    leases.let_go(campaign.id);
                 }
                 Err(e) => {
                     let pause = due
@@ -121,13 +143,23 @@ impl Worker {
                     due.retry.insert(campaign.id, (now + pause, pause));
                 }
             }
+            // A command asked during the pass: it gets the lease now, not at the next tick.
+            if leases.handover_wanted(campaign.id) {
+                leases.let_go(campaign.id);
+            }
         }
         self.publish(&campaigns).await?;
-        Ok(())
+        Ok(leases.publish(&self.store, &campaigns).await?)
     }
 
     #[tracing::instrument(skip_all, fields(campaign = %campaign.name))]
-    async fn work(&self, campaign: &Campaign, config: &Config, due: &mut Due) -> Result<(), RunError> {
+    async fn work(
+        &self,
+        campaign: &Campaign,
+        config: &Config,
+        due: &mut Due,
+        lease: &LeaseGuard,
+    ) -> Result<(), RunError> {
         let now = Instant::now();
         let reconcile_due = due
             .reconciled
@@ -146,16 +178,7 @@ impl Worker {
             return Ok(());
         }
         // A foreground command asking for the campaign stops this pass at the next account
-        // (`stop` below) and gets the lease when the guard drops (engine/lease.rs).
-        let ttl = config.daemon.lease_ttl;
-        let lease = match LeaseGuard::yielding(&self.store, campaign.id, &self.holder, ttl, &self.stop).await? {
-            Ok(guard) => guard,
-            Err(other) => {
-                tracing::debug!(holder = %other, "campaign worked by another process");
-                return Ok(());
-            }
-        };
-        let _held = Held::new(&self.metrics, &campaign.name);
+        // (`stop` below) and gets the lease when the guard drops (engine/lease.rs, tick).
         let stop = lease.stop(&self.stop);
         // Every campaign write below goes through the fenced handle (store/fence.rs).
         let store = &lease.store();
@@ -245,28 +268,6 @@ impl Worker {
         Ok(())
     }
 
-    /// `campaign_lease_held`: 1 for the campaigns whose current lease this instance holds, 0
-    /// for the others not reverted (every instance knows every campaign: they share the store).
-    async fn publish_leases(&self, campaigns: &[Campaign]) -> Result<(), StoreError> {
-        let ids: Vec<i64> = campaigns.iter().map(|c| c.id).collect();
-        let leases = self
-            .store
-            .run(move |s| ids.iter().map(|id| s.lease_info(*id)).collect::<Result<Vec<_>, _>>())
-            .await?;
-        for (c, lease) in campaigns.iter().zip(leases) {
-            let label = metrics::CampaignName {
-                campaign: c.name.clone(),
-            };
-            if c.state == CampaignState::Reverted {
-                self.metrics.lease_held.remove(&label);
-                continue;
-            }
-            let held = lease.is_some_and(|l| l.current && l.holder == self.holder);
-            self.metrics.lease_held.get_or_create(&label).set(i64::from(held));
-        }
-        Ok(())
-    }
-
     /// Account counts as metrics, and a one-line progress summary as systemd STATUS.
     async fn publish(&self, campaigns: &[Campaign]) -> Result<(), StoreError> {
         let list = campaigns.to_vec();
@@ -274,7 +275,6 @@ impl Worker {
             .store
             .run(move |s| list.iter().map(|c| Status::read(s, c)).collect::<Result<Vec<_>, _>>())
             .await?;
-        self.publish_leases(campaigns).await?;
         let mut line = Vec::new();
         for s in &statuses {
             for (state, n) in [
@@ -327,27 +327,12 @@ impl Worker {
     }
 }
 
-/// `campaign_lease_held` is 1 while this instance works the campaign under its lease (set when
-/// the lease is taken, back to 0 when the pass ends and the lease is released).
-struct Held<'a> {
-    metrics: &'a Metrics,
-    label: metrics::CampaignName,
-}
-
-impl<'a> Held<'a> {
-    fn new(metrics: &'a Metrics, campaign: &str) -> Self {
-        let label = metrics::CampaignName {
-            campaign: campaign.to_owned(),
-        };
-        metrics.lease_held.get_or_create(&label).set(1);
-        Held { metrics, label }
+/// Resolves when one of `tokens` is cancelled (never when there is none).
+async fn any_cancelled(tokens: &[CancellationToken]) {
+    if tokens.is_empty() {
+        return std::future::pending().await;
     }
-}
-
-impl Drop for Held<'_> {
-    fn drop(&mut self) {
-        self.metrics.lease_held.get_or_create(&self.label).set(0);
-    }
+    futures_util::future::select_all(tokens.iter().map(|t| Box::pin(t.cancelled()))).await;
 }
 
 /// Moves the campaign on when nothing is left to do in its current state (not when the pass

@@ -1,6 +1,6 @@
 //! The [`Directory`] written once for every LDAP flavour: [`LdapDirectory`] holds the service
 //! connections and the `[directory]` settings, and itself looks accounts and operators up,
-//! reads, scans and locates them, remembers policies' lockout rules and answers liveness checks.
+//! reads, scans and locates them, remembers policies' rules (`remembered`) and answers liveness checks.
 //! Each flavour supplies only what differs, through [`Quirks`]: its attributes, what "flagged"
 //! and "excluded" mean for an entry, the details it can tell (lock state, failures, policy), how
 //! it marks and clears, its password operations and bind-code decoding, its policy warnings and
@@ -16,10 +16,12 @@ use ldap3::{Scope, ldap_escape};
 use tokio::sync::mpsc;
 
 use super::conn::{Endpoint, Pool};
+use super::remembered::{Reading, Remembered};
 use super::search::{self, Entry};
+pub(crate) use super::shared::Shared;
 use super::{
     Account, AccountDetails, AtDeadline, BindCheck, Directory, DirectoryError, ExclusionReason, LimitKind, Lockout,
-    PasswordError, Presence, ScanItem, Warning, groups, lockout, scope,
+    PasswordError, Presence, ScanItem, Warning, groups, scope,
 };
 use crate::directory::config::{DirectoryConfig, Flavor};
 use crate::policy::DirectoryRules;
@@ -28,20 +30,6 @@ use crate::secret::Secret;
 /// The policies named by scanned accounts (`None`: the directory's default), as
 /// [`Directory::policy_warnings`] takes them.
 pub(crate) type PolicyNames = BTreeSet<Option<String>>;
-
-/// What every flavour works through: connections bound as the service account, and the settings.
-pub(crate) struct Shared {
-    pub pool: Pool,
-    pub config: DirectoryConfig,
-}
-
-impl Shared {
-    /// Reads `attrs` of the entry at `dn`; `None` when it does not exist.
-    pub async fn entry(&self, dn: &str, attrs: &[&str]) -> Result<Option<Entry>, DirectoryError> {
-        let entries = search::read(&self.pool, dn, Scope::Base, "(objectClass=*)", attrs).await?;
-        Ok(entries.into_iter().next())
-    }
-}
 
 /// What one directory flavour does its own way. Everything else [`LdapDirectory`] does the same
 /// for all of them.
@@ -149,7 +137,7 @@ pub(crate) trait Quirks: Send + Sync {
 pub(crate) struct LdapDirectory<Q> {
     shared: Shared,
     quirks: Q,
-    lockouts: lockout::Cache,
+    remembered: Remembered,
 }
 
 impl<Q: Quirks> LdapDirectory<Q> {
@@ -163,7 +151,7 @@ impl<Q: Quirks> LdapDirectory<Q> {
         Ok(LdapDirectory {
             shared,
             quirks,
-            lockouts: lockout::Cache::default(),
+            remembered: Remembered::new(config.rules_cache),
         })
     }
 
@@ -216,6 +204,22 @@ impl<Q: Quirks> LdapDirectory<Q> {
         let found = search::read(&self.shared.pool, dn, Scope::Base, &filter, &["1.1"]).await?;
         Ok(!found.is_empty())
     }
+
+    /// [`Directory::password_rules`], the policy's taken from `remembered` if `reading` allows.
+    async fn rules(&self, dn: Option<&str>, reading: Reading) -> Result<Option<DirectoryRules>, DirectoryError> {
+        let policy = match dn {
+            None => None,
+            // Read again, by base search: a subtree search may not return the policy attribute
+            // (constructed on AD, operational elsewhere). Never remembered: it may change any time.
+            Some(dn) => match self.shared.entry(dn, &[Q::POLICY_ATTR]).await? {
+                Some(e) => e.first(Q::POLICY_ATTR).map(str::to_owned),
+                None => return Ok(None),
+            },
+        };
+        let read = self.quirks.rules(&self.shared, policy.as_deref());
+        let cache = &self.remembered.rules;
+        cache.get_or_read(policy.as_deref(), reading, read).await
+    }
 }
 
 #[async_trait]
@@ -257,16 +261,20 @@ impl<Q: Quirks> Directory for LdapDirectory<Q> {
     }
 
     async fn password_rules(&self, dn: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError> {
-        let policy = match dn {
-            None => None,
-            // Read again, by base search: a subtree search may not return the policy attribute
-            // (constructed on Active Directory, operational elsewhere).
-            Some(dn) => match self.shared.entry(dn, &[Q::POLICY_ATTR]).await? {
-                Some(e) => e.first(Q::POLICY_ATTR).map(str::to_owned),
-                None => return Ok(None),
-            },
-        };
-        self.quirks.rules(&self.shared, policy.as_deref()).await
+        self.rules(dn, Reading::Fresh).await
+    }
+
+    async fn policy_rules(&self, policy: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError> {
+        let read = self.quirks.rules(&self.shared, policy);
+        self.remembered.rules.get_or_read(policy, Reading::Fresh, read).await
+    }
+
+    async fn remembered_password_rules(&self, dn: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError> {
+        self.rules(dn, Reading::Remembered).await
+    }
+
+    fn forget_policies(&self) {
+        self.remembered.forget();
     }
 
     async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError> {
@@ -364,12 +372,9 @@ impl<Q: Quirks> Directory for LdapDirectory<Q> {
     }
 
     async fn lockout(&self, policy: Option<&str>) -> Result<Lockout, DirectoryError> {
-        if let Some(known) = self.lockouts.get(policy) {
-            return Ok(known);
-        }
-        let read = self.quirks.lockout(&self.shared, policy).await?;
-        self.lockouts.put(policy, read.clone());
-        Ok(read)
+        let read = self.quirks.lockout(&self.shared, policy);
+        let cache = &self.remembered.lockouts;
+        cache.get_or_read(policy, Reading::Remembered, read).await
     }
 
     async fn is_member(&self, dn: &str, group_dn: &str) -> Result<bool, DirectoryError> {

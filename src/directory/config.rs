@@ -62,6 +62,8 @@ pub struct DirectoryConfig {
     /// How long a run keeps retrying an operation while the directory is unreachable before it
     /// stops (exit 69, resumable); 0 = no retry.
     pub outage_wait: Duration,
+    /// How long a policy's password rules read for a form page are used again; 0 = read each time.
+    pub rules_cache: Duration,
     /// Active Directory: accounts whose password never expires (`dont_expire_accounts`).
     pub dont_expire: DontExpire,
 }
@@ -108,6 +110,8 @@ pub struct RawDirectory {
     page_size: i32,
     #[serde(default = "default_timeout")]
     timeout: String,
+    #[serde(default = "default_rules_cache")]
+    rules_cache: String,
     #[serde(default = "default_outage_wait")]
     outage_wait: String,
     #[serde(default)]
@@ -151,6 +155,9 @@ fn default_page_size() -> i32 {
 }
 fn default_timeout() -> String {
     "30s".into()
+}
+fn default_rules_cache() -> String {
+    "60s".into()
 }
 fn default_outage_wait() -> String {
     "2m".into()
@@ -203,6 +210,13 @@ impl RawDirectory {
                 "must be at most \"24h\"; a longer outage is better resumed by hand",
             ));
         }
+        let rules_cache = parse_duration("directory.rules_cache", &raw.rules_cache)?;
+        if rules_cache > Duration::from_secs(3600) {
+            return Err(ConfigError::invalid(
+                "directory.rules_cache",
+                "must be at most \"1h\": a policy changed in the directory shows on the form pages after that long",
+            ));
+        }
         positive("directory.max_concurrency", raw.max_concurrency)?;
         positive("directory.connections", raw.connections)?;
         if !(1..=10_000).contains(&raw.page_size) {
@@ -235,6 +249,7 @@ impl RawDirectory {
             page_size: raw.page_size,
             timeout,
             outage_wait,
+            rules_cache,
             dont_expire,
         })
     }

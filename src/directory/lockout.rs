@@ -2,13 +2,11 @@
 //! flavour reads its own attributes: OpenLDAP `pwdMaxFailure`, Active Directory
 //! `lockoutThreshold`, 389-DS `passwordMaxFailure`), and the budget pwresetd keeps below that.
 //!
-//! Pure apart from [`Cache`] (a clock). Never binds: reading a policy is a search as the service
+//! Pure (`remembered` keeps what was read). Never binds: reading a policy is a search as the service
 //! account. What pwresetd does with the budget (counting failures per account, shared by every
 //! flow that binds with a person's password) is the front ends' business (`web::budget`).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Directory, DirectoryError};
 
@@ -115,38 +113,6 @@ pub async fn budget_line(directory: &dyn Directory) -> Result<String, DirectoryE
     Ok(directory.lockout(None).await?.budget_line())
 }
 
-/// How long a policy's lockout rules are remembered before being read again.
-const CACHE_TTL: Duration = Duration::from_secs(300);
-
-/// Lockout rules per policy, read at most every [`CACHE_TTL`]: every password bind asks.
-#[derive(Debug, Default)]
-pub(crate) struct Cache {
-    entries: Mutex<HashMap<String, (Lockout, Instant)>>,
-}
-
-impl Cache {
-    fn key(policy: Option<&str>) -> String {
-        policy.map(str::to_lowercase).unwrap_or_default()
-    }
-
-    pub fn get(&self, policy: Option<&str>) -> Option<Lockout> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(&Self::key(policy))
-            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
-            .map(|(l, _)| l.clone())
-    }
-
-    pub fn put(&self, policy: Option<&str>, lockout: Lockout) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        // A handful of policies exist; more keys than that are old ones.
-        if entries.len() > 256 {
-            entries.clear();
-        }
-        entries.insert(Self::key(policy), (lockout, Instant::now()));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,18 +166,5 @@ mod tests {
         assert!(lockout(Threshold::After(2), None).margin_too_small());
         assert!(!lockout(Threshold::After(3), None).margin_too_small());
         assert!(!lockout(Threshold::Never, None).margin_too_small());
-    }
-
-    #[test]
-    fn the_cache_keys_policies_case_insensitively() {
-        let c = Cache::default();
-        assert_eq!(c.get(None), None);
-        c.put(Some("CN=Default"), lockout(Threshold::After(5), None));
-        c.put(None, lockout(Threshold::Never, None));
-        assert_eq!(
-            c.get(Some("cn=default")).map(|l| l.threshold),
-            Some(Threshold::After(5))
-        );
-        assert_eq!(c.get(None).map(|l| l.threshold), Some(Threshold::Never));
     }
 }

@@ -25,8 +25,10 @@ mod ledger;
 pub mod lockout;
 pub mod openldap;
 mod ops;
+mod remembered;
 mod scope;
 mod search;
+mod shared;
 pub mod userpassword;
 
 use std::collections::BTreeSet;
@@ -124,6 +126,22 @@ pub trait Directory: Send + Sync {
     /// policy engine's floor. `None` when the directory has none or they are not readable (the
     /// flavour's [`Directory::policy_warnings`] say so).
     async fn password_rules(&self, dn: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError>;
+
+    /// The rules of the policy entry `policy` (`None`: the default policy), read now: for an
+    /// account already read by [`read`](Directory::read), whose `Account::policy` names it (a
+    /// base search returns the attribute, even where it is constructed), one search fewer.
+    async fn policy_rules(&self, policy: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError>;
+
+    /// [`password_rules`](Directory::password_rules) for a page that only shows them: the
+    /// policy's rules as read at most `directory.rules_cache` ago (which policy governs `dn` is
+    /// still read). A check before a write uses `password_rules`, read at that moment.
+    async fn remembered_password_rules(&self, dn: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError> {
+        self.password_rules(dn).await
+    }
+
+    /// Forgets what was remembered about policies (SIGHUP: an operator who just changed one
+    /// expects to see it).
+    fn forget_policies(&self) {}
 
     /// Looks an account up by login (in scope of the user filter); `None` when unknown.
     async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError>;

@@ -1,11 +1,15 @@
 //! Holding a campaign's lease while working on it: renewed in the background, released on drop.
 //!
-//! The service holds a campaign's lease for a whole pass, which can take minutes; a foreground
-//! command (`campaign revert`, `notify`, `set`, `deadline --now`) that meets it asks for it
-//! ([`LeaseGuard::wait_for`]) and waits, bounded. The service's guard ([`LeaseGuard::yielding`])
-//! sees the request, cancels the pass's stop token (in-flight work is finished and recorded,
-//! nothing new starts) and, when dropped, hands the lease straight to the waiter. Two
-//! foreground commands never wait for each other: the second is refused at once.
+//! The service holds a campaign's lease while it runs, between passes too (daemon/worker.rs),
+//! and a pass can take minutes; a foreground command (`campaign revert`, `notify`, `set`,
+//! `deadline --now`) that meets it asks for it ([`LeaseGuard::wait_for`]) and waits, bounded.
+//! The service's guard ([`LeaseGuard::yielding`]) sees the request, cancels the pass's stop
+//! token (in-flight work is finished and recorded, nothing new starts) and, when dropped,
+//! hands the lease straight to the waiter. Two foreground commands never wait for each other:
+//! the second is refused at once.
+//!
+//! The lease row's expiry is half of `daemon.lease_ttl`, renewed every sixth of it
+//! ([`expiry`] says why): a dead holder is taken over within the TTL.
 //!
 //! A guard knows its lease's fencing epoch: [`LeaseGuard::store`] is a store handle whose
 //! campaign writes are refused once the lease has passed to another holder (store/fence.rs),
@@ -20,9 +24,29 @@ use tokio_util::sync::CancellationToken;
 
 use crate::store::{Fence, Store, StoreError};
 
-/// How long a lease lasts without renewal (`daemon.lease_ttl`'s default); renewed every third
-/// of it.
+/// `daemon.lease_ttl`'s default: the bound on a take-over after the holder dies or stalls.
 pub const LEASE_TTL: Duration = Duration::from_secs(30);
+
+/// The expiry a holder writes into its lease row: half of `ttl`, renewed every sixth of `ttl`
+/// ([`renewal`]).
+///
+/// `daemon.lease_ttl` promises a take-over within the TTL, measured from the holder's death.
+/// Writing the full TTL as the expiry could not keep it: the row expires up to a TTL after the
+/// last renewal, and the standby only sees that at its next look. With half the TTL written,
+/// the row runs out at most `ttl/2` after the holder's last renewal (so after its death), and
+/// the standby, which sleeps until the expiry it read (daemon/worker.rs), takes over shortly
+/// after: a margin of half the TTL for the standby's look, a store slow to answer, and (on
+/// PostgreSQL) a holder stalled inside a transaction, whose session the server ends after
+/// `ttl/2` too (store/config.rs). Renewing every sixth of the TTL lets a holder miss two
+/// renewals in a row (a slow store, a busy host) before its lease can run out.
+pub fn expiry(ttl: Duration) -> Duration {
+    ttl / 2
+}
+
+/// How often a holder renews its lease: every sixth of `ttl` (see [`expiry`]).
+pub fn renewal(ttl: Duration) -> Duration {
+    ttl / 6
+}
 
 /// How often a yielding holder looks for a request, and a waiter for the lease.
 const POLL: Duration = Duration::from_millis(500);
@@ -42,6 +66,8 @@ pub struct LeaseGuard {
     epoch: i64,
     renewal: JoinHandle<()>,
     handover: Option<CancellationToken>,
+    /// Cancelled by the renewal task when the lease turned out taken over.
+    lost: CancellationToken,
 }
 
 /// Why a command did not get the lease.
@@ -167,7 +193,10 @@ impl LeaseGuard {
         ttl: Duration,
     ) -> Result<Result<i64, Option<String>>, StoreError> {
         let h = holder.to_owned();
-        if store.run(move |s| s.acquire_lease(campaign_id, &h, ttl)).await? {
+        if store
+            .run(move |s| s.acquire_lease(campaign_id, &h, expiry(ttl)))
+            .await?
+        {
             return Self::epoch(store, campaign_id, holder).await;
         }
         let other = store.run(move |s| s.lease_holder(campaign_id)).await?;
@@ -177,7 +206,9 @@ impl LeaseGuard {
             Some(previous) if crate::store::holder_is_dead(previous) => {
                 let (p, h) = (previous.clone(), holder.to_owned());
                 tracing::warn!(campaign_id, previous = %p, "taking over the lease of a process that no longer exists");
-                store.run(move |s| s.take_over_lease(campaign_id, &p, &h, ttl)).await?
+                store
+                    .run(move |s| s.take_over_lease(campaign_id, &p, &h, expiry(ttl)))
+                    .await?
             }
             _ => false,
         };
@@ -204,31 +235,39 @@ impl LeaseGuard {
         ttl: Duration,
         handover: Option<CancellationToken>,
     ) -> LeaseGuard {
-        let (s, h, wanted) = (store.clone(), holder.to_owned(), handover.clone());
+        let lost = CancellationToken::new();
+        let (s, h, wanted, gone) = (store.clone(), holder.to_owned(), handover.clone(), lost.clone());
         let renewal = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(POLL.min(ttl / 3));
-            let mut renewed = Instant::now();
+            let mut renew_at = tokio::time::interval(renewal(ttl));
+            let mut look = tokio::time::interval(POLL);
+            // After a stall, one renewal (or look) at once, not a burst of the missed ones.
+            renew_at.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
-                if renewed.elapsed() >= ttl / 3 {
-                    renewed = Instant::now();
-                    if !renew(&s, (campaign_id, epoch), &h, ttl).await {
-                        // Taken over. Not cancelling the pass here is deliberate: after a
-                        // stall this timer may run after the next write, so the fence (which
-                        // refuses that write) is what stops the holder (ARCHITECTURE.md).
-                        return;
+                tokio::select! {
+                    _ = renew_at.tick() => {
+                        if !renew(&s, (campaign_id, epoch), &h, ttl).await {
+                            // Taken over. Not cancelling the pass here is deliberate: after a
+                            // stall this timer may run after the next write, so the fence
+                            // (which refuses that write) is what stops the holder
+                            // (ARCHITECTURE.md). The owner sees `is_lost` and lets go.
+                            gone.cancel();
+                            return;
+                        }
                     }
-                }
-                let Some(token) = wanted.as_ref().filter(|t| !t.is_cancelled()) else {
-                    continue;
-                };
-                let h2 = h.clone();
-                if let Ok(true) = s.run(move |s| s.lease_wanted(campaign_id, &h2)).await {
-                    tracing::info!(
-                        campaign_id,
-                        "a command asks for the campaign: stopping this pass for it"
-                    );
-                    token.cancel();
+                    _ = look.tick() => {
+                        let Some(token) = wanted.as_ref().filter(|t| !t.is_cancelled()) else {
+                            continue;
+                        };
+                        let h2 = h.clone();
+                        if let Ok(true) = s.run(move |s| s.lease_wanted(campaign_id, &h2)).await {
+                            tracing::info!(
+                                campaign_id,
+                                "a command asks for the campaign: handing it over after this pass"
+                            );
+                            token.cancel();
+                        }
+                    }
                 }
             }
         });
@@ -240,7 +279,26 @@ impl LeaseGuard {
             epoch,
             renewal,
             handover,
+            lost,
         }
+    }
+
+    /// Whether a foreground command asked for the lease (a [`yielding`](Self::yielding) guard):
+    /// drop the guard to hand it over.
+    pub fn handover_wanted(&self) -> bool {
+        self.handover.as_ref().is_some_and(CancellationToken::is_cancelled)
+    }
+
+    /// Cancelled when a foreground command asks for the lease (never for a guard that does not
+    /// yield), so that an idle holder can wait for it.
+    pub fn handover_token(&self) -> Option<CancellationToken> {
+        self.handover.clone()
+    }
+
+    /// Whether a renewal found the lease taken over by another holder: the guard holds nothing
+    /// any more (its fenced writes are refused); drop it and compete again.
+    pub fn is_lost(&self) -> bool {
+        self.lost.is_cancelled()
     }
 }
 
@@ -249,7 +307,9 @@ impl LeaseGuard {
 async fn renew(store: &Store, (campaign_id, epoch): (i64, i64), holder: &str, ttl: Duration) -> bool {
     let h = holder.to_owned();
     let renewed = store
-        .run(move |s| Ok(s.acquire_lease(campaign_id, &h, ttl)? && s.lease_epoch(campaign_id, &h)? == Some(epoch)))
+        .run(move |s| {
+            Ok(s.acquire_lease(campaign_id, &h, expiry(ttl))? && s.lease_epoch(campaign_id, &h)? == Some(epoch))
+        })
         .await;
     match renewed {
         Ok(true) => true,
@@ -276,7 +336,10 @@ impl Drop for LeaseGuard {
     fn drop(&mut self) {
         self.renewal.abort();
         let (id, holder, ttl) = (self.campaign_id, &self.holder, self.ttl);
-        match self.store.run_blocking(|s| s.release_or_hand_over(id, holder, ttl)) {
+        match self
+            .store
+            .run_blocking(|s| s.release_or_hand_over(id, holder, expiry(ttl)))
+        {
             Ok(Some(waiter)) => tracing::info!(campaign_id = self.campaign_id, %waiter, "lease handed over"),
             Ok(None) => {}
             Err(e) => tracing::warn!(campaign_id = self.campaign_id, error = %e, "cannot release the lease"),

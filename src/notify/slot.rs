@@ -133,7 +133,9 @@ async fn one(pass: &Pass<'_>, job: Job, unrecorded: &mut Option<Unrecorded>) -> 
             let done = previous.as_ref().map(|p| p.ready.finished(p.id, &p.outcome));
             Ok(match s.finish_then_begin(done, Some(ready.intent(account_id, row))) {
                 Ok(id) => (Trip::Ready(ready, id.unwrap_or_default()), None),
-                Err(e) => (Trip::Failed(e), previous),
+                // Kept, not returned: `run` does not see it, so the lost-connection check
+                // that `run` makes for a fenced handle is made here (store/fence.rs).
+                Err(e) => (Trip::Failed(s.refenced(e)), previous),
             })
         })
         .await?;

@@ -34,7 +34,19 @@ impl Change<'_> {
 
     #[tracing::instrument(name = "change", skip_all, fields(dn = %self.details.account.dn, flow = self.flow.as_str(), campaign = self.records.first().map(|r| r.campaign.as_str())))]
     pub async fn run(self, typed: Typed) -> Outcome {
-        let floor = match directory_rules(self.state, Some(self.dn())).await {
+        let floor = match self.flow {
+            // The link flows read the account by base search (`Directory::read`): the policy
+            // attribute it names came with it, even constructed (AD); no second read.
+            Flow::Link | Flow::LinkAndCurrentPassword => floor(
+                self.state
+                    .directory()
+                    .policy_rules(self.details.account.policy.as_deref())
+                    .await,
+            ),
+            // Found by a subtree search, which may lack it.
+            Flow::CurrentPassword => directory_rules(self.state, Some(self.dn())).await,
+        };
+        let floor = match floor {
             Ok(rules) => rules,
             Err(e) => return directory_down(&e),
         };
@@ -241,7 +253,21 @@ pub(super) async fn directory_rules(
     state: &PortalState,
     dn: Option<&str>,
 ) -> Result<Option<DirectoryRules>, DirectoryError> {
-    match state.directory().password_rules(dn).await {
+    floor(state.directory().password_rules(dn).await)
+}
+
+/// [`directory_rules`] for a form page, which only lists them: the policy's rules as read at
+/// most `directory.rules_cache` ago (during a burst the directory is busy with the changes).
+/// The change itself reads them again.
+pub(super) async fn shown_directory_rules(
+    state: &PortalState,
+    dn: Option<&str>,
+) -> Result<Option<DirectoryRules>, DirectoryError> {
+    floor(state.directory().remembered_password_rules(dn).await)
+}
+
+fn floor(read: Result<Option<DirectoryRules>, DirectoryError>) -> Result<Option<DirectoryRules>, DirectoryError> {
+    match read {
         Ok(rules) => Ok(rules),
         Err(e) if e.is_unavailable() => Err(e),
         Err(e) => {

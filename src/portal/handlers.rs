@@ -76,10 +76,12 @@ pub async fn index(State(state): State<PortalState>, headers: HeaderMap) -> Resp
 /// account at `dn` (`None`: before the account is known, the default policy's). When the
 /// directory cannot tell, `[policy]` alone is listed (the change itself then checks again).
 async fn shown_rules(state: &PortalState, dn: Option<&str>) -> Shown {
-    let floor = super::commit::directory_rules(state, dn).await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "portal: the directory's password rules are unknown for a form");
-        None
-    });
+    let floor = super::commit::shown_directory_rules(state, dn)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "portal: the directory's password rules are unknown for a form");
+            None
+        });
     let policy = state.policy();
     let effective = policy.effective(floor.as_ref());
     Shown {

@@ -32,7 +32,12 @@ pub const DEFAULT_TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 /// the locks of the rows it wrote — a fenced write's first is its lease row — and another
 /// instance's take-over of the lease would wait for it without end. Our transactions run their
 /// statements back to back, so only a stalled client reaches it.
-pub const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
+///
+/// The service's configuration sets it to half of `daemon.lease_ttl` ([`StoreConfig::for_lease_ttl`]),
+/// the expiry a lease holder writes (engine/lease.rs): a holder stalled inside a transaction
+/// then loses its row locks when its lease runs out, and the take-over still lands within the
+/// TTL. This default is that of the default TTL (30 s), for tools that read no `[daemon]`.
+pub const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Where the store lives.
 #[derive(Debug, Clone)]
@@ -42,6 +47,12 @@ pub enum StoreConfig {
     /// A shared PostgreSQL database (`store.url`).
     Postgres(Box<PgConfig>),
 }
+
+/// Connections one instance keeps to PostgreSQL at most when `store.pool_size` is unset.
+pub const DEFAULT_POOL_SIZE: u32 = 10;
+/// The largest `store.pool_size`: PostgreSQL's own default `max_connections` is 100, shared by
+/// every instance and tool.
+pub const MAX_POOL_SIZE: u32 = 100;
 
 /// A validated `store.url` and its companions.
 #[derive(Debug, Clone)]
@@ -53,6 +64,10 @@ pub struct PgConfig {
     pub ca_file: Option<PathBuf>,
     pub allow_insecure: bool,
     pub tls: PgTls,
+    /// `idle_in_transaction_session_timeout` for our sessions, unless the URL sets `options`.
+    pub idle_in_transaction_timeout: Duration,
+    /// Connections this instance keeps at most (`store.pool_size`).
+    pub pool_size: u32,
     /// The URL parsed, without `sslmode` and without the password.
     client: postgres::Config,
 }
@@ -75,6 +90,18 @@ impl StoreConfig {
         match self {
             StoreConfig::Sqlite { path } => Some(path),
             StoreConfig::Postgres(_) => None,
+        }
+    }
+
+    /// This store with PostgreSQL's idle-in-transaction limit at half of `lease_ttl`
+    /// (`daemon.lease_ttl`; see [`DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT`]).
+    pub fn for_lease_ttl(self, lease_ttl: Duration) -> StoreConfig {
+        match self {
+            StoreConfig::Postgres(mut pg) => {
+                pg.idle_in_transaction_timeout = lease_ttl / 2;
+                StoreConfig::Postgres(pg)
+            }
+            sqlite => sqlite,
         }
     }
 
@@ -120,6 +147,8 @@ impl PgConfig {
             ca_file,
             allow_insecure,
             tls,
+            idle_in_transaction_timeout: DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT,
+            pool_size: DEFAULT_POOL_SIZE,
             client,
         })
     }
@@ -127,7 +156,8 @@ impl PgConfig {
     /// The connection parameters, password included, TLS mode set from `sslmode`
     /// (`VerifyFull` is `Require` here: the connector of `store::tls` verifies the chain and the
     /// host name), with [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_TCP_USER_TIMEOUT`] and
-    /// [`DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT`] when the URL sets none. `connect_timeout` bounds only the TCP connect: bound the whole connect with
+    /// `idle_in_transaction_timeout` ([`DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT`]) when the URL sets
+    /// none (its own `options` win: a site that set them knows its server). `connect_timeout` bounds only the TCP connect: bound the whole connect with
     /// [`super::pg_connect::connect_bounded`].
     pub fn client_config(&self) -> postgres::Config {
         let mut config = self.client.clone();
@@ -144,7 +174,7 @@ impl PgConfig {
             config.tcp_user_timeout(DEFAULT_TCP_USER_TIMEOUT);
         }
         if config.get_options().is_none() {
-            let ms = DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT.as_millis();
+            let ms = self.idle_in_transaction_timeout.as_millis();
             config.options(&format!("-c idle_in_transaction_session_timeout={ms}"));
         }
         config
@@ -160,6 +190,7 @@ pub struct RawStore {
     ca_file: Option<PathBuf>,
     #[serde(default)]
     allow_insecure: bool,
+    pool_size: Option<u32>,
 }
 
 impl RawStore {
@@ -184,6 +215,7 @@ impl RawStore {
             ("store.password_file", self.password_file.is_some()),
             ("store.ca_file", self.ca_file.is_some()),
             ("store.allow_insecure", self.allow_insecure),
+            ("store.pool_size", self.pool_size.is_some()),
         ] {
             if set {
                 return Err(ConfigError::invalid(
@@ -205,7 +237,20 @@ impl RawStore {
         let (_, sslmode) = parse_url(url)?;
         tls_mode(sslmode.as_deref(), self.allow_insecure)?;
         let ca_file = self.ca_file.as_deref().map(|p| origin.resolve(p));
-        PgConfig::new(url, self.password(origin)?, ca_file, self.allow_insecure)
+        let mut pg = PgConfig::new(url, self.password(origin)?, ca_file, self.allow_insecure)?;
+        if let Some(size) = self.pool_size {
+            if !(1..=MAX_POOL_SIZE).contains(&size) {
+                return Err(ConfigError::invalid(
+                    "store.pool_size",
+                    format!(
+                        "{size} is not between 1 and {MAX_POOL_SIZE}; the default is {DEFAULT_POOL_SIZE} \
+                         (keep instances x pool_size below the server's max_connections)"
+                    ),
+                ));
+            }
+            pg.pool_size = size;
+        }
+        Ok(pg)
     }
 
     fn password(&self, origin: Origin<'_>) -> Result<Secret, ConfigError> {
@@ -311,6 +356,10 @@ fn parse_url(url: &str) -> Result<(postgres::Config, Option<String>), ConfigErro
         parsed.set_query(None);
     } else {
         parsed.query_pairs_mut().clear().extend_pairs(rest);
+        // Form encoding writes a space as `+` (a literal `+` as `%2B`), which the PostgreSQL
+        // client does not decode: `options=-c%20x%3D1` would reach the server as `-c+x=1`.
+        let query = parsed.query().map(|q| q.replace('+', "%20"));
+        parsed.set_query(query.as_deref());
     }
     let client = postgres::Config::from_str(parsed.as_str()).map_err(|e| {
         // The client's message ("invalid connection string") puts the detail in its source.

@@ -23,6 +23,28 @@ pub enum DbError {
     Unavailable(String),
 }
 
+impl DbError {
+    /// Whether the connection itself failed (closed, ended by the server, unreachable) rather
+    /// than the statement: a fenced write that fails so may have been cut off because its
+    /// holder stalled past its lease (see `Store::refenced`).
+    pub fn is_connection_lost(&self) -> bool {
+        use postgres::error::SqlState;
+        match self {
+            DbError::Postgres(e) => {
+                let lost_code = e.code().is_some_and(|c| {
+                    c.code().starts_with("08") // connection exception
+                        || *c == SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT
+                        || *c == SqlState::ADMIN_SHUTDOWN
+                });
+                let io = std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
+                e.is_closed() || lost_code || io
+            }
+            DbError::Unavailable(_) => true,
+            DbError::Sqlite(_) | DbError::NoRows | DbError::Conversion { .. } => false,
+        }
+    }
+}
+
 pub type DbResult<T> = Result<T, DbError>;
 
 /// The server's message (postgres' own Display says only "db error").

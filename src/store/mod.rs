@@ -154,8 +154,6 @@ pub struct Store {
     fence: Option<Arc<Fence>>,
 }
 
-/// How many connections one instance keeps to PostgreSQL at most.
-const PG_POOL_SIZE: u32 = 10;
 /// How long [`Store::run`] waits for PostgreSQL before it reports the database unavailable.
 const PG_ANSWER_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
 
@@ -201,7 +199,7 @@ impl Store {
             message,
         };
         let tls = tls::connector(pg).map_err(|e| open_err(e.to_string()))?;
-        let pool = pg::PgPool::new(pg.client_config(), tls, PG_POOL_SIZE).map_err(|e| {
+        let pool = pg::PgPool::new(pg.client_config(), tls, pg.pool_size).map_err(|e| {
             let hint = tls::certificate_hint(&e).map(|h| format!(": {h}")).unwrap_or_default();
             let message = match &e {
                 pg_connect::PgConnectError::Postgres(e) => db_error::describe(e),
@@ -260,7 +258,9 @@ impl Store {
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let store = self.clone();
-        let call = tokio::task::spawn_blocking(move || off_runtime::blocking(|| f(&store)));
+        // A fenced handle's lost connection is looked at again (store/fence.rs).
+        let call =
+            tokio::task::spawn_blocking(move || off_runtime::blocking(|| f(&store)).map_err(|e| store.refenced(e)));
         let done = match *self.backend {
             // A PostgreSQL server that accepts but does not answer would hold the caller (a
             // portal request) for ever: give up, leaving the blocked call to end on its own.

@@ -19,6 +19,11 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `pwresetd --config CONFIG serve` with `NOTIFY_SOCKET` pointing at a socket of ours.
     pub fn start(config: &Path, admin: u16, portal: u16) -> Daemon {
+        Daemon::start_with(config, (admin, portal), &[])
+    }
+
+    /// [`start`](Self::start) with extra environment variables.
+    pub fn start_with(config: &Path, (admin, portal): (u16, u16), env: &[(&str, &Path)]) -> Daemon {
         let dir = super::artifacts::tempdir();
         let socket = dir.path().join("notify.sock");
         let notify = UnixDatagram::bind(&socket).unwrap();
@@ -30,6 +35,7 @@ impl Daemon {
             .env("PWRESETD_LOG", "info")
             .env_remove("JOURNAL_STREAM")
             .env_remove("PWRESETD_CONFIG")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

@@ -395,6 +395,10 @@ impl Directory for FakeDirectory {
         Ok(None)
     }
 
+    async fn policy_rules(&self, _: Option<&str>) -> Result<Option<DirectoryRules>, DirectoryError> {
+        Ok(None)
+    }
+
     async fn find_by_login(&self, login: &str) -> Result<Option<AccountDetails>, DirectoryError> {
         let mut state = self.state();
         state.gate("search")?;

@@ -12,7 +12,7 @@ use chrono::Utc;
 
 use super::super::output::{json, progress_bar};
 use super::super::{EX_UNAVAILABLE, EX_USAGE, Failure, actor, directory, open_store};
-use super::{EnforcementArgs, confirm, find, lease, settings};
+use super::{EnforcementArgs, Take, confirm, find, lease, settings};
 use crate::campaign::deadline::{AtDeadline, Enforcement, Guard};
 use crate::daemon::config::Config;
 use crate::directory::{Directory, Impact};
@@ -119,15 +119,8 @@ pub(super) async fn deadline(
             capitalised(campaign.enforcement.at_deadline)
         ))?;
     }
-    let held = lease(
-        &store,
-        &campaign,
-        Some(config.campaign.service_wait),
-        config.daemon.lease_ttl,
-    )
-    .await?;
     // The campaign writes below are fenced: refused should the lease pass on meanwhile.
-    let store = held.store();
+    let (_held, store) = lease(&store, &campaign, config, Take::FromTheService).await?;
     let bar = progress_bar("locking");
     let progress: Arc<dyn runner::Progress> = bar.clone();
     let who = format!("{} (deadline --now)", actor());

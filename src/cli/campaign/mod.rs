@@ -174,40 +174,49 @@ fn confirm(question: &str) -> Result<(), Failure> {
     }
 }
 
-/// Takes the campaign's lease for this command, or explains who holds it (exit 75). With a
-/// `wait` (`campaign.service_wait`), when the running service holds it, asks for it and waits
-/// that long, saying so on stderr; exit 75 naming the other process when another command
-/// holds it (or already waits), or when the wait runs out.
+/// How a command takes a campaign's lease.
+#[derive(Clone, Copy)]
+enum Take {
+    /// Now or never: refused when anybody holds it (`campaign start`).
+    Now,
+    /// When the running service holds it, ask for it and wait up to `campaign.service_wait`,
+    /// saying so on stderr.
+    FromTheService,
+}
+
+/// Takes the campaign's lease for this command: the guard (keep it for as long as the command
+/// works the campaign) and the store handle to work it through, whose campaign writes are
+/// fenced (refused should the lease pass on meanwhile). Exit 75 naming the other process when
+/// another command holds the lease (or already waits for it), or when the wait runs out.
 async fn lease(
     store: &Store,
     campaign: &Campaign,
-    wait: Option<Duration>,
-    ttl: Duration,
-) -> Result<LeaseGuard, Failure> {
+    config: &Config,
+    take: Take,
+) -> Result<(LeaseGuard, Store), Failure> {
     let holder = crate::store::holder_name("cli");
-    let name = &campaign.name;
-    let Some(wait) = wait else {
-        return match LeaseGuard::acquire(store, campaign.id, &holder, ttl)
+    let (name, ttl) = (&campaign.name, config.daemon.lease_ttl);
+    let taken = match take {
+        Take::Now => LeaseGuard::acquire(store, campaign.id, &holder, ttl)
             .await
             .map_err(anyhow::Error::new)?
-        {
-            Ok(guard) => Ok(guard),
-            Err(holder) => Err(refused(name, Refused::Held { holder })),
-        };
+            .map_err(|holder| Refused::Held { holder }),
+        Take::FromTheService => {
+            let wait = config.campaign.service_wait;
+            let waiting = |service: &str| {
+                eprintln!(
+                    "campaign {name} is being worked on by the service ({service}); waiting up to {} for it to hand the campaign over (campaign.service_wait)",
+                    humantime::format_duration(wait)
+                );
+            };
+            LeaseGuard::wait_for(store, campaign.id, (&holder, ttl), wait, waiting)
+                .await
+                .map_err(anyhow::Error::new)?
+        }
     };
-    let waiting = |service: &str| {
-        eprintln!(
-            "campaign {name} is being worked on by the service ({service}); waiting up to {} for it to hand the campaign over (campaign.service_wait)",
-            humantime::format_duration(wait)
-        );
-    };
-    match LeaseGuard::wait_for(store, campaign.id, (&holder, ttl), wait, waiting)
-        .await
-        .map_err(anyhow::Error::new)?
-    {
-        Ok(guard) => Ok(guard),
-        Err(why) => Err(refused(name, why)),
-    }
+    let guard = taken.map_err(|why| refused(name, why))?;
+    let fenced = guard.store();
+    Ok((guard, fenced))
 }
 
 fn refused(name: &str, why: Refused) -> Failure {

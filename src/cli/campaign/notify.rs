@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::super::output::progress_bar;
 use super::super::{EX_UNAVAILABLE, EX_USAGE, Failure, open_store};
-use super::{find, lease};
+use super::{Take, find, lease};
 use crate::campaign::state::CampaignState;
 use crate::daemon::config::Config;
 
@@ -31,15 +31,8 @@ pub(super) async fn notify(config: &Config, name: &str) -> Result<ExitCode, Fail
         templates: std::sync::Arc::new(templates),
         mailer: std::sync::Arc::new(mailer),
     };
-    let held = lease(
-        &store,
-        &campaign,
-        Some(config.campaign.service_wait),
-        config.daemon.lease_ttl,
-    )
-    .await?;
     // The campaign writes below are fenced: refused should the lease pass on meanwhile.
-    let store = held.store();
+    let (_held, store) = lease(&store, &campaign, config, Take::FromTheService).await?;
     // SIGTERM/SIGINT: start no new mail, let those in flight finish and be recorded.
     let stop = CancellationToken::new();
     let watcher = {

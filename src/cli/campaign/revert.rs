@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::super::output::progress_bar;
 use super::super::{Failure, actor, directory, open_store};
 use super::show::print_status;
-use super::{audit, confirm, find, lease, read_status, settings};
+use super::{Take, audit, confirm, find, lease, read_status, settings};
 use crate::campaign::state::CampaignState;
 use crate::daemon::config::Config;
 use crate::engine::runner;
@@ -24,15 +24,8 @@ pub(super) async fn revert(config: &Config, name: &str, yes: bool) -> Result<Exi
     // The lease first (waiting for the service when it works the campaign): a command that
     // gives up has changed nothing, and the service never sees the campaign reverting
     // halfway through one of its passes.
-    let held = lease(
-        &store,
-        &campaign,
-        Some(config.campaign.service_wait),
-        config.daemon.lease_ttl,
-    )
-    .await?;
     // The campaign writes below are fenced: refused should the lease pass on meanwhile.
-    let store = held.store();
+    let (_held, store) = lease(&store, &campaign, config, Take::FromTheService).await?;
     let id = campaign.id;
     store
         .run(move |s| s.set_campaign_state(id, CampaignState::Reverting))

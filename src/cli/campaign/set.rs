@@ -13,7 +13,7 @@ use super::super::output;
 use super::super::{EX_USAGE, Failure, actor, directory, open_store};
 use super::deadline::{enforcement, lock_preflight};
 use super::start::parse_deadline;
-use super::{EnforcementArgs, find, lease};
+use super::{EnforcementArgs, Take, find, lease};
 use crate::daemon::config::Config;
 use crate::store::{Campaign, DeadlineMove, Store};
 
@@ -43,15 +43,8 @@ pub(super) async fn set(
     }
     // Held while writing, so that a pass of the service never acts on a half-read change: the
     // service's next pass reads the new deadline and enforcement.
-    let held = lease(
-        &store,
-        &campaign,
-        Some(config.campaign.service_wait),
-        config.daemon.lease_ttl,
-    )
-    .await?;
     // The campaign writes below are fenced: refused should the lease pass on meanwhile.
-    let store = held.store();
+    let (_held, store) = lease(&store, &campaign, config, Take::FromTheService).await?;
     if let Some(deadline) = deadline {
         move_deadline(&store, &campaign, deadline).await?;
     }

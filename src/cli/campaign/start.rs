@@ -10,7 +10,7 @@ use super::super::output::{self, progress_bar};
 use super::super::{EX_USAGE, Failure, actor, directory, open_store};
 use super::deadline::{enforcement, lock_preflight};
 use super::show::print_status;
-use super::{StartArgs, audit, confirm, lease, read_status, settings};
+use super::{StartArgs, Take, audit, confirm, lease, read_status, settings};
 use crate::campaign::deadline::Enforcement;
 use crate::campaign::state::CampaignState;
 use crate::daemon::config::Config;
@@ -137,9 +137,8 @@ pub(super) async fn start(config: &Config, args: StartArgs) -> Result<ExitCode, 
         )),
     )
     .await?;
-    let held = lease(&store, &campaign, None, config.daemon.lease_ttl).await?;
     // The campaign writes below are fenced: refused should the lease pass on meanwhile.
-    let store = held.store();
+    let (_held, store) = lease(&store, &campaign, config, Take::Now).await?;
     let bar = progress_bar("marking");
     let progress: Arc<dyn runner::Progress> = bar.clone();
     let result = runner::mark(dir, &store, &campaign, &settings(config), &progress).await;

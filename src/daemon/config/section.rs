@@ -31,8 +31,9 @@ pub struct DaemonConfig {
     pub metrics_token: Option<Secret>,
     /// Connections served at once on `admin_listen` (see [`crate::web::listener`]).
     pub admin_max_connections: usize,
-    /// How long a campaign's lease lasts unrenewed: renewed every third of it, taken over by
-    /// another instance once it has run out (engine/lease.rs).
+    /// The bound on a take-over after a campaign's holder dies: the lease row expires half of
+    /// it after a renewal (every sixth of it), then another instance takes over
+    /// (engine/lease.rs).
     pub lease_ttl: Duration,
 }
 
@@ -132,7 +133,7 @@ impl RawDaemon {
     }
 }
 
-/// `daemon.lease_ttl`, between 5 s (renewals every third of it must not crowd the store) and
+/// `daemon.lease_ttl`, between 5 s (renewals every sixth of it must not crowd the store) and
 /// 10 min (a dead holder's campaign waits that long for another instance).
 fn lease_ttl(value: &str) -> Result<Duration, ConfigError> {
     const KEY: &str = "daemon.lease_ttl";

@@ -126,6 +126,19 @@ fn refusals_name_the_key_and_the_fix() {
             format!("url = \"{URL}?sslmode=disable\"\n{pw}ca_file = \"ca.pem\"\nallow_insecure = true"),
             Err(("store.ca_file", "sslmode=disable")),
         ),
+        (
+            "pool_size = 4".into(),
+            Err(("store.pool_size", "only applies to a PostgreSQL store")),
+        ),
+        (
+            format!("url = \"{URL}\"\n{pw}pool_size = 0"),
+            Err(("store.pool_size", "not between 1 and 100")),
+        ),
+        (
+            format!("url = \"{URL}\"\n{pw}pool_size = 101"),
+            Err(("store.pool_size", "max_connections")),
+        ),
+        (format!("url = \"{URL}\"\n{pw}pool_size = 100"), Ok(())),
         (format!("url = \"{URL}\"\n{pw}"), Ok(())),
         (
             format!("url = \"{URL}?sslmode=verify-full&application_name=x\"\n{pw}ca_file = \"ca.pem\""),
@@ -143,6 +156,19 @@ fn refusals_name_the_key_and_the_fix() {
     for (text, expected) in cases {
         check(&text, validate(&text, d, None), expected);
     }
+}
+
+#[test]
+fn the_pool_size_is_ten_unless_set() {
+    let dir = fixture();
+    let c = pg(&format!("url = \"{URL}\"\npassword_file = \"pw\""), dir.path());
+    assert_eq!(c.pool_size, DEFAULT_POOL_SIZE);
+    assert_eq!(DEFAULT_POOL_SIZE, 10);
+    let c = pg(
+        &format!("url = \"{URL}\"\npassword_file = \"pw\"\npool_size = 3"),
+        dir.path(),
+    );
+    assert_eq!(c.pool_size, 3);
 }
 
 #[test]
@@ -228,4 +254,43 @@ fn the_client_config_carries_password_tls_mode_and_a_timeout() {
         dir.path(),
     );
     assert_eq!(c.client_config().get_ssl_mode(), postgres::config::SslMode::Prefer);
+}
+
+#[test]
+fn the_idle_in_transaction_limit_follows_the_lease_ttl_unless_the_url_sets_options() {
+    let dir = fixture();
+    let options = |store: StoreConfig| match store {
+        StoreConfig::Postgres(pg) => pg.client_config().get_options().map(str::to_owned),
+        other => panic!("{other:?}"),
+    };
+    let plain = || {
+        StoreConfig::Postgres(Box::new(pg(
+            &format!("url = \"{URL}\"\npassword_file = \"pw\""),
+            dir.path(),
+        )))
+    };
+    assert_eq!(
+        options(plain()).as_deref(),
+        Some("-c idle_in_transaction_session_timeout=15000"),
+        "without a [daemon]: half the default lease_ttl"
+    );
+    assert_eq!(
+        options(plain().for_lease_ttl(Duration::from_secs(5))).as_deref(),
+        Some("-c idle_in_transaction_session_timeout=2500"),
+        "half of daemon.lease_ttl: a holder stalled in a transaction loses its locks with its lease"
+    );
+    let own = pg(
+        &format!("url = \"{URL}?options=-c%20statement_timeout%3D1000\"\npassword_file = \"pw\""),
+        dir.path(),
+    );
+    let own = StoreConfig::Postgres(Box::new(own)).for_lease_ttl(Duration::from_secs(5));
+    assert_eq!(
+        options(own).as_deref(),
+        Some("-c statement_timeout=1000"),
+        "the URL's own options win"
+    );
+    let sqlite = validate("", dir.path(), None)
+        .unwrap()
+        .for_lease_ttl(Duration::from_secs(5));
+    assert!(sqlite.sqlite_path().is_some());
 }
