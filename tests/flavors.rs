@@ -1093,7 +1093,7 @@ async fn active_directory_dont_expire_clear_and_restore() {
     let store = Store::open(&case.store_path()).unwrap();
     let entry = |login: &str| {
         store
-            .ledger_entry(&pwresetd::directory::ledger_key(&case.dn(login)))
+            .run_blocking(|s| s.ledger_entry(&pwresetd::directory::ledger_key(&case.dn(login))))
             .unwrap()
     };
     assert_eq!(entry("nx1"), Some(false), "nx1 in the store's ledger");
