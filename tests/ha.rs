@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::daemon::Daemon;
+use common::daemon::{Daemon, get};
+use common::pg::PrivatePg;
 use common::smtp::SmtpServer;
 use common::store::Backend;
 use common::{Fixture, User, eventually, free_port, json, text};
@@ -48,8 +49,23 @@ impl Bed {
     /// `n` users, a campaign `ha` marked by the CLI, and a config per instance (same store,
     /// directory and SMTP server; own ports and public URL).
     async fn new(backend: Backend, name: &str, n: usize, connections: usize) -> Bed {
+        Bed::build(backend, None, name, n, connections).await
+    }
+
+    /// As [`Bed::new`], on a private PostgreSQL of the test's own (one it may stop).
+    async fn on_private(pg: &PrivatePg, name: &str, n: usize, connections: usize) -> Bed {
+        Bed::build(Backend::Postgres, Some(pg), name, n, connections).await
+    }
+
+    async fn build(backend: Backend, private: Option<&PrivatePg>, name: &str, n: usize, connections: usize) -> Bed {
         let users: Vec<User> = (0..n).map(|i| User::new(&format!("h{i:05}"))).collect();
-        let f = Fixture::on(backend, name, &users, "").await;
+        let mut f = Fixture::on(backend, name, &users, "").await;
+        if let Some(pg) = private {
+            common::store::choose_section(f.dir.path(), &pg.store_section());
+            let config = f.dir.path().join("pwresetd.toml");
+            std::fs::write(&config, common::config_toml(&f.ou, f.dir.path(), "")).unwrap();
+            f.config = config;
+        }
         let smtp = SmtpServer::start(&[]);
         let instance = |tag: &str| {
             let ports = (free_port(), free_port());
@@ -443,4 +459,74 @@ fn wait_stopped(d: &Daemon) -> Instant {
         std::thread::sleep(Duration::from_millis(5));
     }
     panic!("the holder did not stop itself inside a fenced write: {}", d.log_text());
+}
+
+/// The database down for 20 s in the middle of the mail pass (a private PostgreSQL, so that
+/// stopping it disturbs no other test): meanwhile both instances' `/readyz` fail and both
+/// portals answer a plain 503 page, quickly, and neither dies; when it is back the campaign
+/// goes on: every account has its notice, repeats are at most the mails in flight, the store's
+/// counts equal the directory's flags and the audit chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_the_database_down_for_20_s_mid_pass_loses_nothing() {
+    let Some(pg) = PrivatePg::start() else { return };
+    let bed = Bed::on_private(&pg, "hadown", N, CONNECTIONS).await;
+    let (mut a, mut b) = (bed.serve(&bed.a), bed.serve(&bed.b));
+    holder(&a, &b).await;
+    bed.wait_sent(N / 4, "a quarter of the notices").await;
+    // A link the store does not know: only the store can say so.
+    let link = |d: &Daemon| format!("http://127.0.0.1:{}/reset/{}", d.portal, "A".repeat(43));
+
+    pg.script("pg-stop", &["--keep"]);
+    let down = Instant::now();
+    eprintln!("database stopped at {} mails", bed.sent());
+    // Quickly: a user (or a load balancer's health check) waits no longer than this for the
+    // answer (before the pool failed fast while the server was unreachable, each store call
+    // waited for a connection for 10 s).
+    let quick = Duration::from_secs(5);
+    for d in [&a, &b] {
+        let started = Instant::now();
+        let (status, body) = d.admin_get("/readyz").await;
+        let readyz = started.elapsed();
+        assert_eq!(status, 503, "{body}");
+        assert!(body.starts_with("not ready: store"), "{body}");
+        let started = Instant::now();
+        let (status, page) = get(&link(d)).await;
+        let portal = started.elapsed();
+        assert_eq!(status, 503, "{page}");
+        assert!(
+            page.contains("<html") || page.contains("<!DOCTYPE"),
+            "not a page: {page}"
+        );
+        eprintln!("database down: /readyz answered in {readyz:?}, the portal in {portal:?}");
+        assert!(
+            readyz < quick && portal < quick,
+            "/readyz {readyz:?}, portal {portal:?}"
+        );
+    }
+    let sent_while_down = bed.sent();
+    tokio::time::sleep(Duration::from_secs(20).saturating_sub(down.elapsed())).await;
+    // Nothing can be sent without its intent in the store: the mails in flight at the stop
+    // are the most that may still arrive.
+    assert!(
+        bed.sent() <= sent_while_down + 2 * CONNECTIONS,
+        "mails went out while the database was down: {} after {sent_while_down}",
+        bed.sent()
+    );
+    for d in [&mut a, &mut b] {
+        assert!(
+            d.child.try_wait().unwrap().is_none(),
+            "an instance died: {}",
+            d.log_text()
+        );
+    }
+
+    pg.script("pg-start", &["--start-only"]);
+    for d in [&a, &b] {
+        eventually("/readyz to recover", Duration::from_secs(60), async || {
+            (d.admin_get("/readyz").await.0 == 200).then_some(())
+        })
+        .await;
+    }
+    bed.assert_exact(CONNECTIONS).await;
+    drop((a, b));
 }

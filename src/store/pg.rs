@@ -9,6 +9,8 @@
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -31,9 +33,20 @@ type Connect = dyn Fn() -> Result<Client, PgConnectError> + Send + Sync;
 /// How long a connect may wait for a server that accepts but does not answer.
 const CONNECT_LIMIT: Duration = Duration::from_secs(10);
 
+/// How long a caller waits for a connection while the server is up (every connection busy).
+const CHECKOUT_LIMIT: Duration = Duration::from_secs(10);
+
+/// How long a caller waits for a connection once the last attempt to open one failed: a
+/// portal page or `/readyz` during an outage answers 503 at once rather than after
+/// [`CHECKOUT_LIMIT`], and the first call after the server is back still gets through (the
+/// attempt this wait starts succeeds well within it).
+const CHECKOUT_LIMIT_WHILE_DOWN: Duration = Duration::from_millis(500);
+
 /// Opens the pool's connections.
 pub struct Manager {
     connect: Box<Connect>,
+    /// Whether the last attempt to open a connection failed (cleared by the next success).
+    down: Arc<AtomicBool>,
 }
 
 /// One pooled client and its prepared statements.
@@ -49,8 +62,10 @@ impl r2d2::ManageConnection for Manager {
     type Error = PgConnectError;
 
     fn connect(&self) -> Result<PgClient, PgConnectError> {
+        let client = (self.connect)();
+        self.down.store(client.is_err(), Ordering::Relaxed);
         Ok(PgClient {
-            client: (self.connect)()?,
+            client: client?,
             statements: HashMap::new(),
         })
     }
@@ -67,6 +82,7 @@ impl r2d2::ManageConnection for Manager {
 /// The pool (dropped off the async runtime, see the module's doc).
 pub struct PgPool {
     pool: Option<r2d2::Pool<Manager>>,
+    down: Arc<AtomicBool>,
 }
 
 impl PgPool {
@@ -82,20 +98,28 @@ impl PgPool {
     {
         let connect = move || connect_bounded(&config, tls.clone(), CONNECT_LIMIT);
         drop(connect()?);
+        let down = Arc::new(AtomicBool::new(false));
         let pool = r2d2::Pool::builder()
             .max_size(size)
             .min_idle(Some(1))
             .test_on_check_out(false)
-            .connection_timeout(Duration::from_secs(10))
+            .connection_timeout(CHECKOUT_LIMIT)
             .build_unchecked(Manager {
                 connect: Box::new(connect),
+                down: down.clone(),
             });
-        Ok(PgPool { pool: Some(pool) })
+        Ok(PgPool { pool: Some(pool), down })
     }
 
-    /// A connection, or the reason there is none.
+    /// A connection, or the reason there is none: at once (nearly) while the server is known
+    /// to be unreachable.
     pub fn get(&self) -> Result<PgConn, String> {
-        match self.pool.as_ref().map(r2d2::Pool::get) {
+        let limit = if self.down.load(Ordering::Relaxed) {
+            CHECKOUT_LIMIT_WHILE_DOWN
+        } else {
+            CHECKOUT_LIMIT
+        };
+        match self.pool.as_ref().map(|p| p.get_timeout(limit)) {
             Some(Ok(c)) => Ok(c),
             Some(Err(e)) => Err(e.to_string()),
             None => Err("the pool is closed".into()),

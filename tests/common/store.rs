@@ -48,6 +48,13 @@ pub fn choose(dir: &Path, backend: Backend) {
     std::fs::write(dir.join(CHOSEN), lines).unwrap();
 }
 
+/// Points the fixture folder `dir` at the `[store]` section `section` (e.g. a private
+/// PostgreSQL's, `common::pg::PrivatePg::store_section`), replacing its earlier choice.
+pub fn choose_section(dir: &Path, section: &str) {
+    let lines = section.strip_prefix("[store]\n").unwrap_or(section);
+    std::fs::write(dir.join(CHOSEN), lines).unwrap();
+}
+
 /// The `[store]` lines of the fixture folder `dir` (the suite's default when none was chosen).
 pub fn section(dir: &Path) -> String {
     choose(dir, Backend::suite_default());
@@ -96,11 +103,14 @@ fn fresh_database() -> String {
     )
 }
 
-/// The PostgreSQL database of the fixture folder `dir`; `None` for SQLite.
-fn database(dir: &Path) -> Option<String> {
+/// The PostgreSQL settings of the fixture folder `dir` (the suite's server or a private one);
+/// `None` for SQLite.
+fn database(dir: &Path) -> Option<PgConfig> {
     let table: toml::Table = toml::from_str(&section(dir)).unwrap();
-    let url = url::Url::parse(table.get("url")?.as_str()?).unwrap();
-    Some(url.path().trim_start_matches('/').to_owned())
+    let key = |k: &str| table.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let url = key("url")?;
+    let secret = Secret::from_file(Path::new(&key("password_file")?)).unwrap();
+    Some(PgConfig::new(&url, secret, key("ca_file").map(Into::into), false).unwrap())
 }
 
 /// The one number `sql` selects from the store of `dir` (`None` while it cannot be read, e.g.
@@ -112,12 +122,9 @@ pub fn count(dir: &Path, sql: &str) -> Option<i64> {
             let conn = rusqlite::Connection::open_with_flags(dir.join("state.db"), flags).ok()?;
             conn.query_row(sql, [], |r| r.get(0)).ok()
         }
-        Some(name) => {
+        Some(pg) => {
             let sql = sql.to_owned();
-            with_client(suite_pg(Some(&name)), move |c| {
-                c.query_one(&sql, &[]).ok()?.try_get(0).ok()
-            })
-            .flatten()
+            with_client(pg, move |c| c.query_one(&sql, &[]).ok()?.try_get(0).ok()).flatten()
         }
     }
 }
@@ -132,12 +139,10 @@ pub fn no_open_write(dir: &Path) -> bool {
             let conn = rusqlite::Connection::open(dir.join("state.db")).unwrap();
             conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok()
         }
-        Some(name) => {
+        Some(pg) => {
             let sql = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
                        AND pid <> pg_backend_pid() AND xact_start IS NOT NULL";
-            let open = with_client(suite_pg(Some(&name)), move |c| {
-                c.query_one(sql, &[]).unwrap().get::<_, i64>(0)
-            });
+            let open = with_client(pg, move |c| c.query_one(sql, &[]).unwrap().get::<_, i64>(0));
             open == Some(0)
         }
     }
