@@ -61,13 +61,10 @@ pub fn section(dir: &Path) -> String {
     std::fs::read_to_string(dir.join(CHOSEN)).unwrap()
 }
 
-/// The validated settings of the suite's PostgreSQL, on `database` when given.
-fn suite_pg(database: Option<&str>) -> PgConfig {
+/// The validated settings of the suite's PostgreSQL (its own database).
+fn suite_pg() -> PgConfig {
     let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set: run scripts/test"));
-    let mut url = url::Url::parse(&var("PWRESETD_TEST_PG_URL")).unwrap();
-    if let Some(name) = database {
-        url.set_path(&format!("/{name}"));
-    }
+    let url = url::Url::parse(&var("PWRESETD_TEST_PG_URL")).unwrap();
     let secret = Secret::from_file(Path::new(&var("PWRESETD_TEST_PG_PASSWORD_FILE"))).unwrap();
     let ca = var("PWRESETD_TEST_PG_CA");
     PgConfig::new(url.as_str(), secret, Some(ca.into()), false).unwrap()
@@ -92,7 +89,7 @@ fn with_client<T: Send + 'static>(
 fn fresh_database() -> String {
     let name = format!("it_{:016x}", rand::random::<u64>());
     let create = format!("CREATE DATABASE {name}");
-    with_client(suite_pg(None), move |c| c.batch_execute(&create).unwrap()).expect("the suite's PostgreSQL");
+    with_client(suite_pg(), move |c| c.batch_execute(&create).unwrap()).expect("the suite's PostgreSQL");
     let pg = |k: &str| std::env::var(k).unwrap();
     let mut url = url::Url::parse(&pg("PWRESETD_TEST_PG_URL")).unwrap();
     url.set_path(&format!("/{name}"));
