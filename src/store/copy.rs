@@ -5,7 +5,7 @@
 //! Owns the list of tables to copy; must not change a row on the way (the audit chain's hashes
 //! cover every field, so `audit verify --store` still passes on the copy).
 
-use super::db::{Behavior, Conn, FromValue, Params, Value, params};
+use super::db::{Behavior, Conn, FromValue, Value, params};
 use super::{Store, StoreError, db};
 
 /// Every table of the schema, parents before children (foreign keys), and whether its key is an
@@ -105,14 +105,6 @@ impl FromValue for Value {
     }
 }
 
-struct Values(Vec<Value>);
-
-impl Params for Values {
-    fn values(self) -> Vec<Value> {
-        self.0
-    }
-}
-
 /// Copies `table` in SQLite's rowid order (the id for every table with one), a chunk at a time.
 fn copy_table(source: &Conn, target: &Conn, table: &str) -> Result<(), StoreError> {
     let columns: Vec<String> = source
@@ -141,7 +133,7 @@ fn copy_table(source: &Conn, target: &Conn, table: &str) -> Result<(), StoreErro
         after = *last;
         let mut stmt = target.prepare(&insert).map_err(db("copy rows"))?;
         for (_, values) in rows {
-            stmt.execute(Values(values)).map_err(db("copy rows"))?;
+            stmt.execute(values).map_err(db("copy rows"))?;
         }
     }
 }

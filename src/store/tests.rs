@@ -211,6 +211,44 @@ fn scan_insert_is_idempotent_and_records_prior_flag() {
     assert_eq!(store.exclusions(c.id).unwrap()["exclude_filter"], 1);
 }
 
+/// More accounts than one multi-row INSERT takes, mixed with exclusions and accounts already
+/// flagged: every pending one comes back once with its own id, a second scan adds nothing, and
+/// the search index has them all.
+fn scan_insert_over_several_statements_keeps_each_id_with_its_dn() {
+    let (_d, store) = open();
+    let (c, _) = store.create_or_resume(&spec("a"), "test").unwrap();
+    let items: Vec<ScanItem> = (0..620)
+        .map(|i| match i % 10 {
+            3 => ScanItem::Excluded {
+                dn: format!("uid=x{i:04},ou=people,dc=example,dc=org"),
+                login: Some(format!("x{i:04}")),
+                reason: ExclusionReason::ExcludeFilter,
+            },
+            7 => account(&format!("u{i:04}"), true),
+            _ => account(&format!("u{i:04}"), false),
+        })
+        .collect();
+    let fresh = store.insert_scanned(c.id, &items).unwrap();
+    assert_eq!(fresh.len(), 496, "620 less 62 excluded and 62 already flagged");
+    for item in &fresh {
+        let login = item.dn.trim_start_matches("uid=").split(',').next().unwrap();
+        let recorded = store.accounts_for(login, None).unwrap();
+        assert_eq!(recorded.len(), 1, "{login}");
+        assert_eq!(recorded[0].id, item.id, "{login}: the id returned is its own row's");
+        assert_eq!(recorded[0].state, AccountState::Pending);
+    }
+    let ids: std::collections::BTreeSet<i64> = fresh.iter().map(|w| w.id).collect();
+    assert_eq!(ids.len(), fresh.len());
+    assert!(store.insert_scanned(c.id, &items).unwrap().is_empty());
+    let counts = store.counts(c.id).unwrap();
+    assert_eq!(counts[&AccountState::Pending], 496);
+    assert_eq!(counts[&AccountState::Marked], 62);
+    assert_eq!(counts[&AccountState::Excluded], 62);
+    let (found, more) = store.search_accounts("U0617", 5).unwrap();
+    assert_eq!((found.len(), more), (1, false));
+    assert_eq!(found[0].mail, vec!["u0617@example.org".to_string()]);
+}
+
 fn record_results_and_retry_failed() {
     let (_d, store) = open();
     let (c, _) = store.create_or_resume(&spec("a"), "test").unwrap();
@@ -535,6 +573,7 @@ fn looking_an_account_up_by_login_or_dn_uses_indexes() {
 on_both_backends!(
     create_resume_and_mismatch,
     scan_insert_is_idempotent_and_records_prior_flag,
+    scan_insert_over_several_statements_keeps_each_id_with_its_dn,
     record_results_and_retry_failed,
     reopen_keeps_data_and_schema_version,
     guarded_updates_lose_to_changes_made_meanwhile,

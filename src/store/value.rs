@@ -143,6 +143,11 @@ impl Params for &[&dyn ToValue] {
         self.iter().map(|v| v.to_value()).collect()
     }
 }
+impl Params for Vec<Value> {
+    fn values(self) -> Vec<Value> {
+        self
+    }
+}
 macro_rules! array_params {
     ($($n:literal),*) => {$(
         impl<T: ToValue> Params for [T; $n] {

@@ -4,8 +4,10 @@
 //!
 //! Must not decide states: the transitions come from `campaign::state`; this only writes them.
 
-use super::db::{Behavior, OptionalExtension, params};
+use super::db::{Behavior, params};
+use super::db::{ToValue, Value};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 use super::{AuditEntry, Store, StoreError, audit, db, parse_time, timestamp};
 use crate::campaign::scope::ScanItem;
@@ -52,76 +54,40 @@ pub struct WorkItem {
 impl Store {
     /// Records scanned accounts (ignoring those already recorded) in one transaction and returns
     /// the newly recorded ones that still need marking.
+    ///
+    /// Many rows per statement: on SQLite every statement that fires the search index's trigger
+    /// opens a savepoint, and FTS5 writes its pending index segment at each one, so a statement
+    /// per row made the scan of 100k accounts cost ~3 s of index merging (the scan itself reads
+    /// them in 0.75 s).
     pub fn insert_scanned(&self, campaign_id: i64, items: &[ScanItem]) -> Result<Vec<WorkItem>, StoreError> {
-        use crate::campaign::state::{Event, PriorFlag, apply};
         let now = timestamp(Utc::now());
+        let rows: Vec<ScannedRow<'_>> = items
+            .iter()
+            .map(|item| ScannedRow::new(campaign_id, item, &now))
+            .collect();
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db("record scan"))?;
         self.check_fence(&tx)?;
         let mut fresh = Vec::new();
-        {
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
             let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO accounts (campaign_id, dn, login, mail, display_name, language, state,
-                         prior_flagged, excluded_reason, marked_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                     ON CONFLICT (campaign_id, dn) DO NOTHING RETURNING id",
-                )
+                .prepare_cached(&insert_scanned_sql(chunk.len()))
                 .map_err(db("record scan"))?;
-            for item in items {
-                match item {
-                    ScanItem::InScope(a) => {
-                        let prior = PriorFlag::from_flagged(a.flagged);
-                        let state = apply(None, Event::Scanned(prior))
-                            .map(|t| t.next)
-                            .unwrap_or(AccountState::Pending);
-                        let mail = serde_json::to_string(&a.mail).unwrap_or_else(|_| "[]".into());
-                        let marked_at = (state == AccountState::Marked).then_some(&now);
-                        let inserted: Option<i64> = stmt
-                            .query_row(
-                                params![
-                                    campaign_id,
-                                    a.dn,
-                                    a.login,
-                                    mail,
-                                    a.display_name,
-                                    a.language,
-                                    state.as_str(),
-                                    a.flagged,
-                                    None::<String>,
-                                    marked_at,
-                                    now
-                                ],
-                                |r| r.get(0),
-                            )
-                            .optional()
-                            .map_err(db("record scan"))?;
-                        if let (Some(id), AccountState::Pending) = (inserted, state) {
-                            fresh.push(WorkItem {
-                                id,
-                                dn: a.dn.clone(),
-                                state,
-                                prior_flagged: false,
-                                marked_at: None,
-                            });
-                        }
-                    }
-                    ScanItem::Excluded { dn, login, reason } => {
-                        let row = params![
-                            campaign_id,
-                            dn,
-                            login,
-                            "[]",
-                            None::<String>,
-                            None::<String>,
-                            AccountState::Excluded.as_str(),
-                            false,
-                            reason.as_str(),
-                            None::<String>,
-                            now
-                        ];
-                        stmt.query_row(row, |_| Ok(())).optional().map_err(db("record scan"))?;
-                    }
+            let values: Vec<Value> = chunk.iter().flat_map(|r| r.values.iter().cloned()).collect();
+            // RETURNING gives the inserted rows in no promised order: matched back by DN.
+            let inserted: HashMap<String, i64> = stmt
+                .query_map(values, |r| Ok((r.get(1)?, r.get(0)?)))
+                .and_then(Iterator::collect)
+                .map_err(db("record scan"))?;
+            for row in chunk.iter().filter(|r| r.state == AccountState::Pending) {
+                if let Some(&id) = inserted.get(row.dn) {
+                    fresh.push(WorkItem {
+                        id,
+                        dn: row.dn.to_owned(),
+                        state: row.state,
+                        prior_flagged: false,
+                        marked_at: None,
+                    });
                 }
             }
         }
@@ -229,5 +195,83 @@ impl Store {
             }
         }
         tx.commit().map_err(db("record results"))
+    }
+}
+
+/// Rows per multi-row INSERT of [`Store::insert_scanned`]: 11 placeholders each, far below
+/// SQLite's 32,766 and PostgreSQL's 65,535.
+const ROWS_PER_INSERT: usize = 250;
+
+/// `INSERT … VALUES (…), (…) … ON CONFLICT DO NOTHING RETURNING id, dn` for `rows` rows.
+fn insert_scanned_sql(rows: usize) -> String {
+    let values = (0..rows)
+        .map(|r| {
+            let p = (1..=11).map(|c| format!("?{}", r * 11 + c)).collect::<Vec<_>>();
+            format!("({})", p.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO accounts (campaign_id, dn, login, mail, display_name, language, state,
+             prior_flagged, excluded_reason, marked_at, updated_at)
+         VALUES {values}
+         ON CONFLICT (campaign_id, dn) DO NOTHING RETURNING id, dn"
+    )
+}
+
+/// One scanned account as the values of an `accounts` row, with the state it starts in.
+struct ScannedRow<'a> {
+    dn: &'a str,
+    state: AccountState,
+    values: [Value; 11],
+}
+
+impl<'a> ScannedRow<'a> {
+    fn new(campaign_id: i64, item: &'a ScanItem, now: &str) -> Self {
+        use crate::campaign::state::{Event, PriorFlag, apply};
+        match item {
+            ScanItem::InScope(a) => {
+                let prior = PriorFlag::from_flagged(a.flagged);
+                let state = apply(None, Event::Scanned(prior))
+                    .map(|t| t.next)
+                    .unwrap_or(AccountState::Pending);
+                let mail = serde_json::to_string(&a.mail).unwrap_or_else(|_| "[]".into());
+                let marked_at = (state == AccountState::Marked).then_some(now);
+                ScannedRow {
+                    dn: &a.dn,
+                    state,
+                    values: [
+                        campaign_id.to_value(),
+                        a.dn.to_value(),
+                        a.login.to_value(),
+                        mail.to_value(),
+                        a.display_name.to_value(),
+                        a.language.to_value(),
+                        state.as_str().to_value(),
+                        a.flagged.to_value(),
+                        Value::Null,
+                        marked_at.to_value(),
+                        now.to_value(),
+                    ],
+                }
+            }
+            ScanItem::Excluded { dn, login, reason } => ScannedRow {
+                dn,
+                state: AccountState::Excluded,
+                values: [
+                    campaign_id.to_value(),
+                    dn.to_value(),
+                    login.to_value(),
+                    "[]".to_value(),
+                    Value::Null,
+                    Value::Null,
+                    AccountState::Excluded.as_str().to_value(),
+                    false.to_value(),
+                    reason.as_str().to_value(),
+                    Value::Null,
+                    now.to_value(),
+                ],
+            },
+        }
     }
 }
