@@ -24,24 +24,27 @@
 //! - current-password flow and `link_and_current_password`: the current password is known, the
 //!   policy's `differs_from_current` rule compares exactly (after NFKC), and the directory's own
 //!   Password Modify refuses it too (ppolicy history).
-//! - link flow: the current password is unknown; [`Directory::is_current_password`] checks the
-//!   new one against the stored hash without a bind. `Some(true)` refuses with the
-//!   `same_as_current` rule; `None` (a hash scheme pwresetd cannot verify) means the check could
-//!   not be made and the change goes ahead (logged): the admin write skips the server's history.
+//! - link flow: the current password is unknown, and it is the one the campaign burnt (the
+//!   service account's write skips the server's history, so nothing else would refuse it).
+//!   [`Directory::is_current_password`] checks the new one against the stored hash without a
+//!   bind; `Some(true)` refuses with the `same_as_current` rule. Where the directory cannot tell
+//!   (`None`: 389-DS and Active Directory keep no readable hash, or an unknown scheme), a new
+//!   password every other rule accepts is tried with a bind reserved against the budget with
+//!   the link as proof ([`binds`]): a bind that opens the account refuses it the same way.
 
 use std::net::IpAddr;
 
 use super::PortalState;
+use super::binds::{self, Proof, reserve};
 use super::commit::Change;
 pub use super::links::{Link, LinkTarget, look_up, open_link};
 pub use super::outcome::{Flow, Outcome, Typed};
 use super::outcome::{directory_down, store_down};
-use super::refusals::{self, About};
-use crate::directory::{AccountDetails, BindCheck, Directory};
+use crate::directory::{AccountDetails, Directory};
 use crate::policy::Password;
 use crate::secret::Secret;
 use crate::store::{AccountRecord, StoreError};
-use crate::web::budget::{self, Allowance, Attempt};
+use crate::web::budget::Attempt;
 
 /// The link flow (with the current password when `portal.auth = "link_and_current_password"`).
 pub async fn via_link(state: PortalState, link: String, typed: Typed, client: IpAddr) -> Outcome {
@@ -146,70 +149,16 @@ pub async fn via_current_password(state: PortalState, login: String, typed: Type
     change.run(typed).await
 }
 
-/// What the person proved besides the password they are about to type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Proof {
-    None,
-    /// A valid one-time link.
-    Link,
-}
-
-/// Reserves one bind against the budget of the account (`details`), or of the typed `login`
-/// when no account has it; a spent budget is answered (and recorded) without a bind.
-async fn reserve(
-    state: &PortalState,
-    details: Option<&AccountDetails>,
-    login: &str,
-    proof: Proof,
-    client: IpAddr,
-) -> Result<Attempt, Outcome> {
-    let policy = details.and_then(|d| d.effective_policy.as_deref());
-    let lockout = state
-        .directory()
-        .lockout(policy)
-        .await
-        .map_err(|e| directory_down(&e))?;
-    let failures = match proof {
-        Proof::None => lockout.budget(),
-        Proof::Link => lockout.budget_with_proof(),
-    };
-    let allowance = failures.map(|failures| Allowance {
-        failures,
-        window: lockout.counting_window(),
-    });
-    let (key, about) = match details {
-        Some(d) => (
-            budget::account_key(&d.account.dn),
-            About::Account(d.account.login.clone()),
-        ),
-        None => (budget::login_key(login), About::Typed(login.to_owned())),
-    };
-    state.budget().reserve(&key, allowance).await.map_err(|limited| {
-        tracing::info!("portal: an account's budget of failed password binds is spent");
-        refusals::record(state, about, "portal.lockout_budget_spent", limited, client);
-        Outcome::Limited(limited)
-    })
-}
-
-/// Proves the current password with a bind (which works under `pwdReset`: it is the later
-/// operations that are restricted), settling the budget's reservation.
+/// Proves the current password with a bind, settling the budget's reservation.
 async fn authenticate(
     directory: &dyn Directory,
     dn: &str,
     current: &Password,
     attempt: Attempt,
 ) -> Result<(), Outcome> {
-    match directory.check_password(dn, &Secret::new(current.expose())).await {
-        Ok(BindCheck::Refused) => {
-            attempt.failed().await;
-            Err(Outcome::WrongCredentials)
-        }
-        Ok(BindCheck::Unrestricted | BindCheck::MustChange) => {
-            attempt.succeeded().await;
-            Ok(())
-        }
-        // Unsettled: counted as a failure, the bind may have reached the directory.
-        Err(e) => Err(directory_down(&e)),
+    match binds::opens(directory, dn, &Secret::new(current.expose()), attempt).await? {
+        true => Ok(()),
+        false => Err(Outcome::WrongCredentials),
     }
 }
 

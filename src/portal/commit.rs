@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use chrono::Utc;
 
 use super::PortalState;
+use super::binds::{self, Proof, reserve};
 use super::outcome::{Flow, Outcome, Typed, directory_down, store_down};
 use super::unconfirmed;
 use crate::campaign::state::Via;
@@ -15,6 +16,13 @@ use crate::directory::{AccountDetails, BindCheck, DirectoryError, PasswordError}
 use crate::policy::{CheckInput, DirectoryRules, Password, Reason, Subject, Violation, hash_for_history};
 use crate::secret::Secret;
 use crate::store::{AccountRecord, AuditEntry, Completion};
+
+/// Whether the "not the current password" check may bind with the candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    Bind,
+    Skip,
+}
 
 /// One authenticated change in progress.
 pub(super) struct Change<'a> {
@@ -111,19 +119,14 @@ impl Change<'_> {
         })?;
         let mut violations = verdict.violations().to_vec();
         if typed.current.is_none() && policy.config().differs_from_current {
-            let secret = Secret::new(typed.new.expose());
-            match self.state.directory().is_current_password(self.dn(), &secret).await {
-                // A retry after an unconfirmed write of this very password: not the old one.
-                Ok(Some(true)) if unconfirmed::written(self.state, self.dn(), &typed.new).await? => {
-                    tracing::info!("portal: the current password is the one an unconfirmed attempt wrote; retrying")
-                }
-                Ok(Some(true)) => violations.push(Violation::from(Reason::SameAsCurrent)),
-                Ok(Some(false)) => {}
-                Ok(None) => tracing::info!(
-                    dn = %self.dn(),
-                    "cannot tell whether the new password is the current one (unknown hash scheme)"
-                ),
-                Err(e) => return Err(directory_down(&e)),
+            // A bind costs a failure when it fails: only for a password nothing else refuses.
+            let probe = if violations.is_empty() {
+                Probe::Bind
+            } else {
+                Probe::Skip
+            };
+            if self.is_current(&typed.new, probe).await? {
+                violations.push(Violation::from(Reason::SameAsCurrent));
             }
         }
         if violations.is_empty() {
@@ -136,6 +139,36 @@ impl Change<'_> {
             rules: effective.rules(),
             advice: effective.advice(),
         })
+    }
+
+    /// Whether `new` is the account's current password, where the flow does not know the
+    /// current one (the link flow). That password is the one the campaign burnt: written back,
+    /// the old password would open the account again. The directory answers from the stored
+    /// hash where it can (OpenLDAP); where it cannot (389-DS, Active Directory: no readable
+    /// hash), `new` is tried with a bind (`probe`), and a bind that opens the account means it
+    /// is the current one. A password an unconfirmed attempt wrote is not the old one.
+    async fn is_current(&self, new: &Password, probe: Probe) -> Result<bool, Outcome> {
+        let secret = Secret::new(new.expose());
+        let current = match self.state.directory().is_current_password(self.dn(), &secret).await {
+            Ok(Some(known)) => known,
+            Ok(None) if probe == Probe::Bind => self.opens_account(&secret).await?,
+            // Another rule refuses it anyway; the probe runs once that is fixed.
+            Ok(None) => false,
+            Err(e) => return Err(directory_down(&e)),
+        };
+        if current && unconfirmed::written(self.state, self.dn(), new).await? {
+            tracing::info!("portal: the current password is the one an unconfirmed attempt wrote; retrying");
+            return Ok(false);
+        }
+        Ok(current)
+    }
+
+    /// Binds with `candidate`, reserved against the account's budget of failed binds with the
+    /// link as proof (strangers' failures cannot spend it all, and it stays below the lockout
+    /// threshold); a spent budget is answered 429 rather than skipping the check.
+    async fn opens_account(&self, candidate: &Secret) -> Result<bool, Outcome> {
+        let attempt = reserve(self.state, Some(&self.details), "", Proof::Link, self.client).await?;
+        binds::opens(self.state.directory(), self.dn(), candidate, attempt).await
     }
 
     async fn write(&self, typed: &Typed) -> Result<(), Outcome> {

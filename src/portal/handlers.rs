@@ -24,7 +24,6 @@ use super::lang::{self, tr};
 use super::pages::{FieldErrors, FormKind, FormView, Tone};
 use super::refusals::{self, About};
 use crate::policy::{Advice, Password, RuleDescription};
-use crate::store::AuditEntry;
 use crate::web::client::Client;
 use crate::web::form::{self, FieldProblem, Form, FormError};
 use crate::web::pages::{Page, stylesheet};
@@ -170,7 +169,7 @@ pub async fn change_form(State(state): State<PortalState>, headers: HeaderMap) -
 
 /// Whether a POST counts against its client address's limit before anything else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Address {
+pub(super) enum Address {
     Counted,
     /// A link's form: counted only if the link does not work.
     Deferred,
@@ -178,7 +177,7 @@ enum Address {
 
 /// The checks every POST passes first: the address limit (unless deferred), a readable body,
 /// the CSRF field.
-async fn admit(
+pub(super) async fn admit(
     state: &PortalState,
     client: IpAddr,
     headers: &HeaderMap,
@@ -200,7 +199,7 @@ async fn admit(
 
 /// Counts one post for the typed `login`; the refusal when none is left (a trip is audited,
 /// once per trip).
-async fn per_login(state: &PortalState, login: &str, client: IpAddr) -> Option<Response> {
+pub(super) async fn per_login(state: &PortalState, login: &str, client: IpAddr) -> Option<Response> {
     let limited = state.limiter().account(login).await.err()?;
     let about = About::Typed(login.to_owned());
     refusals::record(state, about, "portal.rate_limited", limited, client);
@@ -350,68 +349,4 @@ pub async fn change_submit(
     }
     let outcome = detached(change::via_current_password(state.clone(), login, typed, client)).await;
     again.outcome(outcome, started).await
-}
-
-pub async fn resend(
-    State(state): State<PortalState>,
-    Client(client): Client,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let form = match admit(&state, client, &headers, body, Address::Counted).await {
-        Ok(f) => f,
-        Err(response) => return response,
-    };
-    let login = match form.required("login") {
-        Ok(l) => l.trim().to_owned(),
-        Err(e) => return bad_form(&state, &e),
-    };
-    if let Some(refused) = per_login(&state, &login, client).await {
-        return refused;
-    }
-    if form::check_value(&login).is_ok() {
-        // In the background: the answer and its timing must not depend on the account.
-        tokio::spawn(request_link(state.clone(), login, client));
-    }
-    state.pages().resent().into_response()
-}
-
-/// Asks the notifier for a new link when `login` has an open campaign; audits the request.
-async fn request_link(state: PortalState, login: String, client: IpAddr) {
-    let details = match state.directory().find_by_login(&login).await {
-        Ok(Some(d)) => d,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::warn!(error = %e, "portal: new-link request: login lookup failed");
-            return;
-        }
-    };
-    let (canonical, dn) = (details.account.login.clone(), details.account.dn.clone());
-    let key = canonical.clone();
-    let recorded = state
-        .store()
-        .run(move |s| {
-            let open: Vec<_> = s
-                .open_accounts_for_login(&key)?
-                .into_iter()
-                .filter(|r| r.dn.eq_ignore_ascii_case(&dn))
-                .collect();
-            for record in &open {
-                s.audit(&AuditEntry {
-                    at: chrono::Utc::now(),
-                    actor: "portal".into(),
-                    action: "link.requested".into(),
-                    campaign: Some(record.campaign.clone()),
-                    account: Some(key.clone()),
-                    detail: Some(format!("address={client}")),
-                })?;
-            }
-            Ok(!open.is_empty())
-        })
-        .await;
-    match recorded {
-        Ok(true) => state.notifier().link_requested(&canonical).await,
-        Ok(false) => {}
-        Err(e) => tracing::error!(error = %e, "portal: new-link request: store failed"),
-    }
 }

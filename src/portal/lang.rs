@@ -209,6 +209,14 @@ pub fn tr(key: &str, args: &[(&str, &str)]) -> String {
     fill(text, value, str::to_owned)
 }
 
+/// Whether `path`, written as a link's `href`, stays on this site. A crafted URL such as
+/// `https://portal//evil.example/x` reaches the 404 page with the path `//evil.example/x`,
+/// which as a link is protocol-relative: another host, from pwresetd's own page. Browsers read
+/// `\` as `/` in such links.
+fn on_this_site(path: &str) -> bool {
+    path.starts_with('/') && !path.starts_with("//") && !path.contains('\\')
+}
+
 /// The language asked for with `?lang=`, when it has a catalogue.
 fn from_query<'a>(catalogues: &'a Catalogues, query: Option<&str>) -> Option<&'a str> {
     let wanted = query?.split('&').find_map(|pair| pair.strip_prefix("lang="))?;
@@ -228,7 +236,7 @@ pub async fn middleware(request: Request, next: Next) -> Response {
                 .and_then(|v| catalogues.best(v));
             let path = request.uri().path();
             // A POST without a GET of its own (the new-link request) switches on the landing page.
-            let here = if request.method() == Method::GET || path != "/resend" {
+            let here = if (request.method() == Method::GET || path != "/resend") && on_this_site(path) {
                 path
             } else {
                 "/"
@@ -255,6 +263,23 @@ pub async fn middleware(request: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_switch_links_only_to_this_site() {
+        let table = [
+            ("/", true),
+            ("/reset/abc", true),
+            ("/change", true),
+            ("//evil.example/x", false),
+            ("/\\evil.example", false),
+            ("/a\\b", false),
+            ("evil.example", false),
+            ("", false),
+        ];
+        for (path, expected) in table {
+            assert_eq!(on_this_site(path), expected, "{path:?}");
+        }
+    }
 
     #[test]
     fn every_language_has_every_key_and_a_missing_one_is_named() {

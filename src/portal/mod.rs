@@ -27,6 +27,7 @@
 //! [`crate::web::limits`]. Flows and their guarantees: see [`change`].
 
 mod answers;
+mod binds;
 pub mod change;
 mod commit;
 pub mod config;
@@ -38,6 +39,7 @@ pub mod notifier;
 mod outcome;
 pub mod pages;
 mod refusals;
+mod resend;
 mod state;
 pub mod tls;
 mod unconfirmed;
@@ -74,7 +76,7 @@ pub fn router(state: PortalState) -> Router {
     if auth.link_open() {
         routes = routes
             .route("/reset/{token}", get(handlers::reset_form).post(handlers::reset_submit))
-            .route("/resend", post(handlers::resend));
+            .route("/resend", post(resend::resend));
     }
     if auth.change_open() {
         routes = routes.route("/change", get(handlers::change_form).post(handlers::change_submit));

@@ -196,7 +196,8 @@ pub struct Instance {
 }
 
 impl Instance {
-    async fn serve(
+    /// Serves a portal with `options` over these parts (e.g. another flavour's directory).
+    pub async fn serve(
         options: &Options,
         directory: Arc<dyn Directory>,
         store: Store,

@@ -110,6 +110,7 @@ pub async fn run(path: &Path) -> Report {
         }
     };
     checks.push(Check::ok("configuration", format!("{}: valid", path.display())));
+    let burnt = burnt_passwords(&config);
     let described = build::Loaded::of(&config);
     let services = match Services::build(config).await {
         Ok(services) => services,
@@ -122,8 +123,38 @@ pub async fn run(path: &Path) -> Report {
         }
     };
     checks.extend(described.all());
+    checks.extend(burnt);
     checks.push(build::store_schema(&services).await);
     checks.extend(servers::directory(&services).await);
     checks.push(servers::mail(&services).await);
     Report { checks, stopped: None }
+}
+
+/// Where the configuration lets a password the campaign burnt through (what pwresetd exists
+/// for: somebody holds the old passwords): one warning each; nothing when it lets none through.
+fn burnt_passwords(config: &config::Config) -> Vec<Check> {
+    const CHECK: &str = "burnt passwords";
+    let mut checks = Vec::new();
+    if config.portal.auth.change_open() {
+        checks.push(Check::warn(
+            CHECK,
+            format!(
+                "portal.auth = \"{}\" opens /change, where the current password proves who you are: while an \
+                 account is marked, its current password is the one the campaign burnt, so whoever holds the \
+                 old passwords can choose the new ones there",
+                config.portal.auth.as_str()
+            ),
+            "set portal.auth = \"link\" (the one-time link mailed to the person), unless the old passwords are \
+             known not to have leaked",
+        ));
+    }
+    if !config.policy.differs_from_current {
+        checks.push(Check::warn(
+            CHECK,
+            "policy.differs_from_current = false: the current password, the one the campaign burnt, is \
+             accepted as the new one",
+            "set policy.differs_from_current = true",
+        ));
+    }
+    checks
 }

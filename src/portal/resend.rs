@@ -1,0 +1,90 @@
+//! "Send me a new link" (`POST /resend`): anyone who knows a login may ask, so the answer is
+//! the same page at once whatever the login, and the lookup, the audit and the mail run in the
+//! background. Counted per client address and per typed login at the form (`handlers`), and
+//! per account (DN) before a mail goes out, so that spellings of one login do not multiply the
+//! mails. A new link leaves the older ones valid (the person may be using one).
+
+use std::net::IpAddr;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+
+use super::PortalState;
+use super::answers::bad_form;
+use super::handlers::{Address, admit, per_login};
+use crate::store::AuditEntry;
+use crate::web::client::Client;
+use crate::web::form;
+
+pub async fn resend(
+    State(state): State<PortalState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let form = match admit(&state, client, &headers, body, Address::Counted).await {
+        Ok(f) => f,
+        Err(response) => return response,
+    };
+    let login = match form.required("login") {
+        Ok(l) => l.trim().to_owned(),
+        Err(e) => return bad_form(&state, &e),
+    };
+    if let Some(refused) = per_login(&state, &login, client).await {
+        return refused;
+    }
+    if form::check_value(&login).is_ok() {
+        // In the background: the answer and its timing must not depend on the account.
+        tokio::spawn(request_link(state.clone(), login, client));
+    }
+    state.pages().resent().into_response()
+}
+
+/// Asks the notifier for a new link when `login` has an open campaign; audits the request.
+async fn request_link(state: PortalState, login: String, client: IpAddr) {
+    let details = match state.directory().find_by_login(&login).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "portal: new-link request: login lookup failed");
+            return;
+        }
+    };
+    let (canonical, dn) = (details.account.login.clone(), details.account.dn.clone());
+    // The form counted the login as typed; spellings the directory takes for one account (a
+    // UPN and a sAMAccountName, ...) are counted once here, by DN, so that nobody fills a
+    // mailbox by varying the login. Unseen by the client: the answer was the same already.
+    if state.limiter().account(&format!("dn:{dn}")).await.is_err() {
+        tracing::info!(dn = %dn, "portal: new-link request: the account had its new links for this window; none sent");
+        return;
+    }
+    let key = canonical.clone();
+    let recorded = state
+        .store()
+        .run(move |s| {
+            let open: Vec<_> = s
+                .open_accounts_for_login(&key)?
+                .into_iter()
+                .filter(|r| r.dn.eq_ignore_ascii_case(&dn))
+                .collect();
+            for record in &open {
+                s.audit(&AuditEntry {
+                    at: chrono::Utc::now(),
+                    actor: "portal".into(),
+                    action: "link.requested".into(),
+                    campaign: Some(record.campaign.clone()),
+                    account: Some(key.clone()),
+                    detail: Some(format!("address={client}")),
+                })?;
+            }
+            Ok(!open.is_empty())
+        })
+        .await;
+    match recorded {
+        Ok(true) => state.notifier().link_requested(&canonical).await,
+        Ok(false) => {}
+        Err(e) => tracing::error!(error = %e, "portal: new-link request: store failed"),
+    }
+}

@@ -1,0 +1,236 @@
+//! The attacker's view: someone holds every account's old password (the one the campaign
+//! burnt) and knows every login. On every directory flavour's real server, the link flow refuses
+//! that password as the new one (the service account's write skips the server's history, so
+//! pwresetd's own check is all there is), and still accepts another; the portal's pages link to
+//! nowhere but the portal, whatever path a crafted URL carries.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use common::USER_PASSWORD;
+use common::artifacts::FLAVOR_NEW;
+use common::flavor::{Case, Kind, Person};
+use common::portal::{Instance, Options, Portal, client, form_csrf, submit};
+use pwresetd::directory::BindCheck;
+use pwresetd::policy::{Policy, PolicyConfig};
+use pwresetd::portal::{Auth, RecordingNotifier};
+use pwresetd::secret::Secret;
+use pwresetd::store::{AccountRecord, MailOutcome, Store};
+use pwresetd::token;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const DEADLINE: &str = "2099-12-04T17:00:00Z";
+
+/// Lets the test's old password through `[policy]`: only "not the current password" refuses it.
+fn lenient() -> PolicyConfig {
+    PolicyConfig {
+        min_length: 8,
+        min_strength: 0,
+        forbid_personal_data: false,
+        ..PolicyConfig::default()
+    }
+}
+
+/// The link form's fields for `password`, typed twice.
+fn typed<'a>(csrf: &'a str, password: &'a str) -> [(&'a str, &'a str); 3] {
+    [
+        ("csrf", csrf),
+        ("new_password", password),
+        ("confirm_password", password),
+    ]
+}
+
+/// Issues a link for `record` and records its mail as delivered; returns the raw token.
+fn deliver_link(store: &Store, record: &AccountRecord, address: &str) -> String {
+    let issued = token::issue().unwrap();
+    let expires = Utc::now() + chrono::Duration::hours(1);
+    let id = store
+        .run_blocking(|s| s.begin_mail(record.id, "notice", 0, address, Some((&issued.hash, expires))))
+        .unwrap();
+    let sent = MailOutcome::Sent {
+        message_id: format!("<burnt-{}@test>", record.id),
+    };
+    store
+        .run_blocking(|s| s.finish_mail(id, &sent, Some(&issued.hash)))
+        .unwrap();
+    issued.token.expose().to_owned()
+}
+
+/// A campaign on `kind`'s server marking one person, `bo` ("Ona Pike"), and a portal with
+/// `options` over the case's directory and store.
+struct Served {
+    case: Case,
+    store: Store,
+    portal: Instance,
+    notifier: Arc<RecordingNotifier>,
+}
+
+async fn serve(kind: Kind, name: &str, options: Options) -> Served {
+    let case = Case::new(kind, name, &[Person::new("bo", "Ona Pike")], "").await;
+    let out = case.run(&[
+        "campaign",
+        "start",
+        "--name",
+        name,
+        "--reason",
+        "Intrusion",
+        "--deadline",
+        DEADLINE,
+        "--yes",
+    ]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let store = Store::open(&case.store_path()).unwrap();
+    let policy = Arc::new(Policy::load(&options.policy).unwrap());
+    let notifier = Arc::new(RecordingNotifier::default());
+    let portal = Instance::serve(&options, case.directory(), store.clone(), policy, notifier.clone()).await;
+    Served {
+        case,
+        store,
+        portal,
+        notifier,
+    }
+}
+
+/// A campaign marks the account (its password, `USER_PASSWORD`, is now burnt); the link holder
+/// types that password as the new one: refused as the current password, nothing written, the
+/// account still marked. Another password then goes through.
+async fn the_burnt_password_is_refused_through_the_link(kind: Kind) {
+    let options = Options {
+        auth: Auth::Link,
+        policy: lenient(),
+        ..Options::default()
+    };
+    let Served {
+        case, store, portal, ..
+    } = serve(kind, "burnt", options).await;
+    let (login, dn) = (case.login("bo"), case.dn("bo"));
+    let record = store
+        .run_blocking(|s| s.accounts_for(&login, None))
+        .unwrap()
+        .into_iter()
+        .find(|r| r.dn.eq_ignore_ascii_case(&dn))
+        .unwrap();
+    let link = deliver_link(&store, &record, &format!("{login}@example.org"));
+    let directory = case.directory();
+
+    let c = client();
+    let url = portal.reset_url(&link);
+    let csrf = form_csrf(&c, &url).await;
+    let (status, body) = submit(&c, &url, &typed(&csrf, USER_PASSWORD)).await;
+    assert_eq!(status, 422, "{kind:?}: the burnt password must be refused: {body}");
+    assert!(body.contains("This is your current password"), "{kind:?}: {body}");
+    let bind = |password: &'static str| {
+        let (directory, dn) = (directory.clone(), dn.clone());
+        async move { directory.check_password(&dn, &Secret::new(password)).await.unwrap() }
+    };
+    assert_eq!(
+        bind(USER_PASSWORD).await,
+        BindCheck::MustChange,
+        "{kind:?}: nothing written, still marked"
+    );
+
+    let (status, body) = submit(&c, &url, &typed(&csrf, FLAVOR_NEW)).await;
+    assert_eq!(status, 200, "{kind:?}: another password goes through: {body}");
+    assert_eq!(bind(FLAVOR_NEW).await, BindCheck::Unrestricted, "{kind:?}");
+    assert_eq!(bind(USER_PASSWORD).await, BindCheck::Refused, "{kind:?}");
+    portal.stop().await;
+}
+
+#[tokio::test]
+async fn openldap_refuses_the_burnt_password_through_the_link() {
+    the_burnt_password_is_refused_through_the_link(Kind::OpenLdap).await;
+}
+
+#[tokio::test]
+async fn ds389_refuses_the_burnt_password_through_the_link() {
+    the_burnt_password_is_refused_through_the_link(Kind::Ds389).await;
+}
+
+#[tokio::test]
+async fn active_directory_refuses_the_burnt_password_through_the_link() {
+    the_burnt_password_is_refused_through_the_link(Kind::ActiveDirectory).await;
+}
+
+/// "Send me a new link" for one Active Directory account, asked by its sAMAccountName and by
+/// its UPN (two logins for the form's per-login limit): the mails are counted per account, so
+/// the spellings do not add up. The answers are the same page either way.
+#[tokio::test]
+async fn spellings_of_one_login_do_not_multiply_new_link_mails() {
+    let options = Options {
+        auth: Auth::Link,
+        per_account: 2,
+        ..Options::default()
+    };
+    let Served {
+        case, portal, notifier, ..
+    } = serve(Kind::ActiveDirectory, "spell", options).await;
+    let sam = case.login("bo");
+    let upn = format!("{sam}@example.org");
+    let c = client();
+    let csrf = form_csrf(&c, &format!("{}/", portal.url)).await;
+    let resend = format!("{}/resend", portal.url);
+    for login in [&sam, &sam, &upn, &upn] {
+        let (status, body) = submit(&c, &resend, &[("csrf", csrf.as_str()), ("login", login.as_str())]).await;
+        assert_eq!(status, 200, "{login}: {body}");
+    }
+    // Generous: two mails arrive within a second or two; a third would within this bound.
+    let calls = notifier.wait_for(3, Duration::from_secs(8)).await;
+    assert_eq!(
+        calls.len(),
+        2,
+        "two new links for the account in the window, not four: {calls:?}"
+    );
+    portal.stop().await;
+}
+
+/// `GET //evil.example/x` on the portal's own host (a crafted URL in a phishing mail) is the
+/// 404 page; its language switch must not become a protocol-relative link to that host.
+#[tokio::test]
+async fn a_crafted_path_does_not_put_a_link_off_site_on_the_portal_s_pages() {
+    let portal = Portal::start("offsite", &["off1"], Options::default()).await;
+    let address = portal.url.trim_start_matches("http://").to_owned();
+    for path in ["//evil.example/x", "/\\evil.example/x"] {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        if response.starts_with("HTTP/1.1 400") {
+            // The server refused the request line itself: no page, no link.
+            continue;
+        }
+        assert!(response.starts_with("HTTP/1.1 404"), "{path}: {response}");
+        let body = common::portal::unescape(response.split("\r\n\r\n").nth(1).unwrap_or_default());
+        assert!(!body.contains("evil.example"), "{path}: a link off-site: {body}");
+        assert!(
+            body.contains("href=\"/?lang=fr\""),
+            "{path}: the switch links home: {body}"
+        );
+    }
+    portal.stop().await;
+}
+
+/// `check-config` says where the configuration lets a burnt password through: `/change` (the
+/// current password as proof) and `policy.differs_from_current = false`; nothing by default.
+#[tokio::test]
+async fn check_config_warns_where_a_burnt_password_gets_through() {
+    let f = common::Fixture::new("burntcfg", &[]).await;
+    let quiet = common::text(&f.run(&["check-config"]));
+    assert!(!quiet.contains("burnt passwords"), "{quiet}");
+    let mut toml = std::fs::read_to_string(&f.config).unwrap();
+    toml.push_str("\n[portal]\nauth = \"any\"\n\n[policy]\ndiffers_from_current = false\n");
+    std::fs::write(&f.config, toml).unwrap();
+    let out = common::text(&f.run(&["check-config"]));
+    assert!(
+        out.contains("! burnt passwords: portal.auth = \"any\" opens /change"),
+        "{out}"
+    );
+    assert!(
+        out.contains("! burnt passwords: policy.differs_from_current = false"),
+        "{out}"
+    );
+}
