@@ -1,8 +1,10 @@
 //! The attacker's view: someone holds every account's old password (the one the campaign
 //! burnt) and knows every login. On every directory flavour's real server, the link flow refuses
 //! that password as the new one (the service account's write skips the server's history, so
-//! pwresetd's own check is all there is), and still accepts another; the portal's pages link to
-//! nowhere but the portal, whatever path a crafted URL carries.
+//! pwresetd's own check is all there is), and still accepts another; spellings of one login do
+//! not multiply "send me a new link" mails; the portal's pages link to nowhere but the portal,
+//! whatever path a crafted URL carries; `check-config` warns where a burnt password gets
+//! through; a failed helpdesk sign-in names nothing of the directory.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
@@ -233,4 +235,21 @@ async fn check_config_warns_where_a_burnt_password_gets_through() {
         out.contains("! burnt passwords: policy.differs_from_current = false"),
         "{out}"
     );
+}
+
+/// A sign-in while the directory does not answer: the helpdesk says so without the error's
+/// words (which name the directory's URL, and for a failed bind the DN of the login typed) to
+/// somebody it has not recognised.
+#[tokio::test]
+async fn a_sign_in_error_names_nothing_of_the_directory() {
+    let f = common::Fixture::new("burntdown", &[]).await;
+    let port = common::free_port();
+    let toml = std::fs::read_to_string(&f.config).unwrap();
+    let url = common::slapd().url();
+    std::fs::write(&f.config, toml.replace(url, &format!("ldap://127.0.0.1:{port}"))).unwrap();
+    let helpdesk = common::helpdesk::InProcess::start(&f.config).await;
+    let (status, _, body) = common::helpdesk::sign_in_page(&helpdesk.base, "someone", FLAVOR_NEW).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(!body.contains(&port.to_string()), "the directory's address: {body}");
+    assert!(!body.contains("ldap://"), "{body}");
 }

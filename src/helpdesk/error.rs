@@ -80,6 +80,25 @@ impl ApiError {
         }
     }
 
+    /// [`Self::directory`] for someone not signed in yet: the same status and code, but the
+    /// error's words (the directory's URL, the service account's DN, the DN of the login typed)
+    /// go to the log only, never to a client nobody has recognised.
+    pub fn directory_before_sign_in(e: &DirectoryError) -> Self {
+        tracing::warn!(error = %e, "helpdesk: the directory failed during a sign-in");
+        let (status, code) = if e.is_unavailable() {
+            (StatusCode::SERVICE_UNAVAILABLE, "directory_unavailable")
+        } else {
+            (StatusCode::BAD_GATEWAY, "directory_refused")
+        };
+        let mut err = Self::new(
+            status,
+            code,
+            "the directory cannot check a sign-in right now; nothing was changed, try again",
+        );
+        err.retry_after = Some(10);
+        err
+    }
+
     pub fn internal(what: &str) -> Self {
         tracing::error!("helpdesk: {what}");
         Self::new(

@@ -54,10 +54,13 @@ pub async fn sign_in(
         false => dir
             .find_operator(login, &state.config().operator_base_dn)
             .await
-            .map_err(|e| ApiError::directory(&e))?,
+            .map_err(|e| ApiError::directory_before_sign_in(&e))?,
     };
     let policy = found.as_ref().and_then(|d| d.effective_policy.as_deref());
-    let lockout = dir.lockout(policy).await.map_err(|e| ApiError::directory(&e))?;
+    let lockout = dir
+        .lockout(policy)
+        .await
+        .map_err(|e| ApiError::directory_before_sign_in(&e))?;
     let key = match &found {
         Some(d) => budget::account_key(&d.account.dn),
         None => budget::login_key(login),
@@ -82,7 +85,7 @@ pub async fn sign_in(
     let bind = dir
         .check_password(&details.account.dn, password)
         .await
-        .map_err(|e| ApiError::directory(&e))?;
+        .map_err(|e| ApiError::directory_before_sign_in(&e))?;
     if bind == BindCheck::Refused {
         attempt.failed().await;
         refused(state, Some(&details), login, client, "helpdesk.sign_in_failed").await;
