@@ -253,3 +253,27 @@ async fn a_sign_in_error_names_nothing_of_the_directory() {
     assert!(!body.contains(&port.to_string()), "the directory's address: {body}");
     assert!(!body.contains("ldap://"), "{body}");
 }
+
+/// 389-DS whose policy (cn=config) the service account cannot read: the lockout threshold is
+/// unknown, so pwresetd counts as if the directory locked at the third failure. A stranger's
+/// wrong passwords at the helpdesk sign-in get one bind, then 429 without a bind, instead of
+/// as many binds as the rate limits allow (5 per login, more than 389's default of 3).
+#[tokio::test]
+async fn an_unreadable_lockout_policy_is_counted_as_a_strict_one() {
+    let case = Case::new(Kind::Ds389, "unknownlock", &[Person::new("ul", "Ula Lind")], "").await;
+    let lockout = case.directory().lockout(None).await.unwrap();
+    assert_eq!(
+        lockout.threshold,
+        pwresetd::directory::Threshold::Unknown,
+        "{lockout:?}"
+    );
+    let helpdesk = common::helpdesk::InProcess::start(&case.config).await;
+    let login = case.login("ul");
+    let (first, _, page) = common::helpdesk::sign_in_page(&helpdesk.base, &login, FLAVOR_NEW).await;
+    assert_eq!(first, 401, "{page}");
+    let (second, _, page) = common::helpdesk::sign_in_page(&helpdesk.base, &login, FLAVOR_NEW).await;
+    assert_eq!(
+        second, 429,
+        "the second failure is not tried against the directory: {page}"
+    );
+}

@@ -39,6 +39,12 @@ pub const NO_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// next mistake at their desk still does not lock them out after pwresetd's failures.
 pub const MARGIN: u32 = 2;
 
+/// The threshold pwresetd counts with when the directory's cannot be read: the smallest that
+/// leaves [`MARGIN`] (and 389-DS's own `passwordMaxFailure` default). Not knowing must not
+/// make pwresetd the tool a stranger locks accounts with: it counts as if the directory were
+/// that strict, and a failure is remembered until a successful bind (at most [`NO_WINDOW`]).
+pub const ASSUMED_THRESHOLD: u32 = 3;
+
 impl Lockout {
     pub fn unknown(source: String) -> Lockout {
         Lockout {
@@ -48,24 +54,28 @@ impl Lockout {
         }
     }
 
-    /// The failed binds pwresetd may cause per account: the threshold − [`MARGIN`], at least 1;
-    /// `None` when the directory never locks (or cannot tell), where the front ends' own
-    /// per-account rate limits are the only bound.
-    pub fn budget(&self) -> Option<u32> {
+    /// The threshold the budget counts with: the directory's, [`ASSUMED_THRESHOLD`] when it
+    /// cannot be read, `None` when the directory never locks.
+    fn counted_threshold(&self) -> Option<u32> {
         match self.threshold {
-            Threshold::After(n) => Some(n.saturating_sub(MARGIN).max(1)),
-            Threshold::Never | Threshold::Unknown => None,
+            Threshold::After(n) => Some(n),
+            Threshold::Unknown => Some(ASSUMED_THRESHOLD),
+            Threshold::Never => None,
         }
+    }
+
+    /// The failed binds pwresetd may cause per account: the threshold − [`MARGIN`], at least 1;
+    /// `None` when the directory never locks, where the front ends' own per-account rate limits
+    /// are the only bound.
+    pub fn budget(&self) -> Option<u32> {
+        self.counted_threshold().map(|n| n.saturating_sub(MARGIN).max(1))
     }
 
     /// One more than [`budget`](Lockout::budget), still below the threshold: what a flow whose
     /// person already proved themselves another way (a valid one-time link) may use, so that
     /// strangers who spent the budget cannot block them.
     pub fn budget_with_proof(&self) -> Option<u32> {
-        match self.threshold {
-            Threshold::After(n) => Some(n.saturating_sub(1).max(1)),
-            Threshold::Never | Threshold::Unknown => None,
-        }
+        self.counted_threshold().map(|n| n.saturating_sub(1).max(1))
     }
 
     /// How long a failure counts against the budget.
@@ -93,10 +103,12 @@ impl Lockout {
                 "none needed, the directory does not lock accounts ({}); the per-account rate limits apply",
                 self.source
             ),
-            _ => format!(
-                "unknown, {}; only the per-account rate limits apply: keep them below the directory's lockout \
-                 threshold",
-                self.source
+            (_, budget) => format!(
+                "unknown, {}; counted as if the directory locked on failure {ASSUMED_THRESHOLD}: {} failed \
+                 password bind(s) per account until a successful bind (remembered {window}), shared by the \
+                 portal and the helpdesk sign-in",
+                self.source,
+                budget.unwrap_or(1)
             ),
         }
     }
@@ -135,7 +147,7 @@ mod tests {
             (Threshold::After(1), Some(1), Some(1)),
             (Threshold::After(10), Some(8), Some(9)),
             (Threshold::Never, None, None),
-            (Threshold::Unknown, None, None),
+            (Threshold::Unknown, Some(1), Some(2)),
         ];
         for (t, budget, proof) in table {
             let l = lockout(t, Some(300));

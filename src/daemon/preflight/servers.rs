@@ -191,8 +191,9 @@ async fn lockout_budget(dir: &dyn Directory) -> Check {
         Threshold::Unknown => Check::warn(
             CHECK,
             line,
-            "give the service account read access to the password policy's lockout attributes, or keep \
-             portal.rate_limit_per_account plus helpdesk.login_rate_limit_per_account below the threshold",
+            "give the service account read access to the password policy's lockout attributes: until then \
+             pwresetd counts as strictly as it can (one failed bind per account until a successful one), \
+             which may turn away a person's second typing error for a day",
         ),
         Threshold::After(_) | Threshold::Never => Check::ok(CHECK, line),
     }
