@@ -59,6 +59,8 @@ pub use move_deadline::DeadlineMove;
 pub use notify::{MailCandidate, MailOutcome, MailRecord, MailState, REQUESTED, TokenRecord};
 pub use notify_batch::{Finished, Intent};
 pub use rate_limits::{RateBounds, RateTake};
+#[doc(hidden)]
+pub use search::pg_search_statement;
 pub use search::{Found, FoundIn};
 pub use sessions::{SessionRow, SessionSpan};
 pub use work::{Update, WorkItem};
