@@ -73,7 +73,8 @@ impl PortalWrite {
 ///
 /// The directory records change times to the second, pwresetd its marks to the millisecond: a
 /// change in the same second as the mark counts as after it when the flag is gone (the user's
-/// own change removed it), as before it when the flag is still there.
+/// own change removed it), as before it when the flag is still there — unless it is the
+/// portal's own write, started after the mark (which the store knows to the millisecond).
 pub fn decide(marked_at: DateTime<Utc>, seen: Observation) -> Option<Event> {
     let Observation::Present {
         flagged,
@@ -83,29 +84,25 @@ pub fn decide(marked_at: DateTime<Utc>, seen: Observation) -> Option<Event> {
     else {
         return Some(Event::Vanished);
     };
-    let changed_after = password_changed_at.is_some_and(|t| t > marked_at || (!flagged && t >= second(marked_at)));
-    let own = portal_write.filter(|w| password_changed_at.is_some_and(|t| w.covers(t)));
-    match (changed_after, flagged, own) {
+    let own = portal_write.filter(|w| w.started_at > marked_at && password_changed_at.is_some_and(|t| w.covers(t)));
+    match own.map(|w| w.attempt) {
         // The portal is between its write and its clear: it finishes the change itself.
-        (
-            true,
-            true,
-            Some(PortalWrite {
-                attempt: Attempt::InFlight,
-                ..
-            }),
-        ) => None,
-        (true, true, Some(_)) => Some(Event::PortalWriteInterrupted),
-        (true, _, _) => Some(Event::PasswordChanged),
-        (false, false, _) => Some(Event::FlagMissing),
-        (false, true, _) => None,
+        Some(Attempt::InFlight) if flagged => return None,
+        Some(_) if flagged => return Some(Event::PortalWriteInterrupted),
+        _ => {}
+    }
+    let changed_after = password_changed_at.is_some_and(|t| t > marked_at || (!flagged && t >= second(marked_at)));
+    match (changed_after, flagged) {
+        (true, _) => Some(Event::PasswordChanged),
+        (false, false) => Some(Event::FlagMissing),
+        (false, true) => None,
     }
 }
 
 /// Whether [`decide`] needs the portal's write for this observation (a password changed after
-/// the mark, flag still set): the store is read only then.
+/// the mark or in its second, flag still set): the store is read only then.
 pub fn needs_portal_write(marked_at: DateTime<Utc>, seen: &Observation) -> bool {
-    matches!(seen, Observation::Present { flagged: true, password_changed_at: Some(t), .. } if *t > marked_at)
+    matches!(seen, Observation::Present { flagged: true, password_changed_at: Some(t), .. } if *t >= second(marked_at))
 }
 
 fn second(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -145,9 +142,13 @@ mod tests {
         ];
         for (seen, expected) in table {
             assert_eq!(decide(marked, seen), expected, "{seen:?}");
+            let flagged_since_the_marks_second = matches!(
+                seen,
+                Observation::Present { flagged: true, password_changed_at: Some(t), .. } if t >= second(marked)
+            );
             assert_eq!(
                 needs_portal_write(marked, &seen),
-                expected == Some(Event::PasswordChanged) && matches!(seen, Observation::Present { flagged: true, .. }),
+                flagged_since_the_marks_second,
                 "{seen:?}"
             );
         }
@@ -226,5 +227,21 @@ mod tests {
         for (seen, expected) in table {
             assert_eq!(decide(marked, seen), expected, "{seen:?}");
         }
+        // Marked, mailed and submitted within one second (a fast test): the change's second is
+        // the mark's, yet a write started after the mark is the portal's own.
+        let at = |started_at, attempt| PortalWrite { started_at, attempt };
+        let quick = at(t("2026-11-27T08:00:00.700Z"), Attempt::Abandoned);
+        assert_eq!(
+            decide(marked, seen("2026-11-27T08:00:00Z", true, None)),
+            None,
+            "as before"
+        );
+        let seen_quick = seen("2026-11-27T08:00:00Z", true, Some(quick));
+        assert!(needs_portal_write(marked, &seen_quick));
+        assert_eq!(decide(marked, seen_quick), Some(Event::PortalWriteInterrupted));
+        // A write remembered from before the mark (an earlier campaign's) is not this change.
+        let earlier = at(t("2026-11-27T07:59:00Z"), Attempt::Abandoned);
+        let seen_earlier = seen("2026-11-27T08:01:00Z", true, Some(earlier));
+        assert_eq!(decide(marked, seen_earlier), Some(Event::PasswordChanged));
     }
 }
