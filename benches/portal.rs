@@ -19,28 +19,18 @@
 //!
 //! Usage: cargo bench --bench portal -- [--per-scenario N] [--concurrency N]
 
+mod common;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use common::portal::{Link, Pace, directory_toml, flag, password, prefill, scenario};
+use common::{Res, arg, cpu_seconds, env_file, load_average, ms, pct};
 use pwresetd::directory::{self, ScanItem};
 use pwresetd::policy::{Password, Policy, PolicyConfig, hash_for_history};
 use pwresetd::portal::{LogNotifier, PortalConfig, PortalParts, PortalState};
-use pwresetd::store::{AuditEntry, CampaignSpec, Completion, MailOutcome, Scope, Store};
-
-type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-const WORDS: [&str; 24] = [
-    "violet", "tractor", "umbrella", "quantum", "marble", "kettle", "horizon", "saffron", "glacier", "pepper",
-    "lantern", "orchid", "canyon", "biscuit", "falcon", "meadow", "copper", "walrus", "thimble", "nebula", "juniper",
-    "anchor", "velvet", "cobalt",
-];
-
-fn password(i: usize) -> String {
-    let w = |k: usize| WORDS[(i * 7 + k * 5 + k * k) % WORDS.len()];
-    format!("{} {} {} {} {}", w(1), w(2), w(3), 100 + i, w(4))
-}
+use pwresetd::store::Store;
 
 struct Setup {
     url: String,
@@ -50,112 +40,28 @@ struct Setup {
     directory: Arc<dyn pwresetd::directory::Directory>,
     /// An account whose password the component measurement may change.
     probe_dn: String,
-    links: Vec<(String, String)>,
+    links: Vec<Link>,
     _dir: tempfile::TempDir,
 }
 
-fn env_vars() -> Res<std::collections::HashMap<String, String>> {
-    let path = std::env::var("PWRESETD_TEST_SLAPD_ENV")
-        .map_err(|_| "PWRESETD_TEST_SLAPD_ENV is not set: run scripts/bench-portal")?;
-    Ok(std::fs::read_to_string(path)?
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('\'').to_owned()))
-        .collect())
-}
-
 async fn set_up(users: usize, legacy: std::ops::Range<usize>) -> Res<Setup> {
-    let env = env_vars()?;
+    let env = env_file("PWRESETD_TEST_SLAPD_ENV", "bench-portal")?;
     let dir = tempfile::tempdir()?;
     let config_path = dir.path().join("pwresetd.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "[directory]\nurl = \"{}\"\nca_file = \"{}\"\nbind_dn = \"{}\"\nbind_password_file = \"{}\"\n\
-             base_dn = \"{}\"\nuser_filter = \"(uid=user*)\"\ndefault_policy_dn = \"{}\"\nmax_concurrency = 32\n\
-             connections = 4\n[store]\npath = \"{}\"\n",
-            env["LDAP_URL"],
-            env["LDAP_CA_FILE"],
-            env["LDAP_BIND_DN"],
-            env["LDAP_BIND_PASSWORD_FILE"],
-            env["LDAP_PEOPLE_DN"],
-            env["LDAP_POLICY_DN"],
-            dir.path().join("state.db").display()
-        ),
-    )?;
+    let store_path = dir.path().join("state.db");
+    let store_toml = format!("[store]\npath = \"{}\"\n", store_path.display());
+    std::fs::write(&config_path, format!("{}{store_toml}", directory_toml(&env)))?;
     let config = pwresetd::daemon::config::load(&config_path)?;
     let directory = directory::connect(&config.directory)?;
     let store = Store::open(config.store.sqlite_path().ok_or("a SQLite store")?)?;
     let policy = Arc::new(Policy::load(&PolicyConfig::default())?);
 
     let started = Instant::now();
-    let mut accounts = Vec::new();
-    for i in 0..users {
-        let login = format!("user{i:05}");
-        let details = directory
-            .find_by_login(&login)
-            .await?
-            .ok_or_else(|| format!("{login} is missing: start slapd with --users {users}"))?;
-        directory.mark(&details.account.dn).await?;
-        let mut account = details.account;
-        account.flagged = true; // read before marking
-        accounts.push(account);
-    }
-    let items: Vec<ScanItem> = accounts.iter().cloned().map(ScanItem::InScope).collect();
-    // Five earlier campaigns give every account 5 history hashes (the same 5 strings per scheme:
-    // the cost of checking them is what matters). Accounts in `legacy` get entries as written
-    // before the account salt (one salt each: 5 argon2id computations per check); the others
-    // entries sharing one salt (one computation per check).
-    let old: Vec<String> = (0..5)
-        .map(|k| hash_for_history(&Password::new(format!("retired password number {k}")), &[]))
-        .collect::<Result<_, _>>()?;
-    let mut shared: Vec<String> = Vec::new();
-    for k in 0..5 {
-        let entry = hash_for_history(&Password::new(format!("retired password number {k}")), &shared)?;
-        shared.insert(0, entry);
-    }
-    shared.reverse(); // oldest first, like `old`: inserted in that order below
-    for k in 0..5 {
-        let id = campaign(&store, &format!("earlier-{k}"), &env["LDAP_PEOPLE_DN"], &items)?;
-        let records = store.accounts_in_state(id, pwresetd::campaign::state::AccountState::Marked, usize::MAX)?;
-        for (i, record) in records.into_iter().enumerate() {
-            let phc = if legacy.contains(&i) { &old[k] } else { &shared[k] };
-            let audit = AuditEntry {
-                at: Utc::now(),
-                actor: "bench".into(),
-                action: "password.changed".into(),
-                campaign: Some(record.campaign.clone()),
-                account: record.login.clone(),
-                detail: None,
-            };
-            store
-                .complete(&Completion {
-                    account_id: record.id,
-                    via: pwresetd::campaign::state::Via::Portal,
-                    token_hash: None,
-                    history: Some((phc, 5)),
-                    audit,
-                })?
-                .map_err(|e| format!("prefill: {e}"))?;
-        }
-    }
-    let id = campaign(&store, "bench", &env["LDAP_PEOPLE_DN"], &items)?;
-    let mut links = Vec::new();
-    for (i, record) in store
-        .accounts_in_state(id, pwresetd::campaign::state::AccountState::Marked, usize::MAX)?
-        .into_iter()
-        .enumerate()
-    {
-        let issued = pwresetd::token::issue()?;
-        let expires = Utc::now() + chrono::Duration::hours(2);
-        let mail = store.begin_mail(record.id, "notice", 0, "x@example.org", Some((&issued.hash, expires)))?;
-        let sent = MailOutcome::Sent {
-            message_id: format!("<{i}@bench>"),
-        };
-        store.finish_mail(mail, &sent, Some(&issued.hash))?;
-        assert_eq!(store.password_history(&record.dn, 5)?.len(), 5);
-        links.push((issued.token.expose().to_owned(), password(i)));
-    }
+    let items = flag(directory.as_ref(), 0..users).await?;
+    // Accounts in `legacy` get history entries as written before the account salt. Off the
+    // runtime's threads: the store's calls block.
+    let base = &env["LDAP_PEOPLE_DN"];
+    let (links, history) = store.run_blocking(|s| prefill(s, base, &items, legacy.clone()))?;
     eprintln!(
         "set-up: {users} accounts flagged, 5 history hashes each ({} with legacy salts), {} links, in {:.1}s",
         legacy.len(),
@@ -164,7 +70,10 @@ async fn set_up(users: usize, legacy: std::ops::Range<usize>) -> Res<Setup> {
     );
 
     let probe_directory = directory.clone();
-    let probe_dn = accounts.first().map(|a| a.dn.clone()).unwrap_or_default();
+    let probe_dn = match items.first() {
+        Some(ScanItem::InScope(account)) => account.dn.clone(),
+        _ => String::new(),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
     let mut portal = PortalConfig::for_url(&url)?;
@@ -183,98 +92,12 @@ async fn set_up(users: usize, legacy: std::ops::Range<usize>) -> Res<Setup> {
     Ok(Setup {
         url,
         slapd_pid,
-        history: [old, shared],
+        history,
         directory: probe_directory,
         probe_dn,
         links,
         _dir: dir,
     })
-}
-
-fn campaign(store: &Store, name: &str, base: &str, items: &[ScanItem]) -> Res<i64> {
-    let spec = CampaignSpec {
-        name: name.into(),
-        reason: "benchmark".into(),
-        deadline: Utc::now() + chrono::Duration::days(7),
-        scope: Scope {
-            flavor: "openldap".into(),
-            base_dn: base.into(),
-            user_filter: "(uid=user*)".into(),
-            exclude_filter: None,
-            login_attribute: "uid".into(),
-        },
-    };
-    let (c, _) = store.create_or_resume(&spec, "bench")?;
-    store.insert_scanned(c.id, items)?;
-    Ok(c.id)
-}
-
-fn csrf(html: &str) -> Option<String> {
-    let start = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
-    Some(html[start..start + html[start..].find('"')?].to_owned())
-}
-
-/// One person: GET the link's form, pause, POST the password; the POST's latency.
-async fn one_change(url: &str, link: &str, password: &str, pause: Duration) -> Res<Duration> {
-    let client = reqwest::Client::builder().cookie_store(true).build()?;
-    let form_url = format!("{url}/reset/{link}");
-    let page = client.get(&form_url).send().await?.text().await?;
-    let token = csrf(&page).ok_or("no csrf field on the form")?;
-    tokio::time::sleep(pause).await;
-    let fields = [
-        ("csrf", token.as_str()),
-        ("new_password", password),
-        ("confirm_password", password),
-    ];
-    let t0 = Instant::now();
-    let response = client.post(&form_url).form(&fields).send().await?;
-    let status = response.status();
-    let _ = response.bytes().await?;
-    let took = t0.elapsed();
-    if status != 200 {
-        return Err(format!("submit answered {status}").into());
-    }
-    Ok(took)
-}
-
-/// `users` virtual users share `links`; returns the submit latencies.
-async fn scenario(url: &str, links: &[(String, String)], users: usize, typing: bool) -> Res<Vec<Duration>> {
-    let links = Arc::new(links.to_vec());
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for u in 0..users {
-        let (links, next, url) = (links.clone(), next.clone(), url.to_owned());
-        tasks.push(tokio::spawn(async move {
-            let mut out = Vec::new();
-            if typing {
-                // People do not all open their mail in the same millisecond: arrivals spread
-                // over the first 3 s.
-                tokio::time::sleep(Duration::from_millis((u * 3000 / users.max(1)) as u64)).await;
-            }
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((link, password)) = links.get(i) else {
-                    return Ok::<_, String>(out);
-                };
-                // 1–3 s of "typing", spread deterministically.
-                let pause = if typing {
-                    Duration::from_millis(1000 + ((i * 7919 + u * 104_729) % 2000) as u64)
-                } else {
-                    Duration::ZERO
-                };
-                out.push(
-                    one_change(&url, link, password, pause)
-                        .await
-                        .map_err(|e| e.to_string())?,
-                );
-            }
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await??);
-    }
-    Ok(all)
 }
 
 async fn baseline(url: &str, users: usize, per_user: usize) -> Res<Vec<Duration>> {
@@ -300,33 +123,10 @@ async fn baseline(url: &str, users: usize, per_user: usize) -> Res<Vec<Duration>
     Ok(all)
 }
 
-/// CPU seconds (user + system) used so far by process `pid` ("self" for this one).
-fn cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may contain spaces): utime is the 12th, stime the 13th.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<f64> = rest.split_whitespace().map(|f| f.parse().unwrap_or(0.0)).collect();
-    let ticks = fields.get(11).unwrap_or(&0.0) + fields.get(12).unwrap_or(&0.0);
-    ticks / 100.0 // USER_HZ is 100 on Linux
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
 /// Runs a scenario and reports the CPU it cost pwresetd and slapd per submit.
-async fn measured(
-    name: &str,
-    url: &str,
-    links: &[(String, String)],
-    users: usize,
-    typing: bool,
-    slapd: &str,
-) -> Res<Scored> {
+async fn measured(name: &str, url: &str, links: &[Link], users: usize, pace: Pace, slapd: &str) -> Res<Scored> {
     let (ours, theirs, t0) = (cpu_seconds("self"), cpu_seconds(slapd), Instant::now());
-    let latencies = scenario(url, links, users, typing).await?;
+    let latencies = scenario(&[url.to_owned()], links, users, pace).await?;
     let (wall, n) = (t0.elapsed().as_secs_f64(), latencies.len() as f64);
     let (ours, theirs) = (cpu_seconds("self") - ours, cpu_seconds(slapd) - theirs);
     let (p50, p99) = summary(name, latencies);
@@ -380,27 +180,18 @@ fn probe(url: String, stop: Arc<std::sync::atomic::AtomicBool>) -> tokio::task::
 async fn burst(
     name: &str,
     setup: &Setup,
-    links: &[(String, String)],
+    links: &[Link],
     users: usize,
     page: &str,
 ) -> Res<(Scored, Duration, Duration)> {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let health = probe(format!("{}/healthz", setup.url), stop.clone());
     let form = probe(format!("{}/reset/{page}", setup.url), stop.clone());
-    let scored = measured(name, &setup.url, links, users, false, &setup.slapd_pid).await?;
+    let scored = measured(name, &setup.url, links, users, Pace::NoPause, &setup.slapd_pid).await?;
     stop.store(true, Ordering::Relaxed);
     let (_, health_p99) = summary("  GET /healthz during that burst", health.await?);
     let (_, form_p99) = summary("  GET the form page during it", form.await?);
     Ok((scored, health_p99, form_p99))
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 fn summary(name: &str, mut v: Vec<Duration>) -> (Duration, Duration) {
@@ -414,15 +205,6 @@ fn summary(name: &str, mut v: Vec<Duration>) -> (Duration, Duration) {
         ms(*v.last().unwrap_or(&Duration::ZERO))
     );
     (p50, p99)
-}
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// CPU cost of the policy pieces of one submit, measured alone on this thread.
@@ -538,7 +320,7 @@ fn main() -> Res<()> {
         let page = page.first().map(|(link, _)| link.clone()).unwrap_or_default();
         let slapd = setup.slapd_pid.clone();
         let (base_p50, base_p99) = summary("baseline GET /healthz", baseline(&setup.url, users, 50).await?);
-        measured("POST submit, one user at a time", &setup.url, solo, 1, false, &slapd).await?;
+        measured("POST submit, one user at a time", &setup.url, solo, 1, Pace::NoPause, &slapd).await?;
         let before_name = format!("POST submit, {users} users, no pause, 5 legacy salts");
         let (before, before_health, _) = burst(&before_name, &setup, legacy_links, users, &page).await?;
         let after_name = format!("POST submit, {users} users, no pause");
@@ -546,7 +328,7 @@ fn main() -> Res<()> {
         let many_name = format!("POST submit, {many} users, no pause");
         let (at_many, many_health, many_form) = burst(&many_name, &setup, many_links, many, &page).await?;
         let typing_name = format!("POST submit, {users} users, 1-3 s typing");
-        let typing = measured(&typing_name, &setup.url, typing_links, users, true, &slapd).await?;
+        let typing = measured(&typing_name, &setup.url, typing_links, users, Pace::Typing, &slapd).await?;
         println!(
             "before/after, {users}-user burst (5 legacy salts -> one account salt): throughput {:.1} -> {:.1}/s (x{:.2}), \
              p50 x{:.2}, p99 x{:.2}; GET /healthz p99 during it {:.1} -> {:.1} ms",

@@ -19,47 +19,20 @@
 //! Usage: cargo bench --bench portal_ha -- [--per-scenario N] [--rounds N] [--concurrency N] [--many N]
 //! (`--rounds`: the six bursts again on fresh accounts, interleaved; the ratios are of the medians).
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use pwresetd::campaign::state::{AccountState, Via};
+use common::portal::{Link, Pace, csrf, directory_toml, flag, prefill, scenario};
+use common::{Res, arg, cpu_seconds, env_file, load_average, ms, pct, pg_config};
 use pwresetd::directory::{self, ScanItem};
-use pwresetd::policy::{Password, hash_for_history};
-use pwresetd::secret::Secret;
+use pwresetd::store::Store;
 use pwresetd::store::config::PgConfig;
-use pwresetd::store::{AuditEntry, CampaignSpec, Completion, MailOutcome, Scope, Store};
-
-type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-/// A link and the new password its user types.
-type Link = (String, String);
-
-const WORDS: [&str; 24] = [
-    "violet", "tractor", "umbrella", "quantum", "marble", "kettle", "horizon", "saffron", "glacier", "pepper",
-    "lantern", "orchid", "canyon", "biscuit", "falcon", "meadow", "copper", "walrus", "thimble", "nebula", "juniper",
-    "anchor", "velvet", "cobalt",
-];
-
-fn password(i: usize) -> String {
-    let w = |k: usize| WORDS[(i * 7 + k * 5 + k * k) % WORDS.len()];
-    format!("{} {} {} {} {}", w(1), w(2), w(3), 100 + i, w(4))
-}
-
-/// `KEY=value` lines of a fixture's env file (the path is in the variable `var`).
-fn env_file(var: &str) -> Res<HashMap<String, String>> {
-    let path = std::env::var(var).map_err(|_| format!("{var} is not set: run scripts/bench-portal-ha"))?;
-    Ok(std::fs::read_to_string(path)?
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('\'').to_owned()))
-        .collect())
-}
 
 fn free_port() -> Res<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -68,109 +41,21 @@ fn free_port() -> Res<u16> {
 /// A whole `pwresetd.toml` on `store` (its `[store]` lines), the portal on `portal`.
 fn config_text(ldap: &HashMap<String, String>, store: &str, portal: u16, work: &Path) -> Res<String> {
     Ok(format!(
-        "[directory]\nurl = \"{}\"\nca_file = \"{}\"\nbind_dn = \"{}\"\nbind_password_file = \"{}\"\n\
-         base_dn = \"{}\"\nuser_filter = \"(uid=user*)\"\ndefault_policy_dn = \"{}\"\nmax_concurrency = 32\n\
-         connections = 4\n\n[store]\n{store}\n\n[portal]\nlisten = \"127.0.0.1:{portal}\"\n\
+        "{}\n[store]\n{store}\n\n[portal]\nlisten = \"127.0.0.1:{portal}\"\n\
          public_url = \"http://127.0.0.1:{portal}\"\nrate_limit_per_address = 100000\nrate_limit_per_account = 100\n\n\
          [daemon]\nadmin_listen = \"127.0.0.1:{}\"\nreconcile_interval = \"1h\"\n\n\
          [mail]\ntransport = \"file\"\nspool_dir = \"{}\"\nfrom = \"IT Security <it-security@example.org>\"\n",
-        ldap["LDAP_URL"],
-        ldap["LDAP_CA_FILE"],
-        ldap["LDAP_BIND_DN"],
-        ldap["LDAP_BIND_PASSWORD_FILE"],
-        ldap["LDAP_PEOPLE_DN"],
-        ldap["LDAP_POLICY_DN"],
+        directory_toml(ldap),
         free_port()?,
         work.join(format!("spool-{portal}")).display(),
     ))
 }
 
-/// Flags `user{range}` in the directory; the scan items a campaign records for them.
-async fn flag(config: &Path, range: std::ops::Range<usize>) -> Res<Vec<ScanItem>> {
+/// Flags `user{range}` in the directory of `config`; the scan items a campaign records for them.
+async fn flag_with(config: &Path, range: std::ops::Range<usize>) -> Res<Vec<ScanItem>> {
     let config = pwresetd::daemon::config::load(config)?;
     let directory = directory::connect(&config.directory)?;
-    let mut items = Vec::new();
-    for i in range {
-        let login = format!("user{i:05}");
-        let details = directory
-            .find_by_login(&login)
-            .await?
-            .ok_or_else(|| format!("{login} is missing: start slapd with more --users"))?;
-        directory.mark(&details.account.dn).await?;
-        let mut account = details.account;
-        account.flagged = true; // read before marking
-        items.push(ScanItem::InScope(account));
-    }
-    Ok(items)
-}
-
-fn campaign(store: &Store, name: &str, base: &str, items: &[ScanItem]) -> Res<i64> {
-    let spec = CampaignSpec {
-        name: name.into(),
-        reason: "benchmark".into(),
-        deadline: Utc::now() + chrono::Duration::days(7),
-        scope: Scope {
-            flavor: "openldap".into(),
-            base_dn: base.into(),
-            user_filter: "(uid=user*)".into(),
-            exclude_filter: None,
-            login_attribute: "uid".into(),
-        },
-    };
-    let (c, _) = store.create_or_resume(&spec, "bench")?;
-    store.insert_scanned(c.id, items)?;
-    Ok(c.id)
-}
-
-/// Five earlier campaigns completed (5 history hashes per account), then the benchmark's
-/// campaign with one link per account, written through the store API; the links in account
-/// order. Blocking: called off the async runtime (PostgreSQL's client must not run on it).
-fn prefill(store: &Store, base: &str, items: &[ScanItem]) -> Res<Vec<Link>> {
-    let mut history: Vec<String> = Vec::new();
-    for k in 0..5 {
-        let entry = hash_for_history(&Password::new(format!("retired password number {k}")), &history)?;
-        history.insert(0, entry);
-    }
-    history.reverse(); // oldest first: inserted in that order below
-    for (k, phc) in history.iter().enumerate() {
-        let id = campaign(store, &format!("earlier-{k}"), base, items)?;
-        for record in store.accounts_in_state(id, AccountState::Marked, 1_000_000)? {
-            let audit = AuditEntry {
-                at: Utc::now(),
-                actor: "bench".into(),
-                action: "password.changed".into(),
-                campaign: Some(record.campaign.clone()),
-                account: record.login.clone(),
-                detail: None,
-            };
-            let completion = Completion {
-                account_id: record.id,
-                via: Via::Portal,
-                token_hash: None,
-                history: Some((phc, 5)),
-                audit,
-            };
-            store.complete(&completion)?.map_err(|e| format!("prefill: {e}"))?;
-        }
-    }
-    let id = campaign(store, "bench", base, items)?;
-    let mut records = store.accounts_in_state(id, AccountState::Marked, 1_000_000)?;
-    records.sort_by(|a, b| a.login.cmp(&b.login));
-    let mut links = Vec::new();
-    for (i, record) in records.into_iter().enumerate() {
-        let issued = pwresetd::token::issue()?;
-        let expires = Utc::now() + chrono::Duration::hours(2);
-        let mail = store.begin_mail(record.id, "notice", 0, "x@example.org", Some((&issued.hash, expires)))?;
-        let sent = MailOutcome::Sent {
-            message_id: format!("<{i}@bench>"),
-        };
-        store.finish_mail(mail, &sent, Some(&issued.hash))?;
-        if store.password_history(&record.dn, 5)?.len() != 5 {
-            return Err(format!("{}: not 5 history entries after the prefill", record.dn).into());
-        }
-        links.push((issued.token.expose().to_owned(), password(i)));
-    }
-    Ok(links)
+    flag(directory.as_ref(), range).await
 }
 
 /// A `pwresetd serve` of this bench (killed on drop).
@@ -240,55 +125,6 @@ async fn settle(daemons: &[&Daemon]) -> Res<()> {
     Ok(())
 }
 
-fn csrf(html: &str) -> Option<String> {
-    let start = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
-    Some(html[start..start + html[start..].find('"')?].to_owned())
-}
-
-/// One person: GET the link's form, POST the password at once; the POST's latency.
-async fn one_change(url: &str, (link, password): &Link) -> Res<Duration> {
-    let client = reqwest::Client::builder().cookie_store(true).build()?;
-    let form_url = format!("{url}/reset/{link}");
-    let page = client.get(&form_url).send().await?.text().await?;
-    let token = csrf(&page).ok_or("no csrf field on the form")?;
-    let fields = [
-        ("csrf", token.as_str()),
-        ("new_password", password.as_str()),
-        ("confirm_password", password.as_str()),
-    ];
-    let t0 = Instant::now();
-    let response = client.post(&form_url).form(&fields).send().await?;
-    let status = response.status();
-    let _ = response.bytes().await?;
-    let took = t0.elapsed();
-    if status != 200 {
-        return Err(format!("submit on {url} answered {status}").into());
-    }
-    Ok(took)
-}
-
-/// `users` virtual users, user `u` on `urls[u % urls.len()]`, share `links`; the latencies.
-async fn burst(urls: &[String], links: &[Link], users: usize) -> Res<Vec<Duration>> {
-    let links = Arc::new(links.to_vec());
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for u in 0..users {
-        let (links, next, url) = (links.clone(), next.clone(), urls[u % urls.len()].clone());
-        tasks.push(tokio::spawn(async move {
-            let mut out = Vec::new();
-            while let Some(link) = links.get(next.fetch_add(1, Ordering::Relaxed)) {
-                out.push(one_change(&url, link).await.map_err(|e| e.to_string())?);
-            }
-            Ok::<_, String>(out)
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await??);
-    }
-    Ok(all)
-}
-
 /// `users` concurrent GETs of form pages on each of `urls` (their links stay unused): the
 /// first requests after start-up open PostgreSQL connections (TLS, SCRAM), which is start-up
 /// cost, not the steady state measured here.
@@ -310,16 +146,6 @@ async fn warm(urls: &[String], links: &[Link], users: usize) -> Res<()> {
     Ok(())
 }
 
-/// CPU seconds (user + system) used so far by process `pid` ("self" for this one).
-fn cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may contain spaces): utime is the 12th, stime the 13th.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<f64> = rest.split_whitespace().map(|f| f.parse().unwrap_or(0.0)).collect();
-    let ticks = fields.get(11).unwrap_or(&0.0) + fields.get(12).unwrap_or(&0.0);
-    ticks / 100.0 // USER_HZ is 100 on Linux
-}
-
 /// CPU seconds of the postmaster `pid` and its backends (children; ended ones not counted).
 fn pg_cpu_seconds(pid: &str) -> f64 {
     let children: f64 = std::fs::read_dir("/proc")
@@ -336,12 +162,6 @@ fn pg_cpu_seconds(pid: &str) -> f64 {
         .map(|p| cpu_seconds(&p))
         .sum();
     children + cpu_seconds(pid)
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 /// The processes whose CPU a scenario reports, and the database whose sessions it samples.
@@ -408,15 +228,6 @@ struct Scored {
     rate: f64,
 }
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 /// Runs one burst against `daemons` and prints its figures with the CPU each process spent.
 async fn measured(name: &str, daemons: &[&Daemon], watched: &Watched, links: &[Link], users: usize) -> Res<Scored> {
     let urls: Vec<String> = daemons.iter().map(|d| d.url.clone()).collect();
@@ -429,7 +240,7 @@ async fn measured(name: &str, daemons: &[&Daemon], watched: &Watched, links: &[L
     let stop = Arc::new(AtomicBool::new(false));
     let sessions = sample_sessions(watched.pg.clone(), stop.clone());
     let (before, t0) = (watched.sample(), Instant::now());
-    let mut latencies = burst(&urls, links, users).await?;
+    let mut latencies = scenario(&urls, links, users, Pace::NoPause).await?;
     let wall = t0.elapsed().as_secs_f64();
     let cpu: Vec<f64> = watched.sample().iter().zip(&before).map(|(a, b)| a - b).collect();
     stop.store(true, Ordering::Relaxed);
@@ -465,23 +276,12 @@ async fn measured(name: &str, daemons: &[&Daemon], watched: &Watched, links: &[L
     Ok(scored)
 }
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// The `[store]` lines for the private PostgreSQL, its settings, and the store opened on it.
 fn postgres(pg: &HashMap<String, String>) -> Res<(String, PgConfig, Store)> {
-    let password = Secret::from_file(Path::new(&pg["PWRESETD_TEST_PG_PASSWORD_FILE"]))?;
-    let ca = pg["PWRESETD_TEST_PG_CA"].clone();
-    let config = PgConfig::new(&pg["PWRESETD_TEST_PG_URL"], password, Some(ca.clone().into()), false)?;
+    let config = pg_config(pg)?;
     let lines = format!(
-        "url = \"{}\"\npassword_file = \"{}\"\nca_file = \"{ca}\"",
-        pg["PWRESETD_TEST_PG_URL"], pg["PWRESETD_TEST_PG_PASSWORD_FILE"]
+        "url = \"{}\"\npassword_file = \"{}\"\nca_file = \"{}\"",
+        pg["PWRESETD_TEST_PG_URL"], pg["PWRESETD_TEST_PG_PASSWORD_FILE"], pg["PWRESETD_TEST_PG_CA"]
     );
     let store = Store::open_postgres(&config)?;
     Ok((lines, config, store))
@@ -531,7 +331,11 @@ type Row = (usize, Scored, Scored, Scored);
 fn main() -> Res<()> {
     let (per, rounds) = (arg("--per-scenario", 200), arg("--rounds", 1).max(1));
     let (few, many) = (arg("--concurrency", 20), arg("--many", 100));
-    let (ldap, pg) = (env_file("PWRESETD_TEST_SLAPD_ENV")?, env_file("PWRESETD_BENCH_PG_ENV")?);
+    let script = "bench-portal-ha";
+    let (ldap, pg) = (
+        env_file("PWRESETD_TEST_SLAPD_ENV", script)?,
+        env_file("PWRESETD_BENCH_PG_ENV", script)?,
+    );
     let work = tempfile::tempdir()?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     println!("load average before: {} ({cores} cores)", load_average());
@@ -546,16 +350,16 @@ fn main() -> Res<()> {
     let a_config = work.path().join("a.toml");
     let sqlite = format!("path = \"{}\"", work.path().join("state.db").display());
     std::fs::write(&a_config, config_text(&ldap, &sqlite, a_port, work.path())?)?;
-    let items = runtime.block_on(flag(&a_config, 0..per * 6 * rounds))?;
+    let items = runtime.block_on(flag_with(&a_config, 0..per * 6 * rounds))?;
     let (mut a_items, mut pg_items) = (Vec::new(), Vec::new());
     for chunk in items.chunks(per * 6) {
         a_items.extend_from_slice(&chunk[..per * 2]);
         pg_items.extend_from_slice(&chunk[per * 2..]);
     }
     let base = &ldap["LDAP_PEOPLE_DN"];
-    let a_links = prefill(&Store::open(&work.path().join("state.db"))?, base, &a_items)?;
+    let (a_links, _) = prefill(&Store::open(&work.path().join("state.db"))?, base, &a_items, 0..0)?;
     let (pg_lines, pg_config, pg_store) = postgres(&pg)?;
-    let pg_links = prefill(&pg_store, base, &pg_items)?;
+    let (pg_links, _) = prefill(&pg_store, base, &pg_items, 0..0)?;
     drop(pg_store);
     eprintln!(
         "set-up: {} accounts flagged, 5 history hashes each, a link each, in {:.1}s",

@@ -1,7 +1,8 @@
 //! Two `pwresetd serve` instances on one store — a SQLite file (WAL, one host), and a fresh
 //! database on scripts/pg-start's PostgreSQL, each scenario on both — one slapd and one SMTP
 //! capture server, with their own listeners and holder names: one campaign worker at a time,
-//! a dead holder taken over within `daemon.lease_ttl` (measured from its death), a stalled
+//! a dead holder taken over within `daemon.lease_ttl` (measured from its death), a holder
+//! stopped by SIGTERM giving its lease up (taken over at once, not at its expiry), a stalled
 //! holder's late writes refused by the lease's fencing epoch — on PostgreSQL also a holder
 //! stalled inside a transaction, whose lost connection counts as fenced — the lease kept
 //! between passes (`pwresetd_campaign_lease_held` 1 on the holder, 0 on the other), and a link
@@ -96,6 +97,17 @@ impl Bed {
         ]);
         assert!(out.status.success(), "{}", text(&out));
         Bed { f, smtp, a, b }
+    }
+
+    /// Sets `daemon.lease_ttl` of both instances to `ttl` (instead of [`TTL`]).
+    fn set_lease_ttl(&self, ttl: Duration) {
+        for which in [&self.a, &self.b] {
+            let text = std::fs::read_to_string(&which.config).unwrap();
+            let from = format!("lease_ttl = \"{}s\"", TTL.as_secs());
+            assert!(text.contains(&from), "{text}");
+            let to = format!("lease_ttl = \"{}s\"", ttl.as_secs());
+            std::fs::write(&which.config, text.replace(&from, &to)).unwrap();
+        }
     }
 
     fn serve(&self, which: &Instance) -> Daemon {
@@ -331,6 +343,59 @@ async fn killed_holder(backend: Backend) {
     drop(live);
 }
 
+/// SIGTERM of the holder: it gives its lease up as it stops (its guards are released at
+/// shutdown, daemon/leases.rs), so the other instance takes the campaign over at its next look
+/// (within the worker's tick), long before the lease would run out; the stopped instance exits
+/// 0. Without the release the lease row runs out no sooner than a third of the TTL after the
+/// SIGTERM (the holder writes half the TTL ahead every sixth of it until it exits), so with a
+/// long TTL the two are far apart. The stopped holder is left a zombie (not reaped) until the
+/// take-over is seen: a holder of this host whose process is gone is taken over at once
+/// (store::holder_is_dead), which would hide a missing release; a zombie keeps its /proc
+/// entry, as a holder on another host (the case the release is for) keeps its name alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_a_holder_stopped_by_sigterm_gives_its_lease_up_at_once() {
+    stopped_holder(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_holder_stopped_by_sigterm_gives_its_lease_up_at_once() {
+    stopped_holder(Backend::Postgres).await;
+}
+
+async fn stopped_holder(backend: Backend) {
+    if !backend.available() {
+        return;
+    }
+    // Long enough that a take-over at the lease's expiry (no sooner than LONG / 3 after the
+    // SIGTERM) cannot pass for one at the next look (the worker looks every 5 s at most).
+    const LONG: Duration = Duration::from_secs(60);
+    let n = 20;
+    let bed = Bed::new(backend, "haterm", n, CONNECTIONS).await;
+    bed.set_lease_ttl(LONG);
+    let (a, b) = (bed.serve(&bed.a), bed.serve(&bed.b));
+    let first = holder(&a, &b).await;
+    // The pass done: the holder is idle between passes, keeping its lease.
+    bed.wait_sent(n, "every notice").await;
+    let (mut stopped, live) = if first == 0 { (a, b) } else { (b, a) };
+    let signalled = Instant::now();
+    stopped.signal("TERM");
+    let exited = wait_state(&stopped, 'Z', "exit after SIGTERM");
+    eprintln!("the holder exited {:?} after SIGTERM", exited - signalled);
+    let took = taken_over(&live, signalled).await;
+    eprintln!("taken over {took:?} after SIGTERM");
+    assert!(
+        took < LONG / 3,
+        "taken over {took:?} after SIGTERM: at the lease's expiry, not at its release"
+    );
+    assert_eq!(
+        stopped.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        stopped.log_text()
+    );
+    drop(live);
+}
+
 /// SIGSTOP of the holder in the middle of its mail pass, past its TTL: the other takes the
 /// campaign over within the TTL and goes on; SIGCONT of the first: its late writes (mail
 /// intents, results) are refused by the fence, it logs whom the campaign went to and sends
@@ -390,7 +455,7 @@ async fn stalled_holder(backend: Backend, stall: Stall) {
         }
         Stall::InsideATransaction => {
             std::fs::write(stop_file, "").unwrap();
-            let stopped = wait_stopped(&stalled);
+            let stopped = wait_state(&stalled, 'T', "stop itself inside a fenced write");
             assert!(
                 !common::store::no_open_write(bed.f.dir.path()),
                 "the holder stopped inside a transaction"
@@ -442,8 +507,9 @@ async fn held_between_passes(holder: &Daemon, other: &Daemon) {
     }
 }
 
-/// Waits until `d`'s process is stopped (state `T` in /proc/PID/stat); when that was seen.
-fn wait_stopped(d: &Daemon) -> Instant {
+/// Waits until `d`'s process is in `state` (in /proc/PID/stat: `T` stopped, `Z` exited and not
+/// yet reaped); when that was seen.
+fn wait_state(d: &Daemon, state: char, what: &str) -> Instant {
     let stat = format!("/proc/{}/stat", d.child.id());
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(30) {
@@ -452,13 +518,13 @@ fn wait_stopped(d: &Daemon) -> Instant {
         if text
             .rsplit(')')
             .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('T'))
+            .is_some_and(|rest| rest.trim_start().starts_with(state))
         {
             return Instant::now();
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    panic!("the holder did not stop itself inside a fenced write: {}", d.log_text());
+    panic!("the holder did not {what}: {}", d.log_text());
 }
 
 /// The database down for 20 s in the middle of the mail pass (a private PostgreSQL, so that

@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod housekeeping;
 pub mod instrumented;
 mod leases;
 mod mail;

@@ -1,7 +1,8 @@
 //! The campaign worker: finishes interrupted marking and reverts, reconciles active campaigns
 //! with the directory, sends due mails, and publishes progress (metrics and systemd STATUS).
 //! It holds a campaign's lease (leases.rs) while the service runs, so that a CLI run or another
-//! daemon never works the same campaign at the same time.
+//! daemon never works the same campaign at the same time. Its loop, the one periodic task of
+//! `serve`, also runs the store's housekeeping (housekeeping.rs).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::housekeeping::Housekeeping;
 use super::leases::Leases;
 use super::metrics::{self, Metrics};
 use super::systemd;
@@ -78,7 +80,9 @@ impl Worker {
     pub async fn run(self) {
         let mut due = Due::default();
         let mut leases = Leases::new(self.metrics.clone(), &self.holder);
+        let mut housekeeping = Housekeeping::default();
         while !self.stop.is_cancelled() {
+            housekeeping.run_if_due(&self.store).await;
             let ttl = self.config.borrow().daemon.lease_ttl;
             // A standby looks again when the lease it waits for runs out (engine/lease.rs:
             // take-over within the TTL), and everyone at least three times per TTL.

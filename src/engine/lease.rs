@@ -303,13 +303,13 @@ impl LeaseGuard {
 }
 
 /// Renews the lease; false once it has passed to another holder (its epoch moved on), which is
-/// then logged once here.
+/// then logged once here. A renewal already under way when the guard is dropped (its task is
+/// aborted, its store call is not) may land after the release: it does not take the lease back
+/// (`Store::renew_lease`), so that a stopping service leaves the campaign free at once.
 async fn renew(store: &Store, (campaign_id, epoch): (i64, i64), holder: &str, ttl: Duration) -> bool {
     let h = holder.to_owned();
     let renewed = store
-        .run(move |s| {
-            Ok(s.acquire_lease(campaign_id, &h, expiry(ttl))? && s.lease_epoch(campaign_id, &h)? == Some(epoch))
-        })
+        .run(move |s| s.renew_lease(campaign_id, &h, epoch, expiry(ttl)))
         .await;
     match renewed {
         Ok(true) => true,

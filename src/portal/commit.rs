@@ -249,8 +249,9 @@ impl Change<'_> {
                         Err(refused) => tracing::warn!(account = record.id, refused, "portal: completion refused"),
                     }
                 }
-                // Recorded: a note of an earlier unconfirmed attempt vouches for nothing now.
-                if let Err(e) = s.forget_unconfirmed(&noted) {
+                // Recorded: a note of an earlier unconfirmed attempt vouches for nothing now
+                // (expired notes of other accounts go with it).
+                if let Err(e) = s.forget_unconfirmed(&noted, Utc::now().timestamp()) {
                     tracing::warn!(error = %e, "portal: cannot delete an unconfirmed password's note; it expires on its own");
                 }
                 if let Some(holder) = &holder

@@ -55,6 +55,24 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Renews `holder`'s lease of `epoch` for `ttl`; false when it is no longer that holder's:
+    /// taken over (another holder, a higher epoch) or released. A released lease is not taken
+    /// back: a renewal already under way when its guard released the lease (at shutdown) would
+    /// otherwise hold the campaign, up to `ttl`, for a process that is gone. One that only ran
+    /// out, nobody having taken it since, is renewed (same epoch: the holder's work goes on).
+    pub fn renew_lease(&self, campaign_id: i64, holder: &str, epoch: i64, ttl: Duration) -> Result<bool, StoreError> {
+        let expires = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(1));
+        let n = self
+            .lock()
+            .execute(
+                "UPDATE leases SET expires_at = ?4
+                 WHERE campaign_id = ?1 AND holder = ?2 AND epoch = ?3 AND expires_at <> ?5",
+                params![campaign_id, holder, epoch, timestamp(expires), released()],
+            )
+            .map_err(db("renew lease"))?;
+        Ok(n == 1)
+    }
+
     /// Gives the lease up (when `holder` holds it). The row stays, expired, so that the next
     /// holder's epoch is higher than every earlier one (store/fence.rs).
     pub fn release_lease(&self, campaign_id: i64, holder: &str) -> Result<(), StoreError> {
@@ -329,6 +347,31 @@ mod tests {
         assert_eq!(store.lease_holder(id).unwrap(), None);
     }
 
+    fn a_renewal_keeps_a_lease_that_ran_out_but_not_one_released_or_taken_over() {
+        let (_d, store) = open();
+        let (c, _) = store.create_or_resume(&spec("a"), "t").unwrap();
+        let (long, gone) = (Duration::from_secs(60), Duration::ZERO);
+        assert!(store.acquire_lease(c.id, "a", gone).unwrap());
+        let epoch = store.lease_epoch(c.id, "a").unwrap().unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(store.lease_holder(c.id).unwrap(), None, "ran out");
+        assert!(
+            store.renew_lease(c.id, "a", epoch, long).unwrap(),
+            "nobody took it: renewed"
+        );
+        assert_eq!(store.lease_holder(c.id).unwrap().as_deref(), Some("a"));
+        assert!(!store.renew_lease(c.id, "a", epoch + 1, long).unwrap(), "another epoch");
+        // Released (the guard dropped) while a renewal was under way: the renewal that lands
+        // after the release must not take the lease back.
+        store.release_or_hand_over(c.id, "a", long).unwrap();
+        assert!(!store.renew_lease(c.id, "a", epoch, long).unwrap());
+        assert_eq!(store.lease_holder(c.id).unwrap(), None, "still released");
+        assert!(store.acquire_lease(c.id, "b", long).unwrap(), "free for the other");
+        let taken = store.lease_epoch(c.id, "b").unwrap().unwrap();
+        assert!(!store.renew_lease(c.id, "a", epoch, long).unwrap(), "taken over");
+        assert!(store.renew_lease(c.id, "b", taken, long).unwrap());
+    }
+
     #[test]
     fn dead_holders_are_recognised() {
         let me = holder_name("cli");
@@ -344,6 +387,7 @@ mod tests {
 
     on_both_backends!(
         one_holder_at_a_time_until_expiry,
-        a_requested_lease_is_handed_over_not_released
+        a_requested_lease_is_handed_over_not_released,
+        a_renewal_keeps_a_lease_that_ran_out_but_not_one_released_or_taken_over
     );
 }

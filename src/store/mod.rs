@@ -61,6 +61,8 @@ pub use notify::{MailCandidate, MailOutcome, MailRecord, MailState, REQUESTED, T
 pub use notify_batch::{Finished, Intent};
 pub use portal_writes::PortalWriteRow;
 pub use rate_limits::{RateBounds, RateTake};
+#[doc(hidden)]
+pub use search::pg_search_statement;
 pub use search::{Found, FoundIn};
 pub use sessions::{SessionRow, SessionSpan};
 pub use work::{Update, WorkItem};

@@ -83,6 +83,15 @@ fn ilike_pattern(text: &str) -> String {
     p
 }
 
+/// The PostgreSQL statement [`Store::search_accounts`] runs, as the server receives it (`$N`
+/// placeholders), and its first parameter for `query` (the ILIKE pattern; the second is `query`,
+/// the third the row limit: `limit + 1` rows per campaign). For benches/search_pg.rs, which has
+/// the server `EXPLAIN` the very statement the store runs instead of a copy that could drift.
+#[doc(hidden)]
+pub fn pg_search_statement(query: &str) -> (String, String) {
+    (super::pg::rewrite(&PG_SEARCH), ilike_pattern(query))
+}
+
 impl Store {
     /// The first `limit` accounts (grouped by DN over campaigns) whose login, display name or
     /// mail address contains `query`, case-insensitively, in [`Found::order_key`] order; `true`

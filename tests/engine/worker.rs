@@ -1,11 +1,12 @@
 //! The daemon's worker (`daemon::worker`): marking, then reconciliation and mail passes at their
-//! intervals over virtual hours, and the campaign lease.
+//! intervals over virtual hours, the campaign lease, and the store's housekeeping.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pwresetd::campaign::state::CampaignState;
 use pwresetd::daemon::config::Config;
+use pwresetd::daemon::housekeeping;
 use pwresetd::daemon::metrics::Metrics;
 use pwresetd::daemon::worker::{MailPass, Worker};
 use pwresetd::engine::lease::{LEASE_TTL, LeaseGuard};
@@ -277,4 +278,39 @@ async fn the_wait_is_bounded_and_foreground_holders_are_refused_at_once() {
             .run_blocking(|s| s.lease_wanted(id, "cli@elsewhere:3:0"))
             .unwrap()
     );
+}
+
+/// The worker's loop runs the store's housekeeping (daemon/housekeeping.rs): an expired
+/// unconfirmed-password note is deleted at once, one that expires later at the next round,
+/// within `housekeeping::EVERY`; a live note stays.
+#[tokio::test(start_paused = true)]
+async fn expired_unconfirmed_password_notes_are_deleted_periodically() {
+    let bed = Bed::with_people(5);
+    // Wall-clock seconds (the notes' expiry is not on tokio's paused clock).
+    let wall = chrono::Utc::now().timestamp();
+    // Written "at time 0", so that writing one prunes nothing; read "at time 0": whether the row
+    // is still stored at all, expired or not.
+    let note = |key: &'static str, expires: i64| {
+        bed.store
+            .run_blocking(|s| s.note_unconfirmed(key, "$argon2id$x", 0, expires))
+            .unwrap();
+    };
+    let stored = |key: &'static str| {
+        bed.store
+            .run_blocking(|s| s.unconfirmed_password(key, 0))
+            .unwrap()
+            .is_some()
+    };
+    note("uid=stale", wall - 60);
+    note("uid=live", wall + 3600);
+    let (stop, task) = start(&bed, "", None);
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!stored("uid=stale"), "deleted at the worker's start");
+    note("uid=later", wall - 1);
+    tokio::time::sleep(housekeeping::EVERY + Duration::from_secs(10)).await;
+    assert!(!stored("uid=later"), "deleted at the next round");
+    assert!(stored("uid=live"), "a live note stays");
+    stop.cancel();
+    task.await.unwrap();
 }
