@@ -77,6 +77,10 @@ pub enum Event {
     RevertSucceeded,
     /// The account's password was changed (through the portal, or seen in the directory).
     PasswordChanged,
+    /// Reconciliation found the password the portal wrote with the flag its write raised still
+    /// set: the portal's process stopped (or lost the directory) between its write and the
+    /// clear that follows it (`campaign::reconcile`). The change is the portal's; the flag goes.
+    PortalWriteInterrupted,
     /// Reconciliation found the flag removed although the password did not change.
     FlagMissing,
     /// Reconciliation found the entry deleted or out of scope.
@@ -161,6 +165,8 @@ pub fn apply(state: Option<AccountState>, event: Event) -> Result<Transition, Re
         (Some(Pending | Marked | Failed), Event::RevertSucceeded) => t(Reverted, Effect::None),
         // The goal is met whatever the flag's state; a changed password also clears it.
         (Some(Pending | Marked | Failed), Event::PasswordChanged) => t(Completed, Effect::None),
+        // What the portal's own change does: the password is set, then the flag taken off.
+        (Some(Pending | Marked | Failed), Event::PortalWriteInterrupted) => t(Completed, Effect::ClearFlag),
         (Some(Marked), Event::FlagMissing) => t(Marked, Effect::SetFlag),
         (Some(Pending | Marked | Failed), Event::Vanished) => t(Gone, Effect::None),
         // Helpdesk actions. Repeating one is safe: an exempted account stays exempted (the flag
@@ -300,6 +306,19 @@ mod tests {
             (Some(Completed), Ev::PasswordChanged, None),
             (Some(Exempted), Ev::PasswordChanged, None),
             (Some(Reverted), Ev::PasswordChanged, None),
+            (
+                Some(Marked),
+                Ev::PortalWriteInterrupted,
+                Some((Completed, E::ClearFlag)),
+            ),
+            (
+                Some(Failed),
+                Ev::PortalWriteInterrupted,
+                Some((Completed, E::ClearFlag)),
+            ),
+            (Some(Completed), Ev::PortalWriteInterrupted, None),
+            (Some(Exempted), Ev::PortalWriteInterrupted, None),
+            (Some(Reverted), Ev::PortalWriteInterrupted, None),
             (Some(Marked), Ev::FlagMissing, Some((Marked, E::SetFlag))),
             (Some(Completed), Ev::FlagMissing, None),
             (Some(Marked), Ev::Vanished, Some((Gone, E::None))),
@@ -388,6 +407,7 @@ mod tests {
                 Event::RevertRequested(prior),
                 Event::RevertSucceeded,
                 Event::PasswordChanged,
+                Event::PortalWriteInterrupted,
                 Event::FlagMissing,
                 Event::Vanished,
                 Event::Exempt(prior),
@@ -410,7 +430,9 @@ mod tests {
                 let mut state = apply(None, Event::Scanned(prior)).map_err(|r| TestCaseError::fail(r.0))?.next;
                 for event in events {
                     let Ok(t) = apply(Some(state), event) else { continue };
-                    if t.effect == Effect::ClearFlag {
+                    // A completed change through the portal takes the flag off whatever it was
+                    // before (the portal's own write does): that is the campaign's goal met.
+                    if t.effect == Effect::ClearFlag && event != Event::PortalWriteInterrupted {
                         prop_assert_eq!(prior, Unset, "cleared a flag that was there before: {:?} + {:?}", state, event);
                         prop_assert!(matches!(t.next, Reverted | Exempted), "{:?} + {:?}", state, event);
                     }

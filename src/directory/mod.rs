@@ -29,6 +29,7 @@ mod remembered;
 mod scope;
 mod search;
 mod shared;
+mod test_hook;
 pub mod userpassword;
 
 use std::collections::BTreeSet;

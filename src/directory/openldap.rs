@@ -265,7 +265,10 @@ impl Quirks for OpenLdap {
             }
         };
         refusal(dn, "password set", rc, text)?;
+        super::test_hook::between_set_and_clear();
         // An administrative set raises pwdReset when pwdMustChange is on: clear it explicitly.
+        // Two operations: a process stopped between them leaves the flag with the new password,
+        // which the portal's record of its write lets reconciliation finish (portal/in_flight.rs).
         self.clear(s, dn).await?;
         Ok(())
     }

@@ -2,10 +2,10 @@
 //! directory work ([`perform`], retried while the directory is unavailable) and a recorder
 //! writing the results to the store in batches. Decisions come from `crate::campaign`.
 
-use crate::campaign::reconcile::{Observation, decide};
+use crate::campaign::reconcile::{Attempt, Observation, PortalWrite, WRITE_WINDOW, decide, needs_portal_write};
 use crate::campaign::state::{AccountState, Effect, Event, PriorFlag, Via, apply};
 use crate::directory::{Directory, DirectoryError, Presence};
-use crate::store::{Store, Update, WorkItem};
+use crate::store::{PortalWriteRow, Store, Update, WorkItem, holder_is_dead};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -156,7 +156,7 @@ async fn perform(dir: &dyn Directory, store: &Store, action: Action, item: WorkI
             Event::RevertRequested(PriorFlag::from_flagged(item.prior_flagged)),
             None,
         )),
-        Action::Reconcile => match retrying(wait, || observe(dir, &item)).await {
+        Action::Reconcile => match retrying(wait, || observe(dir, store, &item)).await {
             Ok(event) => event,
             Err(e) if e.is_unavailable() => return Outcome::Unavailable(e),
             Err(e) => return Outcome::Failed(guarded(&item, item.state, Some(e.to_string()))),
@@ -184,8 +184,15 @@ async fn perform(dir: &dyn Directory, store: &Store, action: Action, item: WorkI
     match result {
         Ok(()) => {
             let mut update = guarded(&item, transition.next, None);
-            update.via = (event == Event::PasswordChanged).then_some(Via::Directory);
+            update.via = match event {
+                Event::PasswordChanged => Some(Via::Directory),
+                Event::PortalWriteInterrupted => Some(Via::Portal),
+                _ => None,
+            };
             update.audit = audit;
+            if event == Event::PortalWriteInterrupted {
+                forget_interrupted(store, &item.dn).await;
+            }
             Outcome::Done(update)
         }
         Err(e) if e.is_unavailable() => Outcome::Unavailable(e),
@@ -220,19 +227,39 @@ async fn still_in(store: &Store, item: &WorkItem) -> bool {
 }
 
 /// Reconciliation: what the directory shows now, as the event to apply (with its audit record).
-async fn observe(dir: &dyn Directory, item: &WorkItem) -> Result<Option<(Event, Audit)>, DirectoryError> {
-    let seen = match dir.locate(&item.dn).await? {
+/// The store's record of the portal's write is read only when the decision needs it.
+async fn observe(
+    dir: &dyn Directory,
+    store: &Store,
+    item: &WorkItem,
+) -> Result<Option<(Event, Audit)>, DirectoryError> {
+    let mut seen = match dir.locate(&item.dn).await? {
         Presence::Gone => (Observation::Gone, "deleted"),
         Presence::OutOfScope(_) => (Observation::Gone, "moved out of scope"),
         Presence::InScope(d) => {
             let o = Observation::Present {
                 flagged: d.account.flagged,
                 password_changed_at: d.password_changed_at,
+                portal_write: None,
             };
             (o, "")
         }
     };
     let marked_at = item.marked_at.unwrap_or_default();
+    if needs_portal_write(marked_at, &seen.0) {
+        let dn = item.dn.clone();
+        let row = match store.run(move |s| s.portal_write(&dn)).await {
+            Ok(row) => row,
+            Err(e) => {
+                // Left for the next pass: completing it now might leave the portal's flag.
+                tracing::warn!(error = %e, "reconcile: cannot read the portal's write; the account is looked at again next pass");
+                return Ok(None);
+            }
+        };
+        if let Observation::Present { portal_write, .. } = &mut seen.0 {
+            *portal_write = row.map(|r| as_seen(&r));
+        }
+    }
     Ok(decide(marked_at, seen.0).map(|event| {
         let audit = match event {
             Event::FlagMissing => Some((
@@ -242,10 +269,43 @@ async fn observe(dir: &dyn Directory, item: &WorkItem) -> Result<Option<(Event, 
             )),
             Event::Vanished => Some(("reconcile", "account.gone", format!("{}: {}", seen.1, item.dn))),
             Event::PasswordChanged => Some(("reconcile", "password.changed", "changed in the directory".into())),
+            Event::PortalWriteInterrupted => Some((
+                "reconcile",
+                "password.changed",
+                "set through the portal, whose attempt stopped before it took the flag off; flag cleared".into(),
+            )),
             _ => None,
         };
         (event, audit)
     }))
+}
+
+/// A stored portal write as the decision sees it: still in flight while its process lives, has
+/// not said it ended, and is within the window a write can take.
+fn as_seen(row: &PortalWriteRow) -> PortalWrite {
+    let at = |ms| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    let started_at = at(row.started_at);
+    let attempt = match row.ended_at {
+        Some(ended) => Attempt::Ended(at(ended)),
+        None if holder_is_dead(&row.holder) || chrono::Utc::now() > started_at + WRITE_WINDOW => Attempt::Abandoned,
+        None => Attempt::InFlight,
+    };
+    PortalWrite { started_at, attempt }
+}
+
+/// Forgets the interrupted write reconciliation has just finished, so that it no longer vouches
+/// for its password (a failure only logs: the row ages out).
+async fn forget_interrupted(store: &Store, dn: &str) {
+    let dn = dn.to_owned();
+    let forgotten = store
+        .run(move |s| match s.portal_write(&dn)? {
+            Some(row) if as_seen(&row).attempt != Attempt::InFlight => s.forget_portal_write(&dn, &row.holder),
+            _ => Ok(()),
+        })
+        .await;
+    if let Err(e) = forgotten {
+        tracing::warn!(error = %e, "reconcile: cannot forget the portal's finished write; it ages out on its own");
+    }
 }
 
 /// The first pause between retries; doubled after each, up to [`MAX_RETRY_PAUSE`].

@@ -70,6 +70,8 @@ fn expects_change(r: &AccountRecord, seen: Observed) -> bool {
             let now = Observation::Present {
                 flagged: seen.flagged,
                 password_changed_at: seen.password_changed_at,
+                // Unflagged here (a flagged operator must change anyway): never asked.
+                portal_write: None,
             };
             reconcile::decide(marked_at, now) != Some(Event::PasswordChanged)
         }

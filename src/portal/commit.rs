@@ -9,6 +9,7 @@ use chrono::Utc;
 
 use super::PortalState;
 use super::binds::{self, Proof, reserve};
+use super::in_flight::{self, InFlight};
 use super::outcome::{Flow, Outcome, Typed, directory_down, store_down};
 use super::unconfirmed;
 use crate::campaign::state::Via;
@@ -63,13 +64,17 @@ impl Change<'_> {
             Ok(phc) => phc,
             Err(outcome) => return outcome,
         };
-        if let Err(outcome) = self.write(&typed).await {
-            return outcome;
-        }
+        let written = match self.write(&typed, phc.as_deref()).await {
+            Ok(written) => written,
+            Err(outcome) => return outcome,
+        };
         if let Err(outcome) = self.verify(&typed.new).await {
+            if let Some(written) = written {
+                written.ended(self.state).await;
+            }
             return outcome;
         }
-        self.record(phc, keep).await;
+        self.record(phc, keep, written.as_ref()).await;
         Outcome::Changed {
             login: self.details.account.login.clone(),
         }
@@ -146,7 +151,8 @@ impl Change<'_> {
     /// the old password would open the account again. The directory answers from the stored
     /// hash where it can (OpenLDAP); where it cannot (389-DS, Active Directory: no readable
     /// hash), `new` is tried with a bind (`probe`), and a bind that opens the account means it
-    /// is the current one. A password an unconfirmed attempt wrote is not the old one.
+    /// is the current one. A password an unconfirmed or interrupted attempt wrote is not the old
+    /// one.
     async fn is_current(&self, new: &Password, probe: Probe) -> Result<bool, Outcome> {
         let secret = Secret::new(new.expose());
         let current = match self.state.directory().is_current_password(self.dn(), &secret).await {
@@ -160,6 +166,11 @@ impl Change<'_> {
             tracing::info!("portal: the current password is the one an unconfirmed attempt wrote; retrying");
             return Ok(false);
         }
+        // A retry after a write whose process died before it could finish or note it.
+        if current && in_flight::written(self.state, self.dn(), new).await? {
+            tracing::info!("portal: the current password is the one an interrupted attempt wrote; retrying");
+            return Ok(false);
+        }
         Ok(current)
     }
 
@@ -171,32 +182,45 @@ impl Change<'_> {
         binds::opens(self.state.directory(), self.dn(), candidate, attempt).await
     }
 
-    async fn write(&self, typed: &Typed) -> Result<(), Outcome> {
+    /// Writes the new password; an administrative set (the link flow) is remembered in the
+    /// store before it is sent (`in_flight`), and the returned row stays until the change is
+    /// recorded or the attempt ends unconfirmed. `phc`: the password's history entry, if made.
+    async fn write(&self, typed: &Typed, phc: Option<&str>) -> Result<Option<InFlight>, Outcome> {
         let new = Secret::new(typed.new.expose());
         let directory = self.state.directory();
-        let result = match &typed.current {
+        let (result, written) = match &typed.current {
+            // A user's own change is one operation: nothing to finish after it.
             Some(current) => {
-                directory
-                    .change_password_as_user(self.dn(), &Secret::new(current.expose()), &new)
-                    .await
+                let old = Secret::new(current.expose());
+                (directory.change_password_as_user(self.dn(), &old, &new).await, None)
             }
-            None => directory.set_password_as_admin(self.dn(), &new).await,
+            None => {
+                let written = in_flight::begin(self.state, self.dn(), &typed.new, phc).await?;
+                (directory.set_password_as_admin(self.dn(), &new).await, Some(written))
+            }
         };
-        match result {
-            Ok(()) => Ok(()),
-            Err(PasswordError::WrongCurrentPassword) => Err(Outcome::WrongCredentials),
+        let refused = match result {
+            Ok(()) => return Ok(written),
+            Err(PasswordError::WrongCurrentPassword) => Outcome::WrongCredentials,
             Err(PasswordError::Refused { reason, detail }) => {
                 tracing::info!(detail, ?reason, "portal: the directory refused a new password");
-                Err(Outcome::DirectoryRefused { reason })
+                Outcome::DirectoryRefused { reason }
             }
             // The write may have been applied before its answer was lost: not "nothing was
             // changed". The note lets a retry with the same password go through.
             Err(PasswordError::Directory(e)) => {
                 tracing::error!(error = %e, "portal: the password write failed; it may have been applied; not recorded as completed");
                 unconfirmed::note(self.state, self.dn(), &typed.new).await;
-                Err(Outcome::NotConfirmed)
+                if let Some(written) = written {
+                    written.ended(self.state).await;
+                }
+                return Err(Outcome::NotConfirmed);
             }
+        };
+        if let Some(written) = written {
+            written.ended(self.state).await;
         }
+        Err(refused)
     }
 
     /// The new password must bind, and the account must no longer be restricted.
@@ -221,8 +245,10 @@ impl Change<'_> {
         }
     }
 
-    /// Completes every open record of the account, then notifies in the background.
-    async fn record(&self, phc: Option<String>, keep: u32) {
+    /// Completes every open record of the account (and forgets the attempt's `written` row in
+    /// the same call), then notifies in the background.
+    async fn record(&self, phc: Option<String>, keep: u32, written: Option<&InFlight>) {
+        let holder = written.map(|w| w.holder().to_owned());
         let records = self.records.clone();
         let token_hash = self.token_hash.clone();
         let detail = format!("flow={} address={}", self.flow.as_str(), self.client);
@@ -262,6 +288,11 @@ impl Change<'_> {
                 // (expired notes of other accounts go with it).
                 if let Err(e) = s.forget_unconfirmed(&noted, Utc::now().timestamp()) {
                     tracing::warn!(error = %e, "portal: cannot delete an unconfirmed password's note; it expires on its own");
+                }
+                if let Some(holder) = &holder
+                    && let Err(e) = s.forget_portal_write(&dn, holder)
+                {
+                    tracing::warn!(error = %e, "portal: cannot forget a recorded write; it ages out on its own");
                 }
                 Ok(first)
             })

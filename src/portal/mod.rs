@@ -33,6 +33,7 @@ mod commit;
 pub mod config;
 pub mod form;
 mod handlers;
+mod in_flight;
 pub mod lang;
 mod links;
 pub mod notifier;

@@ -13,8 +13,9 @@
 //! hash costs one argon2id computation when a write goes unconfirmed, and one more when the
 //! candidate is the account's current password: both rare. A note is written after the failure
 //! (not before every write: the common path stays free of it); a process killed between the
-//! write and its answer leaves no note, and reconciliation then completes the account (its
-//! password changed). A note lasts [`LIFETIME_SECS`] and is deleted when the account's change is
+//! write and its answer leaves no note: the link flow's administrative write is also remembered
+//! from before it is sent (`in_flight.rs`), which lets reconciliation finish it and a retry reuse
+//! its password. A note lasts [`LIFETIME_SECS`] and is deleted when the account's change is
 //! recorded. Never logs the password or its hash.
 
 use chrono::Utc;

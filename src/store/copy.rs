@@ -27,6 +27,7 @@ const TABLES: &[(&str, bool)] = &[
     ("claims", false),
     ("unconfirmed_passwords", false),
     ("dont_expire_ledger", false),
+    ("portal_writes", false),
 ];
 
 /// Rows read from SQLite at a time.

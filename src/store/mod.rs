@@ -33,6 +33,7 @@ mod notify_batch;
 pub mod off_runtime;
 mod pg;
 pub mod pg_connect;
+mod portal_writes;
 mod rate_limits;
 mod schema;
 mod schema_pg;
@@ -58,6 +59,7 @@ pub use lock::{LockRecord, LockState};
 pub use move_deadline::DeadlineMove;
 pub use notify::{MailCandidate, MailOutcome, MailRecord, MailState, REQUESTED, TokenRecord};
 pub use notify_batch::{Finished, Intent};
+pub use portal_writes::PortalWriteRow;
 pub use rate_limits::{RateBounds, RateTake};
 #[doc(hidden)]
 pub use search::pg_search_statement;

@@ -256,6 +256,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
         cleared_at        TEXT NOT NULL
     );
     "#,
+    // 18: the portal's administrative password writes from just before each is sent until its
+    //     change is recorded, so that reconciliation and a retry can tell a change the portal
+    //     made but did not finish (killed between the write and the flag's clear) from another
+    //     (store/portal_writes.rs).
+    r#"
+    CREATE TABLE portal_writes (
+        dn_key     TEXT PRIMARY KEY,
+        holder     TEXT NOT NULL,
+        phc        TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        ended_at   BIGINT
+    );
+    CREATE INDEX portal_writes_by_start ON portal_writes (started_at);
+    "#,
 ];
 
 /// The schema version after which the records written before the chain are chained.

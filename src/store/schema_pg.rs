@@ -224,6 +224,17 @@ const PG_AFTER: &[&str] = &[
         cleared_at        TEXT NOT NULL
     );
     "#,
+    // 18: the portal's administrative password writes (store/portal_writes.rs).
+    r#"
+    CREATE TABLE portal_writes (
+        dn_key     TEXT PRIMARY KEY,
+        holder     TEXT NOT NULL,
+        phc        TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        ended_at   BIGINT
+    );
+    CREATE INDEX portal_writes_by_start ON portal_writes (started_at);
+    "#,
 ];
 
 /// Brings the schema up to date in one transaction, under an advisory lock (two instances

@@ -56,6 +56,7 @@ pub(super) async fn set(s: &Shared, dn: &str, new: &Secret) -> Result<(), Passwo
             return Err(PasswordError::Directory(moved(dn)));
         }
     };
+    super::super::test_hook::between_set_and_clear();
     let after = late_write(s, dn, before.as_deref()).await?;
     if after.as_deref() == Some(MARK) {
         super::clear(s, dn).await?;
