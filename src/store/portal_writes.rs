@@ -15,9 +15,13 @@ use super::db::{OptionalExtension, params};
 
 use super::{Store, StoreError, db};
 
-/// Rows older than this (milliseconds) are dropped when another write begins: far past the
-/// time a row can decide anything (reconciliation's window, a note's hour).
+/// Rows older than this (milliseconds) are dropped when another write begins and by `serve`'s
+/// housekeeping: far past the time a row can decide anything (reconciliation's window, a
+/// note's hour).
 const KEEP_MS: i64 = 24 * 3600 * 1000;
+
+/// Deletes the rows started before `?1` (by the `started_at` index).
+const PRUNE: &str = "DELETE FROM portal_writes WHERE started_at < ?1";
 
 /// One remembered write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,11 +55,8 @@ impl Store {
         carried_from: i64,
     ) -> Result<(), StoreError> {
         let conn = self.lock();
-        conn.execute(
-            "DELETE FROM portal_writes WHERE started_at < ?1",
-            params![started_at - KEEP_MS],
-        )
-        .map_err(db("prune the portal's writes"))?;
+        conn.execute(PRUNE, params![started_at - KEEP_MS])
+            .map_err(db("prune the portal's writes"))?;
         conn.execute(
             "INSERT INTO portal_writes (dn_key, holder, phc, started_at, ended_at) VALUES (?1, ?2, ?3, ?4, NULL)
              ON CONFLICT (dn_key) DO UPDATE SET holder = ?2, phc = ?3, ended_at = NULL,
@@ -95,6 +96,15 @@ impl Store {
             )
             .optional()
             .map_err(db("read a portal write"))
+    }
+
+    /// Deletes the rows past use at `now` (milliseconds): those of attempts no change was
+    /// recorded for and no later write replaced (the person gave up, or the directory refused
+    /// the password), which would otherwise keep a password's hash for good. How many.
+    pub fn prune_portal_writes(&self, now: i64) -> Result<usize, StoreError> {
+        self.lock()
+            .execute(PRUNE, params![now - KEEP_MS])
+            .map_err(db("prune the portal's writes"))
     }
 
     /// Forgets `holder`'s write on `dn` (its change is recorded, or reconciliation finished it);
@@ -174,5 +184,27 @@ mod tests {
         assert!(store.portal_write("uid=new").unwrap().is_some());
     }
 
-    on_both_backends!(a_write_is_shared_ended_replaced_and_forgotten_by_its_holder_only);
+    fn rows_a_day_old_are_pruned_and_younger_ones_kept() {
+        let (_d, store) = open();
+        let day = KEEP_MS;
+        store
+            .begin_portal_write("uid=old,dc=x", "a", "$argon2id$o", 1_000, 0)
+            .unwrap();
+        store
+            .begin_portal_write("uid=new,dc=x", "a", "$argon2id$n", 1_000 + day, 0)
+            .unwrap();
+        assert_eq!(
+            store.prune_portal_writes(1_000 + day).unwrap(),
+            0,
+            "exactly a day: kept"
+        );
+        assert_eq!(store.prune_portal_writes(1_001 + day).unwrap(), 1);
+        assert_eq!(store.portal_write("uid=old,dc=x").unwrap(), None);
+        assert!(store.portal_write("uid=new,dc=x").unwrap().is_some());
+    }
+
+    on_both_backends!(
+        a_write_is_shared_ended_replaced_and_forgotten_by_its_holder_only,
+        rows_a_day_old_are_pruned_and_younger_ones_kept
+    );
 }

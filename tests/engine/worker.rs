@@ -282,7 +282,8 @@ async fn the_wait_is_bounded_and_foreground_holders_are_refused_at_once() {
 
 /// The worker's loop runs the store's housekeeping (daemon/housekeeping.rs): an expired
 /// unconfirmed-password note is deleted at once, one that expires later at the next round,
-/// within `housekeeping::EVERY`; a live note stays.
+/// within `housekeeping::EVERY`; a live note stays. The portal's write records older than a
+/// day go too, a recent one stays.
 #[tokio::test(start_paused = true)]
 async fn expired_unconfirmed_password_notes_are_deleted_periodically() {
     let bed = Bed::with_people(5);
@@ -303,10 +304,27 @@ async fn expired_unconfirmed_password_notes_are_deleted_periodically() {
     };
     note("uid=stale", wall - 60);
     note("uid=live", wall + 3600);
+    // The portal's write records: one two days old, one from a minute ago (milliseconds).
+    let ms = chrono::Utc::now().timestamp_millis();
+    let write = |key: &'static str, started: i64| {
+        bed.store
+            .run_blocking(|s| s.begin_portal_write(key, "h", "$argon2id$x", started, started))
+            .unwrap();
+    };
+    // The recent one first: beginning a write prunes the day-old ones itself.
+    write("uid=new-write", ms - 60_000);
+    write("uid=old-write", ms - 2 * 86_400_000);
+    let recorded = |key: &'static str| bed.store.run_blocking(|s| s.portal_write(key)).unwrap().is_some();
+    assert!(recorded("uid=old-write"));
     let (stop, task) = start(&bed, "", None);
 
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(!stored("uid=stale"), "deleted at the worker's start");
+    assert!(
+        !recorded("uid=old-write"),
+        "a day-old write record deleted at the worker's start"
+    );
+    assert!(recorded("uid=new-write"), "a recent write record stays");
     note("uid=later", wall - 1);
     tokio::time::sleep(housekeeping::EVERY + Duration::from_secs(10)).await;
     assert!(!stored("uid=later"), "deleted at the next round");
