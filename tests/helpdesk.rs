@@ -329,6 +329,12 @@ async fn extend_moves_the_stored_deadline_and_refuses_bad_dates(s: &Setup) {
     let (status, done) = s.api("POST", &path("bob", "extend"), Some(body.clone())).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["changed"], true);
+    // Released before the answer went out: the operator's next action must not be "busy".
+    let claimed: i64 = s
+        .store()
+        .query_row("SELECT COUNT(*) FROM claims WHERE key LIKE 'helpdesk:%'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(claimed, 0, "the account is still claimed after the answer");
     let stored: String = s
         .store()
         .query_row("SELECT deadline FROM accounts WHERE login = 'bob'", [], |r| r.get(0))

@@ -260,28 +260,42 @@ async fn attempt(state: &HelpdeskState, operator: &Operator, login: &str, reques
             "operators cannot act on their own account (resend, exempt, extend, mark, unlock): ask another operator",
         ));
     }
-    let Some(_claim) = state.claim(record.id).await.map_err(|e| ApiError::store(&e))? else {
+    let Some(claim) = state.claim(record.id).await.map_err(|e| ApiError::store(&e))? else {
         return Err(ApiError::conflict(
             "busy",
             "another action on this account is in progress; try again in a moment",
         ));
     };
+    let done = claimed(state, operator, record, reason, campaign_state, request.action).await;
+    claim.release().await;
+    done
+}
+
+/// The action on a claimed account.
+async fn claimed(
+    state: &HelpdeskState,
+    operator: &Operator,
+    record: AccountRecord,
+    reason: Option<String>,
+    campaign_state: CampaignState,
+    action: Action,
+) -> Result<Done, ApiError> {
     campaign_state
         .accepts_operator_actions()
         .map_err(|r| ApiError::conflict("not_applicable", r.0))?;
-    let transition = apply(Some(record.state), event_for(request.action, &record))
-        .map_err(|r| ApiError::conflict("not_applicable", r.0))?;
+    let transition =
+        apply(Some(record.state), event_for(action, &record)).map_err(|r| ApiError::conflict("not_applicable", r.0))?;
     let ctx = Ctx {
         state,
         operator,
         record,
         reason,
     };
-    match request.action {
+    match action {
         Action::Resend => ctx.resend().await,
         Action::Unlock => ctx.unlock().await,
         Action::Extend(deadline) => ctx.extend(deadline).await,
-        Action::Exempt | Action::Mark => ctx.change(request.action, transition.next, transition.effect).await,
+        Action::Exempt | Action::Mark => ctx.change(action, transition.next, transition.effect).await,
     }
 }
 

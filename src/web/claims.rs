@@ -52,6 +52,19 @@ pub async fn claim(store: &Store, key: String) -> Result<Option<Claim>, StoreErr
     }))
 }
 
+impl Claim {
+    /// Releases the account now, before the answer goes out: a client's next request (an
+    /// operator's second action, a repeat) must not find it still claimed. Dropping releases
+    /// too, but on a spawned task that may land after the next request.
+    pub async fn release(mut self) {
+        let Some(store) = self.store.take() else { return };
+        let (key, holder) = (std::mem::take(&mut self.key), std::mem::take(&mut self.holder));
+        if let Err(e) = store.run(move |s| s.release_claim(&key, &holder)).await {
+            tracing::warn!(error = %e, "cannot release an account's claim; it ends at its expiry");
+        }
+    }
+}
+
 impl Drop for Claim {
     /// Released on the runtime; without one (shutting down), the claim ends at its expiry.
     fn drop(&mut self) {
