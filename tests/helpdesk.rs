@@ -332,7 +332,9 @@ async fn extend_moves_the_stored_deadline_and_refuses_bad_dates(s: &Setup) {
     // Released before the answer went out: the operator's next action must not be "busy".
     let claimed: i64 = s
         .store()
-        .query_row("SELECT COUNT(*) FROM claims WHERE key LIKE 'helpdesk:%'", [], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM claims WHERE key LIKE 'helpdesk:%'", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(claimed, 0, "the account is still claimed after the answer");
     let stored: String = s
