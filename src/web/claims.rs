@@ -1,11 +1,11 @@
 //! One change or action per account at a time, across every `serve` instance on the store: a
-//! claim row (`store::claims`) taken before the work and released when its [`Claim`] drops.
-//! Both front ends use it (the portal per account DN, the helpdesk per account row), each with
-//! its own key prefix as before. A claim whose process is known dead (killed on this host: its
-//! pid is gone, as for campaign leases) is taken over at once, so a retry after a crash is not
-//! told "in progress"; one of a dead instance on another host ends after [`CLAIM_TTL`]: far
-//! longer than any change takes, short enough that nobody waits long for a dead instance.
-//! Must not see passwords.
+//! claim row (`store::claims`) taken before the work and released by [`Claim::release`] (or,
+//! failing that, when its [`Claim`] drops). Both front ends use it (the portal per account DN,
+//! the helpdesk per account row), each with its own key prefix as before. A claim whose process
+//! is known dead (killed on this host: its pid is gone, as for campaign leases) is taken over
+//! at once, so a retry after a crash is not told "in progress"; one of a dead instance on
+//! another host ends after [`CLAIM_TTL`]: far longer than any change takes, short enough that
+//! nobody waits long for a dead instance. Must not see passwords.
 
 use std::time::Duration;
 
