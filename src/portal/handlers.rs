@@ -197,9 +197,30 @@ pub(super) async fn admit(
     Ok(form)
 }
 
+/// The opening of the forms that name a login (`/change`, `/resend`): the checks every POST
+/// passes ([`admit`], the address counted), the `login` field (trimmed), then one post counted
+/// for that login ([`per_login`]). `Err` holds the answer.
+pub(super) async fn admitted_login(
+    state: &PortalState,
+    client: IpAddr,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Form, String), Response> {
+    let form = admit(state, client, headers, body, Address::Counted).await?;
+    let login = form
+        .required("login")
+        .map_err(|e| bad_form(state, &e))?
+        .trim()
+        .to_owned();
+    match per_login(state, &login, client).await {
+        Some(refused) => Err(refused),
+        None => Ok((form, login)),
+    }
+}
+
 /// Counts one post for the typed `login`; the refusal when none is left (a trip is audited,
 /// once per trip).
-pub(super) async fn per_login(state: &PortalState, login: &str, client: IpAddr) -> Option<Response> {
+async fn per_login(state: &PortalState, login: &str, client: IpAddr) -> Option<Response> {
     let limited = state.limiter().account(login).await.err()?;
     let about = About::Typed(login.to_owned());
     refusals::record(state, about, "portal.rate_limited", limited, client);
@@ -303,17 +324,10 @@ pub async fn change_submit(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let form = match admit(&state, client, &headers, body, Address::Counted).await {
-        Ok(f) => f,
+    let (form, login) = match admitted_login(&state, client, &headers, body).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
-    let login = match form.required("login") {
-        Ok(l) => l.trim().to_owned(),
-        Err(e) => return bad_form(&state, &e),
-    };
-    if let Some(refused) = per_login(&state, &login, client).await {
-        return refused;
-    }
     let csrf = form.optional("csrf").unwrap_or_default().to_owned();
     // The account is not known yet: the default policy's rules (a refusal lists the account's).
     let rules = shown_rules(&state, None).await;

@@ -12,8 +12,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::PortalState;
-use super::answers::bad_form;
-use super::handlers::{Address, admit, per_login};
+use super::handlers::admitted_login;
 use crate::store::AuditEntry;
 use crate::web::client::Client;
 use crate::web::form;
@@ -24,17 +23,10 @@ pub async fn resend(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let form = match admit(&state, client, &headers, body, Address::Counted).await {
-        Ok(f) => f,
+    let login = match admitted_login(&state, client, &headers, body).await {
+        Ok((_, login)) => login,
         Err(response) => return response,
     };
-    let login = match form.required("login") {
-        Ok(l) => l.trim().to_owned(),
-        Err(e) => return bad_form(&state, &e),
-    };
-    if let Some(refused) = per_login(&state, &login, client).await {
-        return refused;
-    }
     if form::check_value(&login).is_ok() {
         // In the background: the answer and its timing must not depend on the account.
         tokio::spawn(request_link(state.clone(), login, client));
