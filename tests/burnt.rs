@@ -2,7 +2,8 @@
 //! burnt) and knows every login. On every directory flavour's real server, the link flow refuses
 //! that password as the new one (the service account's write skips the server's history, so
 //! pwresetd's own check is all there is), and still accepts another; spellings of one login do
-//! not multiply "send me a new link" mails; the portal's pages link to nowhere but the portal,
+//! not multiply "send me a new link" mails; `/change` takes the burnt current password for no
+//! proof (it mails a new link instead); the portal's pages link to nowhere but the portal,
 //! whatever path a crafted URL carries; `check-config` warns where a burnt password gets
 //! through; a failed helpdesk sign-in names nothing of the directory.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
@@ -228,7 +229,9 @@ async fn check_config_warns_where_a_burnt_password_gets_through() {
     std::fs::write(&f.config, toml).unwrap();
     let out = common::text(&f.run(&["check-config"]));
     assert!(
-        out.contains("! burnt passwords: portal.auth = \"any\" opens /change"),
+        out.contains(
+            "! burnt passwords: portal.auth = \"any\" opens /change: it no longer lets a current password choose"
+        ),
         "{out}"
     );
     assert!(
@@ -276,4 +279,82 @@ async fn an_unreadable_lockout_policy_is_counted_as_a_strict_one() {
         second, 429,
         "the second failure is not tried against the directory: {page}"
     );
+}
+
+/// `/change` with the current password of an account in the campaign (the real daemon, slapd,
+/// the SMTP capture): that password is the burnt one, so it chooses nothing; the account is
+/// mailed a new one-time link, which works. A wrong password gets the refusal it always got and
+/// no mail; an account in no campaign has nothing to do, as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burnt_current_password_at_change_gets_a_mailed_link_not_the_account() {
+    use common::artifacts::NOT_THE_PASSWORD;
+    use common::helpdesk::Setup;
+    let s = Setup::start_with("burntchange", "auth = \"any\"").await;
+    let (ann, address) = (s.f.dn("ann"), "ann@example.org");
+    assert_eq!(s.links_for(address).len(), 1, "the notice");
+    let c = client();
+    let change = format!("{}/change", s.portal);
+    let csrf = form_csrf(&c, &change).await;
+    let post = async |login: &str, current: &str| {
+        let fields = [
+            ("csrf", csrf.as_str()),
+            ("login", login),
+            ("current_password", current),
+            ("new_password", FLAVOR_NEW),
+            ("confirm_password", FLAVOR_NEW),
+        ];
+        submit(&c, &change, &fields).await
+    };
+
+    let (status, wrong) = post("ann", NOT_THE_PASSWORD).await;
+    assert_eq!(status, 401, "{wrong}");
+    assert!(
+        wrong.contains("username or the current password is not right"),
+        "{wrong}"
+    );
+
+    let (status, page) = post("ann", USER_PASSWORD).await;
+    assert_eq!(status, 200, "{page}");
+    let text = common::portal::unescape(&page);
+    assert!(text.contains("cannot be used to choose a new one"), "{page}");
+    assert!(text.contains("has been sent to your email address"), "{page}");
+    assert!(!text.contains(address), "the address is not shown: {page}");
+    assert!(
+        common::bind(&ann, USER_PASSWORD).await.is_ok(),
+        "the old password still opens it"
+    );
+    assert!(
+        common::bind(&ann, FLAVOR_NEW).await.is_err(),
+        "the typed new one was not set"
+    );
+    assert!(s.f.flagged().await.contains(&ann), "still flagged");
+
+    let links = common::eventually("the new link", Duration::from_secs(20), async || {
+        let links = s.links_for(address);
+        (links.len() >= 2).then_some(links)
+    })
+    .await;
+    // Generous: the wrong password's mail, had there been one, would be in by now too.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        s.links_for(address).len(),
+        2,
+        "one new link, none for the wrong password"
+    );
+    let fresh = &links[1];
+    let csrf = form_csrf(&c, fresh).await;
+    let (status, body) = submit(&c, fresh, &typed(&csrf, FLAVOR_NEW)).await;
+    assert_eq!(status, 200, "the mailed link works: {body}");
+    assert!(common::bind(&ann, FLAVOR_NEW).await.is_ok());
+    assert!(!s.f.flagged().await.contains(&ann), "completed");
+
+    // Completed, and op1 is in no campaign: nothing to do, nothing mailed, as before.
+    for (login, current) in [("ann", FLAVOR_NEW), ("op1", USER_PASSWORD)] {
+        let (status, body) = post(login, current).await;
+        assert_eq!(status, 409, "{login}: {body}");
+    }
+    assert!(common::bind(&s.f.dn("op1"), USER_PASSWORD).await.is_ok());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(s.links_for(address).len(), 2);
+    assert!(s.links_for("op1@example.org").is_empty());
 }

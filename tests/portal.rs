@@ -256,31 +256,66 @@ async fn a_link_of_an_account_locked_at_the_deadline_is_gone() {
     p.stop().await;
 }
 
+/// `/change` with the current password of a marked account: that password is the one the
+/// campaign burnt, so it chooses nothing; a new link is asked for instead (audited), and the page
+/// says so without the address. Once the account completed (through the link), `/change` has
+/// nothing to do, as before.
 #[tokio::test]
-async fn current_password_flow_works_under_pwdreset_and_clears_it() {
+async fn a_burnt_current_password_gets_a_link_and_changes_nothing() {
     let p = Portal::start("pcur", &["restricted"], Options::default()).await;
     assert_eq!(bind_check(&p, "restricted", USER_PASSWORD).await, BindCheck::MustChange);
-    assert!(!can_search(&p, "restricted", USER_PASSWORD).await, "pwdReset restricts");
     let c = client();
     let url = format!("{}/change", p.url);
     let token = form_csrf(&c, &url).await;
     a_wrong_password_and_an_unknown_login_get_one_answer(&c, &url, &token).await;
-    the_right_password_changes_it_by_the_users_own_modify_and_clears_the_flag(&p, &c, &url, &token).await;
+    let fields = |current| {
+        [
+            ("csrf", token.as_str()),
+            ("login", "RESTRICTED"),
+            ("current_password", current),
+            ("new_password", STRONG),
+            ("confirm_password", STRONG),
+        ]
+    };
+    let (status, body) = submit(&c, &url, &fields(USER_PASSWORD)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(unescape(&body).contains("cannot be used to choose a new one"), "{body}");
+    assert!(!body.contains("example.org"), "no address: {body}");
+    assert_eq!(
+        bind_check(&p, "restricted", USER_PASSWORD).await,
+        BindCheck::MustChange,
+        "nothing written, still marked"
+    );
+    assert_eq!(p.record("restricted").state, AccountState::Marked);
+    let calls = p.notifier.wait_for(2, Duration::from_secs(2)).await;
+    assert_eq!(
+        calls,
+        [Call::LinkRequested {
+            login: "restricted".into()
+        }],
+        "one new link, none for the wrong password"
+    );
+    let audit = p
+        .store
+        .run_blocking(|s| s.audit_trail(None, Some("restricted")))
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "link.requested" && a.detail.as_deref().unwrap_or("").contains("via=/change")),
+        "{audit:?}"
+    );
 
-    // Once done, the account has nothing left to do here.
-    let (status, body) = submit(
-        &c,
-        &url,
-        &[
-            ("csrf", &token),
-            ("login", "restricted"),
-            ("current_password", STRONG),
-            ("new_password", STRONG2),
-            ("confirm_password", STRONG2),
-        ],
-    )
-    .await;
-    assert_eq!(status, 409, "{body}");
+    let link = p.reset_url(&p.link("restricted", HOUR, 0));
+    let csrf = form_csrf(&c, &link).await;
+    let typed = [
+        ("csrf", csrf.as_str()),
+        ("new_password", STRONG),
+        ("confirm_password", STRONG),
+    ];
+    assert_eq!(submit(&c, &link, &typed).await.0, 200);
+    let (status, body) = submit(&c, &url, &fields(STRONG)).await;
+    assert_eq!(status, 409, "completed: nothing to do: {body}");
     assert_eq!(bind_check(&p, "restricted", STRONG).await, BindCheck::Unrestricted);
     p.stop().await;
 }
@@ -319,47 +354,8 @@ async fn a_wrong_password_and_an_unknown_login_get_one_answer(c: &reqwest::Clien
     assert!(wrong.contains("username or the current password is not right"));
 }
 
-/// Changed by the user's own Password Modify, flag cleared, recorded, notified.
-async fn the_right_password_changes_it_by_the_users_own_modify_and_clears_the_flag(
-    p: &Portal,
-    c: &reqwest::Client,
-    url: &str,
-    token: &str,
-) {
-    let (status, body) = submit(
-        c,
-        url,
-        &[
-            ("csrf", token),
-            ("login", "RESTRICTED"),
-            ("current_password", USER_PASSWORD),
-            ("new_password", STRONG),
-            ("confirm_password", STRONG),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    assert!(p.fixture.flagged().await.is_empty(), "pwdReset cleared");
-    assert_eq!(bind_check(p, "restricted", STRONG).await, BindCheck::Unrestricted);
-    assert!(can_search(p, "restricted", STRONG).await);
-    let record = p.record("restricted");
-    assert_eq!(record.state, AccountState::Completed);
-    let audit = p
-        .store
-        .run_blocking(|s| s.audit_trail(None, Some("restricted")))
-        .unwrap();
-    assert!(
-        audit
-            .iter()
-            .any(|a| a.action == "password.changed"
-                && a.detail.as_deref().unwrap_or("").contains("flow=current_password")),
-        "{audit:?}"
-    );
-    assert_eq!(p.notifier.wait_for(1, Duration::from_secs(5)).await.len(), 1);
-}
-
 #[tokio::test]
-async fn same_as_current_is_refused_in_both_flows() {
+async fn same_as_current_is_refused_through_the_link() {
     let lenient = PolicyConfig {
         min_length: 8,
         min_strength: 0,
@@ -386,21 +382,6 @@ async fn same_as_current_is_refused_in_both_flows() {
     let (status, body) = submit(&c, &url, &fields).await;
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("This is your current password"), "{body}");
-    let change = format!("{}/change", p.url);
-    let (status, body) = submit(
-        &c,
-        &change,
-        &[
-            ("csrf", &token),
-            ("login", "samecur"),
-            ("current_password", USER_PASSWORD),
-            ("new_password", USER_PASSWORD),
-            ("confirm_password", USER_PASSWORD),
-        ],
-    )
-    .await;
-    assert_eq!(status, 422, "{body}");
-    assert!(body.contains("This is your current password"), "{body}");
     assert_eq!(p.fixture.flagged().await.len(), 2, "nothing changed");
     p.stop().await;
 }
@@ -422,13 +403,15 @@ async fn directory_refusal_is_shown_in_plain_words_and_nothing_is_recorded() {
         "prefuse",
         &["shorty"],
         Options {
+            // The user's own Password Modify, which slapd checks against its history.
+            auth: Auth::LinkAndCurrentPassword,
             policy: lax,
             ..Options::default()
         },
     )
     .await;
     let c = client();
-    let url = format!("{}/change", p.url);
+    let url = p.reset_url(&p.link("shorty", HOUR, 0));
     for (new, refusal) in [
         ("Zq7#pk", "Use at least 8 characters."),
         (USER_PASSWORD, "This is your current password. Choose a new one."),
@@ -439,7 +422,6 @@ async fn directory_refusal_is_shown_in_plain_words_and_nothing_is_recorded() {
             &url,
             &[
                 ("csrf", &token),
-                ("login", "shorty"),
                 ("current_password", USER_PASSWORD),
                 ("new_password", new),
                 ("confirm_password", new),
@@ -896,9 +878,10 @@ mod auth_modes_close_the_other_flow {
         p.stop().await;
     }
 
-    /// `current_password`: no links, no resend.
+    /// `current_password`: no "send me a new link"; the links pwresetd mails still work (the
+    /// ones `/change` sends when the current password is the burnt one, too).
     #[tokio::test]
-    async fn current_password_has_no_links_and_no_resend() {
+    async fn current_password_has_no_resend_and_its_links_work() {
         let p = Portal::start(
             "pmode2",
             &["m2"],
@@ -910,22 +893,24 @@ mod auth_modes_close_the_other_flow {
         .await;
         let c = client();
         let link = p.link("m2", HOUR, 0);
-        assert_eq!(get(&c, &p.reset_url(&link)).await.0, 404);
+        let (status, page) = get(&c, &p.reset_url(&link)).await;
+        assert_eq!(status, 200);
+        assert!(!page.contains("action=\"/resend\""), "{page}");
         let token = form_csrf(&c, &format!("{}/change", p.url)).await;
-        let (status, _) = submit(
-            &c,
-            &p.reset_url(&link),
-            &[("csrf", &token), ("new_password", STRONG), ("confirm_password", STRONG)],
-        )
-        .await;
-        assert_eq!(status, 404);
         assert_eq!(
             submit(&c, &format!("{}/resend", p.url), &[("csrf", &token), ("login", "m2")])
                 .await
                 .0,
             404
         );
-        assert_eq!(bind_check(&p, "m2", USER_PASSWORD).await, BindCheck::MustChange);
+        let (status, body) = submit(
+            &c,
+            &p.reset_url(&link),
+            &[("csrf", &token), ("new_password", STRONG), ("confirm_password", STRONG)],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(bind_check(&p, "m2", STRONG).await, BindCheck::Unrestricted);
         p.stop().await;
     }
 

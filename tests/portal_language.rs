@@ -252,9 +252,10 @@ async fn policy_rules_and_refusals_are_in_the_accounts_language() {
     portal.stop().await;
 }
 
-/// The directory's own rules, chosen with the switch (`?lang=fr`) on the current-password form:
-/// its minimum length as the floor under `[policy]`, listed and refused in French, and its
-/// own refusal after the write was tried (slapd: "not being changed") in French too.
+/// The directory's own rules, chosen with the switch (`?lang=fr`) on a link's form that asks for
+/// the current password too (the user's own Password Modify): its minimum length as the floor
+/// under `[policy]`, listed and refused in French, and its own refusal after the write was
+/// tried (slapd: "not being changed") in French too.
 #[tokio::test]
 async fn the_directorys_rules_and_refusals_are_in_the_chosen_language() {
     let lax = pwresetd::policy::PolicyConfig {
@@ -265,16 +266,18 @@ async fn the_directorys_rules_and_refusals_are_in_the_chosen_language() {
         ..pwresetd::policy::PolicyConfig::default()
     };
     let options = Options {
+        auth: pwresetd::portal::Auth::LinkAndCurrentPassword,
         policy: lax,
         ..Options::default()
     };
     let portal = Portal::start("plangdir", &["shorty"], options).await;
     let client = common::portal::client();
-    let url = format!("{}/change?lang=fr", portal.url);
+    let link = portal.link("shorty", chrono::Duration::hours(1), 0);
+    let url = format!("{}?lang=fr", portal.reset_url(&link));
     let (status, _, form) = get_in(&client, &url, "en").await;
     assert_eq!(status, 200);
     assert_french(&form, "Au moins 8 caractères");
-    let account = [("login", "shorty"), ("current_password", common::USER_PASSWORD)];
+    let account = [("current_password", common::USER_PASSWORD)];
     let (status, body) = refuse(&client, &url, &form, "Zq7#pk", &account).await;
     assert_eq!(status, 422, "{body}");
     assert_french(&body, "Le mot de passe doit contenir au moins 8 caractères.");
@@ -285,5 +288,29 @@ async fn the_directorys_rules_and_refusals_are_in_the_chosen_language() {
         portal.record("shorty").state,
         pwresetd::campaign::state::AccountState::Marked
     );
+    portal.stop().await;
+}
+
+/// `/change` with a marked account's current password (the burnt one), in French: the page
+/// says the password cannot choose a new one and that a link was sent.
+#[tokio::test]
+async fn the_burnt_password_page_is_in_the_chosen_language() {
+    let portal = Portal::start("plangburnt", &["brule"], Options::default()).await;
+    let client = common::portal::client();
+    let url = format!("{}/change?lang=fr", portal.url);
+    let (status, _, form) = get_in(&client, &url, "en").await;
+    assert_eq!(status, 200);
+    let token = csrf(&form);
+    let fields = [
+        ("csrf", token.as_str()),
+        ("login", "brule"),
+        ("current_password", common::USER_PASSWORD),
+        ("new_password", common::portal::STRONG),
+        ("confirm_password", common::portal::STRONG),
+    ];
+    let (status, body) = post_in(&client, &url, "en", &fields).await;
+    assert_eq!(status, 200, "{body}");
+    assert_french(&body, "il ne peut pas servir à en choisir un nouveau");
+    assert_french(&body, "Un lien pour choisir votre nouveau mot de passe a été envoyé");
     portal.stop().await;
 }

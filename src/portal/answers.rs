@@ -3,7 +3,9 @@
 //! Statuses: 200 page or success; 400 unreadable form; 401 wrong login or current password
 //! (one generic message, answered no sooner than [`AUTH_FAILURE_FLOOR`] after the request
 //! arrived, so an unknown login and a wrong password look alike); 403 CSRF; 404 closed flow;
-//! 409 nothing to do / change in progress (only to whoever proved the current password); 410 unusable link; 413 body too large; 422 policy
+//! 200 also for a current password the campaign burnt (a link was mailed instead; only to whoever
+//! proved it); 409 nothing to do / change in progress (only to whoever proved the current
+//! password); 410 unusable link; 413 body too large; 422 policy
 //! or directory refusal, or a field to fix; 429 rate limited; 502 written but not confirmed;
 //! 503 directory or store unavailable.
 
@@ -153,6 +155,17 @@ impl Again<'_> {
                     &tr("nothing.title", &[]),
                     &tr("nothing.message", &[]),
                     Some(&tr("nothing.hint", &[])),
+                )
+                .into_response(),
+            // 200: the request did what it could, and the page says what to do next.
+            Outcome::BurntLinkSent => state
+                .pages()
+                .message(
+                    StatusCode::OK,
+                    Tone::Problem,
+                    &tr("burnt.title", &[]),
+                    &tr("burnt.message", &[]),
+                    Some(&tr("burnt.hint", &[])),
                 )
                 .into_response(),
             Outcome::Busy => state

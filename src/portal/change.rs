@@ -3,7 +3,17 @@
 //! here: each flow ends in an [`Outcome`], which `answers` turns into a page. This file holds
 //! the two entry points and authentication; `commit` the common end; `links` the link lookup.
 //!
-//! Order, for both flows: authenticate (link valid / current password binds) → claim the account
+//! The current-password flow (`/change`) changes no password. While an account is in an open
+//! campaign (a record neither completed nor exempted), its current password is the one the
+//! campaign burnt: whoever holds the old passwords holds it, so it cannot prove who chooses the
+//! new one. Once it binds, the account is mailed a new one-time link instead, as "send me a
+//! new link" does (`resend`: the per-account limit, the audit), and the page says so without
+//! the address. An account in no open campaign has nothing to do (409), as before. What
+//! precedes the bind (the budget's reservation, the bind, the delay of a refusal) is unchanged,
+//! so a wrong password learns nothing new.
+//!
+//! Order, for the link flow: authenticate (link valid, and the current password binds in
+//! `link_and_current_password`) → claim the account
 //! (one change in flight per account) → policy check with the account's personal data, its
 //! history and, when known, the current password → refuse new = current → write → verify with a
 //! bind that must be unrestricted → only then record the completion (state, spent link, history
@@ -21,7 +31,7 @@
 //! than strangers can ([`crate::directory::Lockout::budget_with_proof`]), never reaching the threshold.
 //!
 //! "Differs from the current password":
-//! - current-password flow and `link_and_current_password`: the current password is known, the
+//! - `link_and_current_password`: the current password is known, the
 //!   policy's `differs_from_current` rule compares exactly (after NFKC), and the directory's own
 //!   Password Modify refuses it too (ppolicy history).
 //! - link flow: the current password is unknown, and it is the one the campaign burnt (the
@@ -40,6 +50,7 @@ use super::commit::Change;
 pub use super::links::{Link, LinkTarget, look_up, open_link};
 pub use super::outcome::{Flow, Outcome, Typed};
 use super::outcome::{directory_down, store_down};
+use super::resend::{Asked, new_link};
 use crate::directory::{AccountDetails, Directory};
 use crate::policy::Password;
 use crate::secret::Secret;
@@ -102,7 +113,8 @@ pub async fn via_link(state: PortalState, link: String, typed: Typed, client: Ip
 }
 
 /// The current-password flow: login + current password. Known and unknown logins go through
-/// the same steps; see the module doc.
+/// the same steps; see the module doc. It never changes a password: an account in an open
+/// campaign gets a new link mailed instead, any other has nothing to do.
 pub async fn via_current_password(state: PortalState, login: String, typed: Typed, client: IpAddr) -> Outcome {
     let Some(current) = typed.current.clone() else {
         return Outcome::WrongCredentials;
@@ -124,29 +136,20 @@ pub async fn via_current_password(state: PortalState, login: String, typed: Type
         attempt.failed().await;
         return Outcome::WrongCredentials;
     };
-    let dn = details.account.dn.clone();
-    if let Err(outcome) = authenticate(state.directory(), &dn, &current, attempt).await {
+    if let Err(outcome) = authenticate(state.directory(), &details.account.dn, &current, attempt).await {
         return outcome;
     }
-    let _claim = match state.claim(&dn).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return Outcome::Busy,
-        Err(e) => return store_down(&e),
-    };
-    let records = match open_records(&state, &details).await {
-        Ok(r) if r.is_empty() => return Outcome::NothingToDo,
-        Ok(r) => r,
-        Err(e) => return store_down(&e),
-    };
-    let change = Change {
-        state: &state,
-        flow: Flow::CurrentPassword,
-        client,
-        details,
-        records,
-        token_hash: None,
-    };
-    change.run(typed).await
+    match open_records(&state, &details).await {
+        Ok(records) if records.is_empty() => Outcome::NothingToDo,
+        Ok(_) => {
+            // The password that opened the account is the one the campaign burnt: it proves
+            // nothing, so it chooses nothing. The mailbox gets a link, as "send me a new link"
+            // would send (same limits, same audit), in the background like there.
+            tokio::spawn(async move { new_link(&state, &details, client, Asked::BurntCurrentPassword).await });
+            Outcome::BurntLinkSent
+        }
+        Err(e) => store_down(&e),
+    }
 }
 
 /// Proves the current password with a bind, settling the budget's reservation.

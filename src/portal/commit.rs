@@ -43,18 +43,14 @@ impl Change<'_> {
 
     #[tracing::instrument(name = "change", skip_all, fields(dn = %self.details.account.dn, flow = self.flow.as_str(), campaign = self.records.first().map(|r| r.campaign.as_str())))]
     pub async fn run(self, typed: Typed) -> Outcome {
-        let floor = match self.flow {
-            // The link flows read the account by base search (`Directory::read`): the policy
-            // attribute it names came with it, even constructed (AD); no second read.
-            Flow::Link | Flow::LinkAndCurrentPassword => floor(
-                self.state
-                    .directory()
-                    .policy_rules(self.details.account.policy.as_deref())
-                    .await,
-            ),
-            // Found by a subtree search, which may lack it.
-            Flow::CurrentPassword => directory_rules(self.state, Some(self.dn())).await,
-        };
+        // Both flows read the account by base search (`Directory::read`): the policy attribute
+        // it names came with it, even constructed (AD); no second read.
+        let floor = floor(
+            self.state
+                .directory()
+                .policy_rules(self.details.account.policy.as_deref())
+                .await,
+        );
         let floor = match floor {
             Ok(rules) => rules,
             Err(e) => return directory_down(&e),
@@ -311,19 +307,11 @@ impl Change<'_> {
 }
 
 /// The directory's own password rules for the account at `dn` (`None`: the default policy's),
-/// the floor under `[policy]`. A directory that cannot be reached is an error (no change could
-/// be made anyway); rules that cannot be read for another reason leave `[policy]` alone, as
-/// the flavour's warnings (`check-config`, `campaign plan`) say.
-pub(super) async fn directory_rules(
-    state: &PortalState,
-    dn: Option<&str>,
-) -> Result<Option<DirectoryRules>, DirectoryError> {
-    floor(state.directory().password_rules(dn).await)
-}
-
-/// [`directory_rules`] for a form page, which only lists them: the policy's rules as read at
-/// most `directory.rules_cache` ago (during a burst the directory is busy with the changes).
-/// The change itself reads them again.
+/// the floor under `[policy]`, for a form page, which only lists them: as read at most
+/// `directory.rules_cache` ago (during a burst the directory is busy with the changes). The
+/// change itself reads them again. A directory that cannot be reached is an error; rules that
+/// cannot be read for another reason leave `[policy]` alone, as the flavour's warnings
+/// (`check-config`, `campaign plan`) say.
 pub(super) async fn shown_directory_rules(
     state: &PortalState,
     dn: Option<&str>,

@@ -18,8 +18,9 @@ use crate::web::limits::RateLimit;
 pub enum Auth {
     /// Only the one-time link from the mail (the password is set by the service account).
     Link,
-    /// Only login + current password (the user's own Password Modify). Beware: after an
-    /// intrusion the attacker may hold the current passwords.
+    /// Login + current password at `/change`, no "send me a new link". While the account is in
+    /// an open campaign its current password is the burnt one: `/change` mails a one-time link
+    /// instead of changing it (the link's page is open in every mode).
     CurrentPassword,
     /// The link, and the current password on the link's page (both factors).
     LinkAndCurrentPassword,
@@ -47,7 +48,8 @@ impl Auth {
         }
     }
 
-    /// `/reset/{token}` (and `/resend`) are open.
+    /// "Send me a new link" (`/resend`) is open, and the landing page offers the link flow.
+    /// (`/reset/{token}` is open in every mode.)
     pub fn link_open(self) -> bool {
         self != Auth::CurrentPassword
     }

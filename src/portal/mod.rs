@@ -19,7 +19,9 @@
 //! # Routes
 //! `GET /` (landing page), `GET|POST /reset/{token}` and `POST /resend` (link flows),
 //! `GET|POST /change` (current-password flow), `GET /static/portal.css`, `GET /healthz`.
-//! `portal.auth` decides which flows exist; a closed one answers 404.
+//! `portal.auth` decides which forms exist (`/resend`, `/change`); a closed one answers 404.
+//! The link's page is open in every mode: `/change` answers a burnt current password with a
+//! mailed link (see [`change`]).
 //!
 //! Every page is in the request's language (see [`lang`]): English or French as built in.
 //! Every response carries the security headers of [`crate::web::headers`] (HSTS when
@@ -74,10 +76,11 @@ pub fn router(state: PortalState) -> Router {
         .route("/", get(handlers::index))
         .route("/healthz", get(handlers::healthz))
         .route("/static/portal.css", get(handlers::css));
+    // Every mode serves the links pwresetd mails (in `current_password` too: `/change` answers a
+    // burnt current password with one).
+    routes = routes.route("/reset/{token}", get(handlers::reset_form).post(handlers::reset_submit));
     if auth.link_open() {
-        routes = routes
-            .route("/reset/{token}", get(handlers::reset_form).post(handlers::reset_submit))
-            .route("/resend", post(resend::resend));
+        routes = routes.route("/resend", post(resend::resend));
     }
     if auth.change_open() {
         routes = routes.route("/change", get(handlers::change_form).post(handlers::change_submit));

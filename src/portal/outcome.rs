@@ -27,6 +27,9 @@ pub enum Outcome {
     LinkGone,
     /// The current password is right but the account has nothing to do in any open campaign.
     NothingToDo,
+    /// The current password is right and the account is in an open campaign: that password is
+    /// the one the campaign burnt, so it chose nothing; a new link is on its way to the mailbox.
+    BurntLinkSent,
     /// Another change for the same account is in flight.
     Busy,
     /// The account's budget of failed password binds is spent (no bind was made).
@@ -42,7 +45,6 @@ pub enum Outcome {
 pub enum Flow {
     Link,
     LinkAndCurrentPassword,
-    CurrentPassword,
 }
 
 impl Flow {
@@ -50,7 +52,6 @@ impl Flow {
         match self {
             Flow::Link => "link",
             Flow::LinkAndCurrentPassword => "link_and_current_password",
-            Flow::CurrentPassword => "current_password",
         }
     }
 }

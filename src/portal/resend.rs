@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::PortalState;
 use super::handlers::admitted_login;
+use crate::directory::AccountDetails;
 use crate::store::AuditEntry;
 use crate::web::client::Client;
 use crate::web::form;
@@ -34,16 +35,27 @@ pub async fn resend(
     state.pages().resent().into_response()
 }
 
-/// Asks the notifier for a new link when `login` has an open campaign; audits the request.
+/// Looks `login` up and, when it names an account, [`new_link`] for it.
 async fn request_link(state: PortalState, login: String, client: IpAddr) {
-    let details = match state.directory().find_by_login(&login).await {
-        Ok(Some(d)) => d,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::warn!(error = %e, "portal: new-link request: login lookup failed");
-            return;
-        }
-    };
+    match state.directory().find_by_login(&login).await {
+        Ok(Some(details)) => new_link(&state, &details, client, Asked::Resend).await,
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "portal: new-link request: login lookup failed"),
+    }
+}
+
+/// Who asked for a new link (the audit says which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Asked {
+    /// "Send me a new link" (anyone who knows the login).
+    Resend,
+    /// `/change`, with the current password, which the campaign burnt (see `change`).
+    BurntCurrentPassword,
+}
+
+/// Asks the notifier for a new link for the account of `details` when it has an open campaign,
+/// within the per-account limit; audits the request.
+pub(super) async fn new_link(state: &PortalState, details: &AccountDetails, client: IpAddr, asked: Asked) {
     let (canonical, dn) = (details.account.login.clone(), details.account.dn.clone());
     // The form counted the login as typed; spellings the directory takes for one account (a
     // UPN and a sAMAccountName, ...) are counted once here, by DN, so that nobody fills a
@@ -52,6 +64,10 @@ async fn request_link(state: PortalState, login: String, client: IpAddr) {
         tracing::info!(dn = %dn, "portal: new-link request: the account had its new links for this window; none sent");
         return;
     }
+    let detail = match asked {
+        Asked::Resend => format!("address={client}"),
+        Asked::BurntCurrentPassword => format!("address={client} via=/change: the current password is the burnt one"),
+    };
     let key = canonical.clone();
     let recorded = state
         .store()
@@ -68,7 +84,7 @@ async fn request_link(state: PortalState, login: String, client: IpAddr) {
                     action: "link.requested".into(),
                     campaign: Some(record.campaign.clone()),
                     account: Some(key.clone()),
-                    detail: Some(format!("address={client}")),
+                    detail: Some(detail.clone()),
                 })?;
             }
             Ok(!open.is_empty())

@@ -139,13 +139,15 @@ fn burnt_passwords(config: &config::Config) -> Vec<Check> {
         checks.push(Check::warn(
             CHECK,
             format!(
-                "portal.auth = \"{}\" opens /change, where the current password proves who you are: while an \
-                 account is marked, its current password is the one the campaign burnt, so whoever holds the \
-                 old passwords can choose the new ones there",
+                "portal.auth = \"{}\" opens /change: it no longer lets a current password choose the new one \
+                 while the account is in an open campaign (that password is the one the campaign burnt; a \
+                 one-time link is mailed instead), and outside every campaign it changes nothing. What is \
+                 left: to whoever holds an old password, /change answers whether it still opens the account \
+                 and whether the account is in a campaign",
                 config.portal.auth.as_str()
             ),
-            "set portal.auth = \"link\" (the one-time link mailed to the person), unless the old passwords are \
-             known not to have leaked",
+            "set portal.auth = \"link\" (the one-time link mailed to the person): /change adds nothing the \
+             link does not",
         ));
     }
     if !config.policy.differs_from_current {
