@@ -911,6 +911,11 @@ mod auth_modes_close_the_other_flow {
         .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(bind_check(&p, "m2", STRONG).await, BindCheck::Unrestricted);
+        // A link that cannot be used sends the person to /change for a new one.
+        let (status, page) = get(&c, &p.reset_url(&link)).await;
+        assert_eq!(status, 410, "{page}");
+        assert!(page.contains("href=\"/change"), "{page}");
+        assert!(!page.contains("/resend"), "{page}");
         p.stop().await;
     }
 

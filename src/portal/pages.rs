@@ -31,12 +31,24 @@ const TEMPLATES: [(&str, &str); 9] = [
 /// The style sheet, served at `/static/portal.css`.
 pub const CSS: &str = include_str!("../../templates/portal/portal.css");
 
+/// Where a page for a link that cannot be used sends the person for a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NewLink {
+    /// The "send me a new link" form (`/resend`).
+    Resend,
+    /// `/change` (`portal.auth = "current_password"` has no `/resend`): the current password
+    /// gets the account a new link there.
+    Change,
+}
+
 /// The compiled templates.
 #[derive(Debug)]
 pub struct Pages {
     templates: Templates,
     /// How to reach the helpdesk (`mail.helpdesk`); empty: the pages say "your IT helpdesk".
     helpdesk: String,
+    new_link: NewLink,
 }
 
 #[derive(Serialize)]
@@ -44,6 +56,7 @@ struct UnusableView<'a> {
     title: String,
     words: &'static str,
     helpdesk: &'a str,
+    new_link: NewLink,
     csrf: &'a str,
 }
 
@@ -223,13 +236,14 @@ fn with_language<S: Serialize>(context: S) -> Value {
 
 impl Pages {
     /// Compiles the templates and renders each page once with sample values, in every language.
-    pub fn new(helpdesk: &str) -> Result<Pages, PagesError> {
+    pub fn new(helpdesk: &str, new_link: NewLink) -> Result<Pages, PagesError> {
         let catalogues = lang::catalogues()?;
         let mut templates = Templates::new("portal", &TEMPLATES, UndefinedBehavior::Strict, BROKEN)?;
         templates.env().add_function("t", t);
         let pages = Pages {
             templates,
             helpdesk: helpdesk.trim().to_owned(),
+            new_link,
         };
         for tag in catalogues.tags() {
             pages.self_test(tag)?;
@@ -294,6 +308,7 @@ impl Pages {
             title: tr(&format!("{words}.title"), &[]),
             words,
             helpdesk: &self.helpdesk,
+            new_link: self.new_link,
             csrf,
         };
         self.render(StatusCode::GONE, "gone.html", view)
@@ -376,14 +391,17 @@ impl Pages {
         self.try_render("done.html", minijinja::context! { title => "t", login => "l" }, lang)?;
         self.try_render("resent.html", minijinja::context! { title => "t", csrf => "c" }, lang)?;
         for (words, helpdesk) in [("gone", ""), ("locked", ""), ("gone", "4242"), ("locked", "4242")] {
-            let title = tr(&format!("{words}.title"), &[]);
-            let view = UnusableView {
-                title,
-                words,
-                helpdesk,
-                csrf: "c",
-            };
-            self.try_render("gone.html", &view, lang)?;
+            for new_link in [NewLink::Resend, NewLink::Change] {
+                let title = tr(&format!("{words}.title"), &[]);
+                let view = UnusableView {
+                    title,
+                    words,
+                    helpdesk,
+                    new_link,
+                    csrf: "c",
+                };
+                self.try_render("gone.html", &view, lang)?;
+            }
         }
         self.try_render(
             "index.html",
@@ -423,7 +441,7 @@ mod tests {
 
     #[test]
     fn every_page_renders_and_escapes() {
-        let pages = Pages::new("").unwrap();
+        let pages = Pages::new("", NewLink::Resend).unwrap();
         let rules = [RuleDescription {
             rule: RuleId::Reused,
             requirement: Requirement::History { count: 5 },
@@ -454,6 +472,10 @@ mod tests {
         assert!(html.contains("for=\"current_password\""));
         assert_eq!(pages.gone("tok").status, StatusCode::GONE);
         assert!(pages.gone("tok").html.contains("action=\"/resend\""));
+        // Without `/resend`, the way to a new link is `/change`.
+        let gone = Pages::new("", NewLink::Change).unwrap().gone("tok").html;
+        assert!(!gone.contains("/resend"), "{gone}");
+        assert!(gone.contains("href=\"/change"), "{gone}");
     }
 
     /// The tags of a page, without its words: what "the same shape" means.
@@ -467,7 +489,7 @@ mod tests {
     #[test]
     fn the_locked_page_has_the_shape_of_the_gone_page() {
         for helpdesk in ["", "call 4242 or helpdesk@example.org"] {
-            let pages = Pages::new(helpdesk).unwrap();
+            let pages = Pages::new(helpdesk, NewLink::Resend).unwrap();
             let (gone, locked) = (pages.gone("tok"), pages.locked("tok"));
             assert_eq!(locked.status, gone.status);
             assert_eq!(shape(&locked.html), shape(&gone.html));
