@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, parse_duration};
 use crate::web::Scheme;
@@ -63,6 +63,26 @@ impl Auth {
     pub fn link_needs_current(self) -> bool {
         self == Auth::LinkAndCurrentPassword
     }
+
+    /// Where a page for a link that cannot be used sends the person for a new one.
+    pub fn new_link(self) -> NewLink {
+        if self.link_open() {
+            NewLink::Resend
+        } else {
+            NewLink::Change
+        }
+    }
+}
+
+/// How a person whose link cannot be used gets a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NewLink {
+    /// The "send me a new link" form (`/resend`).
+    Resend,
+    /// `/change` (`portal.auth = "current_password"` has no `/resend`): the current password
+    /// gets the account a new link there.
+    Change,
 }
 
 #[derive(Debug, Clone)]
@@ -360,6 +380,8 @@ mod tests {
                 "{auth:?}"
             );
             assert_eq!(Auth::parse(auth.as_str()), Some(auth));
+            let new_link = if link { NewLink::Resend } else { NewLink::Change };
+            assert_eq!(auth.new_link(), new_link, "{auth:?}");
         }
     }
 

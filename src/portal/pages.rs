@@ -11,6 +11,7 @@ use minijinja::value::{Kwargs, Value};
 use minijinja::{ErrorKind, UndefinedBehavior};
 use serde::Serialize;
 
+use super::config::NewLink;
 use super::lang::{self, LangError, tr};
 use super::wording;
 use crate::policy::{Advice, Reason, Requirement, RuleDescription, RuleId, Violation};
@@ -30,17 +31,6 @@ const TEMPLATES: [(&str, &str); 9] = [
 
 /// The style sheet, served at `/static/portal.css`.
 pub const CSS: &str = include_str!("../../templates/portal/portal.css");
-
-/// Where a page for a link that cannot be used sends the person for a new one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NewLink {
-    /// The "send me a new link" form (`/resend`).
-    Resend,
-    /// `/change` (`portal.auth = "current_password"` has no `/resend`): the current password
-    /// gets the account a new link there.
-    Change,
-}
 
 /// The compiled templates.
 #[derive(Debug)]

@@ -9,8 +9,8 @@ use tokio::sync::Semaphore;
 
 use super::PortalConfig;
 use super::notifier::ChangeNotifier;
+use super::pages::Pages;
 use super::pages::PagesError;
-use super::pages::{NewLink, Pages};
 use super::tls::{self, TlsError};
 use crate::directory::Directory;
 use crate::policy::Policy;
@@ -93,11 +93,6 @@ impl PortalState {
             None => None,
         };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let new_link = if config.auth.link_open() {
-            NewLink::Resend
-        } else {
-            NewLink::Change
-        };
         Ok(PortalState {
             inner: Arc::new(Inner {
                 csrf: Csrf::shared(&parts.store, "csrf.portal", config.scheme(), config.origin())?,
@@ -105,7 +100,7 @@ impl PortalState {
                 links: Limiter::new(&config.rate_limit, parts.store.clone(), "portal.link"),
                 budget: parts.budget,
                 masker: Masker::new()?,
-                pages: Pages::new(&parts.helpdesk, new_link)?,
+                pages: Pages::new(&parts.helpdesk, config.auth.new_link())?,
                 cpu: Semaphore::new(cores),
                 tls,
                 config,
