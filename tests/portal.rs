@@ -320,6 +320,36 @@ async fn a_burnt_current_password_gets_a_link_and_changes_nothing() {
     p.stop().await;
 }
 
+/// An account in scope that is not marked yet (its record pending): its current password is the
+/// one the campaign burns all the same, so `/change` mails a link and changes nothing there too.
+#[tokio::test]
+async fn a_pending_account_s_current_password_chooses_nothing_either() {
+    let options = Options {
+        unflagged: vec!["notyet"],
+        ..Options::default()
+    };
+    let p = Portal::start("ppend", &["notyet"], options).await;
+    assert_eq!(p.record("notyet").state, AccountState::Pending);
+    let c = client();
+    let url = format!("{}/change", p.url);
+    let token = form_csrf(&c, &url).await;
+    let fields = [
+        ("csrf", token.as_str()),
+        ("login", "notyet"),
+        ("current_password", USER_PASSWORD),
+        ("new_password", STRONG),
+        ("confirm_password", STRONG),
+    ];
+    let (status, body) = submit(&c, &url, &fields).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(unescape(&body).contains("cannot be used to choose a new one"), "{body}");
+    assert_eq!(bind_check(&p, "notyet", USER_PASSWORD).await, BindCheck::Unrestricted);
+    assert_eq!(p.record("notyet").state, AccountState::Pending);
+    let calls = p.notifier.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(calls, [Call::LinkRequested { login: "notyet".into() }]);
+    p.stop().await;
+}
+
 async fn a_wrong_password_and_an_unknown_login_get_one_answer(c: &reqwest::Client, url: &str, token: &str) {
     let (s1, wrong) = submit(
         c,

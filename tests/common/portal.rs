@@ -30,6 +30,9 @@ pub struct Options {
     pub max_connections: Option<usize>,
     /// `mail.helpdesk`: how the "locked" and "gone" pages say to reach the helpdesk.
     pub helpdesk: String,
+    /// Users not flagged in the directory before the scan: their records are pending (in
+    /// scope, not marked yet). Every other user is flagged (its record marked).
+    pub unflagged: Vec<&'static str>,
 }
 
 impl Default for Options {
@@ -43,6 +46,7 @@ impl Default for Options {
             directory_url: None,
             max_connections: None,
             helpdesk: "call 4242".into(),
+            unflagged: Vec::new(),
         }
     }
 }
@@ -70,7 +74,7 @@ impl Portal {
         let users: Vec<User> = users
             .iter()
             .map(|u| User {
-                flagged: true,
+                flagged: !options.unflagged.contains(u),
                 ..User::new(u)
             })
             .collect();
