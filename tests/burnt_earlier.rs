@@ -5,6 +5,7 @@
 //! only in the directory's, `pwdHistory` / `passwordHistory`), P1 too; a fresh password goes
 //! through. The existing case, a history that is still empty, is `tests/burnt.rs`'s first test.
 //! Active Directory keeps no history pwresetd can read: not tested here (README, "Security").
+//! `check-config` says when the service account may not read the history.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
 
 mod common;
@@ -12,10 +13,10 @@ mod common;
 use std::sync::Arc;
 
 use chrono::Utc;
-use common::USER_PASSWORD;
 use common::artifacts::{FLAVOR_NEW, FLAVOR_NEW2};
 use common::flavor::{Case, Kind, Person};
 use common::portal::{Instance, Options, client, form_csrf, submit};
+use common::{USER_PASSWORD, User};
 use pwresetd::directory::{BindCheck, Directory};
 use pwresetd::policy::{Policy, PolicyConfig};
 use pwresetd::portal::{Auth, RecordingNotifier};
@@ -190,4 +191,36 @@ async fn ds389_refuses_an_earlier_burnt_password_replaced_through_the_link() {
 #[tokio::test]
 async fn ds389_refuses_an_earlier_burnt_password_replaced_in_the_directory() {
     an_earlier_burnt_password_is_refused(Kind::Ds389, Replaced::InTheDirectory).await;
+}
+
+/// `check-config` says when the service account may not read the accounts' `pwdHistory` (here
+/// bound as an ordinary user, whom the test slapd's ACLs deny it), with the ACL that fixes it;
+/// nothing as the service account, which may read it.
+#[tokio::test]
+async fn check_config_says_when_the_history_is_not_readable() {
+    let f = common::Fixture::new("histacl", &[User::new("ha1"), User::new("ha2")]).await;
+    let quiet = common::text(&f.run(&["check-config"]));
+    assert!(!quiet.contains("pwdHistory"), "{quiet}");
+
+    // Outside the run's artifacts: the file holds a password.
+    let secrets = tempfile::tempdir().unwrap();
+    let password_file = secrets.path().join("password");
+    std::fs::write(&password_file, USER_PASSWORD).unwrap();
+    let user = f.dn("ha1");
+    let toml = std::fs::read_to_string(&f.config).unwrap();
+    let toml: Vec<String> = toml
+        .lines()
+        .map(|l| match l {
+            l if l.starts_with("bind_dn =") => format!("bind_dn = \"{user}\""),
+            l if l.starts_with("bind_password_file =") => {
+                format!("bind_password_file = \"{}\"", password_file.display())
+            }
+            l => l.to_owned(),
+        })
+        .collect();
+    std::fs::write(&f.config, toml.join("\n")).unwrap();
+    let out = common::text(&f.run(&["check-config"]));
+    assert!(out.contains("may not read pwdHistory"), "{out}");
+    let fix = format!("access to attrs=pwdHistory by dn.exact=\"{user}\" read");
+    assert!(out.contains(&fix), "{out}");
 }

@@ -54,3 +54,19 @@ pub(crate) async fn is_earlier(
         other => other,
     })
 }
+
+/// Whether the service account may read `attr` on `dn`, for `check-config`: told by a Compare
+/// with a value no history holds. slapd and 389-DS answer 50 (insufficientAccess) without
+/// compare access, whether the entry has the attribute or not, and 5 (false) or 16
+/// (noSuchAttribute) with it (measured). Read access includes compare on slapd; a 389 ACI that
+/// grants `read` should grant `compare` with it. Nothing is written, no user bound.
+pub(crate) async fn readable(s: &Shared, dn: &str, attr: &str) -> Result<bool, DirectoryError> {
+    let endpoint = s.pool.endpoint();
+    let mut ldap = s.pool.get().await?;
+    let answer = ldap
+        .with_timeout(endpoint.timeout)
+        .compare(dn, attr, "pwresetd: may the service account read this?")
+        .await
+        .map_err(|e| DirectoryError::from_op(&endpoint.url, "compare", dn, e, endpoint.timeout_secs()))?;
+    Ok(answer.0.rc != 50)
+}

@@ -161,6 +161,12 @@ impl Quirks for OpenLdap {
             .and_then(|e| policy::rules(&e, governs)))
     }
 
+    /// Only what stops the link flow from refusing earlier passwords: whether the writes are
+    /// allowed cannot be told without writing.
+    async fn write_warnings(&self, s: &Shared, dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
+        Ok(history::warning(s, dn).await?.map(|w| vec![w]))
+    }
+
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {
         ops::modify_ok(&s.pool, dn, "mark", vec![Mod::Replace(FLAG, HashSet::from(["TRUE"]))]).await
     }

@@ -7,7 +7,7 @@
 //! only. The service account needs read access to the attribute (an ACI's `targetattr`).
 
 use crate::directory::shared::Shared;
-use crate::directory::{DirectoryError, earlier};
+use crate::directory::{DirectoryError, Warning, earlier};
 use crate::secret::Secret;
 
 const ATTR: &str = "passwordHistory";
@@ -16,6 +16,22 @@ const ATTR: &str = "passwordHistory";
 /// `None` when there is no readable history or a hash pwresetd cannot verify.
 pub(super) async fn is_earlier(s: &Shared, dn: &str, candidate: &Secret) -> Result<Option<bool>, DirectoryError> {
     earlier::is_earlier(s, dn, ATTR, stored_hash, candidate).await
+}
+
+/// Why the link flow cannot tell earlier passwords for `dn` (an account in scope), if the
+/// service account may not read its `passwordHistory`, with the ACI that fixes it.
+pub(super) async fn warning(s: &Shared, dn: &str) -> Result<Option<Warning>, DirectoryError> {
+    if earlier::readable(s, dn, ATTR).await? {
+        return Ok(None);
+    }
+    Ok(Some(Warning::advisory(format!(
+        "the service account may not read passwordHistory of {dn}, so the link flow cannot \
+         refuse the earlier passwords 389-DS keeps (an earlier campaign's burnt password among \
+         them): its administrative set skips the server's own history check; add an ACI on the \
+         accounts' subtree: (targetattr=\"passwordHistory\")(version 3.0; acl \"pwresetd reads \
+         earlier passwords\"; allow (read, search, compare) userdn=\"ldap:///{}\";)",
+        s.config.bind_dn
+    ))))
 }
 
 /// The stored hash in one `passwordHistory` value: the time it was replaced

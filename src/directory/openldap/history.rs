@@ -6,7 +6,7 @@
 //! file knows only the attribute and its values' format. Reads only.
 
 use crate::directory::shared::Shared;
-use crate::directory::{DirectoryError, earlier};
+use crate::directory::{DirectoryError, Warning, earlier};
 use crate::secret::Secret;
 
 const ATTR: &str = "pwdHistory";
@@ -15,6 +15,21 @@ const ATTR: &str = "pwdHistory";
 /// when there is no readable history or a hash pwresetd cannot verify (e.g. `{CRYPT}`).
 pub(super) async fn is_earlier(s: &Shared, dn: &str, candidate: &Secret) -> Result<Option<bool>, DirectoryError> {
     earlier::is_earlier(s, dn, ATTR, stored_hash, candidate).await
+}
+
+/// Why the link flow cannot tell earlier passwords for `dn` (an account in scope), if the
+/// service account may not read its `pwdHistory`, with the ACL that fixes it.
+pub(super) async fn warning(s: &Shared, dn: &str) -> Result<Option<Warning>, DirectoryError> {
+    if earlier::readable(s, dn, ATTR).await? {
+        return Ok(None);
+    }
+    Ok(Some(Warning::advisory(format!(
+        "the service account may not read pwdHistory of {dn}, so the link flow cannot refuse the \
+         earlier passwords slapd keeps (an earlier campaign's burnt password among them): its \
+         administrative set skips slapd's own history check; grant read access in a rule before \
+         any that denies it: access to attrs=pwdHistory by dn.exact=\"{}\" read",
+        s.config.bind_dn
+    ))))
 }
 
 /// The stored hash in one `pwdHistory` value, `time#syntaxOID#length#value` (ppolicy's format:
