@@ -183,7 +183,7 @@ impl Change<'_> {
     }
 
     /// Whether `new` is one of the earlier passwords the directory keeps for the account
-    /// (OpenLDAP's `pwdHistory`); false where it cannot tell.
+    /// (OpenLDAP's `pwdHistory`, 389-DS's `passwordHistory`); false where it cannot tell.
     async fn is_earlier(&self, new: &Password) -> Result<bool, Outcome> {
         let secret = Secret::new(new.expose());
         match self.state.directory().is_earlier_password(self.dn(), &secret).await {
