@@ -186,9 +186,11 @@ impl Change<'_> {
     /// (OpenLDAP's `pwdHistory`, 389-DS's `passwordHistory`); false where it cannot tell.
     async fn is_earlier(&self, new: &Password) -> Result<bool, Outcome> {
         let secret = Secret::new(new.expose());
-        match self.state.directory().is_earlier_password(self.dn(), &secret).await {
-            Ok(known) => Ok(known == Some(true)),
-            Err(e) => Err(directory_down(&e)),
+        let earlier = self.state.directory().is_earlier_password(self.dn(), &secret);
+        match self.state.cpu_bound(earlier).await {
+            Some(Ok(known)) => Ok(known == Some(true)),
+            Some(Err(e)) => Err(directory_down(&e)),
+            None => Err(Outcome::Unavailable),
         }
     }
 
