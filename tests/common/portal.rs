@@ -28,6 +28,8 @@ pub struct Options {
     pub directory_url: Option<String>,
     /// Replaces `portal.max_connections`.
     pub max_connections: Option<usize>,
+    /// Replaces `portal.max_connections_per_client`.
+    pub max_connections_per_client: Option<usize>,
     /// `mail.helpdesk`: how the "locked" and "gone" pages say to reach the helpdesk.
     pub helpdesk: String,
 }
@@ -42,6 +44,7 @@ impl Default for Options {
             tls: None,
             directory_url: None,
             max_connections: None,
+            max_connections_per_client: None,
             helpdesk: "call 4242".into(),
         }
     }
@@ -215,6 +218,9 @@ impl Instance {
         portal.tls = options.tls.clone();
         if let Some(max) = options.max_connections {
             portal.max_connections = max;
+        }
+        if let Some(max) = options.max_connections_per_client {
+            portal.max_connections_per_client = max;
         }
         let state = PortalState::new(PortalParts {
             config: portal,
