@@ -318,8 +318,8 @@ async fn slow_bodies_filling_the_bound_are_cut_at_the_body_deadline() {
 
 /// `portal.max_connections` held by idle connections, half keep-alive connections that were
 /// answered once, half connections that never said a word: a new client is served at once (well
-/// before the header timeout would close them), and the idle connections it displaced are
-/// closed by the server.
+/// before the header timeout would close them), the idle connections it displaced are closed by
+/// the server, and the others at the idle timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_give_their_slots_to_new_clients() {
     const BOUND: usize = 16;
@@ -359,6 +359,15 @@ async fn idle_connections_give_their_slots_to_new_clients() {
         }
     }
     assert!(closed >= 1, "no idle connection was closed to make room");
+    // The rest are closed at the idle timeout (10 s; allow twice that).
+    for s in &mut held {
+        let mut buf = [0u8; 64];
+        let end = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf)).await;
+        assert!(
+            matches!(end, Ok(Ok(0) | Err(_))),
+            "an idle connection was kept open: {end:?}"
+        );
+    }
     portal.stop().await;
 }
 
