@@ -1,5 +1,6 @@
 //! The body deadline: a request body not fully received within the listener's body timeout
-//! (counted from when its headers were in) ends in an error for whoever reads it, and the
+//! (counted from when the handler first asks for it: the time the server spends before, on a
+//! busy store say, is not the client's) ends in an error for whoever reads it, and the
 //! request is answered `408 Request Timeout` with `Connection: close` whatever the handler made
 //! of the error, so the connection and its slot are freed. Without it a client that sends its
 //! headers and then dribbles a body holds a slot until the whole request's deadline (a minute):
@@ -33,11 +34,11 @@ pub enum DeadlineError {
 /// Runs `request` through `next` with its body bounded by `timeout`; a 408 if it was late.
 pub async fn within(timeout: Duration, request: Request, next: Next) -> Response {
     let late = Arc::new(AtomicBool::new(false));
-    let deadline = Instant::now() + timeout;
     let request = request.map(|body| {
         Body::from_stream(Deadline {
             data: body.into_data_stream(),
-            deadline,
+            timeout,
+            asked: None,
             sleep: None,
             late: late.clone(),
             done: false,
@@ -72,10 +73,13 @@ fn copy_security_headers(from: &HeaderMap, to: &mut HeaderMap) {
         .or_insert(HeaderValue::from_static("no-store"));
 }
 
-/// A body's data, ending in [`DeadlineError::TooSlow`] if it is not all in by `deadline`.
+/// A body's data, ending in [`DeadlineError::TooSlow`] if it is not all in `timeout` after it
+/// was first asked for.
 struct Deadline {
     data: BodyDataStream,
-    deadline: Instant,
+    timeout: Duration,
+    /// When it was first asked for.
+    asked: Option<Instant>,
     /// Made on the first wait: most requests have their body (often none) at once.
     sleep: Option<Pin<Box<Sleep>>>,
     late: Arc<AtomicBool>,
@@ -89,11 +93,12 @@ impl Stream for Deadline {
         if self.done {
             return Poll::Ready(None);
         }
+        let asked = *self.asked.get_or_insert_with(Instant::now);
         if let Poll::Ready(next) = Pin::new(&mut self.data).poll_next(cx) {
             self.done = next.is_none();
             return Poll::Ready(next);
         }
-        let deadline = self.deadline;
+        let deadline = asked + self.timeout;
         let sleep = self
             .sleep
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
@@ -119,15 +124,21 @@ mod tests {
         within(timeout, request, next).await
     }
 
-    /// Serves a route that reads the whole body (up to 1 KB) with a 1 s body deadline.
+    async fn read(body: Body) -> (StatusCode, String) {
+        match axum::body::to_bytes(body, 1024).await {
+            Ok(b) => (StatusCode::OK, format!("got {}", b.len())),
+            Err(_) => (StatusCode::PAYLOAD_TOO_LARGE, "unreadable".to_owned()),
+        }
+    }
+
+    /// Serves routes that read the whole body (up to 1 KB), at once (`/`) or after 1.5 s of
+    /// other work (`/later`), with a 1 s body deadline.
     async fn serve() -> std::net::SocketAddr {
-        let routes = Router::new().route(
-            "/",
+        let routes = Router::new().route("/", post(read)).route(
+            "/later",
             post(|body: Body| async move {
-                match axum::body::to_bytes(body, 1024).await {
-                    Ok(b) => (StatusCode::OK, format!("got {}", b.len())),
-                    Err(_) => (StatusCode::PAYLOAD_TOO_LARGE, "unreadable".to_owned()),
-                }
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                read(body).await
             }),
         );
         let app = super::super::headers::layers(routes, super::super::Scheme::Http, Duration::from_secs(60))
@@ -139,6 +150,22 @@ mod tests {
     }
 
     const HEAD: &[u8] = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n";
+
+    #[tokio::test]
+    async fn time_the_server_takes_before_reading_is_not_the_clients() {
+        let address = serve().await;
+        let mut s = tokio::net::TcpStream::connect(address).await.unwrap();
+        // In two pieces: the second waits in the socket for the handler to ask for it.
+        s.write_all(b"POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        s.write_all(b"56789").await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).await.unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(text.starts_with("HTTP/1.1 200") && text.ends_with("got 10"), "{text}");
+    }
 
     #[tokio::test]
     async fn a_body_in_time_passes_and_a_late_one_gets_408_and_a_close() {

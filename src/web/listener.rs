@@ -55,7 +55,7 @@ pub struct Bounds {
     /// Time allowed for the request headers (and the TLS handshake); also how long a
     /// connection may stay idle.
     pub header_timeout: Duration,
-    /// Time allowed for the request body, from the end of the headers.
+    /// Time allowed for the request body, from when the handler first reads it.
     pub body_timeout: Duration,
     /// How long open requests may finish after shutdown.
     pub drain: Duration,
