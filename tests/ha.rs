@@ -248,16 +248,23 @@ async fn taken_over(d: &Daemon, since: Instant) -> Duration {
 /// transaction holds the file's write lock, and inside a PostgreSQL transaction the locks of
 /// the rows it wrote — a fenced write's first is the lease row — so the other instance could
 /// not write (nor take the lease) until it resumes. Tries again when the stop landed inside one.
-fn stop_outside_a_write(d: &Daemon, f: &Fixture) {
-    for _ in 0..200 {
+/// Returns when the stop that held was sent: the holder ran (and renewed its lease) between the
+/// tries, so a take-over is timed from that stop, not from the first try (CI once saw "taken
+/// over after 7.8 s": a first try inside a write, whose check then waited 5 s on the lock).
+fn stop_outside_a_write(d: &Daemon, f: &Fixture) -> Instant {
+    for attempt in 1..=200 {
+        let stopped = Instant::now();
         d.signal("STOP");
         // A statement the server was running when the client stopped ends by itself.
         std::thread::sleep(Duration::from_millis(20));
         if common::store::no_open_write(f.dir.path()) {
-            return;
+            eprintln!("stopped outside a write at try {attempt}");
+            return stopped;
         }
         d.signal("CONT");
-        std::thread::sleep(Duration::from_millis(3));
+        // Resumed for a varying while, so that the next stop does not land in the same long
+        // transaction again.
+        std::thread::sleep(Duration::from_millis(3 + (attempt * 7) % 40));
     }
     panic!("could not stop the instance outside a store write");
 }
@@ -448,11 +455,7 @@ async fn stalled_holder(backend: Backend, stall: Stall) {
         (b, a, &bed.b.stop_file)
     };
     let stopped = match stall {
-        Stall::OutsideAWrite => {
-            let stopped = Instant::now();
-            stop_outside_a_write(&stalled, &bed.f);
-            stopped
-        }
+        Stall::OutsideAWrite => stop_outside_a_write(&stalled, &bed.f),
         Stall::InsideATransaction => {
             std::fs::write(stop_file, "").unwrap();
             let stopped = wait_state(&stalled, 'T', "stop itself inside a fenced write");

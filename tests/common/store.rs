@@ -134,6 +134,9 @@ pub fn no_open_write(dir: &Path) -> bool {
     match database(dir) {
         None => {
             let conn = rusqlite::Connection::open(dir.join("state.db")).unwrap();
+            // Answer at once: rusqlite's default busy timeout (5 s) waited on the lock of a
+            // process stopped inside its write, which never comes free while it is stopped.
+            conn.busy_timeout(std::time::Duration::ZERO).unwrap();
             conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok()
         }
         Some(pg) => {
