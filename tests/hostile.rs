@@ -379,13 +379,15 @@ async fn connect_from(source: &str, addr: &str) -> TcpStream {
 }
 
 /// With `portal.max_connections_per_client`, one address holding its share of busy connections
-/// is refused more at once (a 503), while another address is served.
+/// is refused more at once (a 503), while another address is served, and a trusted proxy is not
+/// bound per client (its connections carry many).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bound_per_client_refuses_one_address_and_serves_another() {
     const PER_CLIENT: usize = 4;
     let options = Options {
         max_connections: Some(16),
         max_connections_per_client: Some(PER_CLIENT),
+        trusted_proxies: vec!["127.0.0.3"],
         ..Options::default()
     };
     let portal = Portal::start("perclient", &["perclient1"], options).await;
@@ -416,6 +418,25 @@ async fn the_bound_per_client_refuses_one_address_and_serves_another() {
         .await
         .expect("another address was left waiting");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+
+    for _ in 0..PER_CLIENT + 2 {
+        let mut s = connect_from("127.0.0.3", &addr).await;
+        s.write_all(b"GET / HTTP/1.1\r\nHost: portal\r\n").await.unwrap();
+        held.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut proxied = connect_from("127.0.0.3", &addr).await;
+    proxied
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: portal\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = answer_before_close(&mut proxied, Duration::from_secs(5))
+        .await
+        .expect("the trusted proxy was left waiting");
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the trusted proxy was bound per client: {answer:?}"
+    );
     drop(held);
     portal.stop().await;
 }
