@@ -14,8 +14,8 @@
 //! bound, so a flood of the portal does not reach the admin listener's `/healthz`; slots come
 //! back as connections close. A slot is held at most header timeout + body timeout + the
 //! request deadline by a client that sends anything at all, and by an idle one only while no
-//! other connection needs it (and at most the header timeout, or [`Bounds::header_timeout`]
-//! as idle timeout under HTTP/2, which has no header timeout).
+//! other connection needs it and for at most the header timeout (under HTTP/1 hyper's header
+//! timeout closes it; a sweep does the same for HTTP/2, which has none).
 
 use std::io;
 use std::net::SocketAddr;

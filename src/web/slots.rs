@@ -4,21 +4,26 @@
 //! refused. Owns [`Held`], the stream a slot travels with. Knows bytes, not HTTP: what answers a
 //! refused connection, and the timeouts, are the listener's.
 //!
-//! Idle means: no request on it is being handled, and the last thing that happened on it was a
+//! Idle means: no request on it is in a handler, and the last thing that happened on it was a
 //! write or the end of a handler (a response went out, and the client has sent nothing since),
-//! or nothing happened yet (a browser's preconnection, a client that connects and says nothing).
-//! A connection whose last event is a read is busy: its request is being read, and the header
-//! and body deadlines bound how long it stays so; one with a request in a handler is busy until
-//! the handler is done (the request deadline bounds that), whatever was written meanwhile (an
-//! HTTP/2 window update, say). The listener tells which requests are in a handler
-//! ([`Slots::request`], found by the peer's address and port). An idle connection keeps a slot only while nobody else needs it:
-//! browsers hold idle keep-alive connections, and a client that opens the bound's worth of
-//! silent connections would otherwise keep everybody out until the header timeout, over and
-//! over. The one idle the longest goes first (the newest is the likeliest to be about to send
-//! its request). It is closed by ending its read side: hyper sees the end of the stream on an
-//! idle connection and closes it. A client whose request crosses that close sees a closed
-//! keep-alive connection, which browsers retry on a new one; the same happens at any server's
-//! idle timeout.
+//! or nothing happened yet (a browser's preconnection, a client that connects and says nothing;
+//! a TLS connection still in its handshake counts as one). A connection whose last event is a
+//! read is busy: its request is being read, and the header and body deadlines bound how long it
+//! stays so; one with a request in a handler is busy until the handler is done (the request
+//! deadline bounds that), whatever was written meanwhile (an HTTP/2 window update, say). The
+//! listener tells which requests are in a handler ([`Slots::request`], found by the peer's
+//! address and port).
+//!
+//! An idle connection keeps a slot only while nobody else needs it: browsers hold idle
+//! keep-alive connections, and a client that opens the bound's worth of silent connections
+//! would otherwise keep everybody out until the header timeout, over and over. The one idle the
+//! longest goes first (the newest is the likeliest to be about to send its request). It is
+//! closed by ending its read side: hyper sees the end of the stream on an idle connection and
+//! closes it. A client whose request crosses that close sees a closed keep-alive connection,
+//! which browsers retry on a new one; the same happens at any server's idle timeout. A response
+//! still being written when its connection is chosen is cut short: only the longest idle is
+//! chosen, and a response of a few KB is written in one go, so this needs a client that does not
+//! read what it asked for.
 //!
 //! The per-client bound is off unless configured: staff behind one office NAT share an address.
 //! Trusted proxies are exempt from it (their connections carry many clients); IPv6 counts by /64
