@@ -1,7 +1,10 @@
 //! Hostile clients against the portal's listener (served in-process on the real slapd): hundreds
 //! of slow-loris connections do not keep the portal from answering and are dropped at the header
-//! timeout; a body declared over the limit is refused before it is sent; connections over
-//! `portal.max_connections` are refused at once and cost the server nothing; invalid UTF-8 and
+//! timeout; a body declared over the limit is refused before it is sent; busy connections over
+//! `portal.max_connections` are refused at once and cost the server nothing; slow bodies filling
+//! the bound are cut at the body deadline (408) and the portal serves again; idle connections
+//! (keep-alive or silent) give their slots to new clients; `portal.max_connections_per_client`
+//! refuses one address's extra connections and not another's; invalid UTF-8 and
 //! duplicate fields posted to the real daemon's portal and helpdesk get a plain 400 and leave
 //! nothing in the log.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on any surprise
@@ -130,10 +133,10 @@ fn threads() -> usize {
     line["Threads:".len()..].trim().parse().unwrap()
 }
 
-/// `portal.max_connections` held open (idle) and ten times as many more on top: each one over
-/// the bound gets a 503 at once (or a close), the server keeps no connection for them, an
-/// ordinary request is refused rather than left hanging, and once the held ones close the
-/// portal answers again.
+/// `portal.max_connections` held open (busy: each in the middle of its request headers; idle
+/// ones would give way) and ten times as many more on top: each one over the bound gets a 503 at
+/// once (or a close), the server keeps no connection for them, an ordinary request is refused
+/// rather than left hanging, and once the held ones close the portal answers again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_bound_are_refused_at_once_and_freed_slots_serve_again() {
     const BOUND: usize = 20;
@@ -149,7 +152,9 @@ async fn connections_over_the_bound_are_refused_at_once_and_freed_slots_serve_ag
 
     let mut held = Vec::new();
     for _ in 0..BOUND {
-        held.push(TcpStream::connect(&addr).await.unwrap());
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: portal\r\n").await.unwrap();
+        held.push(s);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut over = Vec::new();
@@ -193,6 +198,246 @@ async fn connections_over_the_bound_are_refused_at_once_and_freed_slots_serve_ag
         (r.status() == 200).then_some(())
     })
     .await;
+    portal.stop().await;
+}
+
+/// Reads into `got` until the server closes the connection (true; a reset too) or `limit`.
+async fn read_until_close(s: &mut TcpStream, got: &mut Vec<u8>, limit: Duration) -> bool {
+    tokio::time::timeout(limit, s.read_to_end(got)).await.is_ok()
+}
+
+fn first_line(got: &[u8]) -> String {
+    String::from_utf8_lossy(got)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The first line of what the server answered before it closed the connection (empty when it
+/// closed without a word), or `None` if it did not close within `limit`.
+async fn answer_before_close(s: &mut TcpStream, limit: Duration) -> Option<String> {
+    let mut got = Vec::new();
+    read_until_close(s, &mut got, limit).await.then(|| first_line(&got))
+}
+
+/// A request to the portal refused at once or answered: its status (0 for a close).
+async fn status_now(url: &str) -> u16 {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    match client.get(format!("{url}/")).send().await {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => {
+            assert!(!e.is_timeout(), "a request hung: {e}");
+            0
+        }
+    }
+}
+
+/// One client fills `portal.max_connections` with POSTs whose body it sends a byte a second: the
+/// portal refuses everybody else while they last, and cuts each at the body deadline (10 s) with
+/// a 408 and a close, well before the request deadline (60 s), so the portal serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_filling_the_bound_are_cut_at_the_body_deadline() {
+    const BOUND: usize = 16;
+    let options = Options {
+        max_connections: Some(BOUND),
+        ..Options::default()
+    };
+    let portal = Portal::start("slowbody", &["slowbody1"], options).await;
+    let addr = portal.url.trim_start_matches("http://").to_owned();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut slow = tokio::task::JoinSet::new();
+    for _ in 0..BOUND {
+        let (addr, stop) = (addr.clone(), stop.clone());
+        slow.spawn(async move {
+            let mut s = TcpStream::connect(&addr).await.unwrap();
+            s.write_all(
+                b"POST /resend HTTP/1.1\r\nHost: portal\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                  Content-Length: 1000\r\n\r\nlogin=",
+            )
+            .await
+            .unwrap();
+            // A byte a second until the server answers and closes.
+            let (started, mut got) = (Instant::now(), Vec::new());
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return None,
+                    closed = read_until_close(&mut s, &mut got, Duration::from_secs(1)) => {
+                        if closed {
+                            return Some((first_line(&got), started.elapsed()));
+                        }
+                    }
+                }
+                // A write after the close may fail (a reset): the read above then ends.
+                let _ = s.write_all(b"a").await;
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Connected without a word: the 503 comes before anything would be read.
+    let mut refused = TcpStream::connect(&addr).await.unwrap();
+    let answer = answer_before_close(&mut refused, Duration::from_secs(5)).await;
+    assert!(
+        answer.as_deref().is_some_and(|a| a.starts_with("HTTP/1.1 503")),
+        "the slow bodies did not fill the bound: {answer:?}"
+    );
+
+    // Served again within the body deadline plus a generous margin (the request deadline,
+    // what held the slots before, is 60 s).
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    common::eventually("the portal serves again", Duration::from_secs(25), async || {
+        let r = client.get(format!("{}/", portal.url)).send().await.ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    let deadline = tokio::time::sleep(Duration::from_secs(10));
+    tokio::pin!(deadline);
+    let mut cut = 0;
+    loop {
+        tokio::select! {
+            next = slow.join_next() => match next {
+                Some(r) => if let Some((answer, after)) = r.unwrap() {
+                    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+                    assert!(after < Duration::from_secs(30), "held for {after:?}");
+                    cut += 1;
+                },
+                None => break,
+            },
+            () = &mut deadline => stop.cancel(),
+        }
+    }
+    assert_eq!(cut, BOUND, "slow bodies the server did not cut");
+    portal.stop().await;
+}
+
+/// `portal.max_connections` held by idle connections, half keep-alive connections that were
+/// answered once, half connections that never said a word: a new client is served at once (well
+/// before the header timeout would close them), the idle connections it displaced are closed by
+/// the server, and the others at the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_give_their_slots_to_new_clients() {
+    const BOUND: usize = 16;
+    let options = Options {
+        max_connections: Some(BOUND),
+        ..Options::default()
+    };
+    let portal = Portal::start("idle", &["idle1"], options).await;
+    let addr = portal.url.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for i in 0..BOUND {
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        if i % 2 == 0 {
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: portal\r\n\r\n")
+                .await
+                .unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = s.read(&mut buf).await.unwrap();
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            assert!(head.starts_with("HTTP/1.1 200") && !head.contains("close"), "{head}");
+        }
+        held.push(s);
+    }
+    let started = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(status_now(&portal.url).await, 200, "idle connections kept a client out");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "served only once the idle connections timed out"
+    );
+    let mut closed = 0;
+    for s in &mut held {
+        let mut buf = [0u8; 64];
+        if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 1, "no idle connection was closed to make room");
+    // The rest are closed at the idle timeout (10 s; allow twice that).
+    for s in &mut held {
+        let mut buf = [0u8; 64];
+        let end = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf)).await;
+        assert!(
+            matches!(end, Ok(Ok(0) | Err(_))),
+            "an idle connection was kept open: {end:?}"
+        );
+    }
+    portal.stop().await;
+}
+
+/// Connects to `addr` from the loopback address `source`.
+async fn connect_from(source: &str, addr: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    socket.connect(addr.parse().unwrap()).await.unwrap()
+}
+
+/// With `portal.max_connections_per_client`, one address holding its share of busy connections
+/// is refused more at once (a 503), while another address is served, and a trusted proxy is not
+/// bound per client (its connections carry many).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bound_per_client_refuses_one_address_and_serves_another() {
+    const PER_CLIENT: usize = 4;
+    let options = Options {
+        max_connections: Some(16),
+        max_connections_per_client: Some(PER_CLIENT),
+        trusted_proxies: vec!["127.0.0.3"],
+        ..Options::default()
+    };
+    let portal = Portal::start("perclient", &["perclient1"], options).await;
+    let addr = portal.url.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..PER_CLIENT {
+        let mut s = connect_from("127.0.0.1", &addr).await;
+        s.write_all(b"GET / HTTP/1.1\r\nHost: portal\r\n").await.unwrap();
+        held.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut extra = connect_from("127.0.0.1", &addr).await;
+    extra
+        .write_all(b"GET / HTTP/1.1\r\nHost: portal\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = answer_before_close(&mut extra, Duration::from_secs(5))
+        .await
+        .expect("an extra connection from the capped address was left waiting");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+
+    let mut other = connect_from("127.0.0.2", &addr).await;
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: portal\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = answer_before_close(&mut other, Duration::from_secs(5))
+        .await
+        .expect("another address was left waiting");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+
+    for _ in 0..PER_CLIENT + 2 {
+        let mut s = connect_from("127.0.0.3", &addr).await;
+        s.write_all(b"GET / HTTP/1.1\r\nHost: portal\r\n").await.unwrap();
+        held.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut proxied = connect_from("127.0.0.3", &addr).await;
+    proxied
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: portal\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = answer_before_close(&mut proxied, Duration::from_secs(5))
+        .await
+        .expect("the trusted proxy was left waiting");
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the trusted proxy was bound per client: {answer:?}"
+    );
+    drop(held);
     portal.stop().await;
 }
 

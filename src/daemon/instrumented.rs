@@ -147,6 +147,10 @@ impl Directory for Instrumented {
         timed!(self, "compare_current", self.inner.is_current_password(dn, candidate))
     }
 
+    async fn is_earlier_password(&self, dn: &str, candidate: &Secret) -> Result<Option<bool>, DirectoryError> {
+        timed!(self, "compare_history", self.inner.is_earlier_password(dn, candidate))
+    }
+
     async fn change_password_as_user(&self, dn: &str, old: &Secret, new: &Secret) -> Result<(), PasswordError> {
         let started = Instant::now();
         let result = self.inner.change_password_as_user(dn, old, new).await;

@@ -43,6 +43,9 @@ pub use services::Services;
 /// Time allowed to send the request headers on the admin listener: a slow-loris client must not
 /// hold one of its bounded connections (and so `/healthz`) for long.
 const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed for a request body on the admin listener: the helpdesk's forms and JSON bodies
+/// are small, as the portal's (see `crate::web::deadline`).
+const ADMIN_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Changes the log filter at run time (SIGHUP).
 pub type SetLogFilter = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
@@ -140,7 +143,10 @@ fn start(s: Services, listeners: Listeners, stop: &CancellationToken) -> (JoinSe
     let bounds = crate::web::listener::Bounds {
         name: "admin",
         max_connections: admin_max_connections,
+        max_connections_per_client: 0,
+        trusted_proxies: Vec::new(),
         header_timeout: ADMIN_HEADER_TIMEOUT,
+        body_timeout: ADMIN_BODY_TIMEOUT,
         drain: grace,
     };
     tasks.spawn(async move {

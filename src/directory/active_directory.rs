@@ -16,7 +16,8 @@
 //! references are ignored; a search stopped at the LDAP policy's limits names the policy to
 //! raise (`limits.rs`). TLS is required (config refuses `allow_insecure`). Whether a candidate
 //! is the current password cannot be told: `unicodePwd` is never readable, and a bind would count
-//! as a failure when wrong.
+//! as a failure when wrong. Nor whether it is an earlier one: the history (`ntPwdHistory`) is
+//! readable by no LDAP client, and an administrative reset never compares with it.
 
 mod dont_expire;
 mod limits;
@@ -33,9 +34,10 @@ use async_trait::async_trait;
 use ldap3::{Mod, Scope, ldap_escape};
 use tokio::sync::OnceCell;
 
-use super::common::{PolicyNames, Quirks, Shared};
+use super::common::{Known, PolicyNames, Quirks, Shared};
 use super::ledger::{Ledger, LedgerStore};
 use super::search::{self, Entry};
+use super::userpassword::Stored;
 use super::{
     Account, AccountDetails, AtDeadline, BindCheck, DirectoryError, ExclusionReason, LimitKind, Lockout, PasswordError,
     Warning, dn, filetime, ops,
@@ -256,6 +258,10 @@ impl Quirks for ActiveDirectory {
 
     async fn check_password(&self, s: &Shared, dn: &str, password: &Secret) -> Result<BindCheck, DirectoryError> {
         password::check(s.pool.endpoint(), dn, password).await
+    }
+
+    async fn is_stored_password(&self, _: &Shared, _: &str, _: &Secret, _: Stored) -> Known {
+        Ok(None)
     }
 
     async fn change_password(&self, s: &Shared, dn: &str, old: &Secret, new: &Secret) -> Result<(), PasswordError> {

@@ -19,6 +19,7 @@ use super::conn::{Endpoint, Pool};
 use super::remembered::{Reading, Remembered};
 use super::search::{self, Entry};
 pub(crate) use super::shared::Shared;
+use super::userpassword::Stored;
 use super::{
     Account, AccountDetails, AtDeadline, BindCheck, Directory, DirectoryError, ExclusionReason, LimitKind, Lockout,
     PasswordError, Presence, ScanItem, Warning, groups, scope,
@@ -26,6 +27,9 @@ use super::{
 use crate::directory::config::{DirectoryConfig, Flavor};
 use crate::policy::DirectoryRules;
 use crate::secret::Secret;
+
+/// Whether a candidate is a stored password: `None` when the flavour cannot tell.
+pub(crate) type Known = Result<Option<bool>, DirectoryError>;
 
 /// The policies named by scanned accounts (`None`: the directory's default), as
 /// [`Directory::policy_warnings`] takes them.
@@ -91,15 +95,9 @@ pub(crate) trait Quirks: Send + Sync {
 
     async fn check_password(&self, s: &Shared, dn: &str, password: &Secret) -> Result<BindCheck, DirectoryError>;
 
-    /// By default the flavour cannot tell without a bind (which would count as a failure).
-    async fn is_current_password(
-        &self,
-        _s: &Shared,
-        _dn: &str,
-        _candidate: &Secret,
-    ) -> Result<Option<bool>, DirectoryError> {
-        Ok(None)
-    }
+    /// [`Directory::is_current_password`] and [`Directory::is_earlier_password`], from hashes the
+    /// flavour can read; `None` where it cannot tell without a bind (which counts as a failure).
+    async fn is_stored_password(&self, s: &Shared, dn: &str, pw: &Secret, which: Stored) -> Known;
 
     /// [`Directory::change_password_as_user`]: the user's own change.
     async fn change_password(&self, s: &Shared, dn: &str, old: &Secret, new: &Secret) -> Result<(), PasswordError>;
@@ -123,12 +121,7 @@ pub(crate) trait Quirks: Send + Sync {
 
     async fn unlock(&self, s: &Shared, dn: &str, action: AtDeadline) -> Result<(), DirectoryError>;
 
-    async fn lock_warnings(
-        &self,
-        _s: &Shared,
-        _policies: &PolicyNames,
-        _action: AtDeadline,
-    ) -> Result<Vec<Warning>, DirectoryError> {
+    async fn lock_warnings(&self, _: &Shared, _: &PolicyNames, _: AtDeadline) -> Result<Vec<Warning>, DirectoryError> {
         Ok(Vec::new())
     }
 }
@@ -346,7 +339,13 @@ impl<Q: Quirks> Directory for LdapDirectory<Q> {
     }
 
     async fn is_current_password(&self, dn: &str, candidate: &Secret) -> Result<Option<bool>, DirectoryError> {
-        self.quirks.is_current_password(&self.shared, dn, candidate).await
+        let (quirks, s) = (&self.quirks, &self.shared);
+        quirks.is_stored_password(s, dn, candidate, Stored::Current).await
+    }
+
+    async fn is_earlier_password(&self, dn: &str, candidate: &Secret) -> Result<Option<bool>, DirectoryError> {
+        let (quirks, s) = (&self.quirks, &self.shared);
+        quirks.is_stored_password(s, dn, candidate, Stored::Earlier).await
     }
 
     async fn change_password_as_user(&self, dn: &str, old: &Secret, new: &Secret) -> Result<(), PasswordError> {

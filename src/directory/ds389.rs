@@ -21,9 +21,12 @@
 //! (`nsAccountLock: TRUE`) are excluded from the scope.
 //! Whether a candidate is the current password cannot be told: the service account cannot read
 //! `userPassword`, 389 compares its values as stored (hashed), and a bind would count as a failure.
+//! Whether it is an earlier one is told from `passwordHistory` (`history.rs`), which the service
+//! account's set skips.
 //! A scope larger than the server's size or look-through limits needs the service account's own
 //! `nsSizeLimit`/`nsPagedSizeLimit`/`nsLookThroughLimit` lifted (`limits.rs`).
 
+mod history;
 mod limits;
 mod lock;
 mod password;
@@ -36,8 +39,9 @@ use async_trait::async_trait;
 use chrono::Utc;
 use ldap3::Mod;
 
-use super::common::{PolicyNames, Quirks, Shared};
+use super::common::{Known, PolicyNames, Quirks, Shared};
 use super::search::Entry;
+use super::userpassword::Stored;
 use super::{
     Account, AccountDetails, AtDeadline, BindCheck, DirectoryError, ExclusionReason, LimitKind, Lockout, PasswordError,
     Warning, gentime, ops,
@@ -147,6 +151,12 @@ impl Quirks for Ds389 {
         Ok(policy::read(&s.pool, dn).await?.map(|e| policy::rules(&e, governs)))
     }
 
+    /// Only what stops the link flow from refusing earlier passwords: whether the writes are
+    /// allowed cannot be told without writing.
+    async fn write_warnings(&self, s: &Shared, dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
+        Ok(history::warning(s, dn).await?.map(|w| vec![w]))
+    }
+
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {
         ops::modify_ok(&s.pool, dn, "mark", vec![Mod::Replace(EXPIRY, HashSet::from([MARK]))]).await
     }
@@ -157,6 +167,14 @@ impl Quirks for Ds389 {
 
     async fn check_password(&self, s: &Shared, dn: &str, password: &Secret) -> Result<BindCheck, DirectoryError> {
         password::check(s.pool.endpoint(), dn, password).await
+    }
+
+    /// The current password cannot be told (module comment); earlier ones from `history.rs`.
+    async fn is_stored_password(&self, s: &Shared, dn: &str, candidate: &Secret, which: Stored) -> Known {
+        match which {
+            Stored::Current => Ok(None),
+            Stored::Earlier => history::is_earlier(s, dn, candidate).await,
+        }
     }
 
     async fn change_password(&self, s: &Shared, dn: &str, old: &Secret, new: &Secret) -> Result<(), PasswordError> {

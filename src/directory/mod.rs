@@ -17,6 +17,7 @@ pub mod conn;
 mod controls;
 pub mod dn;
 pub mod ds389;
+mod earlier;
 mod error;
 pub mod filetime;
 pub mod gentime;
@@ -171,6 +172,13 @@ pub trait Directory: Send + Sync {
     /// Whether `candidate` is the account's current password, when the directory lets pwresetd
     /// tell without a bind (which would count as a failure); `None` when it cannot tell.
     async fn is_current_password(&self, dn: &str, candidate: &Secret) -> Result<Option<bool>, DirectoryError>;
+
+    /// Whether `candidate` is one of the account's earlier passwords that the directory keeps
+    /// (OpenLDAP ppolicy's `pwdHistory`), told from the stored hashes without a bind: the
+    /// service account's set skips the directory's own history check, so an earlier password
+    /// (one an earlier campaign burnt) would be taken. `None` when the directory keeps none that
+    /// pwresetd can read and verify (389-DS, Active Directory; a history the ACLs hide).
+    async fn is_earlier_password(&self, dn: &str, candidate: &Secret) -> Result<Option<bool>, DirectoryError>;
 
     /// Changes the password as the user, proving the old one: the directory applies its own
     /// quality and history rules and clears the flag itself.

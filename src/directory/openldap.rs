@@ -5,7 +5,10 @@
 //! Writing `pwdReset` needs `manage` access for the service account, and reading the whole
 //! scope needs a `limits` line lifting slapd's size and time limits for it (`limits.rs`).
 //! Lockout: the applying policy's `pwdLockout`, `pwdMaxFailure` and `pwdFailureCountInterval`.
+//! The current password is told from the stored `userPassword` hash, earlier ones from
+//! `pwdHistory` (`history.rs`): the service account's set skips slapd's own history check.
 
+mod history;
 mod limits;
 mod lock;
 
@@ -16,8 +19,9 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use ldap3::{Mod, Scope};
 
-use super::common::{PolicyNames, Quirks, Shared};
+use super::common::{Known, PolicyNames, Quirks, Shared};
 use super::search::{self, Entry};
+use super::userpassword::Stored;
 use super::{
     Account, AccountDetails, AtDeadline, BindCheck, DirectoryError, LimitKind, Lockout, PasswordError, Refusal,
     Threshold, Warning, gentime, ops, userpassword,
@@ -157,6 +161,12 @@ impl Quirks for OpenLdap {
             .and_then(|e| policy::rules(&e, governs)))
     }
 
+    /// Only what stops the link flow from refusing earlier passwords: whether the writes are
+    /// allowed cannot be told without writing.
+    async fn write_warnings(&self, s: &Shared, dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
+        Ok(history::warning(s, dn).await?.map(|w| vec![w]))
+    }
+
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {
         ops::modify_ok(&s.pool, dn, "mark", vec![Mod::Replace(FLAG, HashSet::from(["TRUE"]))]).await
     }
@@ -192,25 +202,15 @@ impl Quirks for OpenLdap {
         }
     }
 
-    async fn is_current_password(
-        &self,
-        s: &Shared,
-        dn: &str,
-        candidate: &Secret,
-    ) -> Result<Option<bool>, DirectoryError> {
-        let entry = s.entry(dn, &["userPassword"]).await?;
-        let results: Vec<Option<bool>> = entry
-            .iter()
-            .flat_map(|e| e.all("userPassword"))
-            .map(|v| userpassword::matches(v.as_bytes(), candidate.expose()))
-            .collect();
-        Ok(if results.contains(&Some(true)) {
-            Some(true)
-        } else if !results.is_empty() && results.iter().all(Option::is_some) {
-            Some(false)
-        } else {
-            None
-        })
+    async fn is_stored_password(&self, s: &Shared, dn: &str, candidate: &Secret, which: Stored) -> Known {
+        match which {
+            Stored::Current => {
+                let entry = s.entry(dn, &["userPassword"]).await?;
+                let values = entry.iter().flat_map(|e| e.all("userPassword")).map(|v| v.as_bytes());
+                Ok(userpassword::matches_any(values, candidate.expose()))
+            }
+            Stored::Earlier => history::is_earlier(s, dn, candidate).await,
+        }
     }
 
     async fn change_password(&self, s: &Shared, dn: &str, old: &Secret, new: &Secret) -> Result<(), PasswordError> {

@@ -1,13 +1,39 @@
 //! Checking a candidate password against a stored `userPassword` value (RFC 2307 style
-//! `{SCHEME}` prefixes), so that the link flow can refuse "new = current" without a bind (a
-//! failed bind would count against the account's lockout). Pure code; comparisons are in
-//! constant time.
+//! `{SCHEME}` prefixes), so that the link flow can refuse "new = current" (and an earlier
+//! password the directory keeps, [`Stored::Earlier`]) without a bind (a failed bind would count
+//! against the account's lockout). Pure code; comparisons are in constant time.
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use subtle::ConstantTimeEq;
+
+/// Which of an account's stored passwords a candidate is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// The current one (`userPassword`).
+    Current,
+    /// The earlier ones the directory keeps (OpenLDAP ppolicy's `pwdHistory`).
+    Earlier,
+}
+
+/// Whether `candidate` is any of the passwords stored as `values`: `Some(true)` when one
+/// matches, `Some(false)` when every one could be verified and none matches, `None` when there
+/// are none or one could not be verified. Every value is verified (no early exit), so the time
+/// taken does not tell which one matched.
+pub fn matches_any<'a>(values: impl IntoIterator<Item = &'a [u8]>, candidate: &str) -> Option<bool> {
+    let results: Vec<Option<bool>> = values.into_iter().map(|v| matches(v, candidate)).collect();
+    if results.contains(&Some(true)) {
+        Some(true)
+    } else if !results.is_empty() && results.iter().all(Option::is_some) {
+        Some(false)
+    } else {
+        None
+    }
+}
 
 /// Whether `candidate` is the password stored as `stored`; `None` when the scheme is one pwresetd
 /// cannot verify (e.g. `{CRYPT}`, `{SASL}`).
@@ -28,6 +54,9 @@ pub fn matches(stored: &[u8], candidate: &str) -> Option<bool> {
         "SHA512" => unsalted::<Sha512>(rest, pw),
         "CLEARTEXT" => Some(rest.as_bytes().ct_eq(pw).into()),
         "ARGON2" => argon2(rest, candidate),
+        "PBKDF2-SHA512" => pbkdf2::<Hmac<Sha512>>(rest, pw),
+        "PBKDF2-SHA256" => pbkdf2::<Hmac<Sha256>>(rest, pw),
+        "PBKDF2-SHA1" => pbkdf2::<Hmac<Sha1>>(rest, pw),
         _ => None,
     }
 }
@@ -54,6 +83,49 @@ fn salted<D: Digest>(b64: &str, pw: &[u8]) -> Option<bool> {
 fn unsalted<D: Digest>(b64: &str, pw: &[u8]) -> Option<bool> {
     let raw = STANDARD.decode(b64.trim()).ok()?;
     Some(D::digest(pw).as_slice().ct_eq(&raw).into())
+}
+
+/// Most PBKDF2 rounds verified: a value asking for more is not one 389-DS made (10,000), and
+/// would hold a thread for seconds.
+const MAX_PBKDF2_ROUNDS: u32 = 1_000_000;
+
+/// 389-DS's `{PBKDF2-SHA512}` (and -SHA256, -SHA1: its `pwdchan` plugin) values,
+/// `ROUNDS$SALT$HASH` in base64 (passlib's `.` for `+` and no padding are accepted too); the
+/// hash is PBKDF2-HMAC of the password with the salt, as long as the stored one.
+fn pbkdf2<M: Mac + KeyInit + Clone>(rest: &str, pw: &[u8]) -> Option<bool> {
+    let mut parts = rest.trim().split('$');
+    let rounds: u32 = parts.next()?.parse().ok()?;
+    let salt = lenient_b64(parts.next()?)?;
+    let stored = lenient_b64(parts.next()?)?;
+    if rounds == 0 || rounds > MAX_PBKDF2_ROUNDS || stored.is_empty() || parts.next().is_some() {
+        return None;
+    }
+    let prf = <M as KeyInit>::new_from_slice(pw).ok()?;
+    let mut derived = Vec::with_capacity(stored.len());
+    let mut block = 1u32;
+    while derived.len() < stored.len() {
+        // RFC 8018's F: U1 = PRF(salt || INT(block)), Ui = PRF(Ui-1), T = U1 ^ ... ^ Uc.
+        let mut mac = prf.clone();
+        mac.update(&salt);
+        mac.update(&block.to_be_bytes());
+        let mut u = mac.finalize().into_bytes();
+        let mut t = u.clone();
+        for _ in 1..rounds {
+            let mut mac = prf.clone();
+            mac.update(&u);
+            u = mac.finalize().into_bytes();
+            t.iter_mut().zip(u.iter()).for_each(|(t, u)| *t ^= u);
+        }
+        let take = t.len().min(stored.len() - derived.len());
+        derived.extend_from_slice(&t[..take]);
+        block += 1;
+    }
+    Some(derived.ct_eq(&stored).into())
+}
+
+fn lenient_b64(text: &str) -> Option<Vec<u8>> {
+    let standard = text.replace('.', "+");
+    STANDARD_NO_PAD.decode(standard.trim_end_matches('=')).ok()
 }
 
 fn argon2(phc: &str, candidate: &str) -> Option<bool> {
@@ -122,5 +194,62 @@ mod tests {
             );
         }
         assert!(argon.starts_with("{ARGON2}$argon2id$v=19$"));
+    }
+
+    #[test]
+    fn pbkdf2_values_as_389_ds_stores_them() {
+        // A passwordHistory value 389-DS 2.3 wrote (its default scheme) for "Admin-Set-P1-xyz";
+        // the others made by Python's hashlib.pbkdf2_hmac (an independent implementation).
+        let ds = concat!(
+            "{PBKDF2-SHA512}10000$YS+HDkzVPxMjMrDO669VX9FAmlZUF2HY$",
+            "Fre8/Zk4KNrSJGlkdRp9Jb/TVZ9hhOyn7GeEmZ06xYVOgwlF1uuzW2AIfd+eB0sAygTuxUvs2rc0GBcW9wHgVQ=="
+        );
+        let salt = "MDEyMzQ1Njc4OWFiY2RlZmdoaWprbG1u";
+        let sha256 = format!("{{PBKDF2-SHA256}}1000${salt}$Kn9edA+i+xxXQOLtJLW4t6gJaqTt9KWH780usSgRpmI=");
+        let sha1 = format!("{{PBKDF2-SHA1}}1000${salt}$NgRC82CltOq/tTvTS82SB6OnVf0=");
+        // 40 bytes: two PBKDF2 blocks of SHA-1.
+        let two = format!("{{PBKDF2-SHA1}}1000${salt}$NgRC82CltOq/tTvTS82SB6OnVf0MKjnPCs6huQv0Fw0c8lwHj0dLAA==");
+        // passlib's spelling: `.` for `+`, no padding.
+        let passlib = ds.replace('+', ".").trim_end_matches('=').to_owned();
+        let cases: Vec<(&str, &str, Option<bool>)> = vec![
+            (ds, "Admin-Set-P1-xyz", Some(true)),
+            (ds, "Admin-Set-P1-xyZ", Some(false)),
+            (&passlib, "Admin-Set-P1-xyz", Some(true)),
+            (&sha256, "Quiet7-Harbor", Some(true)),
+            (&sha256, "Quiet7-Harbour", Some(false)),
+            (&sha1, "Quiet7-Harbor", Some(true)),
+            (&two, "Quiet7-Harbor", Some(true)),
+            (&two, "quiet7-Harbor", Some(false)),
+            ("{PBKDF2-SHA512}0$AAAA$AAAA", "x", None),
+            ("{PBKDF2-SHA512}99999999$AAAA$AAAA", "x", None),
+            ("{PBKDF2-SHA512}10$AAAA", "x", None),
+            ("{PBKDF2-SHA512}ten$AAAA$AAAA", "x", None),
+            ("{PBKDF2-SHA512}10$AAAA$", "x", None),
+            // 389's C plugin's own format (one base64 blob): not verified.
+            ("{PBKDF2_SHA256}AAAnEA==", "x", None),
+        ];
+        for (stored, candidate, expected) in cases {
+            assert_eq!(
+                matches(stored.as_bytes(), candidate),
+                expected,
+                "{stored} vs {candidate}"
+            );
+        }
+    }
+
+    #[test]
+    fn any_of_several() {
+        let (a, b) = (ssha("first", b"salt1234"), ssha("second", b"salt5678"));
+        let cases: Vec<(Vec<&str>, &str, Option<bool>)> = vec![
+            (vec![&a, &b], "second", Some(true)),
+            (vec![&a, &b], "third", Some(false)),
+            (vec![&a, "{CRYPT}$6$x$y"], "first", Some(true)),
+            (vec![&a, "{CRYPT}$6$x$y"], "third", None),
+            (vec![], "first", None),
+        ];
+        for (values, candidate, expected) in cases {
+            let values = values.iter().map(|v| v.as_bytes());
+            assert_eq!(matches_any(values, candidate), expected, "{candidate}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The common end of both flows, once the person is authenticated and the account claimed:
 //! the account's effective policy (`[policy]` with the directory's own rules as a floor, read
-//! for this account: a fine-grained policy may apply) and its check, refusing the current password, the write, its verification, the completion
+//! for this account: a fine-grained policy may apply) and its check, refusing the current password
+//! and the directory's earlier ones, the write, its verification, the completion
 //! record and the notification (see `change` for the order and why).
 
 use std::net::IpAddr;
@@ -14,7 +15,7 @@ use super::outcome::{Flow, Outcome, Typed, directory_down, store_down};
 use super::unconfirmed;
 use crate::campaign::state::Via;
 use crate::directory::{AccountDetails, BindCheck, DirectoryError, PasswordError};
-use crate::policy::{CheckInput, DirectoryRules, Password, Reason, Subject, Violation, hash_for_history};
+use crate::policy::{CheckInput, DirectoryRules, Password, Reason, RuleId, Subject, Violation, hash_for_history};
 use crate::secret::Secret;
 use crate::store::{AccountRecord, AuditEntry, Completion};
 
@@ -119,6 +120,13 @@ impl Change<'_> {
             Outcome::Unavailable
         })?;
         let mut violations = verdict.violations().to_vec();
+        // The administrative write skips the directory's history: compare with it here (the
+        // store's history holds only what pwresetd set; an earlier campaign's burnt password
+        // is in the directory's).
+        let reused = violations.iter().any(|v| v.rule == RuleId::Reused);
+        if typed.current.is_none() && keep > 0 && !reused && self.is_earlier(&typed.new).await? {
+            violations.push(Violation::from(Reason::Reused));
+        }
         if typed.current.is_none() && policy.config().differs_from_current {
             // A bind costs a failure when it fails: only for a password nothing else refuses.
             let probe = if violations.is_empty() {
@@ -168,6 +176,18 @@ impl Change<'_> {
             return Ok(false);
         }
         Ok(current)
+    }
+
+    /// Whether `new` is one of the earlier passwords the directory keeps for the account
+    /// (OpenLDAP's `pwdHistory`, 389-DS's `passwordHistory`); false where it cannot tell.
+    async fn is_earlier(&self, new: &Password) -> Result<bool, Outcome> {
+        let secret = Secret::new(new.expose());
+        let earlier = self.state.directory().is_earlier_password(self.dn(), &secret);
+        match self.state.cpu_bound(earlier).await {
+            Some(Ok(known)) => Ok(known == Some(true)),
+            Some(Err(e)) => Err(directory_down(&e)),
+            None => Err(Outcome::Unavailable),
+        }
     }
 
     /// Binds with `candidate`, reserved against the account's budget of failed binds with the

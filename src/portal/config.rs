@@ -102,6 +102,9 @@ pub struct PortalConfig {
     pub trusted_proxies: Vec<Cidr>,
     /// Connections served at once; more are refused with a 503 (see [`crate::web::listener`]).
     pub max_connections: usize,
+    /// Connections served at once from one client address; 0: no such bound (the default: an
+    /// office behind one NAT shares an address).
+    pub max_connections_per_client: usize,
 }
 
 impl PortalConfig {
@@ -160,6 +163,7 @@ pub struct RawPortal {
     tls_key: Option<PathBuf>,
     trusted_proxies: Vec<String>,
     max_connections: usize,
+    max_connections_per_client: usize,
 }
 
 impl Default for RawPortal {
@@ -176,6 +180,7 @@ impl Default for RawPortal {
             tls_key: None,
             trusted_proxies: Vec::new(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_client: 0,
         }
     }
 }
@@ -231,8 +236,18 @@ impl RawPortal {
                 ),
             ));
         }
+        if self.max_connections_per_client > self.max_connections {
+            return Err(ConfigError::invalid(
+                "portal.max_connections_per_client",
+                format!(
+                    "{} is more than portal.max_connections ({}); use 0 for no bound per client, or a value up to portal.max_connections",
+                    self.max_connections_per_client, self.max_connections
+                ),
+            ));
+        }
         Ok(PortalConfig {
             max_connections: self.max_connections,
+            max_connections_per_client: self.max_connections_per_client,
             public_url,
             token_ttl,
             listen,
@@ -358,6 +373,11 @@ mod tests {
         );
         check("max_connections = 20", Ok(()));
         check("max_connections = 0", Err(("portal.max_connections", "between 1")));
+        check("max_connections_per_client = 64", Ok(()));
+        check(
+            "max_connections = 20\nmax_connections_per_client = 21",
+            Err(("portal.max_connections_per_client", "more than portal.max_connections")),
+        );
         check(
             "max_connections = 1000000",
             Err(("portal.max_connections", "between 1")),

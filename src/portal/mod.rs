@@ -63,8 +63,15 @@ use crate::web::listener::Bounds;
 /// A request (headers, body, flow) must finish within this; the change itself runs detached
 /// and is not cut short (see `handlers::detached`).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// Time allowed to send the request headers (slow-loris clients are dropped).
+/// Time allowed to send the request headers (slow-loris clients are dropped); also how long an
+/// idle connection is kept.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed to send the request body once the portal reads it (right after the headers, bar
+/// a rate-limit check). A portal form is well under 1 KB (16 KB at most): even a phone on a bad
+/// 2G link (a few KB/s) sends it in a second or two, and 10 s leave room for a few TCP
+/// retransmissions on a lossy link; a client slower than that is either broken or holding the
+/// connection on purpose (see `crate::web::deadline`).
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `serve` lets open requests finish after `shutdown`.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -112,7 +119,10 @@ pub async fn serve_with(
     let bounds = Bounds {
         name: "portal",
         max_connections: state.config().max_connections,
+        max_connections_per_client: state.config().max_connections_per_client,
+        trusted_proxies: state.config().trusted_proxies.clone(),
         header_timeout: HEADER_TIMEOUT,
+        body_timeout: BODY_TIMEOUT,
         drain: DRAIN,
     };
     let tls = state.tls();

@@ -167,4 +167,12 @@ impl PortalState {
         let _permit = self.inner.cpu.acquire().await.ok()?;
         tokio::task::spawn_blocking(work).await.ok()
     }
+
+    /// Awaits `work`, which runs CPU-heavy work on the blocking pool itself (a directory call
+    /// verifying stored hashes: 389-DS's PBKDF2 takes milliseconds each), under one of
+    /// [`Self::cpu`]'s per-core permits, so that it is bounded the same way.
+    pub(super) async fn cpu_bound<F: Future>(&self, work: F) -> Option<F::Output> {
+        let _permit = self.inner.cpu.acquire().await.ok()?;
+        Some(work.await)
+    }
 }

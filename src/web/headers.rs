@@ -26,6 +26,16 @@ const FIXED: [(HeaderName, &str); 5] = [
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
 ];
 
+/// Every header [`layers`] sets, for an answer made outside them (the body deadline's 408).
+pub const SECURITY_HEADERS: [HeaderName; 6] = [
+    header::CONTENT_SECURITY_POLICY,
+    header::X_FRAME_OPTIONS,
+    header::CACHE_CONTROL,
+    header::REFERRER_POLICY,
+    header::X_CONTENT_TYPE_OPTIONS,
+    header::STRICT_TRANSPORT_SECURITY,
+];
+
 /// Wraps a front end's routes (state already given): a request that takes longer than `timeout`
 /// is answered 503, and every response gets the security headers (HSTS when `scheme` is HTTPS).
 pub fn layers(routes: Router, scheme: Scheme, timeout: Duration) -> Router {
@@ -37,7 +47,7 @@ pub fn layers(routes: Router, scheme: Scheme, timeout: Duration) -> Router {
         ));
     }
     app.layer(SetResponseHeaderLayer::overriding(
-        HeaderName::from_static("strict-transport-security"),
+        header::STRICT_TRANSPORT_SECURITY,
         (scheme == Scheme::Https).then(|| HeaderValue::from_static("max-age=31536000")),
     ))
 }

@@ -1,35 +1,46 @@
 //! Serving a router on a listener with the bounds every front end needs: a time limit on the
-//! request headers (and the TLS handshake), so slow-loris clients are dropped; a bound on
-//! concurrent connections; a graceful drain at shutdown. Used by the portal and by the admin
-//! listener (health, metrics, helpdesk). Knows nothing of what the routes do.
+//! request headers (and the TLS handshake), so slow-loris clients are dropped, which also closes
+//! an HTTP/1 keep-alive connection idle that long; a time limit on the request body (see
+//! [`super::deadline`]); a bound on concurrent connections, optionally also per client (see
+//! [`super::slots`]), where idle connections give their slot up to new ones; a graceful drain at
+//! shutdown. Used by the portal and by the admin listener (health, metrics, helpdesk). Knows
+//! nothing of what the routes do.
 //!
-//! Over the bound, a new connection is refused at once — a fixed `503` with `Retry-After` on
-//! plain HTTP (before reading anything), a bare close under TLS — rather than queued: a queue
-//! would keep the socket and a task per waiting client, the very resources the bound caps, and
-//! would hide the overload from a load balancer, which can retry elsewhere. The kernel's listen
-//! backlog stays the only queue. Each listener has its own bound, so a flood of the portal does
-//! not reach the admin listener's `/healthz`; slots come back as connections close, and the
-//! header timeout closes idle ones.
+//! Over the bound, with no idle connection to close, a new connection is refused at once — a
+//! fixed `503` with `Retry-After` on plain HTTP (before reading anything), a bare close under
+//! TLS — rather than queued: a queue would keep the socket and a task per waiting client, the
+//! very resources the bound caps, and would hide the overload from a load balancer, which can
+//! retry elsewhere. The kernel's listen backlog stays the only queue. Each listener has its own
+//! bound, so a flood of the portal does not reach the admin listener's `/healthz`; slots come
+//! back as connections close. A slot is held at most header timeout + body timeout + the
+//! request deadline by a client that sends anything at all, and by an idle one only while no
+//! other connection needs it and for at most the header timeout (under HTTP/1 hyper's header
+//! timeout closes it; a sweep does the same for HTTP/2, which has none).
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum_server::accept::{Accept, DefaultAcceptor};
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::client::Cidr;
+use super::slots::{Held, Refused, Slots};
 
 /// The answer to a connection over the bound, written without reading the request.
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
 Retry-After: 5\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: 50\r\n\r\n\
 Too many connections. Try again in a few seconds.\n";
+
+/// How often idle connections are looked for (the idle timeout is that much late at most).
+const IDLE_SWEEP: Duration = Duration::from_secs(1);
 
 /// How a listener is bounded.
 #[derive(Debug, Clone)]
@@ -37,8 +48,15 @@ pub struct Bounds {
     /// Names the listener in logs (`portal`, `admin`).
     pub name: &'static str,
     pub max_connections: usize,
-    /// Time allowed for the request headers (and the TLS handshake).
+    /// At most this many connections from one client address; 0: no such bound.
+    pub max_connections_per_client: usize,
+    /// Peers exempt from the per-client bound (trusted proxies carry many clients).
+    pub trusted_proxies: Vec<Cidr>,
+    /// Time allowed for the request headers (and the TLS handshake); also how long a
+    /// connection may stay idle.
     pub header_timeout: Duration,
+    /// Time allowed for the request body, from when the handler first reads it.
+    pub body_timeout: Duration,
     /// How long open requests may finish after shutdown.
     pub drain: Duration,
 }
@@ -59,16 +77,28 @@ pub async fn serve(
         shutdown.await;
         trigger.graceful_shutdown(Some(drain));
     });
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let slots = Slots::new(
+        bounds.name,
+        bounds.max_connections,
+        bounds.max_connections_per_client,
+        bounds.trusted_proxies.clone(),
+    );
+    let each = EachRequest {
+        slots: slots.clone(),
+        body_timeout: bounds.body_timeout,
+    };
+    let app = app
+        .layer(axum::middleware::from_fn_with_state(each, each_request))
+        .into_make_service_with_connect_info::<SocketAddr>();
     let mut server = axum_server::Server::<SocketAddr>::from_listener(listener).handle(handle);
     server.http_builder().http1().header_read_timeout(bounds.header_timeout);
-    let limit = Limit::new(&bounds);
+    tokio::spawn(sweep_idle(Arc::downgrade(&slots), bounds.header_timeout));
     match tls {
         Some(config) => {
             let tls = RustlsAcceptor::new(RustlsConfig::from_config(config)).handshake_timeout(bounds.header_timeout);
             let acceptor = Bounded {
                 inner: tls,
-                limit,
+                slots,
                 refusal: Refusal::Close,
             };
             server.acceptor(acceptor).serve(app).await
@@ -76,7 +106,7 @@ pub async fn serve(
         None => {
             let acceptor = Bounded {
                 inner: DefaultAcceptor,
-                limit,
+                slots,
                 refusal: Refusal::Busy,
             };
             server.acceptor(acceptor).serve(app).await
@@ -84,46 +114,29 @@ pub async fn serve(
     }
 }
 
-/// The connection slots of one listener.
+/// What every request passes through on its way to the routes.
 #[derive(Clone)]
-struct Limit {
-    name: &'static str,
-    max: usize,
-    slots: Arc<Semaphore>,
-    /// Whether the last connection was refused: the limit is logged once per episode, not per
-    /// connection (a flood would flood the log too).
-    full: Arc<AtomicBool>,
+struct EachRequest {
+    slots: Arc<Slots>,
+    body_timeout: Duration,
 }
 
-impl Limit {
-    fn new(bounds: &Bounds) -> Limit {
-        Limit {
-            name: bounds.name,
-            max: bounds.max_connections,
-            slots: Arc::new(Semaphore::new(bounds.max_connections)),
-            full: Arc::new(AtomicBool::new(false)),
-        }
-    }
+/// Keeps the request's connection busy while its handler runs, and bounds its body.
+async fn each_request(State(each): State<EachRequest>, request: Request, next: Next) -> Response {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let _in_handler = peer.and_then(|peer| each.slots.request(peer));
+    super::deadline::within(each.body_timeout, request, next).await
+}
 
-    fn take(&self) -> Option<OwnedSemaphorePermit> {
-        match self.slots.clone().try_acquire_owned() {
-            Ok(permit) => {
-                if self.full.swap(false, Ordering::Relaxed) {
-                    tracing::info!(listener = self.name, "accepting connections again");
-                }
-                Some(permit)
-            }
-            Err(_) => {
-                if !self.full.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        listener = self.name,
-                        max_connections = self.max,
-                        "connection limit reached: refusing new connections until some close"
-                    );
-                }
-                None
-            }
-        }
+/// Closes connections idle for `timeout`, until the listener is gone. HTTP/1 closes its own at
+/// the header timeout; HTTP/2 (offered under TLS) would keep them for good.
+async fn sweep_idle(slots: Weak<Slots>, timeout: Duration) {
+    let mut tick = tokio::time::interval(IDLE_SWEEP);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(slots) = slots.upgrade() else { return };
+        slots.close_idle(timeout);
     }
 }
 
@@ -141,7 +154,7 @@ enum Refusal {
 #[derive(Clone)]
 struct Bounded<A> {
     inner: A,
-    limit: Limit,
+    slots: Arc<Slots>,
     refusal: Refusal,
 }
 
@@ -159,57 +172,27 @@ where
     type Future = Accepted<A::Stream, A::Service>;
 
     fn accept(&self, stream: TcpStream, service: V) -> Self::Future {
-        let Some(slot) = self.limit.take() else {
-            if let Refusal::Busy = self.refusal {
-                // Best effort, never waiting: a client that does not read gets the close alone.
-                let _ = stream.try_write(BUSY);
+        let slot = match stream.peer_addr() {
+            Ok(peer) => self.slots.take(peer),
+            // Gone before it was accepted: nothing to serve.
+            Err(_) => Err(Refused::Full),
+        };
+        let slot = match slot {
+            Ok(slot) => slot,
+            Err(refused) => {
+                if let Refusal::Busy = self.refusal {
+                    // Best effort, never waiting: a client that does not read gets the close alone.
+                    let _ = stream.try_write(BUSY);
+                }
+                drop(stream);
+                return Box::pin(std::future::ready(Err(io::Error::other(refused))));
             }
-            drop(stream);
-            return Box::pin(std::future::ready(Err(io::Error::other("connection limit reached"))));
         };
         let accepted = self.inner.accept(stream, service);
         Box::pin(async move {
             let (stream, service) = accepted.await?;
-            Ok((Held { stream, _slot: slot }, service))
+            Ok((Held { stream, slot }, service))
         })
-    }
-}
-
-/// A connection and its slot, freed when the connection is dropped.
-pub struct Held<S> {
-    stream: S,
-    _slot: OwnedSemaphorePermit,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Held<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Held<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
     }
 }
 

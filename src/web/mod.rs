@@ -3,7 +3,8 @@
 //! ([`budget`]), one change per account at a time ([`claims`]), who is asking ([`client`]), typed logins in records ([`mask`]), strict form reading
 //! ([`form`]), cookies ([`cookies`]), the security headers every response carries
 //! ([`headers`]), the page response with its template environment ([`pages`]) and serving a
-//! router with a header timeout and a bound on concurrent connections ([`listener`]).
+//! router with header and body timeouts ([`deadline`]) and a bound on concurrent connections
+//! ([`listener`], whose slots and idle connections are [`slots`]).
 //!
 //! Sits below `portal` and `helpdesk` and must import neither: what a page says, which fields a
 //! form has and which routes exist belong to them. Knows HTTP but no domain (no directory or
@@ -16,12 +17,14 @@ pub mod claims;
 pub mod client;
 pub mod cookies;
 pub mod csrf;
+pub mod deadline;
 pub mod form;
 pub mod headers;
 pub mod limits;
 pub mod listener;
 pub mod mask;
 pub mod pages;
+pub mod slots;
 
 /// How browsers reach a front end, from its public URL: over HTTPS, cookies get `Secure` and the
 /// `__Host-` prefix, and responses carry HSTS.

@@ -463,6 +463,10 @@ impl Directory for FakeDirectory {
         Err(not_modelled("read", dn))
     }
 
+    async fn is_earlier_password(&self, dn: &str, _: &Secret) -> Result<Option<bool>, DirectoryError> {
+        Err(not_modelled("read", dn))
+    }
+
     async fn change_password_as_user(&self, dn: &str, _: &Secret, _: &Secret) -> Result<(), PasswordError> {
         Err(not_modelled("password modify", dn).into())
     }

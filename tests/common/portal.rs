@@ -28,6 +28,10 @@ pub struct Options {
     pub directory_url: Option<String>,
     /// Replaces `portal.max_connections`.
     pub max_connections: Option<usize>,
+    /// Replaces `portal.max_connections_per_client`.
+    pub max_connections_per_client: Option<usize>,
+    /// `portal.trusted_proxies`.
+    pub trusted_proxies: Vec<&'static str>,
     /// `mail.helpdesk`: how the "locked" and "gone" pages say to reach the helpdesk.
     pub helpdesk: String,
     /// Users not flagged in the directory before the scan: their records are pending (in
@@ -45,6 +49,8 @@ impl Default for Options {
             tls: None,
             directory_url: None,
             max_connections: None,
+            max_connections_per_client: None,
+            trusted_proxies: Vec::new(),
             helpdesk: "call 4242".into(),
             unflagged: Vec::new(),
         }
@@ -220,6 +226,12 @@ impl Instance {
         if let Some(max) = options.max_connections {
             portal.max_connections = max;
         }
+        if let Some(max) = options.max_connections_per_client {
+            portal.max_connections_per_client = max;
+        }
+        portal.trusted_proxies = (options.trusted_proxies.iter())
+            .map(|p| pwresetd::web::client::Cidr::parse(p).unwrap())
+            .collect();
         let state = PortalState::new(PortalParts {
             config: portal,
             directory,
