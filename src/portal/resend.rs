@@ -2,7 +2,8 @@
 //! the same page at once whatever the login, and the lookup, the audit and the mail run in the
 //! background. Counted per client address and per typed login at the form (`handlers`), and
 //! per account (DN) before a mail goes out, so that spellings of one login do not multiply the
-//! mails. A new link leaves the older ones valid (the person may be using one).
+//! mails. A new link leaves the older ones valid (the person may be using one). `/change` sends
+//! through [`new_link`] too, for a current password the campaign burnt (see `change`).
 
 use std::net::IpAddr;
 
