@@ -154,7 +154,7 @@ impl Quirks for Ds389 {
     /// Only what stops the link flow from refusing earlier passwords: whether the writes are
     /// allowed cannot be told without writing.
     async fn write_warnings(&self, s: &Shared, dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
-        Ok(history::warning(s, dn).await?.map(|w| vec![w]))
+        Ok(history::HISTORY.warning(s, dn).await?.map(|w| vec![w]))
     }
 
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {
@@ -173,7 +173,7 @@ impl Quirks for Ds389 {
     async fn is_stored_password(&self, s: &Shared, dn: &str, candidate: &Secret, which: Stored) -> Known {
         match which {
             Stored::Current => Ok(None),
-            Stored::Earlier => history::is_earlier(s, dn, candidate).await,
+            Stored::Earlier => history::HISTORY.is_earlier(s, dn, candidate).await,
         }
     }
 

@@ -11,13 +11,48 @@
 //! history the ACLs hide looks empty (the server leaves the attribute out): nothing can be told.
 
 use super::shared::Shared;
-use super::{DirectoryError, userpassword};
+use super::{DirectoryError, Warning, userpassword};
 use crate::secret::Secret;
+
+/// Where a flavour keeps an account's earlier passwords.
+pub(crate) struct History {
+    /// The entry's attribute.
+    pub attr: &'static str,
+    /// The server, as the warning names it.
+    pub server: &'static str,
+    /// The stored hash in one of the attribute's values.
+    pub hash_of: fn(&str) -> Option<&str>,
+    /// What lets the service account (its DN given) read the attribute.
+    pub grant: fn(&str) -> String,
+}
+
+impl History {
+    /// Whether `candidate` is one of the account's earlier passwords ([`is_earlier`]).
+    pub async fn is_earlier(&self, s: &Shared, dn: &str, candidate: &Secret) -> Result<Option<bool>, DirectoryError> {
+        is_earlier(s, dn, self.attr, self.hash_of, candidate).await
+    }
+
+    /// Why the link flow cannot tell earlier passwords for `dn` (an account in scope), if the
+    /// service account may not read its history, with what fixes it.
+    pub async fn warning(&self, s: &Shared, dn: &str) -> Result<Option<Warning>, DirectoryError> {
+        if readable(s, dn, self.attr).await? {
+            return Ok(None);
+        }
+        Ok(Some(Warning::advisory(format!(
+            "the service account may not read {attr} of {dn}, so the link flow cannot refuse the \
+             earlier passwords {server} keeps (an earlier campaign's burnt password among them): \
+             its administrative set skips the server's own history check; {grant}",
+            attr = self.attr,
+            server = self.server,
+            grant = (self.grant)(&s.config.bind_dn),
+        ))))
+    }
+}
 
 /// Whether `candidate` is one of the hashes in the entry's `attr` values, each taken out with
 /// `hash_of`; `None` when there is no readable history, or none matches and one value cannot
 /// be read or verified (e.g. `{CRYPT}`).
-pub(crate) async fn is_earlier(
+async fn is_earlier(
     s: &Shared,
     dn: &str,
     attr: &str,
@@ -60,7 +95,7 @@ pub(crate) async fn is_earlier(
 /// compare access, whether the entry has the attribute or not, and 5 (false) or 16
 /// (noSuchAttribute) with it (measured). Read access includes compare on slapd; a 389 ACI that
 /// grants `read` should grant `compare` with it. Nothing is written, no user bound.
-pub(crate) async fn readable(s: &Shared, dn: &str, attr: &str) -> Result<bool, DirectoryError> {
+async fn readable(s: &Shared, dn: &str, attr: &str) -> Result<bool, DirectoryError> {
     let endpoint = s.pool.endpoint();
     let mut ldap = s.pool.get().await?;
     let answer = ldap

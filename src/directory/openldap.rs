@@ -164,7 +164,7 @@ impl Quirks for OpenLdap {
     /// Only what stops the link flow from refusing earlier passwords: whether the writes are
     /// allowed cannot be told without writing.
     async fn write_warnings(&self, s: &Shared, dn: &str) -> Result<Option<Vec<Warning>>, DirectoryError> {
-        Ok(history::warning(s, dn).await?.map(|w| vec![w]))
+        Ok(history::HISTORY.warning(s, dn).await?.map(|w| vec![w]))
     }
 
     async fn mark(&self, s: &Shared, dn: &str) -> Result<(), DirectoryError> {
@@ -209,7 +209,7 @@ impl Quirks for OpenLdap {
                 let values = entry.iter().flat_map(|e| e.all("userPassword")).map(|v| v.as_bytes());
                 Ok(userpassword::matches_any(values, candidate.expose()))
             }
-            Stored::Earlier => history::is_earlier(s, dn, candidate).await,
+            Stored::Earlier => history::HISTORY.is_earlier(s, dn, candidate).await,
         }
     }
 

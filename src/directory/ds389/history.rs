@@ -1,37 +1,27 @@
 //! 389-DS's `passwordHistory`: the account's earlier password hashes, kept while the applying
 //! policy has `passwordHistory: on` (the last `passwordInHistory`). The server adds the replaced
-//! `userPassword` value on every change, the service account's `replace: userPassword` and
-//! Password Modify included (measured on 389-DS 2.3), but compares with it only on the user's own
-//! change; [`earlier`] verifies the candidate against each hash (389's default
+//! `userPassword` value on every change, the service account's `replace: userPassword` and Password
+//! Modify included (measured on 389-DS 2.3), but compares with it only on the user's own change;
+//! [`earlier`](crate::directory::earlier) verifies the candidate against each hash (389's default
 //! `{PBKDF2-SHA512}` included). This file knows only the attribute and its values' format. Reads
 //! only. The service account needs read access to the attribute (an ACI's `targetattr`).
 
-use crate::directory::shared::Shared;
-use crate::directory::{DirectoryError, Warning, earlier};
-use crate::secret::Secret;
+use crate::directory::earlier::History;
 
-const ATTR: &str = "passwordHistory";
+/// The account's `passwordHistory`.
+pub(super) const HISTORY: History = History {
+    attr: "passwordHistory",
+    server: "389-DS",
+    hash_of: stored_hash,
+    grant,
+};
 
-/// Whether `candidate` is one of the earlier passwords in the account's `passwordHistory`;
-/// `None` when there is no readable history or a hash pwresetd cannot verify.
-pub(super) async fn is_earlier(s: &Shared, dn: &str, candidate: &Secret) -> Result<Option<bool>, DirectoryError> {
-    earlier::is_earlier(s, dn, ATTR, stored_hash, candidate).await
-}
-
-/// Why the link flow cannot tell earlier passwords for `dn` (an account in scope), if the
-/// service account may not read its `passwordHistory`, with the ACI that fixes it.
-pub(super) async fn warning(s: &Shared, dn: &str) -> Result<Option<Warning>, DirectoryError> {
-    if earlier::readable(s, dn, ATTR).await? {
-        return Ok(None);
-    }
-    Ok(Some(Warning::advisory(format!(
-        "the service account may not read passwordHistory of {dn}, so the link flow cannot \
-         refuse the earlier passwords 389-DS keeps (an earlier campaign's burnt password among \
-         them): its administrative set skips the server's own history check; add an ACI on the \
-         accounts' subtree: (targetattr=\"passwordHistory\")(version 3.0; acl \"pwresetd reads \
-         earlier passwords\"; allow (read, search, compare) userdn=\"ldap:///{}\";)",
-        s.config.bind_dn
-    ))))
+/// The 389-DS ACI that lets the service account read `passwordHistory`.
+fn grant(bind_dn: &str) -> String {
+    format!(
+        "add an ACI on the accounts' subtree: (targetattr=\"passwordHistory\")(version 3.0; acl \
+         \"pwresetd reads earlier passwords\"; allow (read, search, compare) userdn=\"ldap:///{bind_dn}\";)"
+    )
 }
 
 /// The stored hash in one `passwordHistory` value: the time it was replaced

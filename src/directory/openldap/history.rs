@@ -1,35 +1,26 @@
 //! ppolicy's `pwdHistory`: the account's earlier password hashes. slapd 2.5 adds the replaced
-//! `userPassword` value to it on every change while the applying policy has `pwdInHistory` > 0,
-//! the service account's administrative write included (measured: a `replace: userPassword` and
-//! a Password Modify by the service account each added one), but compares a new password with
-//! it only on the user's own change; [`earlier`] verifies the candidate against each hash. This
-//! file knows only the attribute and its values' format. Reads only.
+//! `userPassword` value to it on every change while the applying policy has `pwdInHistory` > 0, the
+//! service account's administrative write included (measured: a `replace: userPassword` and a
+//! Password Modify by the service account each added one), but compares a new password with it only
+//! on the user's own change; [`earlier`](crate::directory::earlier) verifies the candidate against
+//! each hash. This file knows only the attribute and its values' format. Reads only.
 
-use crate::directory::shared::Shared;
-use crate::directory::{DirectoryError, Warning, earlier};
-use crate::secret::Secret;
+use crate::directory::earlier::History;
 
-const ATTR: &str = "pwdHistory";
+/// The account's `pwdHistory`.
+pub(super) const HISTORY: History = History {
+    attr: "pwdHistory",
+    server: "slapd",
+    hash_of: stored_hash,
+    grant,
+};
 
-/// Whether `candidate` is one of the earlier passwords in the account's `pwdHistory`; `None`
-/// when there is no readable history or a hash pwresetd cannot verify (e.g. `{CRYPT}`).
-pub(super) async fn is_earlier(s: &Shared, dn: &str, candidate: &Secret) -> Result<Option<bool>, DirectoryError> {
-    earlier::is_earlier(s, dn, ATTR, stored_hash, candidate).await
-}
-
-/// Why the link flow cannot tell earlier passwords for `dn` (an account in scope), if the
-/// service account may not read its `pwdHistory`, with the ACL that fixes it.
-pub(super) async fn warning(s: &Shared, dn: &str) -> Result<Option<Warning>, DirectoryError> {
-    if earlier::readable(s, dn, ATTR).await? {
-        return Ok(None);
-    }
-    Ok(Some(Warning::advisory(format!(
-        "the service account may not read pwdHistory of {dn}, so the link flow cannot refuse the \
-         earlier passwords slapd keeps (an earlier campaign's burnt password among them): its \
-         administrative set skips slapd's own history check; grant read access in a rule before \
-         any that denies it: access to attrs=pwdHistory by dn.exact=\"{}\" read",
-        s.config.bind_dn
-    ))))
+/// The slapd ACL that lets the service account read `pwdHistory`.
+fn grant(bind_dn: &str) -> String {
+    format!(
+        "grant read access in a rule before any that denies it: access to attrs=pwdHistory by \
+         dn.exact=\"{bind_dn}\" read"
+    )
 }
 
 /// The stored hash in one `pwdHistory` value, `time#syntaxOID#length#value` (ppolicy's format:
