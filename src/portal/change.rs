@@ -115,10 +115,7 @@ pub async fn via_link(state: PortalState, link: String, typed: Typed, client: Ip
 /// The current-password flow: login + current password. Known and unknown logins go through
 /// the same steps; see the module doc. It never changes a password: an account in an open
 /// campaign gets a new link mailed instead, any other has nothing to do.
-pub async fn via_current_password(state: PortalState, login: String, typed: Typed, client: IpAddr) -> Outcome {
-    let Some(current) = typed.current.clone() else {
-        return Outcome::WrongCredentials;
-    };
+pub async fn via_current_password(state: PortalState, login: String, current: Password, client: IpAddr) -> Outcome {
     let found = match state.directory().find_by_login(&login).await {
         Ok(found) => found,
         Err(e) if e.is_unavailable() => return directory_down(&e),

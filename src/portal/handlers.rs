@@ -95,6 +95,16 @@ struct Shown {
     advice: Advice,
 }
 
+impl Shown {
+    /// No rules: for `/change`, which chooses no password.
+    fn none() -> Shown {
+        Shown {
+            rules: Vec::new(),
+            advice: Advice::Words,
+        }
+    }
+}
+
 fn rules_view(
     state: &PortalState,
     kind: FormKind,
@@ -103,8 +113,12 @@ fn rules_view(
     action: String,
     csrf: String,
 ) -> FormView {
+    let title = match kind {
+        FormKind::Change => "change.title",
+        _ => "form.title",
+    };
     FormView {
-        title: tr("form.title", &[]),
+        title: tr(title, &[]),
         login,
         action,
         needs_current: kind == FormKind::Change || state.config().auth.link_needs_current(),
@@ -152,8 +166,10 @@ pub async fn reset_form(
     })
 }
 
+/// `/change`'s form: a username and the current password, for a new link (it chooses no
+/// password, so it shows no rules).
 pub async fn change_form(State(state): State<PortalState>, headers: HeaderMap) -> Response {
-    let shown = shown_rules(&state, None).await;
+    let shown = Shown::none();
     with_session(&state, &headers, |csrf| {
         let view = rules_view(
             &state,
@@ -255,6 +271,19 @@ fn typed(form: &Form, needs_current: bool) -> Result<Result<Typed, FieldErrors>,
     }))
 }
 
+/// `/change`'s one password field, checked for shape (a new password typed there, by an old
+/// bookmark's form, is not read). `Err` holds the errors to show on the form.
+fn current_only(form: &Form) -> Result<Result<Password, FieldErrors>, FormError> {
+    let value = form.required("current_password")?;
+    match form::check_value(value) {
+        Ok(()) => Ok(Ok(Password::new(value))),
+        Err(problem) => Ok(Err(FieldErrors {
+            current_password: Some(problem_message(problem, "field.current")),
+            ..FieldErrors::default()
+        })),
+    }
+}
+
 /// Runs a flow in its own task: a client that disconnects, or a timeout, must not interrupt a
 /// change between the directory write and its record.
 async fn detached(work: impl Future<Output = Outcome> + Send + 'static) -> Outcome {
@@ -329,8 +358,6 @@ pub async fn change_submit(
         Err(response) => return response,
     };
     let csrf = form.optional("csrf").unwrap_or_default().to_owned();
-    // The account is not known yet: the default policy's rules (a refusal lists the account's).
-    let rules = shown_rules(&state, None).await;
     // The typed login is shown again only when it is printable and of a sane length.
     let shown = if form::check_value(&login).is_ok() {
         login.clone()
@@ -340,10 +367,10 @@ pub async fn change_submit(
     let again = Again {
         state: &state,
         kind: FormKind::Change,
-        view: rules_view(&state, FormKind::Change, rules, shown, "/change".into(), csrf),
+        view: rules_view(&state, FormKind::Change, Shown::none(), shown, "/change".into(), csrf),
     };
-    let typed = match typed(&form, true) {
-        Ok(Ok(t)) => t,
+    let current = match current_only(&form) {
+        Ok(Ok(current)) => current,
         Ok(Err(mut errors)) => {
             errors.login = (login.is_empty()).then(|| problem_message(FieldProblem::Empty, "field.username"));
             return again.fields(errors);
@@ -361,6 +388,6 @@ pub async fn change_submit(
         // No directory holds such a login: answer as for any unknown one.
         Err(_) => return again.outcome(Outcome::WrongCredentials, started).await,
     }
-    let outcome = detached(change::via_current_password(state.clone(), login, typed, client)).await;
+    let outcome = detached(change::via_current_password(state.clone(), login, current, client)).await;
     again.outcome(outcome, started).await
 }

@@ -452,14 +452,24 @@ mod tests {
         assert!(page.html.contains("href=\"/static/portal.css\""));
         assert!(!page.html.contains("style="), "inline styles are blocked by the CSP");
         assert!(!page.html.contains("current_password"));
-        let failed = view.with_violations("en", &[Violation::from(Reason::Reused)]);
+        // A refusal on the link's form, in the mode that asks for the current password too.
+        let mut failed = view.with_violations("en", &[Violation::from(Reason::Reused)]);
+        failed.needs_current = true;
         let html = pages
-            .form(StatusCode::UNPROCESSABLE_ENTITY, FormKind::Change, &failed)
+            .form(StatusCode::UNPROCESSABLE_ENTITY, FormKind::Link, &failed)
             .html;
         assert!(html.contains("You have used this password before."));
         assert!(html.contains("class=\"failed\""));
         assert!(html.contains("aria-invalid=\"true\""));
         assert!(html.contains("for=\"current_password\""));
+        // `/change` chooses no password: its form has no field for one, and no rules.
+        let change = pages.form(StatusCode::OK, FormKind::Change, &sample_form()).html;
+        assert!(change.contains("for=\"current_password\"") && change.contains("name=\"login\""));
+        assert!(
+            !change.contains("new_password") && !change.contains("confirm_password"),
+            "{change}"
+        );
+        assert!(change.contains("Email me a link"), "{change}");
         assert_eq!(pages.gone("tok").status, StatusCode::GONE);
         assert!(pages.gone("tok").html.contains("action=\"/resend\""));
         // Without `/resend`, the way to a new link is `/change`.
