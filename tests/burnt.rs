@@ -340,6 +340,21 @@ async fn a_burnt_current_password_at_change_gets_a_mailed_link_not_the_account()
         2,
         "one new link, none for the wrong password"
     );
+    // Audited once, by the portal, with where the request came from (the mailer wrote a second,
+    // bare entry before).
+    let requested: Vec<Option<String>> = s
+        .store()
+        .prepare("SELECT detail FROM audit WHERE action = 'link.requested' AND account = 'ann'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(requested.len(), 1, "{requested:?}");
+    assert!(
+        requested[0].as_deref().is_some_and(|d| d.contains("via=/change")),
+        "{requested:?}"
+    );
     let fresh = &links[1];
     let csrf = form_csrf(&c, fresh).await;
     let (status, body) = submit(&c, fresh, &typed(&csrf, FLAVOR_NEW)).await;

@@ -19,7 +19,7 @@ use crate::helpdesk::{Resender, Resent};
 use crate::notify::pass::{self, Mail, One, PassError, PassSummary, Target};
 use crate::notify::{Kind, Templates};
 use crate::portal::ChangeNotifier;
-use crate::store::{AccountRecord, AuditEntry, MailOutcome, REQUESTED, Store, StoreError};
+use crate::store::{AccountRecord, MailOutcome, REQUESTED, Store, StoreError};
 use crate::token::Links;
 
 pub struct MailGlue {
@@ -191,18 +191,9 @@ impl ChangeNotifier for MailGlue {
             Ok(open) => open,
             Err(e) => return tracing::warn!(login, error = %e, "new link request"),
         };
+        // The portal audited the request (`link.requested`, with the address it came from and
+        // why): the mail's own record is the notice row `send_link` writes.
         for account in open {
-            let audit = AuditEntry {
-                at: chrono::Utc::now(),
-                actor: "portal".into(),
-                action: "link.requested".into(),
-                campaign: Some(account.campaign.clone()),
-                account: account.login.clone(),
-                detail: None,
-            };
-            if let Err(e) = self.store.run(move |s| s.audit(&audit)).await {
-                tracing::warn!(login, error = %e, "audit");
-            }
             if let Err(e) = self.send_link(&account, REQUESTED).await {
                 tracing::warn!(login, error = %e, "new link not sent");
             }
