@@ -19,7 +19,7 @@ use common::artifacts::FLAVOR_NEW;
 use common::flavor::{Case, Kind, Person};
 use common::portal::{Instance, Options, Portal, client, form_csrf, submit};
 use pwresetd::directory::BindCheck;
-use pwresetd::policy::{Policy, PolicyConfig};
+use pwresetd::policy::Policy;
 use pwresetd::portal::{Auth, RecordingNotifier};
 use pwresetd::secret::Secret;
 use pwresetd::store::{AccountRecord, MailOutcome, Store};
@@ -27,25 +27,6 @@ use pwresetd::token;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const DEADLINE: &str = "2099-12-04T17:00:00Z";
-
-/// Lets the test's old password through `[policy]`: only "not the current password" refuses it.
-fn lenient() -> PolicyConfig {
-    PolicyConfig {
-        min_length: 8,
-        min_strength: 0,
-        forbid_personal_data: false,
-        ..PolicyConfig::default()
-    }
-}
-
-/// The link form's fields for `password`, typed twice.
-fn typed<'a>(csrf: &'a str, password: &'a str) -> [(&'a str, &'a str); 3] {
-    [
-        ("csrf", csrf),
-        ("new_password", password),
-        ("confirm_password", password),
-    ]
-}
 
 /// Issues a link for `record` and records its mail as delivered; returns the raw token.
 fn deliver_link(store: &Store, record: &AccountRecord, address: &str) -> String {
@@ -104,7 +85,7 @@ async fn serve(kind: Kind, name: &str, options: Options) -> Served {
 async fn the_burnt_password_is_refused_through_the_link(kind: Kind) {
     let options = Options {
         auth: Auth::Link,
-        policy: lenient(),
+        policy: common::portal::lenient_policy(),
         ..Options::default()
     };
     let Served {
@@ -123,7 +104,7 @@ async fn the_burnt_password_is_refused_through_the_link(kind: Kind) {
     let c = client();
     let url = portal.reset_url(&link);
     let csrf = form_csrf(&c, &url).await;
-    let (status, body) = submit(&c, &url, &typed(&csrf, USER_PASSWORD)).await;
+    let (status, body) = submit(&c, &url, &common::portal::link_fields(&csrf, USER_PASSWORD)).await;
     assert_eq!(status, 422, "{kind:?}: the burnt password must be refused: {body}");
     assert!(body.contains("This is your current password"), "{kind:?}: {body}");
     let bind = |password: &'static str| {
@@ -136,7 +117,7 @@ async fn the_burnt_password_is_refused_through_the_link(kind: Kind) {
         "{kind:?}: nothing written, still marked"
     );
 
-    let (status, body) = submit(&c, &url, &typed(&csrf, FLAVOR_NEW)).await;
+    let (status, body) = submit(&c, &url, &common::portal::link_fields(&csrf, FLAVOR_NEW)).await;
     assert_eq!(status, 200, "{kind:?}: another password goes through: {body}");
     assert_eq!(bind(FLAVOR_NEW).await, BindCheck::Unrestricted, "{kind:?}");
     assert_eq!(bind(USER_PASSWORD).await, BindCheck::Refused, "{kind:?}");
@@ -357,7 +338,7 @@ async fn a_burnt_current_password_at_change_gets_a_mailed_link_not_the_account()
     );
     let fresh = &links[1];
     let csrf = form_csrf(&c, fresh).await;
-    let (status, body) = submit(&c, fresh, &typed(&csrf, FLAVOR_NEW)).await;
+    let (status, body) = submit(&c, fresh, &common::portal::link_fields(&csrf, FLAVOR_NEW)).await;
     assert_eq!(status, 200, "the mailed link works: {body}");
     assert!(common::bind(&ann, FLAVOR_NEW).await.is_ok());
     assert!(!s.f.flagged().await.contains(&ann), "completed");

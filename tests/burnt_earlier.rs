@@ -18,7 +18,7 @@ use common::flavor::{Case, Kind, Person};
 use common::portal::{Instance, Options, client, form_csrf, submit};
 use common::{USER_PASSWORD, User};
 use pwresetd::directory::{BindCheck, Directory};
-use pwresetd::policy::{Policy, PolicyConfig};
+use pwresetd::policy::Policy;
 use pwresetd::portal::{Auth, RecordingNotifier};
 use pwresetd::secret::Secret;
 use pwresetd::store::{MailOutcome, Store};
@@ -35,24 +35,6 @@ enum Replaced {
     ThroughTheLink,
     /// With their own change in the directory (as with ldappasswd), outside pwresetd.
     InTheDirectory,
-}
-
-/// Lets the old passwords through `[policy]`'s other rules; its history (5) is on.
-fn lenient() -> PolicyConfig {
-    PolicyConfig {
-        min_length: 8,
-        min_strength: 0,
-        forbid_personal_data: false,
-        ..PolicyConfig::default()
-    }
-}
-
-fn typed<'a>(csrf: &'a str, password: &'a str) -> [(&'a str, &'a str); 3] {
-    [
-        ("csrf", csrf),
-        ("new_password", password),
-        ("confirm_password", password),
-    ]
 }
 
 fn start_campaign(case: &Case, name: &str) {
@@ -98,7 +80,7 @@ async fn an_earlier_burnt_password_is_refused(kind: Kind, replaced: Replaced) {
     let store = Store::open(&case.store_path()).unwrap();
     let options = Options {
         auth: Auth::Link,
-        policy: lenient(),
+        policy: common::portal::lenient_policy(),
         ..Options::default()
     };
     let policy = Arc::new(Policy::load(&options.policy).unwrap());
@@ -111,7 +93,7 @@ async fn an_earlier_burnt_password_is_refused(kind: Kind, replaced: Replaced) {
         Replaced::ThroughTheLink => {
             let url = link(&case, &store, &portal, "one");
             let csrf = form_csrf(&c, &url).await;
-            let (status, body) = submit(&c, &url, &typed(&csrf, FLAVOR_NEW)).await;
+            let (status, body) = submit(&c, &url, &common::portal::link_fields(&csrf, FLAVOR_NEW)).await;
             assert_eq!(status, 200, "campaign one's link takes P1: {body}");
         }
         Replaced::InTheDirectory => {
@@ -135,7 +117,7 @@ async fn an_earlier_burnt_password_is_refused(kind: Kind, replaced: Replaced) {
     let url = link(&case, &store, &portal, "two");
     let csrf = form_csrf(&c, &url).await;
 
-    let (status, body) = submit(&c, &url, &typed(&csrf, USER_PASSWORD)).await;
+    let (status, body) = submit(&c, &url, &common::portal::link_fields(&csrf, USER_PASSWORD)).await;
     assert_eq!(
         status, 422,
         "{kind:?}: campaign one's burnt password must be refused: {body}"
@@ -149,7 +131,7 @@ async fn an_earlier_burnt_password_is_refused(kind: Kind, replaced: Replaced) {
 
     // Through the link, P1 is in pwresetd's history too ("used before"); otherwise the
     // current password (389-DS: told by a bind).
-    let (status, body) = submit(&c, &url, &typed(&csrf, FLAVOR_NEW)).await;
+    let (status, body) = submit(&c, &url, &common::portal::link_fields(&csrf, FLAVOR_NEW)).await;
     assert_eq!(
         status, 422,
         "{kind:?}: campaign two's burnt password must be refused: {body}"
@@ -158,7 +140,7 @@ async fn an_earlier_burnt_password_is_refused(kind: Kind, replaced: Replaced) {
     let marked = bind(&directory, &dn, FLAVOR_NEW).await;
     assert_eq!(marked, BindCheck::MustChange, "{kind:?}: still marked");
 
-    let (status, body) = submit(&c, &url, &typed(&csrf, FLAVOR_NEW2)).await;
+    let (status, body) = submit(&c, &url, &common::portal::link_fields(&csrf, FLAVOR_NEW2)).await;
     assert_eq!(status, 200, "{kind:?}: a fresh password goes through: {body}");
     assert_eq!(
         bind(&directory, &dn, FLAVOR_NEW2).await,

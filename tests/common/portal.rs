@@ -310,3 +310,23 @@ pub async fn form_csrf(client: &reqwest::Client, url: &str) -> String {
     assert_eq!(status, 200, "{url}: {body}");
     csrf(&body)
 }
+
+/// A `[policy]` that lets the tests' old passwords through its other rules (length 8, no
+/// strength or personal-data rule; history and "not the current password" as by default).
+pub fn lenient_policy() -> PolicyConfig {
+    PolicyConfig {
+        min_length: 8,
+        min_strength: 0,
+        forbid_personal_data: false,
+        ..PolicyConfig::default()
+    }
+}
+
+/// The link form's fields for `password`, typed twice.
+pub fn link_fields<'a>(csrf: &'a str, password: &'a str) -> [(&'a str, &'a str); 3] {
+    [
+        ("csrf", csrf),
+        ("new_password", password),
+        ("confirm_password", password),
+    ]
+}
