@@ -38,6 +38,7 @@ mod handlers;
 mod in_flight;
 pub mod lang;
 mod links;
+mod new_link;
 pub mod notifier;
 mod outcome;
 pub mod pages;
