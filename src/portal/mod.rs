@@ -34,6 +34,7 @@ pub mod change;
 mod commit;
 pub mod config;
 pub mod form;
+mod form_view;
 mod handlers;
 mod in_flight;
 pub mod lang;
