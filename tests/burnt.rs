@@ -26,7 +26,6 @@ use pwresetd::store::{AccountRecord, MailOutcome, Store};
 use pwresetd::token;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const DEADLINE: &str = "2099-12-04T17:00:00Z";
 
 /// Issues a link for `record` and records its mail as delivered; returns the raw token.
 fn deliver_link(store: &Store, record: &AccountRecord, address: &str) -> String {
@@ -55,18 +54,7 @@ struct Served {
 
 async fn serve(kind: Kind, name: &str, options: Options) -> Served {
     let case = Case::new(kind, name, &[Person::new("bo", "Ona Pike")], "").await;
-    let out = case.run(&[
-        "campaign",
-        "start",
-        "--name",
-        name,
-        "--reason",
-        "Intrusion",
-        "--deadline",
-        DEADLINE,
-        "--yes",
-    ]);
-    assert!(out.status.success(), "{}", common::text(&out));
+    case.start_campaign(name);
     let store = Store::open(&case.store_path()).unwrap();
     let policy = Arc::new(Policy::load(&options.policy).unwrap());
     let notifier = Arc::new(RecordingNotifier::default());

@@ -24,7 +24,6 @@ use pwresetd::secret::Secret;
 use pwresetd::store::{MailOutcome, Store};
 use pwresetd::token;
 
-const DEADLINE: &str = "2099-12-04T17:00:00Z";
 const USED_BEFORE: &str = "You have used this password before";
 const CURRENT: &str = "This is your current password";
 
@@ -35,12 +34,6 @@ enum Replaced {
     ThroughTheLink,
     /// With their own change in the directory (as with ldappasswd), outside pwresetd.
     InTheDirectory,
-}
-
-fn start_campaign(case: &Case, name: &str) {
-    let args = ["campaign", "start", "--name", name, "--reason", "Intrusion"];
-    let out = case.run(&[&args[..], &["--deadline", DEADLINE, "--yes"]].concat());
-    assert!(out.status.success(), "{name}: {}", common::text(&out));
 }
 
 /// A delivered link of campaign `campaign` for the case's person `bo`; returns its URL.
@@ -76,7 +69,7 @@ async fn an_earlier_burnt_password_is_refused(kind: Kind, replaced: Replaced) {
     let case = Case::new(kind, &name, &[Person::new("bo", "Ona Pike")], "").await;
     let dn = case.dn("bo");
     let directory = case.directory();
-    start_campaign(&case, "one");
+    case.start_campaign("one");
     let store = Store::open(&case.store_path()).unwrap();
     let options = Options {
         auth: Auth::Link,
@@ -108,7 +101,7 @@ async fn an_earlier_burnt_password_is_refused(kind: Kind, replaced: Replaced) {
     );
 
     // Campaign two burns P1.
-    start_campaign(&case, "two");
+    case.start_campaign("two");
     assert_eq!(
         bind(&directory, &dn, FLAVOR_NEW).await,
         BindCheck::MustChange,

@@ -26,7 +26,6 @@ use pwresetd::campaign::state::AccountState;
 use pwresetd::store::{MailOutcome, Store};
 use tokio::sync::oneshot;
 
-const DEADLINE: &str = "2099-12-04T17:00:00Z";
 /// Passes pwresetd's default `[policy]`; one character category only: a stock AD domain refuses it.
 const WORDS: &str = "violet tractor wobbles under sleepy harbour";
 /// The same with a capital letter and a digit: three AD categories.
@@ -98,24 +97,6 @@ fn portal_and_mail(dir: &Path, port: u16) -> String {
          [mail]\ntransport = \"file\"\nspool_dir = \"{}\"\nfrom = \"IT <it@example.org>\"\n",
         dir.join("spool").display()
     )
-}
-
-fn start_campaign(config: &Path, name: &str) {
-    let out = common::pwresetd(
-        config,
-        &[
-            "campaign",
-            "start",
-            "--name",
-            name,
-            "--reason",
-            "Intrusion",
-            "--deadline",
-            DEADLINE,
-            "--yes",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out));
 }
 
 /// POSTs a new password (twice) to a link's form.
@@ -236,7 +217,7 @@ async fn stock_domain(case: Case) {
         "{check}"
     );
 
-    start_campaign(&case.config, "stock");
+    case.start_campaign("stock");
     let served = Served::start(&case.config, port).await;
     let c = client();
     let (anna, boris) = (case.login("anna"), case.login("boris"));
@@ -367,7 +348,7 @@ async fn a_stricter_policy_for_one_account(kind: Kind) {
     let plain = text(&case.run(&["policy", "show", "--login", &case.login("plain")]));
     assert!(!plain.contains("At least 20"), "{plain}");
 
-    start_campaign(&case.config, "rules");
+    case.start_campaign("rules");
     let served = Served::start(&case.config, port).await;
     let c = client();
     let (strict, neighbour) = (case.login("strict"), case.login("plain"));
@@ -432,7 +413,7 @@ async fn a_form_lists_the_remembered_policy_and_a_submit_reads_it_anew() {
     let policy = govern(&case, "strict", 20).await;
     let port = free_port();
     case.append_config(&portal_and_mail(case.dir.path(), port));
-    start_campaign(&case.config, "remembered");
+    case.start_campaign("remembered");
     let served = Served::start(&case.config, port).await;
     let c = client();
     let link = served.link(&case.login("strict"), &case.dn("strict"));

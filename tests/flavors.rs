@@ -64,21 +64,6 @@ const NEW2: &str = common::artifacts::FLAVOR_NEW2;
 /// Too short for every test server's own rules (AD 7, 389 8, slapd 8).
 const WEAK: &str = "Ab1-x";
 
-fn start(case: &Case, name: &str) {
-    let out = case.run(&[
-        "campaign",
-        "start",
-        "--name",
-        name,
-        "--reason",
-        "Intrusion",
-        "--deadline",
-        DEADLINE,
-        "--yes",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-}
-
 /// Why the flavour leaves a person out of the scope, if it does.
 fn expect_excluded(kind: Kind, role: Role) -> Option<&'static str> {
     match (kind, role) {
@@ -716,7 +701,7 @@ async fn plan_counts_the_scope_and_its_exclusions_and_writes_nothing(kind: Kind,
 }
 
 async fn start_marks_exactly_the_scope_and_the_server_restricts_it(kind: Kind, case: &Case, in_scope: &[&str]) {
-    start(case, "life");
+    case.start_campaign("life");
     assert_eq!(
         case.flagged().await,
         case.dn_set(in_scope),
@@ -871,7 +856,7 @@ async fn password_flows(kind: Kind) {
         Person::new("adm", "Admin Weak"),
     ];
     let case = Case::new(kind, "pw", &people, "").await;
-    start(&case, "pw");
+    case.start_campaign("pw");
     let d = case.directory();
     let store = Store::open(&case.store_path()).unwrap();
     the_current_password_flow_refuses_in_plain_words_and_keeps_history(&case, &*d, &store).await;
@@ -1082,7 +1067,7 @@ async fn active_directory_dont_expire_clear_and_restore() {
     // nx2's pwdLastSet 0 does nothing while the bit is set: not "already flagged".
     assert_eq!(plan["already_flagged"], 0, "{plan}");
 
-    start(&case, "c1");
+    case.start_campaign("c1");
     assert!(!never("nx1").await && !never("nx2").await, "bits cleared to mark");
     assert_eq!(case.flagged().await, case.dn_set(&["nx1", "nx2", "ord"]));
     assert_eq!(
@@ -1124,7 +1109,7 @@ async fn active_directory_dont_expire_clear_and_restore() {
 async fn a_second_campaign_gets_the_bits_back_after_each_kind_of_change(case: &Case) {
     let uac = |v: Option<String>| v.unwrap().parse::<u32>().unwrap();
     let never = async |login| uac(case.attr(login, "userAccountControl").await) & 0x1_0000 != 0;
-    start(case, "c2");
+    case.start_campaign("c2");
     assert!(!never("nx1").await && !never("nx2").await);
     let mut host_b = pwresetd::daemon::config::load(&case.config).unwrap().directory;
     host_b.dont_expire = pwresetd::directory::config::DontExpire::ClearAndRestore {

@@ -202,6 +202,14 @@ impl Case {
         super::pwresetd(&self.config, args)
     }
 
+    /// `campaign start` of campaign `name` ("Intrusion", a deadline in 2099, confirmed), which
+    /// must succeed.
+    pub fn start_campaign(&self, name: &str) {
+        let args = ["campaign", "start", "--name", name, "--reason", "Intrusion"];
+        let out = self.run(&[&args[..], &["--deadline", "2099-12-04T17:00:00Z", "--yes"]].concat());
+        assert!(out.status.success(), "{name}: {}", super::text(&out));
+    }
+
     /// The library's directory client for this case's config (its DONT_EXPIRE_PASSWORD ledger
     /// in the case's store, as `serve` and the CLI keep it).
     pub fn directory(&self) -> Arc<dyn Directory> {
