@@ -26,7 +26,6 @@ use pwresetd::store::{AccountRecord, MailOutcome, Store};
 use pwresetd::token;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-
 /// Issues a link for `record` and records its mail as delivered; returns the raw token.
 fn deliver_link(store: &Store, record: &AccountRecord, address: &str) -> String {
     let issued = token::issue().unwrap();
