@@ -5,8 +5,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-use hmac::digest::KeyInit;
-use hmac::{Hmac, Mac};
+use hmac::Hmac;
+use hmac::digest::{FixedOutput, KeyInit};
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use subtle::ConstantTimeEq;
@@ -92,7 +92,7 @@ const MAX_PBKDF2_ROUNDS: u32 = 1_000_000;
 /// 389-DS's `{PBKDF2-SHA512}` (and -SHA256, -SHA1: its `pwdchan` plugin) values,
 /// `ROUNDS$SALT$HASH` in base64 (passlib's `.` for `+` and no padding are accepted too); the
 /// hash is PBKDF2-HMAC of the password with the salt, as long as the stored one.
-fn pbkdf2<M: Mac + KeyInit + Clone>(rest: &str, pw: &[u8]) -> Option<bool> {
+fn pbkdf2<M: KeyInit + hmac::digest::Update + FixedOutput + Clone + Sync>(rest: &str, pw: &[u8]) -> Option<bool> {
     let mut parts = rest.trim().split('$');
     let rounds: u32 = parts.next()?.parse().ok()?;
     let salt = lenient_b64(parts.next()?)?;
@@ -100,26 +100,8 @@ fn pbkdf2<M: Mac + KeyInit + Clone>(rest: &str, pw: &[u8]) -> Option<bool> {
     if rounds == 0 || rounds > MAX_PBKDF2_ROUNDS || stored.is_empty() || parts.next().is_some() {
         return None;
     }
-    let prf = <M as KeyInit>::new_from_slice(pw).ok()?;
-    let mut derived = Vec::with_capacity(stored.len());
-    let mut block = 1u32;
-    while derived.len() < stored.len() {
-        // RFC 8018's F: U1 = PRF(salt || INT(block)), Ui = PRF(Ui-1), T = U1 ^ ... ^ Uc.
-        let mut mac = prf.clone();
-        mac.update(&salt);
-        mac.update(&block.to_be_bytes());
-        let mut u = mac.finalize().into_bytes();
-        let mut t = u.clone();
-        for _ in 1..rounds {
-            let mut mac = prf.clone();
-            mac.update(&u);
-            u = mac.finalize().into_bytes();
-            t.iter_mut().zip(u.iter()).for_each(|(t, u)| *t ^= u);
-        }
-        let take = t.len().min(stored.len() - derived.len());
-        derived.extend_from_slice(&t[..take]);
-        block += 1;
-    }
+    let mut derived = vec![0; stored.len()];
+    pbkdf2::pbkdf2::<M>(pw, &salt, rounds, &mut derived).ok()?;
     Some(derived.ct_eq(&stored).into())
 }
 
